@@ -1,0 +1,25 @@
+/** The flags every command that opens the database shares. */
+import type { Command } from "commander";
+import { type Config, loadConfig } from "../config/load.js";
+import { flagName, SETTINGS, type SettingKey } from "../config/settings.js";
+
+export function addSettingOptions(command: Command, keys: readonly SettingKey[]): Command {
+  for (const key of keys) {
+    const setting = SETTINGS[key];
+    const shown = setting.default === undefined || setting.default === "" ? "" : ` (default: ${setting.default})`;
+    command.option(`--${flagName(setting)} <value>`, `${setting.doc}${shown}`);
+  }
+  return command;
+}
+
+/** Commander's camel-cased option values → config, flags over environment. */
+export function configFrom(options: Record<string, unknown>): Config {
+  const flags: Partial<Record<SettingKey, string>> = {};
+  for (const key of Object.keys(SETTINGS) as SettingKey[]) {
+    const value = options[key];
+    if (typeof value === "string") flags[key] = value;
+  }
+  return loadConfig(process.env, flags);
+}
+
+export const DATABASE_SETTINGS: readonly SettingKey[] = ["databaseUrl", "dataDir", "sqliteSynchronous"];

@@ -1,0 +1,31 @@
+/** The `carehooks` binary: one subcommand per file in this folder. */
+import { Command } from "commander";
+import { ConfigError } from "../config/load.js";
+import { version } from "../version.js";
+import { clientsCommand } from "./clients.js";
+import { healthcheckCommand } from "./healthcheck.js";
+import { migrateCommand } from "./migrate.js";
+import { openapiCommand } from "./openapi.js";
+import { serveCommand } from "./serve.js";
+
+const program = new Command("carehooks")
+  .description("Signed, at-least-once webhooks for a clinic business API")
+  .version(version)
+  .showHelpAfterError();
+
+program.addCommand(serveCommand());
+program.addCommand(migrateCommand());
+program.addCommand(clientsCommand());
+program.addCommand(healthcheckCommand());
+program.addCommand(openapiCommand());
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`carehooks: configuration error: ${error.message}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`carehooks: ${(error as Error).message}\n`);
+  process.exit(1);
+}

@@ -1,0 +1,162 @@
+/**
+ * Every setting carehooks reads, in one place. Each is the environment variable
+ * `CAREHOOKS_<NAME>` and the `serve` flag `--<name-in-kebab-case>`; a flag wins
+ * over the environment, which wins over the default.
+ */
+import { parseBoolean, parseDuration, parseInteger, parseList, parseSize } from "./units.js";
+
+export interface Setting<T> {
+  /** The name after `CAREHOOKS_`. */
+  readonly name: string;
+  /** The default as a user would write it; undefined when there is none or it is derived. */
+  readonly default: string | undefined;
+  readonly doc: string;
+  readonly parse: (text: string) => T;
+}
+
+const text = (value: string): string => value;
+const optional = (value: string): string | undefined => (value === "" ? undefined : value);
+const duration = parseDuration;
+const size = parseSize;
+
+function oneOf<const T extends string>(...values: T[]): (value: string) => T {
+  return (value) => {
+    if ((values as string[]).includes(value)) return value as T;
+    throw new Error(`"${value}" is not one of ${values.join(", ")}`);
+  };
+}
+
+function durationList(value: string): number[] {
+  const delays = parseList(value).map(parseDuration);
+  if (delays.length === 0) throw new Error("the retry schedule needs at least one delay");
+  return delays;
+}
+
+export const SETTINGS = {
+  databaseUrl: {
+    name: "DATABASE_URL",
+    default: undefined,
+    doc: "`sqlite:PATH` or `postgres://…` (default: `sqlite:<DATA_DIR>/carehooks.db`). A `schema` query parameter selects a PostgreSQL schema.",
+    parse: optional,
+  },
+  databasePoolSize: {
+    name: "DATABASE_POOL_SIZE",
+    default: "10",
+    doc: "PostgreSQL connections per process (SQLite always uses one).",
+    parse: (v) => parseInteger(v, 1, 1000),
+  },
+  host: { name: "HOST", default: "127.0.0.1", doc: "Address the API listens on.", parse: text },
+  port: { name: "PORT", default: "8080", doc: "Port the API listens on.", parse: (v) => parseInteger(v, 0, 65535) },
+  role: {
+    name: "ROLE",
+    default: "all",
+    doc: "`all` (API and dispatcher), `api` or `worker`.",
+    parse: oneOf("all", "api", "worker"),
+  },
+  dataDir: { name: "DATA_DIR", default: "./data", doc: "Embedded database and generated secrets.", parse: text },
+  masterKey: {
+    name: "MASTER_KEY",
+    default: undefined,
+    doc: "32 random bytes as 64 hex characters; encrypts signing keys at rest. Generated into the data dir when embedded; required with PostgreSQL.",
+    parse: optional,
+  },
+  jwtSecret: {
+    name: "JWT_SECRET",
+    default: undefined,
+    doc: "At least 32 characters; signs access tokens. Generated into the data dir when embedded; required with PostgreSQL and shared by all API processes.",
+    parse: optional,
+  },
+  accessTokenTtl: { name: "ACCESS_TOKEN_TTL", default: "15m", doc: "Access token lifetime.", parse: duration },
+  refreshTokenTtl: { name: "REFRESH_TOKEN_TTL", default: "30d", doc: "Refresh token lifetime.", parse: duration },
+  bodyLimit: { name: "BODY_LIMIT", default: "1MiB", doc: "Largest request body accepted.", parse: size },
+  allowedTargets: {
+    name: "ALLOWED_TARGETS",
+    default: "",
+    doc: "Comma-separated CIDRs that endpoints may reach despite the SSRF policy.",
+    parse: parseList,
+  },
+  allowHttp: { name: "ALLOW_HTTP", default: "false", doc: "Accept plain `http://` endpoints.", parse: parseBoolean },
+  retrySchedule: {
+    name: "RETRY_SCHEDULE",
+    default: "5s,5m,30m,2h,5h,10h,14h,20h,24h",
+    doc: "Delays after the first attempt, each with ±20 % jitter.",
+    parse: durationList,
+  },
+  connectTimeout: { name: "CONNECT_TIMEOUT", default: "5s", doc: "Connect timeout per attempt.", parse: duration },
+  requestTimeout: { name: "REQUEST_TIMEOUT", default: "15s", doc: "Total timeout per attempt.", parse: duration },
+  maxInFlight: {
+    name: "MAX_IN_FLIGHT",
+    default: "256",
+    doc: "Concurrent deliveries per worker process.",
+    parse: (v) => parseInteger(v, 1, 100_000),
+  },
+  maxInFlightPerEndpoint: {
+    name: "MAX_IN_FLIGHT_PER_ENDPOINT",
+    default: "10",
+    doc: "Concurrent deliveries per subscription, across all workers.",
+    parse: (v) => parseInteger(v, 1, 10_000),
+  },
+  lease: { name: "LEASE", default: "60s", doc: "Claim lease; at least twice REQUEST_TIMEOUT.", parse: duration },
+  pollInterval: {
+    name: "POLL_INTERVAL",
+    default: "1s",
+    doc: "Fallback wake-up when no notification comes.",
+    parse: duration,
+  },
+  breakerThreshold: {
+    name: "BREAKER_THRESHOLD",
+    default: "5",
+    doc: "Consecutive failures that make a subscription degraded.",
+    parse: (v) => parseInteger(v, 1, 1_000_000),
+  },
+  disableAfter: {
+    name: "DISABLE_AFTER",
+    default: "5d",
+    doc: "Continuous failure before a subscription is disabled.",
+    parse: duration,
+  },
+  keyOverlap: {
+    name: "KEY_OVERLAP",
+    default: "24h",
+    doc: "How long a replaced signing key keeps signing.",
+    parse: duration,
+  },
+  idempotencyTtl: {
+    name: "IDEMPOTENCY_TTL",
+    default: "24h",
+    doc: "How long idempotency keys are kept.",
+    parse: duration,
+  },
+  sqliteSynchronous: {
+    name: "SQLITE_SYNCHRONOUS",
+    default: "FULL",
+    doc: "`FULL` survives power loss; `NORMAL` only process crashes.",
+    parse: oneOf("FULL", "NORMAL"),
+  },
+  shutdownGrace: {
+    name: "SHUTDOWN_GRACE",
+    default: "20s",
+    doc: "Time to finish in-flight work on SIGTERM.",
+    parse: duration,
+  },
+  egressProxy: { name: "EGRESS_PROXY", default: "", doc: "HTTP proxy for deliveries.", parse: optional },
+  sourceIps: { name: "SOURCE_IPS", default: "", doc: "Comma-separated IPs published to receivers.", parse: parseList },
+  logLevel: {
+    name: "LOG_LEVEL",
+    default: "info",
+    doc: "`fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`.",
+    parse: oneOf("fatal", "error", "warn", "info", "debug", "trace", "silent"),
+  },
+} satisfies Record<string, Setting<unknown>>;
+
+export type SettingKey = keyof typeof SETTINGS;
+export type Settings = { [K in SettingKey]: ReturnType<(typeof SETTINGS)[K]["parse"]> };
+
+/** `MAX_IN_FLIGHT_PER_ENDPOINT` → `max-in-flight-per-endpoint`. */
+export function flagName(setting: Setting<unknown>): string {
+  return setting.name.toLowerCase().replaceAll("_", "-");
+}
+
+export function envName(setting: Setting<unknown>): string {
+  return `CAREHOOKS_${setting.name}`;
+}

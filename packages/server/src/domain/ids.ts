@@ -1,0 +1,74 @@
+/**
+ * Prefixed, time-sortable ids: `evt_01JD3…`. The part after the prefix is 26
+ * Crockford base32 characters: 48 bits of milliseconds, then 80 bits that are
+ * random for the first id of a millisecond and incremented after it, so ids
+ * made by one process sort in creation order and can serve as cursors.
+ */
+import { randomBytes } from "node:crypto";
+
+export const ID_PREFIXES = {
+  business: "biz",
+  client: "cli",
+  subscription: "wh",
+  appointment: "apt",
+  prescription: "rx",
+  event: "evt",
+  delivery: "dlv",
+  attempt: "att",
+  task: "task",
+  request: "req",
+  accessLog: "log",
+} as const;
+
+export type IdKind = keyof typeof ID_PREFIXES;
+
+const ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+const RANDOM_BYTES = 10;
+
+let lastTime = -1;
+const lastRandom = Buffer.alloc(RANDOM_BYTES);
+
+function nextRandom(now: number): Buffer {
+  if (now > lastTime) {
+    lastTime = now;
+    randomBytes(RANDOM_BYTES).copy(lastRandom);
+    lastRandom[0] = (lastRandom[0] as number) & 0x7f; // headroom so increments do not overflow
+    return lastRandom;
+  }
+  for (let i = RANDOM_BYTES - 1; i >= 0; i--) {
+    const byte = ((lastRandom[i] as number) + 1) & 0xff;
+    lastRandom[i] = byte;
+    if (byte !== 0) break;
+  }
+  return lastRandom;
+}
+
+function encode(time: number, random: Buffer): string {
+  let out = "";
+  let t = time;
+  for (let i = 0; i < 10; i++) {
+    out = ALPHABET[t % 32] + out;
+    t = Math.floor(t / 32);
+  }
+  let bits = 0n;
+  for (const byte of random) bits = (bits << 8n) | BigInt(byte);
+  let tail = "";
+  for (let i = 0; i < 16; i++) {
+    tail = ALPHABET[Number(bits & 31n)] + tail;
+    bits >>= 5n;
+  }
+  return out + tail;
+}
+
+export function newId(kind: IdKind, now: number = Date.now()): string {
+  const time = Math.max(now, lastTime); // a clock that steps back must not break the order
+  return `${ID_PREFIXES[kind]}_${encode(time, nextRandom(time))}`;
+}
+
+const ID_BODY = /^[0-9A-HJKMNP-TV-Z]{26}$/;
+
+/** True when `id` has the prefix of `kind` and a well-formed body. */
+export function isId(kind: IdKind, id: string): boolean {
+  const prefix = `${ID_PREFIXES[kind]}_`;
+  return id.startsWith(prefix) && ID_BODY.test(id.slice(prefix.length));
+}

@@ -1,0 +1,88 @@
+/** Eka-compatible client-credential login and refresh. */
+import { Type } from "@sinclair/typebox";
+import { unauthorized } from "../domain/errors.js";
+import { hashSecret, verifySecret } from "../domain/secrets.js";
+import { findApiClient } from "../store/api-clients.js";
+import { issueRefreshToken, rotateRefreshToken } from "../store/refresh-tokens.js";
+import type { App, AppContext } from "./context.js";
+import { errorResponses } from "./schemas.js";
+
+const TokenPair = Type.Object({
+  access_token: Type.String(),
+  expires_in: Type.Integer({ description: "seconds" }),
+  refresh_token: Type.String(),
+  refresh_expires_in: Type.Integer({ description: "seconds" }),
+});
+
+const LoginBody = Type.Object(
+  {
+    client_id: Type.String({ minLength: 1, maxLength: 64 }),
+    client_secret: Type.String({ minLength: 1, maxLength: 256 }),
+  },
+  { additionalProperties: false },
+);
+
+const RefreshBody = Type.Object(
+  { refresh_token: Type.String({ minLength: 1, maxLength: 256 }) },
+  { additionalProperties: false },
+);
+
+export function accountRoutes(app: App, ctx: AppContext): void {
+  // Unknown client ids still pay for one scrypt, so timing does not tell which ids exist.
+  const decoyHash = hashSecret("carehooks-decoy-secret");
+
+  async function tokenPair(client: { id: string; business_id: string }, refreshToken: string) {
+    return {
+      access_token: await ctx.tokens.issue({ clientId: client.id, businessId: client.business_id }),
+      expires_in: Math.round(ctx.config.accessTokenTtl / 1000),
+      refresh_token: refreshToken,
+      refresh_expires_in: Math.round(ctx.config.refreshTokenTtl / 1000),
+    };
+  }
+
+  app.post(
+    "/connect-auth/v1/account/login",
+    {
+      schema: {
+        tags: ["auth"],
+        summary: "Exchange client credentials for an access token and a refresh token",
+        body: LoginBody,
+        response: { 200: TokenPair, ...errorResponses(400, 401) },
+      },
+    },
+    async (request) => {
+      const { client_id, client_secret } = request.body;
+      const client = await findApiClient(ctx.db, client_id);
+      const valid = await verifySecret(client_secret, client?.secret_hash ?? (await decoyHash));
+      if (!client || !valid || client.revoked_at !== null) throw unauthorized("invalid client credentials");
+      const refreshToken = await issueRefreshToken(ctx.db, { clientId: client.id, ttlMs: ctx.config.refreshTokenTtl });
+      return tokenPair(client, refreshToken);
+    },
+  );
+
+  app.post(
+    "/connect-auth/v1/account/refresh",
+    {
+      schema: {
+        tags: ["auth"],
+        summary: "Exchange a refresh token for a new pair; the old refresh token is spent",
+        body: RefreshBody,
+        response: { 200: TokenPair, ...errorResponses(400, 401) },
+      },
+    },
+    async (request) => {
+      const outcome = await rotateRefreshToken(ctx.db, request.body.refresh_token, ctx.config.refreshTokenTtl);
+      switch (outcome.kind) {
+        case "invalid":
+          throw unauthorized("invalid or expired refresh token");
+        case "reused":
+          throw unauthorized("this refresh token was already used; its family is revoked, log in again");
+        case "rotated": {
+          const client = await findApiClient(ctx.db, outcome.clientId);
+          if (!client || client.revoked_at !== null) throw unauthorized("this client has been revoked");
+          return tokenPair(client, outcome.token);
+        }
+      }
+    },
+  );
+}

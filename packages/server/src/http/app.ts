@@ -1,0 +1,109 @@
+/** Builds the Fastify app: parsing, validation, auth, errors, and every resource's routes. */
+import swagger from "@fastify/swagger";
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
+import { Ajv } from "ajv";
+import addFormatsModule from "ajv-formats";
+import Fastify, { type FastifyServerOptions } from "fastify";
+import { ApiError } from "../domain/errors.js";
+import { newId } from "../domain/ids.js";
+import { version } from "../version.js";
+import { accountRoutes } from "./account.js";
+import { authenticate } from "./auth-hook.js";
+import type { App, AppContext } from "./context.js";
+import { docsRoutes } from "./docs.js";
+import { handleError, sendError } from "./errors.js";
+import { healthRoutes } from "./health.js";
+import { MethodTable } from "./method-table.js";
+import { subscriptionRoutes } from "./subscriptions.js";
+
+// ajv-formats is CommonJS: its plugin function is the `default` property of what ESM imports.
+const addFormats = (addFormatsModule as unknown as { default: (ajv: Ajv) => Ajv }).default;
+
+/** Bodies are validated strictly; query strings and path parameters are coerced from text. */
+function validators() {
+  const body = new Ajv({ removeAdditional: false, useDefaults: true, coerceTypes: false, strict: false });
+  const text = new Ajv({ removeAdditional: false, useDefaults: true, coerceTypes: "array", strict: false });
+  addFormats(body);
+  addFormats(text);
+  return { body, text };
+}
+
+export interface BuildOptions {
+  readonly logger?: FastifyServerOptions["logger"];
+}
+
+export async function buildApp(ctx: AppContext, options: BuildOptions = {}): Promise<App> {
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: ctx.config.bodyLimit,
+    genReqId: () => newId("request"),
+    return503OnClosing: true,
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  const ajv = validators();
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === "body" ? ajv.body : ajv.text).compile(schema));
+  app.decorateRequest("principal", null);
+
+  app.removeContentTypeParser(["text/plain"]);
+  // An empty body on a POST such as /enable is no body at all, not a JSON error.
+  const parseJson = app.getDefaultJsonParser("error", "error");
+  app.addContentTypeParser("application/json", { parseAs: "string" }, (request, body, done) => {
+    if (body === "" || (typeof body === "string" && body.trim() === "")) return done(null, undefined);
+    parseJson(request, body as string, done);
+  });
+
+  const methods = new MethodTable();
+  app.addHook("onRoute", (route) => {
+    methods.add(route.method, route.url);
+    const scope = route.config?.scope;
+    if (scope && route.schema) {
+      route.schema.security = [{ bearer: [] }, { legacyAuth: [] }];
+      route.schema.description = `Scope: \`${scope}\`.${route.schema.description ? ` ${route.schema.description}` : ""}`;
+    }
+  });
+  app.addHook("onRequest", authenticate(ctx));
+  app.addHook("onSend", async (request, reply) => {
+    reply.header("x-request-id", request.id);
+  });
+  app.setErrorHandler(handleError(ctx.adapter));
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split("?")[0] ?? "/";
+    const allowed = methods.allowed(path);
+    if (allowed.length > 0) {
+      return sendError(
+        reply,
+        request,
+        new ApiError("METHOD_NOT_ALLOWED", `${request.method} is not allowed on ${path}; use ${allowed.join(", ")}`, {
+          allow: allowed.join(", "),
+        }),
+      );
+    }
+    return sendError(reply, request, new ApiError("NOT_FOUND", `no route ${request.method} ${path}`));
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: "3.1.0",
+      info: {
+        title: "carehooks API",
+        version,
+        description:
+          "Clinic business API whose every change becomes a signed webhook event. Eka Care compatible. See CONTRACT.md for the full contract.",
+      },
+      components: {
+        securitySchemes: {
+          bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" },
+          legacyAuth: { type: "apiKey", in: "header", name: "auth" },
+        },
+      },
+    },
+  });
+
+  accountRoutes(app, ctx);
+  subscriptionRoutes(app, ctx);
+  healthRoutes(app, ctx);
+  docsRoutes(app);
+  await app.ready();
+  return app;
+}

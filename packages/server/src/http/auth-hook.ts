@@ -1,0 +1,32 @@
+/** Authenticates every route that names a scope, and checks the scope. */
+import type { FastifyRequest } from "fastify";
+import { forbidden, unauthorized } from "../domain/errors.js";
+import { findApiClient } from "../store/api-clients.js";
+import type { AppContext } from "./context.js";
+
+/** `Authorization: Bearer <token>`, or the legacy `auth: <token>` header. */
+function tokenOf(request: FastifyRequest): string | undefined {
+  const authorization = request.headers.authorization;
+  if (typeof authorization === "string") {
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
+    return match?.[1];
+  }
+  const legacy = request.headers.auth;
+  return typeof legacy === "string" && legacy.trim() !== "" ? legacy.trim() : undefined;
+}
+
+export function authenticate(ctx: AppContext) {
+  return async (request: FastifyRequest): Promise<void> => {
+    const scope = request.routeOptions.config.scope;
+    if (!scope) return;
+    const token = tokenOf(request);
+    if (!token) throw unauthorized("missing token: send Authorization: Bearer <access_token>");
+    const claims = await ctx.tokens.verify(token);
+    if (!claims) throw unauthorized("invalid or expired token");
+    const client = await findApiClient(ctx.db, claims.clientId);
+    if (!client || client.business_id !== claims.businessId) throw unauthorized("invalid or expired token");
+    if (client.revoked_at !== null) throw unauthorized("this client has been revoked");
+    request.principal = { clientId: client.id, businessId: client.business_id, scopes: client.scopes };
+    if (!client.scopes.includes(scope)) throw forbidden(`this client lacks the ${scope} scope`);
+  };
+}

@@ -1,0 +1,56 @@
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
+import type {
+  FastifyBaseLogger,
+  FastifyInstance,
+  RawReplyDefaultExpression,
+  RawRequestDefaultExpression,
+  RawServerDefault,
+} from "fastify";
+import type { TokenService } from "../auth/tokens.js";
+import type { Config } from "../config/load.js";
+import type { KeyBox } from "../domain/key-box.js";
+import type { Scope } from "../domain/scopes.js";
+import type { UrlPolicy } from "../domain/url-policy.js";
+import type { DialectAdapter } from "../store/dialect/adapter.js";
+import type { Db } from "../store/open.js";
+
+/** Everything a route needs, handed to each route module when the app is built. */
+export interface AppContext {
+  readonly config: Config;
+  readonly adapter: DialectAdapter;
+  readonly db: Db;
+  readonly keyBox: KeyBox;
+  readonly tokens: TokenService;
+  readonly urlPolicy: UrlPolicy;
+}
+
+export type App = FastifyInstance<
+  RawServerDefault,
+  RawRequestDefaultExpression,
+  RawReplyDefaultExpression,
+  FastifyBaseLogger,
+  TypeBoxTypeProvider
+>;
+
+/** Who is calling: set by the auth hook on every route that names a scope. */
+export interface Principal {
+  readonly clientId: string;
+  readonly businessId: string;
+  readonly scopes: readonly Scope[];
+}
+
+declare module "fastify" {
+  interface FastifyRequest {
+    principal: Principal | null;
+  }
+  interface FastifyContextConfig {
+    /** The scope a route needs; absent means the route is public. */
+    scope?: Scope;
+  }
+}
+
+/** The principal of an authenticated route; the auth hook guarantees it. */
+export function principalOf(request: { principal: Principal | null }): Principal {
+  if (!request.principal) throw new Error("route reached without authentication");
+  return request.principal;
+}

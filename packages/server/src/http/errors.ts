@@ -1,0 +1,86 @@
+/** The one place where anything thrown becomes an answer in the catalog's shape. */
+import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
+import { ApiError, type ErrorCode, invalidRequest } from "../domain/errors.js";
+import type { DialectAdapter } from "../store/dialect/adapter.js";
+
+const RETRY_AFTER_SECONDS = "5";
+
+const FASTIFY_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: "PAYLOAD_TOO_LARGE",
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: "UNSUPPORTED_MEDIA_TYPE",
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: "INVALID_REQUEST",
+  FST_ERR_CTP_EMPTY_JSON_BODY: "INVALID_REQUEST",
+  FST_ERR_CTP_INVALID_JSON_BODY: "INVALID_REQUEST",
+};
+
+const MESSAGES: Partial<Record<ErrorCode, string>> = {
+  PAYLOAD_TOO_LARGE: "request body is larger than the limit",
+  UNSUPPORTED_MEDIA_TYPE: "send the body as application/json",
+};
+
+const FASTIFY_MESSAGES: Record<string, string> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: "body is not valid JSON",
+  FST_ERR_CTP_EMPTY_JSON_BODY: "body is empty but content-type is application/json",
+};
+
+interface ValidationIssue {
+  instancePath?: string;
+  message?: string;
+  keyword?: string;
+  params?: Record<string, unknown>;
+}
+
+function describeValidation(error: FastifyError): string {
+  const issue = (error.validation?.[0] ?? {}) as ValidationIssue;
+  const where = `${error.validationContext ?? "body"}${issue.instancePath ?? ""}`.replaceAll("/", ".");
+  if (issue.keyword === "additionalProperties") {
+    return `${where} has unknown field "${String(issue.params?.additionalProperty)}"`;
+  }
+  if (issue.keyword === "required") return `${where} is missing "${String(issue.params?.missingProperty)}"`;
+  return `${where} ${issue.message ?? "is invalid"}`;
+}
+
+/** Maps anything a handler or Fastify threw to a catalogued ApiError; undefined means "a bug". */
+export function toApiError(error: unknown, adapter: DialectAdapter): ApiError | undefined {
+  if (error instanceof ApiError) return error;
+  const fastifyError = error as FastifyError;
+  if (fastifyError.validation) return invalidRequest(describeValidation(fastifyError));
+  const code = fastifyError.code ? FASTIFY_CODES[fastifyError.code] : undefined;
+  if (code) return new ApiError(code, MESSAGES[code] ?? FASTIFY_MESSAGES[fastifyError.code] ?? fastifyError.message);
+  if (error instanceof SyntaxError && fastifyError.statusCode === 400) return invalidRequest("body is not valid JSON");
+  if (adapter.isUnavailable(error)) {
+    return new ApiError("SERVICE_UNAVAILABLE", "the database is unavailable; try again shortly", {
+      "retry-after": RETRY_AFTER_SECONDS,
+    });
+  }
+  const status = fastifyError.statusCode;
+  if (typeof status === "number" && status >= 400 && status < 500) {
+    if (status === 413) return new ApiError("PAYLOAD_TOO_LARGE", MESSAGES.PAYLOAD_TOO_LARGE as string);
+    if (status === 415) return new ApiError("UNSUPPORTED_MEDIA_TYPE", MESSAGES.UNSUPPORTED_MEDIA_TYPE as string);
+    return invalidRequest(fastifyError.message);
+  }
+  return undefined;
+}
+
+export function sendError(reply: FastifyReply, request: FastifyRequest, error: ApiError): FastifyReply {
+  return reply
+    .status(error.status)
+    .headers(error.headers)
+    .send({ error: { code: error.code, message: error.message, request_id: request.id } });
+}
+
+export function handleError(adapter: DialectAdapter) {
+  return (error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply => {
+    const apiError = toApiError(error, adapter);
+    if (apiError) {
+      if (apiError.status >= 500) request.log.warn({ err: error }, apiError.message);
+      return sendError(reply, request, apiError);
+    }
+    request.log.error({ err: error }, "unhandled error");
+    return sendError(
+      reply,
+      request,
+      new ApiError("SERVER_ERROR", "internal error; quote the request id when reporting it"),
+    );
+  };
+}

@@ -1,0 +1,333 @@
+/** Webhook subscriptions: the Eka-compatible register/list/get/update/delete, plus enable and disable. */
+import { type Static, Type } from "@sinclair/typebox";
+import type { Updateable } from "kysely";
+import { invalidRequest, notFound } from "../domain/errors.js";
+import { EVENT_NAMES } from "../domain/event-catalog.js";
+import { newId } from "../domain/ids.js";
+import type { KeyBox } from "../domain/key-box.js";
+import { checkEndpointInput, checkSigningKey, eventNamesOf } from "../domain/subscription-input.js";
+import { isoTime } from "../domain/time.js";
+import type { Db } from "../store/open.js";
+import type { SubscriptionTable } from "../store/schema.js";
+import {
+  findSubscription,
+  insertSubscription,
+  listSubscriptions,
+  type SubscriptionRow,
+  updateSubscription,
+} from "../store/subscriptions.js";
+import { type App, type AppContext, principalOf } from "./context.js";
+import { decodeCursor, toPage } from "./pagination.js";
+import { errorResponses, IdParams, ListPage, ListQuery } from "./schemas.js";
+
+const BASE = "/notification/v1/connect/webhook/subscriptions";
+
+const EventNameList = Type.Array(Type.String({ maxLength: 100 }), { maxItems: 50 });
+const EventNameFields = {
+  event_names: Type.Optional(EventNameList),
+  scopes: Type.Optional({ ...EventNameList, description: "Legacy alias of event_names." }),
+  scope: Type.Optional(Type.Union([Type.String({ maxLength: 1000 }), EventNameList], { description: "Legacy alias." })),
+};
+const SigningKey = Type.String({
+  maxLength: 256,
+  description: "16–256 printable ASCII characters; `whsec_` + base64 of 24–64 bytes for Standard Webhooks keys.",
+});
+const Protocol = Type.Union([Type.Literal("http"), Type.Literal("https")]);
+
+const CreateBody = Type.Object(
+  {
+    endpoint: Type.String({ maxLength: 4096, examples: ["https://clinic-app.example/webhooks/carehooks"] }),
+    ...EventNameFields,
+    signing_key: Type.Optional(Type.Union([SigningKey, Type.Null()])),
+    protocol: Type.Optional(Protocol),
+  },
+  { additionalProperties: false },
+);
+
+const UpdateBody = Type.Object(
+  {
+    endpoint: Type.Optional(Type.String({ maxLength: 4096 })),
+    ...EventNameFields,
+    signing_key: Type.Optional(
+      Type.Union([SigningKey, Type.Null()], { description: "null removes the key: requests go unsigned." }),
+    ),
+    expire_previous_key: Type.Optional(
+      Type.Boolean({ description: "Stop signing with the replaced key now instead of after CAREHOOKS_KEY_OVERLAP." }),
+    ),
+    protocol: Type.Optional(Protocol),
+  },
+  { additionalProperties: false },
+);
+
+export const Webhook = Type.Object({
+  id: Type.String({ examples: ["wh_01JDQ3Z6M1X8V4N7R2T5Y9B0C3"] }),
+  endpoint: Type.String(),
+  event_names: Type.Array(Type.String({ enum: [...EVENT_NAMES] })),
+  signing_key: Type.Union([Type.String(), Type.Null()]),
+  protocol: Protocol,
+  client_id: Type.String(),
+  state: Type.Union([Type.Literal("active"), Type.Literal("degraded"), Type.Literal("disabled")]),
+  state_reason: Type.Union([Type.String(), Type.Null()]),
+  state_changed_at: Type.String({ format: "date-time" }),
+  created_at: Type.String({ format: "date-time" }),
+  updated_at: Type.String({ format: "date-time" }),
+  created_by: Type.String(),
+  updated_by: Type.String(),
+});
+export type Webhook = Static<typeof Webhook>;
+
+const WebhookEnvelope = Type.Object({ data: Webhook, msg: Type.Literal("success") });
+const StatusMessage = Type.Object({ status: Type.String(), msg: Type.Literal("success") });
+
+export function presentWebhook(row: SubscriptionRow, keyBox: KeyBox): Webhook {
+  return {
+    id: row.id,
+    endpoint: row.endpoint,
+    event_names: JSON.parse(row.event_names) as string[],
+    signing_key: row.signing_key === null ? null : keyBox.open(row.signing_key),
+    protocol: row.protocol as "http" | "https",
+    client_id: row.client_id,
+    state: row.state,
+    state_reason: row.state_reason,
+    state_changed_at: isoTime(row.state_changed_at),
+    created_at: isoTime(row.created_at),
+    updated_at: isoTime(row.updated_at),
+    created_by: row.created_by,
+    updated_by: row.updated_by,
+  };
+}
+
+async function mustFind(db: Db, businessId: string, id: string): Promise<SubscriptionRow> {
+  const row = await findSubscription(db, businessId, id);
+  if (!row) throw notFound("Webhook");
+  return row;
+}
+
+export function subscriptionRoutes(app: App, ctx: AppContext): void {
+  const { db, keyBox } = ctx;
+  const tags = ["webhooks"];
+
+  /** Runs a write that may hit the one-endpoint-per-business index, answering 400 when it does. */
+  async function guardDuplicate(work: () => Promise<unknown>): Promise<void> {
+    try {
+      await work();
+    } catch (error) {
+      if (ctx.adapter.isUniqueViolation(error))
+        throw invalidRequest("this endpoint is already registered for the business");
+      throw error;
+    }
+  }
+
+  app.post(
+    BASE,
+    {
+      config: { scope: "webhooks:write" },
+      schema: {
+        tags,
+        summary: "Register a webhook endpoint",
+        body: CreateBody,
+        response: {
+          201: Type.Object({ id: Type.String(), status: Type.Literal("success") }),
+          ...errorResponses(400, 401, 403, 409, 413, 415),
+        },
+      },
+    },
+    async (request, reply) => {
+      const principal = principalOf(request);
+      const body = request.body;
+      const endpoint = checkEndpointInput(body.endpoint, body.protocol, ctx.urlPolicy);
+      const eventNames = eventNamesOf(body);
+      if (!eventNames) throw invalidRequest('body is missing "event_names"');
+      const signingKey = body.signing_key == null ? null : checkSigningKey(body.signing_key);
+      const now = Date.now();
+      const id = newId("subscription", now);
+      await guardDuplicate(() =>
+        insertSubscription(db, {
+          id,
+          business_id: principal.businessId,
+          endpoint: endpoint.endpoint,
+          endpoint_key: endpoint.endpointKey,
+          event_names: JSON.stringify(eventNames),
+          protocol: endpoint.protocol,
+          signing_key: signingKey === null ? null : keyBox.seal(signingKey),
+          previous_signing_key: null,
+          previous_key_expires_at: null,
+          state_changed_at: now,
+          client_id: principal.clientId,
+          created_by: principal.clientId,
+          updated_by: principal.clientId,
+          created_at: now,
+          updated_at: now,
+        }),
+      );
+      return reply.status(201).send({ id, status: "success" as const });
+    },
+  );
+
+  app.get(
+    BASE,
+    {
+      config: { scope: "webhooks:read" },
+      schema: {
+        tags,
+        summary: "List the business's webhooks",
+        querystring: ListQuery,
+        response: { 200: ListPage(Webhook), ...errorResponses(400, 401, 403) },
+      },
+    },
+    async (request) => {
+      const limit = request.query.limit ?? 50;
+      const rows = await listSubscriptions(db, principalOf(request).businessId, {
+        after: decodeCursor(request.query.cursor),
+        limit: limit + 1,
+      });
+      return toPage(rows, limit, (row) => presentWebhook(row, keyBox));
+    },
+  );
+
+  app.get(
+    `${BASE}/:id`,
+    {
+      config: { scope: "webhooks:read" },
+      schema: {
+        tags,
+        summary: "Get one webhook",
+        params: IdParams,
+        response: { 200: WebhookEnvelope, ...errorResponses(401, 403, 404) },
+      },
+    },
+    async (request) => {
+      const row = await mustFind(db, principalOf(request).businessId, request.params.id);
+      return { data: presentWebhook(row, keyBox), msg: "success" as const };
+    },
+  );
+
+  app.patch(
+    `${BASE}/:id`,
+    {
+      config: { scope: "webhooks:write" },
+      schema: {
+        tags,
+        summary: "Change a webhook's endpoint, events or signing key",
+        description:
+          "A new signing_key replaces the old one, which keeps signing alongside it for CAREHOOKS_KEY_OVERLAP unless expire_previous_key is true.",
+        params: IdParams,
+        body: UpdateBody,
+        response: { 200: StatusMessage, ...errorResponses(400, 401, 403, 404, 413, 415) },
+      },
+    },
+    async (request) => {
+      const principal = principalOf(request);
+      const body = request.body ?? {};
+      const row = await mustFind(db, principal.businessId, request.params.id);
+      const now = Date.now();
+      const change: Updateable<SubscriptionTable> = {};
+
+      if (body.endpoint !== undefined || body.protocol !== undefined) {
+        const endpoint = checkEndpointInput(body.endpoint ?? row.endpoint, body.protocol, ctx.urlPolicy);
+        Object.assign(change, {
+          endpoint: endpoint.endpoint,
+          endpoint_key: endpoint.endpointKey,
+          protocol: endpoint.protocol,
+        });
+      }
+      const eventNames = eventNamesOf(body);
+      if (eventNames) change.event_names = JSON.stringify(eventNames);
+      if (body.signing_key !== undefined) {
+        const current = row.signing_key === null ? null : keyBox.open(row.signing_key);
+        const next = body.signing_key === null ? null : checkSigningKey(body.signing_key);
+        if (next !== current) {
+          change.signing_key = next === null ? null : keyBox.seal(next);
+          change.previous_signing_key = row.signing_key;
+          change.previous_key_expires_at = row.signing_key === null ? null : now + ctx.config.keyOverlap;
+        }
+      }
+      if (body.expire_previous_key === true) {
+        change.previous_signing_key = null;
+        change.previous_key_expires_at = null;
+      }
+      if (
+        Object.keys(change).length === 0 &&
+        body.expire_previous_key === undefined &&
+        body.signing_key === undefined
+      ) {
+        throw invalidRequest("nothing to update: give endpoint, event_names, signing_key or expire_previous_key");
+      }
+      change.updated_at = now;
+      change.updated_by = principal.clientId;
+      await guardDuplicate(() => updateSubscription(db, principal.businessId, row.id, change));
+      return { status: "webhook updated successfully", msg: "success" as const };
+    },
+  );
+
+  app.delete(
+    `${BASE}/:id`,
+    {
+      config: { scope: "webhooks:write" },
+      schema: {
+        tags,
+        summary: "Delete a webhook; its pending deliveries stop",
+        params: IdParams,
+        response: { 200: StatusMessage, ...errorResponses(401, 403, 404) },
+      },
+    },
+    async (request) => {
+      const principal = principalOf(request);
+      const now = Date.now();
+      const deleted = await updateSubscription(db, principal.businessId, request.params.id, {
+        deleted_at: now,
+        updated_at: now,
+        updated_by: principal.clientId,
+      });
+      if (!deleted) throw notFound("Webhook");
+      return { status: "webhook deleted successfully", msg: "success" as const };
+    },
+  );
+
+  for (const action of ["enable", "disable"] as const) {
+    app.post(
+      `${BASE}/:id/${action}`,
+      {
+        config: { scope: "webhooks:write" },
+        schema: {
+          tags,
+          summary:
+            action === "enable" ? "Re-enable a webhook and reset its failure streak" : "Stop deliveries to a webhook",
+          params: IdParams,
+          response: { 200: WebhookEnvelope, ...errorResponses(401, 403, 404) },
+        },
+      },
+      async (request) => {
+        const principal = principalOf(request);
+        const row = await mustFind(db, principal.businessId, request.params.id);
+        const now = Date.now();
+        const change: Updateable<SubscriptionTable> =
+          action === "enable"
+            ? { state: "active", state_reason: null, failure_streak: 0, failing_since: null, probe_at: null }
+            : { state: "disabled", state_reason: `disabled by ${principal.clientId}` };
+        if (row.state !== change.state || action === "enable") {
+          if (row.state !== change.state) change.state_changed_at = now;
+          await updateSubscription(db, principal.businessId, row.id, {
+            ...change,
+            updated_at: now,
+            updated_by: principal.clientId,
+          });
+        }
+        const updated = await mustFind(db, principal.businessId, row.id);
+        return { data: presentWebhook(updated, keyBox), msg: "success" as const };
+      },
+    );
+  }
+
+  app.get(
+    "/notification/v1/connect/webhook/source-ips",
+    {
+      schema: {
+        tags,
+        summary: "The addresses deliveries come from, for receivers' allow-lists",
+        response: { 200: Type.Object({ data: Type.Array(Type.String()), msg: Type.Literal("success") }) },
+      },
+    },
+    async () => ({ data: ctx.config.sourceIps, msg: "success" as const }),
+  );
+}

@@ -1,0 +1,129 @@
+/**
+ * Turns configuration into the running parts: the migrated database, the
+ * master key and JWT secret (generated into the data dir when embedded), and
+ * the app context. Shared by `serve`, `migrate` and `clients`.
+ */
+
+import { randomBytes } from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import { TokenService } from "./auth/tokens.js";
+import { type Config, ConfigError } from "./config/load.js";
+import { generateMasterKey, KeyBox } from "./domain/key-box.js";
+import { SCOPES } from "./domain/scopes.js";
+import { parseAllowedTargets } from "./domain/url-policy.js";
+import type { AppContext } from "./http/context.js";
+import { createApiClient } from "./store/api-clients.js";
+import { countBusinesses, createBusiness } from "./store/businesses.js";
+import type { DialectAdapter } from "./store/dialect/adapter.js";
+import { migrateDatabase, openDatabase } from "./store/open.js";
+import { putSettingOnce } from "./store/settings.js";
+
+const MASTER_KEY_CHECK = "master_key_check";
+
+export async function openMigratedDatabase(config: Config): Promise<DialectAdapter> {
+  const adapter = openDatabase(config.databaseUrl, {
+    sqliteSynchronous: config.sqliteSynchronous,
+    poolSize: config.databasePoolSize,
+  });
+  try {
+    await migrateDatabase(adapter);
+  } catch (error) {
+    await adapter.close();
+    throw error;
+  }
+  return adapter;
+}
+
+/** Reads a secret file from the data dir, creating it (mode 0600) on first start. */
+function secretFile(dataDir: string, name: string, generate: () => string): string {
+  const file = path.join(dataDir, name);
+  try {
+    return fs.readFileSync(file, "utf8").trim();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+  }
+  fs.mkdirSync(dataDir, { recursive: true });
+  const value = generate();
+  try {
+    fs.writeFileSync(file, `${value}\n`, { mode: 0o600, flag: "wx" });
+    return value;
+  } catch (error) {
+    // Another process created it first: use theirs.
+    if ((error as NodeJS.ErrnoException).code === "EEXIST") return fs.readFileSync(file, "utf8").trim();
+    throw error;
+  }
+}
+
+export interface Secrets {
+  readonly masterKey: string;
+  readonly jwtSecret: string;
+}
+
+export function resolveSecrets(config: Config, dialect: DialectAdapter["name"]): Secrets {
+  if (dialect === "postgres") {
+    const missing = [
+      config.masterKey === undefined && "CAREHOOKS_MASTER_KEY",
+      config.jwtSecret === undefined && "CAREHOOKS_JWT_SECRET",
+    ].filter(Boolean);
+    if (missing.length > 0) {
+      throw new ConfigError(
+        `${missing.join(" and ")} must be set with PostgreSQL (shared by every process); generate one with: openssl rand -hex 32`,
+      );
+    }
+    return { masterKey: config.masterKey as string, jwtSecret: config.jwtSecret as string };
+  }
+  return {
+    masterKey: config.masterKey ?? secretFile(config.dataDir, "master.key", generateMasterKey),
+    jwtSecret:
+      config.jwtSecret ?? secretFile(config.dataDir, "jwt.secret", () => randomBytes(32).toString("base64url")),
+  };
+}
+
+/** Refuses a master key other than the one the database was set up with: it could not open the stored signing keys. */
+export async function checkMasterKey(adapter: DialectAdapter, keyBox: KeyBox): Promise<void> {
+  const stored = await putSettingOnce(adapter.db, MASTER_KEY_CHECK, keyBox.checkValue());
+  if (!keyBox.matches(stored)) {
+    throw new ConfigError(
+      `CAREHOOKS_MASTER_KEY (id ${keyBox.keyId}) is not the key this database was set up with (id ${stored.split(".")[0]})`,
+    );
+  }
+}
+
+export async function createContext(config: Config, adapter: DialectAdapter): Promise<AppContext> {
+  const secrets = resolveSecrets(config, adapter.name);
+  const keyBox = new KeyBox(secrets.masterKey);
+  await checkMasterKey(adapter, keyBox);
+  let allowedTargets: ReturnType<typeof parseAllowedTargets>;
+  try {
+    allowedTargets = parseAllowedTargets(config.allowedTargets);
+  } catch (error) {
+    throw new ConfigError(`CAREHOOKS_ALLOWED_TARGETS: ${(error as Error).message}`);
+  }
+  return {
+    config,
+    adapter,
+    db: adapter.db,
+    keyBox,
+    tokens: new TokenService(secrets.jwtSecret, config.accessTokenTtl),
+    urlPolicy: { allowHttp: config.allowHttp, allowedTargets },
+  };
+}
+
+export interface DemoCredentials {
+  readonly businessId: string;
+  readonly clientId: string;
+  readonly clientSecret: string;
+}
+
+/** On the first start of an embedded server, a demo business and a client with every scope. */
+export async function createDemoDataOnce(adapter: DialectAdapter): Promise<DemoCredentials | undefined> {
+  if (adapter.name !== "sqlite" || (await countBusinesses(adapter.db)) > 0) return undefined;
+  const business = await createBusiness(adapter.db, "Demo Clinic");
+  const { client, secret } = await createApiClient(adapter.db, {
+    businessId: business.id,
+    name: "demo",
+    scopes: SCOPES,
+  });
+  return { businessId: business.id, clientId: client.id, clientSecret: secret };
+}

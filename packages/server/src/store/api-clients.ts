@@ -1,0 +1,77 @@
+import { newId } from "../domain/ids.js";
+import type { Scope } from "../domain/scopes.js";
+import { hashSecret, randomToken } from "../domain/secrets.js";
+import type { Db } from "./open.js";
+import type { ApiClientTable } from "./schema.js";
+
+export interface ApiClient {
+  id: string;
+  business_id: string;
+  name: string;
+  scopes: Scope[];
+  created_at: number;
+  revoked_at: number | null;
+}
+
+export interface ApiClientWithSecretHash extends ApiClient {
+  secret_hash: string;
+}
+
+function fromRow(row: ApiClientTable): ApiClientWithSecretHash {
+  return { ...row, scopes: row.scopes.split(" ").filter(Boolean) as Scope[] };
+}
+
+/** Creates a client and returns its secret, which is stored only as a hash and cannot be shown again. */
+export async function createApiClient(
+  db: Db,
+  input: { businessId: string; name: string; scopes: readonly Scope[] },
+  now = Date.now(),
+): Promise<{ client: ApiClient; secret: string }> {
+  const secret = randomToken("chs_");
+  const row: ApiClientTable = {
+    id: newId("client", now),
+    business_id: input.businessId,
+    name: input.name,
+    secret_hash: await hashSecret(secret),
+    scopes: input.scopes.join(" "),
+    created_at: now,
+    revoked_at: null,
+  };
+  await db.insertInto("api_client").values(row).execute();
+  const { secret_hash: _hash, ...client } = fromRow(row);
+  return { client, secret };
+}
+
+export async function findApiClient(db: Db, id: string): Promise<ApiClientWithSecretHash | undefined> {
+  const row = await db.selectFrom("api_client").selectAll().where("id", "=", id).executeTakeFirst();
+  return row && fromRow(row);
+}
+
+export async function listApiClients(db: Db, businessId?: string): Promise<ApiClient[]> {
+  let query = db
+    .selectFrom("api_client")
+    .select(["id", "business_id", "name", "scopes", "created_at", "revoked_at"])
+    .orderBy("id");
+  if (businessId) query = query.where("business_id", "=", businessId);
+  const rows = await query.execute();
+  return rows.map((row) => ({ ...row, scopes: row.scopes.split(" ").filter(Boolean) as Scope[] }));
+}
+
+/** Revokes the client and every refresh token it holds; its access tokens fail at their next use. */
+export async function revokeApiClient(db: Db, id: string, now = Date.now()): Promise<boolean> {
+  return db.transaction().execute(async (trx) => {
+    const result = await trx
+      .updateTable("api_client")
+      .set({ revoked_at: now })
+      .where("id", "=", id)
+      .where("revoked_at", "is", null)
+      .executeTakeFirst();
+    await trx
+      .updateTable("refresh_token")
+      .set({ revoked_at: now })
+      .where("client_id", "=", id)
+      .where("revoked_at", "is", null)
+      .execute();
+    return Number(result.numUpdatedRows) > 0;
+  });
+}

@@ -1,0 +1,31 @@
+/**
+ * What differs between SQLite and PostgreSQL, exposed as capabilities so the
+ * repositories never ask which database they run on.
+ */
+import type { Kysely } from "kysely";
+import type { Database } from "../schema.js";
+
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+export interface DialectAdapter {
+  readonly name: "sqlite" | "postgres";
+  readonly db: Kysely<Database>;
+  /** Applies the pending migrations, each in its own transaction; safe when processes race. Returns the versions applied. */
+  migrate(migrations: readonly Migration[]): Promise<number[]>;
+  /** Resolves when the database answers a trivial query. */
+  ping(): Promise<void>;
+  /** True for errors that mean "the database cannot serve now" (connection lost, locked): a 503, not a 500. */
+  isUnavailable(error: unknown): boolean;
+  /** True for a unique-constraint violation. */
+  isUniqueViolation(error: unknown): boolean;
+  close(): Promise<void>;
+}
+
+export interface DialectOptions {
+  readonly sqliteSynchronous: "FULL" | "NORMAL";
+  readonly poolSize: number;
+}

@@ -1,0 +1,118 @@
+import { Kysely, PostgresDialect } from "kysely";
+import pg from "pg";
+import type { Database } from "../schema.js";
+import type { DialectAdapter, DialectOptions, Migration } from "./adapter.js";
+
+const INT8_OID = 20;
+/** Any 64-bit number that names this lock; the same in every carehooks process. */
+const MIGRATION_LOCK = 7_262_010_811;
+
+/** pg hands int8 back as a string; ours are milliseconds and counts, well inside 2^53. */
+function parseInt8(text: string): number {
+  const value = Number(text);
+  if (!Number.isSafeInteger(value)) throw new Error(`int8 value ${text} does not fit a JavaScript number`);
+  return value;
+}
+
+const types = {
+  getTypeParser: ((oid: number, format?: "text" | "binary") =>
+    oid === INT8_OID ? parseInt8 : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+};
+
+/** Splits `?schema=name` off a PostgreSQL URL: that schema becomes the search path. */
+export function parsePostgresUrl(url: string): { connectionString: string; schema: string | undefined } {
+  const parsed = new URL(url);
+  const schema = parsed.searchParams.get("schema") ?? undefined;
+  parsed.searchParams.delete("schema");
+  if (schema !== undefined && !/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(schema)) {
+    throw new Error(`schema "${schema}" is not a plain identifier`);
+  }
+  return { connectionString: parsed.toString(), schema };
+}
+
+const UNAVAILABLE_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ENOTFOUND",
+  "ETIMEDOUT",
+  "EPIPE",
+  "57P01",
+  "57P02",
+  "57P03",
+]);
+
+export function openPostgres(url: string, options: DialectOptions): DialectAdapter {
+  const { connectionString, schema } = parsePostgresUrl(url);
+  const pool = new pg.Pool({
+    connectionString,
+    max: options.poolSize,
+    types,
+    connectionTimeoutMillis: 5000,
+    ...(schema ? { options: `-c search_path=${schema}` } : {}),
+  });
+  // An idle client that loses its connection must not crash the process; the next query reports it.
+  pool.on("error", () => {});
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+
+  async function inLockedTransaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await pool.connect();
+    try {
+      await client.query("BEGIN");
+      await client.query("SELECT pg_advisory_xact_lock($1)", [MIGRATION_LOCK]);
+      const result = await work(client);
+      await client.query("COMMIT");
+      return result;
+    } catch (error) {
+      await client.query("ROLLBACK").catch(() => {});
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  return {
+    name: "postgres",
+    db,
+    async migrate(migrations: readonly Migration[]): Promise<number[]> {
+      await inLockedTransaction(async (client) => {
+        if (schema) await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+        await client.query(
+          "CREATE TABLE IF NOT EXISTS schema_migration (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+        );
+      });
+      const applied: number[] = [];
+      for (const migration of migrations) {
+        const done = await inLockedTransaction(async (client) => {
+          const found = await client.query("SELECT 1 FROM schema_migration WHERE version = $1", [migration.version]);
+          if (found.rowCount) return false;
+          await client.query("INSERT INTO schema_migration (version, name, applied_at) VALUES ($1, $2, $3)", [
+            migration.version,
+            migration.name,
+            Date.now(),
+          ]);
+          await client.query(migration.sql);
+          return true;
+        });
+        if (done) applied.push(migration.version);
+      }
+      return applied;
+    },
+    async ping() {
+      await pool.query("SELECT 1");
+    },
+    isUnavailable(error) {
+      const code = (error as { code?: unknown })?.code;
+      if (typeof code === "string" && (UNAVAILABLE_CODES.has(code) || code.startsWith("08"))) return true;
+      const message = (error as { message?: unknown })?.message;
+      return (
+        typeof message === "string" && /Connection terminated|timeout exceeded when trying to connect/.test(message)
+      );
+    },
+    isUniqueViolation(error) {
+      return (error as { code?: unknown })?.code === "23505";
+    },
+    async close() {
+      await db.destroy();
+    },
+  };
+}

@@ -1,0 +1,74 @@
+import fs from "node:fs";
+import path from "node:path";
+import BetterSqlite3 from "better-sqlite3";
+import { CompiledQuery, type DatabaseConnection, Kysely, SqliteDialect, SqliteDriver } from "kysely";
+import type { Database } from "../schema.js";
+import type { DialectAdapter, DialectOptions, Migration } from "./adapter.js";
+
+const BUSY_TIMEOUT_MS = 5000;
+
+/** Write transactions take the write lock at BEGIN, so two never deadlock upgrading from a read. */
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw("begin immediate"));
+  }
+}
+
+class ImmediateSqliteDialect extends SqliteDialect {
+  readonly #config: ConstructorParameters<typeof SqliteDialect>[0];
+  constructor(config: ConstructorParameters<typeof SqliteDialect>[0]) {
+    super(config);
+    this.#config = config;
+  }
+  override createDriver(): SqliteDriver {
+    return new ImmediateSqliteDriver(this.#config);
+  }
+}
+
+export function openSqlite(file: string, options: DialectOptions): DialectAdapter {
+  if (file !== ":memory:") fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  const raw = new BetterSqlite3(file, { timeout: BUSY_TIMEOUT_MS });
+  raw.pragma("journal_mode = WAL");
+  raw.pragma(`synchronous = ${options.sqliteSynchronous}`);
+  raw.pragma("foreign_keys = ON");
+  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: raw }) });
+
+  return {
+    name: "sqlite",
+    db,
+    async migrate(migrations: readonly Migration[]): Promise<number[]> {
+      raw.exec(
+        "CREATE TABLE IF NOT EXISTS schema_migration (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+      );
+      const applied: number[] = [];
+      for (const migration of migrations) {
+        // IMMEDIATE takes the write lock first, so a second process waits here and then sees the row.
+        const apply = raw.transaction(() => {
+          const done = raw.prepare("SELECT 1 FROM schema_migration WHERE version = ?").get(migration.version);
+          if (done) return false;
+          raw
+            .prepare("INSERT INTO schema_migration (version, name, applied_at) VALUES (?, ?, ?)")
+            .run(migration.version, migration.name, Date.now());
+          raw.exec(migration.sql);
+          return true;
+        });
+        if (apply.immediate()) applied.push(migration.version);
+      }
+      return applied;
+    },
+    async ping() {
+      raw.prepare("SELECT 1").get();
+    },
+    isUnavailable(error) {
+      const code = (error as { code?: unknown })?.code;
+      return typeof code === "string" && /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|READONLY)/.test(code);
+    },
+    isUniqueViolation(error) {
+      const code = (error as { code?: unknown })?.code;
+      return code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT_PRIMARYKEY";
+    },
+    async close() {
+      await db.destroy();
+    },
+  };
+}

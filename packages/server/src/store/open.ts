@@ -1,0 +1,19 @@
+import type { Kysely } from "kysely";
+import type { DialectAdapter, DialectOptions } from "./dialect/adapter.js";
+import { openPostgres } from "./dialect/postgres.js";
+import { openSqlite } from "./dialect/sqlite.js";
+import { loadMigrations } from "./migrations.js";
+import type { Database } from "./schema.js";
+
+export type Db = Kysely<Database>;
+
+/** Opens the database a `CAREHOOKS_DATABASE_URL` names; nothing is migrated yet. */
+export function openDatabase(url: string, options: DialectOptions): DialectAdapter {
+  if (url.startsWith("sqlite:")) return openSqlite(url.slice("sqlite:".length), options);
+  if (/^postgres(ql)?:\/\//.test(url)) return openPostgres(url, options);
+  throw new Error(`unsupported database URL ${url.split(":")[0]}:…`);
+}
+
+export async function migrateDatabase(adapter: DialectAdapter): Promise<number[]> {
+  return adapter.migrate(loadMigrations(adapter.name));
+}

@@ -1,0 +1,65 @@
+import type { Updateable } from "kysely";
+import type { Db } from "./open.js";
+import type { SubscriptionState, SubscriptionTable } from "./schema.js";
+
+export type SubscriptionRow = Omit<SubscriptionTable, "state" | "failure_streak"> & {
+  state: SubscriptionState;
+  failure_streak: number;
+};
+
+export type NewSubscription = Omit<
+  SubscriptionRow,
+  "state" | "failure_streak" | "state_reason" | "failing_since" | "probe_at" | "deleted_at"
+>;
+
+export async function insertSubscription(db: Db, row: NewSubscription): Promise<void> {
+  await db
+    .insertInto("subscription")
+    .values({ ...row, state_reason: null, failing_since: null, probe_at: null, deleted_at: null })
+    .execute();
+}
+
+/** A live (not deleted) subscription of the business, or undefined: another business's id is simply not found. */
+export async function findSubscription(db: Db, businessId: string, id: string): Promise<SubscriptionRow | undefined> {
+  return db
+    .selectFrom("subscription")
+    .selectAll()
+    .where("id", "=", id)
+    .where("business_id", "=", businessId)
+    .where("deleted_at", "is", null)
+    .executeTakeFirst();
+}
+
+/** One page of the business's live subscriptions in id order, after the cursor id. */
+export async function listSubscriptions(
+  db: Db,
+  businessId: string,
+  page: { after: string | undefined; limit: number },
+): Promise<SubscriptionRow[]> {
+  let query = db
+    .selectFrom("subscription")
+    .selectAll()
+    .where("business_id", "=", businessId)
+    .where("deleted_at", "is", null)
+    .orderBy("id")
+    .limit(page.limit);
+  if (page.after) query = query.where("id", ">", page.after);
+  return query.execute();
+}
+
+/** Applies the change to a live subscription of the business; false when there is none. */
+export async function updateSubscription(
+  db: Db,
+  businessId: string,
+  id: string,
+  change: Updateable<SubscriptionTable>,
+): Promise<boolean> {
+  const result = await db
+    .updateTable("subscription")
+    .set(change)
+    .where("id", "=", id)
+    .where("business_id", "=", businessId)
+    .where("deleted_at", "is", null)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) > 0;
+}
