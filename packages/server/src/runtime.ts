@@ -16,7 +16,7 @@ import type { AppContext } from "./http/context.js";
 import { createApiClient } from "./store/api-clients.js";
 import { countBusinesses, createBusiness } from "./store/businesses.js";
 import type { DialectAdapter } from "./store/dialect/adapter.js";
-import { migrateDatabase, openDatabase } from "./store/open.js";
+import { dialectOf, migrateDatabase, openDatabase } from "./store/open.js";
 import { putSettingOnce } from "./store/settings.js";
 
 const MASTER_KEY_CHECK = "master_key_check";
@@ -30,6 +30,7 @@ export async function openMigratedDatabase(config: Config): Promise<DialectAdapt
     await migrateDatabase(adapter);
   } catch (error) {
     await adapter.close();
+    if (adapter.isUnavailable(error)) throw new Error(`cannot reach the database: ${(error as Error).message}`);
     throw error;
   }
   return adapter;
@@ -60,8 +61,9 @@ export interface Secrets {
   readonly jwtSecret: string;
 }
 
-export function resolveSecrets(config: Config, dialect: DialectAdapter["name"]): Secrets {
-  if (dialect === "postgres") {
+/** Reads or generates the secrets; checked before the database is touched, so a mis-set server fails fast. */
+export function resolveSecrets(config: Config): Secrets {
+  if (dialectOf(config.databaseUrl) === "postgres") {
     const missing = [
       config.masterKey === undefined && "CAREHOOKS_MASTER_KEY",
       config.jwtSecret === undefined && "CAREHOOKS_JWT_SECRET",
@@ -90,8 +92,11 @@ export async function checkMasterKey(adapter: DialectAdapter, keyBox: KeyBox): P
   }
 }
 
-export async function createContext(config: Config, adapter: DialectAdapter): Promise<AppContext> {
-  const secrets = resolveSecrets(config, adapter.name);
+export async function createContext(
+  config: Config,
+  adapter: DialectAdapter,
+  secrets: Secrets = resolveSecrets(config),
+): Promise<AppContext> {
   const keyBox = new KeyBox(secrets.masterKey);
   await checkMasterKey(adapter, keyBox);
   let allowedTargets: ReturnType<typeof parseAllowedTargets>;

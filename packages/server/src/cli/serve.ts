@@ -3,7 +3,7 @@ import { Command } from "commander";
 import { type Config, ConfigError } from "../config/load.js";
 import { SETTINGS, type SettingKey } from "../config/settings.js";
 import { buildApp } from "../http/app.js";
-import { createContext, createDemoDataOnce, openMigratedDatabase } from "../runtime.js";
+import { createContext, createDemoDataOnce, openMigratedDatabase, resolveSecrets } from "../runtime.js";
 import { addSettingOptions, configFrom } from "./database-options.js";
 
 const LOG_REDACTIONS = ["req.headers.authorization", "req.headers.auth", "req.headers.cookie"];
@@ -34,10 +34,11 @@ export async function serve(config: Config): Promise<void> {
       "the worker role runs the delivery dispatcher, which this build does not include yet; use --role all or api",
     );
   }
+  const secrets = resolveSecrets(config);
   const adapter = await openMigratedDatabase(config);
   let closing = false;
   try {
-    const ctx = await createContext(config, adapter);
+    const ctx = await createContext(config, adapter, secrets);
     const demo = await createDemoDataOnce(adapter);
     const app = await buildApp(ctx, {
       logger: { level: config.logLevel, redact: { paths: LOG_REDACTIONS, censor: "[redacted]" } },

@@ -1,0 +1,109 @@
+import { describe, expect, it } from "vitest";
+import { formatDuration, parseDuration, parseSize } from "../src/config/units.js";
+import { ID_PREFIXES, isId, newId } from "../src/domain/ids.js";
+import { generateMasterKey, KeyBox } from "../src/domain/key-box.js";
+import { parseScopes, SCOPES } from "../src/domain/scopes.js";
+import { hashSecret, verifySecret } from "../src/domain/secrets.js";
+import { signingKeyProblem } from "../src/domain/signing-key.js";
+import { isoTime, parseTimeFilter } from "../src/domain/time.js";
+
+describe("ids", () => {
+  it("carry their prefix and sort in creation order, also within one millisecond", () => {
+    const now = Date.now();
+    const ids = Array.from({ length: 1000 }, () => newId("event", now));
+    expect(new Set(ids).size).toBe(1000);
+    expect([...ids].sort()).toEqual(ids);
+    expect(ids.every((id) => isId("event", id))).toBe(true);
+    expect(isId("delivery", ids[0] as string)).toBe(false);
+    expect(newId("event", now + 1) > (ids.at(-1) as string)).toBe(true);
+    expect(Object.values(ID_PREFIXES)).toEqual(
+      expect.arrayContaining(["biz", "cli", "wh", "apt", "rx", "evt", "dlv", "att", "task"]),
+    );
+  });
+
+  it("stay ordered when the clock steps back", () => {
+    const a = newId("event", Date.now() + 10_000);
+    const b = newId("event", Date.now());
+    expect(b > a).toBe(true);
+  });
+});
+
+describe("the key box", () => {
+  it("seals and opens, with a fresh IV each time", () => {
+    const box = new KeyBox(generateMasterKey());
+    const a = box.seal("whsec_secret");
+    expect(a).not.toBe(box.seal("whsec_secret"));
+    expect(box.open(a)).toBe("whsec_secret");
+    expect(a).toMatch(new RegExp(`^v1\\.${box.keyId}\\.`));
+  });
+
+  it("refuses a value sealed by another key or tampered with", () => {
+    const box = new KeyBox(generateMasterKey());
+    const other = new KeyBox(generateMasterKey());
+    expect(() => other.open(box.seal("x"))).toThrow(/master key/);
+    const sealed = box.seal("secret value");
+    const tampered = `${sealed.slice(0, -2)}${sealed.endsWith("A") ? "B" : "A"}${sealed.slice(-1)}`;
+    expect(() => box.open(tampered)).toThrow();
+    expect(box.matches(box.checkValue())).toBe(true);
+    expect(other.matches(box.checkValue())).toBe(false);
+  });
+});
+
+describe("client secrets", () => {
+  it("verify only the secret they were made from", async () => {
+    const stored = await hashSecret("chs_right");
+    expect(stored).toMatch(/^scrypt\$/);
+    expect(await verifySecret("chs_right", stored)).toBe(true);
+    expect(await verifySecret("chs_wrong", stored)).toBe(false);
+    expect(await verifySecret("chs_right", "garbage")).toBe(false);
+  });
+});
+
+describe("signing keys", () => {
+  it.each([
+    ["sixteen-chars-ok", undefined],
+    ["k".repeat(256), undefined],
+    [`whsec_${Buffer.alloc(24).toString("base64")}`, undefined],
+    [`whsec_${Buffer.alloc(64).toString("base64")}`, undefined],
+    ["fifteen-chars-x", /16 to 256/],
+    ["k".repeat(257), /16 to 256/],
+    ["tab\tinside-the-key", /printable/],
+    ["ünïcödé-key-long-enough", /printable/],
+    [`whsec_${Buffer.alloc(23).toString("base64")}`, /24 to 64/],
+    [`whsec_${Buffer.alloc(65).toString("base64")}`, /24 to 64/],
+    ["whsec_this-is-not-base64!!", /base64/],
+  ])("%s → %s", (key, problem) => {
+    const found = signingKeyProblem(key);
+    if (problem === undefined) expect(found).toBeUndefined();
+    else expect(found).toMatch(problem);
+  });
+});
+
+describe("units, scopes and times", () => {
+  it("parse durations and sizes", () => {
+    expect(parseDuration("250ms")).toBe(250);
+    expect(parseDuration("15s")).toBe(15_000);
+    expect(parseDuration("1.5h")).toBe(5_400_000);
+    expect(parseDuration("5d")).toBe(432_000_000);
+    expect(() => parseDuration("5 weeks")).toThrow();
+    expect(parseSize("1MiB")).toBe(1_048_576);
+    expect(parseSize("512KiB")).toBe(524_288);
+    expect(() => parseSize("1MB")).toThrow();
+    expect(formatDuration(86_400_000)).toBe("1d");
+    expect(formatDuration(90_000)).toBe("90s");
+  });
+
+  it("parse scope lists", () => {
+    expect(parseScopes("all")).toEqual([...SCOPES]);
+    expect(parseScopes("webhooks:read, webhooks:write")).toEqual(["webhooks:read", "webhooks:write"]);
+    expect(() => parseScopes("webhooks:admin")).toThrow(/unknown scope/);
+    expect(() => parseScopes("")).toThrow(/no scopes/);
+  });
+
+  it("format times to the second and parse filters", () => {
+    expect(isoTime(Date.UTC(2026, 10, 28, 23, 40, 10, 999))).toBe("2026-11-28T23:40:10Z");
+    expect(parseTimeFilter("2026-11-28T23:40:10Z")).toBe(Date.UTC(2026, 10, 28, 23, 40, 10));
+    expect(parseTimeFilter("1730189586")).toBe(1_730_189_586_000);
+    expect(parseTimeFilter("yesterday")).toBeUndefined();
+  });
+});

@@ -1,0 +1,147 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { TokenService } from "../src/auth/tokens.js";
+import { loadConfig } from "../src/config/load.js";
+import { generateMasterKey, KeyBox } from "../src/domain/key-box.js";
+import { buildApp } from "../src/http/app.js";
+import { openDatabase } from "../src/store/open.js";
+import { type Harness, startHarness, type Tenant } from "./support/harness.js";
+
+const BASE = "/notification/v1/connect/webhook/subscriptions";
+
+describe("error answers", () => {
+  let h: Harness;
+  let tenant: Tenant;
+
+  beforeAll(async () => {
+    h = await startHarness("sqlite", { CAREHOOKS_BODY_LIMIT: "2KiB" });
+    tenant = await h.tenant();
+  });
+  afterAll(async () => h?.close());
+
+  function expectError(
+    response: { statusCode: number; json(): any; headers: Record<string, unknown> },
+    status: number,
+    code: string,
+  ) {
+    expect(response.statusCode).toBe(status);
+    const body = response.json();
+    expect(Object.keys(body)).toEqual(["error"]);
+    expect(body.error.code).toBe(code);
+    expect(body.error.request_id).toBe(response.headers["x-request-id"]);
+    expect(JSON.stringify(body)).not.toMatch(/at .*\.(ts|js):\d+|SELECT|sqlite/i);
+  }
+
+  it("answers 404 for an unknown route and 405 for a known path with the wrong method", async () => {
+    expectError(await h.app.inject({ method: "GET", url: "/no/such/thing" }), 404, "NOT_FOUND");
+    const wrong = await h.app.inject({ method: "PUT", url: `${BASE}/wh_abc` });
+    expectError(wrong, 405, "METHOD_NOT_ALLOWED");
+    expect(wrong.headers.allow).toBe("DELETE, GET, HEAD, PATCH");
+  });
+
+  it("answers 400 for malformed JSON, 415 for another media type, 413 over the body limit", async () => {
+    const headers = { authorization: `Bearer ${tenant.accessToken}`, "content-type": "application/json" };
+    expectError(
+      await h.app.inject({ method: "POST", url: BASE, headers, payload: '{"endpoint":' }),
+      400,
+      "INVALID_REQUEST",
+    );
+    expectError(
+      await h.app.inject({
+        method: "POST",
+        url: BASE,
+        headers: { ...headers, "content-type": "text/plain" },
+        payload: "hi",
+      }),
+      415,
+      "UNSUPPORTED_MEDIA_TYPE",
+    );
+    expectError(
+      await h.app.inject({
+        method: "POST",
+        url: BASE,
+        headers: { ...headers, "content-type": "application/xml" },
+        payload: "<a/>",
+      }),
+      415,
+      "UNSUPPORTED_MEDIA_TYPE",
+    );
+    const big = JSON.stringify({
+      endpoint: `https://x.example.com/${"a".repeat(3000)}`,
+      event_names: ["appointment.created"],
+    });
+    expectError(await h.app.inject({ method: "POST", url: BASE, headers, payload: big }), 413, "PAYLOAD_TOO_LARGE");
+  });
+
+  it("refuses prototype-poisoning bodies", async () => {
+    const headers = { authorization: `Bearer ${tenant.accessToken}`, "content-type": "application/json" };
+    const payload = '{"endpoint":"https://p.example.com/","event_names":["appointment.created"],"__proto__":{"x":1}}';
+    expectError(await h.app.inject({ method: "POST", url: BASE, headers, payload }), 400, "INVALID_REQUEST");
+  });
+
+  it("checks auth before the body, so an anonymous caller learns nothing from validation", async () => {
+    expectError(await h.app.inject({ method: "POST", url: BASE, payload: { nonsense: true } }), 401, "UNAUTHORIZED");
+  });
+
+  it("accepts an empty body on an action POST", async () => {
+    const created = await tenant.request("POST", BASE, {
+      endpoint: "https://empty.example.com/",
+      event_names: ["appointment.created"],
+    });
+    const id = created.json().id;
+    const response = await h.app.inject({
+      method: "POST",
+      url: `${BASE}/${id}/disable`,
+      headers: { authorization: `Bearer ${tenant.accessToken}`, "content-type": "application/json" },
+      payload: "",
+    });
+    expect(response.statusCode).toBe(200);
+  });
+
+  it("serves health, the OpenAPI document and its reference page", async () => {
+    expect((await h.app.inject({ method: "GET", url: "/healthz" })).json()).toMatchObject({ status: "ok" });
+    expect((await h.app.inject({ method: "GET", url: "/readyz" })).json()).toEqual({
+      status: "ready",
+      database: "sqlite",
+    });
+    const doc = (await h.app.inject({ method: "GET", url: "/openapi.json" })).json();
+    expect(doc.openapi).toBe("3.1.0");
+    expect(Object.keys(doc.paths)).toContain(BASE);
+    const page = await h.app.inject({ method: "GET", url: "/docs" });
+    expect(page.headers["content-type"]).toMatch(/text\/html/);
+    expect(page.body).toContain(`${BASE}/{id}`);
+  });
+});
+
+describe("an unreachable database", () => {
+  it("answers 503 with Retry-After, not 500", async () => {
+    const config = loadConfig({
+      CAREHOOKS_DATABASE_URL: "postgres://postgres@127.0.0.1:1/test",
+      CAREHOOKS_MASTER_KEY: generateMasterKey(),
+      CAREHOOKS_JWT_SECRET: generateMasterKey(),
+    });
+    const adapter = openDatabase(config.databaseUrl, { sqliteSynchronous: "FULL", poolSize: 1 });
+    const tokens = new TokenService(config.jwtSecret as string, config.accessTokenTtl);
+    const app = await buildApp({
+      config,
+      adapter,
+      db: adapter.db,
+      keyBox: new KeyBox(config.masterKey as string),
+      tokens,
+      urlPolicy: { allowHttp: false, allowedTargets: [] },
+    });
+    try {
+      const ready = await app.inject({ method: "GET", url: "/readyz" });
+      expect(ready.statusCode).toBe(503);
+      expect(ready.json().error.code).toBe("SERVICE_UNAVAILABLE");
+      expect(ready.headers["retry-after"]).toBeDefined();
+      const token = await tokens.issue({ clientId: "cli_x", businessId: "biz_x" });
+      const list = await app.inject({ method: "GET", url: BASE, headers: { authorization: `Bearer ${token}` } });
+      expect(list.statusCode).toBe(503);
+      expect(list.json().error.code).toBe("SERVICE_UNAVAILABLE");
+      expect((await app.inject({ method: "GET", url: "/healthz" })).statusCode).toBe(200);
+    } finally {
+      await app.close();
+      await adapter.close();
+    }
+  });
+});

@@ -1,0 +1,99 @@
+/** Builds a real app over a real database for `app.inject()` tests, with helpers to act as a client. */
+import type { LightMyRequestResponse } from "fastify";
+import { type Config, loadConfig } from "../../src/config/load.js";
+import { generateMasterKey } from "../../src/domain/key-box.js";
+import { SCOPES, type Scope } from "../../src/domain/scopes.js";
+import { buildApp } from "../../src/http/app.js";
+import type { App, AppContext } from "../../src/http/context.js";
+import { createContext, openMigratedDatabase } from "../../src/runtime.js";
+import { createApiClient } from "../../src/store/api-clients.js";
+import { createBusiness } from "../../src/store/businesses.js";
+import { createTestDatabase, type DialectName, type TestDatabase } from "./databases.js";
+
+export interface Harness {
+  readonly app: App;
+  readonly ctx: AppContext;
+  readonly database: TestDatabase;
+  /** A new business with one client holding these scopes, logged in. */
+  tenant(scopes?: readonly Scope[]): Promise<Tenant>;
+  close(): Promise<void>;
+}
+
+export interface Tenant {
+  readonly businessId: string;
+  readonly clientId: string;
+  readonly clientSecret: string;
+  readonly accessToken: string;
+  readonly refreshToken: string;
+  /** Another client of the same business. */
+  colleague(scopes?: readonly Scope[]): Promise<Tenant>;
+  request(
+    method: string,
+    url: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<LightMyRequestResponse>;
+}
+
+let tenantCount = 0;
+
+export async function startHarness(dialect: DialectName, env: Record<string, string> = {}): Promise<Harness> {
+  const database = await createTestDatabase(dialect);
+  const config: Config = loadConfig({
+    CAREHOOKS_DATABASE_URL: database.url,
+    CAREHOOKS_DATA_DIR: database.dataDir,
+    CAREHOOKS_MASTER_KEY: generateMasterKey(),
+    CAREHOOKS_JWT_SECRET: generateMasterKey(),
+    CAREHOOKS_SQLITE_SYNCHRONOUS: "NORMAL",
+    ...env,
+  });
+  const adapter = await openMigratedDatabase(config);
+  const ctx = await createContext(config, adapter);
+  const app = await buildApp(ctx);
+
+  async function login(clientId: string, clientSecret: string) {
+    const response = await app.inject({
+      method: "POST",
+      url: "/connect-auth/v1/account/login",
+      payload: { client_id: clientId, client_secret: clientSecret },
+    });
+    if (response.statusCode !== 200) throw new Error(`login failed: ${response.body}`);
+    return response.json() as { access_token: string; refresh_token: string };
+  }
+
+  async function clientOf(businessId: string, scopes: readonly Scope[]): Promise<Tenant> {
+    const { client, secret } = await createApiClient(adapter.db, { businessId, name: "test", scopes });
+    const tokens = await login(client.id, secret);
+    return {
+      businessId,
+      clientId: client.id,
+      clientSecret: secret,
+      accessToken: tokens.access_token,
+      refreshToken: tokens.refresh_token,
+      colleague: (more = SCOPES) => clientOf(businessId, more),
+      request: (method, url, body, headers = {}) =>
+        app.inject({
+          method: method as "GET",
+          url,
+          headers: { authorization: `Bearer ${tokens.access_token}`, ...headers },
+          ...(body === undefined ? {} : { payload: body as object }),
+        }),
+    };
+  }
+
+  return {
+    app,
+    ctx,
+    database,
+    async tenant(scopes = SCOPES) {
+      tenantCount += 1;
+      const business = await createBusiness(adapter.db, `Clinic ${tenantCount} ${Math.random().toString(36).slice(2)}`);
+      return clientOf(business.id, scopes);
+    },
+    async close() {
+      await app.close();
+      await adapter.close();
+      await database.drop();
+    },
+  };
+}
