@@ -7,6 +7,7 @@
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
+import { AccessLogWriter } from "./audit/access-log-writer.js";
 import { TokenService } from "./auth/tokens.js";
 import { type Config, ConfigError } from "./config/load.js";
 import { generateMasterKey, KeyBox } from "./domain/key-box.js";
@@ -112,6 +113,7 @@ export async function createContext(
     keyBox,
     tokens: new TokenService(secrets.jwtSecret, config.accessTokenTtl),
     urlPolicy: { allowHttp: config.allowHttp, allowedTargets },
+    audit: new AccessLogWriter(adapter.db),
   };
 }
 

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AccessLogWriter } from "../src/audit/access-log-writer.js";
 import { TokenService } from "../src/auth/tokens.js";
 import { loadConfig } from "../src/config/load.js";
 import { generateMasterKey, KeyBox } from "../src/domain/key-box.js";
@@ -128,6 +129,7 @@ describe("an unreachable database", () => {
       keyBox: new KeyBox(config.masterKey as string),
       tokens,
       urlPolicy: { allowHttp: false, allowedTargets: [] },
+      audit: new AccessLogWriter(adapter.db),
     });
     try {
       const ready = await app.inject({ method: "GET", url: "/readyz" });

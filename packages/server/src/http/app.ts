@@ -7,13 +7,17 @@ import Fastify, { type FastifyServerOptions } from "fastify";
 import { ApiError } from "../domain/errors.js";
 import { newId } from "../domain/ids.js";
 import { version } from "../version.js";
+import { accessLogRoutes } from "./access-logs.js";
 import { accountRoutes } from "./account.js";
+import { appointmentRoutes } from "./appointments.js";
 import { authenticate } from "./auth-hook.js";
 import type { App, AppContext } from "./context.js";
 import { docsRoutes } from "./docs.js";
 import { handleError, sendError } from "./errors.js";
+import { eventTypeRoutes } from "./event-types.js";
 import { healthRoutes } from "./health.js";
 import { MethodTable } from "./method-table.js";
+import { prescriptionRoutes } from "./prescriptions.js";
 import { subscriptionRoutes } from "./subscriptions.js";
 
 // ajv-formats is CommonJS: its plugin function is the `default` property of what ESM imports.
@@ -102,6 +106,10 @@ export async function buildApp(ctx: AppContext, options: BuildOptions = {}): Pro
 
   accountRoutes(app, ctx);
   subscriptionRoutes(app, ctx);
+  eventTypeRoutes(app);
+  appointmentRoutes(app, ctx);
+  prescriptionRoutes(app, ctx);
+  accessLogRoutes(app, ctx);
   healthRoutes(app, ctx);
   docsRoutes(app);
   await app.ready();

@@ -2,6 +2,7 @@
 import type { FastifyRequest } from "fastify";
 import { forbidden, unauthorized } from "../domain/errors.js";
 import { findApiClient } from "../store/api-clients.js";
+import { auditRead } from "./audit.js";
 import type { AppContext } from "./context.js";
 
 /** `Authorization: Bearer <token>`, or the legacy `auth: <token>` header. */
@@ -27,6 +28,17 @@ export function authenticate(ctx: AppContext) {
     if (!client || client.business_id !== claims.businessId) throw unauthorized("invalid or expired token");
     if (client.revoked_at !== null) throw unauthorized("this client has been revoked");
     request.principal = { clientId: client.id, businessId: client.business_id, scopes: client.scopes };
-    if (!client.scopes.includes(scope)) throw forbidden(`this client lacks the ${scope} scope`);
+    if (!client.scopes.includes(scope)) {
+      const resourceType = request.routeOptions.config.audit;
+      if (resourceType) {
+        const id = (request.params as { id?: unknown } | undefined)?.id;
+        await auditRead(ctx, request, request.principal, {
+          resourceType,
+          ...(typeof id === "string" ? { resourceId: id } : {}),
+          outcome: "forbidden",
+        });
+      }
+      throw forbidden(`this client lacks the ${scope} scope`);
+    }
   };
 }

@@ -6,6 +6,7 @@ import type {
   RawRequestDefaultExpression,
   RawServerDefault,
 } from "fastify";
+import type { AccessLogWriter } from "../audit/access-log-writer.js";
 import type { TokenService } from "../auth/tokens.js";
 import type { Config } from "../config/load.js";
 import type { KeyBox } from "../domain/key-box.js";
@@ -22,6 +23,7 @@ export interface AppContext {
   readonly keyBox: KeyBox;
   readonly tokens: TokenService;
   readonly urlPolicy: UrlPolicy;
+  readonly audit: AccessLogWriter;
 }
 
 export type App = FastifyInstance<
@@ -46,6 +48,8 @@ declare module "fastify" {
   interface FastifyContextConfig {
     /** The scope a route needs; absent means the route is public. */
     scope?: Scope;
+    /** Reads of this resource type are written to the access log, denied ones included. */
+    audit?: "appointment" | "prescription";
   }
 }
 

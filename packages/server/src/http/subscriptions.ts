@@ -19,6 +19,7 @@ import {
 import { type App, type AppContext, principalOf } from "./context.js";
 import { decodeCursor, toPage } from "./pagination.js";
 import { errorResponses, IdParams, ListPage, ListQuery } from "./schemas.js";
+import { runWrite } from "./writes.js";
 
 const BASE = "/notification/v1/connect/webhook/subscriptions";
 
@@ -108,9 +109,9 @@ export function subscriptionRoutes(app: App, ctx: AppContext): void {
   const tags = ["webhooks"];
 
   /** Runs a write that may hit the one-endpoint-per-business index, answering 400 when it does. */
-  async function guardDuplicate(work: () => Promise<unknown>): Promise<void> {
+  async function guardDuplicate<T>(work: () => Promise<T>): Promise<T> {
     try {
-      await work();
+      return await work();
     } catch (error) {
       if (ctx.adapter.isUniqueViolation(error))
         throw invalidRequest("this endpoint is already registered for the business");
@@ -139,28 +140,29 @@ export function subscriptionRoutes(app: App, ctx: AppContext): void {
       const eventNames = eventNamesOf(body);
       if (!eventNames) throw invalidRequest('body is missing "event_names"');
       const signingKey = body.signing_key == null ? null : checkSigningKey(body.signing_key);
-      const now = Date.now();
-      const id = newId("subscription", now);
-      await guardDuplicate(() =>
-        insertSubscription(db, {
-          id,
-          business_id: principal.businessId,
-          endpoint: endpoint.endpoint,
-          endpoint_key: endpoint.endpointKey,
-          event_names: JSON.stringify(eventNames),
-          protocol: endpoint.protocol,
-          signing_key: signingKey === null ? null : keyBox.seal(signingKey),
-          previous_signing_key: null,
-          previous_key_expires_at: null,
-          state_changed_at: now,
-          client_id: principal.clientId,
-          created_by: principal.clientId,
-          updated_by: principal.clientId,
-          created_at: now,
-          updated_at: now,
+      return guardDuplicate(() =>
+        runWrite(ctx, request, reply, async (trx, now) => {
+          const id = newId("subscription", now);
+          await insertSubscription(trx, {
+            id,
+            business_id: principal.businessId,
+            endpoint: endpoint.endpoint,
+            endpoint_key: endpoint.endpointKey,
+            event_names: JSON.stringify(eventNames),
+            protocol: endpoint.protocol,
+            signing_key: signingKey === null ? null : keyBox.seal(signingKey),
+            previous_signing_key: null,
+            previous_key_expires_at: null,
+            state_changed_at: now,
+            client_id: principal.clientId,
+            created_by: principal.clientId,
+            updated_by: principal.clientId,
+            created_at: now,
+            updated_at: now,
+          });
+          return { status: 201, body: { id, status: "success" } };
         }),
       );
-      return reply.status(201).send({ id, status: "success" as const });
     },
   );
 
@@ -297,24 +299,25 @@ export function subscriptionRoutes(app: App, ctx: AppContext): void {
           response: { 200: WebhookEnvelope, ...errorResponses(401, 403, 404) },
         },
       },
-      async (request) => {
+      async (request, reply) => {
         const principal = principalOf(request);
-        const row = await mustFind(db, principal.businessId, request.params.id);
-        const now = Date.now();
-        const change: Updateable<SubscriptionTable> =
-          action === "enable"
-            ? { state: "active", state_reason: null, failure_streak: 0, failing_since: null, probe_at: null }
-            : { state: "disabled", state_reason: `disabled by ${principal.clientId}` };
-        if (row.state !== change.state || action === "enable") {
+        return runWrite(ctx, request, reply, async (trx, now) => {
+          const row = await mustFind(trx, principal.businessId, request.params.id);
+          const change: Updateable<SubscriptionTable> =
+            action === "enable"
+              ? { state: "active", state_reason: null, failure_streak: 0, failing_since: null, probe_at: null }
+              : { state: "disabled", state_reason: `disabled by ${principal.clientId}` };
           if (row.state !== change.state) change.state_changed_at = now;
-          await updateSubscription(db, principal.businessId, row.id, {
-            ...change,
-            updated_at: now,
-            updated_by: principal.clientId,
-          });
-        }
-        const updated = await mustFind(db, principal.businessId, row.id);
-        return { data: presentWebhook(updated, keyBox), msg: "success" as const };
+          if (row.state !== change.state || action === "enable") {
+            await updateSubscription(trx, principal.businessId, row.id, {
+              ...change,
+              updated_at: now,
+              updated_by: principal.clientId,
+            });
+          }
+          const updated = await mustFind(trx, principal.businessId, row.id);
+          return { status: 200, body: { data: presentWebhook(updated, keyBox), msg: "success" } };
+        });
       },
     );
   }

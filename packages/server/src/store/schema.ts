@@ -63,10 +63,131 @@ export interface SubscriptionTable {
   deleted_at: number | null;
 }
 
+export interface AppointmentTable {
+  id: string;
+  business_id: string;
+  doctor_id: string;
+  patient_id: string;
+  clinic_id: string;
+  partner_appointment_id: string | null;
+  partner_doctor_id: string | null;
+  partner_patient_id: string | null;
+  partner_clinic_id: string | null;
+  status: string;
+  mode: string;
+  channel: string | null;
+  start_time: number;
+  end_time: number;
+  /** JSON object or null. */
+  payment: string | null;
+  prescription_id: string | null;
+  notes: string | null;
+  /** JSON object or null. */
+  custom_attributes: string | null;
+  /** JSON object or null. */
+  partner_meta: string | null;
+  cancelled_by: string | null;
+  created_by: string;
+  updated_by: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface PrescriptionTable {
+  id: string;
+  business_id: string;
+  appointment_id: string | null;
+  doctor_id: string;
+  patient_id: string;
+  clinic_id: string;
+  current_version: number;
+  created_by: string;
+  updated_by: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface PrescriptionVersionTable {
+  prescription_id: string;
+  version: number;
+  doctor_name: string | null;
+  patient_name: string | null;
+  /** JSON array of prescription_details items. */
+  details: string;
+  created_by: string;
+  created_at: number;
+}
+
+export interface EventTable {
+  id: string;
+  business_id: string;
+  name: string;
+  resource_type: string;
+  resource_id: string;
+  /** The exact text that is signed and sent. */
+  payload: string;
+  created_at: number;
+}
+
+export type DeliveryStatus = "pending" | "in_flight" | "succeeded" | "failed" | "cancelled";
+
+export interface DeliveryTable {
+  id: string;
+  event_id: string;
+  subscription_id: string;
+  business_id: string;
+  event_name: string;
+  status: Generated<DeliveryStatus>;
+  attempts: Generated<number>;
+  next_attempt_at: number | null;
+  lease_token: string | null;
+  lease_expires_at: number | null;
+  last_status_code: number | null;
+  last_error: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export type AccessOutcome = "allowed" | "forbidden" | "not_found";
+
+export interface AccessLogTable {
+  id: string;
+  business_id: string;
+  client_id: string;
+  resource_type: string;
+  resource_id: string | null;
+  /** JSON array of the ids a list returned. */
+  resource_ids: string | null;
+  outcome: AccessOutcome;
+  method: string;
+  path: string;
+  request_id: string;
+  ip: string | null;
+  user_agent: string | null;
+  created_at: number;
+}
+
+export interface IdempotencyKeyTable {
+  client_id: string;
+  key: string;
+  fingerprint: string;
+  status_code: number | null;
+  response_body: string | null;
+  created_at: number;
+  expires_at: number;
+}
+
 export interface Database {
   setting: SettingTable;
   business: BusinessTable;
   api_client: ApiClientTable;
   refresh_token: RefreshTokenTable;
   subscription: SubscriptionTable;
+  appointment: AppointmentTable;
+  prescription: PrescriptionTable;
+  prescription_version: PrescriptionVersionTable;
+  event: EventTable;
+  delivery: DeliveryTable;
+  access_log: AccessLogTable;
+  idempotency_key: IdempotencyKeyTable;
 }

@@ -1,0 +1,281 @@
+/** Prescriptions: create (optionally linked to an appointment), revise as new versions, read any version. */
+import { type Static, Type } from "@sinclair/typebox";
+import { checkPrescriptionDetails, PRESCRIPTION_ITEM_TYPES } from "../domain/clinic-input.js";
+import { conflict, invalidRequest, notFound } from "../domain/errors.js";
+import { prescriptionEvent } from "../domain/event-payloads.js";
+import { newId } from "../domain/ids.js";
+import { isoTime } from "../domain/time.js";
+import { findAppointment, updateAppointment } from "../store/appointments.js";
+import type { Db } from "../store/open.js";
+import { recordEvent } from "../store/outbox.js";
+import {
+  addPrescriptionVersion,
+  findPrescription,
+  findPrescriptionVersion,
+  insertPrescription,
+  type PrescriptionRow,
+  type PrescriptionVersionRow,
+} from "../store/prescriptions.js";
+import { auditRead } from "./audit.js";
+import { type App, type AppContext, type Principal, principalOf } from "./context.js";
+import { errorResponses, IdParams } from "./schemas.js";
+import { runWrite } from "./writes.js";
+
+const BASE = "/dr/v1/business/prescription";
+
+const Id = Type.String({ minLength: 1, maxLength: 128 });
+const Name = Type.Union([Type.String({ maxLength: 200 }), Type.Null()]);
+const DetailItem = Type.Object(
+  { resource_type: Type.String({ enum: PRESCRIPTION_ITEM_TYPES, description: PRESCRIPTION_ITEM_TYPES.join(" | ") }) },
+  {
+    additionalProperties: Type.Union([Type.String({ maxLength: 2000 }), Type.Number(), Type.Boolean(), Type.Null()]),
+    description:
+      "medicationrequest {drug_name, dose, frequency, duration, route, timing, instructions, drug_id}; condition {name, code, status, since, notes}; advices {text}; vitals {name, value, unit, recorded_at}; follow_up {date, days, notes}; notes {text}",
+  },
+);
+const Details = Type.Array(DetailItem, { maxItems: 200 });
+
+const CreateBody = Type.Object(
+  {
+    appointment_id: Type.Optional(Type.Union([Id, Type.Null()])),
+    doctor_id: Type.Optional(Id),
+    patient_id: Type.Optional(Id),
+    clinic_id: Type.Optional(Id),
+    doctor_name: Type.Optional(Name),
+    patient_name: Type.Optional(Name),
+    prescription_details: Details,
+  },
+  { additionalProperties: false },
+);
+
+const UpdateBody = Type.Object(
+  { doctor_name: Type.Optional(Name), patient_name: Type.Optional(Name), prescription_details: Details },
+  { additionalProperties: false },
+);
+
+export const Prescription = Type.Object({
+  prescription_id: Type.String(),
+  appointment_id: Type.Union([Type.String(), Type.Null()]),
+  doctor_id: Type.String(),
+  patient_id: Type.String(),
+  clinic_id: Type.String(),
+  doctor_name: Type.Union([Type.String(), Type.Null()]),
+  patient_name: Type.Union([Type.String(), Type.Null()]),
+  version: Type.Integer(),
+  current_version: Type.Integer(),
+  prescription_details: Details,
+  created_at: Type.String({ format: "date-time" }),
+  updated_at: Type.String({ format: "date-time", description: "When this version was written." }),
+});
+type Prescription = Static<typeof Prescription>;
+
+export function presentPrescription(row: PrescriptionRow, version: PrescriptionVersionRow): Prescription {
+  return {
+    prescription_id: row.id,
+    appointment_id: row.appointment_id,
+    doctor_id: row.doctor_id,
+    patient_id: row.patient_id,
+    clinic_id: row.clinic_id,
+    doctor_name: version.doctor_name,
+    patient_name: version.patient_name,
+    version: version.version,
+    current_version: row.current_version,
+    prescription_details: JSON.parse(version.details) as Prescription["prescription_details"],
+    created_at: isoTime(row.created_at),
+    updated_at: isoTime(version.created_at),
+  };
+}
+
+async function emit(
+  trx: Db,
+  request: { id: string },
+  principal: Principal,
+  row: PrescriptionRow,
+  action: "created" | "updated",
+  now: number,
+): Promise<void> {
+  const eventId = newId("event", now);
+  await recordEvent(trx, {
+    id: eventId,
+    business_id: principal.businessId,
+    name: `prescription.${action}`,
+    resource_type: "prescription",
+    resource_id: row.id,
+    payload: prescriptionEvent(
+      { eventId, at: now, transactionId: request.id, clientId: principal.clientId, businessId: principal.businessId },
+      row,
+      action,
+    ),
+    created_at: now,
+  });
+}
+
+export function prescriptionRoutes(app: App, ctx: AppContext): void {
+  const tags = ["prescriptions"];
+  const write = { scope: "prescriptions:write" as const };
+  const read = { scope: "prescriptions:read" as const, audit: "prescription" as const };
+
+  app.post(
+    BASE,
+    {
+      config: write,
+      schema: {
+        tags,
+        summary: "Write a prescription (version 1); emits prescription.created",
+        description:
+          "With appointment_id, the doctor, patient and clinic come from the appointment (any given must match) and the appointment's prescription_id is set.",
+        body: CreateBody,
+        response: { 201: Prescription, ...errorResponses(400, 401, 403, 409, 413, 415) },
+      },
+    },
+    async (request, reply) => {
+      const principal = principalOf(request);
+      const body = request.body;
+      checkPrescriptionDetails(body.prescription_details as never);
+      return runWrite(ctx, request, reply, async (trx, now) => {
+        const id = newId("prescription", now);
+        let parties = { doctor_id: body.doctor_id, patient_id: body.patient_id, clinic_id: body.clinic_id };
+        if (body.appointment_id) {
+          const appointment = await findAppointment(trx, principal.businessId, body.appointment_id);
+          if (!appointment) throw invalidRequest("appointment_id names no appointment of this business");
+          for (const field of ["doctor_id", "patient_id", "clinic_id"] as const) {
+            if (parties[field] !== undefined && parties[field] !== appointment[field]) {
+              throw invalidRequest(`${field} differs from the appointment's`);
+            }
+          }
+          if (appointment.prescription_id !== null) {
+            throw conflict(`the appointment already has prescription ${appointment.prescription_id}`);
+          }
+          parties = {
+            doctor_id: appointment.doctor_id,
+            patient_id: appointment.patient_id,
+            clinic_id: appointment.clinic_id,
+          };
+          await updateAppointment(trx, principal.businessId, appointment.id, {
+            prescription_id: id,
+            updated_at: now,
+            updated_by: principal.clientId,
+          });
+        }
+        const missing = (["doctor_id", "patient_id", "clinic_id"] as const).filter(
+          (field) => parties[field] === undefined,
+        );
+        if (missing.length > 0) throw invalidRequest(`body is missing "${missing[0]}" (or give appointment_id)`);
+        const row: PrescriptionRow = {
+          id,
+          business_id: principal.businessId,
+          appointment_id: body.appointment_id ?? null,
+          doctor_id: parties.doctor_id as string,
+          patient_id: parties.patient_id as string,
+          clinic_id: parties.clinic_id as string,
+          current_version: 1,
+          created_by: principal.clientId,
+          updated_by: principal.clientId,
+          created_at: now,
+          updated_at: now,
+        };
+        const version: PrescriptionVersionRow = {
+          prescription_id: id,
+          version: 1,
+          doctor_name: body.doctor_name ?? null,
+          patient_name: body.patient_name ?? null,
+          details: JSON.stringify(body.prescription_details),
+          created_by: principal.clientId,
+          created_at: now,
+        };
+        await insertPrescription(trx, row, version);
+        await emit(trx, request, principal, row, "created", now);
+        return { status: 201, body: presentPrescription(row, version) };
+      });
+    },
+  );
+
+  app.patch(
+    `${BASE}/:id`,
+    {
+      config: write,
+      schema: {
+        tags,
+        summary: "Revise a prescription: a new version; earlier ones stay readable; emits prescription.updated",
+        params: IdParams,
+        body: UpdateBody,
+        response: { 200: Prescription, ...errorResponses(400, 401, 403, 404, 409, 413, 415) },
+      },
+    },
+    async (request, reply) => {
+      const principal = principalOf(request);
+      const body = request.body;
+      checkPrescriptionDetails(body.prescription_details as never);
+      return runWrite(ctx, request, reply, async (trx, now) => {
+        const row = await findPrescription(trx, principal.businessId, request.params.id);
+        if (!row) throw notFound("prescription");
+        const previous = await findPrescriptionVersion(trx, row.id, row.current_version);
+        const version: PrescriptionVersionRow = {
+          prescription_id: row.id,
+          version: row.current_version + 1,
+          doctor_name: body.doctor_name !== undefined ? body.doctor_name : (previous?.doctor_name ?? null),
+          patient_name: body.patient_name !== undefined ? body.patient_name : (previous?.patient_name ?? null),
+          details: JSON.stringify(body.prescription_details),
+          created_by: principal.clientId,
+          created_at: now,
+        };
+        if (!(await addPrescriptionVersion(trx, row, version))) {
+          throw conflict("the prescription was revised concurrently; read it and try again");
+        }
+        const updated = { ...row, current_version: version.version, updated_at: now, updated_by: principal.clientId };
+        await emit(trx, request, principal, updated, "updated", now);
+        return { status: 200, body: presentPrescription(updated, version) };
+      });
+    },
+  );
+
+  async function readVersion(
+    request: Parameters<typeof auditRead>[1],
+    principal: Principal,
+    id: string,
+    versionNumber: number | undefined,
+  ): Promise<Prescription> {
+    const row = await findPrescription(ctx.db, principal.businessId, id);
+    const version = row && (await findPrescriptionVersion(ctx.db, row.id, versionNumber ?? row.current_version));
+    await auditRead(ctx, request, principal, {
+      resourceType: "prescription",
+      resourceId: id,
+      outcome: row && version ? "allowed" : "not_found",
+    });
+    if (!row || !version) throw notFound(row ? "prescription version" : "prescription");
+    return presentPrescription(row, version);
+  }
+
+  for (const path of [`${BASE}/:id`, "/dr/v1/prescription/:id"]) {
+    app.get(
+      path,
+      {
+        config: read,
+        schema: {
+          tags,
+          summary: "Get a prescription's current version; every read is written to the access log",
+          params: IdParams,
+          response: { 200: Prescription, ...errorResponses(401, 403, 404) },
+        },
+      },
+      async (request) => readVersion(request, principalOf(request), request.params.id, undefined),
+    );
+  }
+
+  app.get(
+    `${BASE}/:id/versions/:n`,
+    {
+      config: read,
+      schema: {
+        tags,
+        summary: "Get one version of a prescription",
+        params: Type.Object({
+          id: Type.String({ maxLength: 64 }),
+          n: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
+        }),
+        response: { 200: Prescription, ...errorResponses(400, 401, 403, 404) },
+      },
+    },
+    async (request) => readVersion(request, principalOf(request), request.params.id, request.params.n),
+  );
+}

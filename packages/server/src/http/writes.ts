@@ -1,0 +1,65 @@
+/**
+ * Every POST and PATCH that changes data runs through `runWrite`: one
+ * transaction that holds the change, its outbox rows and, with an
+ * `Idempotency-Key`, the key and the stored answer. A retry with the same key
+ * and request replays the answer; a different request is a 409.
+ */
+import type { FastifyReply, FastifyRequest } from "fastify";
+import { ApiError, invalidRequest } from "../domain/errors.js";
+import { sha256 } from "../domain/secrets.js";
+import { claimIdempotencyKey, storeIdempotentAnswer } from "../store/idempotency-keys.js";
+import type { Db } from "../store/open.js";
+import { type AppContext, principalOf } from "./context.js";
+
+export interface WriteAnswer {
+  readonly status: number;
+  readonly body: unknown;
+}
+
+const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
+
+export function idempotencyKeyOf(request: FastifyRequest): string | undefined {
+  const key = request.headers["idempotency-key"];
+  if (key === undefined) return undefined;
+  if (typeof key !== "string" || !KEY_PATTERN.test(key)) {
+    throw invalidRequest("Idempotency-Key must be 1 to 255 printable ASCII characters");
+  }
+  return key;
+}
+
+export async function runWrite(
+  ctx: AppContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  work: (trx: Db, now: number) => Promise<WriteAnswer>,
+): Promise<FastifyReply> {
+  const key = idempotencyKeyOf(request);
+  const clientId = principalOf(request).clientId;
+  const fingerprint = key && sha256(`${request.method} ${request.url}\n${JSON.stringify(request.body ?? null)}`);
+
+  const outcome = await ctx.db.transaction().execute(async (trx) => {
+    const now = Date.now();
+    if (key && fingerprint) {
+      const claim = await claimIdempotencyKey(trx, {
+        clientId,
+        key,
+        fingerprint,
+        now,
+        ttlMs: ctx.config.idempotencyTtl,
+      });
+      if (claim.kind === "existing") {
+        if (claim.row.fingerprint !== fingerprint) {
+          throw new ApiError("IDEMPOTENCY_MISMATCH", "this Idempotency-Key was used with a different request");
+        }
+        return { replayed: true, status: claim.row.status_code ?? 500, text: claim.row.response_body ?? "null" };
+      }
+    }
+    const answer = await work(trx, now);
+    const text = JSON.stringify(answer.body);
+    if (key) await storeIdempotentAnswer(trx, clientId, key, { status: answer.status, body: text });
+    return { replayed: false, status: answer.status, text };
+  });
+
+  if (outcome.replayed) reply.header("idempotent-replayed", "true");
+  return reply.status(outcome.status).type("application/json; charset=utf-8").send(outcome.text);
+}
