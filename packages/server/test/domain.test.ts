@@ -107,3 +107,62 @@ describe("units, scopes and times", () => {
     expect(parseTimeFilter("yesterday")).toBeUndefined();
   });
 });
+
+describe("the event catalog", () => {
+  it("has examples that validate against their own schemas, and payload builders that do too", async () => {
+    const { Ajv } = await import("ajv");
+    const { EVENT_CATALOG } = await import("../src/domain/event-catalog.js");
+    const { appointmentEvent, prescriptionEvent } = await import("../src/domain/event-payloads.js");
+    const ajv = new Ajv({ strict: false });
+    const validators = Object.fromEntries(
+      EVENT_CATALOG.map((entry) => [entry.name, ajv.compile(JSON.parse(JSON.stringify(entry.schema)))]),
+    );
+    for (const entry of EVENT_CATALOG) expect(validators[entry.name]?.(entry.example), entry.name).toBe(true);
+
+    const origin = {
+      eventId: newId("event"),
+      at: Date.UTC(2026, 10, 28, 12),
+      transactionId: "req_x",
+      clientId: "cli_x",
+      businessId: "biz_x",
+    };
+    const appointment = {
+      id: "apt_x",
+      doctor_id: "d",
+      patient_id: "p",
+      clinic_id: "c",
+      partner_appointment_id: null,
+      status: "CM" as const,
+      created_at: origin.at - 60_000,
+      updated_at: origin.at,
+    };
+    const completed = JSON.parse(appointmentEvent(origin, appointment, "completed"));
+    expect(validators["appointment.updated"]?.(completed)).toBe(true);
+    expect(Object.keys(completed)).toEqual([
+      "service",
+      "event",
+      "event_id",
+      "event_time",
+      "timestamp",
+      "transaction_id",
+      "client_id",
+      "business_id",
+      "data",
+    ]);
+    expect(completed.event_time).toBe(origin.at / 1000);
+    expect(validators["appointment.created"]?.(completed)).toBe(false);
+    const rx = {
+      id: "rx_x",
+      appointment_id: null,
+      doctor_id: "d",
+      patient_id: "p",
+      clinic_id: "c",
+      current_version: 3,
+      created_at: 0,
+      updated_at: origin.at,
+    };
+    const updated = JSON.parse(prescriptionEvent(origin, rx, "updated"));
+    expect(updated.data).toMatchObject({ current_version: 3, previous_version: 2 });
+    expect(validators["prescription.updated"]?.(updated)).toBe(true);
+  });
+});

@@ -1,5 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
+import { sql } from "kysely";
 import { afterEach, describe, expect, it } from "vitest";
 import { type Config, ConfigError, loadConfig } from "../src/config/load.js";
 import { generateMasterKey } from "../src/domain/key-box.js";
@@ -40,6 +41,19 @@ describe("migrations", () => {
     const all = loadMigrations(dialect).map((m) => m.version);
     expect(results.flat().sort()).toEqual(all);
     expect(await migrateDatabase(adapters[0]!)).toEqual([]);
+  });
+
+  it.runIf(dialects().includes("postgres"))("store every time as BIGINT milliseconds on PostgreSQL", async () => {
+    const db = await database("postgres");
+    const adapter = openDatabase(db.url, { sqliteSynchronous: "NORMAL", poolSize: 2 });
+    cleanups.push(() => adapter.close());
+    await migrateDatabase(adapter);
+    const schema = new URL(db.url).searchParams.get("schema");
+    const { rows } = await sql<{ column: string; type: string }>`
+      SELECT table_name || '.' || column_name AS column, data_type AS type FROM information_schema.columns
+      WHERE table_schema = ${schema} AND (column_name LIKE '%\_at' OR column_name LIKE '%\_time')`.execute(adapter.db);
+    expect(rows.length).toBeGreaterThan(10);
+    expect(rows.filter((row) => row.type !== "bigint")).toEqual([]);
   });
 
   it.each(dialects())("roll back a failing migration on %s, leaving no trace", async (dialect) => {

@@ -67,6 +67,10 @@ export async function buildApp(ctx: AppContext, options: BuildOptions = {}): Pro
     }
   });
   app.addHook("onRequest", authenticate(ctx));
+  // No body at all reads as an empty object: a bare POST /start is valid, and a create says which field is missing.
+  app.addHook("preValidation", async (request) => {
+    if (request.body === undefined && (request.method === "POST" || request.method === "PATCH")) request.body = {};
+  });
   app.addHook("onSend", async (request, reply) => {
     reply.header("x-request-id", request.id);
   });
