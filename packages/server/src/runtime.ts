@@ -7,9 +7,11 @@
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
+import type { FastifyBaseLogger } from "fastify";
 import { AccessLogWriter } from "./audit/access-log-writer.js";
 import { TokenService } from "./auth/tokens.js";
 import { type Config, ConfigError } from "./config/load.js";
+import { runRecoverTask } from "./delivery/recover.js";
 import { generateMasterKey, KeyBox } from "./domain/key-box.js";
 import { SCOPES } from "./domain/scopes.js";
 import { parseAllowedTargets } from "./domain/url-policy.js";
@@ -19,6 +21,7 @@ import { countBusinesses, createBusiness } from "./store/businesses.js";
 import type { DialectAdapter } from "./store/dialect/adapter.js";
 import { dialectOf, migrateDatabase, openDatabase } from "./store/open.js";
 import { putSettingOnce } from "./store/settings.js";
+import { unfinishedTasks } from "./store/tasks.js";
 
 const MASTER_KEY_CHECK = "master_key_check";
 
@@ -114,6 +117,7 @@ export async function createContext(
     tokens: new TokenService(secrets.jwtSecret, config.accessTokenTtl),
     urlPolicy: { allowHttp: config.allowHttp, allowedTargets },
     audit: new AccessLogWriter(adapter.db),
+    wakeup: adapter.createWakeup(),
   };
 }
 
@@ -133,4 +137,12 @@ export async function createDemoDataOnce(adapter: DialectAdapter): Promise<DemoC
     scopes: SCOPES,
   });
   return { businessId: business.id, clientId: client.id, clientSecret: secret };
+}
+
+/** Recover tasks a stopped process left unfinished are picked up again (re-queuing is idempotent). */
+export async function resumeTasks(ctx: AppContext, log: FastifyBaseLogger): Promise<void> {
+  for (const task of await unfinishedTasks(ctx.db)) {
+    log.info({ task: task.id }, "resuming recover task");
+    void runRecoverTask(ctx.db, ctx.wakeup, log, task);
+  }
 }

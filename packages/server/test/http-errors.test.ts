@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AccessLogWriter } from "../src/audit/access-log-writer.js";
 import { TokenService } from "../src/auth/tokens.js";
 import { loadConfig } from "../src/config/load.js";
+import { LocalWakeup } from "../src/delivery/wakeup.js";
 import { generateMasterKey, KeyBox } from "../src/domain/key-box.js";
 import { buildApp } from "../src/http/app.js";
 import { openDatabase } from "../src/store/open.js";
@@ -100,9 +101,10 @@ describe("error answers", () => {
 
   it("serves health, the OpenAPI document and its reference page", async () => {
     expect((await h.app.inject({ method: "GET", url: "/healthz" })).json()).toMatchObject({ status: "ok" });
-    expect((await h.app.inject({ method: "GET", url: "/readyz" })).json()).toEqual({
+    expect((await h.app.inject({ method: "GET", url: "/readyz" })).json()).toMatchObject({
       status: "ready",
       database: "sqlite",
+      queue: { pending: 0 },
     });
     const doc = (await h.app.inject({ method: "GET", url: "/openapi.json" })).json();
     expect(doc.openapi).toBe("3.1.0");
@@ -130,6 +132,7 @@ describe("an unreachable database", () => {
       tokens,
       urlPolicy: { allowHttp: false, allowedTargets: [] },
       audit: new AccessLogWriter(adapter.db),
+      wakeup: new LocalWakeup(),
     });
     try {
       const ready = await app.inject({ method: "GET", url: "/readyz" });

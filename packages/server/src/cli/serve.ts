@@ -1,11 +1,15 @@
 /** `carehooks serve`: migrate, then run the API (and, with the delivery engine, the dispatcher). */
 import { Command } from "commander";
-import { type Config, ConfigError } from "../config/load.js";
+import type { Config } from "../config/load.js";
 import { SETTINGS, type SettingKey } from "../config/settings.js";
+import { Dispatcher } from "../delivery/dispatcher.js";
+import { Sender } from "../delivery/sender.js";
 import { buildApp } from "../http/app.js";
-import { createContext, createDemoDataOnce, openMigratedDatabase, resolveSecrets } from "../runtime.js";
+import { createContext, createDemoDataOnce, openMigratedDatabase, resolveSecrets, resumeTasks } from "../runtime.js";
 import { addSettingOptions, configFrom } from "./database-options.js";
 
+/** Time after the grace period to release leases and close connections. */
+const SHUTDOWN_MARGIN_MS = 3000;
 const LOG_REDACTIONS = ["req.headers.authorization", "req.headers.auth", "req.headers.cookie"];
 
 function printDemoCredentials(url: string, demo: { businessId: string; clientId: string; clientSecret: string }): void {
@@ -29,21 +33,30 @@ function printDemoCredentials(url: string, demo: { businessId: string; clientId:
 }
 
 export async function serve(config: Config): Promise<void> {
-  if (config.role === "worker") {
-    throw new ConfigError(
-      "the worker role runs the delivery dispatcher, which this build does not include yet; use --role all or api",
-    );
-  }
   const secrets = resolveSecrets(config);
   const adapter = await openMigratedDatabase(config);
   let closing = false;
   try {
     const ctx = await createContext(config, adapter, secrets);
-    const demo = await createDemoDataOnce(adapter);
+    const demo = config.role === "worker" ? undefined : await createDemoDataOnce(adapter);
     const app = await buildApp(ctx, {
       logger: { level: config.logLevel, redact: { paths: LOG_REDACTIONS, censor: "[redacted]" } },
+      routes: config.role === "worker" ? "ops" : "all",
     });
+    const sender = new Sender({
+      connectTimeoutMs: config.connectTimeout,
+      requestTimeoutMs: config.requestTimeout,
+      policy: ctx.urlPolicy,
+      egressProxy: config.egressProxy,
+      connections: config.maxInFlightPerEndpoint,
+    });
+    const dispatcher =
+      config.role === "api"
+        ? undefined
+        : new Dispatcher({ adapter, config, keyBox: ctx.keyBox, sender, wakeup: ctx.wakeup, log: app.log });
     const address = await app.listen({ host: config.host, port: config.port });
+    dispatcher?.start();
+    if (config.role !== "worker") await resumeTasks(ctx, app.log);
     app.log.info({ database: adapter.name, role: config.role }, `carehooks listening on ${address}`);
     if (demo) printDemoCredentials(address, demo);
 
@@ -57,9 +70,12 @@ export async function serve(config: Config): Promise<void> {
       const deadline = setTimeout(() => {
         app.log.error("shutdown grace period over: exiting with work unfinished");
         process.exit(1);
-      }, config.shutdownGrace);
+      }, config.shutdownGrace + SHUTDOWN_MARGIN_MS);
       deadline.unref();
-      await app.close();
+      // In-flight attempts get the grace period; what is left after it is released for other workers.
+      await Promise.all([app.close(), dispatcher?.stop(config.shutdownGrace)]);
+      await sender.close();
+      await ctx.wakeup.close();
       await adapter.close();
       clearTimeout(deadline);
       process.exit(0);

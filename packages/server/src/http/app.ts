@@ -12,12 +12,14 @@ import { accountRoutes } from "./account.js";
 import { appointmentRoutes } from "./appointments.js";
 import { authenticate } from "./auth-hook.js";
 import type { App, AppContext } from "./context.js";
+import { deliveryRoutes } from "./deliveries.js";
 import { docsRoutes } from "./docs.js";
 import { handleError, sendError } from "./errors.js";
 import { eventTypeRoutes } from "./event-types.js";
 import { healthRoutes } from "./health.js";
 import { MethodTable } from "./method-table.js";
 import { prescriptionRoutes } from "./prescriptions.js";
+import { streamRoutes } from "./stream.js";
 import { subscriptionRoutes } from "./subscriptions.js";
 
 // ajv-formats is CommonJS: its plugin function is the `default` property of what ESM imports.
@@ -34,6 +36,8 @@ function validators() {
 
 export interface BuildOptions {
   readonly logger?: FastifyServerOptions["logger"];
+  /** `ops`: only health and docs, for a worker process. */
+  readonly routes?: "all" | "ops";
 }
 
 export async function buildApp(ctx: AppContext, options: BuildOptions = {}): Promise<App> {
@@ -108,12 +112,16 @@ export async function buildApp(ctx: AppContext, options: BuildOptions = {}): Pro
     },
   });
 
-  accountRoutes(app, ctx);
-  subscriptionRoutes(app, ctx);
-  eventTypeRoutes(app);
-  appointmentRoutes(app, ctx);
-  prescriptionRoutes(app, ctx);
-  accessLogRoutes(app, ctx);
+  if (options.routes !== "ops") {
+    accountRoutes(app, ctx);
+    subscriptionRoutes(app, ctx);
+    eventTypeRoutes(app);
+    appointmentRoutes(app, ctx);
+    prescriptionRoutes(app, ctx);
+    accessLogRoutes(app, ctx);
+    deliveryRoutes(app, ctx);
+    streamRoutes(app, ctx);
+  }
   healthRoutes(app, ctx);
   docsRoutes(app);
   await app.ready();

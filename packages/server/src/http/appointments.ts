@@ -139,14 +139,14 @@ async function emit(
   row: AppointmentRow,
   action: Parameters<typeof appointmentEvent>[2],
   now: number,
-): Promise<void> {
+): Promise<number> {
   const eventId = newId("event", now);
   const payload = appointmentEvent(
     { eventId, at: now, transactionId: request.id, clientId: principal.clientId, businessId: principal.businessId },
     { ...row, status: row.status as AppointmentStatus },
     action,
   );
-  await recordEvent(trx, {
+  return recordEvent(trx, {
     id: eventId,
     business_id: principal.businessId,
     name: action === "created" ? "appointment.created" : "appointment.updated",
@@ -213,8 +213,8 @@ export function appointmentRoutes(app: App, ctx: AppContext): void {
           updated_at: now,
         };
         await insertAppointment(trx, row);
-        await emit(trx, request, principal, row, "created", now);
-        return { status: 201, body: presentAppointment(row) };
+        const deliveries = await emit(trx, request, principal, row, "created", now);
+        return { status: 201, body: presentAppointment(row), deliveries };
       });
     },
   );
@@ -333,8 +333,8 @@ export function appointmentRoutes(app: App, ctx: AppContext): void {
             updated_by: principal.clientId,
           };
           await updateAppointment(trx, principal.businessId, id, updated);
-          await emit(trx, request, principal, updated, next.action, now);
-          return { status: 200, body: presentAppointment(updated) };
+          const deliveries = await emit(trx, request, principal, updated, next.action, now);
+          return { status: 200, body: presentAppointment(updated), deliveries };
         });
       },
     );
@@ -412,8 +412,8 @@ export function appointmentRoutes(app: App, ctx: AppContext): void {
         };
         checkTimeRange(updated.start_time, updated.end_time);
         await updateAppointment(trx, principal.businessId, row.id, updated);
-        await emit(trx, request, principal, updated, next.action, now);
-        return { status: 200, body: presentAppointment(updated) };
+        const deliveries = await emit(trx, request, principal, updated, next.action, now);
+        return { status: 200, body: presentAppointment(updated), deliveries };
       });
     },
   );

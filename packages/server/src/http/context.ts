@@ -9,6 +9,7 @@ import type {
 import type { AccessLogWriter } from "../audit/access-log-writer.js";
 import type { TokenService } from "../auth/tokens.js";
 import type { Config } from "../config/load.js";
+import type { Wakeup } from "../delivery/wakeup.js";
 import type { KeyBox } from "../domain/key-box.js";
 import type { Scope } from "../domain/scopes.js";
 import type { UrlPolicy } from "../domain/url-policy.js";
@@ -24,6 +25,7 @@ export interface AppContext {
   readonly tokens: TokenService;
   readonly urlPolicy: UrlPolicy;
   readonly audit: AccessLogWriter;
+  readonly wakeup: Wakeup;
 }
 
 export type App = FastifyInstance<

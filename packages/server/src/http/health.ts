@@ -1,6 +1,7 @@
 /** Liveness and readiness probes. */
 import { Type } from "@sinclair/typebox";
 import { ApiError } from "../domain/errors.js";
+import { queueLag } from "../store/deliveries.js";
 import { version } from "../version.js";
 import type { App, AppContext } from "./context.js";
 import { errorResponses } from "./schemas.js";
@@ -27,7 +28,15 @@ export function healthRoutes(app: App, ctx: AppContext): void {
         tags: ["ops"],
         summary: "The database answers",
         response: {
-          200: Type.Object({ status: Type.Literal("ready"), database: Type.String() }),
+          200: Type.Object({
+            status: Type.Literal("ready"),
+            database: Type.String(),
+            queue: Type.Object({
+              pending: Type.Integer({ description: "deliveries waiting to be sent" }),
+              in_flight: Type.Integer(),
+              oldest_due_ms: Type.Integer({ description: "how long the oldest due delivery has waited" }),
+            }),
+          }),
           ...errorResponses(503),
         },
       },
@@ -37,14 +46,19 @@ export function healthRoutes(app: App, ctx: AppContext): void {
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error("timeout")), READY_TIMEOUT_MS);
       });
+      let lag: Awaited<ReturnType<typeof queueLag>>;
       try {
-        await Promise.race([ctx.adapter.ping(), timeout]);
+        lag = await Promise.race([ctx.adapter.ping().then(() => queueLag(ctx.db, Date.now())), timeout]);
       } catch {
         throw new ApiError("SERVICE_UNAVAILABLE", "the database does not answer", { "retry-after": "5" });
       } finally {
         clearTimeout(timer);
       }
-      return { status: "ready" as const, database: ctx.adapter.name };
+      return {
+        status: "ready" as const,
+        database: ctx.adapter.name,
+        queue: { pending: lag.pending, in_flight: lag.inFlight, oldest_due_ms: lag.oldestDueMs },
+      };
     },
   );
 }

@@ -93,9 +93,9 @@ async function emit(
   row: PrescriptionRow,
   action: "created" | "updated",
   now: number,
-): Promise<void> {
+): Promise<number> {
   const eventId = newId("event", now);
-  await recordEvent(trx, {
+  return recordEvent(trx, {
     id: eventId,
     business_id: principal.businessId,
     name: `prescription.${action}`,
@@ -184,8 +184,8 @@ export function prescriptionRoutes(app: App, ctx: AppContext): void {
           created_at: now,
         };
         await insertPrescription(trx, row, version);
-        await emit(trx, request, principal, row, "created", now);
-        return { status: 201, body: presentPrescription(row, version) };
+        const deliveries = await emit(trx, request, principal, row, "created", now);
+        return { status: 201, body: presentPrescription(row, version), deliveries };
       });
     },
   );
@@ -223,8 +223,8 @@ export function prescriptionRoutes(app: App, ctx: AppContext): void {
           throw conflict("the prescription was revised concurrently; read it and try again");
         }
         const updated = { ...row, current_version: version.version, updated_at: now, updated_by: principal.clientId };
-        await emit(trx, request, principal, updated, "updated", now);
-        return { status: 200, body: presentPrescription(updated, version) };
+        const deliveries = await emit(trx, request, principal, updated, "updated", now);
+        return { status: 200, body: presentPrescription(updated, version), deliveries };
       });
     },
   );

@@ -7,6 +7,7 @@ import { newId } from "../domain/ids.js";
 import type { KeyBox } from "../domain/key-box.js";
 import { checkEndpointInput, checkSigningKey, eventNamesOf } from "../domain/subscription-input.js";
 import { isoTime } from "../domain/time.js";
+import { cancelPendingDeliveries } from "../store/deliveries.js";
 import type { Db } from "../store/open.js";
 import type { SubscriptionTable } from "../store/schema.js";
 import {
@@ -276,10 +277,14 @@ export function subscriptionRoutes(app: App, ctx: AppContext): void {
     async (request) => {
       const principal = principalOf(request);
       const now = Date.now();
-      const deleted = await updateSubscription(db, principal.businessId, request.params.id, {
-        deleted_at: now,
-        updated_at: now,
-        updated_by: principal.clientId,
+      const deleted = await db.transaction().execute(async (trx) => {
+        const found = await updateSubscription(trx, principal.businessId, request.params.id, {
+          deleted_at: now,
+          updated_at: now,
+          updated_by: principal.clientId,
+        });
+        if (found) await cancelPendingDeliveries(trx, request.params.id, "subscription deleted", now);
+        return found;
       });
       if (!deleted) throw notFound("Webhook");
       return { status: "webhook deleted successfully", msg: "success" as const };
@@ -315,6 +320,7 @@ export function subscriptionRoutes(app: App, ctx: AppContext): void {
               updated_by: principal.clientId,
             });
           }
+          if (action === "disable") await cancelPendingDeliveries(trx, row.id, change.state_reason as string, now);
           const updated = await mustFind(trx, principal.businessId, row.id);
           return { status: 200, body: { data: presentWebhook(updated, keyBox), msg: "success" } };
         });

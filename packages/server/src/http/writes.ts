@@ -14,6 +14,8 @@ import { type AppContext, principalOf } from "./context.js";
 export interface WriteAnswer {
   readonly status: number;
   readonly body: unknown;
+  /** Deliveries the write created or re-queued, when it recorded an event: dispatchers and streams are woken after the commit. */
+  readonly deliveries?: number;
 }
 
 const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
@@ -51,14 +53,20 @@ export async function runWrite(
         if (claim.row.fingerprint !== fingerprint) {
           throw new ApiError("IDEMPOTENCY_MISMATCH", "this Idempotency-Key was used with a different request");
         }
-        return { replayed: true, status: claim.row.status_code ?? 500, text: claim.row.response_body ?? "null" };
+        return {
+          replayed: true,
+          status: claim.row.status_code ?? 500,
+          text: claim.row.response_body ?? "null",
+          events: false,
+        };
       }
     }
     const answer = await work(trx, now);
     const text = JSON.stringify(answer.body);
     if (key) await storeIdempotentAnswer(trx, clientId, key, { status: answer.status, body: text });
-    return { replayed: false, status: answer.status, text };
+    return { replayed: false, status: answer.status, text, events: answer.deliveries !== undefined };
   });
+  if (!outcome.replayed && outcome.events) ctx.wakeup.notify();
 
   if (outcome.replayed) reply.header("idempotent-replayed", "true");
   return reply.status(outcome.status).type("application/json; charset=utf-8").send(outcome.text);

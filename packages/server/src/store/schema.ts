@@ -146,6 +146,39 @@ export interface DeliveryTable {
   last_error: string | null;
   created_at: number;
   updated_at: number;
+  /** Attempts made before the current round of the retry schedule (a resend or recover starts a new round). */
+  retries_from: Generated<number>;
+}
+
+export interface AttemptTable {
+  id: string;
+  delivery_id: string;
+  n: number;
+  started_at: number;
+  duration_ms: number;
+  /** JSON object of the request headers, signatures removed. */
+  request_headers: string;
+  response_status: number | null;
+  response_body: string | null;
+  error: string | null;
+}
+
+export type TaskState = "queued" | "running" | "succeeded" | "failed";
+
+export interface TaskTable {
+  id: string;
+  business_id: string;
+  subscription_id: string | null;
+  kind: string;
+  state: TaskState;
+  /** JSON object of the task's input. */
+  params: string;
+  total: Generated<number>;
+  done: Generated<number>;
+  error: string | null;
+  created_at: number;
+  updated_at: number;
+  finished_at: number | null;
 }
 
 export type AccessOutcome = "allowed" | "forbidden" | "not_found";
@@ -190,4 +223,6 @@ export interface Database {
   delivery: DeliveryTable;
   access_log: AccessLogTable;
   idempotency_key: IdempotencyKeyTable;
+  attempt: AttemptTable;
+  task: TaskTable;
 }

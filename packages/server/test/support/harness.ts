@@ -1,6 +1,8 @@
 /** Builds a real app over a real database for `app.inject()` tests, with helpers to act as a client. */
 import type { LightMyRequestResponse } from "fastify";
 import { type Config, loadConfig } from "../../src/config/load.js";
+import { Dispatcher } from "../../src/delivery/dispatcher.js";
+import { Sender } from "../../src/delivery/sender.js";
 import { generateMasterKey } from "../../src/domain/key-box.js";
 import { SCOPES, type Scope } from "../../src/domain/scopes.js";
 import { buildApp } from "../../src/http/app.js";
@@ -12,6 +14,8 @@ import { createTestDatabase, type DialectName, type TestDatabase } from "./datab
 
 export interface Harness {
   readonly app: App;
+  /** Present when started with a dispatcher. */
+  readonly dispatcher: Dispatcher | undefined;
   readonly ctx: AppContext;
   readonly database: TestDatabase;
   /** A new business with one client holding these scopes, logged in. */
@@ -37,7 +41,27 @@ export interface Tenant {
 
 let tenantCount = 0;
 
-export async function startHarness(dialect: DialectName, env: Record<string, string> = {}): Promise<Harness> {
+export interface HarnessOptions {
+  /** Run the delivery dispatcher in-process, as `serve --role all` does. */
+  readonly dispatcher?: boolean;
+}
+
+/** Settings for tests that deliver to a receiver on 127.0.0.1, with a fast schedule. */
+export const LOCAL_DELIVERY_ENV: Record<string, string> = {
+  CAREHOOKS_ALLOW_HTTP: "true",
+  CAREHOOKS_ALLOWED_TARGETS: "127.0.0.0/8",
+  CAREHOOKS_RETRY_SCHEDULE: "100ms,200ms,300ms",
+  CAREHOOKS_CONNECT_TIMEOUT: "500ms",
+  CAREHOOKS_REQUEST_TIMEOUT: "1s",
+  CAREHOOKS_LEASE: "3s",
+  CAREHOOKS_POLL_INTERVAL: "200ms",
+};
+
+export async function startHarness(
+  dialect: DialectName,
+  env: Record<string, string> = {},
+  options: HarnessOptions = {},
+): Promise<Harness> {
   const database = await createTestDatabase(dialect);
   const config: Config = loadConfig({
     CAREHOOKS_DATABASE_URL: database.url,
@@ -50,6 +74,16 @@ export async function startHarness(dialect: DialectName, env: Record<string, str
   const adapter = await openMigratedDatabase(config);
   const ctx = await createContext(config, adapter);
   const app = await buildApp(ctx);
+  const sender = new Sender({
+    connectTimeoutMs: config.connectTimeout,
+    requestTimeoutMs: config.requestTimeout,
+    policy: ctx.urlPolicy,
+    connections: config.maxInFlightPerEndpoint,
+  });
+  const dispatcher = options.dispatcher
+    ? new Dispatcher({ adapter, config, keyBox: ctx.keyBox, sender, wakeup: ctx.wakeup, log: app.log })
+    : undefined;
+  dispatcher?.start();
 
   async function login(clientId: string, clientSecret: string) {
     const response = await app.inject({
@@ -83,6 +117,7 @@ export async function startHarness(dialect: DialectName, env: Record<string, str
 
   return {
     app,
+    dispatcher,
     ctx,
     database,
     async tenant(scopes = SCOPES) {
@@ -91,6 +126,9 @@ export async function startHarness(dialect: DialectName, env: Record<string, str
       return clientOf(business.id, scopes);
     },
     async close() {
+      await dispatcher?.stop(1000);
+      await sender.close();
+      await ctx.wakeup.close();
       await app.close();
       await adapter.close();
       await database.drop();

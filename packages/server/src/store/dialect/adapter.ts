@@ -2,7 +2,8 @@
  * What differs between SQLite and PostgreSQL, exposed as capabilities so the
  * repositories never ask which database they run on.
  */
-import type { Kysely } from "kysely";
+import type { Kysely, SelectQueryBuilder } from "kysely";
+import type { Wakeup } from "../../delivery/wakeup.js";
 import type { Database } from "../schema.js";
 
 export interface Migration {
@@ -20,6 +21,12 @@ export interface DialectAdapter {
   ping(): Promise<void>;
   /** True for errors that mean "the database cannot serve now" (connection lost, locked): a 503, not a 500. */
   isUnavailable(error: unknown): boolean;
+  /** The database's clock in Unix milliseconds: leases are measured by it, not by any one process's clock. */
+  now(db: Kysely<Database>): Promise<number>;
+  /** Adds FOR UPDATE SKIP LOCKED where the database has row locks (PostgreSQL); SQLite's writer lock already serialises. */
+  lockSkipLocked<DB, TB extends keyof DB, O>(query: SelectQueryBuilder<DB, TB, O>): SelectQueryBuilder<DB, TB, O>;
+  /** Opens the channel that wakes dispatchers after commits (LISTEN/NOTIFY, or in-process). */
+  createWakeup(): Wakeup;
   /** True for a unique-constraint violation. */
   isUniqueViolation(error: unknown): boolean;
   close(): Promise<void>;

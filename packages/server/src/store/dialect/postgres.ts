@@ -1,5 +1,6 @@
-import { Kysely, PostgresDialect } from "kysely";
+import { Kysely, PostgresDialect, sql } from "kysely";
 import pg from "pg";
+import { LocalWakeup, type Wakeup } from "../../delivery/wakeup.js";
 import type { Database } from "../schema.js";
 import type { DialectAdapter, DialectOptions, Migration } from "./adapter.js";
 
@@ -40,6 +41,52 @@ const UNAVAILABLE_CODES = new Set([
   "57P02",
   "57P03",
 ]);
+
+const RECONNECT_MS = 1000;
+
+/**
+ * One dedicated LISTEN connection per process, reconnected when lost. After
+ * every (re)connect the dispatcher is woken once, to sweep what it may have
+ * missed while deaf.
+ */
+function listenForWakeups(connectionString: string, schema: string | undefined, pool: pg.Pool): Wakeup {
+  const channel = `carehooks_wakeup${schema ? `_${schema}` : ""}`.toLowerCase();
+  let closed = false;
+  let client: pg.Client | undefined;
+  const wakeup = new LocalWakeup(() => {
+    pool.query(`NOTIFY ${channel}`).catch(() => {});
+  });
+  const reconnect = () => {
+    if (!closed) setTimeout(() => void connect(), RECONNECT_MS).unref();
+  };
+  const connect = async (): Promise<void> => {
+    if (closed) return;
+    const next = new pg.Client({ connectionString, types });
+    next.on("notification", () => wakeup.deliver());
+    next.on("error", () => {});
+    try {
+      await next.connect();
+      await next.query(`LISTEN ${channel}`);
+    } catch {
+      await next.end().catch(() => {});
+      reconnect();
+      return;
+    }
+    client = next;
+    next.on("end", reconnect);
+    wakeup.deliver();
+  };
+  void connect();
+  return {
+    notify: () => wakeup.notify(),
+    subscribe: (listener: () => void) => wakeup.subscribe(listener),
+    async close() {
+      closed = true;
+      await wakeup.close();
+      await client?.end().catch(() => {});
+    },
+  };
+}
 
 export function openPostgres(url: string, options: DialectOptions): DialectAdapter {
   const { connectionString, schema } = parsePostgresUrl(url);
@@ -100,6 +147,14 @@ export function openPostgres(url: string, options: DialectOptions): DialectAdapt
     async ping() {
       await pool.query("SELECT 1");
     },
+    async now(db) {
+      const { rows } = await sql<{
+        now: number;
+      }>`SELECT (extract(epoch from clock_timestamp()) * 1000)::bigint AS now`.execute(db);
+      return rows[0]?.now as number;
+    },
+    lockSkipLocked: (query) => query.forUpdate().skipLocked(),
+    createWakeup: () => listenForWakeups(connectionString, schema, pool),
     isUnavailable(error) {
       const code = (error as { code?: unknown })?.code;
       if (typeof code === "string" && (UNAVAILABLE_CODES.has(code) || code.startsWith("08"))) return true;

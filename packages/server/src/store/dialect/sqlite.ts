@@ -2,6 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import BetterSqlite3 from "better-sqlite3";
 import { CompiledQuery, type DatabaseConnection, Kysely, SqliteDialect, SqliteDriver } from "kysely";
+import { LocalWakeup } from "../../delivery/wakeup.js";
 import type { Database } from "../schema.js";
 import type { DialectAdapter, DialectOptions, Migration } from "./adapter.js";
 
@@ -59,6 +60,11 @@ export function openSqlite(file: string, options: DialectOptions): DialectAdapte
     async ping() {
       raw.prepare("SELECT 1").get();
     },
+    async now() {
+      return Date.now();
+    },
+    lockSkipLocked: (query) => query,
+    createWakeup: () => new LocalWakeup(),
     isUnavailable(error) {
       const code = (error as { code?: unknown })?.code;
       return typeof code === "string" && /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|READONLY)/.test(code);

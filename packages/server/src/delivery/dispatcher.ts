@@ -1,0 +1,251 @@
+/**
+ * The dispatcher (the worker role): claims due deliveries under a lease,
+ * signs and sends each, and records the outcome.
+ *
+ * It drains while claims come back full, then sleeps until the earliest of a
+ * wake-up signal (a commit created deliveries), the next due time, a free
+ * slot, or the poll interval. On stop it claims nothing more, lets in-flight
+ * attempts finish within the grace period, and returns whatever it still
+ * holds to pending.
+ */
+import type { FastifyBaseLogger } from "fastify";
+import type { Config } from "../config/load.js";
+import type { BreakerSettings } from "../domain/breaker.js";
+import { outcomeOf } from "../domain/delivery-outcome.js";
+import { newId } from "../domain/ids.js";
+import type { KeyBox } from "../domain/key-box.js";
+import { signatureHeaders } from "../domain/signing.js";
+import { type ClaimedDelivery, claimDeliveries, nextDueAt, releaseLeases } from "../store/claim-deliveries.js";
+import { type Completion, completeDeliveries } from "../store/complete-deliveries.js";
+import type { DialectAdapter } from "../store/dialect/adapter.js";
+import { version } from "../version.js";
+import type { Sender, SendResult } from "./sender.js";
+import type { Wakeup } from "./wakeup.js";
+
+const CLAIM_BATCH = 100;
+const ERROR_BACKOFF_MS = 500;
+
+export interface DispatcherDeps {
+  readonly adapter: DialectAdapter;
+  readonly config: Config;
+  readonly keyBox: KeyBox;
+  readonly sender: Sender;
+  readonly wakeup: Wakeup;
+  readonly log: FastifyBaseLogger;
+  readonly random?: () => number;
+}
+
+export interface DispatcherStats {
+  sent: number;
+  succeeded: number;
+  retried: number;
+  failed: number;
+  fenced: number;
+}
+
+/** The keys that sign an attempt now: the current one, then the previous one during its overlap. */
+export function signingKeys(delivery: ClaimedDelivery, keyBox: KeyBox, now: number): string[] {
+  const keys: string[] = [];
+  if (delivery.signing_key) keys.push(keyBox.open(delivery.signing_key));
+  if (delivery.previous_signing_key && (delivery.previous_key_expires_at ?? 0) > now) {
+    keys.push(keyBox.open(delivery.previous_signing_key));
+  }
+  return keys;
+}
+
+export class Dispatcher {
+  readonly stats: DispatcherStats = { sent: 0, succeeded: 0, retried: 0, failed: 0, fenced: 0 };
+  readonly #deps: DispatcherDeps;
+  readonly #random: () => number;
+  readonly #breaker: BreakerSettings;
+  readonly #inFlight = new Map<string, Promise<void>>();
+  readonly #tokens = new Map<string, number>();
+  #pendingCompletions: { completion: Completion; done: () => void }[] = [];
+  #flushing: Promise<void> | undefined;
+  #running = false;
+  #loop: Promise<void> | undefined;
+  #wake: (() => void) | undefined;
+  #unsubscribe: (() => void) | undefined;
+
+  constructor(deps: DispatcherDeps) {
+    this.#deps = deps;
+    this.#random = deps.random ?? Math.random;
+    this.#breaker = {
+      threshold: deps.config.breakerThreshold,
+      disableAfterMs: deps.config.disableAfter,
+      schedule: deps.config.retrySchedule,
+      random: this.#random,
+    };
+  }
+
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    this.#unsubscribe = this.#deps.wakeup.subscribe(() => this.#wake?.());
+    this.#loop = this.#run();
+  }
+
+  get inFlight(): number {
+    return this.#inFlight.size;
+  }
+
+  /** Stops claiming, waits up to graceMs for in-flight attempts, then releases what is left. */
+  async stop(graceMs: number): Promise<void> {
+    if (!this.#running) return;
+    this.#running = false;
+    this.#unsubscribe?.();
+    this.#wake?.();
+    await this.#loop;
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, graceMs);
+    });
+    await Promise.race([Promise.allSettled([...this.#inFlight.values()]), grace]);
+    clearTimeout(timer);
+    await this.#flush();
+    const released = await releaseLeases(this.#deps.adapter, [...this.#tokens.keys()]);
+    if (released > 0) this.#deps.log.warn({ released }, "released unfinished deliveries at shutdown");
+    this.#tokens.clear();
+  }
+
+  async #run(): Promise<void> {
+    const { config, log } = this.#deps;
+    while (this.#running) {
+      let sleepMs = config.pollInterval;
+      try {
+        const free = config.maxInFlight - this.#inFlight.size;
+        if (free > 0) {
+          const limit = Math.min(free, CLAIM_BATCH);
+          const { claimed, now } = await claimDeliveries(this.#deps.adapter, {
+            limit,
+            perEndpoint: config.maxInFlightPerEndpoint,
+            leaseMs: config.lease,
+          });
+          for (const delivery of claimed) this.#launch(delivery);
+          if (claimed.length === limit) continue;
+          const due = await nextDueAt(this.#deps.adapter);
+          if (due !== undefined) sleepMs = Math.max(0, Math.min(sleepMs, due - now));
+        }
+      } catch (error) {
+        log.error({ err: error }, "dispatcher claim failed");
+        sleepMs = ERROR_BACKOFF_MS;
+      }
+      if (!this.#running) break;
+      if (sleepMs > 0) await this.#sleep(sleepMs);
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#wake = done;
+    });
+  }
+
+  #launch(delivery: ClaimedDelivery): void {
+    this.#tokens.set(delivery.lease_token, (this.#tokens.get(delivery.lease_token) ?? 0) + 1);
+    const attempt = this.#attempt(delivery)
+      .catch((error) =>
+        this.#deps.log.error({ err: error, delivery: delivery.id }, "delivery attempt failed to record"),
+      )
+      .finally(() => {
+        this.#inFlight.delete(delivery.id);
+        const left = (this.#tokens.get(delivery.lease_token) ?? 1) - 1;
+        if (left > 0) this.#tokens.set(delivery.lease_token, left);
+        else this.#tokens.delete(delivery.lease_token);
+        this.#wake?.();
+      });
+    this.#inFlight.set(delivery.id, attempt);
+  }
+
+  async #attempt(delivery: ClaimedDelivery): Promise<void> {
+    const { keyBox, sender } = this.#deps;
+    const startedAt = Date.now();
+    const headers = {
+      "content-type": "application/json",
+      "user-agent": `carehooks/${version}`,
+      ...signatureHeaders({
+        eventId: delivery.event_id,
+        timestamp: Math.floor(startedAt / 1000),
+        body: delivery.payload,
+        keys: signingKeys(delivery, keyBox, startedAt),
+      }),
+    };
+    const result: SendResult = await sender.send({ url: delivery.endpoint, headers, body: delivery.payload });
+    const finishedAt = Date.now();
+    const n = delivery.attempts + 1;
+    const outcome = outcomeOf(
+      result.kind === "response" ? result : { kind: "error", error: result.error, message: result.message },
+      {
+        now: finishedAt,
+        schedule: this.#deps.config.retrySchedule,
+        attemptsInRound: n - delivery.retries_from,
+        random: this.#random,
+      },
+    );
+    this.stats.sent += 1;
+    this.stats[outcome.kind === "succeeded" ? "succeeded" : outcome.kind === "retry" ? "retried" : "failed"] += 1;
+    const completion: Completion = {
+      deliveryId: delivery.id,
+      subscriptionId: delivery.subscription_id,
+      leaseToken: delivery.lease_token,
+      outcome,
+      statusCode: result.kind === "response" ? result.status : null,
+      error:
+        result.kind === "error"
+          ? `${result.error}: ${result.message}`
+          : outcome.kind === "succeeded"
+            ? null
+            : outcome.reason,
+      attempt: {
+        id: newId("attempt", startedAt),
+        delivery_id: delivery.id,
+        n,
+        started_at: startedAt,
+        duration_ms: Math.round(result.durationMs),
+        request_headers: JSON.stringify(headers),
+        response_status: result.kind === "response" ? result.status : null,
+        response_body: result.kind === "response" ? result.body : null,
+        error: result.kind === "error" ? `${result.error}: ${result.message}` : null,
+      },
+    };
+    await this.#complete(completion);
+  }
+
+  /** Completions that finish together are written in one transaction. */
+  #complete(completion: Completion): Promise<void> {
+    return new Promise((resolve) => {
+      this.#pendingCompletions.push({ completion, done: resolve });
+      if (!this.#flushing) this.#flushing = new Promise((r) => setImmediate(r)).then(() => this.#flush());
+    });
+  }
+
+  async #flush(): Promise<void> {
+    while (this.#pendingCompletions.length > 0) {
+      const batch = this.#pendingCompletions.splice(0, 500);
+      for (;;) {
+        try {
+          const summary = await completeDeliveries(
+            this.#deps.adapter,
+            batch.map((item) => item.completion),
+            this.#breaker,
+          );
+          this.stats.fenced += summary.fenced;
+          for (const id of summary.disabled) this.#deps.log.warn({ subscription: id }, "subscription disabled");
+          break;
+        } catch (error) {
+          // The leases still hold: keep trying until they would expire, then another worker takes over.
+          this.#deps.log.error({ err: error }, "recording completions failed; retrying");
+          await new Promise((r) => setTimeout(r, ERROR_BACKOFF_MS));
+          if (!this.#running && this.#inFlight.size === 0) break;
+        }
+      }
+      for (const item of batch) item.done();
+    }
+    this.#flushing = undefined;
+  }
+}

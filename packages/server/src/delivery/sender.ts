@@ -1,0 +1,398 @@
+/**
+ * Sends one webhook attempt and reports what happened. Network trouble is a
+ * result, never an exception: the dispatcher turns every result into an
+ * outcome. Redirects are never followed, the response is read only up to a
+ * cap, and (without an egress proxy) every resolved address is checked
+ * against the SSRF policy at connect time.
+ */
+
+import type { LookupAddress, LookupAllOptions, LookupOptions } from "node:dns";
+import dns from "node:dns";
+import type { LookupFunction } from "node:net";
+import { Agent, type Dispatcher, Pool, ProxyAgent, request } from "undici";
+import { checkEndpoint, isAddressAllowed, refusedRange, type UrlPolicy } from "../domain/url-policy.js";
+
+export interface SenderOptions {
+  /** CAREHOOKS_CONNECT_TIMEOUT: DNS, TCP and TLS handshake. */
+  readonly connectTimeoutMs: number;
+  /** CAREHOOKS_REQUEST_TIMEOUT: the whole attempt, connect to last body byte. */
+  readonly requestTimeoutMs: number;
+  readonly policy: UrlPolicy;
+  /** CAREHOOKS_EGRESS_PROXY: http(s) proxy URL; address enforcement is then the proxy's job. */
+  readonly egressProxy?: string | undefined;
+  /** Read at most this much of the response body, then close the connection (default 64 KiB). */
+  readonly maxResponseBytes?: number;
+  /** Keep the first N bytes of the body as text (default 4 KiB). */
+  readonly storedResponseBytes?: number;
+  /** Per-origin connection cap of the shared agent (default 64). */
+  readonly connections?: number;
+  /** Host name resolution; defaults to the system resolver (dns.lookup). For tests. */
+  readonly resolve?: Resolve | undefined;
+}
+
+export interface SendRequest {
+  readonly url: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string;
+}
+
+export type SendError =
+  | "blocked"
+  | "dns"
+  | "connect_timeout"
+  | "connect_refused"
+  | "connection_reset"
+  | "timeout"
+  | "tls"
+  | "invalid_url"
+  | "network";
+
+export type SendResult =
+  | {
+      readonly kind: "response";
+      readonly status: number;
+      readonly headers: Readonly<Record<string, string>>;
+      readonly body: string;
+      readonly durationMs: number;
+    }
+  | { readonly kind: "error"; readonly error: SendError; readonly message: string; readonly durationMs: number };
+
+/** Resolves every address of a host name, like `dns.promises.lookup(hostname, { all: true })`. */
+export type Resolve = (hostname: string, options: LookupAllOptions) => Promise<readonly LookupAddress[]>;
+
+const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024;
+const DEFAULT_STORED_RESPONSE_BYTES = 4 * 1024;
+const DEFAULT_CONNECTIONS = 64;
+const MAX_RESPONSE_HEADERS = 50;
+const MAX_HEADER_VALUE_CHARS = 1024;
+const MAX_MESSAGE_CHARS = 500;
+
+const systemResolve: Resolve = (hostname, options) => dns.promises.lookup(hostname, options);
+
+/** A resolved address the SSRF policy refuses; raised from the connect-time lookup. */
+export class BlockedAddressError extends Error {
+  readonly code = "ERR_CAREHOOKS_BLOCKED_ADDRESS";
+  readonly hostname: string;
+  readonly address: string;
+
+  constructor(hostname: string, address: string) {
+    const range = refusedRange(address) ?? "not allowed";
+    super(
+      `${hostname} resolved to ${address}, which is in a refused range (${range}); set CAREHOOKS_ALLOWED_TARGETS to allow it`,
+    );
+    this.name = "BlockedAddressError";
+    this.hostname = hostname;
+    this.address = address;
+  }
+}
+
+type LookupCallback = Parameters<LookupFunction>[2];
+
+/**
+ * A `dns.lookup`-compatible function for `net.connect`/`tls.connect` that fails with
+ * BlockedAddressError when ANY address the name resolves to is refused by the policy,
+ * so a rebinding name cannot slip a private address in beside a public one.
+ * IP-literal hosts never reach a lookup function: checkEndpoint covers those up front.
+ */
+export function guardedLookup(policy: UrlPolicy, resolve: Resolve = systemResolve): LookupFunction {
+  return (hostname: string, options: LookupOptions | number | LookupCallback, callback?: LookupCallback): void => {
+    const done = typeof options === "function" ? options : callback;
+    if (done === undefined) throw new TypeError("lookup needs a callback");
+    const given: LookupOptions =
+      typeof options === "number" ? { family: options } : typeof options === "object" ? options : {};
+    // net asks for { all: true } when it races address families (autoSelectFamily, the Node 20 default).
+    const wantAll = given.all === true;
+    // Deferred so an exception thrown by the callback surfaces like one from dns.lookup, not as a rejection here.
+    const reply = (error: NodeJS.ErrnoException | null, addresses: readonly LookupAddress[]): void => {
+      process.nextTick(() => {
+        const first = addresses[0];
+        if (error !== null || first === undefined) {
+          done(error ?? notFound(hostname), wantAll ? [] : "");
+        } else if (wantAll) {
+          done(
+            null,
+            addresses.map(({ address, family }) => ({ address, family })),
+          );
+        } else {
+          done(null, first.address, first.family);
+        }
+      });
+    };
+    Promise.resolve()
+      .then(() => resolve(hostname, { ...given, all: true }))
+      .then(
+        (addresses) => {
+          const refused = addresses.find((entry) => !isAddressAllowed(entry.address, policy));
+          if (refused !== undefined) reply(new BlockedAddressError(hostname, refused.address), []);
+          else reply(null, addresses);
+        },
+        (error: unknown) => reply(error instanceof Error ? error : new Error(String(error)), []),
+      );
+  };
+}
+
+function notFound(hostname: string): NodeJS.ErrnoException {
+  const error: NodeJS.ErrnoException = new Error(`getaddrinfo ENOTFOUND ${hostname}`);
+  error.code = "ENOTFOUND";
+  return error;
+}
+
+/** The abort reason of the sender's own per-attempt timer, recognised by identity. */
+class AttemptTimeout extends Error {
+  constructor(ms: number) {
+    super(`no complete response within ${ms} ms`);
+    this.name = "AttemptTimeout";
+  }
+}
+
+export class Sender {
+  readonly #dispatcher: Dispatcher;
+  readonly #policy: UrlPolicy;
+  readonly #requestTimeoutMs: number;
+  readonly #maxResponseBytes: number;
+  readonly #storedResponseBytes: number;
+
+  constructor(options: SenderOptions) {
+    const { connectTimeoutMs, requestTimeoutMs } = options;
+    positive("connectTimeoutMs", connectTimeoutMs);
+    positive("requestTimeoutMs", requestTimeoutMs);
+    this.#policy = options.policy;
+    this.#requestTimeoutMs = requestTimeoutMs;
+    this.#maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+    this.#storedResponseBytes = Math.min(
+      options.storedResponseBytes ?? DEFAULT_STORED_RESPONSE_BYTES,
+      this.#maxResponseBytes,
+    );
+    positive("maxResponseBytes", this.#maxResponseBytes);
+    const connections = options.connections ?? DEFAULT_CONNECTIONS;
+    positive("connections", connections);
+    // undici's own timers back up the attempt timer; bodyTimeout is an idle gap, not a total.
+    const shared = { connections, pipelining: 1, headersTimeout: requestTimeoutMs, bodyTimeout: requestTimeoutMs };
+    if (options.egressProxy !== undefined && options.egressProxy !== "") {
+      const proxy = new URL(options.egressProxy);
+      if (proxy.protocol !== "http:" && proxy.protocol !== "https:") {
+        throw new Error(`egress proxy must be an http(s) URL, not ${proxy.protocol}`);
+      }
+      this.#dispatcher = new ProxyAgent({
+        ...shared,
+        uri: proxy.href,
+        // `timeout` in these is the connect timeout to the proxy and of the TLS handshake through the tunnel.
+        proxyTls: { timeout: connectTimeoutMs },
+        requestTls: { timeout: connectTimeoutMs },
+        // The CONNECT answer is the proxy's connect to the target, so it gets the connect timeout too.
+        clientFactory: (origin, clientOptions) =>
+          new Pool(origin, { ...clientOptions, headersTimeout: connectTimeoutMs }),
+      });
+    } else {
+      this.#dispatcher = new Agent({
+        ...shared,
+        // undici spreads these into net.connect / tls.connect; `timeout` covers lookup + TCP + TLS.
+        connect: { timeout: connectTimeoutMs, lookup: guardedLookup(options.policy, options.resolve) },
+      });
+    }
+  }
+
+  async send(outgoing: SendRequest): Promise<SendResult> {
+    const started = performance.now();
+    const elapsed = (): number => Math.max(0, Math.round(performance.now() - started));
+    const fail = (error: SendError, message: string): SendResult => ({
+      kind: "error",
+      error,
+      message: clip(message),
+      durationMs: elapsed(),
+    });
+
+    let parsed: URL;
+    try {
+      parsed = new URL(outgoing.url);
+    } catch {
+      return fail("invalid_url", "endpoint is not a valid URL");
+    }
+    if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
+      return fail("invalid_url", `endpoint must be an http(s) URL, not ${parsed.protocol}`);
+    }
+    // Registered URLs were checked then, but the policy may have changed since.
+    const check = checkEndpoint(outgoing.url, this.#policy);
+    if (!check.ok) return fail("blocked", check.reason);
+
+    const controller = new AbortController();
+    const timeout = new AttemptTimeout(this.#requestTimeoutMs);
+    const timer = setTimeout(() => controller.abort(timeout), this.#requestTimeoutMs);
+    try {
+      const response = await request(check.url, {
+        dispatcher: this.#dispatcher,
+        method: "POST",
+        // A copy: undici's ProxyAgent adds a host header to the object it is given.
+        headers: { ...outgoing.headers },
+        body: outgoing.body,
+        signal: controller.signal,
+      });
+      // Belt and braces: whatever undici does with the signal once headers are in, the timer ends the body read.
+      const stop = () => response.body.destroy(timeout);
+      if (controller.signal.aborted) stop();
+      else controller.signal.addEventListener("abort", stop, { once: true });
+      const body = await readCapped(response.body, this.#maxResponseBytes, this.#storedResponseBytes);
+      return {
+        kind: "response",
+        status: response.statusCode,
+        headers: captureHeaders(response.headers),
+        body,
+        durationMs: elapsed(),
+      };
+    } catch (error) {
+      const { kind, message } = classify(error, timeout);
+      return fail(kind, message);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Waits for in-flight attempts, then closes every pooled connection. */
+  async close(): Promise<void> {
+    await this.#dispatcher.close();
+  }
+}
+
+function positive(name: string, value: number): void {
+  if (!Number.isFinite(value) || value <= 0) throw new RangeError(`${name} must be a positive number, got ${value}`);
+}
+
+function clip(text: string): string {
+  return text.length > MAX_MESSAGE_CHARS ? `${text.slice(0, MAX_MESSAGE_CHARS - 1)}…` : text;
+}
+
+type ResponseBody = Dispatcher.ResponseData["body"];
+
+/** Reads up to `max` bytes; keeps the first `keep` as UTF-8 text. Stops early by destroying the stream. */
+async function readCapped(body: ResponseBody, max: number, keep: number): Promise<string> {
+  const kept: Buffer[] = [];
+  let keptBytes = 0;
+  let received = 0;
+  let truncated = false;
+  const chunks = body[Symbol.asyncIterator]();
+  try {
+    while (true) {
+      const next = await chunks.next();
+      if (next.done === true) break;
+      const chunk = next.value as Buffer;
+      received += chunk.length;
+      if (keptBytes < keep) {
+        const part = chunk.subarray(0, keep - keptBytes);
+        kept.push(part);
+        keptBytes += part.length;
+      }
+      if (received >= max) {
+        truncated = true;
+        break;
+      }
+    }
+  } finally {
+    // Unread data means the connection cannot be reused: destroying makes undici close it,
+    // so a receiver streaming without end cannot hold the worker.
+    if (truncated || !body.readableEnded) {
+      body.on("error", () => {});
+      body.destroy();
+    }
+  }
+  const bytes = Buffer.concat(kept, keptBytes);
+  const decoder = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
+  // When cut short, a character split at the cut is dropped rather than shown as U+FFFD.
+  return keptBytes < received || truncated ? decoder.decode(bytes, { stream: true }) : decoder.decode(bytes);
+}
+
+function captureHeaders(raw: Readonly<Record<string, string | string[] | undefined>>): Record<string, string> {
+  const entries: [string, string][] = [];
+  for (const [name, value] of Object.entries(raw)) {
+    if (entries.length >= MAX_RESPONSE_HEADERS) break;
+    if (value === undefined) continue;
+    const text = Array.isArray(value) ? value.join(", ") : value;
+    entries.push([
+      name.toLowerCase(),
+      text.length > MAX_HEADER_VALUE_CHARS ? text.slice(0, MAX_HEADER_VALUE_CHARS) : text,
+    ]);
+  }
+  // fromEntries defines own properties, so a header named __proto__ stays a plain key.
+  return Object.fromEntries(entries);
+}
+
+interface Classified {
+  readonly kind: SendError;
+  readonly message: string;
+}
+
+const DNS_CODES: ReadonlySet<string> = new Set([
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EAI_FAIL",
+  "EAI_NODATA",
+  "EAI_NONAME",
+  "ENODATA",
+]);
+const RESET_CODES: ReadonlySet<string> = new Set(["ECONNRESET", "EPIPE", "UND_ERR_SOCKET"]);
+const TIMEOUT_CODES: ReadonlySet<string> = new Set(["UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT"]);
+// OpenSSL certificate verification codes that do not start with CERT_.
+const TLS_CODES: ReadonlySet<string> = new Set([
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "UNABLE_TO_DECRYPT_CERT_SIGNATURE",
+  "UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY",
+  "INVALID_CA",
+  "PATH_LENGTH_EXCEEDED",
+  "INVALID_PURPOSE",
+  "HOSTNAME_MISMATCH",
+  "ERR_SSL_WRONG_VERSION_NUMBER",
+  "UND_ERR_PRX_TLS",
+]);
+
+function codeOf(error: Error): string {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === "string" ? code : "";
+}
+
+function isTlsError(error: Error): boolean {
+  const code = codeOf(error);
+  if (TLS_CODES.has(code) || /^(CERT_|ERR_TLS_|ERR_SSL_|ERR_OSSL_)/.test(code)) return true;
+  return code === "EPROTO" && /\b(ssl|tls)\b/i.test(error.message);
+}
+
+/** The error and everything it wraps (`cause`, AggregateError's `errors`), outermost first. */
+function chainOf(error: unknown): Error[] {
+  const found: Error[] = [];
+  const pending: unknown[] = [error];
+  while (pending.length > 0 && found.length < 16) {
+    const next = pending.shift();
+    if (!(next instanceof Error) || found.includes(next)) continue;
+    found.push(next);
+    if (next instanceof AggregateError) pending.push(...(next.errors as unknown[]));
+    pending.push(next.cause);
+  }
+  return found;
+}
+
+function classify(error: unknown, timeout: AttemptTimeout): Classified {
+  const chain = chainOf(error);
+  const first = chain[0];
+  if (first === undefined) return { kind: "network", message: String(error) };
+  const pick = (kind: SendError, test: (candidate: Error) => boolean): Classified | undefined => {
+    const hit = chain.find(test);
+    return hit === undefined ? undefined : { kind, message: hit.message || codeOf(hit) || hit.name };
+  };
+  const connectTimedOut = (candidate: Error): boolean =>
+    codeOf(candidate) === "UND_ERR_CONNECT_TIMEOUT" ||
+    (codeOf(candidate) === "ETIMEDOUT" && (candidate as { syscall?: unknown }).syscall === "connect");
+  return (
+    pick("blocked", (candidate) => candidate instanceof BlockedAddressError) ??
+    pick("connect_timeout", connectTimedOut) ??
+    pick("timeout", (candidate) => candidate === timeout || TIMEOUT_CODES.has(codeOf(candidate))) ??
+    pick("dns", (candidate) => DNS_CODES.has(codeOf(candidate))) ??
+    pick("tls", isTlsError) ??
+    pick("connect_refused", (candidate) => codeOf(candidate) === "ECONNREFUSED") ??
+    pick(
+      "connection_reset",
+      (candidate) => RESET_CODES.has(codeOf(candidate)) || /other side closed/i.test(candidate.message),
+    ) ?? { kind: "network", message: first.message || codeOf(first) || first.name }
+  );
+}

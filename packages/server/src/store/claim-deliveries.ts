@@ -1,0 +1,213 @@
+/**
+ * Claims due deliveries for one dispatcher, fairly and within the caps.
+ *
+ * Glossary:
+ * - due: pending with next_attempt_at ≤ now (database clock).
+ * - lease: a random token and an expiry; a delivery is in flight at exactly
+ *   one worker while its lease holds. An expired lease returns it to pending.
+ * - slots: per subscription, MAX_IN_FLIGHT_PER_ENDPOINT − live leases; a
+ *   degraded subscription has one slot, only after its probe time and only
+ *   when nothing of it is in flight.
+ *
+ * Candidate subscriptions are locked (FOR UPDATE SKIP LOCKED on PostgreSQL),
+ * so two workers never count the same slots, and one hot endpoint cannot
+ * starve the others: subscriptions are served oldest due first.
+ */
+import { randomBytes } from "node:crypto";
+import type { DialectAdapter } from "./dialect/adapter.js";
+import type { SubscriptionState } from "./schema.js";
+
+export interface ClaimLimits {
+  /** Free slots of this worker. */
+  readonly limit: number;
+  readonly perEndpoint: number;
+  readonly leaseMs: number;
+  /** How many subscriptions one claim considers. */
+  readonly subscriptions?: number;
+}
+
+export interface ClaimedDelivery {
+  readonly id: string;
+  readonly event_id: string;
+  readonly subscription_id: string;
+  readonly event_name: string;
+  readonly attempts: number;
+  readonly retries_from: number;
+  readonly lease_token: string;
+  readonly payload: string;
+  readonly endpoint: string;
+  readonly signing_key: string | null;
+  readonly previous_signing_key: string | null;
+  readonly previous_key_expires_at: number | null;
+}
+
+export interface ClaimResult {
+  readonly now: number;
+  readonly claimed: ClaimedDelivery[];
+  /** Deliveries cancelled because their subscription is deleted or disabled. */
+  readonly cancelled: number;
+}
+
+export async function claimDeliveries(adapter: DialectAdapter, limits: ClaimLimits): Promise<ClaimResult> {
+  return adapter.db.transaction().execute(async (trx) => {
+    const now = await adapter.now(trx);
+    await trx
+      .updateTable("delivery")
+      .set({ status: "pending", lease_token: null, lease_expires_at: null, updated_at: now })
+      .where("status", "=", "in_flight")
+      .where("lease_expires_at", "<=", now)
+      .execute();
+
+    const due = await trx
+      .selectFrom("delivery")
+      .select(["subscription_id"])
+      .select((eb) => eb.fn.min("next_attempt_at").as("due"))
+      .where("status", "=", "pending")
+      .where("next_attempt_at", "<=", now)
+      .groupBy("subscription_id")
+      .orderBy("due")
+      .limit(limits.subscriptions ?? 200)
+      .execute();
+    if (due.length === 0) return { now, claimed: [], cancelled: 0 };
+
+    const locked = await adapter
+      .lockSkipLocked(
+        trx
+          .selectFrom("subscription")
+          .select(["id", "state", "probe_at", "deleted_at"])
+          .where(
+            "id",
+            "in",
+            due.map((row) => row.subscription_id),
+          ),
+      )
+      .execute();
+    const byId = new Map(locked.map((row) => [row.id, row]));
+
+    const gone = locked.filter((row) => row.deleted_at !== null || row.state === "disabled");
+    let cancelled = 0;
+    if (gone.length > 0) {
+      const result = await trx
+        .updateTable("delivery")
+        .set({
+          status: "cancelled",
+          next_attempt_at: null,
+          last_error: "subscription deleted or disabled",
+          updated_at: now,
+        })
+        .where(
+          "subscription_id",
+          "in",
+          gone.map((row) => row.id),
+        )
+        .where("status", "=", "pending")
+        .executeTakeFirst();
+      cancelled = Number(result.numUpdatedRows);
+    }
+
+    const live = locked.filter((row) => row.deleted_at === null && row.state !== "disabled");
+    if (live.length === 0) return { now, claimed: [], cancelled };
+    const leased = await trx
+      .selectFrom("delivery")
+      .select(["subscription_id"])
+      .select((eb) => eb.fn.countAll<number>().as("n"))
+      .where(
+        "subscription_id",
+        "in",
+        live.map((row) => row.id),
+      )
+      .where("status", "=", "in_flight")
+      .groupBy("subscription_id")
+      .execute();
+    const inFlight = new Map(leased.map((row) => [row.subscription_id, Number(row.n)]));
+
+    const picked: string[] = [];
+    let free = limits.limit;
+    for (const { subscription_id } of due) {
+      if (free <= 0) break;
+      const subscription = byId.get(subscription_id);
+      if (!subscription || subscription.deleted_at !== null || subscription.state === "disabled") continue;
+      const busy = inFlight.get(subscription_id) ?? 0;
+      const slots = slotsOf(subscription.state, subscription.probe_at, busy, now, limits.perEndpoint);
+      if (slots <= 0) continue;
+      const ids = await adapter
+        .lockSkipLocked(
+          trx
+            .selectFrom("delivery")
+            .select("id")
+            .where("subscription_id", "=", subscription_id)
+            .where("status", "=", "pending")
+            .where("next_attempt_at", "<=", now)
+            .orderBy("next_attempt_at")
+            .orderBy("id")
+            .limit(Math.min(slots, free)),
+        )
+        .execute();
+      picked.push(...ids.map((row) => row.id));
+      free -= ids.length;
+    }
+    if (picked.length === 0) return { now, claimed: [], cancelled };
+
+    const token = randomBytes(16).toString("hex");
+    await trx
+      .updateTable("delivery")
+      .set({ status: "in_flight", lease_token: token, lease_expires_at: now + limits.leaseMs, updated_at: now })
+      .where("id", "in", picked)
+      .execute();
+    const claimed = await trx
+      .selectFrom("delivery as d")
+      .innerJoin("event as e", "e.id", "d.event_id")
+      .innerJoin("subscription as s", "s.id", "d.subscription_id")
+      .select([
+        "d.id",
+        "d.event_id",
+        "d.subscription_id",
+        "d.event_name",
+        "d.attempts",
+        "d.retries_from",
+        "e.payload",
+        "s.endpoint",
+        "s.signing_key",
+        "s.previous_signing_key",
+        "s.previous_key_expires_at",
+      ])
+      .where("d.id", "in", picked)
+      .orderBy("d.id")
+      .execute();
+    return { now, claimed: claimed.map((row) => ({ ...row, lease_token: token })), cancelled };
+  });
+}
+
+export function slotsOf(
+  state: SubscriptionState,
+  probeAt: number | null,
+  inFlight: number,
+  now: number,
+  perEndpoint: number,
+): number {
+  if (state === "disabled") return 0;
+  if (state === "degraded") return inFlight === 0 && (probeAt === null || probeAt <= now) ? 1 : 0;
+  return perEndpoint - inFlight;
+}
+
+/** When the next pending delivery falls due, for the dispatcher's sleep; undefined when none is pending. */
+export async function nextDueAt(adapter: DialectAdapter): Promise<number | undefined> {
+  const row = await adapter.db
+    .selectFrom("delivery")
+    .select((eb) => eb.fn.min("next_attempt_at").as("due"))
+    .where("status", "=", "pending")
+    .executeTakeFirst();
+  return row?.due === null || row?.due === undefined ? undefined : Number(row.due);
+}
+
+/** Returns this worker's unfinished leases to pending (at shutdown): nothing stays held. */
+export async function releaseLeases(adapter: DialectAdapter, tokens: readonly string[]): Promise<number> {
+  if (tokens.length === 0) return 0;
+  const result = await adapter.db
+    .updateTable("delivery")
+    .set({ status: "pending", lease_token: null, lease_expires_at: null, updated_at: Date.now() })
+    .where("status", "=", "in_flight")
+    .where("lease_token", "in", tokens)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows);
+}

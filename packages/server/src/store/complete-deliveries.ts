@@ -1,0 +1,146 @@
+/**
+ * Records finished attempts, many per transaction. Each delivery changes only
+ * while its lease token still matches: a worker whose lease was taken over
+ * records its attempt and changes nothing else. Subscriptions are locked
+ * before their deliveries, in id order, the same order claiming uses, so
+ * concurrent workers cannot deadlock.
+ */
+import { afterFailure, afterGone, afterSuccess, type BreakerSettings, type Health } from "../domain/breaker.js";
+import type { DeliveryOutcome } from "../domain/delivery-outcome.js";
+import type { DialectAdapter } from "./dialect/adapter.js";
+import type { AttemptTable } from "./schema.js";
+
+export interface Completion {
+  readonly deliveryId: string;
+  readonly subscriptionId: string;
+  readonly leaseToken: string;
+  readonly attempt: AttemptTable;
+  readonly outcome: DeliveryOutcome;
+  readonly statusCode: number | null;
+  readonly error: string | null;
+}
+
+export interface CompletionSummary {
+  /** Completions whose lease was lost: only their attempt was recorded. */
+  readonly fenced: number;
+  /** Subscriptions that became disabled, their pending deliveries cancelled. */
+  readonly disabled: string[];
+}
+
+export async function completeDeliveries(
+  adapter: DialectAdapter,
+  completions: readonly Completion[],
+  breaker: BreakerSettings,
+  now = Date.now(),
+): Promise<CompletionSummary> {
+  if (completions.length === 0) return { fenced: 0, disabled: [] };
+  return adapter.db.transaction().execute(async (trx) => {
+    const subscriptionIds = [...new Set(completions.map((c) => c.subscriptionId))].sort();
+    const rows = await trx
+      .selectFrom("subscription")
+      .select([
+        "id",
+        "state",
+        "state_reason",
+        "state_changed_at",
+        "failure_streak",
+        "failing_since",
+        "probe_at",
+        "deleted_at",
+      ])
+      .where("id", "in", subscriptionIds)
+      .orderBy("id")
+      .$call((query) => (adapter.name === "postgres" ? query.forUpdate() : query))
+      .execute();
+    const health = new Map<string, Health>(rows.map((row) => [row.id, row]));
+    const changed = new Set<string>();
+
+    await trx
+      .insertInto("attempt")
+      .values(completions.map((c) => c.attempt))
+      .execute();
+
+    // A retry for a subscription deleted or disabled meanwhile is not queued again.
+    const stopped = new Set(
+      rows.filter((row) => row.deleted_at !== null || row.state === "disabled").map((row) => row.id),
+    );
+    let fenced = 0;
+    for (const completion of completions) {
+      const { outcome } = completion;
+      const base = {
+        attempts: completion.attempt.n,
+        last_status_code: completion.statusCode,
+        last_error: completion.error,
+        lease_token: null,
+        lease_expires_at: null,
+        updated_at: now,
+      };
+      const change =
+        outcome.kind === "succeeded"
+          ? { ...base, status: "succeeded" as const, next_attempt_at: null, last_error: null }
+          : outcome.kind === "retry" && stopped.has(completion.subscriptionId)
+            ? {
+                ...base,
+                status: "cancelled" as const,
+                next_attempt_at: null,
+                last_error: "subscription deleted or disabled",
+              }
+            : outcome.kind === "retry"
+              ? { ...base, status: "pending" as const, next_attempt_at: outcome.at }
+              : { ...base, status: "failed" as const, next_attempt_at: null, last_error: outcome.reason };
+      const result = await trx
+        .updateTable("delivery")
+        .set(change)
+        .where("id", "=", completion.deliveryId)
+        .where("lease_token", "=", completion.leaseToken)
+        .executeTakeFirst();
+      if (Number(result.numUpdatedRows) === 0) {
+        fenced += 1;
+        continue;
+      }
+      const current = health.get(completion.subscriptionId);
+      if (!current) continue;
+      const next =
+        outcome.kind === "succeeded"
+          ? afterSuccess(current, now)
+          : outcome.kind === "gone"
+            ? afterGone(current, now, outcome.reason)
+            : afterFailure(current, now, breaker);
+      health.set(completion.subscriptionId, next);
+      changed.add(completion.subscriptionId);
+    }
+
+    const disabled: string[] = [];
+    for (const id of changed) {
+      const next = health.get(id) as Health;
+      await trx
+        .updateTable("subscription")
+        .set({
+          state: next.state,
+          state_reason: next.state_reason,
+          state_changed_at: next.state_changed_at,
+          failure_streak: next.failure_streak,
+          failing_since: next.failing_since,
+          probe_at: next.probe_at,
+        })
+        .where("id", "=", id)
+        .execute();
+      const before = rows.find((row) => row.id === id);
+      if (next.state === "disabled" && before?.state !== "disabled") {
+        disabled.push(id);
+        await trx
+          .updateTable("delivery")
+          .set({
+            status: "cancelled",
+            next_attempt_at: null,
+            last_error: `subscription disabled: ${next.state_reason}`,
+            updated_at: now,
+          })
+          .where("subscription_id", "=", id)
+          .where("status", "=", "pending")
+          .execute();
+      }
+    }
+    return { fenced, disabled };
+  });
+}

@@ -1,0 +1,162 @@
+/** Reading and re-queuing deliveries: the delivery log, resend, recover, cancellation. */
+import type { Db } from "./open.js";
+import type { AttemptTable, DeliveryStatus, DeliveryTable } from "./schema.js";
+
+export type DeliveryRow = Omit<DeliveryTable, "status" | "attempts" | "retries_from"> & {
+  status: DeliveryStatus;
+  attempts: number;
+  retries_from: number;
+};
+export type AttemptRow = AttemptTable;
+
+export interface DeliveryFilter {
+  readonly status?: DeliveryStatus | undefined;
+  readonly event_name?: string | undefined;
+  readonly since?: number | undefined;
+  readonly until?: number | undefined;
+}
+
+export async function listDeliveries(
+  db: Db,
+  businessId: string,
+  subscriptionId: string,
+  filter: DeliveryFilter,
+  page: { after: string | undefined; limit: number },
+): Promise<DeliveryRow[]> {
+  let query = db
+    .selectFrom("delivery")
+    .selectAll()
+    .where("business_id", "=", businessId)
+    .where("subscription_id", "=", subscriptionId);
+  if (filter.status) query = query.where("status", "=", filter.status);
+  if (filter.event_name) query = query.where("event_name", "=", filter.event_name);
+  if (filter.since !== undefined) query = query.where("created_at", ">=", filter.since);
+  if (filter.until !== undefined) query = query.where("created_at", "<", filter.until);
+  if (page.after) query = query.where("id", ">", page.after);
+  return query.orderBy("id").limit(page.limit).execute();
+}
+
+export async function findDelivery(db: Db, businessId: string, id: string): Promise<DeliveryRow | undefined> {
+  return db
+    .selectFrom("delivery")
+    .selectAll()
+    .where("id", "=", id)
+    .where("business_id", "=", businessId)
+    .executeTakeFirst();
+}
+
+export async function listAttempts(db: Db, deliveryId: string): Promise<AttemptRow[]> {
+  return db.selectFrom("attempt").selectAll().where("delivery_id", "=", deliveryId).orderBy("id").execute();
+}
+
+/** Puts a finished delivery back in the queue as a new round of the retry schedule; false when it is not finished. */
+export async function resendDelivery(db: Db, businessId: string, id: string, now: number): Promise<boolean> {
+  const result = await db
+    .updateTable("delivery")
+    .set((eb) => ({
+      status: "pending",
+      next_attempt_at: now,
+      retries_from: eb.ref("attempts"),
+      last_error: null,
+      updated_at: now,
+    }))
+    .where("id", "=", id)
+    .where("business_id", "=", businessId)
+    .where("status", "in", ["succeeded", "failed", "cancelled"])
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) > 0;
+}
+
+/** Re-queues up to `limit` failed or cancelled deliveries of a subscription created in [since, until); returns how many. */
+export async function requeueFailed(
+  db: Db,
+  subscriptionId: string,
+  range: { since: number; until: number },
+  limit: number,
+  now: number,
+): Promise<number> {
+  const ids = await db
+    .selectFrom("delivery")
+    .select("id")
+    .where("subscription_id", "=", subscriptionId)
+    .where("status", "in", ["failed", "cancelled"])
+    .where("created_at", ">=", range.since)
+    .where("created_at", "<", range.until)
+    .orderBy("id")
+    .limit(limit)
+    .execute();
+  if (ids.length === 0) return 0;
+  const result = await db
+    .updateTable("delivery")
+    .set((eb) => ({
+      status: "pending",
+      next_attempt_at: now,
+      retries_from: eb.ref("attempts"),
+      last_error: null,
+      updated_at: now,
+    }))
+    .where(
+      "id",
+      "in",
+      ids.map((row) => row.id),
+    )
+    .where("status", "in", ["failed", "cancelled"])
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows);
+}
+
+export async function countFailed(
+  db: Db,
+  subscriptionId: string,
+  range: { since: number; until: number },
+): Promise<number> {
+  const row = await db
+    .selectFrom("delivery")
+    .select((eb) => eb.fn.countAll<number>().as("n"))
+    .where("subscription_id", "=", subscriptionId)
+    .where("status", "in", ["failed", "cancelled"])
+    .where("created_at", ">=", range.since)
+    .where("created_at", "<", range.until)
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+/** Stops a subscription's queued deliveries (on delete or disable). */
+export async function cancelPendingDeliveries(
+  db: Db,
+  subscriptionId: string,
+  reason: string,
+  now: number,
+): Promise<number> {
+  const result = await db
+    .updateTable("delivery")
+    .set({ status: "cancelled", next_attempt_at: null, last_error: reason, updated_at: now })
+    .where("subscription_id", "=", subscriptionId)
+    .where("status", "=", "pending")
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows);
+}
+
+export interface QueueLag {
+  readonly pending: number;
+  readonly inFlight: number;
+  /** Age of the oldest due delivery, ms; 0 when nothing is due. */
+  readonly oldestDueMs: number;
+}
+
+export async function queueLag(db: Db, now: number): Promise<QueueLag> {
+  const rows = await db
+    .selectFrom("delivery")
+    .select(["status"])
+    .select((eb) => [eb.fn.countAll<number>().as("n"), eb.fn.min("next_attempt_at").as("oldest")])
+    .where("status", "in", ["pending", "in_flight"])
+    .groupBy("status")
+    .execute();
+  const pending = rows.find((row) => row.status === "pending");
+  const oldest = pending?.oldest === null || pending?.oldest === undefined ? undefined : Number(pending.oldest);
+  return {
+    pending: Number(pending?.n ?? 0),
+    inFlight: Number(rows.find((row) => row.status === "in_flight")?.n ?? 0),
+    oldestDueMs: oldest !== undefined && oldest < now ? now - oldest : 0,
+  };
+}

@@ -1,0 +1,51 @@
+import type { Db } from "./open.js";
+import type { EventTable } from "./schema.js";
+
+export type EventRow = EventTable;
+
+export interface EventFilter {
+  readonly event_name?: string | undefined;
+  readonly resource_id?: string | undefined;
+  readonly since?: number | undefined;
+  readonly until?: number | undefined;
+}
+
+export async function listEvents(
+  db: Db,
+  businessId: string,
+  filter: EventFilter,
+  page: { after: string | undefined; limit: number },
+): Promise<EventRow[]> {
+  let query = db.selectFrom("event").selectAll().where("business_id", "=", businessId);
+  if (filter.event_name) query = query.where("name", "=", filter.event_name);
+  if (filter.resource_id) query = query.where("resource_id", "=", filter.resource_id);
+  if (filter.since !== undefined) query = query.where("created_at", ">=", filter.since);
+  if (filter.until !== undefined) query = query.where("created_at", "<", filter.until);
+  if (page.after) query = query.where("id", ">", page.after);
+  return query.orderBy("id").limit(page.limit).execute();
+}
+
+export async function findEvent(db: Db, businessId: string, id: string): Promise<EventRow | undefined> {
+  return db
+    .selectFrom("event")
+    .selectAll()
+    .where("id", "=", id)
+    .where("business_id", "=", businessId)
+    .executeTakeFirst();
+}
+
+/**
+ * Events written at or after `since` (ms), for tailing. Ids sort by time but
+ * commits land out of order, so tailers re-scan a trailing window with this
+ * and de-duplicate, rather than trusting "id greater than the last one".
+ */
+export async function eventsSince(db: Db, businessId: string, since: number, limit: number): Promise<EventRow[]> {
+  return db
+    .selectFrom("event")
+    .selectAll()
+    .where("business_id", "=", businessId)
+    .where("created_at", ">=", since)
+    .orderBy("id")
+    .limit(limit)
+    .execute();
+}
