@@ -129,14 +129,14 @@ export interface DemoCredentials {
 
 /** On the first start of an embedded server, a demo business and a client with every scope. */
 export async function createDemoDataOnce(adapter: DialectAdapter): Promise<DemoCredentials | undefined> {
-  if (adapter.name !== "sqlite" || (await countBusinesses(adapter.db)) > 0) return undefined;
-  const business = await createBusiness(adapter.db, "Demo Clinic");
-  const { client, secret } = await createApiClient(adapter.db, {
-    businessId: business.id,
-    name: "demo",
-    scopes: SCOPES,
+  if (adapter.name !== "sqlite") return undefined;
+  // One transaction: a crash between the two inserts must not leave a business whose credentials were never shown.
+  return adapter.db.transaction().execute(async (trx) => {
+    if ((await countBusinesses(trx)) > 0) return undefined;
+    const business = await createBusiness(trx, "Demo Clinic");
+    const { client, secret } = await createApiClient(trx, { businessId: business.id, name: "demo", scopes: SCOPES });
+    return { businessId: business.id, clientId: client.id, clientSecret: secret };
   });
-  return { businessId: business.id, clientId: client.id, clientSecret: secret };
 }
 
 /** Recover tasks a stopped process left unfinished are picked up again (re-queuing is idempotent). */

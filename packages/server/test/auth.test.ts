@@ -84,6 +84,42 @@ describe.each(dialects())("client-credential auth on %s", (dialect) => {
       post(REFRESH, { refresh_token: fresh.refreshToken }),
     ]);
     expect(answers.map((a) => a.statusCode).sort()).toEqual([200, 401]);
+    // The loser presented a spent token: that is reuse, so the winner's new token is revoked too.
+    const winner = answers.find((a) => a.statusCode === 200)?.json();
+    expect((await post(REFRESH, { refresh_token: winner.refresh_token })).statusCode).toBe(401);
+  });
+
+  it("answers 400, not 500, for NUL bytes and malformed ids anywhere", async () => {
+    expect((await post(LOGIN, { client_id: "a\u0000b", client_secret: "x" })).statusCode).toBe(400);
+    expect((await post(REFRESH, { refresh_token: "chr_\u0000" })).statusCode).toBe(400);
+    const headers = { authorization: `Bearer ${tenant.accessToken}` };
+    for (const url of [`${LIST}/%00`, `${LIST}/a%2Fb`, `${LIST}/${"x".repeat(100)}`]) {
+      const response = await h.app.inject({ method: "GET", url, headers });
+      expect(response.statusCode, url).toBe(400);
+      expect(response.json().error.code).toBe("INVALID_REQUEST");
+    }
+    const bad = await h.app.inject({ method: "GET", url: `${LIST}/%ZZ`, headers });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().error).toMatchObject({ code: "INVALID_REQUEST", request_id: expect.stringMatching(/^req_/) });
+    const nul = await h.app.inject({
+      method: "POST",
+      url: "/dr/v1/business/appointments",
+      headers,
+      payload: {
+        doctor_id: "d",
+        patient_id: "p",
+        clinic_id: "c",
+        start_time: 1_800_000_000,
+        end_time: 1_800_000_600,
+        notes: "a\u0000b",
+      },
+    });
+    expect(nul.statusCode).toBe(400);
+  });
+
+  it("accepts 'auth: Bearer <token>' and falls back to auth when Authorization is not a bearer token", async () => {
+    expect((await list({ auth: `Bearer ${tenant.accessToken}` })).statusCode).toBe(200);
+    expect((await list({ authorization: "Basic Zm9vOmJhcg==", auth: tenant.accessToken })).statusCode).toBe(200);
   });
 
   it("stops a revoked client's tokens at once", async () => {

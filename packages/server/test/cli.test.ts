@@ -1,3 +1,4 @@
+import net from "node:net";
 import { afterAll, describe, expect, it } from "vitest";
 import { generateMasterKey } from "../src/domain/key-box.js";
 import { SCOPES } from "../src/domain/scopes.js";
@@ -95,6 +96,22 @@ describe("the carehooks binary", () => {
     expect(second.output()).not.toContain("client_secret");
     await login(second.url, clientId as string, secret as string);
     expect(await second.stop("SIGTERM")).toBe(0);
+  });
+
+  it("exits 0 within the grace period even while a client stalls mid-request", async () => {
+    const server = await startServer({ CAREHOOKS_DATA_DIR: tempDir(), CAREHOOKS_SHUTDOWN_GRACE: "2s" });
+    const { port } = new URL(server.url);
+    const socket = net.connect(Number(port), "127.0.0.1");
+    await new Promise((resolve) => socket.once("connect", resolve));
+    socket.on("error", () => {});
+    socket.write(
+      'POST /connect-auth/v1/account/login HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"client_id":',
+    );
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const started = Date.now();
+    expect(await server.stop("SIGTERM")).toBe(0);
+    expect(Date.now() - started).toBeLessThan(2000 + 3000);
+    socket.destroy();
   });
 
   it("refuses PostgreSQL without its secrets, and bad configuration, with exit code 2", async () => {

@@ -115,6 +115,27 @@ describe("error answers", () => {
   });
 });
 
+describe("login rate limit", () => {
+  it("answers 429 RATE_LIMITED with Retry-After past CAREHOOKS_LOGIN_RATE_LIMIT per minute", async () => {
+    const h = await startHarness("sqlite", { CAREHOOKS_LOGIN_RATE_LIMIT: "3" });
+    try {
+      const attempt = () =>
+        h.app.inject({
+          method: "POST",
+          url: "/connect-auth/v1/account/login",
+          payload: { client_id: "cli_x", client_secret: "nope" },
+        });
+      for (let i = 0; i < 3; i++) expect((await attempt()).statusCode).toBe(401);
+      const limited = await attempt();
+      expect(limited.statusCode).toBe(429);
+      expect(limited.json().error.code).toBe("RATE_LIMITED");
+      expect(Number(limited.headers["retry-after"])).toBeGreaterThan(0);
+    } finally {
+      await h.close();
+    }
+  });
+});
+
 describe("an unreachable database", () => {
   it("answers 503 with Retry-After, not 500", async () => {
     const config = loadConfig({

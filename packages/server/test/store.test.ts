@@ -4,9 +4,13 @@ import { sql } from "kysely";
 import { afterEach, describe, expect, it } from "vitest";
 import { type Config, ConfigError, loadConfig } from "../src/config/load.js";
 import { generateMasterKey } from "../src/domain/key-box.js";
+import { sweepExpired } from "../src/ops/retention.js";
 import { createContext, openMigratedDatabase, resolveSecrets } from "../src/runtime.js";
+import { createApiClient } from "../src/store/api-clients.js";
+import { createBusiness } from "../src/store/businesses.js";
 import { loadMigrations } from "../src/store/migrations.js";
 import { migrateDatabase, openDatabase } from "../src/store/open.js";
+import { issueRefreshToken } from "../src/store/refresh-tokens.js";
 import { createTestDatabase, dialects, type TestDatabase } from "./support/databases.js";
 
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -98,6 +102,45 @@ describe("secrets and the master key", () => {
     await expect(createContext(other, adapter)).rejects.toThrow(ConfigError);
     await expect(createContext(other, adapter)).rejects.toThrow(/not the key this database was set up with/);
   });
+});
+
+describe("retention", () => {
+  it.each(dialects())(
+    "removes expired refresh tokens and idempotency keys on %s, and nothing else",
+    async (dialect) => {
+      const db = await database(dialect);
+      const adapter = await openMigratedDatabase(configFor(db));
+      cleanups.push(() => adapter.close());
+      const business = await createBusiness(adapter.db, "Retention Clinic");
+      const { client } = await createApiClient(adapter.db, {
+        businessId: business.id,
+        name: "t",
+        scopes: ["webhooks:read"],
+      });
+      const now = Date.now();
+      await issueRefreshToken(adapter.db, { clientId: client.id, ttlMs: -1 }, now);
+      await issueRefreshToken(adapter.db, { clientId: client.id, ttlMs: 60_000 }, now);
+      for (const [key, ttlMs] of [
+        ["old", -1],
+        ["new", 60_000],
+      ] as const) {
+        await adapter.db
+          .insertInto("idempotency_key")
+          .values({
+            client_id: client.id,
+            key,
+            fingerprint: "f",
+            status_code: 201,
+            response_body: "{}",
+            created_at: now,
+            expires_at: now + ttlMs,
+          })
+          .execute();
+      }
+      expect(await sweepExpired(adapter.db, now)).toEqual({ refreshTokens: 1, idempotencyKeys: 1 });
+      expect(await sweepExpired(adapter.db, now)).toEqual({ refreshTokens: 0, idempotencyKeys: 0 });
+    },
+  );
 });
 
 describe("configuration", () => {

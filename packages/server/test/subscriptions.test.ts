@@ -100,6 +100,28 @@ describe.each(dialects())("webhook subscriptions on %s", (dialect) => {
     await register(bob, { endpoint: "https://dup.example.com/path", event_names: ["appointment.created"] });
   });
 
+  it("treats a fragment or a trailing dot as the same endpoint, and stores the normalised form", async () => {
+    const id = await register(alice, {
+      endpoint: "HTTPS://Norm.Example.com:443/x#frag",
+      event_names: ["appointment.created"],
+    });
+    expect((await alice.request("GET", `${BASE}/${id}`)).json().data.endpoint).toBe("https://norm.example.com/x");
+    for (const endpoint of ["https://norm.example.com/x#other", "https://norm.example.com./x"]) {
+      expect((await alice.request("POST", BASE, { endpoint, event_names: ["appointment.created"] })).statusCode).toBe(
+        400,
+      );
+    }
+  });
+
+  it("refuses unknown fields on action POSTs", async () => {
+    const id = await register(alice, {
+      endpoint: "https://strict-actions.example.com/",
+      event_names: ["appointment.created"],
+    });
+    const response = await alice.request("POST", `${BASE}/${id}/disable`, { reason: "x" });
+    expect(response.statusCode).toBe(400);
+  });
+
   it("allows an endpoint again after its subscription is deleted", async () => {
     const body = { endpoint: "https://reuse.example.com/", event_names: ["appointment.created"] };
     const id = await register(alice, body);
@@ -237,8 +259,12 @@ describe.each(dialects())("webhook subscriptions on %s", (dialect) => {
     row = await findSubscription(h.ctx.db, alice.businessId, id);
     expect(row?.previous_signing_key).toBeNull();
 
+    await alice.request("PATCH", `${BASE}/${id}`, { signing_key: "a-third-signing-key-0" });
     await alice.request("PATCH", `${BASE}/${id}`, { signing_key: null });
     expect((await alice.request("GET", `${BASE}/${id}`)).json().data.signing_key).toBeNull();
+    // Removing the key means unsigned now: the replaced key does not keep signing.
+    row = await findSubscription(h.ctx.db, alice.businessId, id);
+    expect(row?.previous_signing_key).toBeNull();
   });
 
   it("refuses an empty PATCH and validates a changed endpoint", async () => {

@@ -93,8 +93,8 @@ const ADDRESS_ROWS: readonly (readonly [string, string | undefined])[] = [
   ["223.255.255.254", undefined], // just below multicast
   ["[2606:4700:4700::1111]", undefined],
   ["[2a00:1450:4001:830::200e]", undefined],
-  ["[::ffff:93.184.216.34]", undefined], // mapped, judged by the embedded global address
-  ["[::808:808]", undefined], // IPv4-compatible 8.8.8.8
+  ["[::ffff:93.184.216.34]", "IPv4-mapped"], // the contract refuses mapped spellings, whatever they embed
+  ["[::808:808]", "IPv4-compatible"], // IPv4-compatible 8.8.8.8: deprecated, refused
   ["[64:ff9b::808:808]", undefined], // NAT64 of 8.8.8.8
   ["[2002:808:808::1]", undefined], // 6to4 of 8.8.8.8
 ];
@@ -171,6 +171,8 @@ describe("checkEndpoint: URL shape", () => {
     "https://user@example.com/",
     "https://:pass@example.com/",
     "https://user:pass@93.184.216.34/",
+    "https://@example.com/",
+    "https://:@example.com/",
   ])("refuses credentials in %s", (endpoint) => {
     expect(reasonOf(endpoint, strict)).toBe("endpoint must not contain credentials");
   });
@@ -274,7 +276,8 @@ describe("checkEndpoint: normalisation", () => {
     ["HTTPS://Example.COM:443/Path", "https://example.com/Path"],
     ["https://example.com", "https://example.com/"],
     ["http://EXAMPLE.com:80/a", "http://example.com/a"],
-    ["https://example.com:8443/a?b=C#d", "https://example.com:8443/a?b=C#d"],
+    ["https://example.com:8443/a?b=C#d", "https://example.com:8443/a?b=C"],
+    ["https://example.com./x", "https://example.com/x"],
     ["https://bücher.example/hook", "https://xn--bcher-kva.example/hook"],
     ["https://[2606:4700:4700:0:0:0:0:1111]:443/", "https://[2606:4700:4700::1111]/"],
     ["https://93.184.216.34/x", "https://93.184.216.34/x"],
@@ -404,7 +407,7 @@ describe("isAddressAllowed (connect-time check)", () => {
   it.each([
     ["93.184.216.34", true],
     ["2606:4700:4700::1111", true],
-    ["::ffff:93.184.216.34", true],
+    ["::ffff:93.184.216.34", false],
     ["127.0.0.1", false],
     ["::1", false],
     ["::ffff:127.0.0.1", false],

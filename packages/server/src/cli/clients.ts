@@ -37,8 +37,11 @@ export function clientsCommand(): Command {
     DATABASE_SETTINGS,
   ).action(async (options: Options & { business: string; scopes: string; name: string }) => {
     const scopes = parseScopes(options.scopes);
+    const name = options.business.trim();
+    if (name === "" || name.length > 200)
+      throw new Error("--business must be a name of 1 to 200 characters, or a business id");
     await withDatabase(options, async ({ db }) => {
-      const business = (await findBusiness(db, options.business)) ?? (await createBusiness(db, options.business));
+      const business = (await findBusiness(db, name)) ?? (await createBusiness(db, name));
       const { client, secret } = await createApiClient(db, { businessId: business.id, name: options.name, scopes });
       print(
         options,

@@ -5,6 +5,7 @@ import { SETTINGS, type SettingKey } from "../config/settings.js";
 import { Dispatcher } from "../delivery/dispatcher.js";
 import { Sender } from "../delivery/sender.js";
 import { buildApp } from "../http/app.js";
+import { startRetention } from "../ops/retention.js";
 import { createContext, createDemoDataOnce, openMigratedDatabase, resolveSecrets, resumeTasks } from "../runtime.js";
 import { addSettingOptions, configFrom } from "./database-options.js";
 
@@ -57,6 +58,7 @@ export async function serve(config: Config): Promise<void> {
     const address = await app.listen({ host: config.host, port: config.port });
     dispatcher?.start();
     if (config.role !== "worker") await resumeTasks(ctx, app.log);
+    const stopRetention = config.role === "worker" ? undefined : startRetention(adapter.db, app.log);
     app.log.info({ database: adapter.name, role: config.role }, `carehooks listening on ${address}`);
     if (demo) printDemoCredentials(address, demo);
 
@@ -72,6 +74,10 @@ export async function serve(config: Config): Promise<void> {
         process.exit(1);
       }, config.shutdownGrace + SHUTDOWN_MARGIN_MS);
       deadline.unref();
+      // A client that stalls mid-request must not hold the exit past the grace period.
+      const cutoff = setTimeout(() => app.server.closeAllConnections(), Math.max(0, config.shutdownGrace - 500));
+      cutoff.unref();
+      stopRetention?.();
       // In-flight attempts get the grace period; what is left after it is released for other workers.
       await Promise.all([app.close(), dispatcher?.stop(config.shutdownGrace)]);
       await sender.close();

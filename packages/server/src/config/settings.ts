@@ -68,6 +68,18 @@ export const SETTINGS = {
   },
   accessTokenTtl: { name: "ACCESS_TOKEN_TTL", default: "15m", doc: "Access token lifetime.", parse: duration },
   refreshTokenTtl: { name: "REFRESH_TOKEN_TTL", default: "30d", doc: "Refresh token lifetime.", parse: duration },
+  clientTimeout: {
+    name: "CLIENT_TIMEOUT",
+    default: "30s",
+    doc: "Time an API client has to send a whole request (headers and body).",
+    parse: duration,
+  },
+  loginRateLimit: {
+    name: "LOGIN_RATE_LIMIT",
+    default: "20",
+    doc: "Login and refresh attempts per minute per client IP, per API process.",
+    parse: (v) => parseInteger(v, 1, 1_000_000),
+  },
   bodyLimit: { name: "BODY_LIMIT", default: "1MiB", doc: "Largest request body accepted.", parse: size },
   allowedTargets: {
     name: "ALLOWED_TARGETS",

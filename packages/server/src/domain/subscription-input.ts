@@ -45,7 +45,8 @@ export function checkEndpointInput(endpoint: string, protocol: string | undefine
   if (protocol !== undefined && protocol !== scheme) {
     throw invalidRequest(`protocol "${protocol}" does not match the endpoint's scheme "${scheme}"`);
   }
-  return { endpoint, endpointKey: checked.normalized, protocol: scheme };
+  // The normalised form is what is stored and delivered to: one spelling per endpoint.
+  return { endpoint: checked.normalized, endpointKey: checked.normalized, protocol: scheme };
 }
 
 export function checkSigningKey(key: string): string {

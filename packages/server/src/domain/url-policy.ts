@@ -101,6 +101,8 @@ const V6_RULES: readonly V6Rule[] = [
   v6("ff00::/8", "multicast"),
 ];
 
+const SAME_HOST_FORMS: ReadonlySet<string> = new Set(["IPv4-mapped", "IPv4-translated", "IPv4-compatible"]);
+
 // Everything outside 2000::/3 is unassigned or special-purpose, so not plain global unicast.
 const V6_GLOBAL_UNICAST = ipaddr.IPv6.parseCIDR("2000::/3");
 
@@ -115,7 +117,9 @@ function classify(address: Address): string | undefined {
   if (rule.embedded === undefined) return rule.name;
   const inner = rule.embedded.extract(address.parts);
   const name = classifyV4(inner);
-  return name === undefined ? undefined : `${name} via ${rule.embedded.form} ${inner.toString()}`;
+  if (name !== undefined) return `${name} via ${rule.embedded.form} ${inner.toString()}`;
+  // The contract refuses the mapped and compatible spellings themselves, whatever they embed.
+  return SAME_HOST_FORMS.has(rule.embedded.form) ? rule.name : undefined;
 }
 
 /** The IPv4 address an IPv6 address denotes for allow-list purposes (mapped and compatible forms only). */
@@ -249,7 +253,10 @@ function checkHost(host: string, policy: UrlPolicy): EndpointCheck | undefined {
   return range === undefined ? undefined : refusedHost(host, range);
 }
 
-/** `normalized`: lower-case scheme and host, default port dropped (the URL's `href`); used to find duplicate endpoints. */
+/**
+ * `normalized`: lower-case scheme and host, default port dropped, no fragment, no trailing dot on the host
+ * (the URL's `href`): what is stored, compared for duplicates, and delivered to.
+ */
 export function checkEndpoint(endpoint: string, policy: UrlPolicy): EndpointCheck {
   if (typeof endpoint !== "string") return refuse("endpoint must be an absolute http(s) URL");
   if (endpoint.length > MAX_ENDPOINT_LENGTH) {
@@ -271,12 +278,18 @@ export function checkEndpoint(endpoint: string, policy: UrlPolicy): EndpointChec
   }
   // "https:example.com" and "https:\\example.com" parse, but are not what anyone should store.
   if (!/^https?:\/\//i.test(endpoint)) return refuse("endpoint must be an absolute http(s) URL");
-  if (url.username !== "" || url.password !== "") return refuse("endpoint must not contain credentials");
+  // An empty userinfo ("https://@host/") parses to no credentials, but is still a credentials slot.
+  if (url.username !== "" || url.password !== "" || /^https?:\/\/[^/?#]*@/i.test(endpoint)) {
+    return refuse("endpoint must not contain credentials");
+  }
   if (url.protocol === "http:" && !policy.allowHttp) {
     return refuse("endpoint must use https (set CAREHOOKS_ALLOW_HTTP to allow http)");
   }
   const refused = checkHost(url.hostname, policy);
   if (refused !== undefined) return refused;
+  // One endpoint, one spelling: no fragment (never sent), no trailing dot on the host.
+  url.hash = "";
+  if (url.hostname.endsWith(".")) url.hostname = url.hostname.replace(/\.+$/, "");
   const normalized = url.href;
   // Percent-encoding and punycode can grow the input past the limit.
   if (normalized.length > MAX_ENDPOINT_LENGTH) {

@@ -1,7 +1,8 @@
 /** Eka-compatible client-credential login and refresh. */
 import { Type } from "@sinclair/typebox";
-import { unauthorized } from "../domain/errors.js";
+import { ApiError, unauthorized } from "../domain/errors.js";
 import { hashSecret, verifySecret } from "../domain/secrets.js";
+import { RateLimiter } from "../ops/rate-limit.js";
 import { findApiClient } from "../store/api-clients.js";
 import { issueRefreshToken, rotateRefreshToken } from "../store/refresh-tokens.js";
 import type { App, AppContext } from "./context.js";
@@ -16,18 +17,29 @@ const TokenPair = Type.Object({
 
 const LoginBody = Type.Object(
   {
-    client_id: Type.String({ minLength: 1, maxLength: 64 }),
-    client_secret: Type.String({ minLength: 1, maxLength: 256 }),
+    client_id: Type.String({ pattern: "^[A-Za-z0-9_-]{1,64}$" }),
+    client_secret: Type.String({ pattern: "^[\\x21-\\x7e]{1,256}$" }),
   },
   { additionalProperties: false },
 );
 
 const RefreshBody = Type.Object(
-  { refresh_token: Type.String({ minLength: 1, maxLength: 256 }) },
+  { refresh_token: Type.String({ pattern: "^[\\x21-\\x7e]{1,256}$" }) },
   { additionalProperties: false },
 );
 
 export function accountRoutes(app: App, ctx: AppContext): void {
+  const limiter = new RateLimiter(ctx.config.loginRateLimit);
+  app.addHook("onRequest", async (request) => {
+    if (!request.url.startsWith("/connect-auth/")) return;
+    const wait = limiter.hit(request.ip);
+    if (wait !== undefined) {
+      throw new ApiError("RATE_LIMITED", `too many login attempts; retry in ${wait} s`, {
+        "retry-after": String(wait),
+      });
+    }
+  });
+
   // Unknown client ids still pay for one scrypt, so timing does not tell which ids exist.
   const decoyHash = hashSecret("carehooks-decoy-secret");
 
@@ -47,7 +59,7 @@ export function accountRoutes(app: App, ctx: AppContext): void {
         tags: ["auth"],
         summary: "Exchange client credentials for an access token and a refresh token",
         body: LoginBody,
-        response: { 200: TokenPair, ...errorResponses(400, 401) },
+        response: { 200: TokenPair, ...errorResponses(400, 401, 429) },
       },
     },
     async (request) => {
@@ -67,7 +79,7 @@ export function accountRoutes(app: App, ctx: AppContext): void {
         tags: ["auth"],
         summary: "Exchange a refresh token for a new pair; the old refresh token is spent",
         body: RefreshBody,
-        response: { 200: TokenPair, ...errorResponses(400, 401) },
+        response: { 200: TokenPair, ...errorResponses(400, 401, 429) },
       },
     },
     async (request) => {

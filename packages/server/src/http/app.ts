@@ -4,7 +4,7 @@ import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { Ajv } from "ajv";
 import addFormatsModule from "ajv-formats";
 import Fastify, { type FastifyServerOptions } from "fastify";
-import { ApiError } from "../domain/errors.js";
+import { ApiError, invalidRequest } from "../domain/errors.js";
 import { newId } from "../domain/ids.js";
 import { version } from "../version.js";
 import { accessLogRoutes } from "./access-logs.js";
@@ -14,7 +14,7 @@ import { authenticate } from "./auth-hook.js";
 import type { App, AppContext } from "./context.js";
 import { deliveryRoutes } from "./deliveries.js";
 import { docsRoutes } from "./docs.js";
-import { handleError, sendError } from "./errors.js";
+import { handleError, sendError, toApiError, writeClientError } from "./errors.js";
 import { eventTypeRoutes } from "./event-types.js";
 import { healthRoutes } from "./health.js";
 import { MethodTable } from "./method-table.js";
@@ -34,6 +34,15 @@ function validators() {
   return { body, text };
 }
 
+function containsNul(value: unknown): boolean {
+  if (typeof value === "string") return value.includes("\u0000");
+  if (Array.isArray(value)) return value.some(containsNul);
+  if (value !== null && typeof value === "object") {
+    return Object.entries(value).some(([key, inner]) => key.includes("\u0000") || containsNul(inner));
+  }
+  return false;
+}
+
 export interface BuildOptions {
   readonly logger?: FastifyServerOptions["logger"];
   /** `ops`: only health and docs, for a worker process. */
@@ -41,13 +50,33 @@ export interface BuildOptions {
 }
 
 export async function buildApp(ctx: AppContext, options: BuildOptions = {}): Promise<App> {
+  let closing = false;
   const app = Fastify({
     logger: options.logger ?? false,
     bodyLimit: ctx.config.bodyLimit,
+    requestTimeout: ctx.config.clientTimeout,
     genReqId: () => newId("request"),
-    return503OnClosing: true,
+    // Answered in the catalog's shape by the onRequest hook below instead.
+    return503OnClosing: false,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+    // Errors Fastify raises before routing (a malformed URL) get the catalog's shape too.
+    frameworkErrors: (error, request, reply) => {
+      const mapped = toApiError(error, ctx.adapter) ?? invalidRequest("malformed request");
+      return sendError(reply, request, mapped);
+    },
+    clientErrorHandler: (error, socket) => writeClientError(error, socket),
   }).withTypeProvider<TypeBoxTypeProvider>();
+  app.addHook("preClose", async () => {
+    closing = true;
+  });
+  app.addHook("onRequest", async (_request, reply) => {
+    if (closing) {
+      reply.header("connection", "close");
+      throw new ApiError("SERVICE_UNAVAILABLE", "the server is shutting down; retry on another instance", {
+        "retry-after": "1",
+      });
+    }
+  });
 
   const ajv = validators();
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === "body" ? ajv.body : ajv.text).compile(schema));
@@ -58,7 +87,12 @@ export async function buildApp(ctx: AppContext, options: BuildOptions = {}): Pro
   const parseJson = app.getDefaultJsonParser("error", "error");
   app.addContentTypeParser("application/json", { parseAs: "string" }, (request, body, done) => {
     if (body === "" || (typeof body === "string" && body.trim() === "")) return done(null, undefined);
-    parseJson(request, body as string, done);
+    parseJson(request, body as string, (error, value) => {
+      if (error) return done(error, undefined);
+      // No database stores NUL in text the same way: refuse it everywhere, up front.
+      if (containsNul(value)) return done(invalidRequest("strings must not contain NUL characters"), undefined);
+      done(null, value);
+    });
   });
 
   const methods = new MethodTable();

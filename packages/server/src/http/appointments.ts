@@ -19,7 +19,7 @@ import { recordEvent } from "../store/outbox.js";
 import { auditRead } from "./audit.js";
 import { type App, type AppContext, type Principal, principalOf } from "./context.js";
 import { decodeCursor, toPage } from "./pagination.js";
-import { errorResponses, IdParams, ListPage, ListQuery } from "./schemas.js";
+import { EmptyBody, errorResponses, IdParams, ListPage, ListQuery } from "./schemas.js";
 import { runWrite } from "./writes.js";
 
 const BASE = "/dr/v1/business/appointments";
@@ -75,7 +75,6 @@ const CancelBody = Type.Object(
   { cancelled_by: Type.Union([Type.Literal("patient"), Type.Literal("doctor"), Type.Literal("staff")]) },
   { additionalProperties: false },
 );
-const EmptyBody = Type.Object({}, { additionalProperties: false });
 
 export const Appointment = Type.Object({
   appointment_id: Type.String(),

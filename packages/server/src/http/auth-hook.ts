@@ -7,13 +7,12 @@ import type { AppContext } from "./context.js";
 
 /** `Authorization: Bearer <token>`, or the legacy `auth: <token>` header. */
 function tokenOf(request: FastifyRequest): string | undefined {
-  const authorization = request.headers.authorization;
-  if (typeof authorization === "string") {
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
-    return match?.[1];
-  }
+  const bearer = (value: unknown) => (typeof value === "string" ? /^Bearer\s+(\S+)\s*$/i.exec(value)?.[1] : undefined);
+  const fromAuthorization = bearer(request.headers.authorization);
+  if (fromAuthorization) return fromAuthorization;
   const legacy = request.headers.auth;
-  return typeof legacy === "string" && legacy.trim() !== "" ? legacy.trim() : undefined;
+  if (typeof legacy !== "string" || legacy.trim() === "") return undefined;
+  return bearer(legacy) ?? legacy.trim();
 }
 
 export function authenticate(ctx: AppContext) {

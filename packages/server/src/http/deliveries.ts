@@ -20,7 +20,7 @@ import { findSubscription } from "../store/subscriptions.js";
 import { findTask, insertTask, type TaskRow } from "../store/tasks.js";
 import { type App, type AppContext, principalOf } from "./context.js";
 import { decodeCursor, toPage } from "./pagination.js";
-import { errorResponses, IdParams, ListPage, ListQuery } from "./schemas.js";
+import { EmptyBody, errorResponses, IdParams, ListPage, ListQuery } from "./schemas.js";
 import { runWrite } from "./writes.js";
 
 const BASE = "/notification/v1/connect/webhook";
@@ -219,6 +219,7 @@ export function deliveryRoutes(app: App, ctx: AppContext): void {
         tags,
         summary: "Send a finished delivery again (a new round of the retry schedule)",
         params: IdParams,
+        body: EmptyBody,
         response: { 202: Type.Object({ data: Delivery }), ...errorResponses(401, 403, 404, 409) },
       },
     },

@@ -1,6 +1,8 @@
 /** The one place where anything thrown becomes an answer in the catalog's shape. */
+import type { Duplex } from "node:stream";
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { ApiError, type ErrorCode, invalidRequest } from "../domain/errors.js";
+import { newId } from "../domain/ids.js";
 import type { DialectAdapter } from "../store/dialect/adapter.js";
 
 const RETRY_AFTER_SECONDS = "5";
@@ -11,6 +13,7 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: "INVALID_REQUEST",
   FST_ERR_CTP_EMPTY_JSON_BODY: "INVALID_REQUEST",
   FST_ERR_CTP_INVALID_JSON_BODY: "INVALID_REQUEST",
+  FST_ERR_BAD_URL: "INVALID_REQUEST",
 };
 
 const MESSAGES: Partial<Record<ErrorCode, string>> = {
@@ -21,6 +24,7 @@ const MESSAGES: Partial<Record<ErrorCode, string>> = {
 const FASTIFY_MESSAGES: Record<string, string> = {
   FST_ERR_CTP_INVALID_JSON_BODY: "body is not valid JSON",
   FST_ERR_CTP_EMPTY_JSON_BODY: "body is empty but content-type is application/json",
+  FST_ERR_BAD_URL: "the URL is malformed",
 };
 
 interface ValidationIssue {
@@ -48,6 +52,7 @@ export function toApiError(error: unknown, adapter: DialectAdapter): ApiError | 
   const code = fastifyError.code ? FASTIFY_CODES[fastifyError.code] : undefined;
   if (code) return new ApiError(code, MESSAGES[code] ?? FASTIFY_MESSAGES[fastifyError.code] ?? fastifyError.message);
   if (error instanceof SyntaxError && fastifyError.statusCode === 400) return invalidRequest("body is not valid JSON");
+  if (adapter.isInvalidText(error)) return invalidRequest("text must not contain NUL bytes or invalid characters");
   if (adapter.isUnavailable(error)) {
     return new ApiError("SERVICE_UNAVAILABLE", "the database is unavailable; try again shortly", {
       "retry-after": RETRY_AFTER_SECONDS,
@@ -83,4 +88,27 @@ export function handleError(adapter: DialectAdapter) {
       new ApiError("SERVER_ERROR", "internal error; quote the request id when reporting it"),
     );
   };
+}
+
+/**
+ * For requests too broken to reach Fastify's handlers (bad headers, oversized
+ * header block): a catalog-shaped answer written straight to the socket.
+ */
+export function writeClientError(error: Error & { code?: string }, socket: Duplex): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const tooLarge = error.code === "HPE_HEADER_OVERFLOW";
+  const status = tooLarge ? 431 : 400;
+  const body = JSON.stringify({
+    error: {
+      code: "INVALID_REQUEST",
+      message: tooLarge ? "request headers are too large" : "malformed HTTP request",
+      request_id: newId("request"),
+    },
+  });
+  socket.end(
+    `HTTP/1.1 ${status} ${tooLarge ? "Request Header Fields Too Large" : "Bad Request"}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
 }

@@ -33,4 +33,8 @@ export function ListPage<T extends TSchema>(item: T) {
   });
 }
 
-export const IdParams = Type.Object({ id: Type.String({ maxLength: 64 }) });
+/** Ids are short and plain; anything else (a NUL byte, a path fragment) is refused before it reaches the database. */
+export const IdParams = Type.Object({ id: Type.String({ pattern: "^[A-Za-z0-9_-]{1,64}$" }) });
+
+/** The body of an action that takes none: unknown fields are still refused. */
+export const EmptyBody = Type.Object({}, { additionalProperties: false });

@@ -19,7 +19,7 @@ import {
 } from "../store/subscriptions.js";
 import { type App, type AppContext, principalOf } from "./context.js";
 import { decodeCursor, toPage } from "./pagination.js";
-import { errorResponses, IdParams, ListPage, ListQuery } from "./schemas.js";
+import { EmptyBody, errorResponses, IdParams, ListPage, ListQuery } from "./schemas.js";
 import { runWrite } from "./writes.js";
 
 const BASE = "/notification/v1/connect/webhook/subscriptions";
@@ -241,8 +241,10 @@ export function subscriptionRoutes(app: App, ctx: AppContext): void {
         const next = body.signing_key === null ? null : checkSigningKey(body.signing_key);
         if (next !== current) {
           change.signing_key = next === null ? null : keyBox.seal(next);
-          change.previous_signing_key = row.signing_key;
-          change.previous_key_expires_at = row.signing_key === null ? null : now + ctx.config.keyOverlap;
+          // Removing the key means unsigned from now on: the old key does not linger.
+          const keep = next !== null && row.signing_key !== null;
+          change.previous_signing_key = keep ? row.signing_key : null;
+          change.previous_key_expires_at = keep ? now + ctx.config.keyOverlap : null;
         }
       }
       if (body.expire_previous_key === true) {
@@ -301,6 +303,7 @@ export function subscriptionRoutes(app: App, ctx: AppContext): void {
           summary:
             action === "enable" ? "Re-enable a webhook and reset its failure streak" : "Stop deliveries to a webhook",
           params: IdParams,
+          body: EmptyBody,
           response: { 200: WebhookEnvelope, ...errorResponses(401, 403, 404) },
         },
       },

@@ -46,7 +46,7 @@ export async function rotateRefreshToken(
       .where("token_hash", "=", sha256(token))
       .executeTakeFirst();
     if (!row || row.revoked_at !== null || row.expires_at <= now) return { kind: "invalid" } as const;
-    if (row.used_at !== null) {
+    const revokeFamily = async () => {
       await trx
         .updateTable("refresh_token")
         .set({ revoked_at: now })
@@ -54,15 +54,17 @@ export async function rotateRefreshToken(
         .where("revoked_at", "is", null)
         .execute();
       return { kind: "reused" } as const;
-    }
-    // Conditional on used_at so two concurrent refreshes with one token cannot both win.
+    };
+    if (row.used_at !== null) return revokeFamily();
+    // Conditional on used_at so two concurrent refreshes with one token cannot both win; the loser
+    // presented a spent token, which is reuse all the same.
     const spent = await trx
       .updateTable("refresh_token")
       .set({ used_at: now })
       .where("token_hash", "=", row.token_hash)
       .where("used_at", "is", null)
       .executeTakeFirst();
-    if (Number(spent.numUpdatedRows) === 0) return { kind: "reused" } as const;
+    if (Number(spent.numUpdatedRows) === 0) return revokeFamily();
     const next = await issueRefreshToken(trx, { clientId: row.client_id, familyId: row.family_id, ttlMs }, now);
     return { kind: "rotated", clientId: row.client_id, token: next } as const;
   });

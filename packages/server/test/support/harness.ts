@@ -69,6 +69,8 @@ export async function startHarness(
     CAREHOOKS_MASTER_KEY: generateMasterKey(),
     CAREHOOKS_JWT_SECRET: generateMasterKey(),
     CAREHOOKS_SQLITE_SYNCHRONOUS: "NORMAL",
+    // Tests log in far more often than any client should.
+    CAREHOOKS_LOGIN_RATE_LIMIT: "100000",
     ...env,
   });
   const adapter = await openMigratedDatabase(config);

@@ -27,6 +27,8 @@ export interface DialectAdapter {
   lockSkipLocked<DB, TB extends keyof DB, O>(query: SelectQueryBuilder<DB, TB, O>): SelectQueryBuilder<DB, TB, O>;
   /** Opens the channel that wakes dispatchers after commits (LISTEN/NOTIFY, or in-process). */
   createWakeup(): Wakeup;
+  /** True for text the database cannot store (a NUL byte in PostgreSQL): the caller's input, so a 400. */
+  isInvalidText(error: unknown): boolean;
   /** True for a unique-constraint violation. */
   isUniqueViolation(error: unknown): boolean;
   close(): Promise<void>;

@@ -163,6 +163,11 @@ export function openPostgres(url: string, options: DialectOptions): DialectAdapt
         typeof message === "string" && /Connection terminated|timeout exceeded when trying to connect/.test(message)
       );
     },
+    isInvalidText(error) {
+      // NUL bytes and other characters PostgreSQL text cannot hold
+      const code = (error as { code?: unknown })?.code;
+      return code === "22021" || code === "22P05";
+    },
     isUniqueViolation(error) {
       return (error as { code?: unknown })?.code === "23505";
     },

@@ -69,6 +69,7 @@ export function openSqlite(file: string, options: DialectOptions): DialectAdapte
       const code = (error as { code?: unknown })?.code;
       return typeof code === "string" && /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|READONLY)/.test(code);
     },
+    isInvalidText: () => false,
     isUniqueViolation(error) {
       const code = (error as { code?: unknown })?.code;
       return code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT_PRIMARYKEY";
