@@ -24,6 +24,8 @@ import type { Wakeup } from "./wakeup.js";
 
 const CLAIM_BATCH = 100;
 const ERROR_BACKOFF_MS = 500;
+/** How soon to look again when deliveries are due but every slot for them is taken. */
+const HELD_BACK_RECHECK_MS = 100;
 
 export interface DispatcherDeps {
   readonly adapter: DialectAdapter;
@@ -122,16 +124,21 @@ export class Dispatcher {
             leaseMs: config.lease,
           });
           for (const delivery of claimed) this.#launch(delivery);
-          if (claimed.length === limit) continue;
+          if (claimed.length === limit) {
+            // Drain, but let the event loop breathe: with SQLite every query resolves as a microtask.
+            await new Promise((resolve) => setImmediate(resolve));
+            continue;
+          }
           const due = await nextDueAt(this.#deps.adapter);
-          if (due !== undefined) sleepMs = Math.max(0, Math.min(sleepMs, due - now));
+          // Due but not claimable means held back by a cap or the breaker: a completion wakes us, else recheck soon.
+          if (due !== undefined) sleepMs = Math.min(sleepMs, due > now ? due - now : HELD_BACK_RECHECK_MS);
         }
       } catch (error) {
         log.error({ err: error }, "dispatcher claim failed");
         sleepMs = ERROR_BACKOFF_MS;
       }
       if (!this.#running) break;
-      if (sleepMs > 0) await this.#sleep(sleepMs);
+      await this.#sleep(Math.max(1, sleepMs));
     }
   }
 
