@@ -1,0 +1,167 @@
+/**
+ * Crash tests over real processes: a worker killed with SIGKILL mid-delivery
+ * loses nothing, and anything delivered twice had first arrived before the
+ * kill (at-least-once, never at-most-once).
+ */
+import { afterAll, describe, expect, it } from "vitest";
+import { generateMasterKey } from "../src/domain/key-box.js";
+import { run, type Server, startServer } from "./support/binary.js";
+import { createTestDatabase, dialects, tempDir } from "./support/databases.js";
+import { type Receiver, startReceiver } from "./support/receiver.js";
+
+const EVENTS = 2000;
+const FAST = {
+  CAREHOOKS_ALLOW_HTTP: "true",
+  CAREHOOKS_ALLOWED_TARGETS: "127.0.0.0/8",
+  CAREHOOKS_RETRY_SCHEDULE: "100ms,200ms,400ms,800ms,1s,1s,1s,1s,1s,1s",
+  CAREHOOKS_CONNECT_TIMEOUT: "500ms",
+  CAREHOOKS_REQUEST_TIMEOUT: "1s",
+  CAREHOOKS_LEASE: "2s",
+  CAREHOOKS_POLL_INTERVAL: "200ms",
+  CAREHOOKS_MAX_IN_FLIGHT_PER_ENDPOINT: "16",
+  CAREHOOKS_SHUTDOWN_GRACE: "3s",
+};
+
+const cleanups: (() => Promise<unknown>)[] = [];
+afterAll(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
+});
+
+async function until(probe: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!probe()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+async function prepare(env: Record<string, string>, apiServer: () => Promise<Server>) {
+  const created = await run(["clients", "create", "--business", "Crash Clinic", "--scopes", "all", "--json"], env);
+  expect(created.code, created.stderr).toBe(0);
+  const client = JSON.parse(created.stdout);
+  const api = await apiServer();
+  const login = await fetch(`${api.url}/connect-auth/v1/account/login`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ client_id: client.client_id, client_secret: client.client_secret }),
+  });
+  const token = ((await login.json()) as { access_token: string }).access_token;
+  const receiver = await startReceiver();
+  cleanups.push(() => receiver.close());
+  receiver.answer = () => ({ status: 200, delayMs: 2 });
+  const headers = { authorization: `Bearer ${token}`, "content-type": "application/json" };
+  const hook = await fetch(`${api.url}/notification/v1/connect/webhook/subscriptions`, {
+    method: "POST",
+    headers,
+    body: JSON.stringify({ endpoint: receiver.url, event_names: ["appointment.created"] }),
+  });
+  expect(hook.status).toBe(201);
+  return { api, receiver, headers };
+}
+
+/** Books `count` appointments with bounded concurrency; returns the ids the API confirmed. */
+async function book(url: string, headers: Record<string, string>, count: number): Promise<Set<string>> {
+  const confirmed = new Set<string>();
+  let next = 0;
+  const body = JSON.stringify({
+    doctor_id: "d",
+    patient_id: "p",
+    clinic_id: "c",
+    start_time: 1_800_000_000,
+    end_time: 1_800_000_900,
+  });
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      while (next < count) {
+        next += 1;
+        try {
+          const response = await fetch(`${url}/dr/v1/business/appointments`, { method: "POST", headers, body });
+          if (response.status === 201)
+            confirmed.add(((await response.json()) as { appointment_id: string }).appointment_id);
+        } catch {
+          // the server was killed under this request: not confirmed, so not expected
+        }
+      }
+    }),
+  );
+  return confirmed;
+}
+
+function receipts(receiver: Receiver): Map<string, number[]> {
+  const byAppointment = new Map<string, number[]>();
+  for (const request of receiver.received) {
+    const id = (JSON.parse(request.body) as { data: { appointment_id: string } }).data.appointment_id;
+    byAppointment.set(id, [...(byAppointment.get(id) ?? []), request.at]);
+  }
+  return byAppointment;
+}
+
+function expectAtLeastOnce(confirmed: Set<string>, receiver: Receiver, killedAt: number): void {
+  const got = receipts(receiver);
+  const missing = [...confirmed].filter((id) => !got.has(id));
+  expect(missing).toEqual([]);
+  const duplicated = [...got].filter(([, times]) => times.length > 1);
+  console.info(
+    `${confirmed.size} confirmed events, ${receiver.received.length} requests received, ${duplicated.length} delivered twice`,
+  );
+  for (const [id, times] of duplicated) {
+    expect(Math.min(...times), `${id} was first received after the kill, then again`).toBeLessThanOrEqual(killedAt);
+  }
+}
+
+describe.runIf(dialects().includes("postgres"))("a worker killed with SIGKILL on PostgreSQL", () => {
+  it(`loses none of ${EVENTS} events while the other worker takes over`, { timeout: 180_000 }, async () => {
+    const db = await createTestDatabase("postgres");
+    cleanups.push(() => db.drop());
+    const env = {
+      ...FAST,
+      CAREHOOKS_DATABASE_URL: db.url,
+      CAREHOOKS_MASTER_KEY: generateMasterKey(),
+      CAREHOOKS_JWT_SECRET: generateMasterKey(),
+    };
+    const servers: Server[] = [];
+    cleanups.push(async () => Promise.all(servers.map((server) => server.stop("SIGKILL"))));
+    const start = async (role: string) => {
+      const server = await startServer({ ...env, CAREHOOKS_ROLE: role });
+      servers.push(server);
+      return server;
+    };
+    const { api, receiver, headers } = await prepare(env, () => start("api"));
+    const [doomed, survivor] = [await start("worker"), await start("worker")];
+
+    const booking = book(api.url, headers, EVENTS);
+    await until(() => receiver.received.length >= EVENTS / 4, 60_000, "a quarter of the deliveries");
+    doomed.child.kill("SIGKILL");
+    const killedAt = Date.now();
+    const confirmed = await booking;
+    expect(confirmed.size).toBe(EVENTS);
+    await until(() => receipts(receiver).size >= confirmed.size, 90_000, "every event to arrive");
+    expectAtLeastOnce(confirmed, receiver, killedAt);
+    expect(survivor.child.exitCode).toBeNull();
+    expect(await survivor.stop("SIGTERM")).toBe(0);
+  });
+});
+
+describe("the embedded server killed with SIGKILL on SQLite", () => {
+  it(`loses none of ${EVENTS} confirmed events across a restart`, { timeout: 180_000 }, async () => {
+    const dataDir = tempDir();
+    const env = { ...FAST, CAREHOOKS_DATA_DIR: dataDir, CAREHOOKS_SQLITE_SYNCHRONOUS: "FULL" };
+    let server: Server | undefined;
+    cleanups.push(async () => server?.stop("SIGKILL"));
+    const { api, receiver, headers } = await prepare(env, async () => {
+      server = await startServer(env);
+      return server;
+    });
+    const booking = book(api.url, headers, EVENTS);
+    await until(() => receiver.received.length >= EVENTS / 4, 60_000, "a quarter of the deliveries");
+    api.child.kill("SIGKILL");
+    const killedAt = Date.now();
+    const confirmed = await booking;
+    expect(confirmed.size).toBeGreaterThan(EVENTS / 4);
+
+    server = await startServer(env);
+    await until(() => receipts(receiver).size >= confirmed.size, 90_000, "every confirmed event to arrive");
+    expectAtLeastOnce(confirmed, receiver, killedAt);
+    expect(await server.stop("SIGTERM")).toBe(0);
+  });
+});
