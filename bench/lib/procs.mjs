@@ -1,0 +1,181 @@
+// Child processes (every one registered, so every exit path ends them), free ports, CPU accounting.
+import { execFileSync, fork, spawn } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const children = new Set();
+
+export function track(child, name) {
+  child.benchName = name;
+  children.add(child);
+  child.once("exit", () => children.delete(child));
+  return child;
+}
+
+function alive(child) {
+  return child.exitCode === null && child.signalCode === null;
+}
+
+/** SIGTERM, then SIGKILL after graceMs. Resolves when the child has exited. */
+export function stopChild(child, graceMs = 5000) {
+  if (!child || !alive(child)) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      if (alive(child)) child.kill("SIGKILL");
+    }, graceMs);
+    child.once("exit", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill("SIGTERM");
+  });
+}
+
+export async function stopAll(graceMs = 5000) {
+  await Promise.all([...children].map((child) => stopChild(child, graceMs)));
+}
+
+/** Last-resort synchronous kill (process exit handlers cannot wait). */
+export function killAllNow() {
+  for (const child of children) if (alive(child)) child.kill("SIGKILL");
+}
+
+export async function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Spawns a node script; keeps the last lines of its output for error reports. */
+export function spawnNode(args, { env, name, cwd }) {
+  const child = spawn(process.execPath, args, { env, cwd, stdio: ["ignore", "pipe", "pipe"] });
+  track(child, name);
+  child.tail = [];
+  const keep = (chunk) => {
+    for (const line of chunk.toString("utf8").split("\n")) {
+      if (line.trim() === "") continue;
+      child.tail.push(line.length > 400 ? `${line.slice(0, 400)}…` : line);
+      if (child.tail.length > 40) child.tail.shift();
+    }
+  };
+  child.stdout.on("data", keep);
+  child.stderr.on("data", keep);
+  return child;
+}
+
+/** The receiver child process: resolves to { child, ports, call(cmd, args) }. */
+export async function startReceiver(portCount) {
+  const child = fork(path.join(HERE, "receiver.mjs"), [String(portCount)], {
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
+  track(child, "receiver");
+  const pending = new Map();
+  let nextId = 1;
+  const ports = await new Promise((resolve, reject) => {
+    child.once("exit", (code) => reject(new Error(`receiver exited early (${code})`)));
+    child.on("message", (msg) => {
+      if (msg.type === "ready") resolve(msg.ports);
+      else if (pending.has(msg.id)) {
+        pending.get(msg.id)(msg.data);
+        pending.delete(msg.id);
+      }
+    });
+  });
+  const call = (cmd, args = {}) =>
+    new Promise((resolve) => {
+      const id = nextId++;
+      pending.set(id, resolve);
+      child.send({ id, cmd, ...args });
+    });
+  return { child, ports, call };
+}
+
+// ---- CPU accounting from /proc (Linux) ----
+
+let clkTck = 100;
+try {
+  clkTck = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim()) || 100;
+} catch {}
+
+/** CPU seconds (user + system) used so far by a pid, or undefined if it is gone. */
+export function cpuSecondsOf(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // fields[0] is field 3 (state); utime is field 14, stime field 15
+    return (Number(fields[11]) + Number(fields[12])) / clkTck;
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU seconds of every process whose command name is `name` (e.g. the PostgreSQL backends). */
+export function cpuSecondsOfComm(name) {
+  let total = 0;
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      if (comm !== name) continue;
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      total += (Number(fields[11]) + Number(fields[12])) / clkTck;
+    } catch {}
+  }
+  return total;
+}
+
+/** Whole-machine busy and total jiffies (from /proc/stat) and this host's core count. */
+export function machineTimes() {
+  try {
+    const line = readFileSync("/proc/stat", "utf8").split("\n")[0];
+    const v = line.trim().split(/\s+/).slice(1).map(Number);
+    const idle = v[3] + (v[4] ?? 0);
+    const total = v.reduce((a, b) => a + b, 0);
+    return { idle, total };
+  } catch {
+    return undefined;
+  }
+}
+
+export const cores = os.availableParallelism?.() ?? os.cpus().length;
+
+/**
+ * Starts a CPU meter over named sources; stop() returns each source's CPU use in % of one core
+ * over the interval, plus the machine's busy % (of all cores).
+ * sources: { name: () => cpuSeconds | undefined }
+ */
+export function cpuMeter(sources) {
+  const t0 = performance.now();
+  const start = Object.fromEntries(Object.entries(sources).map(([k, f]) => [k, f()]));
+  const m0 = machineTimes();
+  return () => {
+    const seconds = (performance.now() - t0) / 1000;
+    const out = {};
+    for (const [k, f] of Object.entries(sources)) {
+      const a = start[k];
+      const b = f();
+      if (a !== undefined && b !== undefined && seconds > 0) out[k] = Math.round(((b - a) / seconds) * 100);
+    }
+    const m1 = machineTimes();
+    if (m0 && m1 && m1.total > m0.total) {
+      out.machineBusy = Math.round((1 - (m1.idle - m0.idle) / (m1.total - m0.total)) * 100);
+    }
+    return out;
+  };
+}
+
+export const selfCpuSeconds = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};

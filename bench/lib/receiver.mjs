@@ -1,0 +1,154 @@
+// The webhook receiver, run as a child process (fork) so its timestamps are not delayed by the
+// load generator: node:http on 127.0.0.1, one or more ports, answers 200 at once.
+// It verifies both signatures, de-duplicates on (port, webhook-id) and records the first receipt
+// time of each event (wall clock, sub-millisecond: performance.timeOrigin + performance.now()).
+// Controlled over IPC: reset, stats, waitFor, receipts, close.
+import http from "node:http";
+import { verifyEka, verifyStandard } from "./payload.mjs";
+
+const now = () => performance.timeOrigin + performance.now();
+const portCount = Number(process.argv[2] ?? 1);
+
+let state;
+function reset(key) {
+  state = {
+    key,
+    seen: new Map(), // `${port}|${webhook-id}` -> first receipt time
+    byAppointment: new Map(), // appointment_id -> first receipt time (any port)
+    events: new Set(),
+    perPort: new Map(),
+    requests: 0,
+    duplicates: 0,
+    sigOk: 0,
+    sigBad: 0,
+    unsigned: 0,
+    bodyBytes: 0,
+    first: undefined,
+    last: undefined,
+    nonJson: 0,
+  };
+  waiters = [];
+}
+let waiters = [];
+
+function stats() {
+  return {
+    requests: state.requests,
+    deliveries: state.seen.size,
+    events: state.events.size,
+    duplicates: state.duplicates,
+    sigOk: state.sigOk,
+    sigBad: state.sigBad,
+    unsigned: state.unsigned,
+    nonJson: state.nonJson,
+    avgBodyBytes: state.requests ? Math.round(state.bodyBytes / state.requests) : 0,
+    first: state.first,
+    last: state.last,
+    perPort: Object.fromEntries(state.perPort),
+  };
+}
+
+function checkWaiters() {
+  if (waiters.length === 0) return;
+  const n = state.seen.size;
+  waiters = waiters.filter((w) => {
+    if (n < w.count) return true;
+    clearTimeout(w.timer);
+    w.done();
+    return false;
+  });
+}
+
+function handle(port, req, res) {
+  const chunks = [];
+  req.on("data", (chunk) => chunks.push(chunk));
+  req.on("end", () => {
+    const t = now();
+    const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+    const s = state;
+    s.requests += 1;
+    s.bodyBytes += body.length;
+    const id = req.headers["webhook-id"];
+    if (s.key) {
+      const eka = req.headers["eka-webhook-signature"];
+      const std = req.headers["webhook-signature"];
+      if (eka === undefined && std === undefined) s.unsigned += 1;
+      else if (verifyEka(s.key, eka, body) && verifyStandard(s.key, id, req.headers["webhook-timestamp"], std, body))
+        s.sigOk += 1;
+      else s.sigBad += 1;
+    }
+    const dedupe = `${port}|${id}`;
+    if (s.seen.has(dedupe)) {
+      s.duplicates += 1;
+    } else {
+      s.seen.set(dedupe, t);
+      s.events.add(id);
+      s.perPort.set(port, (s.perPort.get(port) ?? 0) + 1);
+      if (s.first === undefined) s.first = t;
+      s.last = t;
+      try {
+        const apt = JSON.parse(body.toString("utf8"))?.data?.appointment_id;
+        if (apt !== undefined && !s.byAppointment.has(apt)) s.byAppointment.set(apt, t);
+      } catch {
+        s.nonJson += 1;
+      }
+      checkWaiters();
+    }
+    res.writeHead(200, { "content-type": "text/plain", "content-length": "2" });
+    res.end("ok");
+  });
+}
+
+reset(undefined);
+const servers = [];
+const ports = [];
+for (let i = 0; i < portCount; i++) {
+  const server = http.createServer();
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address();
+  server.on("request", (req, res) => handle(port, req, res));
+  servers.push(server);
+  ports.push(port);
+}
+
+process.on("message", (msg) => {
+  const reply = (data) => process.send({ id: msg.id, data });
+  switch (msg.cmd) {
+    case "reset":
+      reset(msg.key);
+      reply(true);
+      break;
+    case "stats":
+      reply(stats());
+      break;
+    case "waitFor": {
+      if (state.seen.size >= msg.count) {
+        reply(stats());
+        break;
+      }
+      const w = { count: msg.count, done: () => reply(stats()) };
+      w.timer = setTimeout(() => {
+        waiters = waiters.filter((x) => x !== w);
+        reply({ ...stats(), timedOut: true });
+      }, msg.timeoutMs);
+      waiters.push(w);
+      break;
+    }
+    case "receipts":
+      reply([...state.byAppointment]);
+      break;
+    case "close":
+      for (const server of servers) server.closeAllConnections?.();
+      Promise.all(servers.map((s) => new Promise((r) => s.close(r)))).then(() => {
+        reply(true);
+        process.exit(0);
+      });
+      break;
+    default:
+      reply({ error: `unknown command ${msg.cmd}` });
+  }
+});
+process.on("disconnect", () => process.exit(0));
+process.send({ type: "ready", ports });

@@ -1,0 +1,114 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { dialects } from "./support/databases.js";
+import { type Harness, startHarness, type Tenant } from "./support/harness.js";
+
+const STREAM = "/notification/v1/connect/webhook/stream";
+const APPOINTMENTS = "/dr/v1/business/appointments";
+const booking = {
+  doctor_id: "d",
+  patient_id: "p",
+  clinic_id: "c",
+  start_time: "2026-12-01T09:00:00Z",
+  end_time: "2026-12-01T09:30:00Z",
+};
+
+interface Message {
+  id: string;
+  event: string;
+  data: string;
+}
+
+/** Reads an SSE response over a real socket, message by message. */
+async function openStream(url: string, token: string, lastEventId?: string) {
+  const controller = new AbortController();
+  const response = await fetch(url, {
+    headers: { authorization: `Bearer ${token}`, ...(lastEventId ? { "last-event-id": lastEventId } : {}) },
+    signal: controller.signal,
+  });
+  const messages: Message[] = [];
+  const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  void (async () => {
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        buffer += decoder.decode(value, { stream: true });
+        let end = buffer.indexOf("\n\n");
+        while (end >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const fields = Object.fromEntries(
+            block
+              .split("\n")
+              .filter((line) => !line.startsWith(":") && line.includes(": "))
+              .map((line) => [line.slice(0, line.indexOf(": ")), line.slice(line.indexOf(": ") + 2)]),
+          );
+          if (fields.id) messages.push(fields as unknown as Message);
+          end = buffer.indexOf("\n\n");
+        }
+      }
+    } catch {
+      // aborted
+    }
+  })();
+  return {
+    response,
+    messages,
+    async waitFor(count: number, timeoutMs = 10_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (messages.length < count) {
+        if (Date.now() > deadline) throw new Error(`stream delivered ${messages.length} of ${count}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      return messages;
+    },
+    close: () => controller.abort(),
+  };
+}
+
+describe.each(dialects())("the event stream on %s", (dialect) => {
+  let h: Harness;
+  let clinic: Tenant;
+  let base: string;
+
+  beforeAll(async () => {
+    h = await startHarness(dialect, { CAREHOOKS_POLL_INTERVAL: "200ms" });
+    clinic = await h.tenant();
+    base = await h.app.listen({ host: "127.0.0.1", port: 0 });
+  });
+  afterAll(async () => h?.close());
+
+  it("streams new events of the business as they commit, and resumes with Last-Event-ID", async () => {
+    const stream = await openStream(`${base}${STREAM}`, clinic.accessToken);
+    expect(stream.response.headers.get("content-type")).toMatch(/text\/event-stream/);
+    const stranger = await h.tenant();
+    await stranger.request("POST", APPOINTMENTS, booking);
+    const first = (await clinic.request("POST", APPOINTMENTS, booking)).json();
+    const [message] = await stream.waitFor(1);
+    expect(message?.event).toBe("appointment.created");
+    expect(message?.id).toMatch(/^evt_/);
+    expect(JSON.parse(message?.data ?? "{}").data.appointment_id).toBe(first.appointment_id);
+    stream.close();
+
+    const missed = [];
+    for (let i = 0; i < 3; i++)
+      missed.push((await clinic.request("POST", APPOINTMENTS, booking)).json().appointment_id);
+    const resumed = await openStream(`${base}${STREAM}`, clinic.accessToken, message?.id);
+    const replay = await resumed.waitFor(3);
+    expect(replay.map((m) => JSON.parse(m.data).data.appointment_id)).toEqual(missed);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect(resumed.messages).toHaveLength(3);
+    expect(resumed.messages.map((m) => JSON.parse(m.data).business_id).every((id) => id === clinic.businessId)).toBe(
+      true,
+    );
+    resumed.close();
+  });
+
+  it("needs webhooks:read and refuses unknown event filters", async () => {
+    const reader = await clinic.colleague(["appointments:read"]);
+    expect((await reader.request("GET", STREAM)).statusCode).toBe(403);
+    expect((await clinic.request("GET", `${STREAM}?events=nope`)).statusCode).toBe(400);
+  });
+});
