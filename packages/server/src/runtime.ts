@@ -16,8 +16,10 @@ import { generateMasterKey, KeyBox } from "./domain/key-box.js";
 import { SCOPES } from "./domain/scopes.js";
 import { parseAllowedTargets } from "./domain/url-policy.js";
 import type { AppContext } from "./http/context.js";
+import { Metrics } from "./ops/metrics.js";
 import { createApiClient } from "./store/api-clients.js";
 import { countBusinesses, createBusiness } from "./store/businesses.js";
+import { queueLag } from "./store/deliveries.js";
 import type { DialectAdapter } from "./store/dialect/adapter.js";
 import { dialectOf, migrateDatabase, openDatabase } from "./store/open.js";
 import { putSettingOnce } from "./store/settings.js";
@@ -118,6 +120,12 @@ export async function createContext(
     urlPolicy: { allowHttp: config.allowHttp, allowedTargets },
     audit: new AccessLogWriter(adapter.db),
     wakeup: adapter.createWakeup(),
+    metrics: new Metrics(async (gauge) => {
+      const lag = await queueLag(adapter.db, Date.now());
+      gauge.set(lag.pending, { state: "pending" });
+      gauge.set(lag.inFlight, { state: "in_flight" });
+      gauge.set(lag.oldestDueMs / 1000, { state: "oldest_due_seconds" });
+    }),
   };
 }
 

@@ -5,6 +5,7 @@ import { loadConfig } from "../src/config/load.js";
 import { LocalWakeup } from "../src/delivery/wakeup.js";
 import { generateMasterKey, KeyBox } from "../src/domain/key-box.js";
 import { buildApp } from "../src/http/app.js";
+import { Metrics } from "../src/ops/metrics.js";
 import { openDatabase } from "../src/store/open.js";
 import { type Harness, startHarness, type Tenant } from "./support/harness.js";
 
@@ -154,6 +155,7 @@ describe("an unreachable database", () => {
       urlPolicy: { allowHttp: false, allowedTargets: [] },
       audit: new AccessLogWriter(adapter.db),
       wakeup: new LocalWakeup(),
+      metrics: new Metrics(async () => {}),
     });
     try {
       const ready = await app.inject({ method: "GET", url: "/readyz" });

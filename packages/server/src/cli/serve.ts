@@ -54,7 +54,15 @@ export async function serve(config: Config): Promise<void> {
     const dispatcher =
       config.role === "api"
         ? undefined
-        : new Dispatcher({ adapter, config, keyBox: ctx.keyBox, sender, wakeup: ctx.wakeup, log: app.log });
+        : new Dispatcher({
+            adapter,
+            config,
+            keyBox: ctx.keyBox,
+            sender,
+            wakeup: ctx.wakeup,
+            log: app.log,
+            metrics: ctx.metrics,
+          });
     const address = await app.listen({ host: config.host, port: config.port });
     dispatcher?.start();
     if (config.role !== "worker") await resumeTasks(ctx, app.log);

@@ -15,6 +15,7 @@ import { outcomeOf } from "../domain/delivery-outcome.js";
 import { newId } from "../domain/ids.js";
 import type { KeyBox } from "../domain/key-box.js";
 import { signatureHeaders } from "../domain/signing.js";
+import type { Metrics } from "../ops/metrics.js";
 import { type ClaimedDelivery, claimDeliveries, nextDueAt, releaseLeases } from "../store/claim-deliveries.js";
 import { type Completion, completeDeliveries } from "../store/complete-deliveries.js";
 import type { DialectAdapter } from "../store/dialect/adapter.js";
@@ -34,6 +35,7 @@ export interface DispatcherDeps {
   readonly sender: Sender;
   readonly wakeup: Wakeup;
   readonly log: FastifyBaseLogger;
+  readonly metrics?: Metrics;
   readonly random?: () => number;
 }
 
@@ -161,12 +163,14 @@ export class Dispatcher {
       )
       .finally(() => {
         this.#inFlight.delete(delivery.id);
+        this.#deps.metrics?.inFlight.set(this.#inFlight.size);
         const left = (this.#tokens.get(delivery.lease_token) ?? 1) - 1;
         if (left > 0) this.#tokens.set(delivery.lease_token, left);
         else this.#tokens.delete(delivery.lease_token);
         this.#wake?.();
       });
     this.#inFlight.set(delivery.id, attempt);
+    this.#deps.metrics?.inFlight.set(this.#inFlight.size);
   }
 
   async #attempt(delivery: ClaimedDelivery): Promise<void> {
@@ -195,6 +199,8 @@ export class Dispatcher {
       },
     );
     this.stats.sent += 1;
+    this.#deps.metrics?.attempts.inc({ outcome: outcome.kind });
+    this.#deps.metrics?.attemptDuration.observe(result.durationMs / 1000);
     this.stats[outcome.kind === "succeeded" ? "succeeded" : outcome.kind === "retry" ? "retried" : "failed"] += 1;
     const completion: Completion = {
       deliveryId: delivery.id,

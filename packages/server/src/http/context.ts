@@ -13,6 +13,7 @@ import type { Wakeup } from "../delivery/wakeup.js";
 import type { KeyBox } from "../domain/key-box.js";
 import type { Scope } from "../domain/scopes.js";
 import type { UrlPolicy } from "../domain/url-policy.js";
+import type { Metrics } from "../ops/metrics.js";
 import type { DialectAdapter } from "../store/dialect/adapter.js";
 import type { Db } from "../store/open.js";
 
@@ -26,6 +27,7 @@ export interface AppContext {
   readonly urlPolicy: UrlPolicy;
   readonly audit: AccessLogWriter;
   readonly wakeup: Wakeup;
+  readonly metrics: Metrics;
 }
 
 export type App = FastifyInstance<

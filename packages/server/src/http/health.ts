@@ -22,6 +22,12 @@ export function healthRoutes(app: App, ctx: AppContext): void {
   );
 
   app.get(
+    "/metrics",
+    { schema: { tags: ["ops"], summary: "Prometheus metrics", hide: true } },
+    async (_request, reply) => reply.type("text/plain; version=0.0.4; charset=utf-8").send(await ctx.metrics.render()),
+  );
+
+  app.get(
     "/readyz",
     {
       schema: {

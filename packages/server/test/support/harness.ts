@@ -83,7 +83,15 @@ export async function startHarness(
     connections: config.maxInFlightPerEndpoint,
   });
   const dispatcher = options.dispatcher
-    ? new Dispatcher({ adapter, config, keyBox: ctx.keyBox, sender, wakeup: ctx.wakeup, log: app.log })
+    ? new Dispatcher({
+        adapter,
+        config,
+        keyBox: ctx.keyBox,
+        sender,
+        wakeup: ctx.wakeup,
+        log: app.log,
+        metrics: ctx.metrics,
+      })
     : undefined;
   dispatcher?.start();
 
