@@ -74,9 +74,9 @@ export class Histogram implements Metric {
     const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`];
     for (const [k, series] of this.#series) {
       const prefix = k ? `${k},` : "";
-      this.buckets.forEach((bound, index) =>
-        lines.push(`${this.name}_bucket{${prefix}le="${bound}"} ${series.counts[index]}`),
-      );
+      this.buckets.forEach((bound, index) => {
+        lines.push(`${this.name}_bucket{${prefix}le="${bound}"} ${series.counts[index]}`);
+      });
       lines.push(`${this.name}_bucket{${prefix}le="+Inf"} ${series.count}`);
       lines.push(`${this.name}_sum${k ? `{${k}}` : ""} ${series.sum}`);
       lines.push(`${this.name}_count${k ? `{${k}}` : ""} ${series.count}`);
