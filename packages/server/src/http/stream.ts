@@ -19,7 +19,8 @@ const SCAN_LIMIT = 1000;
 
 export function streamRoutes(app: App, ctx: AppContext): void {
   const open = new Set<() => void>();
-  app.addHook("onClose", async () => {
+  // Before the server stops accepting: an open stream would otherwise hold close() for the whole grace period.
+  app.addHook("preClose", async () => {
     for (const end of open) end();
   });
 

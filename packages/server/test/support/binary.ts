@@ -54,7 +54,7 @@ export interface Server {
 }
 
 export async function startServer(env: Record<string, string>): Promise<Server> {
-  const port = await freePort();
+  const port = env.CAREHOOKS_PORT ? Number(env.CAREHOOKS_PORT) : await freePort();
   const child = spawn(process.execPath, [BINARY, "serve"], {
     env: cleanEnv({ CAREHOOKS_PORT: String(port), ...env }),
     stdio: ["ignore", "pipe", "pipe"],

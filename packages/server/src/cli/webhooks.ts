@@ -1,0 +1,119 @@
+/** `carehooks webhooks list|create|update|delete|enable|disable|test`. */
+import { Command } from "commander";
+import { apiFor, type IntegratorOptions, list, WEBHOOK_API, withProfile } from "./integrator.js";
+import { printJson, printRecord, printTable } from "./output.js";
+
+interface Webhook {
+  id: string;
+  endpoint: string;
+  event_names: string[];
+  state: string;
+  state_reason: string | null;
+  signing_key: string | null;
+}
+
+const BASE = `${WEBHOOK_API}/subscriptions`;
+
+export function webhooksCommand(): Command {
+  const webhooks = new Command("webhooks").description("Register and manage webhook endpoints");
+
+  withProfile(webhooks.command("list").description("List the business's webhooks")).action(
+    async (options: IntegratorOptions) => {
+      const api = apiFor(options);
+      const items: Webhook[] = [];
+      for await (const item of api.pages<Webhook>(BASE)) items.push(item);
+      printTable(
+        options,
+        items,
+        [
+          ["ID", (w) => w.id],
+          ["STATE", (w) => w.state],
+          ["EVENTS", (w) => w.event_names.join(",")],
+          ["ENDPOINT", (w) => w.endpoint],
+        ],
+        "no webhooks",
+      );
+    },
+  );
+
+  withProfile(
+    webhooks
+      .command("create")
+      .description("Register an endpoint")
+      .requiredOption("--url <url>", "the endpoint (https)")
+      .requiredOption("--events <list>", "comma-separated event names")
+      .option("--signing-key <key>", "signing key (16–256 printable characters, or whsec_…)"),
+  ).action(async (options: IntegratorOptions & { url: string; events: string; signingKey?: string }) => {
+    const body = {
+      endpoint: options.url,
+      event_names: list(options.events),
+      ...(options.signingKey ? { signing_key: options.signingKey } : {}),
+    };
+    const created = await apiFor(options).request<{ id: string }>("POST", BASE, body);
+    printRecord(options, created, `created ${created.id}`);
+  });
+
+  withProfile(
+    webhooks
+      .command("update")
+      .description("Change a webhook's endpoint, events or signing key")
+      .argument("<id>")
+      .option("--url <url>", "new endpoint")
+      .option("--events <list>", "new comma-separated event names")
+      .option("--signing-key <key>", "new signing key (the old one keeps signing for CAREHOOKS_KEY_OVERLAP)")
+      .option("--expire-previous-key", "stop signing with the replaced key now"),
+  ).action(
+    async (
+      id: string,
+      options: IntegratorOptions & { url?: string; events?: string; signingKey?: string; expirePreviousKey?: boolean },
+    ) => {
+      const body = {
+        ...(options.url ? { endpoint: options.url } : {}),
+        ...(options.events ? { event_names: list(options.events) } : {}),
+        ...(options.signingKey ? { signing_key: options.signingKey } : {}),
+        ...(options.expirePreviousKey ? { expire_previous_key: true } : {}),
+      };
+      const answer = await apiFor(options).request<Record<string, unknown>>("PATCH", `${BASE}/${id}`, body);
+      printRecord(options, answer, `updated ${id}`);
+    },
+  );
+
+  withProfile(
+    webhooks.command("delete").description("Delete a webhook; its queued deliveries stop").argument("<id>"),
+  ).action(async (id: string, options: IntegratorOptions) => {
+    const answer = await apiFor(options).request<Record<string, unknown>>("DELETE", `${BASE}/${id}`);
+    printRecord(options, answer, `deleted ${id}`);
+  });
+
+  for (const action of ["enable", "disable"] as const) {
+    withProfile(
+      webhooks
+        .command(action)
+        .description(
+          action === "enable" ? "Re-enable a webhook (resets its failure streak)" : "Stop deliveries to a webhook",
+        )
+        .argument("<id>"),
+    ).action(async (id: string, options: IntegratorOptions) => {
+      const { data } = await apiFor(options).request<{ data: Webhook }>("POST", `${BASE}/${id}/${action}`);
+      if (options.json) printJson(data);
+      else process.stdout.write(`${id} is ${data.state}${data.state_reason ? ` (${data.state_reason})` : ""}\n`);
+    });
+  }
+
+  withProfile(
+    webhooks
+      .command("test")
+      .description("Send a sample event to one webhook")
+      .argument("<id>")
+      .option("--event <name>", "event name (default: the webhook's first)"),
+  ).action(async (id: string, options: IntegratorOptions & { event?: string }) => {
+    const { data } = await apiFor(options).request<{ data: { id: string; event_name: string } }>(
+      "POST",
+      `${BASE}/${id}/test`,
+      options.event ? { event_name: options.event } : {},
+    );
+    printRecord(options, data, `queued ${data.event_name} as delivery ${data.id}`);
+  });
+
+  return webhooks;
+}

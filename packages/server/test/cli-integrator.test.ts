@@ -1,0 +1,197 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { Webhook as StandardWebhook } from "standardwebhooks";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BINARY, freePort, run, type Server, startServer } from "./support/binary.js";
+import { tempDir } from "./support/databases.js";
+import { type Receiver, startReceiver } from "./support/receiver.js";
+
+const booking = {
+  doctor_id: "d",
+  patient_id: "p",
+  clinic_id: "c",
+  start_time: "2026-12-01T09:00:00Z",
+  end_time: "2026-12-01T09:30:00Z",
+};
+
+async function until<T>(probe: () => T | undefined | false, timeoutMs: number, what: string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+describe("the integrator commands against a running server", () => {
+  const configHome = tempDir("carehooks-cli-config-");
+  const dataDir = tempDir();
+  let port: number;
+  let server: Server;
+  let receiver: Receiver;
+  let serverEnv: Record<string, string>;
+  let cliEnv: Record<string, string>;
+  let token: string;
+  const children: ChildProcess[] = [];
+
+  beforeAll(async () => {
+    port = await freePort();
+    serverEnv = {
+      CAREHOOKS_DATA_DIR: dataDir,
+      CAREHOOKS_PORT: String(port),
+      CAREHOOKS_ALLOW_HTTP: "true",
+      CAREHOOKS_ALLOWED_TARGETS: "127.0.0.0/8",
+      CAREHOOKS_RETRY_SCHEDULE: "100ms,100ms",
+      CAREHOOKS_POLL_INTERVAL: "200ms",
+    };
+    const client = JSON.parse(
+      (await run(["clients", "create", "--business", "CLI Clinic", "--scopes", "all", "--json"], serverEnv)).stdout,
+    );
+    server = await startServer(serverEnv);
+    receiver = await startReceiver();
+    cliEnv = { XDG_CONFIG_HOME: configHome };
+    const login = await run(
+      [
+        "login",
+        "--url",
+        server.url,
+        "--client-id",
+        client.client_id,
+        "--client-secret",
+        client.client_secret,
+        "--json",
+      ],
+      cliEnv,
+    );
+    expect(login.code, login.stderr).toBe(0);
+    const answer = await fetch(`${server.url}/connect-auth/v1/account/login`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ client_id: client.client_id, client_secret: client.client_secret }),
+    });
+    token = ((await answer.json()) as { access_token: string }).access_token;
+  });
+  afterAll(async () => {
+    for (const child of children) child.kill("SIGKILL");
+    await server?.stop("SIGKILL");
+    await receiver?.close();
+  });
+
+  const cli = async (...args: string[]) => {
+    const result = await run(args, cliEnv);
+    expect(result.code, `${args.join(" ")}: ${result.stderr}`).toBe(0);
+    return result.stdout;
+  };
+  const book = async () =>
+    (
+      (await (
+        await fetch(`${server.url}/dr/v1/business/appointments`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+          body: JSON.stringify(booking),
+        })
+      ).json()) as { appointment_id: string }
+    ).appointment_id;
+
+  it("stores the profile privately", () => {
+    const file = path.join(configHome, "carehooks", "profiles.json");
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+    expect(JSON.parse(fs.readFileSync(file, "utf8")).profiles.default.url).toBe(server.url);
+  });
+
+  it("manages webhooks and inspects, resends and recovers deliveries", async () => {
+    const created = JSON.parse(
+      await cli("webhooks", "create", "--url", receiver.url, "--events", "appointment.created", "--json"),
+    );
+    expect(created.id).toMatch(/^wh_/);
+    expect(await cli("webhooks", "list")).toMatch(
+      new RegExp(`${created.id}\\s+active\\s+appointment.created\\s+${receiver.url}`),
+    );
+
+    await book();
+    await receiver.waitFor(1);
+    let rows: { id: string; status: string }[] = [];
+    const deadline = Date.now() + 10_000;
+    while (!(rows.length === 1 && rows[0]?.status === "succeeded")) {
+      rows = JSON.parse(await cli("deliveries", "list", created.id, "--json"));
+      if (Date.now() > deadline) throw new Error("delivery did not succeed");
+    }
+    const shown = JSON.parse(await cli("deliveries", "show", rows[0]!.id, "--json"));
+    expect(shown.attempts[0].response_status).toBe(200);
+    expect(await cli("deliveries", "show", rows[0]!.id)).toMatch(/HTTP 200/);
+
+    await cli("deliveries", "resend", rows[0]!.id);
+    await receiver.waitFor(2);
+    await cli("webhooks", "test", created.id, "--event", "appointment.created");
+    await receiver.waitFor(3);
+
+    receiver.answer = () => ({ status: 500 });
+    const since = new Date(Date.now() - 1000).toISOString();
+    await book();
+    const failedDeadline = Date.now() + 10_000;
+    while (JSON.parse(await cli("deliveries", "list", created.id, "--status", "failed", "--json")).length === 0) {
+      if (Date.now() > failedDeadline) throw new Error("no failed delivery");
+    }
+    receiver.answer = () => ({ status: 200 });
+    const task = JSON.parse(await cli("deliveries", "recover", created.id, "--since", since, "--json"));
+    expect(task).toMatchObject({ state: "succeeded", done: 1 });
+
+    const events = JSON.parse(await cli("events", "list", "--json"));
+    expect(events.length).toBeGreaterThanOrEqual(2);
+    expect((await cli("webhooks", "disable", created.id)).trim()).toMatch(/disabled/);
+    expect((await cli("webhooks", "enable", created.id)).trim()).toMatch(/active/);
+    await cli("webhooks", "update", created.id, "--events", "appointment.created,appointment.updated");
+    await cli("webhooks", "delete", created.id);
+    expect(await cli("webhooks", "list")).toMatch(/no webhooks/);
+  });
+
+  it("explains a missing profile and an API error in words", async () => {
+    const none = await run(["webhooks", "list"], { XDG_CONFIG_HOME: tempDir() });
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/carehooks login/);
+    const missing = await run(["deliveries", "show", "dlv_01M8JAEKFKDB98QNJMQES87XB4"], cliEnv);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/NOT_FOUND: delivery not found \(request req_/);
+  });
+
+  it("listen forwards events signed with its session key, and catches up after the server restarts", async () => {
+    const local = await startReceiver("/local");
+    const child = spawn(process.execPath, [BINARY, "listen", "--forward-to", local.url, "--json"], {
+      env: { ...process.env, ...cliEnv, CAREHOOKS_URL: "", CAREHOOKS_CLIENT_ID: "", CAREHOOKS_CLIENT_SECRET: "" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    children.push(child);
+    const lines: Record<string, unknown>[] = [];
+    let stderr = "";
+    child.stderr?.on("data", (chunk) => (stderr += chunk));
+    child.stdout?.on("data", (chunk: Buffer) => {
+      for (const line of chunk.toString().split("\n").filter(Boolean)) lines.push(JSON.parse(line));
+    });
+    const { signing_key: key } = (await until(() => lines[0], 10_000, "the session key")) as { signing_key: string };
+    expect(key).toMatch(/^whsec_/);
+    await until(() => stderr.includes("connected"), 10_000, "listen to connect");
+
+    const first = await book();
+    const [forwarded] = await local.waitFor(1);
+    const verified = new StandardWebhook(key).verify(forwarded!.body, forwarded!.headers as Record<string, string>) as {
+      data: { appointment_id: string };
+    };
+    expect(verified.data.appointment_id).toBe(first);
+    await until(() => lines.find((line) => line.status === 200), 5000, "a printed line");
+
+    expect(await server.stop("SIGTERM")).toBe(0);
+    server = await startServer(serverEnv);
+    const restartedAt = Date.now();
+    const whileAway = [await book(), await book()];
+    await local.waitFor(3, 10_000);
+    expect(Date.now() - restartedAt).toBeLessThan(5000 + 2000);
+    const appointments = local.received.map(
+      (r) => (JSON.parse(r.body) as { data: { appointment_id: string } }).data.appointment_id,
+    );
+    expect(appointments).toEqual([first, ...whileAway]);
+    child.kill("SIGTERM");
+    await local.close();
+  });
+});
