@@ -15,7 +15,10 @@ export function printTable<T>(
   columns: readonly [header: string, cell: (item: T) => string][],
   empty = "nothing to show",
 ): void {
-  if (options.json) return printJson(items);
+  if (options.json) {
+    printJson(items);
+    return;
+  }
   if (items.length === 0) {
     process.stdout.write(`${empty}\n`);
     return;
@@ -31,7 +34,10 @@ export function printTable<T>(
 
 /** Prints a record as `key: value` lines, or JSON. */
 export function printRecord(options: OutputOptions, record: Record<string, unknown>, text?: string): void {
-  if (options.json) return printJson(record);
+  if (options.json) {
+    printJson(record);
+    return;
+  }
   if (text !== undefined) {
     process.stdout.write(`${text}\n`);
     return;
