@@ -1,16 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dialects } from "./support/databases.js";
+import { booking } from "./support/fixtures.js";
 import { type Harness, startHarness, type Tenant } from "./support/harness.js";
 
 const APPOINTMENTS = "/dr/v1/business/appointments";
 const LOGS = "/audit/v1/access-logs";
-const booking = {
-  doctor_id: "d",
-  patient_id: "p",
-  clinic_id: "c",
-  start_time: "2026-12-01T09:00:00Z",
-  end_time: "2026-12-01T09:30:00Z",
-};
 
 describe.each(dialects())("the access log on %s", (dialect) => {
   let h: Harness;

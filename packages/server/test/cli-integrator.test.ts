@@ -5,25 +5,8 @@ import { Webhook as StandardWebhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BINARY, freePort, run, type Server, startServer } from "./support/binary.js";
 import { tempDir } from "./support/databases.js";
+import { booking, until } from "./support/fixtures.js";
 import { type Receiver, startReceiver } from "./support/receiver.js";
-
-const booking = {
-  doctor_id: "d",
-  patient_id: "p",
-  clinic_id: "c",
-  start_time: "2026-12-01T09:00:00Z",
-  end_time: "2026-12-01T09:30:00Z",
-};
-
-async function until<T>(probe: () => T | undefined | false, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 describe("the integrator commands against a running server", () => {
   const configHome = tempDir("carehooks-cli-config-");

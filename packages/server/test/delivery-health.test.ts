@@ -1,31 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dialects } from "./support/databases.js";
+import { booking, until } from "./support/fixtures.js";
 import { type Harness, LOCAL_DELIVERY_ENV, startHarness, type Tenant } from "./support/harness.js";
 import { type Receiver, startReceiver } from "./support/receiver.js";
 
 const WEBHOOKS = "/notification/v1/connect/webhook/subscriptions";
 const APPOINTMENTS = "/dr/v1/business/appointments";
-const booking = {
-  doctor_id: "d",
-  patient_id: "p",
-  clinic_id: "c",
-  start_time: "2026-12-01T09:00:00Z",
-  end_time: "2026-12-01T09:30:00Z",
-};
-
-async function until<T>(
-  probe: () => Promise<T | undefined | false>,
-  timeoutMs = 15_000,
-  what = "condition",
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 describe.each(dialects())("subscription health and caps on %s", (dialect) => {
   let h: Harness;

@@ -3,18 +3,12 @@ import { Webhook as StandardWebhook } from "standardwebhooks";
 import { Webhook as SvixWebhook } from "svix";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dialects } from "./support/databases.js";
+import { booking, until } from "./support/fixtures.js";
 import { type Harness, LOCAL_DELIVERY_ENV, startHarness, type Tenant } from "./support/harness.js";
 import { type Receiver, startReceiver } from "./support/receiver.js";
 
 const WEBHOOKS = "/notification/v1/connect/webhook/subscriptions";
 const APPOINTMENTS = "/dr/v1/business/appointments";
-const booking = {
-  doctor_id: "d",
-  patient_id: "p",
-  clinic_id: "c",
-  start_time: "2026-12-01T09:00:00Z",
-  end_time: "2026-12-01T09:30:00Z",
-};
 const WHSEC = `whsec_${Buffer.alloc(32, 9).toString("base64")}`;
 
 /** An Eka-style verifier written from the public description, independent of carehooks' signer. */
@@ -28,16 +22,6 @@ function ekaVerify(body: string, header: string, key: string): boolean {
       const given = Buffer.from(hex ?? "", "hex");
       return given.length === expected.length && timingSafeEqual(given, expected);
     });
-}
-
-async function until<T>(probe: () => Promise<T | undefined>, timeoutMs = 10_000, what = "condition"): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
 }
 
 describe.each(dialects())("delivery on %s", (dialect) => {

@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { generateMasterKey } from "../src/domain/key-box.js";
 import { run, type Server, startServer } from "./support/binary.js";
 import { createTestDatabase, dialects, tempDir } from "./support/databases.js";
+import { until } from "./support/fixtures.js";
 import { type Receiver, startReceiver } from "./support/receiver.js";
 
 const EVENTS = 2000;
@@ -26,14 +27,6 @@ const cleanups: (() => Promise<unknown>)[] = [];
 afterAll(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
 });
-
-async function until(probe: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!probe()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 async function prepare(env: Record<string, string>, apiServer: () => Promise<Server>) {
   const created = await run(["clients", "create", "--business", "Crash Clinic", "--scopes", "all", "--json"], env);

@@ -1,17 +1,11 @@
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dialects } from "./support/databases.js";
+import { booking } from "./support/fixtures.js";
 import { type Harness, startHarness, type Tenant } from "./support/harness.js";
 
 const APPOINTMENTS = "/dr/v1/business/appointments";
 const WEBHOOKS = "/notification/v1/connect/webhook/subscriptions";
-const booking = {
-  doctor_id: "doc-1",
-  patient_id: "pat-1",
-  clinic_id: "clinic-1",
-  start_time: "2026-12-01T09:00:00Z",
-  end_time: "2026-12-01T09:30:00Z",
-};
 
 describe.each(dialects())("the transactional outbox on %s", (dialect) => {
   let h: Harness;

@@ -15,12 +15,11 @@ import {
   updateAppointment,
 } from "../store/appointments.js";
 import type { Db } from "../store/open.js";
-import { recordEvent } from "../store/outbox.js";
 import { auditRead } from "./audit.js";
 import { type App, type AppContext, type Principal, principalOf } from "./context.js";
 import { decodeCursor, toPage } from "./pagination.js";
 import { EmptyBody, errorResponses, IdParams, ListPage, ListQuery } from "./schemas.js";
-import { runWrite } from "./writes.js";
+import { recordChange, runWrite } from "./writes.js";
 
 const BASE = "/dr/v1/business/appointments";
 
@@ -131,7 +130,7 @@ export function presentAppointment(row: AppointmentRow): Appointment {
 }
 
 /** Writes the appointment's event into the outbox, in the caller's transaction. */
-async function emit(
+function emit(
   trx: Db,
   request: { id: string },
   principal: Principal,
@@ -139,20 +138,12 @@ async function emit(
   action: Parameters<typeof appointmentEvent>[2],
   now: number,
 ): Promise<number> {
-  const eventId = newId("event", now);
-  const payload = appointmentEvent(
-    { eventId, at: now, transactionId: request.id, clientId: principal.clientId, businessId: principal.businessId },
-    { ...row, status: row.status as AppointmentStatus },
-    action,
-  );
-  return recordEvent(trx, {
-    id: eventId,
-    business_id: principal.businessId,
+  return recordChange(trx, request, principal, {
     name: action === "created" ? "appointment.created" : "appointment.updated",
-    resource_type: "appointment",
-    resource_id: row.id,
-    payload,
-    created_at: now,
+    resourceType: "appointment",
+    resourceId: row.id,
+    now,
+    payload: (origin) => appointmentEvent(origin, { ...row, status: row.status as AppointmentStatus }, action),
   });
 }
 

@@ -7,7 +7,6 @@ import { newId } from "../domain/ids.js";
 import { isoTime } from "../domain/time.js";
 import { findAppointment, updateAppointment } from "../store/appointments.js";
 import type { Db } from "../store/open.js";
-import { recordEvent } from "../store/outbox.js";
 import {
   addPrescriptionVersion,
   findPrescription,
@@ -19,7 +18,7 @@ import {
 import { auditRead } from "./audit.js";
 import { type App, type AppContext, type Principal, principalOf } from "./context.js";
 import { errorResponses, IdParams } from "./schemas.js";
-import { runWrite } from "./writes.js";
+import { recordChange, runWrite } from "./writes.js";
 
 const BASE = "/dr/v1/business/prescription";
 
@@ -86,7 +85,7 @@ export function presentPrescription(row: PrescriptionRow, version: PrescriptionV
   };
 }
 
-async function emit(
+function emit(
   trx: Db,
   request: { id: string },
   principal: Principal,
@@ -94,19 +93,12 @@ async function emit(
   action: "created" | "updated",
   now: number,
 ): Promise<number> {
-  const eventId = newId("event", now);
-  return recordEvent(trx, {
-    id: eventId,
-    business_id: principal.businessId,
+  return recordChange(trx, request, principal, {
     name: `prescription.${action}`,
-    resource_type: "prescription",
-    resource_id: row.id,
-    payload: prescriptionEvent(
-      { eventId, at: now, transactionId: request.id, clientId: principal.clientId, businessId: principal.businessId },
-      row,
-      action,
-    ),
-    created_at: now,
+    resourceType: "prescription",
+    resourceId: row.id,
+    now,
+    payload: (origin) => prescriptionEvent(origin, row, action),
   });
 }
 

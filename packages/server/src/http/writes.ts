@@ -6,10 +6,13 @@
  */
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { ApiError, invalidRequest } from "../domain/errors.js";
+import type { EventOrigin } from "../domain/event-payloads.js";
+import { newId } from "../domain/ids.js";
 import { sha256 } from "../domain/secrets.js";
 import { claimIdempotencyKey, storeIdempotentAnswer } from "../store/idempotency-keys.js";
 import type { Db } from "../store/open.js";
-import { type AppContext, principalOf } from "./context.js";
+import { recordEvent } from "../store/outbox.js";
+import { type AppContext, type Principal, principalOf } from "./context.js";
 
 export interface WriteAnswer {
   readonly status: number;
@@ -70,4 +73,39 @@ export async function runWrite(
 
   if (outcome.replayed) reply.header("idempotent-replayed", "true");
   return reply.status(outcome.status).type("application/json; charset=utf-8").send(outcome.text);
+}
+
+/**
+ * Writes the event a change caused, in the change's transaction: the request
+ * id becomes its transaction_id and the caller its client_id. Returns the
+ * number of deliveries it queued.
+ */
+export async function recordChange(
+  trx: Db,
+  request: { id: string },
+  principal: Principal,
+  change: {
+    readonly name: string;
+    readonly resourceType: string;
+    readonly resourceId: string;
+    readonly now: number;
+    readonly payload: (origin: EventOrigin) => string;
+  },
+): Promise<number> {
+  const eventId = newId("event", change.now);
+  return recordEvent(trx, {
+    id: eventId,
+    business_id: principal.businessId,
+    name: change.name,
+    resource_type: change.resourceType,
+    resource_id: change.resourceId,
+    payload: change.payload({
+      eventId,
+      at: change.now,
+      transactionId: request.id,
+      clientId: principal.clientId,
+      businessId: principal.businessId,
+    }),
+    created_at: change.now,
+  });
 }

@@ -1,4 +1,5 @@
 /** Reading and re-queuing deliveries: the delivery log, resend, recover, cancellation. */
+import { sql } from "kysely";
 import type { Db } from "./open.js";
 import type { AttemptTable, DeliveryStatus, DeliveryTable } from "./schema.js";
 
@@ -49,17 +50,20 @@ export async function listAttempts(db: Db, deliveryId: string): Promise<AttemptR
   return db.selectFrom("attempt").selectAll().where("delivery_id", "=", deliveryId).orderBy("id").execute();
 }
 
+/** The change that puts a finished delivery back in the queue as a new round of the retry schedule. */
+const requeue = (now: number) => ({
+  status: "pending" as const,
+  next_attempt_at: now,
+  retries_from: sql<number>`attempts`,
+  last_error: null,
+  updated_at: now,
+});
+
 /** Puts a finished delivery back in the queue as a new round of the retry schedule; false when it is not finished. */
 export async function resendDelivery(db: Db, businessId: string, id: string, now: number): Promise<boolean> {
   const result = await db
     .updateTable("delivery")
-    .set((eb) => ({
-      status: "pending",
-      next_attempt_at: now,
-      retries_from: eb.ref("attempts"),
-      last_error: null,
-      updated_at: now,
-    }))
+    .set(requeue(now))
     .where("id", "=", id)
     .where("business_id", "=", businessId)
     .where("status", "in", ["succeeded", "failed", "cancelled"])
@@ -88,13 +92,7 @@ export async function requeueFailed(
   if (ids.length === 0) return 0;
   const result = await db
     .updateTable("delivery")
-    .set((eb) => ({
-      status: "pending",
-      next_attempt_at: now,
-      retries_from: eb.ref("attempts"),
-      last_error: null,
-      updated_at: now,
-    }))
+    .set(requeue(now))
     .where(
       "id",
       "in",
