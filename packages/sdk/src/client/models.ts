@@ -1,0 +1,230 @@
+/**
+ * The objects of the carehooks HTTP API (CONTRACT.md "Objects", docs/openapi.json).
+ * API resources show times as ISO-8601 UTC strings (`2026-11-28T23:40:10Z`).
+ */
+import type { EventName } from "../events.js";
+
+/** One page of a list: pass `next_cursor` back as `cursor` for the next page; null on the last one. */
+export interface Page<T> {
+  readonly data: T[];
+  readonly next_cursor: string | null;
+  readonly msg: string;
+}
+
+/** Paging parameters every list takes. */
+export interface PageParams {
+  /** 1–500, default 50. */
+  readonly limit?: number;
+  readonly cursor?: string;
+}
+
+/** A time filter: an ISO-8601 string, Unix seconds, or a `Date`. */
+export type TimeInput = string | number | Date;
+
+export type WebhookState = "active" | "degraded" | "disabled";
+
+/** A webhook subscription. */
+export interface Webhook {
+  readonly id: string;
+  readonly endpoint: string;
+  readonly event_names: EventName[];
+  /** Returned to its owner; null for an unsigned subscription. */
+  readonly signing_key: string | null;
+  readonly protocol: "http" | "https";
+  readonly client_id: string;
+  readonly state: WebhookState;
+  readonly state_reason: string | null;
+  readonly state_changed_at: string;
+  readonly created_at: string;
+  readonly updated_at: string;
+  readonly created_by: string;
+  readonly updated_by: string;
+}
+
+export interface CreateWebhookInput {
+  /** Absolute https URL (http only when the server allows it). */
+  readonly endpoint: string;
+  readonly event_names: readonly EventName[];
+  /** 16–256 printable ASCII characters, or `whsec_` + base64 of 24–64 bytes. Omit for unsigned requests. */
+  readonly signing_key?: string | null;
+  readonly protocol?: "http" | "https";
+}
+
+export interface UpdateWebhookInput {
+  readonly endpoint?: string;
+  readonly event_names?: readonly EventName[];
+  /** A new key; the old one keeps signing alongside it for the server's key overlap. null removes the key. */
+  readonly signing_key?: string | null;
+  /** Stop signing with the replaced key now. */
+  readonly expire_previous_key?: boolean;
+  readonly protocol?: "http" | "https";
+}
+
+/** Answer of `POST /subscriptions`. */
+export interface CreatedWebhook {
+  readonly id: string;
+  readonly status: "success";
+}
+
+/** Answer of `PATCH` and `DELETE /subscriptions/{id}`. */
+export interface StatusMessage {
+  readonly status: string;
+  readonly msg: string;
+}
+
+export type DeliveryStatus = "pending" | "in_flight" | "succeeded" | "failed" | "cancelled";
+
+/** One event on its way to one subscription. */
+export interface Delivery {
+  readonly id: string;
+  readonly event_id: string;
+  readonly subscription_id: string;
+  readonly event_name: string;
+  readonly status: DeliveryStatus;
+  /** Attempts made so far. */
+  readonly attempts: number;
+  readonly next_attempt_at: string | null;
+  readonly last_status_code: number | null;
+  readonly last_error: string | null;
+  readonly created_at: string;
+  readonly updated_at: string;
+}
+
+/** One HTTP attempt of a delivery. */
+export interface Attempt {
+  readonly id: string;
+  readonly n: number;
+  readonly started_at: string;
+  readonly duration_ms: number;
+  /** Sent headers, secrets removed. */
+  readonly request_headers: Record<string, string>;
+  readonly response_status: number | null;
+  /** The first 4 KiB. */
+  readonly response_body: string | null;
+  readonly error: string | null;
+}
+
+/** A delivery with its attempts (`GET /deliveries/{id}`). */
+export interface DeliveryDetail extends Omit<Delivery, "attempts"> {
+  readonly attempts: Attempt[];
+}
+
+export interface DeliveryFilters extends PageParams {
+  readonly status?: DeliveryStatus;
+  readonly event_name?: EventName;
+  readonly since?: TimeInput;
+  readonly until?: TimeInput;
+}
+
+export interface RecoverInput {
+  /** Re-queue failed and cancelled deliveries created at or after this time … */
+  readonly since: TimeInput;
+  /** … and before this one (default now). */
+  readonly until?: TimeInput;
+}
+
+export type TaskState = "queued" | "running" | "succeeded" | "failed";
+
+/** A background job, such as a recover. */
+export interface Task {
+  readonly id: string;
+  readonly kind: string;
+  readonly state: TaskState;
+  readonly total: number;
+  readonly done: number;
+  readonly error: string | null;
+  readonly created_at: string;
+  readonly finished_at: string | null;
+}
+
+/** An event as stored (`GET /events`). */
+export interface StoredEvent {
+  readonly id: string;
+  readonly event_name: string;
+  readonly resource_type: string;
+  readonly resource_id: string;
+  /** The payload exactly as delivered. */
+  readonly payload: unknown;
+  readonly created_at: string;
+}
+
+export interface EventFilters extends PageParams {
+  readonly event_name?: EventName;
+  readonly resource_id?: string;
+  readonly since?: TimeInput;
+  readonly until?: TimeInput;
+}
+
+export type AppointmentStatus = "BK" | "OG" | "CM" | "CMNP" | "CN" | "CND" | "CNS" | "NS";
+
+export interface Payment {
+  readonly payment_id?: string | null;
+  readonly payment_status: "paid" | "unpaid" | "partially_paid";
+  readonly amount?: number | null;
+}
+
+/** An appointment's details (Eka's flat shape). */
+export interface Appointment {
+  readonly appointment_id: string;
+  readonly doctor_id: string;
+  readonly patient_id: string;
+  readonly clinic_id: string;
+  readonly partner_appointment_id: string | null;
+  readonly partner_doctor_id: string | null;
+  readonly partner_patient_id: string | null;
+  readonly partner_clinic_id: string | null;
+  readonly status: AppointmentStatus;
+  readonly mode: "in_clinic" | "tele";
+  readonly channel: string | null;
+  readonly start_time: string;
+  readonly end_time: string;
+  readonly payment: Payment | null;
+  readonly prescription_id: string | null;
+  readonly notes: string | null;
+  readonly custom_attributes: Record<string, unknown> | null;
+  readonly partner_meta: Record<string, unknown> | null;
+  readonly cancelled_by: string | null;
+  readonly created_at: string;
+  readonly updated_at: string;
+}
+
+export interface AppointmentFilters extends PageParams {
+  readonly clinic_id?: string;
+  readonly doctor_id?: string;
+  readonly patient_id?: string;
+  readonly status?: AppointmentStatus;
+  /** Start time from … */
+  readonly from?: TimeInput;
+  /** … to. */
+  readonly to?: TimeInput;
+}
+
+/** One item of a prescription, keyed by `resource_type`. */
+export interface PrescriptionItem {
+  readonly resource_type: "medicationrequest" | "condition" | "advices" | "vitals" | "follow_up" | "notes";
+  readonly [field: string]: string | number | boolean | null;
+}
+
+/** One version of a prescription. */
+export interface Prescription {
+  readonly prescription_id: string;
+  readonly appointment_id: string | null;
+  readonly doctor_id: string;
+  readonly patient_id: string;
+  readonly clinic_id: string;
+  readonly doctor_name: string | null;
+  readonly patient_name: string | null;
+  /** This version. */
+  readonly version: number;
+  readonly current_version: number;
+  readonly prescription_details: PrescriptionItem[];
+  readonly created_at: string;
+  /** When this version was written. */
+  readonly updated_at: string;
+}
+
+/** A {@link TimeInput} as the API takes it: ISO-8601 text or Unix seconds. */
+export function timeParam(value: TimeInput | undefined): string | number | undefined {
+  if (value instanceof Date) return value.toISOString();
+  return value;
+}
