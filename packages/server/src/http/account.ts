@@ -29,10 +29,14 @@ const RefreshBody = Type.Object(
 );
 
 export function accountRoutes(app: App, ctx: AppContext): void {
-  const limiter = new RateLimiter(ctx.config.loginRateLimit);
+  // Separate budgets: a client refreshing often must not lock itself out of logging in.
+  const limiters = {
+    login: new RateLimiter(ctx.config.loginRateLimit),
+    refresh: new RateLimiter(ctx.config.loginRateLimit),
+  };
   app.addHook("onRequest", async (request) => {
     if (!request.url.startsWith("/connect-auth/")) return;
-    const wait = limiter.hit(request.ip);
+    const wait = (request.url.includes("/refresh") ? limiters.refresh : limiters.login).hit(request.ip);
     if (wait !== undefined) {
       throw new ApiError("RATE_LIMITED", `too many login attempts; retry in ${wait} s`, {
         "retry-after": String(wait),

@@ -219,49 +219,45 @@ export function subscriptionRoutes(app: App, ctx: AppContext): void {
         response: { 200: StatusMessage, ...errorResponses(400, 401, 403, 404, 413, 415) },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const principal = principalOf(request);
       const body = request.body ?? {};
-      const row = await mustFind(db, principal.businessId, request.params.id);
-      const now = Date.now();
-      const change: Updateable<SubscriptionTable> = {};
-
-      if (body.endpoint !== undefined || body.protocol !== undefined) {
-        const endpoint = checkEndpointInput(body.endpoint ?? row.endpoint, body.protocol, ctx.urlPolicy);
-        Object.assign(change, {
-          endpoint: endpoint.endpoint,
-          endpoint_key: endpoint.endpointKey,
-          protocol: endpoint.protocol,
-        });
-      }
-      const eventNames = eventNamesOf(body);
-      if (eventNames) change.event_names = JSON.stringify(eventNames);
-      if (body.signing_key !== undefined) {
-        const current = row.signing_key === null ? null : keyBox.open(row.signing_key);
-        const next = body.signing_key === null ? null : checkSigningKey(body.signing_key);
-        if (next !== current) {
-          change.signing_key = next === null ? null : keyBox.seal(next);
-          // Removing the key means unsigned from now on: the old key does not linger.
-          const keep = next !== null && row.signing_key !== null;
-          change.previous_signing_key = keep ? row.signing_key : null;
-          change.previous_key_expires_at = keep ? now + ctx.config.keyOverlap : null;
-        }
-      }
-      if (body.expire_previous_key === true) {
-        change.previous_signing_key = null;
-        change.previous_key_expires_at = null;
-      }
-      if (
-        Object.keys(change).length === 0 &&
-        body.expire_previous_key === undefined &&
-        body.signing_key === undefined
-      ) {
+      if (Object.keys(body).length === 0) {
         throw invalidRequest("nothing to update: give endpoint, event_names, signing_key or expire_previous_key");
       }
-      change.updated_at = now;
-      change.updated_by = principal.clientId;
-      await guardDuplicate(() => updateSubscription(db, principal.businessId, row.id, change));
-      return { status: "webhook updated successfully", msg: "success" as const };
+      const eventNames = eventNamesOf(body);
+      return guardDuplicate(() =>
+        runWrite(ctx, request, reply, async (trx, now) => {
+          const row = await mustFind(trx, principal.businessId, request.params.id);
+          const change: Updateable<SubscriptionTable> = { updated_at: now, updated_by: principal.clientId };
+          if (body.endpoint !== undefined || body.protocol !== undefined) {
+            const endpoint = checkEndpointInput(body.endpoint ?? row.endpoint, body.protocol, ctx.urlPolicy);
+            Object.assign(change, {
+              endpoint: endpoint.endpoint,
+              endpoint_key: endpoint.endpointKey,
+              protocol: endpoint.protocol,
+            });
+          }
+          if (eventNames) change.event_names = JSON.stringify(eventNames);
+          if (body.signing_key !== undefined) {
+            const current = row.signing_key === null ? null : keyBox.open(row.signing_key);
+            const next = body.signing_key === null ? null : checkSigningKey(body.signing_key);
+            if (next !== current) {
+              change.signing_key = next === null ? null : keyBox.seal(next);
+              // Removing the key means unsigned from now on: the old key does not linger.
+              const keep = next !== null && row.signing_key !== null;
+              change.previous_signing_key = keep ? row.signing_key : null;
+              change.previous_key_expires_at = keep ? now + ctx.config.keyOverlap : null;
+            }
+          }
+          if (body.expire_previous_key === true) {
+            change.previous_signing_key = null;
+            change.previous_key_expires_at = null;
+          }
+          await updateSubscription(trx, principal.businessId, row.id, change);
+          return { status: 200, body: { status: "webhook updated successfully", msg: "success" } };
+        }),
+      );
     },
   );
 
