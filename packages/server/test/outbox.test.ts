@@ -167,8 +167,12 @@ describe.each(dialects())("the transactional outbox on %s", (dialect) => {
       expect(again.statusCode).toBe(201);
       expect(again.json().id).toBe(first.json().id);
       const patch = { event_names: ["appointment.updated"] };
-      const patched = await clinic.request("PATCH", `${WEBHOOKS}/${first.json().id}`, patch, { "idempotency-key": "hook-2" });
-      const replayed = await clinic.request("PATCH", `${WEBHOOKS}/${first.json().id}`, patch, { "idempotency-key": "hook-2" });
+      const patched = await clinic.request("PATCH", `${WEBHOOKS}/${first.json().id}`, patch, {
+        "idempotency-key": "hook-2",
+      });
+      const replayed = await clinic.request("PATCH", `${WEBHOOKS}/${first.json().id}`, patch, {
+        "idempotency-key": "hook-2",
+      });
       expect(patched.statusCode).toBe(200);
       expect(replayed.headers["idempotent-replayed"]).toBe("true");
       const bad = await clinic.request("POST", WEBHOOKS, body, { "idempotency-key": "has spaces in it" });
