@@ -215,6 +215,18 @@ describe.each(dialects())("appointments on %s", (dialect) => {
     expect(response.json().error.message).toMatch(message);
   });
 
+  it("lets only one of two concurrent transitions win, with one event", async () => {
+    for (let i = 0; i < 5; i++) {
+      const { appointment_id: id } = await book();
+      const [a, b] = await Promise.all([
+        clinic.request("POST", `${APPOINTMENTS}/${id}/no-show`),
+        clinic.request("POST", `${APPOINTMENTS}/${id}/cancel`, { cancelled_by: "staff" }),
+      ]);
+      expect([a.statusCode, b.statusCode].sort()).toEqual([200, 409]);
+      expect(await eventsOf(id)).toHaveLength(2);
+    }
+  });
+
   it("accepts Unix seconds for times and answers ISO-8601", async () => {
     const appointment = await book(clinic, { ...booking, start_time: 1_796_115_600, end_time: 1_796_117_400 });
     expect(appointment).toMatchObject({ start_time: "2026-12-01T09:00:00Z", end_time: "2026-12-01T09:30:00Z" });

@@ -147,6 +147,23 @@ describe.each(dialects())("the transactional outbox on %s", (dialect) => {
       expect(later.json().appointment_id).not.toBe(mine.json().appointment_id);
     });
 
+    it("lets only one of several twins re-use an expired key", async () => {
+      await clinic.request("POST", APPOINTMENTS, booking, { "idempotency-key": "book-expiring" });
+      await h.ctx.db
+        .updateTable("idempotency_key")
+        .set({ expires_at: Date.now() - 1 })
+        .where("key", "=", "book-expiring")
+        .execute();
+      const before = await counts();
+      const twins = await Promise.all(
+        Array.from({ length: 5 }, () =>
+          clinic.request("POST", APPOINTMENTS, booking, { "idempotency-key": "book-expiring" }),
+        ),
+      );
+      expect(new Set(twins.map((t) => t.body)).size).toBe(1);
+      expect((await counts()).appointments).toBe(before.appointments + 1);
+    });
+
     it("does not keep failed requests, so a corrected retry with the key works", async () => {
       const bad = await clinic.request(
         "POST",

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { newId } from "../src/domain/ids.js";
 import { dialects } from "./support/databases.js";
 import { booking } from "./support/fixtures.js";
 import { type Harness, startHarness, type Tenant } from "./support/harness.js";
@@ -98,6 +99,33 @@ describe.each(dialects())("the event stream on %s", (dialect) => {
       true,
     );
     resumed.close();
+  });
+
+  it("keeps up with a burst of more events than one scan page inside the trailing window", async () => {
+    const busy = await h.tenant();
+    const stream = await openStream(`${base}${STREAM}`, busy.accessToken);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const now = Date.now();
+    const rows = Array.from({ length: 2500 }, (_, i) => ({
+      id: newId("event", now),
+      business_id: busy.businessId,
+      name: "appointment.created",
+      resource_type: "appointment",
+      resource_id: `apt_${i}`,
+      payload: JSON.stringify({ n: i }),
+      created_at: now,
+    }));
+    for (let i = 0; i < rows.length; i += 500)
+      await h.ctx.db
+        .insertInto("event")
+        .values(rows.slice(i, i + 500))
+        .execute();
+    h.ctx.wakeup.notify();
+    const got = await stream.waitFor(2500, 20_000);
+    expect(new Set(got.map((m) => m.id)).size).toBe(2500);
+    // The API still answers while the stream catches up.
+    expect((await busy.request("GET", "/notification/v1/connect/webhook/subscriptions")).statusCode).toBe(200);
+    stream.close();
   });
 
   it("needs webhooks:read and refuses unknown event filters", async () => {

@@ -66,8 +66,14 @@ export class AccessLogWriter {
           batch.map((item) => item.row),
         );
         for (const item of batch) item.settle();
-      } catch (error) {
-        for (const item of batch) item.settle(error);
+      } catch {
+        // One bad row must not cost the others their trace: retry them one by one.
+        for (const item of batch) {
+          await insertAccessLogs(this.db, [item.row]).then(
+            () => item.settle(),
+            (error: unknown) => item.settle(error),
+          );
+        }
       }
     }
   }

@@ -49,7 +49,8 @@ export async function serve(config: Config): Promise<void> {
       requestTimeoutMs: config.requestTimeout,
       policy: ctx.urlPolicy,
       egressProxy: config.egressProxy,
-      connections: config.maxInFlightPerEndpoint,
+      // Per origin: several webhooks on one host share it, so it is the worker's cap, not one webhook's.
+      connections: config.maxInFlight,
     });
     const dispatcher =
       config.role === "api"

@@ -25,8 +25,6 @@ import type { Wakeup } from "./wakeup.js";
 
 const CLAIM_BATCH = 100;
 const ERROR_BACKOFF_MS = 500;
-/** How soon to look again when deliveries are due but every slot for them is taken. */
-const HELD_BACK_RECHECK_MS = 100;
 
 export interface DispatcherDeps {
   readonly adapter: DialectAdapter;
@@ -69,6 +67,7 @@ export class Dispatcher {
   #running = false;
   #loop: Promise<void> | undefined;
   #wake: (() => void) | undefined;
+  #wakePending = false;
   #unsubscribe: (() => void) | undefined;
 
   constructor(deps: DispatcherDeps) {
@@ -85,7 +84,7 @@ export class Dispatcher {
   start(): void {
     if (this.#running) return;
     this.#running = true;
-    this.#unsubscribe = this.#deps.wakeup.subscribe(() => this.#wake?.());
+    this.#unsubscribe = this.#deps.wakeup.subscribe(() => this.#signal());
     this.#loop = this.#run();
   }
 
@@ -98,7 +97,7 @@ export class Dispatcher {
     if (!this.#running) return;
     this.#running = false;
     this.#unsubscribe?.();
-    this.#wake?.();
+    this.#signal();
     await this.#loop;
     let timer: NodeJS.Timeout | undefined;
     const grace = new Promise<void>((resolve) => {
@@ -106,6 +105,8 @@ export class Dispatcher {
     });
     await Promise.race([Promise.allSettled([...this.#inFlight.values()]), grace]);
     clearTimeout(timer);
+    // A batch being written must land before leases are released, or a success could be sent again.
+    await this.#flushing;
     await this.#flush();
     const released = await releaseLeases(this.#deps.adapter, [...this.#tokens.keys()]);
     if (released > 0) this.#deps.log.warn({ released }, "released unfinished deliveries at shutdown");
@@ -132,8 +133,8 @@ export class Dispatcher {
             continue;
           }
           const due = await nextDueAt(this.#deps.adapter);
-          // Due but not claimable means held back by a cap or the breaker: a completion wakes us, else recheck soon.
-          if (due !== undefined) sleepMs = Math.min(sleepMs, due > now ? due - now : HELD_BACK_RECHECK_MS);
+          // Due already but not claimed means every slot for it is taken: a completion wakes us, or the poll.
+          if (due !== undefined && due > now) sleepMs = Math.min(sleepMs, due - now);
         }
       } catch (error) {
         log.error({ err: error }, "dispatcher claim failed");
@@ -144,13 +145,24 @@ export class Dispatcher {
     }
   }
 
+  /** A wake-up that arrives while the loop is busy claiming is kept for the next sleep, not lost. */
+  #signal(): void {
+    if (this.#wake) this.#wake();
+    else this.#wakePending = true;
+  }
+
   #sleep(ms: number): Promise<void> {
+    if (this.#wakePending) {
+      this.#wakePending = false;
+      return Promise.resolve();
+    }
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
+      const done = () => {
         clearTimeout(timer);
+        this.#wake = undefined;
         resolve();
-      }
+      };
+      const timer = setTimeout(done, ms);
       this.#wake = done;
     });
   }
@@ -167,7 +179,7 @@ export class Dispatcher {
         const left = (this.#tokens.get(delivery.lease_token) ?? 1) - 1;
         if (left > 0) this.#tokens.set(delivery.lease_token, left);
         else this.#tokens.delete(delivery.lease_token);
-        this.#wake?.();
+        this.#signal();
       });
     this.#inFlight.set(delivery.id, attempt);
     this.#deps.metrics?.inFlight.set(this.#inFlight.size);
@@ -176,17 +188,24 @@ export class Dispatcher {
   async #attempt(delivery: ClaimedDelivery): Promise<void> {
     const { keyBox, sender } = this.#deps;
     const startedAt = Date.now();
-    const headers = {
-      "content-type": "application/json",
-      "user-agent": `carehooks/${version}`,
-      ...signatureHeaders({
-        eventId: delivery.event_id,
-        timestamp: Math.floor(startedAt / 1000),
-        body: delivery.payload,
-        keys: signingKeys(delivery, keyBox, startedAt),
-      }),
-    };
-    const result: SendResult = await sender.send({ url: delivery.endpoint, headers, body: delivery.payload });
+    let headers: Record<string, string> = {};
+    let result: SendResult;
+    try {
+      headers = {
+        "content-type": "application/json",
+        "user-agent": `carehooks/${version}`,
+        ...signatureHeaders({
+          eventId: delivery.event_id,
+          timestamp: Math.floor(startedAt / 1000),
+          body: delivery.payload,
+          keys: signingKeys(delivery, keyBox, startedAt),
+        }),
+      };
+      result = await sender.send({ url: delivery.endpoint, headers, body: delivery.payload });
+    } catch (error) {
+      // A key that cannot be opened (wrong master key, damaged row) must not loop through leases forever.
+      result = { kind: "error", error: "network", message: `cannot sign: ${(error as Error).message}`, durationMs: 0 };
+    }
     const finishedAt = Date.now();
     const n = delivery.attempts + 1;
     const outcome = outcomeOf(

@@ -14,6 +14,7 @@ import {
   listAppointments,
   updateAppointment,
 } from "../store/appointments.js";
+import type { DialectAdapter } from "../store/dialect/adapter.js";
 import type { Db } from "../store/open.js";
 import { auditRead } from "./audit.js";
 import { type App, type AppContext, type Principal, principalOf } from "./context.js";
@@ -147,8 +148,14 @@ function emit(
   });
 }
 
-async function mustFind(db: Db, businessId: string, id: string): Promise<AppointmentRow> {
-  const row = await findAppointment(db, businessId, id);
+/** The appointment a write is about, locked until the write commits (two transitions cannot both win). */
+async function mustFind(
+  db: Db,
+  businessId: string,
+  id: string,
+  lock: DialectAdapter["lockRows"],
+): Promise<AppointmentRow> {
+  const row = await findAppointment(db, businessId, id, lock);
   if (!row) throw notFound("appointment");
   return row;
 }
@@ -313,7 +320,7 @@ export function appointmentRoutes(app: App, ctx: AppContext): void {
         const input = (request.body ?? {}) as B;
         const { id } = request.params as { id: string };
         return runWrite(ctx, request, reply, async (trx, now) => {
-          const row = await mustFind(trx, principal.businessId, id);
+          const row = await mustFind(trx, principal.businessId, id, ctx.adapter.lockRows);
           const next = mustTransition(row.status as AppointmentStatus, callOf(input, row));
           const updated: AppointmentRow = {
             ...row,
@@ -379,7 +386,7 @@ export function appointmentRoutes(app: App, ctx: AppContext): void {
       const start = body.start_time === undefined ? undefined : timeInput("start_time", body.start_time);
       const end = body.end_time === undefined ? undefined : timeInput("end_time", body.end_time);
       return runWrite(ctx, request, reply, async (trx, now) => {
-        const row = await mustFind(trx, principal.businessId, request.params.id);
+        const row = await mustFind(trx, principal.businessId, request.params.id, ctx.adapter.lockRows);
         const from = row.status as AppointmentStatus;
         // A CMNP appointment takes nothing but its payment becoming paid.
         if (from === "CMNP" && Object.keys(body).some((field) => field !== "payment")) {

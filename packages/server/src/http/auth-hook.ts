@@ -33,7 +33,8 @@ export function authenticate(ctx: AppContext) {
         const id = (request.params as { id?: unknown } | undefined)?.id;
         await auditRead(ctx, request, request.principal, {
           resourceType,
-          ...(typeof id === "string" ? { resourceId: id } : {}),
+          // Before validation: only an id-shaped value is recorded.
+          ...(typeof id === "string" && /^[A-Za-z0-9_-]{1,64}$/.test(id) ? { resourceId: id } : {}),
           outcome: "forbidden",
         });
       }

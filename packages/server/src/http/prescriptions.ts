@@ -128,7 +128,12 @@ export function prescriptionRoutes(app: App, ctx: AppContext): void {
         const id = newId("prescription", now);
         let parties = { doctor_id: body.doctor_id, patient_id: body.patient_id, clinic_id: body.clinic_id };
         if (body.appointment_id) {
-          const appointment = await findAppointment(trx, principal.businessId, body.appointment_id);
+          const appointment = await findAppointment(
+            trx,
+            principal.businessId,
+            body.appointment_id,
+            ctx.adapter.lockRows,
+          );
           if (!appointment) throw invalidRequest("appointment_id names no appointment of this business");
           for (const field of ["doctor_id", "patient_id", "clinic_id"] as const) {
             if (parties[field] !== undefined && parties[field] !== appointment[field]) {
@@ -199,7 +204,7 @@ export function prescriptionRoutes(app: App, ctx: AppContext): void {
       const body = request.body;
       checkPrescriptionDetails(body.prescription_details as never);
       return runWrite(ctx, request, reply, async (trx, now) => {
-        const row = await findPrescription(trx, principal.businessId, request.params.id);
+        const row = await findPrescription(trx, principal.businessId, request.params.id, ctx.adapter.lockRows);
         if (!row) throw notFound("prescription");
         const previous = await findPrescriptionVersion(trx, row.id, row.current_version);
         const version: PrescriptionVersionRow = {

@@ -67,6 +67,11 @@ export function streamRoutes(app: App, ctx: AppContext): void {
       let again = false;
       let closed = false;
 
+      /** Writes one message, waiting while the client's socket is full. */
+      const send = async (text: string): Promise<void> => {
+        if (!raw.write(text) && !closed) await new Promise((resolve) => raw.once("drain", resolve));
+      };
+
       const scan = async (): Promise<void> => {
         if (scanning) {
           again = true;
@@ -76,17 +81,25 @@ export function streamRoutes(app: App, ctx: AppContext): void {
         try {
           do {
             again = false;
-            const rows = await eventsSince(ctx.db, businessId, cursor - TRAILING_WINDOW_MS, SCAN_LIMIT);
-            for (const row of rows) {
-              if (sent.has(row.id) || (resumeFrom && row.id <= resumeFrom.id)) continue;
-              sent.set(row.id, row.created_at);
-              cursor = Math.max(cursor, row.created_at);
-              if (wanted && !wanted.includes(row.name)) continue;
-              if (closed) return;
-              raw.write(`id: ${row.id}\nevent: ${row.name}\ndata: ${row.payload}\n\n`);
+            // One pass over the trailing window, page by page in (created_at, id) order: it always ends.
+            let position: { created_at: number; id: string } | undefined;
+            const windowStart = cursor - TRAILING_WINDOW_MS;
+            for (;;) {
+              const rows = await eventsSince(ctx.db, businessId, windowStart, SCAN_LIMIT, position);
+              for (const row of rows) {
+                if (closed) return;
+                if (sent.has(row.id) || (resumeFrom && row.id <= resumeFrom.id)) continue;
+                sent.set(row.id, row.created_at);
+                cursor = Math.max(cursor, row.created_at);
+                if (wanted && !wanted.includes(row.name)) continue;
+                await send(`id: ${row.id}\nevent: ${row.name}\ndata: ${row.payload}\n\n`);
+              }
+              const last = rows.at(-1);
+              if (rows.length < SCAN_LIMIT || !last) break;
+              position = { created_at: last.created_at, id: last.id };
+              await new Promise((resolve) => setImmediate(resolve));
             }
             for (const [id, at] of sent) if (at < cursor - 2 * TRAILING_WINDOW_MS) sent.delete(id);
-            if (rows.length === SCAN_LIMIT) again = true;
           } while (again && !closed);
         } catch (error) {
           request.log.warn({ err: error }, "stream scan failed");
@@ -97,7 +110,9 @@ export function streamRoutes(app: App, ctx: AppContext): void {
 
       const unsubscribe = ctx.wakeup.subscribe(() => void scan());
       const poll = setInterval(() => void scan(), ctx.config.pollInterval);
-      const heartbeat = setInterval(() => raw.write(": heartbeat\n\n"), HEARTBEAT_MS);
+      const heartbeat = setInterval(() => {
+        if (raw.writableLength === 0) raw.write(": heartbeat\n\n");
+      }, HEARTBEAT_MS);
       const close = () => {
         closed = true;
         unsubscribe();

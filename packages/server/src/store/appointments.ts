@@ -1,4 +1,5 @@
 import type { Updateable } from "kysely";
+import type { DialectAdapter } from "./dialect/adapter.js";
 import type { Db } from "./open.js";
 import type { AppointmentTable } from "./schema.js";
 
@@ -8,13 +9,15 @@ export async function insertAppointment(db: Db, row: AppointmentRow): Promise<vo
   await db.insertInto("appointment").values(row).execute();
 }
 
-export async function findAppointment(db: Db, businessId: string, id: string): Promise<AppointmentRow | undefined> {
-  return db
-    .selectFrom("appointment")
-    .selectAll()
-    .where("id", "=", id)
-    .where("business_id", "=", businessId)
-    .executeTakeFirst();
+/** The appointment of the business; with `lock` (a dialect's lockRows), held until the transaction ends. */
+export async function findAppointment(
+  db: Db,
+  businessId: string,
+  id: string,
+  lock?: DialectAdapter["lockRows"],
+): Promise<AppointmentRow | undefined> {
+  const query = db.selectFrom("appointment").selectAll().where("id", "=", id).where("business_id", "=", businessId);
+  return (lock ? lock(query) : query).executeTakeFirst();
 }
 
 export async function updateAppointment(

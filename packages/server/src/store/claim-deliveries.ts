@@ -14,6 +14,7 @@
  * starve the others: subscriptions are served oldest due first.
  */
 import { randomBytes } from "node:crypto";
+import { sql } from "kysely";
 import type { DialectAdapter } from "./dialect/adapter.js";
 import type { SubscriptionState } from "./schema.js";
 
@@ -51,20 +52,59 @@ export interface ClaimResult {
 export async function claimDeliveries(adapter: DialectAdapter, limits: ClaimLimits): Promise<ClaimResult> {
   return adapter.db.transaction().execute(async (trx) => {
     const now = await adapter.now(trx);
-    await trx
-      .updateTable("delivery")
-      .set({ status: "pending", lease_token: null, lease_expires_at: null, updated_at: now })
-      .where("status", "=", "in_flight")
-      .where("lease_expires_at", "<=", now)
+    // Expired leases go back to pending; rows another transaction holds are left for the next claim.
+    const expired = await adapter
+      .lockSkipLocked(
+        trx
+          .selectFrom("delivery")
+          .select("id")
+          .where("status", "=", "in_flight")
+          .where("lease_expires_at", "<=", now)
+          .limit(1000),
+      )
       .execute();
+    if (expired.length > 0) {
+      await trx
+        .updateTable("delivery")
+        .set({ status: "pending", lease_token: null, lease_expires_at: null, updated_at: now })
+        .where(
+          "id",
+          "in",
+          expired.map((row) => row.id),
+        )
+        .execute();
+    }
 
-    const due = await trx
+    // What is in flight per subscription, so those at their cap (or probing) are not even candidates.
+    const leased = await trx
       .selectFrom("delivery")
       .select(["subscription_id"])
-      .select((eb) => eb.fn.min("next_attempt_at").as("due"))
-      .where("status", "=", "pending")
-      .where("next_attempt_at", "<=", now)
+      .select((eb) => eb.fn.countAll<number>().as("n"))
+      .where("status", "=", "in_flight")
       .groupBy("subscription_id")
+      .execute();
+    const full = leased.filter((row) => Number(row.n) >= limits.perEndpoint).map((row) => row.subscription_id);
+    const busy = leased.map((row) => row.subscription_id);
+
+    const due = await trx
+      .selectFrom("delivery as d")
+      .innerJoin("subscription as s", "s.id", "d.subscription_id")
+      .select(["d.subscription_id"])
+      .select((eb) => eb.fn.min("d.next_attempt_at").as("due"))
+      .where("d.status", "=", "pending")
+      .where("d.next_attempt_at", "<=", now)
+      // A degraded subscription is a candidate only when its probe is due and nothing of it is in flight.
+      .where((eb) =>
+        eb.or([
+          eb("s.state", "!=", "degraded"),
+          eb.and([
+            eb.or([eb("s.probe_at", "is", null), eb("s.probe_at", "<=", now)]),
+            ...(busy.length > 0 ? [eb("d.subscription_id", "not in", busy)] : []),
+          ]),
+        ]),
+      )
+      .$if(full.length > 0, (query) => query.where("d.subscription_id", "not in", full))
+      .groupBy("d.subscription_id")
       .orderBy("due")
       .limit(limits.subscriptions ?? 200)
       .execute();
@@ -107,7 +147,8 @@ export async function claimDeliveries(adapter: DialectAdapter, limits: ClaimLimi
 
     const live = locked.filter((row) => row.deleted_at === null && row.state !== "disabled");
     if (live.length === 0) return { now, claimed: [], cancelled };
-    const leased = await trx
+    // Counted again now that the subscriptions are locked: another worker may have claimed since.
+    const current = await trx
       .selectFrom("delivery")
       .select(["subscription_id"])
       .select((eb) => eb.fn.countAll<number>().as("n"))
@@ -119,7 +160,7 @@ export async function claimDeliveries(adapter: DialectAdapter, limits: ClaimLimi
       .where("status", "=", "in_flight")
       .groupBy("subscription_id")
       .execute();
-    const inFlight = new Map(leased.map((row) => [row.subscription_id, Number(row.n)]));
+    const inFlight = new Map(current.map((row) => [row.subscription_id, Number(row.n)]));
 
     const picked: string[] = [];
     let free = limits.limit;
@@ -190,12 +231,23 @@ export function slotsOf(
   return perEndpoint - inFlight;
 }
 
-/** When the next pending delivery falls due, for the dispatcher's sleep; undefined when none is pending. */
+/**
+ * When the next pending delivery can be sent, for the dispatcher's sleep: its
+ * next attempt time, or its degraded subscription's probe time when later.
+ * Undefined when nothing is pending.
+ */
 export async function nextDueAt(adapter: DialectAdapter): Promise<number | undefined> {
   const row = await adapter.db
-    .selectFrom("delivery")
-    .select((eb) => eb.fn.min("next_attempt_at").as("due"))
-    .where("status", "=", "pending")
+    .selectFrom("delivery as d")
+    .innerJoin("subscription as s", "s.id", "d.subscription_id")
+    .select((eb) =>
+      eb.fn
+        .min(
+          sql<number>`case when ${eb.ref("s.state")} = 'degraded' and ${eb.ref("s.probe_at")} > ${eb.ref("d.next_attempt_at")} then ${eb.ref("s.probe_at")} else ${eb.ref("d.next_attempt_at")} end`,
+        )
+        .as("due"),
+    )
+    .where("d.status", "=", "pending")
     .executeTakeFirst();
   return row?.due === null || row?.due === undefined ? undefined : Number(row.due);
 }

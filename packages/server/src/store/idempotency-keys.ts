@@ -34,8 +34,8 @@ export async function claimIdempotencyKey(
     .where("key", "=", input.key)
     .executeTakeFirstOrThrow();
   if (row.expires_at > input.now) return { kind: "existing", row };
-  // Expired: the key is free again.
-  await trx
+  // Expired: the key is free again, for one of any twins racing to take it.
+  const taken = await trx
     .updateTable("idempotency_key")
     .set({
       fingerprint: input.fingerprint,
@@ -46,7 +46,17 @@ export async function claimIdempotencyKey(
     })
     .where("client_id", "=", input.clientId)
     .where("key", "=", input.key)
-    .execute();
+    .where("expires_at", "<=", input.now)
+    .executeTakeFirst();
+  if (Number(taken.numUpdatedRows) === 0) {
+    const fresh = await trx
+      .selectFrom("idempotency_key")
+      .selectAll()
+      .where("client_id", "=", input.clientId)
+      .where("key", "=", input.key)
+      .executeTakeFirstOrThrow();
+    return { kind: "existing", row: fresh };
+  }
   return { kind: "claimed" };
 }
 

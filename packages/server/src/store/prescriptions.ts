@@ -1,3 +1,4 @@
+import type { DialectAdapter } from "./dialect/adapter.js";
 import type { Db } from "./open.js";
 import type { PrescriptionTable, PrescriptionVersionTable } from "./schema.js";
 
@@ -9,13 +10,14 @@ export async function insertPrescription(db: Db, row: PrescriptionRow, version: 
   await db.insertInto("prescription_version").values(version).execute();
 }
 
-export async function findPrescription(db: Db, businessId: string, id: string): Promise<PrescriptionRow | undefined> {
-  return db
-    .selectFrom("prescription")
-    .selectAll()
-    .where("id", "=", id)
-    .where("business_id", "=", businessId)
-    .executeTakeFirst();
+export async function findPrescription(
+  db: Db,
+  businessId: string,
+  id: string,
+  lock?: DialectAdapter["lockRows"],
+): Promise<PrescriptionRow | undefined> {
+  const query = db.selectFrom("prescription").selectAll().where("id", "=", id).where("business_id", "=", businessId);
+  return (lock ? lock(query) : query).executeTakeFirst();
 }
 
 export async function findPrescriptionVersion(

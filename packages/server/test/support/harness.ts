@@ -80,7 +80,7 @@ export async function startHarness(
     connectTimeoutMs: config.connectTimeout,
     requestTimeoutMs: config.requestTimeout,
     policy: ctx.urlPolicy,
-    connections: config.maxInFlightPerEndpoint,
+    connections: config.maxInFlight,
   });
   const dispatcher = options.dispatcher
     ? new Dispatcher({

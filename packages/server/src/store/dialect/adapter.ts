@@ -25,6 +25,8 @@ export interface DialectAdapter {
   now(db: Kysely<Database>): Promise<number>;
   /** Adds FOR UPDATE SKIP LOCKED where the database has row locks (PostgreSQL); SQLite's writer lock already serialises. */
   lockSkipLocked<DB, TB extends keyof DB, O>(query: SelectQueryBuilder<DB, TB, O>): SelectQueryBuilder<DB, TB, O>;
+  /** Adds FOR UPDATE where the database has row locks: read-modify-write of one row inside a transaction. */
+  lockRows<DB, TB extends keyof DB, O>(query: SelectQueryBuilder<DB, TB, O>): SelectQueryBuilder<DB, TB, O>;
   /** Opens the channel that wakes dispatchers after commits (LISTEN/NOTIFY, or in-process). */
   createWakeup(): Wakeup;
   /** True for text the database cannot store (a NUL byte in PostgreSQL): the caller's input, so a 400. */

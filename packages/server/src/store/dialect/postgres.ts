@@ -154,6 +154,7 @@ export function openPostgres(url: string, options: DialectOptions): DialectAdapt
       return rows[0]?.now as number;
     },
     lockSkipLocked: (query) => query.forUpdate().skipLocked(),
+    lockRows: (query) => query.forUpdate(),
     createWakeup: () => listenForWakeups(connectionString, schema, pool),
     isUnavailable(error) {
       const code = (error as { code?: unknown })?.code;

@@ -64,6 +64,8 @@ export function openSqlite(file: string, options: DialectOptions): DialectAdapte
       return Date.now();
     },
     lockSkipLocked: (query) => query,
+    // BEGIN IMMEDIATE already holds the only writer lock for the whole transaction.
+    lockRows: (query) => query,
     createWakeup: () => new LocalWakeup(),
     isUnavailable(error) {
       const code = (error as { code?: unknown })?.code;
