@@ -3,6 +3,7 @@
  * They carry no scopes: every request reloads the client, so a revocation or a
  * scope change takes effect at once in every API process.
  */
+import { webcrypto } from "node:crypto";
 import { errors as joseErrors, jwtVerify, SignJWT } from "jose";
 
 const ISSUER = "carehooks";
@@ -13,13 +14,20 @@ export interface AccessClaims {
 }
 
 export class TokenService {
-  readonly #key: Uint8Array;
+  /** Imported once: importing the raw secret on every verify costs more than the HMAC itself. */
+  readonly #key: Promise<webcrypto.CryptoKey>;
 
   constructor(
     secret: string,
     readonly accessTtlMs: number,
   ) {
-    this.#key = new TextEncoder().encode(secret);
+    this.#key = webcrypto.subtle.importKey(
+      "raw",
+      new TextEncoder().encode(secret),
+      { name: "HMAC", hash: "SHA-256" },
+      false,
+      ["sign", "verify"],
+    );
   }
 
   async issue(claims: AccessClaims, now = Date.now()): Promise<string> {
@@ -30,13 +38,13 @@ export class TokenService {
       .setSubject(claims.clientId)
       .setIssuedAt(iat)
       .setExpirationTime(iat + Math.max(1, Math.round(this.accessTtlMs / 1000)))
-      .sign(this.#key);
+      .sign(await this.#key);
   }
 
   /** The claims of a valid token, or undefined for anything else (bad signature, expired, malformed). */
   async verify(token: string, now = Date.now()): Promise<AccessClaims | undefined> {
     try {
-      const { payload } = await jwtVerify(token, this.#key, {
+      const { payload } = await jwtVerify(token, await this.#key, {
         algorithms: ["HS256"],
         issuer: ISSUER,
         currentDate: new Date(now),
