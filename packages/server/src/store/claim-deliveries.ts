@@ -16,7 +16,14 @@
 import { randomBytes } from "node:crypto";
 import { sql } from "kysely";
 import type { DialectAdapter } from "./dialect/adapter.js";
-import type { SubscriptionState } from "./schema.js";
+import type { DeliveryStatus, SubscriptionState } from "./schema.js";
+
+/**
+ * Status literals, not parameters: SQLite uses a partial index (`WHERE status =
+ * 'pending'`) only when the query spells the same literal.
+ */
+const PENDING = sql.lit<DeliveryStatus>("pending");
+const IN_FLIGHT = sql.lit<DeliveryStatus>("in_flight");
 
 export interface ClaimLimits {
   /** Free slots of this worker. */
@@ -58,7 +65,7 @@ export async function claimDeliveries(adapter: DialectAdapter, limits: ClaimLimi
         trx
           .selectFrom("delivery")
           .select("id")
-          .where("status", "=", "in_flight")
+          .where("status", "=", IN_FLIGHT)
           .where("lease_expires_at", "<=", now)
           .limit(1000),
       )
@@ -80,32 +87,45 @@ export async function claimDeliveries(adapter: DialectAdapter, limits: ClaimLimi
       .selectFrom("delivery")
       .select(["subscription_id"])
       .select((eb) => eb.fn.countAll<number>().as("n"))
-      .where("status", "=", "in_flight")
+      .where("status", "=", IN_FLIGHT)
       .groupBy("subscription_id")
       .execute();
     const full = leased.filter((row) => Number(row.n) >= limits.perEndpoint).map((row) => row.subscription_id);
     const busy = leased.map((row) => row.subscription_id);
 
+    // Per subscription, its oldest pending delivery, found through the partial index: no scan of the backlog.
     const due = await trx
-      .selectFrom("delivery as d")
-      .innerJoin("subscription as s", "s.id", "d.subscription_id")
-      .select(["d.subscription_id"])
-      .select((eb) => eb.fn.min("d.next_attempt_at").as("due"))
-      .where("d.status", "=", "pending")
-      .where("d.next_attempt_at", "<=", now)
-      // A degraded subscription is a candidate only when its probe is due and nothing of it is in flight.
+      .selectFrom((eb) =>
+        eb
+          .selectFrom("subscription as s")
+          .select(["s.id as subscription_id", "s.state", "s.probe_at", "s.deleted_at"])
+          .select((inner) =>
+            inner
+              .selectFrom("delivery as d")
+              .select((agg) => agg.fn.min("d.next_attempt_at").as("m"))
+              .whereRef("d.subscription_id", "=", "s.id")
+              .where("d.status", "=", PENDING)
+              .as("due"),
+          )
+          .as("t"),
+      )
+      .selectAll()
+      .where("t.due", "<=", now)
       .where((eb) =>
         eb.or([
-          eb("s.state", "!=", "degraded"),
+          // deleted or disabled: a candidate only to have its queue cancelled
+          eb("t.deleted_at", "is not", null),
+          eb("t.state", "=", "disabled"),
+          eb.and([eb("t.state", "=", "active"), ...(full.length > 0 ? [eb("t.subscription_id", "not in", full)] : [])]),
+          // degraded: only when its probe is due and nothing of it is in flight
           eb.and([
-            eb.or([eb("s.probe_at", "is", null), eb("s.probe_at", "<=", now)]),
-            ...(busy.length > 0 ? [eb("d.subscription_id", "not in", busy)] : []),
+            eb("t.state", "=", "degraded"),
+            eb.or([eb("t.probe_at", "is", null), eb("t.probe_at", "<=", now)]),
+            ...(busy.length > 0 ? [eb("t.subscription_id", "not in", busy)] : []),
           ]),
         ]),
       )
-      .$if(full.length > 0, (query) => query.where("d.subscription_id", "not in", full))
-      .groupBy("d.subscription_id")
-      .orderBy("due")
+      .orderBy("t.due")
       .limit(limits.subscriptions ?? 200)
       .execute();
     if (due.length === 0) return { now, claimed: [], cancelled: 0 };
@@ -140,7 +160,7 @@ export async function claimDeliveries(adapter: DialectAdapter, limits: ClaimLimi
           "in",
           gone.map((row) => row.id),
         )
-        .where("status", "=", "pending")
+        .where("status", "=", PENDING)
         .executeTakeFirst();
       cancelled = Number(result.numUpdatedRows);
     }
@@ -157,7 +177,7 @@ export async function claimDeliveries(adapter: DialectAdapter, limits: ClaimLimi
         "in",
         live.map((row) => row.id),
       )
-      .where("status", "=", "in_flight")
+      .where("status", "=", IN_FLIGHT)
       .groupBy("subscription_id")
       .execute();
     const inFlight = new Map(current.map((row) => [row.subscription_id, Number(row.n)]));
@@ -177,7 +197,7 @@ export async function claimDeliveries(adapter: DialectAdapter, limits: ClaimLimi
             .selectFrom("delivery")
             .select("id")
             .where("subscription_id", "=", subscription_id)
-            .where("status", "=", "pending")
+            .where("status", "=", PENDING)
             .where("next_attempt_at", "<=", now)
             .orderBy("next_attempt_at")
             .orderBy("id")
@@ -238,16 +258,28 @@ export function slotsOf(
  */
 export async function nextDueAt(adapter: DialectAdapter): Promise<number | undefined> {
   const row = await adapter.db
-    .selectFrom("delivery as d")
-    .innerJoin("subscription as s", "s.id", "d.subscription_id")
+    .selectFrom((eb) =>
+      eb
+        .selectFrom("subscription as s")
+        .select(["s.state", "s.probe_at"])
+        .select((inner) =>
+          inner
+            .selectFrom("delivery as d")
+            .select((agg) => agg.fn.min("d.next_attempt_at").as("m"))
+            .whereRef("d.subscription_id", "=", "s.id")
+            .where("d.status", "=", PENDING)
+            .as("due"),
+        )
+        .as("t"),
+    )
     .select((eb) =>
       eb.fn
         .min(
-          sql<number>`case when ${eb.ref("s.state")} = 'degraded' and ${eb.ref("s.probe_at")} > ${eb.ref("d.next_attempt_at")} then ${eb.ref("s.probe_at")} else ${eb.ref("d.next_attempt_at")} end`,
+          sql<number>`case when ${eb.ref("t.state")} = 'degraded' and ${eb.ref("t.probe_at")} > ${eb.ref("t.due")} then ${eb.ref("t.probe_at")} else ${eb.ref("t.due")} end`,
         )
         .as("due"),
     )
-    .where("d.status", "=", "pending")
+    .where("t.due", "is not", null)
     .executeTakeFirst();
   return row?.due === null || row?.due === undefined ? undefined : Number(row.due);
 }
@@ -258,7 +290,7 @@ export async function releaseLeases(adapter: DialectAdapter, tokens: readonly st
   const result = await adapter.db
     .updateTable("delivery")
     .set({ status: "pending", lease_token: null, lease_expires_at: null, updated_at: Date.now() })
-    .where("status", "=", "in_flight")
+    .where("status", "=", IN_FLIGHT)
     .where("lease_token", "in", tokens)
     .executeTakeFirst();
   return Number(result.numUpdatedRows);

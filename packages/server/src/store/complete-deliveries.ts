@@ -5,6 +5,7 @@
  * before their deliveries, in id order, the same order claiming uses, so
  * concurrent workers cannot deadlock.
  */
+import { sql } from "kysely";
 import { afterFailure, afterGone, afterSuccess, type BreakerSettings, type Health } from "../domain/breaker.js";
 import type { DeliveryOutcome } from "../domain/delivery-outcome.js";
 import type { DialectAdapter } from "./dialect/adapter.js";
@@ -137,7 +138,7 @@ export async function completeDeliveries(
             updated_at: now,
           })
           .where("subscription_id", "=", id)
-          .where("status", "=", "pending")
+          .where("status", "=", sql.lit<"pending">("pending"))
           .execute();
       }
     }

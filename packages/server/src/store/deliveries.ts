@@ -130,7 +130,7 @@ export async function cancelPendingDeliveries(
     .updateTable("delivery")
     .set({ status: "cancelled", next_attempt_at: null, last_error: reason, updated_at: now })
     .where("subscription_id", "=", subscriptionId)
-    .where("status", "=", "pending")
+    .where("status", "=", sql.lit<"pending">("pending"))
     .executeTakeFirst();
   return Number(result.numUpdatedRows);
 }
