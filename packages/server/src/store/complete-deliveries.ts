@@ -51,7 +51,7 @@ export async function completeDeliveries(
       ])
       .where("id", "in", subscriptionIds)
       .orderBy("id")
-      .$call((query) => (adapter.name === "postgres" ? query.forUpdate() : query))
+      .$call((query) => adapter.lockRows(query))
       .execute();
     const health = new Map<string, Health>(rows.map((row) => [row.id, row]));
     const changed = new Set<string>();

@@ -153,8 +153,9 @@ export function openPostgres(url: string, options: DialectOptions): DialectAdapt
       }>`SELECT (extract(epoch from clock_timestamp()) * 1000)::bigint AS now`.execute(db);
       return rows[0]?.now as number;
     },
-    lockSkipLocked: (query) => query.forUpdate().skipLocked(),
-    lockRows: (query) => query.forUpdate(),
+    // NO KEY: a concurrent insert of a delivery (its foreign key takes KEY SHARE) must not block or deadlock a claim.
+    lockSkipLocked: (query) => query.forNoKeyUpdate().skipLocked(),
+    lockRows: (query) => query.forNoKeyUpdate(),
     createWakeup: () => listenForWakeups(connectionString, schema, pool),
     isUnavailable(error) {
       const code = (error as { code?: unknown })?.code;
