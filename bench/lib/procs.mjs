@@ -61,11 +61,19 @@ export function spawnNode(args, { env, name, cwd }) {
   const child = spawn(process.execPath, args, { env, cwd, stdio: ["ignore", "pipe", "pipe"] });
   track(child, name);
   child.tail = [];
+  child.errors = []; // log lines at error level or above (pino level ≥ 50), at most 50
+  child.errorCount = 0;
   const keep = (chunk) => {
     for (const line of chunk.toString("utf8").split("\n")) {
       if (line.trim() === "") continue;
-      child.tail.push(line.length > 400 ? `${line.slice(0, 400)}…` : line);
+      const clipped = line.length > 2000 ? `${line.slice(0, 2000)}…` : line;
+      child.tail.push(clipped.slice(0, 400));
       if (child.tail.length > 40) child.tail.shift();
+      const level = Number(/"level":(\d+)/.exec(line)?.[1]);
+      if (level >= 50) {
+        child.errorCount += 1;
+        if (child.errors.length < 50) child.errors.push(clipped);
+      }
     }
   };
   child.stdout.on("data", keep);
@@ -119,20 +127,34 @@ export function cpuSecondsOf(pid) {
   }
 }
 
-/** CPU seconds of every process whose command name is `name` (e.g. the PostgreSQL backends). */
+/**
+ * CPU seconds of every process whose command name is `name` (e.g. the PostgreSQL server): the live
+ * ones, plus what exited children (backends of closed connections) left in their parent's
+ * cutime/cstime, so the total never goes backwards when connections close.
+ */
 export function cpuSecondsOfComm(name) {
-  let total = 0;
+  const procs = new Map();
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
       const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
       if (comm !== name) continue;
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      total += (Number(fields[11]) + Number(fields[12])) / clkTck;
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      // f[1] = ppid (field 4); f[11..14] = utime, stime, cutime, cstime (fields 14-17)
+      procs.set(Number(entry), {
+        ppid: Number(f[1]),
+        own: Number(f[11]) + Number(f[12]),
+        children: Number(f[13]) + Number(f[14]),
+      });
     } catch {}
   }
-  return total;
+  let ticks = 0;
+  for (const p of procs.values()) {
+    ticks += p.own;
+    if (!procs.has(p.ppid)) ticks += p.children; // the top of the tree (the postmaster) holds reaped children
+  }
+  return ticks / clkTck;
 }
 
 /** Whole-machine busy and total jiffies (from /proc/stat) and this host's core count. */
@@ -151,8 +173,9 @@ export function machineTimes() {
 export const cores = os.availableParallelism?.() ?? os.cpus().length;
 
 /**
- * Starts a CPU meter over named sources; stop() returns each source's CPU use in % of one core
- * over the interval, plus the machine's busy % (of all cores).
+ * Starts a CPU meter over named sources; stop() returns { cpu, cpuSeconds, seconds }: each source's CPU
+ * use in % of one core over the interval (plus machineBusy, the machine's busy % of all cores), and
+ * the CPU seconds each source used.
  * sources: { name: () => cpuSeconds | undefined }
  */
 export function cpuMeter(sources) {
@@ -161,17 +184,21 @@ export function cpuMeter(sources) {
   const m0 = machineTimes();
   return () => {
     const seconds = (performance.now() - t0) / 1000;
-    const out = {};
+    const cpu = {};
+    const cpuSeconds = {};
     for (const [k, f] of Object.entries(sources)) {
       const a = start[k];
       const b = f();
-      if (a !== undefined && b !== undefined && seconds > 0) out[k] = Math.round(((b - a) / seconds) * 100);
+      if (a !== undefined && b !== undefined && seconds > 0) {
+        cpu[k] = Math.round(((b - a) / seconds) * 100);
+        cpuSeconds[k] = b - a;
+      }
     }
     const m1 = machineTimes();
     if (m0 && m1 && m1.total > m0.total) {
-      out.machineBusy = Math.round((1 - (m1.idle - m0.idle) / (m1.total - m0.total)) * 100);
+      cpu.machineBusy = Math.round((1 - (m1.idle - m0.idle) / (m1.total - m0.total)) * 100);
     }
-    return out;
+    return { cpu, cpuSeconds, seconds };
   };
 }
 

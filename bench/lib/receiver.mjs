@@ -1,6 +1,8 @@
 // The webhook receiver, run as a child process (fork) so its timestamps are not delayed by the
 // load generator: node:http on 127.0.0.1, one or more ports, answers 200 at once.
-// It verifies both signatures, de-duplicates on (port, webhook-id) and records the first receipt
+// Each measurement sets a tag (the clinic_id its creates use), so deliveries left over from an earlier
+// phase are answered but not counted. It verifies both signatures, de-duplicates on
+// (port, path, webhook-id) and records the first receipt
 // time of each event (wall clock, sub-millisecond: performance.timeOrigin + performance.now()).
 // Controlled over IPC: reset, stats, waitFor, receipts, close.
 import http from "node:http";
@@ -10,13 +12,15 @@ const now = () => performance.timeOrigin + performance.now();
 const portCount = Number(process.argv[2] ?? 1);
 
 let state;
-function reset(key) {
+function reset(key, tag) {
   state = {
     key,
-    seen: new Map(), // `${port}|${webhook-id}` -> first receipt time
+    tag, // when set, only deliveries whose data.clinic_id is the tag count; others are strays
+    stray: 0,
+    seen: new Map(), // `${port}${path}|${webhook-id}` -> first receipt time
     byAppointment: new Map(), // appointment_id -> first receipt time (any port)
     events: new Set(),
-    perPort: new Map(),
+    perTarget: new Map(), // `${port}${path}` -> unique deliveries
     requests: 0,
     duplicates: 0,
     sigOk: 0,
@@ -41,10 +45,11 @@ function stats() {
     sigBad: state.sigBad,
     unsigned: state.unsigned,
     nonJson: state.nonJson,
+    stray: state.stray,
     avgBodyBytes: state.requests ? Math.round(state.bodyBytes / state.requests) : 0,
     first: state.first,
     last: state.last,
-    perPort: Object.fromEntries(state.perPort),
+    perTarget: Object.fromEntries(state.perTarget),
   };
 }
 
@@ -66,6 +71,19 @@ function handle(port, req, res) {
     const t = now();
     const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
     const s = state;
+    let data;
+    try {
+      data = JSON.parse(body.toString("utf8"))?.data;
+    } catch {
+      s.nonJson += 1;
+    }
+    if (s.tag !== undefined && data?.clinic_id !== s.tag) {
+      // left over from an earlier phase (or not ours): answered, but not counted
+      s.stray += 1;
+      res.writeHead(200, { "content-type": "text/plain", "content-length": "2" });
+      res.end("ok");
+      return;
+    }
     s.requests += 1;
     s.bodyBytes += body.length;
     const id = req.headers["webhook-id"];
@@ -77,21 +95,18 @@ function handle(port, req, res) {
         s.sigOk += 1;
       else s.sigBad += 1;
     }
-    const dedupe = `${port}|${id}`;
+    const target = `${port}${req.url}`;
+    const dedupe = `${target}|${id}`;
     if (s.seen.has(dedupe)) {
       s.duplicates += 1;
     } else {
       s.seen.set(dedupe, t);
       s.events.add(id);
-      s.perPort.set(port, (s.perPort.get(port) ?? 0) + 1);
+      s.perTarget.set(target, (s.perTarget.get(target) ?? 0) + 1);
       if (s.first === undefined) s.first = t;
       s.last = t;
-      try {
-        const apt = JSON.parse(body.toString("utf8"))?.data?.appointment_id;
-        if (apt !== undefined && !s.byAppointment.has(apt)) s.byAppointment.set(apt, t);
-      } catch {
-        s.nonJson += 1;
-      }
+      const apt = data?.appointment_id;
+      if (apt !== undefined && !s.byAppointment.has(apt)) s.byAppointment.set(apt, t);
       checkWaiters();
     }
     res.writeHead(200, { "content-type": "text/plain", "content-length": "2" });
@@ -117,7 +132,7 @@ process.on("message", (msg) => {
   const reply = (data) => process.send({ id: msg.id, data });
   switch (msg.cmd) {
     case "reset":
-      reset(msg.key);
+      reset(msg.key, msg.tag);
       reply(true);
       break;
     case "stats":

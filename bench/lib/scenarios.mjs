@@ -1,0 +1,295 @@
+// The measurements themselves. Every time is wall-clock ms with sub-ms precision
+// (performance.timeOrigin + performance.now()), comparable across the bench process and its children.
+
+import { randomBytes } from "node:crypto";
+import { undici, undiciVersion } from "./deps.mjs";
+import { appointmentPayload, fakeId, signedHeaders } from "./payload.mjs";
+import { cpuMeter, selfCpuSeconds } from "./procs.mjs";
+import { now, round, runPool, sleep, summarize } from "./stats.mjs";
+
+const { Pool } = undici;
+
+/** A fresh tag (the clinic_id of one measurement's creates), so the receiver ignores earlier phases' stragglers. */
+export function newTag(label) {
+  return `cln_${label}_${randomBytes(4).toString("hex")}`;
+}
+
+/**
+ * Baseline: raw undici POSTs of signed ~450-byte bodies to the receiver, `connections` per port
+ * kept in flight (one Pool per port, like the engine's one agent with that many connections per origin).
+ */
+export async function rawPostRate({ receiver, ports, connections, seconds, warmupSeconds = 0.5, key, cpuSources }) {
+  const tag = newTag("raw");
+  await receiver.call("reset", { key, tag });
+  const identity = {
+    businessId: fakeId("biz"),
+    clientId: fakeId("cli"),
+    doctorId: "doc_bench_1",
+    patientId: "pat_bench_1",
+    clinicId: tag,
+    partnerId: "partner-apt-1",
+  };
+  const pools = ports.map((port) => new Pool(`http://127.0.0.1:${port}`, { connections, pipelining: 1 }));
+  let phase = "warmup";
+  let counted = 0;
+  let errors = 0;
+  const loops = [];
+  for (const [p, pool] of pools.entries()) {
+    for (let c = 0; c < connections; c++) {
+      loops.push(
+        (async () => {
+          while (phase !== "stop") {
+            const { eventId, body } = appointmentPayload({ ...identity, partnerId: `partner-apt-${p}-${c}` });
+            try {
+              const res = await pool.request({
+                method: "POST",
+                path: `/hook/raw-${p}`,
+                headers: signedHeaders(key, eventId, body, `bench-undici-${undiciVersion}`),
+                body,
+              });
+              await res.body.text();
+              if (res.statusCode === 200 && phase === "measure") counted += 1;
+            } catch {
+              errors += 1;
+            }
+          }
+        })(),
+      );
+    }
+  }
+  await sleep(warmupSeconds * 1000);
+  phase = "measure";
+  const meter = cpuMeter({ ...cpuSources, bench: selfCpuSeconds });
+  const t0 = now();
+  await sleep(seconds * 1000);
+  const n = counted;
+  const elapsed = now() - t0;
+  const { cpu } = meter();
+  phase = "stop";
+  await Promise.all(loops);
+  await Promise.all(pools.map((pool) => pool.close()));
+  const check = await receiver.call("stats");
+  return {
+    rate: round((n / elapsed) * 1000),
+    requests: n,
+    seconds: round(elapsed / 1000, 2),
+    connections: connections * ports.length,
+    errors,
+    signaturesOk: check.sigOk,
+    signaturesBad: check.sigBad,
+    bodyBytes: check.avgBodyBytes,
+    cpu,
+  };
+}
+
+/** CPU milliseconds each process spent per unit of work (event or delivery). */
+function cpuMsPer(cpuSeconds, units) {
+  if (!units) return undefined;
+  return Object.fromEntries(Object.entries(cpuSeconds).map(([k, s]) => [k, round((s * 1000) / units, 2)]));
+}
+
+/** Best (highest `key`) of several results. */
+export function best(runs, key = "rate") {
+  return runs.reduce((a, b) => ((b?.[key] ?? -1) > (a?.[key] ?? -1) ? b : a), undefined);
+}
+
+/** Creates n appointments with bounded concurrency. */
+export function createMany(api, n, concurrency, offset = 0, tag = undefined) {
+  return runPool(n, concurrency, (i) => api.createAppointment(offset + i, tag));
+}
+
+/** Creates `events` appointments while no dispatcher runs: the API's cost alone. */
+export async function apiOnlyCreates({ api, events, concurrency, cpuSources, offset, tag }) {
+  const meter = cpuMeter({ ...cpuSources, bench: selfCpuSeconds });
+  const t0 = now();
+  const { results, errors } = await createMany(api, events, concurrency, offset, tag);
+  const elapsed = now() - t0;
+  const { cpu, cpuSeconds } = meter();
+  const apiLatency = summarize(results.map((r) => r.commit - r.sent));
+  return {
+    created: results.length,
+    createErrors: errors.length,
+    firstError: errors[0],
+    rate: round(results.length / (elapsed / 1000)),
+    apiLatencyMs: { p50: apiLatency.p50, p99: apiLatency.p99 },
+    cpu,
+    cpuMsPerEvent: cpuMsPer(cpuSeconds, results.length),
+  };
+}
+
+/** Creates `warm` events and waits for their deliveries, to warm JITs, pools and caches. */
+export async function warmUp({ api, receiver, key, events, fanout, concurrency, timeoutMs }) {
+  const tag = newTag("warm");
+  await receiver.call("reset", { key, tag });
+  const { results, errors } = await createMany(api, events, concurrency, 900_000_000, tag);
+  const stats = await receiver.call("waitFor", { count: results.length * fanout, timeoutMs });
+  if (errors.length > 0 || stats.timedOut) {
+    throw new Error(
+      `warm-up failed: ${errors.length} create errors (${errors[0] ?? ""}); ${stats.deliveries}/${results.length * fanout} delivered`,
+    );
+  }
+}
+
+/**
+ * End to end: N creates with bounded concurrency, then wait until the receiver has every delivery
+ * (de-duplicated on port, path and webhook-id). Rates are measured from the first create request.
+ */
+export async function endToEnd({ api, receiver, key, events, fanout, concurrency, timeoutMs, cpuSources, offset }) {
+  const tag = newTag("e2e");
+  await receiver.call("reset", { key, tag });
+  const meter = cpuMeter({ ...cpuSources, bench: selfCpuSeconds });
+  const t0 = now();
+  const { results, errors } = await createMany(api, events, concurrency, offset, tag);
+  const tCreated = now();
+  const expected = results.length * fanout;
+  const stats = await receiver.call("waitFor", { count: expected, timeoutMs });
+  const { cpu, cpuSeconds } = meter();
+  const end = stats.last ?? now();
+  const seconds = (end - t0) / 1000;
+  const eventsDone = stats.deliveries / fanout;
+  const apiLatency = summarize(results.map((r) => r.commit - r.sent));
+  return {
+    events: results.length,
+    fanout,
+    createErrors: errors.length,
+    firstError: errors[0],
+    createRate: round(results.length / ((tCreated - t0) / 1000)),
+    rate: round(eventsDone / seconds), // events fully delivered per second, first create → last receipt
+    deliveryRate: round(stats.deliveries / seconds),
+    seconds: round(seconds, 2),
+    tailAfterLastCreateMs: round(end - tCreated),
+    delivered: stats.deliveries,
+    expected,
+    complete: !stats.timedOut && stats.deliveries >= expected,
+    duplicates: stats.duplicates,
+    strays: stats.stray,
+    signaturesOk: stats.sigOk,
+    signaturesBad: stats.sigBad,
+    unsigned: stats.unsigned,
+    bodyBytes: stats.avgBodyBytes,
+    apiLatencyMs: { p50: apiLatency.p50, p99: apiLatency.p99 },
+    cpu,
+    cpuMsPerEvent: cpuMsPer(cpuSeconds, eventsDone),
+  };
+}
+
+/**
+ * Backlog drain: `events` deliveries are already pending when the dispatcher starts (`startDispatcher`);
+ * the rate is measured from the first to the last receipt, so it is the dispatcher alone.
+ */
+export async function drain({ receiver, key, tag, expected, startDispatcher, timeoutMs, cpuSources }) {
+  await receiver.call("reset", { key, tag });
+  const tStart = now();
+  const sources = await startDispatcher();
+  const meter = cpuMeter({ ...cpuSources, ...sources, bench: selfCpuSeconds });
+  const stats = await receiver.call("waitFor", { count: expected, timeoutMs });
+  const { cpu, cpuSeconds } = meter();
+  const span = (stats.last - stats.first) / 1000;
+  return {
+    expected,
+    delivered: stats.deliveries,
+    complete: !stats.timedOut && stats.deliveries >= expected,
+    rate: round((stats.deliveries - 1) / span),
+    seconds: round(span, 2),
+    startToFirstReceiptMs: round(stats.first - tStart),
+    duplicates: stats.duplicates,
+    strays: stats.stray,
+    signaturesBad: stats.sigBad,
+    cpu,
+    cpuMsPerDelivery: cpuMsPer(cpuSeconds, stats.deliveries),
+  };
+}
+
+/**
+ * Latency at a steady rate: creates paced at `rate`/s (open loop, at most `maxOutstanding` in flight)
+ * for `duration` s; for each, commit = when the create's response arrived; latency = first receipt at
+ * the receiver − commit, matched on data.appointment_id.
+ */
+export async function steadyLatency({
+  api,
+  receiver,
+  key,
+  rate,
+  duration,
+  maxOutstanding = 256,
+  waitMs,
+  cpuSources,
+  offset,
+}) {
+  const tag = newTag(`steady${rate}`);
+  await receiver.call("reset", { key, tag });
+  const total = Math.round(rate * duration);
+  const records = [];
+  const errors = [];
+  let outstanding = 0;
+  let maxSeen = 0;
+  let blocked = 0;
+  const inflight = new Set();
+  const meter = cpuMeter({ ...cpuSources, bench: selfCpuSeconds });
+  const t0 = now();
+  let i = 0;
+  const deadline = t0 + duration * 1000;
+  // Open loop for `duration` seconds: when the API cannot keep up, fewer creates are sent (not a longer run).
+  while (i < total && now() < deadline) {
+    const due = Math.min(total, Math.floor(((now() - t0) / 1000) * rate) + 1);
+    while (i < due) {
+      if (outstanding >= maxOutstanding) {
+        blocked += 1;
+        break;
+      }
+      const n = i++;
+      outstanding += 1;
+      maxSeen = Math.max(maxSeen, outstanding);
+      const p = api
+        .createAppointment(offset + n, tag)
+        .then((r) => records.push(r))
+        .catch((error) => errors.push(String(error?.message ?? error)))
+        .finally(() => {
+          outstanding -= 1;
+          inflight.delete(p);
+        });
+      inflight.add(p);
+    }
+    await sleep(1);
+  }
+  const tLastSend = now();
+  await Promise.all([...inflight]);
+  const tLastCommit = now();
+  const stats = await receiver.call("waitFor", { count: records.length, timeoutMs: waitMs });
+  const { cpu, cpuSeconds } = meter();
+  const receipts = new Map(await receiver.call("receipts"));
+  const latencies = [];
+  let missing = 0;
+  for (const r of records) {
+    const t = receipts.get(r.id);
+    if (t === undefined) missing += 1;
+    else latencies.push(t - r.commit);
+  }
+  const lat = summarize(latencies);
+  const apiLat = summarize(records.map((r) => r.commit - r.sent));
+  return {
+    targetRate: rate,
+    sent: i,
+    notSent: total - i,
+    achievedRate: round(i / ((tLastSend - t0) / 1000)),
+    sustained: i >= total * 0.95 && errors.length === 0,
+    commitRate: round(records.length / ((tLastCommit - t0) / 1000)),
+    created: records.length,
+    createErrors: errors.length,
+    firstError: errors[0],
+    arrived: latencies.length,
+    missing,
+    duplicates: stats.duplicates,
+    strays: stats.stray,
+    signaturesBad: stats.sigBad,
+    maxOutstandingCreates: maxSeen,
+    pacerBlocked: blocked,
+    latencyMs: lat,
+    receiptBeforeCommit: latencies.filter((x) => x < 0).length,
+    over50ms: latencies.filter((x) => x > 50).length,
+    over1s: latencies.filter((x) => x > 1000).length,
+    apiLatencyMs: apiLat,
+    cpu,
+    cpuMsPerEvent: cpuMsPer(cpuSeconds, latencies.length),
+  };
+}

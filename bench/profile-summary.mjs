@@ -1,0 +1,77 @@
+#!/usr/bin/env node
+// Summarises a V8 .cpuprofile (from `node bench/run.mjs --cpu-prof DIR`): self time by function,
+// by file/package, and inclusive time of chosen carehooks functions.
+// Usage: node bench/profile-summary.mjs FILE.cpuprofile [--top 30] [--match REGEX]
+//   --match: also list the inclusive time of every function whose "name file" matches REGEX
+//   (inclusive time is per synchronous stack: work continued after an await is not included).
+import { readFileSync } from "node:fs";
+
+const file = process.argv[2];
+const top = Number(process.argv[process.argv.indexOf("--top") + 1]) || 30;
+const match = process.argv.includes("--match")
+  ? new RegExp(process.argv[process.argv.indexOf("--match") + 1])
+  : undefined;
+if (!file) {
+  process.stderr.write("usage: node bench/profile-summary.mjs FILE.cpuprofile [--top N]\n");
+  process.exit(2);
+}
+const profile = JSON.parse(readFileSync(file, "utf8"));
+const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
+const parent = new Map();
+for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+
+// self time per node from samples and timeDeltas (µs)
+const self = new Map();
+for (let i = 0; i < profile.samples.length; i++) {
+  const id = profile.samples[i];
+  self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
+}
+const total = [...self.values()].reduce((a, b) => a + b, 0);
+
+function where(cf) {
+  const url = cf.url || "";
+  if (!url) return "(native/vm)";
+  const m = url.match(/node_modules\/((?:@[^/]+\/)?[^/]+)/);
+  if (m) return m[1];
+  const d = url.match(/packages\/server\/dist\/(.*)$/);
+  if (d) return `carehooks:${d[1]}`;
+  if (url.startsWith("node:")) return url;
+  return url;
+}
+
+const byFn = new Map();
+const byFile = new Map();
+for (const [id, us] of self) {
+  const cf = nodes.get(id).callFrame;
+  const fn = `${cf.functionName || "(anonymous)"}  ${where(cf)}:${cf.lineNumber + 1}`;
+  byFn.set(fn, (byFn.get(fn) ?? 0) + us);
+  const w = where(cf);
+  byFile.set(w, (byFile.get(w) ?? 0) + us);
+}
+
+// inclusive time: for every sample, walk up the stack once per distinct carehooks function
+const inclusive = new Map();
+for (const [id, us] of self) {
+  const seen = new Set();
+  for (let cur = id; cur !== undefined; cur = parent.get(cur)) {
+    const cf = nodes.get(cur).callFrame;
+    const w = where(cf);
+    const key = `${cf.functionName || "(anonymous)"}  ${w}`;
+    if (!w.startsWith("carehooks:") && !match?.test(key)) continue;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    inclusive.set(key, (inclusive.get(key) ?? 0) + us);
+  }
+}
+
+const pct = (us) => `${((us / total) * 100).toFixed(1).padStart(5)}%`;
+const print = (title, map, n) => {
+  process.stdout.write(`\n${title}\n`);
+  for (const [k, us] of [...map].sort((a, b) => b[1] - a[1]).slice(0, n)) process.stdout.write(`${pct(us)}  ${k}\n`);
+};
+process.stdout.write(`profile: ${(total / 1e6).toFixed(2)} s of samples\n`);
+print("self time by package / file", byFile, top);
+print("self time by function", byFn, top);
+print("inclusive time of carehooks functions", new Map([...inclusive].filter(([k]) => k.includes("carehooks:"))), top);
+if (match)
+  print(`inclusive time of functions matching ${match}`, new Map([...inclusive].filter(([k]) => match.test(k))), top);
