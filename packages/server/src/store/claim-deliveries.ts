@@ -16,6 +16,7 @@
 import { randomBytes } from "node:crypto";
 import { sql } from "kysely";
 import type { DialectAdapter } from "./dialect/adapter.js";
+import type { Db } from "./open.js";
 import type { DeliveryStatus, SubscriptionState } from "./schema.js";
 
 /**
@@ -24,6 +25,21 @@ import type { DeliveryStatus, SubscriptionState } from "./schema.js";
  */
 const PENDING = sql.lit<DeliveryStatus>("pending");
 const IN_FLIGHT = sql.lit<DeliveryStatus>("in_flight");
+
+/** Every subscription with its oldest pending delivery's time (`due`), found through the partial index. */
+function subscriptionsWithOldestPending(db: Db) {
+  return db
+    .selectFrom("subscription as s")
+    .select(["s.id as subscription_id", "s.state", "s.probe_at", "s.deleted_at"])
+    .select((inner) =>
+      inner
+        .selectFrom("delivery as d")
+        .select((agg) => agg.fn.min("d.next_attempt_at").as("m"))
+        .whereRef("d.subscription_id", "=", "s.id")
+        .where("d.status", "=", PENDING)
+        .as("due"),
+    );
+}
 
 export interface ClaimLimits {
   /** Free slots of this worker. */
@@ -95,20 +111,7 @@ export async function claimDeliveries(adapter: DialectAdapter, limits: ClaimLimi
 
     // Per subscription, its oldest pending delivery, found through the partial index: no scan of the backlog.
     const due = await trx
-      .selectFrom((eb) =>
-        eb
-          .selectFrom("subscription as s")
-          .select(["s.id as subscription_id", "s.state", "s.probe_at", "s.deleted_at"])
-          .select((inner) =>
-            inner
-              .selectFrom("delivery as d")
-              .select((agg) => agg.fn.min("d.next_attempt_at").as("m"))
-              .whereRef("d.subscription_id", "=", "s.id")
-              .where("d.status", "=", PENDING)
-              .as("due"),
-          )
-          .as("t"),
-      )
+      .selectFrom(subscriptionsWithOldestPending(trx).as("t"))
       .selectAll()
       .where("t.due", "<=", now)
       .where((eb) =>
@@ -258,20 +261,7 @@ export function slotsOf(
  */
 export async function nextDueAt(adapter: DialectAdapter): Promise<number | undefined> {
   const row = await adapter.db
-    .selectFrom((eb) =>
-      eb
-        .selectFrom("subscription as s")
-        .select(["s.state", "s.probe_at"])
-        .select((inner) =>
-          inner
-            .selectFrom("delivery as d")
-            .select((agg) => agg.fn.min("d.next_attempt_at").as("m"))
-            .whereRef("d.subscription_id", "=", "s.id")
-            .where("d.status", "=", PENDING)
-            .as("due"),
-        )
-        .as("t"),
-    )
+    .selectFrom(subscriptionsWithOldestPending(adapter.db).as("t"))
     .select((eb) =>
       eb.fn
         .min(
