@@ -25,6 +25,8 @@ import type { Wakeup } from "./wakeup.js";
 
 const CLAIM_BATCH = 100;
 const ERROR_BACKOFF_MS = 500;
+/** How long a freed slot waits for others before the dispatcher claims again. */
+const REFILL_COALESCE_MS = 4;
 
 export interface DispatcherDeps {
   readonly adapter: DialectAdapter;
@@ -68,6 +70,7 @@ export class Dispatcher {
   #loop: Promise<void> | undefined;
   #wake: (() => void) | undefined;
   #wakePending = false;
+  #refill: NodeJS.Timeout | undefined;
   #unsubscribe: (() => void) | undefined;
 
   constructor(deps: DispatcherDeps) {
@@ -145,8 +148,19 @@ export class Dispatcher {
     }
   }
 
-  /** A wake-up that arrives while the loop is busy claiming is kept for the next sleep, not lost. */
-  #signal(): void {
+  /**
+   * A wake-up that arrives while the loop is busy claiming is kept for the next sleep, not lost.
+   * A freed slot waits `delayMs` first, so completions landing together refill in one claim.
+   */
+  #signal(delayMs = 0): void {
+    if (delayMs > 0) {
+      if (this.#refill) return;
+      this.#refill = setTimeout(() => {
+        this.#refill = undefined;
+        this.#signal();
+      }, delayMs);
+      return;
+    }
     if (this.#wake) this.#wake();
     else this.#wakePending = true;
   }
@@ -179,7 +193,7 @@ export class Dispatcher {
         const left = (this.#tokens.get(delivery.lease_token) ?? 1) - 1;
         if (left > 0) this.#tokens.set(delivery.lease_token, left);
         else this.#tokens.delete(delivery.lease_token);
-        this.#signal();
+        this.#signal(REFILL_COALESCE_MS);
       });
     this.#inFlight.set(delivery.id, attempt);
     this.#deps.metrics?.inFlight.set(this.#inFlight.size);
