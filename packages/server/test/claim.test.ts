@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { newId } from "../src/domain/ids.js";
 import { claimDeliveries } from "../src/store/claim-deliveries.js";
+import { claimTask } from "../src/store/tasks.js";
 import { dialects } from "./support/databases.js";
 import { type Harness, startHarness } from "./support/harness.js";
 
@@ -87,5 +88,40 @@ describe.each(dialects())("claiming on %s", (dialect) => {
     const healthy = await subscriptionWithDue(tenant.businessId, "active", null, now - 1000);
     const { claimed } = await claimDeliveries(h.ctx.adapter, { limit: 10, perEndpoint: 5, leaseMs: 60_000 });
     expect(claimed.map((d) => d.id)).toEqual([healthy.deliveryId]);
+  });
+});
+
+describe.each(dialects())("recover tasks on %s", (dialect) => {
+  it("are taken by one process only, and taken over once their runner is stale", async () => {
+    const h = await startHarness(dialect);
+    try {
+      const tenant = await h.tenant();
+      const now = Date.now();
+      const task = {
+        id: newId("task"),
+        business_id: tenant.businessId,
+        subscription_id: null,
+        kind: "recover",
+        state: "queued" as const,
+        params: "{}",
+        total: 0,
+        done: 0,
+        error: null,
+        created_at: now,
+        updated_at: now,
+        finished_at: null,
+      };
+      await h.ctx.db.insertInto("task").values(task).execute();
+      const [a, b] = await Promise.all([
+        claimTask(h.ctx.db, task.id, now - 60_000, now),
+        claimTask(h.ctx.db, task.id, now - 60_000, now),
+      ]);
+      expect([a, b].sort()).toEqual([false, true]);
+      // A live runner's task is left alone; a stale one is taken over.
+      expect(await claimTask(h.ctx.db, task.id, now - 60_000, now + 1000)).toBe(false);
+      expect(await claimTask(h.ctx.db, task.id, now + 1, now + 61_000)).toBe(true);
+    } finally {
+      await h.close();
+    }
   });
 });

@@ -1,16 +1,18 @@
 /**
  * Runs a recover task: re-queues a subscription's failed and cancelled
  * deliveries from a time range, in batches, recording progress on the task so
- * callers can watch it. A task a stopped process left behind resumes at start
- * (re-queuing is idempotent: it only touches failed and cancelled rows).
+ * callers can watch it. A task a stopped process left behind is taken over at
+ * start once its progress is stale; a live runner's task is left alone.
  */
 import type { FastifyBaseLogger } from "fastify";
 import { requeueFailed } from "../store/deliveries.js";
 import type { Db } from "../store/open.js";
-import { type TaskRow, updateTask } from "../store/tasks.js";
+import { claimTask, type TaskRow, updateTask } from "../store/tasks.js";
 import type { Wakeup } from "./wakeup.js";
 
 const BATCH = 500;
+/** A running task whose runner reported nothing for this long is taken over. */
+export const TASK_STALE_MS = 60_000;
 
 export interface RecoverParams {
   readonly since: number;
@@ -21,7 +23,9 @@ export async function runRecoverTask(db: Db, wakeup: Wakeup, log: FastifyBaseLog
   const params = JSON.parse(task.params) as RecoverParams;
   let done = task.done;
   try {
-    await updateTask(db, task.id, { state: "running", updated_at: Date.now() });
+    const started = Date.now();
+    // Another process may be running it already: only one takes it.
+    if (!(await claimTask(db, task.id, started - TASK_STALE_MS, started))) return;
     for (;;) {
       const now = Date.now();
       const moved = await db.transaction().execute(async (trx) => {

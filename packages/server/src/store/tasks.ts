@@ -25,3 +25,20 @@ export async function updateTask(db: Db, id: string, change: Updateable<TaskTabl
 export async function unfinishedTasks(db: Db): Promise<TaskRow[]> {
   return db.selectFrom("task").selectAll().where("state", "in", ["queued", "running"]).orderBy("id").execute();
 }
+
+/**
+ * Takes a task for this process: a queued one, or a running one whose runner
+ * has not reported progress since `staleBefore` (it died). Two processes
+ * resuming at once cannot both take it.
+ */
+export async function claimTask(db: Db, id: string, staleBefore: number, now: number): Promise<boolean> {
+  const result = await db
+    .updateTable("task")
+    .set({ state: "running", updated_at: now })
+    .where("id", "=", id)
+    .where((eb) =>
+      eb.or([eb("state", "=", "queued"), eb.and([eb("state", "=", "running"), eb("updated_at", "<", staleBefore)])]),
+    )
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) > 0;
+}
