@@ -2,8 +2,7 @@
 import { Command } from "commander";
 import type { Config } from "../config/load.js";
 import { SETTINGS, type SettingKey } from "../config/settings.js";
-import { Dispatcher } from "../delivery/dispatcher.js";
-import { Sender } from "../delivery/sender.js";
+import { createDeliveryEngine } from "../delivery/engine.js";
 import { buildApp } from "../http/app.js";
 import { startRetention } from "../ops/retention.js";
 import { createContext, createDemoDataOnce, openMigratedDatabase, resolveSecrets, resumeTasks } from "../runtime.js";
@@ -44,26 +43,9 @@ export async function serve(config: Config): Promise<void> {
       logger: { level: config.logLevel, redact: { paths: LOG_REDACTIONS, censor: "[redacted]" } },
       routes: config.role === "worker" ? "ops" : "all",
     });
-    const sender = new Sender({
-      connectTimeoutMs: config.connectTimeout,
-      requestTimeoutMs: config.requestTimeout,
-      policy: ctx.urlPolicy,
-      egressProxy: config.egressProxy,
-      // Per origin: several webhooks on one host share it, so it is the worker's cap, not one webhook's.
-      connections: config.maxInFlight,
-    });
-    const dispatcher =
-      config.role === "api"
-        ? undefined
-        : new Dispatcher({
-            adapter,
-            config,
-            keyBox: ctx.keyBox,
-            sender,
-            wakeup: ctx.wakeup,
-            log: app.log,
-            metrics: ctx.metrics,
-          });
+    // An api process sends nothing; its sender stays idle and is closed with the rest.
+    const { sender, dispatcher: worker } = createDeliveryEngine(ctx, app.log);
+    const dispatcher = config.role === "api" ? undefined : worker;
     const address = await app.listen({ host: config.host, port: config.port });
     dispatcher?.start();
     if (config.role !== "worker") await resumeTasks(ctx, app.log);

@@ -38,11 +38,3 @@ export function parseList(text: string): string[] {
     .map((item) => item.trim())
     .filter((item) => item !== "");
 }
-
-export function formatDuration(ms: number): string {
-  for (const unit of ["d", "h", "m", "s"] as const) {
-    const size = DURATION_UNITS[unit] as number;
-    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
-  }
-  return `${ms}ms`;
-}

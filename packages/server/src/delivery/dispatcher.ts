@@ -39,14 +39,6 @@ export interface DispatcherDeps {
   readonly random?: () => number;
 }
 
-export interface DispatcherStats {
-  sent: number;
-  succeeded: number;
-  retried: number;
-  failed: number;
-  fenced: number;
-}
-
 /** The keys that sign an attempt now: the current one, then the previous one during its overlap. */
 export function signingKeys(delivery: ClaimedDelivery, keyBox: KeyBox, now: number): string[] {
   const keys: string[] = [];
@@ -58,7 +50,6 @@ export function signingKeys(delivery: ClaimedDelivery, keyBox: KeyBox, now: numb
 }
 
 export class Dispatcher {
-  readonly stats: DispatcherStats = { sent: 0, succeeded: 0, retried: 0, failed: 0, fenced: 0 };
   readonly #deps: DispatcherDeps;
   readonly #random: () => number;
   readonly #breaker: BreakerSettings;
@@ -231,10 +222,8 @@ export class Dispatcher {
         random: this.#random,
       },
     );
-    this.stats.sent += 1;
     this.#deps.metrics?.attempts.inc({ outcome: outcome.kind });
     this.#deps.metrics?.attemptDuration.observe(result.durationMs / 1000);
-    this.stats[outcome.kind === "succeeded" ? "succeeded" : outcome.kind === "retry" ? "retried" : "failed"] += 1;
     const completion: Completion = {
       deliveryId: delivery.id,
       subscriptionId: delivery.subscription_id,
@@ -280,7 +269,8 @@ export class Dispatcher {
             batch.map((item) => item.completion),
             this.#breaker,
           );
-          this.stats.fenced += summary.fenced;
+          if (summary.fenced > 0)
+            this.#deps.log.info({ fenced: summary.fenced }, "attempts recorded after their lease was taken over");
           for (const id of summary.disabled) this.#deps.log.warn({ subscription: id }, "subscription disabled");
           break;
         } catch (error) {

@@ -1,8 +1,8 @@
 /** Builds a real app over a real database for `app.inject()` tests, with helpers to act as a client. */
 import type { LightMyRequestResponse } from "fastify";
 import { type Config, loadConfig } from "../../src/config/load.js";
-import { Dispatcher } from "../../src/delivery/dispatcher.js";
-import { Sender } from "../../src/delivery/sender.js";
+import type { Dispatcher } from "../../src/delivery/dispatcher.js";
+import { createDeliveryEngine } from "../../src/delivery/engine.js";
 import { generateMasterKey } from "../../src/domain/key-box.js";
 import { SCOPES, type Scope } from "../../src/domain/scopes.js";
 import { buildApp } from "../../src/http/app.js";
@@ -76,23 +76,9 @@ export async function startHarness(
   const adapter = await openMigratedDatabase(config);
   const ctx = await createContext(config, adapter);
   const app = await buildApp(ctx);
-  const sender = new Sender({
-    connectTimeoutMs: config.connectTimeout,
-    requestTimeoutMs: config.requestTimeout,
-    policy: ctx.urlPolicy,
-    connections: config.maxInFlight,
-  });
-  const dispatcher = options.dispatcher
-    ? new Dispatcher({
-        adapter,
-        config,
-        keyBox: ctx.keyBox,
-        sender,
-        wakeup: ctx.wakeup,
-        log: app.log,
-        metrics: ctx.metrics,
-      })
-    : undefined;
+  const engine = createDeliveryEngine(ctx, app.log);
+  const { sender } = engine;
+  const dispatcher = options.dispatcher ? engine.dispatcher : undefined;
   dispatcher?.start();
 
   async function login(clientId: string, clientSecret: string) {
