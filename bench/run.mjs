@@ -322,34 +322,8 @@ async function sqliteSuite(result, receiverSources) {
       await api.login(dep.clients[0]);
       const key = newSigningKey();
       await api.createWebhook(`http://127.0.0.1:${receiver.ports[0]}/hook/sqlite-f1`, key);
-      log(`sqlite: warm-up (${WARM_EVENTS} events)`);
-      await warmUp({
-        api,
-        receiver,
-        key,
-        events: WARM_EVENTS,
-        fanout: 1,
-        concurrency: O.concurrency,
-        timeoutMs: O.timeoutMs,
-      });
-      const runs = [];
-      for (let r = 0; r < (O.skip.has("e2e") ? 0 : O.repeat); r++) {
-        log(`sqlite: end-to-end fan-out 1, run ${r + 1}/${O.repeat} (${O.events} events)`);
-        const run = await endToEnd({
-          api,
-          receiver,
-          key,
-          events: O.events,
-          fanout: 1,
-          concurrency: O.concurrency,
-          timeoutMs: O.timeoutMs,
-          cpuSources: sources,
-          offset: r * 100_000,
-        });
-        log(`sqlite: ${run.rate} events/s end to end, ${run.createRate} creates/s`);
-        runs.push(run);
-      }
-      if (runs.length > 0) result.e2e = { runs, best: best(runs) };
+      const e2e = await warmUpAndEndToEnd({ label: "sqlite", api, receiver, key, cpuSources: () => sources });
+      if (e2e) result.e2e = e2e;
       await api.close();
       if (!O.skip.has("fanout")) {
         result.fanout = await fanoutRuns({
@@ -523,34 +497,14 @@ async function postgresSuite(result, receiverSources) {
       await startWorkers();
     }
 
-    log(`postgres: warm-up (${WARM_EVENTS} events)`);
-    await warmUp({
+    const e2e = await warmUpAndEndToEnd({
+      label: "postgres",
       api,
       receiver,
       key,
-      events: WARM_EVENTS,
-      fanout: 1,
-      concurrency: O.concurrency,
-      timeoutMs: O.timeoutMs,
+      cpuSources: () => ({ ...base, ...workerSources() }),
     });
-    const runs = [];
-    for (let r = 0; r < (O.skip.has("e2e") ? 0 : O.repeat); r++) {
-      log(`postgres: end-to-end fan-out 1, run ${r + 1}/${O.repeat} (${O.events} events)`);
-      const run = await endToEnd({
-        api,
-        receiver,
-        key,
-        events: O.events,
-        fanout: 1,
-        concurrency: O.concurrency,
-        timeoutMs: O.timeoutMs,
-        cpuSources: { ...base, ...workerSources() },
-        offset: r * 100_000,
-      });
-      log(`postgres: ${run.rate} events/s end to end, ${run.createRate} creates/s`);
-      runs.push(run);
-    }
-    if (runs.length > 0) result.e2e = { runs, best: best(runs) };
+    if (e2e) result.e2e = e2e;
 
     if (!O.skip.has("fanout")) {
       result.fanout = await fanoutRuns({
@@ -886,3 +840,35 @@ try {
   await cleanup();
 }
 process.exit(exitCode);
+
+/** The warm-up, then the fan-out 1 end-to-end runs (best kept); undefined when skipped. */
+async function warmUpAndEndToEnd({ label, api, receiver, key, cpuSources }) {
+  log(`${label}: warm-up (${WARM_EVENTS} events)`);
+  await warmUp({
+    api,
+    receiver,
+    key,
+    events: WARM_EVENTS,
+    fanout: 1,
+    concurrency: O.concurrency,
+    timeoutMs: O.timeoutMs,
+  });
+  const runs = [];
+  for (let r = 0; r < (O.skip.has("e2e") ? 0 : O.repeat); r++) {
+    log(`${label}: end-to-end fan-out 1, run ${r + 1}/${O.repeat} (${O.events} events)`);
+    const run = await endToEnd({
+      api,
+      receiver,
+      key,
+      events: O.events,
+      fanout: 1,
+      concurrency: O.concurrency,
+      timeoutMs: O.timeoutMs,
+      cpuSources: cpuSources(),
+      offset: r * 100_000,
+    });
+    log(`${label}: ${run.rate} events/s end to end, ${run.createRate} creates/s`);
+    runs.push(run);
+  }
+  return runs.length > 0 ? { runs, best: best(runs) } : undefined;
+}
