@@ -1,30 +1,13 @@
 import fs from "node:fs";
 import path from "node:path";
 import BetterSqlite3 from "better-sqlite3";
-import { CompiledQuery, type DatabaseConnection, Kysely, SqliteDialect, SqliteDriver } from "kysely";
+import { Kysely } from "kysely";
 import { LocalWakeup } from "../../delivery/wakeup.js";
 import type { Database } from "../schema.js";
 import type { DialectAdapter, DialectOptions, Migration } from "./adapter.js";
+import { DurableSqliteDialect, WalFlusher } from "./sqlite-durable.js";
 
 const BUSY_TIMEOUT_MS = 5000;
-
-/** Write transactions take the write lock at BEGIN, so two never deadlock upgrading from a read. */
-class ImmediateSqliteDriver extends SqliteDriver {
-  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
-    await connection.executeQuery(CompiledQuery.raw("begin immediate"));
-  }
-}
-
-class ImmediateSqliteDialect extends SqliteDialect {
-  readonly #config: ConstructorParameters<typeof SqliteDialect>[0];
-  constructor(config: ConstructorParameters<typeof SqliteDialect>[0]) {
-    super(config);
-    this.#config = config;
-  }
-  override createDriver(): SqliteDriver {
-    return new ImmediateSqliteDriver(this.#config);
-  }
-}
 
 const STATEMENT_CACHE_SIZE = 500;
 
@@ -51,13 +34,27 @@ function withStatementCache(raw: BetterSqlite3.Database): BetterSqlite3.Database
   });
 }
 
+/** Makes the creation of the database and its log files durable. */
+function syncDirectory(directory: string): void {
+  const fd = fs.openSync(directory, "r");
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 export function openSqlite(file: string, options: DialectOptions): DialectAdapter {
   if (file !== ":memory:") fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
   const raw = new BetterSqlite3(file, { timeout: BUSY_TIMEOUT_MS });
   raw.pragma("journal_mode = WAL");
-  raw.pragma(`synchronous = ${options.sqliteSynchronous}`);
+  // FULL is kept by flushing the log ourselves, off the event loop: SQLite itself never waits for the disk.
+  raw.pragma("synchronous = NORMAL");
   raw.pragma("foreign_keys = ON");
-  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(raw) }) });
+  const flushed = options.sqliteSynchronous === "FULL" && !raw.memory;
+  if (flushed) syncDirectory(path.dirname(path.resolve(file)));
+  const wal = flushed ? new WalFlusher(`${raw.name}-wal`) : undefined;
+  const db = new Kysely<Database>({ dialect: new DurableSqliteDialect(withStatementCache(raw), wal) });
 
   return {
     name: "sqlite",

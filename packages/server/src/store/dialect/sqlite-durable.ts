@@ -1,0 +1,239 @@
+/**
+ * Durable commits for the embedded database without blocking the event loop.
+ *
+ * better-sqlite3 runs on the main thread, so with `synchronous=FULL` every
+ * COMMIT stopped the whole process for an fsync (about 0.4 ms here): the
+ * largest single cost of an event. Instead, SQLite runs with
+ * `synchronous=NORMAL` (the WAL is written at COMMIT but not flushed) and this
+ * driver flushes the WAL itself, with `fsync` on libuv's thread pool:
+ *
+ * - Every COMMIT, and every write outside a transaction, counts as one
+ *   commit. A flush covers every commit made before it started; commits that
+ *   arrive while one runs share the next flush (group commit).
+ * - No result leaves the driver before every commit made so far is on disk:
+ *   a write is answered only once it is durable, and a read cannot show a
+ *   row that a power loss could still take back.
+ * - The connection is free again as soon as SQLite has returned, so the
+ *   next transaction runs while the flush is in progress.
+ * - A failed flush leaves the durability of what was written unknown, so
+ *   every later statement fails with that error until the process restarts
+ *   (PostgreSQL stops for the same reason).
+ *
+ * That is `synchronous=FULL`'s guarantee (a committed and answered change
+ * survives power loss) with the fsyncs shared. With `SQLITE_SYNCHRONOUS=NORMAL`
+ * nothing is flushed here: changes survive a crash of the process, not of the
+ * machine.
+ */
+import fs from "node:fs";
+import type BetterSqlite3 from "better-sqlite3";
+import { type CompiledQuery, type DatabaseConnection, type Driver, type QueryResult, SqliteDialect } from "kysely";
+
+/** Flushes the write-ahead log, many commits per fsync. */
+export class WalFlusher {
+  readonly #path: string;
+  #fd: number | undefined;
+  #committed = 0;
+  #flushed = 0;
+  #flushes = 0;
+  #flushing = false;
+  #failure: Error | undefined;
+  #waiters: { upTo: number; resolve(): void; reject(error: Error): void }[] = [];
+
+  constructor(walPath: string) {
+    this.#path = walPath;
+  }
+
+  /** Counts one commit (a COMMIT, or a write outside a transaction). */
+  committed(): void {
+    this.#committed += 1;
+  }
+
+  /** Resolves once every commit counted so far is on disk. */
+  durable(): Promise<void> {
+    if (this.#failure) return Promise.reject(this.#failure);
+    if (this.#flushed >= this.#committed) return Promise.resolve();
+    const upTo = this.#committed;
+    return new Promise((resolve, reject) => {
+      this.#waiters.push({ upTo, resolve, reject });
+      this.#flush();
+    });
+  }
+
+  /** Commits counted, commits known to be on disk, and fsyncs done. */
+  get stats(): { committed: number; flushed: number; flushes: number } {
+    return { committed: this.#committed, flushed: this.#flushed, flushes: this.#flushes };
+  }
+
+  /** Throws the flush failure that stopped this database, if any. */
+  check(): void {
+    if (this.#failure) throw this.#failure;
+  }
+
+  close(): void {
+    if (this.#fd !== undefined) fs.closeSync(this.#fd);
+    this.#fd = undefined;
+  }
+
+  #flush(): void {
+    if (this.#flushing || this.#waiters.length === 0) return;
+    this.#flushing = true;
+    const upTo = this.#committed;
+    let fd: number;
+    try {
+      this.#fd ??= fs.openSync(this.#path, "r");
+      fd = this.#fd;
+    } catch (error) {
+      this.#fail(error as Error);
+      return;
+    }
+    fs.fsync(fd, (error) => {
+      this.#flushing = false;
+      if (error) {
+        this.#fail(error);
+        return;
+      }
+      this.#flushes += 1;
+      this.#flushed = Math.max(this.#flushed, upTo);
+      const waiting = this.#waiters;
+      this.#waiters = [];
+      for (const waiter of waiting) {
+        if (waiter.upTo <= upTo) waiter.resolve();
+        else this.#waiters.push(waiter);
+      }
+      this.#flush();
+    });
+  }
+
+  #fail(error: Error): void {
+    this.#flushing = false;
+    this.#failure = new Error(`flushing the SQLite write-ahead log failed: ${error.message}`, { cause: error });
+    (this.#failure as Error & { code?: string }).code = "SQLITE_IOERR_FSYNC";
+    const waiting = this.#waiters;
+    this.#waiters = [];
+    for (const waiter of waiting) waiter.reject(this.#failure);
+  }
+}
+
+/**
+ * One turn with the single connection. A transaction keeps it until COMMIT or
+ * ROLLBACK; a statement outside a transaction keeps it for that statement only.
+ */
+class Lease implements DatabaseConnection {
+  inTransaction = false;
+  released = false;
+  readonly #driver: DurableSqliteDriver;
+  constructor(driver: DurableSqliteDriver) {
+    this.#driver = driver;
+  }
+  executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
+    return this.#driver.execute<R>(this, query);
+  }
+  // biome-ignore lint/correctness/useYield: the interface asks for streaming, which carehooks does not use on SQLite.
+  async *streamQuery<R>(): AsyncIterableIterator<QueryResult<R>> {
+    throw new Error("streaming queries are not supported on SQLite");
+  }
+}
+
+/** Kysely's SQLite driver contract: one connection, taken in turn, write transactions `BEGIN IMMEDIATE`. */
+export class DurableSqliteDriver implements Driver {
+  readonly #db: BetterSqlite3.Database;
+  /** Undefined when commits need no flush here (`NORMAL`, or an in-memory database). */
+  readonly #wal: WalFlusher | undefined;
+  readonly #queue: (() => void)[] = [];
+  #held = false;
+
+  constructor(db: BetterSqlite3.Database, wal: WalFlusher | undefined) {
+    this.#db = db;
+    this.#wal = wal;
+  }
+
+  async init(): Promise<void> {}
+
+  async acquireConnection(): Promise<DatabaseConnection> {
+    if (this.#held) await new Promise<void>((resolve) => this.#queue.push(resolve));
+    else this.#held = true;
+    return new Lease(this);
+  }
+
+  async releaseConnection(connection: DatabaseConnection): Promise<void> {
+    this.#release(connection as Lease);
+  }
+
+  async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    this.#wal?.check();
+    // IMMEDIATE takes the write lock at BEGIN, so two writers never deadlock upgrading from a read.
+    this.#db.prepare("begin immediate").run();
+    (connection as Lease).inTransaction = true;
+  }
+
+  async commitTransaction(connection: DatabaseConnection): Promise<void> {
+    const lease = connection as Lease;
+    this.#db.prepare("commit").run();
+    lease.inTransaction = false;
+    this.#wal?.committed();
+    this.#release(lease);
+    await this.#wal?.durable();
+  }
+
+  async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    const lease = connection as Lease;
+    lease.inTransaction = false;
+    // Released: it committed and only its flush failed; the open transaction, if any, is another lease's.
+    if (lease.released) return;
+    // Some errors (disk full, I/O) have rolled the transaction back already.
+    if (this.#db.inTransaction) this.#db.prepare("rollback").run();
+  }
+
+  async destroy(): Promise<void> {
+    await this.#wal?.durable().catch(() => undefined);
+    this.#wal?.close();
+    this.#db.close();
+  }
+
+  async execute<R>(lease: Lease, query: CompiledQuery): Promise<QueryResult<R>> {
+    if (lease.released) throw new Error("a SQLite lease outside a transaction serves one statement");
+    this.#wal?.check();
+    let result: QueryResult<R>;
+    let wrote = false;
+    try {
+      const statement = this.#db.prepare(query.sql);
+      const parameters = query.parameters as unknown[];
+      if (statement.reader) {
+        result = { rows: statement.all(parameters) as R[] };
+      } else {
+        const { changes, lastInsertRowid } = statement.run(parameters);
+        result = { numAffectedRows: BigInt(changes), insertId: BigInt(lastInsertRowid), rows: [] };
+        wrote = true;
+      }
+    } finally {
+      // Outside a transaction the statement was its own commit: free the connection before waiting for the disk.
+      if (!lease.inTransaction) this.#release(lease);
+    }
+    if (lease.inTransaction) return result;
+    if (wrote) this.#wal?.committed();
+    await this.#wal?.durable();
+    return result;
+  }
+
+  #release(lease: Lease): void {
+    if (lease.released) return;
+    lease.released = true;
+    const next = this.#queue.shift();
+    if (next) next();
+    else this.#held = false;
+  }
+}
+
+/** Kysely's SQLite dialect on this driver. */
+export class DurableSqliteDialect extends SqliteDialect {
+  readonly #database: BetterSqlite3.Database;
+  readonly #wal: WalFlusher | undefined;
+  constructor(database: BetterSqlite3.Database, wal: WalFlusher | undefined) {
+    super({ database });
+    this.#database = database;
+    this.#wal = wal;
+  }
+  override createDriver(): Driver {
+    return new DurableSqliteDriver(this.#database, this.#wal);
+  }
+}

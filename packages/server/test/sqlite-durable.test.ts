@@ -1,0 +1,115 @@
+/**
+ * The embedded database's commits: durable before they are answered, with
+ * fsyncs shared between commits that arrive together, on a real file.
+ */
+import path from "node:path";
+import BetterSqlite3 from "better-sqlite3";
+import { Kysely, sql } from "kysely";
+import { afterEach, describe, expect, it } from "vitest";
+import { DurableSqliteDialect, WalFlusher } from "../src/store/dialect/sqlite-durable.js";
+import { tempDir } from "./support/databases.js";
+
+interface Tables {
+  item: { id: number; label: string };
+}
+
+const opened: Kysely<Tables>[] = [];
+afterEach(async () => {
+  for (const db of opened.splice(0)) await db.destroy();
+});
+
+function open(walPath?: (file: string) => string): { db: Kysely<Tables>; wal: WalFlusher; file: string } {
+  const file = path.join(tempDir(), "durable.db");
+  const raw = new BetterSqlite3(file);
+  raw.pragma("journal_mode = WAL");
+  raw.pragma("synchronous = NORMAL");
+  raw.exec("CREATE TABLE item (id INTEGER PRIMARY KEY, label TEXT NOT NULL UNIQUE)");
+  const wal = new WalFlusher(walPath ? walPath(file) : `${file}-wal`);
+  const db = new Kysely<Tables>({ dialect: new DurableSqliteDialect(raw, wal) });
+  opened.push(db);
+  return { db, wal, file };
+}
+
+describe("durable SQLite commits", () => {
+  it("answers each commit only once it is flushed, sharing fsyncs between commits that arrive together", async () => {
+    const { db, wal } = open();
+    const transactions = Array.from({ length: 100 }, (_, i) =>
+      db.transaction().execute(async (trx) => {
+        // The connection is this transaction's until COMMIT, so its commit is the next one counted.
+        const commitNumber = wal.stats.committed + 1;
+        await trx
+          .insertInto("item")
+          .values({ id: i, label: `tx-${i}-a` })
+          .execute();
+        await trx
+          .insertInto("item")
+          .values({ id: 1000 + i, label: `tx-${i}-b` })
+          .execute();
+        return commitNumber;
+      }),
+    );
+    const singles = Array.from({ length: 100 }, (_, i) =>
+      db
+        .insertInto("item")
+        .values({ id: 2000 + i, label: `single-${i}` })
+        .execute()
+        .then(() => wal.stats.flushed),
+    );
+    const flushedWhenAnswered = await Promise.all(
+      transactions.map((done) => done.then((commitNumber) => ({ commitNumber, flushed: wal.stats.flushed }))),
+    );
+    for (const { commitNumber, flushed } of flushedWhenAnswered) expect(flushed).toBeGreaterThanOrEqual(commitNumber);
+    for (const flushed of await Promise.all(singles)) expect(flushed).toBeGreaterThanOrEqual(1);
+
+    const { count } = await db
+      .selectFrom("item")
+      .select((eb) => eb.fn.countAll<number>().as("count"))
+      .executeTakeFirstOrThrow();
+    expect(count).toBe(300);
+    expect(wal.stats.committed).toBe(200);
+    expect(wal.stats.flushed).toBe(200);
+    expect(wal.stats.flushes).toBeGreaterThanOrEqual(1);
+    expect(wal.stats.flushes).toBeLessThan(100);
+  });
+
+  it("rolls a failing transaction back alone while the others commit", async () => {
+    const { db } = open();
+    const results = await Promise.allSettled([
+      db.insertInto("item").values({ id: 1, label: "first" }).execute(),
+      db.transaction().execute(async (trx) => {
+        await trx.insertInto("item").values({ id: 2, label: "kept out" }).execute();
+        await trx.insertInto("item").values({ id: 3, label: "first" }).execute(); // UNIQUE violation
+      }),
+      db.transaction().execute(async (trx) => {
+        await trx.insertInto("item").values({ id: 4, label: "second" }).execute();
+      }),
+    ]);
+    expect(results.map((result) => result.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+    const rows = await db.selectFrom("item").select("label").orderBy("id").execute();
+    expect(rows.map((row) => row.label)).toEqual(["first", "second"]);
+  });
+
+  it("lets a read show nothing a power loss could still take back", async () => {
+    const { db, wal } = open();
+    const write = db.insertInto("item").values({ id: 1, label: "written" }).execute();
+    const rows = await db.selectFrom("item").select("label").execute();
+    expect(rows).toEqual([{ label: "written" }]);
+    expect(wal.stats.flushed).toBe(1);
+    await write;
+  });
+
+  it("fails the write and every later statement once a flush fails", async () => {
+    const { db, wal } = open((file) => path.join(path.dirname(file), "missing", "durable.db-wal"));
+    const error = await db
+      .insertInto("item")
+      .values({ id: 1, label: "unsure" })
+      .execute()
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: "SQLITE_IOERR_FSYNC" });
+    expect((error as Error).message).toMatch(/flushing the SQLite write-ahead log failed/);
+    await expect(db.selectFrom("item").selectAll().execute()).rejects.toMatchObject({ code: "SQLITE_IOERR_FSYNC" });
+    await expect(db.transaction().execute(async () => 1)).rejects.toMatchObject({ code: "SQLITE_IOERR_FSYNC" });
+    await expect(sql`select 1`.execute(db)).rejects.toMatchObject({ code: "SQLITE_IOERR_FSYNC" });
+    expect(wal.stats.flushed).toBe(0);
+  });
+});
