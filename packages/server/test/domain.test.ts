@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { TokenService } from "../src/auth/tokens.js";
 import { parseDuration, parseSize } from "../src/config/units.js";
 import { ID_PREFIXES, isId, newId } from "../src/domain/ids.js";
 import { generateMasterKey, KeyBox } from "../src/domain/key-box.js";
@@ -44,8 +45,30 @@ describe("the key box", () => {
     const sealed = box.seal("secret value");
     const tampered = `${sealed.slice(0, -2)}${sealed.endsWith("A") ? "B" : "A"}${sealed.slice(-1)}`;
     expect(() => box.open(tampered)).toThrow();
+    // Opened values are remembered by their exact text: opening the original first changes nothing.
+    expect(box.open(sealed)).toBe("secret value");
+    expect(() => box.open(tampered)).toThrow();
+    expect(() => other.open(sealed)).toThrow(/master key/);
     expect(box.matches(box.checkValue())).toBe(true);
     expect(other.matches(box.checkValue())).toBe(false);
+  });
+});
+
+describe("access tokens", () => {
+  it("verify until they expire, also once remembered, and never with an altered signature", async () => {
+    const tokens = new TokenService("a-jwt-secret-of-enough-length-0123456789", 2_000);
+    const issuedAt = Date.UTC(2026, 10, 29, 3, 0, 0);
+    const token = await tokens.issue({ clientId: "cli_1", businessId: "biz_1" }, issuedAt);
+    const claims = { clientId: "cli_1", businessId: "biz_1" };
+    expect(await tokens.verify(token, issuedAt)).toEqual(claims);
+    expect(await tokens.verify(token, issuedAt + 1_999)).toEqual(claims);
+    expect(await tokens.verify(token, issuedAt + 2_000)).toBeUndefined();
+    expect(await tokens.verify(token, issuedAt + 1_000)).toEqual(claims);
+    const [header, payload, signature] = token.split(".") as [string, string, string];
+    const altered = `${header}.${payload}.${signature.startsWith("A") ? "B" : "A"}${signature.slice(1)}`;
+    expect(await tokens.verify(altered, issuedAt)).toBeUndefined();
+    const other = new TokenService("another-jwt-secret-of-enough-length-987654", 2_000);
+    expect(await other.verify(token, issuedAt)).toBeUndefined();
   });
 });
 

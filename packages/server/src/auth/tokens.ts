@@ -5,8 +5,11 @@
  */
 import { webcrypto } from "node:crypto";
 import { errors as joseErrors, jwtVerify, SignJWT } from "jose";
+import { BoundedMap } from "../domain/bounded-map.js";
 
 const ISSUER = "carehooks";
+/** Tokens whose signature was checked, kept until they expire: a client sends the same one for minutes. */
+const VERIFIED_CAPACITY = 10_000;
 
 export interface AccessClaims {
   readonly clientId: string;
@@ -16,6 +19,7 @@ export interface AccessClaims {
 export class TokenService {
   /** Imported once: importing the raw secret on every verify costs more than the HMAC itself. */
   readonly #key: Promise<webcrypto.CryptoKey>;
+  readonly #verified = new BoundedMap<string, AccessClaims & { readonly expiresAt: number }>(VERIFIED_CAPACITY);
 
   constructor(
     secret: string,
@@ -43,14 +47,23 @@ export class TokenService {
 
   /** The claims of a valid token, or undefined for anything else (bad signature, expired, malformed). */
   async verify(token: string, now = Date.now()): Promise<AccessClaims | undefined> {
+    const known = this.#verified.get(token);
+    if (known !== undefined) {
+      if (now < known.expiresAt) return { clientId: known.clientId, businessId: known.businessId };
+      this.#verified.delete(token);
+    }
     try {
       const { payload } = await jwtVerify(token, await this.#key, {
         algorithms: ["HS256"],
         issuer: ISSUER,
         currentDate: new Date(now),
       });
-      if (typeof payload.sub !== "string" || typeof payload.biz !== "string") return undefined;
-      return { clientId: payload.sub, businessId: payload.biz };
+      if (typeof payload.sub !== "string" || typeof payload.biz !== "string" || typeof payload.exp !== "number") {
+        return undefined;
+      }
+      const claims = { clientId: payload.sub, businessId: payload.biz };
+      this.#verified.set(token, { ...claims, expiresAt: payload.exp * 1000 });
+      return claims;
     } catch (error) {
       if (error instanceof joseErrors.JOSEError) return undefined;
       throw error;

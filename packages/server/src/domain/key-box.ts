@@ -5,13 +5,17 @@
  * re-sealing values whose id is the old one.
  */
 import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { BoundedMap } from "./bounded-map.js";
 
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
+/** Opened values kept in memory: every attempt signs with its subscription's key. */
+const OPENED_CAPACITY = 10_000;
 
 export class KeyBox {
   readonly keyId: string;
   readonly #key: Buffer;
+  readonly #opened = new BoundedMap<string, string>(OPENED_CAPACITY);
 
   constructor(masterKeyHex: string) {
     if (!/^[0-9a-fA-F]{64}$/.test(masterKeyHex)) throw new Error("the master key must be 64 hex characters");
@@ -28,7 +32,12 @@ export class KeyBox {
     return `v1.${this.keyId}.${sealed}`;
   }
 
+  /** The plaintext of a sealed value; throws when it was not sealed by this master key or was altered. */
   open(sealed: string): string {
+    return this.#opened.getOrSet(sealed, () => this.#decrypt(sealed));
+  }
+
+  #decrypt(sealed: string): string {
     const [version, keyId, payload] = sealed.split(".");
     if (version !== "v1" || payload === undefined) throw new Error("not a sealed value");
     if (keyId !== this.keyId) throw new Error(`sealed under master key ${keyId}, not the current ${this.keyId}`);

@@ -3,6 +3,7 @@ import path from "node:path";
 import BetterSqlite3 from "better-sqlite3";
 import { Kysely } from "kysely";
 import { LocalWakeup } from "../../delivery/wakeup.js";
+import { BoundedMap } from "../../domain/bounded-map.js";
 import type { Database } from "../schema.js";
 import type { DialectAdapter, DialectOptions, Migration } from "./adapter.js";
 import { DurableSqliteDialect, WalFlusher } from "./sqlite-durable.js";
@@ -16,20 +17,12 @@ const STATEMENT_CACHE_SIZE = 500;
  * most of ours. The same SQL text reuses its prepared statement.
  */
 function withStatementCache(raw: BetterSqlite3.Database): BetterSqlite3.Database {
-  const cache = new Map<string, BetterSqlite3.Statement>();
+  const cache = new BoundedMap<string, BetterSqlite3.Statement>(STATEMENT_CACHE_SIZE);
   const prepare = raw.prepare.bind(raw);
   return new Proxy(raw, {
     get(target, property, receiver) {
       if (property !== "prepare") return Reflect.get(target, property, receiver);
-      return (source: string) => {
-        let statement = cache.get(source);
-        if (!statement) {
-          statement = prepare(source);
-          if (cache.size >= STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value as string);
-          cache.set(source, statement);
-        }
-        return statement;
-      };
+      return (source: string) => cache.getOrSet(source, () => prepare(source));
     },
   });
 }
