@@ -16,8 +16,15 @@ import { newId } from "../domain/ids.js";
 import type { KeyBox } from "../domain/key-box.js";
 import { signatureHeaders } from "../domain/signing.js";
 import type { Metrics } from "../ops/metrics.js";
-import { type ClaimedDelivery, claimDeliveries, nextDueAt, releaseLeases } from "../store/claim-deliveries.js";
-import { type Completion, completeDeliveries } from "../store/complete-deliveries.js";
+import {
+  type ClaimedDelivery,
+  type ClaimLimits,
+  claimDeliveries,
+  claimWithin,
+  nextDueAt,
+  releaseLeases,
+} from "../store/claim-deliveries.js";
+import { type Completion, completeWithin } from "../store/complete-deliveries.js";
 import type { DialectAdapter } from "../store/dialect/adapter.js";
 import { version } from "../version.js";
 import type { Sender, SendResult } from "./sender.js";
@@ -55,6 +62,8 @@ export class Dispatcher {
   readonly #breaker: BreakerSettings;
   readonly #inFlight = new Map<string, Promise<void>>();
   readonly #tokens = new Map<string, number>();
+  /** Slots promised to a claim in progress, so two claims never overfill this worker. */
+  #reserved = 0;
   #pendingCompletions: { completion: Completion; done: () => void }[] = [];
   #flushing: Promise<void> | undefined;
   #running = false;
@@ -93,6 +102,8 @@ export class Dispatcher {
     this.#unsubscribe?.();
     this.#signal();
     await this.#loop;
+    // A completion batch written before the stop may have claimed work: it is in flight once this returns.
+    await this.#flushing;
     let timer: NodeJS.Timeout | undefined;
     const grace = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, graceMs);
@@ -112,15 +123,9 @@ export class Dispatcher {
     while (this.#running) {
       let sleepMs = config.pollInterval;
       try {
-        const free = config.maxInFlight - this.#inFlight.size;
-        if (free > 0) {
-          const limit = Math.min(free, CLAIM_BATCH);
-          const { claimed, now } = await claimDeliveries(this.#deps.adapter, {
-            limit,
-            perEndpoint: config.maxInFlightPerEndpoint,
-            leaseMs: config.lease,
-          });
-          for (const delivery of claimed) this.#launch(delivery);
+        const limit = this.#free();
+        if (limit > 0) {
+          const { claimed, now } = await this.#claim(limit, (limits) => claimDeliveries(this.#deps.adapter, limits));
           if (claimed.length === limit) {
             // Drain, but let the event loop breathe: with SQLite every query resolves as a microtask.
             await new Promise((resolve) => setImmediate(resolve));
@@ -136,6 +141,28 @@ export class Dispatcher {
       }
       if (!this.#running) break;
       await this.#sleep(Math.max(1, sleepMs));
+    }
+  }
+
+  /** Free slots of this worker, up to one claim batch; `leaving` attempts are about to free theirs. */
+  #free(leaving = 0): number {
+    const free = this.#deps.config.maxInFlight - this.#inFlight.size - this.#reserved + leaving;
+    return Math.min(free, CLAIM_BATCH);
+  }
+
+  /** Claims up to `limit` with the slots reserved meanwhile, and launches what it got. */
+  async #claim<T extends { claimed: ClaimedDelivery[] }>(
+    limit: number,
+    claim: (limits: ClaimLimits) => Promise<T>,
+  ): Promise<T> {
+    const { config } = this.#deps;
+    this.#reserved += limit;
+    try {
+      const result = await claim({ limit, perEndpoint: config.maxInFlightPerEndpoint, leaseMs: config.lease });
+      for (const delivery of result.claimed) this.#launch(delivery);
+      return result;
+    } finally {
+      this.#reserved -= limit;
     }
   }
 
@@ -184,7 +211,6 @@ export class Dispatcher {
         const left = (this.#tokens.get(delivery.lease_token) ?? 1) - 1;
         if (left > 0) this.#tokens.set(delivery.lease_token, left);
         else this.#tokens.delete(delivery.lease_token);
-        this.#signal(REFILL_COALESCE_MS);
       });
     this.#inFlight.set(delivery.id, attempt);
     this.#deps.metrics?.inFlight.set(this.#inFlight.size);
@@ -259,28 +285,41 @@ export class Dispatcher {
     });
   }
 
+  /**
+   * Writes waiting completions, and in the same transaction claims work for the
+   * slots they free: one commit per turn of a busy endpoint, not two.
+   */
   async #flush(): Promise<void> {
+    const { adapter, log } = this.#deps;
     while (this.#pendingCompletions.length > 0) {
       const batch = this.#pendingCompletions.splice(0, 500);
+      const completions = batch.map((item) => item.completion);
+      let refilled = false;
       for (;;) {
         try {
-          const summary = await completeDeliveries(
-            this.#deps.adapter,
-            batch.map((item) => item.completion),
-            this.#breaker,
+          const limit = this.#running ? Math.max(0, this.#free(batch.length)) : 0;
+          const { summary, claimed } = await this.#claim(limit, (limits) =>
+            adapter.db.transaction().execute(async (trx) => {
+              const summary = await completeWithin(adapter, trx, completions, this.#breaker);
+              const claimed = limits.limit > 0 ? (await claimWithin(adapter, trx, limits)).claimed : [];
+              return { summary, claimed };
+            }),
           );
+          refilled = limit > 0 && claimed.length === limit;
           if (summary.fenced > 0)
-            this.#deps.log.info({ fenced: summary.fenced }, "attempts recorded after their lease was taken over");
-          for (const id of summary.disabled) this.#deps.log.warn({ subscription: id }, "subscription disabled");
+            log.info({ fenced: summary.fenced }, "attempts recorded after their lease was taken over");
+          for (const id of summary.disabled) log.warn({ subscription: id }, "subscription disabled");
           break;
         } catch (error) {
           // The leases still hold: keep trying until they would expire, then another worker takes over.
-          this.#deps.log.error({ err: error }, "recording completions failed; retrying");
+          log.error({ err: error }, "recording completions failed; retrying");
           await new Promise((r) => setTimeout(r, ERROR_BACKOFF_MS));
           if (!this.#running && this.#inFlight.size === 0) break;
         }
       }
       for (const item of batch) item.done();
+      // Slots this batch freed and could not fill: the claim loop looks again (and for the next due time).
+      if (!refilled) this.#signal(REFILL_COALESCE_MS);
     }
     this.#flushing = undefined;
   }

@@ -2,6 +2,7 @@ import { newId } from "../domain/ids.js";
 import type { Scope } from "../domain/scopes.js";
 import { hashSecret, randomToken } from "../domain/secrets.js";
 import type { Db } from "./open.js";
+import { prepare } from "./prepared.js";
 import type { ApiClientTable } from "./schema.js";
 
 export interface ApiClient {
@@ -42,8 +43,12 @@ export async function createApiClient(
   return { client, secret };
 }
 
+const apiClientById = prepare((db, p: { id: string }) =>
+  db.selectFrom("api_client").selectAll().where("id", "=", p.id),
+);
+
 export async function findApiClient(db: Db, id: string): Promise<ApiClientWithSecretHash | undefined> {
-  const row = await db.selectFrom("api_client").selectAll().where("id", "=", id).executeTakeFirst();
+  const row = await apiClientById.first(db, { id });
   return row && fromRow(row);
 }
 

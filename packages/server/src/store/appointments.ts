@@ -1,12 +1,13 @@
 import type { Updateable } from "kysely";
 import type { DialectAdapter } from "./dialect/adapter.js";
 import type { Db } from "./open.js";
+import { insertRows } from "./prepared.js";
 import type { AppointmentTable } from "./schema.js";
 
 export type AppointmentRow = AppointmentTable;
 
 export async function insertAppointment(db: Db, row: AppointmentRow): Promise<void> {
-  await db.insertInto("appointment").values(row).execute();
+  await insertRows(db, "appointment", [row]);
 }
 
 /** The appointment of the business; with `lock` (a dialect's lockRows), held until the transaction ends. */

@@ -72,174 +72,177 @@ export interface ClaimResult {
   readonly cancelled: number;
 }
 
-export async function claimDeliveries(adapter: DialectAdapter, limits: ClaimLimits): Promise<ClaimResult> {
-  return adapter.db.transaction().execute(async (trx) => {
-    const now = await adapter.now(trx);
-    // Expired leases go back to pending; rows another transaction holds are left for the next claim.
-    const expired = await adapter
+export function claimDeliveries(adapter: DialectAdapter, limits: ClaimLimits): Promise<ClaimResult> {
+  return adapter.db.transaction().execute((trx) => claimWithin(adapter, trx, limits));
+}
+
+/** Claims in the caller's transaction: the dispatcher refills the slots a completion batch freed in that batch's transaction. */
+export async function claimWithin(adapter: DialectAdapter, trx: Db, limits: ClaimLimits): Promise<ClaimResult> {
+  const now = await adapter.now(trx);
+  // Expired leases go back to pending; rows another transaction holds are left for the next claim.
+  const expired = await adapter
+    .lockSkipLocked(
+      trx
+        .selectFrom("delivery")
+        .select("id")
+        .where("status", "=", IN_FLIGHT)
+        .where("lease_expires_at", "<=", now)
+        .limit(1000),
+    )
+    .execute();
+  if (expired.length > 0) {
+    await trx
+      .updateTable("delivery")
+      .set({ status: "pending", lease_token: null, lease_expires_at: null, updated_at: now })
+      .where(
+        "id",
+        "in",
+        expired.map((row) => row.id),
+      )
+      .execute();
+  }
+
+  // What is in flight per subscription, so those at their cap (or probing) are not even candidates.
+  const leased = await trx
+    .selectFrom("delivery")
+    .select(["subscription_id"])
+    .select((eb) => eb.fn.countAll<number>().as("n"))
+    .where("status", "=", IN_FLIGHT)
+    .groupBy("subscription_id")
+    .execute();
+  const full = leased.filter((row) => Number(row.n) >= limits.perEndpoint).map((row) => row.subscription_id);
+  const busy = leased.map((row) => row.subscription_id);
+
+  // Per subscription, its oldest pending delivery, found through the partial index: no scan of the backlog.
+  const due = await trx
+    .selectFrom(subscriptionsWithOldestPending(trx).as("t"))
+    .selectAll()
+    .where("t.due", "<=", now)
+    .where((eb) =>
+      eb.or([
+        // deleted or disabled: a candidate only to have its queue cancelled
+        eb("t.deleted_at", "is not", null),
+        eb("t.state", "=", "disabled"),
+        eb.and([eb("t.state", "=", "active"), ...(full.length > 0 ? [eb("t.subscription_id", "not in", full)] : [])]),
+        // degraded: only when its probe is due and nothing of it is in flight
+        eb.and([
+          eb("t.state", "=", "degraded"),
+          eb.or([eb("t.probe_at", "is", null), eb("t.probe_at", "<=", now)]),
+          ...(busy.length > 0 ? [eb("t.subscription_id", "not in", busy)] : []),
+        ]),
+      ]),
+    )
+    .orderBy("t.due")
+    .limit(limits.subscriptions ?? 200)
+    .execute();
+  if (due.length === 0) return { now, claimed: [], cancelled: 0 };
+
+  const locked = await adapter
+    .lockSkipLocked(
+      trx
+        .selectFrom("subscription")
+        .select(["id", "state", "probe_at", "deleted_at"])
+        .where(
+          "id",
+          "in",
+          due.map((row) => row.subscription_id),
+        ),
+    )
+    .execute();
+  const byId = new Map(locked.map((row) => [row.id, row]));
+
+  const gone = locked.filter((row) => row.deleted_at !== null || row.state === "disabled");
+  let cancelled = 0;
+  if (gone.length > 0) {
+    const result = await trx
+      .updateTable("delivery")
+      .set({
+        status: "cancelled",
+        next_attempt_at: null,
+        last_error: "subscription deleted or disabled",
+        updated_at: now,
+      })
+      .where(
+        "subscription_id",
+        "in",
+        gone.map((row) => row.id),
+      )
+      .where("status", "=", PENDING)
+      .executeTakeFirst();
+    cancelled = Number(result.numUpdatedRows);
+  }
+
+  const live = locked.filter((row) => row.deleted_at === null && row.state !== "disabled");
+  if (live.length === 0) return { now, claimed: [], cancelled };
+  // Counted again now that the subscriptions are locked: another worker may have claimed since.
+  const current = await trx
+    .selectFrom("delivery")
+    .select(["subscription_id"])
+    .select((eb) => eb.fn.countAll<number>().as("n"))
+    .where(
+      "subscription_id",
+      "in",
+      live.map((row) => row.id),
+    )
+    .where("status", "=", IN_FLIGHT)
+    .groupBy("subscription_id")
+    .execute();
+  const inFlight = new Map(current.map((row) => [row.subscription_id, Number(row.n)]));
+
+  const picked: string[] = [];
+  let free = limits.limit;
+  for (const { subscription_id } of due) {
+    if (free <= 0) break;
+    const subscription = byId.get(subscription_id);
+    if (!subscription || subscription.deleted_at !== null || subscription.state === "disabled") continue;
+    const busy = inFlight.get(subscription_id) ?? 0;
+    const slots = slotsOf(subscription.state, subscription.probe_at, busy, now, limits.perEndpoint);
+    if (slots <= 0) continue;
+    const ids = await adapter
       .lockSkipLocked(
         trx
           .selectFrom("delivery")
           .select("id")
-          .where("status", "=", IN_FLIGHT)
-          .where("lease_expires_at", "<=", now)
-          .limit(1000),
+          .where("subscription_id", "=", subscription_id)
+          .where("status", "=", PENDING)
+          .where("next_attempt_at", "<=", now)
+          .orderBy("next_attempt_at")
+          .orderBy("id")
+          .limit(Math.min(slots, free)),
       )
       .execute();
-    if (expired.length > 0) {
-      await trx
-        .updateTable("delivery")
-        .set({ status: "pending", lease_token: null, lease_expires_at: null, updated_at: now })
-        .where(
-          "id",
-          "in",
-          expired.map((row) => row.id),
-        )
-        .execute();
-    }
+    picked.push(...ids.map((row) => row.id));
+    free -= ids.length;
+  }
+  if (picked.length === 0) return { now, claimed: [], cancelled };
 
-    // What is in flight per subscription, so those at their cap (or probing) are not even candidates.
-    const leased = await trx
-      .selectFrom("delivery")
-      .select(["subscription_id"])
-      .select((eb) => eb.fn.countAll<number>().as("n"))
-      .where("status", "=", IN_FLIGHT)
-      .groupBy("subscription_id")
-      .execute();
-    const full = leased.filter((row) => Number(row.n) >= limits.perEndpoint).map((row) => row.subscription_id);
-    const busy = leased.map((row) => row.subscription_id);
-
-    // Per subscription, its oldest pending delivery, found through the partial index: no scan of the backlog.
-    const due = await trx
-      .selectFrom(subscriptionsWithOldestPending(trx).as("t"))
-      .selectAll()
-      .where("t.due", "<=", now)
-      .where((eb) =>
-        eb.or([
-          // deleted or disabled: a candidate only to have its queue cancelled
-          eb("t.deleted_at", "is not", null),
-          eb("t.state", "=", "disabled"),
-          eb.and([eb("t.state", "=", "active"), ...(full.length > 0 ? [eb("t.subscription_id", "not in", full)] : [])]),
-          // degraded: only when its probe is due and nothing of it is in flight
-          eb.and([
-            eb("t.state", "=", "degraded"),
-            eb.or([eb("t.probe_at", "is", null), eb("t.probe_at", "<=", now)]),
-            ...(busy.length > 0 ? [eb("t.subscription_id", "not in", busy)] : []),
-          ]),
-        ]),
-      )
-      .orderBy("t.due")
-      .limit(limits.subscriptions ?? 200)
-      .execute();
-    if (due.length === 0) return { now, claimed: [], cancelled: 0 };
-
-    const locked = await adapter
-      .lockSkipLocked(
-        trx
-          .selectFrom("subscription")
-          .select(["id", "state", "probe_at", "deleted_at"])
-          .where(
-            "id",
-            "in",
-            due.map((row) => row.subscription_id),
-          ),
-      )
-      .execute();
-    const byId = new Map(locked.map((row) => [row.id, row]));
-
-    const gone = locked.filter((row) => row.deleted_at !== null || row.state === "disabled");
-    let cancelled = 0;
-    if (gone.length > 0) {
-      const result = await trx
-        .updateTable("delivery")
-        .set({
-          status: "cancelled",
-          next_attempt_at: null,
-          last_error: "subscription deleted or disabled",
-          updated_at: now,
-        })
-        .where(
-          "subscription_id",
-          "in",
-          gone.map((row) => row.id),
-        )
-        .where("status", "=", PENDING)
-        .executeTakeFirst();
-      cancelled = Number(result.numUpdatedRows);
-    }
-
-    const live = locked.filter((row) => row.deleted_at === null && row.state !== "disabled");
-    if (live.length === 0) return { now, claimed: [], cancelled };
-    // Counted again now that the subscriptions are locked: another worker may have claimed since.
-    const current = await trx
-      .selectFrom("delivery")
-      .select(["subscription_id"])
-      .select((eb) => eb.fn.countAll<number>().as("n"))
-      .where(
-        "subscription_id",
-        "in",
-        live.map((row) => row.id),
-      )
-      .where("status", "=", IN_FLIGHT)
-      .groupBy("subscription_id")
-      .execute();
-    const inFlight = new Map(current.map((row) => [row.subscription_id, Number(row.n)]));
-
-    const picked: string[] = [];
-    let free = limits.limit;
-    for (const { subscription_id } of due) {
-      if (free <= 0) break;
-      const subscription = byId.get(subscription_id);
-      if (!subscription || subscription.deleted_at !== null || subscription.state === "disabled") continue;
-      const busy = inFlight.get(subscription_id) ?? 0;
-      const slots = slotsOf(subscription.state, subscription.probe_at, busy, now, limits.perEndpoint);
-      if (slots <= 0) continue;
-      const ids = await adapter
-        .lockSkipLocked(
-          trx
-            .selectFrom("delivery")
-            .select("id")
-            .where("subscription_id", "=", subscription_id)
-            .where("status", "=", PENDING)
-            .where("next_attempt_at", "<=", now)
-            .orderBy("next_attempt_at")
-            .orderBy("id")
-            .limit(Math.min(slots, free)),
-        )
-        .execute();
-      picked.push(...ids.map((row) => row.id));
-      free -= ids.length;
-    }
-    if (picked.length === 0) return { now, claimed: [], cancelled };
-
-    const token = randomBytes(16).toString("hex");
-    await trx
-      .updateTable("delivery")
-      .set({ status: "in_flight", lease_token: token, lease_expires_at: now + limits.leaseMs, updated_at: now })
-      .where("id", "in", picked)
-      .execute();
-    const claimed = await trx
-      .selectFrom("delivery as d")
-      .innerJoin("event as e", "e.id", "d.event_id")
-      .innerJoin("subscription as s", "s.id", "d.subscription_id")
-      .select([
-        "d.id",
-        "d.event_id",
-        "d.subscription_id",
-        "d.event_name",
-        "d.attempts",
-        "d.retries_from",
-        "e.payload",
-        "s.endpoint",
-        "s.signing_key",
-        "s.previous_signing_key",
-        "s.previous_key_expires_at",
-      ])
-      .where("d.id", "in", picked)
-      .orderBy("d.id")
-      .execute();
-    return { now, claimed: claimed.map((row) => ({ ...row, lease_token: token })), cancelled };
-  });
+  const token = randomBytes(16).toString("hex");
+  await trx
+    .updateTable("delivery")
+    .set({ status: "in_flight", lease_token: token, lease_expires_at: now + limits.leaseMs, updated_at: now })
+    .where("id", "in", picked)
+    .execute();
+  const claimed = await trx
+    .selectFrom("delivery as d")
+    .innerJoin("event as e", "e.id", "d.event_id")
+    .innerJoin("subscription as s", "s.id", "d.subscription_id")
+    .select([
+      "d.id",
+      "d.event_id",
+      "d.subscription_id",
+      "d.event_name",
+      "d.attempts",
+      "d.retries_from",
+      "e.payload",
+      "s.endpoint",
+      "s.signing_key",
+      "s.previous_signing_key",
+      "s.previous_key_expires_at",
+    ])
+    .where("d.id", "in", picked)
+    .orderBy("d.id")
+    .execute();
+  return { now, claimed: claimed.map((row) => ({ ...row, lease_token: token })), cancelled };
 }
 
 export function slotsOf(

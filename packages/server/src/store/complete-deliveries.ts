@@ -5,11 +5,13 @@
  * before their deliveries, in id order, the same order claiming uses, so
  * concurrent workers cannot deadlock.
  */
-import { sql } from "kysely";
+import { type Selectable, sql } from "kysely";
 import { afterFailure, afterGone, afterSuccess, type BreakerSettings, type Health } from "../domain/breaker.js";
 import type { DeliveryOutcome } from "../domain/delivery-outcome.js";
 import type { DialectAdapter } from "./dialect/adapter.js";
-import type { AttemptTable } from "./schema.js";
+import type { Db } from "./open.js";
+import { insertRows, prepare } from "./prepared.js";
+import type { AttemptTable, DeliveryTable } from "./schema.js";
 
 export interface Completion {
   readonly deliveryId: string;
@@ -28,120 +30,150 @@ export interface CompletionSummary {
   readonly disabled: string[];
 }
 
-export async function completeDeliveries(
+type DeliveryChange = Pick<
+  Selectable<DeliveryTable>,
+  | "status"
+  | "attempts"
+  | "next_attempt_at"
+  | "last_status_code"
+  | "last_error"
+  | "lease_token"
+  | "lease_expires_at"
+  | "updated_at"
+>;
+
+/** Moves a delivery on after an attempt, only while the attempt's lease still holds. */
+const finishDelivery = prepare((db, p: DeliveryChange & { id: string; leaseToken: string }) =>
+  db
+    .updateTable("delivery")
+    .set({
+      status: p.status,
+      attempts: p.attempts,
+      next_attempt_at: p.next_attempt_at,
+      last_status_code: p.last_status_code,
+      last_error: p.last_error,
+      lease_token: p.lease_token,
+      lease_expires_at: p.lease_expires_at,
+      updated_at: p.updated_at,
+    })
+    .where("id", "=", p.id)
+    .where("lease_token", "=", p.leaseToken),
+);
+
+/** Records completions in the caller's transaction. */
+export async function completeWithin(
   adapter: DialectAdapter,
+  trx: Db,
   completions: readonly Completion[],
   breaker: BreakerSettings,
   now = Date.now(),
 ): Promise<CompletionSummary> {
   if (completions.length === 0) return { fenced: 0, disabled: [] };
-  return adapter.db.transaction().execute(async (trx) => {
-    const subscriptionIds = [...new Set(completions.map((c) => c.subscriptionId))].sort();
-    const rows = await trx
-      .selectFrom("subscription")
-      .select([
-        "id",
-        "state",
-        "state_reason",
-        "state_changed_at",
-        "failure_streak",
-        "failing_since",
-        "probe_at",
-        "deleted_at",
-      ])
-      .where("id", "in", subscriptionIds)
-      .orderBy("id")
-      .$call((query) => adapter.lockRows(query))
-      .execute();
-    const health = new Map<string, Health>(rows.map((row) => [row.id, row]));
-    const changed = new Set<string>();
+  const subscriptionIds = [...new Set(completions.map((c) => c.subscriptionId))].sort();
+  const rows = await trx
+    .selectFrom("subscription")
+    .select([
+      "id",
+      "state",
+      "state_reason",
+      "state_changed_at",
+      "failure_streak",
+      "failing_since",
+      "probe_at",
+      "deleted_at",
+    ])
+    .where("id", "in", subscriptionIds)
+    .orderBy("id")
+    .$call((query) => adapter.lockRows(query))
+    .execute();
+  const health = new Map<string, Health>(rows.map((row) => [row.id, row]));
+  const changed = new Set<string>();
 
+  await insertRows(
+    trx,
+    "attempt",
+    completions.map((c) => c.attempt),
+  );
+
+  // A retry for a subscription deleted or disabled meanwhile is not queued again.
+  const stopped = new Set(
+    rows.filter((row) => row.deleted_at !== null || row.state === "disabled").map((row) => row.id),
+  );
+  let fenced = 0;
+  for (const completion of completions) {
+    const { outcome } = completion;
+    const base = {
+      attempts: completion.attempt.n,
+      last_status_code: completion.statusCode,
+      last_error: completion.error,
+      lease_token: null,
+      lease_expires_at: null,
+      updated_at: now,
+    };
+    const change: DeliveryChange =
+      outcome.kind === "succeeded"
+        ? { ...base, status: "succeeded" as const, next_attempt_at: null, last_error: null }
+        : outcome.kind === "retry" && stopped.has(completion.subscriptionId)
+          ? {
+              ...base,
+              status: "cancelled" as const,
+              next_attempt_at: null,
+              last_error: "subscription deleted or disabled",
+            }
+          : outcome.kind === "retry"
+            ? { ...base, status: "pending" as const, next_attempt_at: outcome.at }
+            : { ...base, status: "failed" as const, next_attempt_at: null, last_error: outcome.reason };
+    const updated = await finishDelivery.run(trx, {
+      ...change,
+      id: completion.deliveryId,
+      leaseToken: completion.leaseToken,
+    });
+    if (updated === 0) {
+      fenced += 1;
+      continue;
+    }
+    const current = health.get(completion.subscriptionId);
+    if (!current) continue;
+    const next =
+      outcome.kind === "succeeded"
+        ? afterSuccess(current, now)
+        : outcome.kind === "gone"
+          ? afterGone(current, now, outcome.reason)
+          : afterFailure(current, now, breaker);
+    health.set(completion.subscriptionId, next);
+    changed.add(completion.subscriptionId);
+  }
+
+  const disabled: string[] = [];
+  for (const id of changed) {
+    const next = health.get(id) as Health;
     await trx
-      .insertInto("attempt")
-      .values(completions.map((c) => c.attempt))
+      .updateTable("subscription")
+      .set({
+        state: next.state,
+        state_reason: next.state_reason,
+        state_changed_at: next.state_changed_at,
+        failure_streak: next.failure_streak,
+        failing_since: next.failing_since,
+        probe_at: next.probe_at,
+      })
+      .where("id", "=", id)
       .execute();
-
-    // A retry for a subscription deleted or disabled meanwhile is not queued again.
-    const stopped = new Set(
-      rows.filter((row) => row.deleted_at !== null || row.state === "disabled").map((row) => row.id),
-    );
-    let fenced = 0;
-    for (const completion of completions) {
-      const { outcome } = completion;
-      const base = {
-        attempts: completion.attempt.n,
-        last_status_code: completion.statusCode,
-        last_error: completion.error,
-        lease_token: null,
-        lease_expires_at: null,
-        updated_at: now,
-      };
-      const change =
-        outcome.kind === "succeeded"
-          ? { ...base, status: "succeeded" as const, next_attempt_at: null, last_error: null }
-          : outcome.kind === "retry" && stopped.has(completion.subscriptionId)
-            ? {
-                ...base,
-                status: "cancelled" as const,
-                next_attempt_at: null,
-                last_error: "subscription deleted or disabled",
-              }
-            : outcome.kind === "retry"
-              ? { ...base, status: "pending" as const, next_attempt_at: outcome.at }
-              : { ...base, status: "failed" as const, next_attempt_at: null, last_error: outcome.reason };
-      const result = await trx
-        .updateTable("delivery")
-        .set(change)
-        .where("id", "=", completion.deliveryId)
-        .where("lease_token", "=", completion.leaseToken)
-        .executeTakeFirst();
-      if (Number(result.numUpdatedRows) === 0) {
-        fenced += 1;
-        continue;
-      }
-      const current = health.get(completion.subscriptionId);
-      if (!current) continue;
-      const next =
-        outcome.kind === "succeeded"
-          ? afterSuccess(current, now)
-          : outcome.kind === "gone"
-            ? afterGone(current, now, outcome.reason)
-            : afterFailure(current, now, breaker);
-      health.set(completion.subscriptionId, next);
-      changed.add(completion.subscriptionId);
-    }
-
-    const disabled: string[] = [];
-    for (const id of changed) {
-      const next = health.get(id) as Health;
+    const before = rows.find((row) => row.id === id);
+    if (next.state === "disabled" && before?.state !== "disabled") {
+      disabled.push(id);
       await trx
-        .updateTable("subscription")
+        .updateTable("delivery")
         .set({
-          state: next.state,
-          state_reason: next.state_reason,
-          state_changed_at: next.state_changed_at,
-          failure_streak: next.failure_streak,
-          failing_since: next.failing_since,
-          probe_at: next.probe_at,
+          status: "cancelled",
+          next_attempt_at: null,
+          last_error: `subscription disabled: ${next.state_reason}`,
+          updated_at: now,
         })
-        .where("id", "=", id)
+        .where("subscription_id", "=", id)
+        .where("status", "=", sql.lit<"pending">("pending"))
         .execute();
-      const before = rows.find((row) => row.id === id);
-      if (next.state === "disabled" && before?.state !== "disabled") {
-        disabled.push(id);
-        await trx
-          .updateTable("delivery")
-          .set({
-            status: "cancelled",
-            next_attempt_at: null,
-            last_error: `subscription disabled: ${next.state_reason}`,
-            updated_at: now,
-          })
-          .where("subscription_id", "=", id)
-          .where("status", "=", sql.lit<"pending">("pending"))
-          .execute();
-      }
     }
-    return { fenced, disabled };
-  });
+  }
+  return { fenced, disabled };
 }

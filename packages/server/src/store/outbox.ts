@@ -6,44 +6,47 @@
  */
 import { newId } from "../domain/ids.js";
 import type { Db } from "./open.js";
+import { insertRows, prepare } from "./prepared.js";
 import type { EventTable } from "./schema.js";
 
 export type NewEvent = EventTable;
 
-/** Writes the event and its deliveries; returns how many deliveries were created. */
-export async function recordEvent(trx: Db, event: NewEvent): Promise<number> {
-  await trx.insertInto("event").values(event).execute();
-  const subscriptions = await trx
+const liveSubscriptionsOf = prepare((db, p: { businessId: string }) =>
+  db
     .selectFrom("subscription")
     .select(["id", "event_names"])
-    .where("business_id", "=", event.business_id)
+    .where("business_id", "=", p.businessId)
     .where("deleted_at", "is", null)
-    .where("state", "!=", "disabled")
-    .execute();
+    .where("state", "!=", "disabled"),
+);
+
+/** Writes the event and its deliveries; returns how many deliveries were created. */
+export async function recordEvent(trx: Db, event: NewEvent): Promise<number> {
+  await insertRows(trx, "event", [event]);
+  const subscriptions = await liveSubscriptionsOf.all(trx, { businessId: event.business_id });
   const matching = subscriptions.filter((subscription) =>
     (JSON.parse(subscription.event_names) as string[]).includes(event.name),
   );
   if (matching.length === 0) return 0;
-  await trx
-    .insertInto("delivery")
-    .values(
-      matching.map((subscription) => ({
-        id: newId("delivery", event.created_at),
-        event_id: event.id,
-        subscription_id: subscription.id,
-        business_id: event.business_id,
-        event_name: event.name,
-        status: "pending" as const,
-        attempts: 0,
-        next_attempt_at: event.created_at,
-        lease_token: null,
-        lease_expires_at: null,
-        last_status_code: null,
-        last_error: null,
-        created_at: event.created_at,
-        updated_at: event.created_at,
-      })),
-    )
-    .execute();
+  await insertRows(
+    trx,
+    "delivery",
+    matching.map((subscription) => ({
+      id: newId("delivery", event.created_at),
+      event_id: event.id,
+      subscription_id: subscription.id,
+      business_id: event.business_id,
+      event_name: event.name,
+      status: "pending" as const,
+      attempts: 0,
+      next_attempt_at: event.created_at,
+      lease_token: null,
+      lease_expires_at: null,
+      last_status_code: null,
+      last_error: null,
+      created_at: event.created_at,
+      updated_at: event.created_at,
+    })),
+  );
   return matching.length;
 }
