@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { newId } from "../src/domain/ids.js";
-import { claimDeliveries } from "../src/store/claim-deliveries.js";
+import { type ClaimedDelivery, claimDeliveries } from "../src/store/claim-deliveries.js";
+import { type Completion, completeWithin } from "../src/store/complete-deliveries.js";
 import { claimTask } from "../src/store/tasks.js";
 import { dialects } from "./support/databases.js";
 import { type Harness, startHarness } from "./support/harness.js";
@@ -88,6 +89,80 @@ describe.each(dialects())("claiming on %s", (dialect) => {
     const healthy = await subscriptionWithDue(tenant.businessId, "active", null, now - 1000);
     const { claimed } = await claimDeliveries(h.ctx.adapter, { limit: 10, perEndpoint: 5, leaseMs: 60_000 });
     expect(claimed.map((d) => d.id)).toEqual([healthy.deliveryId]);
+  });
+
+  function succeeded(delivery: ClaimedDelivery): Completion {
+    return {
+      deliveryId: delivery.id,
+      subscriptionId: delivery.subscription_id,
+      leaseToken: delivery.lease_token,
+      outcome: { kind: "succeeded" },
+      statusCode: 200,
+      error: null,
+      attempt: {
+        id: newId("attempt"),
+        delivery_id: delivery.id,
+        n: delivery.attempts + 1,
+        started_at: Date.now(),
+        duration_ms: 3,
+        request_headers: "{}",
+        response_status: 200,
+        response_body: "",
+        error: null,
+      },
+    };
+  }
+
+  it("record a late attempt but change nothing once its lease was taken over (fencing)", async () => {
+    const tenant = await h.tenant();
+    const now = Date.now();
+    const a = await subscriptionWithDue(tenant.businessId, "active", null, now - 1000);
+    const b = await subscriptionWithDue(tenant.businessId, "active", null, now - 1000);
+    const limits = { limit: 10, perEndpoint: 5, leaseMs: 60_000 };
+    const mine = (claimed: ClaimedDelivery[]) =>
+      claimed.filter((d) => d.id === a.deliveryId || d.id === b.deliveryId).sort((x, y) => (x.id < y.id ? -1 : 1));
+    const first = mine((await claimDeliveries(h.ctx.adapter, limits)).claimed);
+    expect(first.map((d) => d.id)).toEqual([a.deliveryId, b.deliveryId].sort());
+    const [firstA, firstB] = [first.find((d) => d.id === a.deliveryId), first.find((d) => d.id === b.deliveryId)];
+
+    // The first worker went quiet: a's lease expires and a second claim takes it over.
+    await h.ctx.db.updateTable("delivery").set({ lease_expires_at: 0 }).where("id", "=", a.deliveryId).execute();
+    const second = mine((await claimDeliveries(h.ctx.adapter, limits)).claimed);
+    expect(second.map((d) => d.id)).toEqual([a.deliveryId]);
+    const secondA = second[0] as ClaimedDelivery;
+    expect(secondA.lease_token).not.toBe(firstA?.lease_token);
+
+    const breaker = { threshold: 5, disableAfterMs: 86_400_000, schedule: [1000], random: () => 0.5 };
+    const complete = (completions: Completion[]) =>
+      h.ctx.db.transaction().execute((trx) => completeWithin(h.ctx.adapter, trx, completions, breaker));
+    // The first worker's two attempts land together: b's lease holds, a's does not.
+    const late = await complete([succeeded(firstA as ClaimedDelivery), succeeded(firstB as ClaimedDelivery)]);
+    expect(late.fenced).toBe(1);
+    const rows = async () =>
+      h.ctx.db
+        .selectFrom("delivery")
+        .select(["id", "status", "lease_token", "attempts"])
+        .where("id", "in", [a.deliveryId, b.deliveryId])
+        .orderBy("id")
+        .execute();
+    const byId = async () => new Map((await rows()).map((row) => [row.id, row]));
+    let state = await byId();
+    expect(state.get(a.deliveryId)).toMatchObject({
+      status: "in_flight",
+      lease_token: secondA.lease_token,
+      attempts: 0,
+    });
+    expect(state.get(b.deliveryId)).toMatchObject({ status: "succeeded", lease_token: null, attempts: 1 });
+    const attempts = await h.ctx.db
+      .selectFrom("attempt")
+      .select("delivery_id")
+      .where("delivery_id", "in", [a.deliveryId, b.deliveryId])
+      .execute();
+    expect(attempts).toHaveLength(2);
+
+    expect((await complete([succeeded(secondA)])).fenced).toBe(0);
+    state = await byId();
+    expect(state.get(a.deliveryId)).toMatchObject({ status: "succeeded", lease_token: null, attempts: 1 });
   });
 });
 

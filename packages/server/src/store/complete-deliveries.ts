@@ -10,7 +10,7 @@ import { afterFailure, afterGone, afterSuccess, type BreakerSettings, type Healt
 import type { DeliveryOutcome } from "../domain/delivery-outcome.js";
 import type { DialectAdapter } from "./dialect/adapter.js";
 import type { Db } from "./open.js";
-import { insertRows, prepare } from "./prepared.js";
+import { insertRows } from "./prepared.js";
 import type { AttemptTable, DeliveryTable } from "./schema.js";
 
 export interface Completion {
@@ -42,23 +42,24 @@ type DeliveryChange = Pick<
   | "updated_at"
 >;
 
-/** Moves a delivery on after an attempt, only while the attempt's lease still holds. */
-const finishDelivery = prepare((db, p: DeliveryChange & { id: string; leaseToken: string }) =>
-  db
-    .updateTable("delivery")
-    .set({
-      status: p.status,
-      attempts: p.attempts,
-      next_attempt_at: p.next_attempt_at,
-      last_status_code: p.last_status_code,
-      last_error: p.last_error,
-      lease_token: p.lease_token,
-      lease_expires_at: p.lease_expires_at,
-      updated_at: p.updated_at,
-    })
-    .where("id", "=", p.id)
-    .where("lease_token", "=", p.leaseToken),
-);
+/** What an attempt's outcome makes of its delivery; a retry for a stopped subscription is cancelled instead. */
+function changeAfter(completion: Completion, stopped: boolean, now: number): DeliveryChange {
+  const { outcome } = completion;
+  const base = {
+    attempts: completion.attempt.n,
+    last_status_code: completion.statusCode,
+    last_error: completion.error,
+    lease_token: null,
+    lease_expires_at: null,
+    updated_at: now,
+  };
+  if (outcome.kind === "succeeded") return { ...base, status: "succeeded", next_attempt_at: null, last_error: null };
+  if (outcome.kind === "retry" && stopped) {
+    return { ...base, status: "cancelled", next_attempt_at: null, last_error: "subscription deleted or disabled" };
+  }
+  if (outcome.kind === "retry") return { ...base, status: "pending", next_attempt_at: outcome.at };
+  return { ...base, status: "failed", next_attempt_at: null, last_error: outcome.reason };
+}
 
 /** Records completions in the caller's transaction. */
 export async function completeWithin(
@@ -99,36 +100,31 @@ export async function completeWithin(
   const stopped = new Set(
     rows.filter((row) => row.deleted_at !== null || row.state === "disabled").map((row) => row.id),
   );
+  // Deliveries that change alike under the same lease are updated by one statement; RETURNING names those whose lease held.
+  const alike = new Map<string, { change: DeliveryChange; leaseToken: string; ids: string[] }>();
+  for (const completion of completions) {
+    const change = changeAfter(completion, stopped.has(completion.subscriptionId), now);
+    const key = JSON.stringify([completion.leaseToken, change]);
+    const group = alike.get(key) ?? { change, leaseToken: completion.leaseToken, ids: [] };
+    group.ids.push(completion.deliveryId);
+    alike.set(key, group);
+  }
+  const moved = new Set<string>();
+  for (const { change, leaseToken, ids } of alike.values()) {
+    const updated = await trx
+      .updateTable("delivery")
+      .set(change)
+      .where("id", "in", ids)
+      .where("lease_token", "=", leaseToken)
+      .returning("id")
+      .execute();
+    for (const row of updated) moved.add(row.id);
+  }
+
   let fenced = 0;
   for (const completion of completions) {
     const { outcome } = completion;
-    const base = {
-      attempts: completion.attempt.n,
-      last_status_code: completion.statusCode,
-      last_error: completion.error,
-      lease_token: null,
-      lease_expires_at: null,
-      updated_at: now,
-    };
-    const change: DeliveryChange =
-      outcome.kind === "succeeded"
-        ? { ...base, status: "succeeded" as const, next_attempt_at: null, last_error: null }
-        : outcome.kind === "retry" && stopped.has(completion.subscriptionId)
-          ? {
-              ...base,
-              status: "cancelled" as const,
-              next_attempt_at: null,
-              last_error: "subscription deleted or disabled",
-            }
-          : outcome.kind === "retry"
-            ? { ...base, status: "pending" as const, next_attempt_at: outcome.at }
-            : { ...base, status: "failed" as const, next_attempt_at: null, last_error: outcome.reason };
-    const updated = await finishDelivery.run(trx, {
-      ...change,
-      id: completion.deliveryId,
-      leaseToken: completion.leaseToken,
-    });
-    if (updated === 0) {
+    if (!moved.has(completion.deliveryId)) {
       fenced += 1;
       continue;
     }
