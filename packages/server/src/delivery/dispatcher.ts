@@ -34,6 +34,8 @@ const CLAIM_BATCH = 100;
 const ERROR_BACKOFF_MS = 500;
 /** How long a freed slot waits for others before the dispatcher claims again. */
 const REFILL_COALESCE_MS = 4;
+/** Expired leases are looked for at most this often: a lease lasts far longer. */
+const SWEEP_EVERY_MS = 1000;
 
 export interface DispatcherDeps {
   readonly adapter: DialectAdapter;
@@ -64,6 +66,7 @@ export class Dispatcher {
   readonly #tokens = new Map<string, number>();
   /** Slots promised to a claim in progress, so two claims never overfill this worker. */
   #reserved = 0;
+  #sweptAt = 0;
   #pendingCompletions: { completion: Completion; done: () => void }[] = [];
   #flushing: Promise<void> | undefined;
   #running = false;
@@ -156,9 +159,16 @@ export class Dispatcher {
     claim: (limits: ClaimLimits) => Promise<T>,
   ): Promise<T> {
     const { config } = this.#deps;
+    const sweepExpired = Date.now() - this.#sweptAt >= SWEEP_EVERY_MS;
     this.#reserved += limit;
     try {
-      const result = await claim({ limit, perEndpoint: config.maxInFlightPerEndpoint, leaseMs: config.lease });
+      const result = await claim({
+        limit,
+        perEndpoint: config.maxInFlightPerEndpoint,
+        leaseMs: config.lease,
+        sweepExpired,
+      });
+      if (sweepExpired) this.#sweptAt = Date.now();
       for (const delivery of result.claimed) this.#launch(delivery);
       return result;
     } finally {
@@ -294,18 +304,20 @@ export class Dispatcher {
     while (this.#pendingCompletions.length > 0) {
       const batch = this.#pendingCompletions.splice(0, 500);
       const completions = batch.map((item) => item.completion);
-      let refilled = false;
+      // Only successes in, and nothing left to claim: no new due time, nothing for the claim loop to do.
+      let quiet = false;
       for (;;) {
         try {
           const limit = this.#running ? Math.max(0, this.#free(batch.length)) : 0;
-          const { summary, claimed } = await this.#claim(limit, (limits) =>
+          const { summary, exhausted } = await this.#claim(limit, (limits) =>
             adapter.db.transaction().execute(async (trx) => {
               const summary = await completeWithin(adapter, trx, completions, this.#breaker);
-              const claimed = limits.limit > 0 ? (await claimWithin(adapter, trx, limits)).claimed : [];
-              return { summary, claimed };
+              if (limits.limit === 0) return { summary, claimed: [], exhausted: true };
+              const { claimed, exhausted } = await claimWithin(adapter, trx, limits);
+              return { summary, claimed, exhausted };
             }),
           );
-          refilled = limit > 0 && claimed.length === limit;
+          quiet = exhausted && completions.every((completion) => completion.outcome.kind === "succeeded");
           if (summary.fenced > 0)
             log.info({ fenced: summary.fenced }, "attempts recorded after their lease was taken over");
           for (const id of summary.disabled) log.warn({ subscription: id }, "subscription disabled");
@@ -318,8 +330,8 @@ export class Dispatcher {
         }
       }
       for (const item of batch) item.done();
-      // Slots this batch freed and could not fill: the claim loop looks again (and for the next due time).
-      if (!refilled) this.#signal(REFILL_COALESCE_MS);
+      // A retry or a breaker change sets a due time the claim loop must sleep towards; work left over needs a claim.
+      if (!quiet) this.#signal(REFILL_COALESCE_MS);
     }
     this.#flushing = undefined;
   }

@@ -48,6 +48,8 @@ export interface ClaimLimits {
   readonly leaseMs: number;
   /** How many subscriptions one claim considers. */
   readonly subscriptions?: number;
+  /** Return expired leases to pending first (default true); a dispatcher does it about once a second. */
+  readonly sweepExpired?: boolean;
 }
 
 export interface ClaimedDelivery {
@@ -70,6 +72,11 @@ export interface ClaimResult {
   readonly claimed: ClaimedDelivery[];
   /** Deliveries cancelled because their subscription is deleted or disabled. */
   readonly cancelled: number;
+  /**
+   * True when the claim stopped for want of due work or of slots, not at its
+   * limit: claiming again before a completion or a new event finds nothing.
+   */
+  readonly exhausted: boolean;
 }
 
 export function claimDeliveries(adapter: DialectAdapter, limits: ClaimLimits): Promise<ClaimResult> {
@@ -80,16 +87,18 @@ export function claimDeliveries(adapter: DialectAdapter, limits: ClaimLimits): P
 export async function claimWithin(adapter: DialectAdapter, trx: Db, limits: ClaimLimits): Promise<ClaimResult> {
   const now = await adapter.now(trx);
   // Expired leases go back to pending; rows another transaction holds are left for the next claim.
-  const expired = await adapter
-    .lockSkipLocked(
-      trx
-        .selectFrom("delivery")
-        .select("id")
-        .where("status", "=", IN_FLIGHT)
-        .where("lease_expires_at", "<=", now)
-        .limit(1000),
-    )
-    .execute();
+  const expired = !(limits.sweepExpired ?? true)
+    ? []
+    : await adapter
+        .lockSkipLocked(
+          trx
+            .selectFrom("delivery")
+            .select("id")
+            .where("status", "=", IN_FLIGHT)
+            .where("lease_expires_at", "<=", now)
+            .limit(1000),
+        )
+        .execute();
   if (expired.length > 0) {
     await trx
       .updateTable("delivery")
@@ -135,20 +144,31 @@ export async function claimWithin(adapter: DialectAdapter, trx: Db, limits: Clai
     .orderBy("t.due")
     .limit(limits.subscriptions ?? 200)
     .execute();
-  if (due.length === 0) return { now, claimed: [], cancelled: 0 };
+  const considered = limits.subscriptions ?? 200;
+  // More subscriptions may be due than this claim looked at.
+  const allSeen = due.length < considered;
+  if (due.length === 0) return { now, claimed: [], cancelled: 0, exhausted: true };
 
-  const locked = await adapter
-    .lockSkipLocked(
-      trx
-        .selectFrom("subscription")
-        .select(["id", "state", "probe_at", "deleted_at"])
-        .where(
-          "id",
-          "in",
-          due.map((row) => row.subscription_id),
-        ),
-    )
-    .execute();
+  // With exclusive write transactions the candidates just read are already current and held.
+  const locked = adapter.exclusiveWrites
+    ? due.map((row) => ({
+        id: row.subscription_id,
+        state: row.state,
+        probe_at: row.probe_at,
+        deleted_at: row.deleted_at,
+      }))
+    : await adapter
+        .lockSkipLocked(
+          trx
+            .selectFrom("subscription")
+            .select(["id", "state", "probe_at", "deleted_at"])
+            .where(
+              "id",
+              "in",
+              due.map((row) => row.subscription_id),
+            ),
+        )
+        .execute();
   const byId = new Map(locked.map((row) => [row.id, row]));
 
   const gone = locked.filter((row) => row.deleted_at !== null || row.state === "disabled");
@@ -173,20 +193,22 @@ export async function claimWithin(adapter: DialectAdapter, trx: Db, limits: Clai
   }
 
   const live = locked.filter((row) => row.deleted_at === null && row.state !== "disabled");
-  if (live.length === 0) return { now, claimed: [], cancelled };
+  if (live.length === 0) return { now, claimed: [], cancelled, exhausted: allSeen && locked.length === due.length };
   // Counted again now that the subscriptions are locked: another worker may have claimed since.
-  const current = await trx
-    .selectFrom("delivery")
-    .select(["subscription_id"])
-    .select((eb) => eb.fn.countAll<number>().as("n"))
-    .where(
-      "subscription_id",
-      "in",
-      live.map((row) => row.id),
-    )
-    .where("status", "=", IN_FLIGHT)
-    .groupBy("subscription_id")
-    .execute();
+  const current = adapter.exclusiveWrites
+    ? leased
+    : await trx
+        .selectFrom("delivery")
+        .select(["subscription_id"])
+        .select((eb) => eb.fn.countAll<number>().as("n"))
+        .where(
+          "subscription_id",
+          "in",
+          live.map((row) => row.id),
+        )
+        .where("status", "=", IN_FLIGHT)
+        .groupBy("subscription_id")
+        .execute();
   const inFlight = new Map(current.map((row) => [row.subscription_id, Number(row.n)]));
 
   const picked: string[] = [];
@@ -214,7 +236,9 @@ export async function claimWithin(adapter: DialectAdapter, trx: Db, limits: Clai
     picked.push(...ids.map((row) => row.id));
     free -= ids.length;
   }
-  if (picked.length === 0) return { now, claimed: [], cancelled };
+  // Subscriptions another worker had locked were not looked at: they may hold work.
+  const exhausted = allSeen && locked.length === due.length && free > 0;
+  if (picked.length === 0) return { now, claimed: [], cancelled, exhausted };
 
   const token = randomBytes(16).toString("hex");
   await trx
@@ -242,7 +266,7 @@ export async function claimWithin(adapter: DialectAdapter, trx: Db, limits: Clai
     .where("d.id", "in", picked)
     .orderBy("d.id")
     .execute();
-  return { now, claimed: claimed.map((row) => ({ ...row, lease_token: token })), cancelled };
+  return { now, claimed: claimed.map((row) => ({ ...row, lease_token: token })), cancelled, exhausted };
 }
 
 export function slotsOf(

@@ -61,6 +61,18 @@ function changeAfter(completion: Completion, stopped: boolean, now: number): Del
   return { ...base, status: "failed", next_attempt_at: null, last_error: outcome.reason };
 }
 
+/** A healthy subscription's row is not rewritten after every success. */
+function sameHealth(a: Health, b: Health): boolean {
+  return (
+    a.state === b.state &&
+    a.state_reason === b.state_reason &&
+    a.state_changed_at === b.state_changed_at &&
+    a.failure_streak === b.failure_streak &&
+    a.failing_since === b.failing_since &&
+    a.probe_at === b.probe_at
+  );
+}
+
 /** Records completions in the caller's transaction. */
 export async function completeWithin(
   adapter: DialectAdapter,
@@ -137,7 +149,7 @@ export async function completeWithin(
           ? afterGone(current, now, outcome.reason)
           : afterFailure(current, now, breaker);
     health.set(completion.subscriptionId, next);
-    changed.add(completion.subscriptionId);
+    if (!sameHealth(current, next)) changed.add(completion.subscriptionId);
   }
 
   const disabled: string[] = [];

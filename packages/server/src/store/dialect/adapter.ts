@@ -23,6 +23,12 @@ export interface DialectAdapter {
   isUnavailable(error: unknown): boolean;
   /** The database's clock in Unix milliseconds: leases are measured by it, not by any one process's clock. */
   now(db: Kysely<Database>): Promise<number>;
+  /**
+   * True when a write transaction excludes every other writer until it ends
+   * (SQLite's BEGIN IMMEDIATE): what it read stays current, so nothing needs
+   * locking or reading again.
+   */
+  readonly exclusiveWrites: boolean;
   /** Adds FOR UPDATE SKIP LOCKED where the database has row locks (PostgreSQL); SQLite's writer lock already serialises. */
   lockSkipLocked<DB, TB extends keyof DB, O>(query: SelectQueryBuilder<DB, TB, O>): SelectQueryBuilder<DB, TB, O>;
   /** Adds FOR UPDATE where the database has row locks: read-modify-write of one row inside a transaction. */

@@ -154,6 +154,7 @@ export function openPostgres(url: string, options: DialectOptions): DialectAdapt
       return rows[0]?.now as number;
     },
     // NO KEY: a concurrent insert of a delivery (its foreign key takes KEY SHARE) must not block or deadlock a claim.
+    exclusiveWrites: false,
     lockSkipLocked: (query) => query.forNoKeyUpdate().skipLocked(),
     lockRows: (query) => query.forNoKeyUpdate(),
     createWakeup: () => listenForWakeups(connectionString, schema, pool),

@@ -78,6 +78,7 @@ export function openSqlite(file: string, options: DialectOptions): DialectAdapte
     async now() {
       return Date.now();
     },
+    exclusiveWrites: true,
     lockSkipLocked: (query) => query,
     // BEGIN IMMEDIATE already holds the only writer lock for the whole transaction.
     lockRows: (query) => query,
