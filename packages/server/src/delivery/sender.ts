@@ -10,7 +10,14 @@ import type { LookupAddress, LookupAllOptions, LookupOptions } from "node:dns";
 import dns from "node:dns";
 import type { LookupFunction } from "node:net";
 import { Agent, type Dispatcher, Pool, ProxyAgent, request } from "undici";
-import { checkEndpoint, isAddressAllowed, refusedRange, type UrlPolicy } from "../domain/url-policy.js";
+import { BoundedMap } from "../domain/bounded-map.js";
+import {
+  checkEndpoint,
+  type EndpointCheck,
+  isAddressAllowed,
+  refusedRange,
+  type UrlPolicy,
+} from "../domain/url-policy.js";
 
 export interface SenderOptions {
   /** CAREHOOKS_CONNECT_TIMEOUT: DNS, TCP and TLS handshake. */
@@ -66,6 +73,8 @@ const DEFAULT_CONNECTIONS = 64;
 const MAX_RESPONSE_HEADERS = 50;
 const MAX_HEADER_VALUE_CHARS = 1024;
 const MAX_MESSAGE_CHARS = 500;
+/** Endpoints whose policy check is remembered (the check is a pure function of the URL and the policy). */
+const CHECKED_ENDPOINTS = 10_000;
 
 const systemResolve: Resolve = (hostname, options) => dns.promises.lookup(hostname, options);
 
@@ -151,6 +160,7 @@ export class Sender {
   readonly #requestTimeoutMs: number;
   readonly #maxResponseBytes: number;
   readonly #storedResponseBytes: number;
+  readonly #checked = new BoundedMap<string, EndpointCheck>(CHECKED_ENDPOINTS);
 
   constructor(options: SenderOptions) {
     const { connectTimeoutMs, requestTimeoutMs } = options;
@@ -211,13 +221,17 @@ export class Sender {
     if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
       return fail("invalid_url", `endpoint must be an http(s) URL, not ${parsed.protocol}`);
     }
-    // Registered URLs were checked then, but the policy may have changed since.
-    const check = checkEndpoint(outgoing.url, this.#policy);
+    // Registered URLs were checked then, but the policy may have changed since (it is fixed for a sender's life).
+    const check = this.#checked.getOrSet(outgoing.url, () => checkEndpoint(outgoing.url, this.#policy));
     if (!check.ok) return fail("blocked", check.reason);
 
     const controller = new AbortController();
-    const timeout = new AttemptTimeout(this.#requestTimeoutMs);
-    const timer = setTimeout(() => controller.abort(timeout), this.#requestTimeoutMs);
+    // Made only when it fires: an Error captures a stack, which costs more than the rest of an attempt's bookkeeping.
+    let timeout: AttemptTimeout | undefined;
+    const timer = setTimeout(() => {
+      timeout = new AttemptTimeout(this.#requestTimeoutMs);
+      controller.abort(timeout);
+    }, this.#requestTimeoutMs);
     try {
       const response = await request(check.url, {
         dispatcher: this.#dispatcher,
@@ -372,7 +386,7 @@ function chainOf(error: unknown): Error[] {
   return found;
 }
 
-function classify(error: unknown, timeout: AttemptTimeout): Classified {
+function classify(error: unknown, timeout: AttemptTimeout | undefined): Classified {
   const chain = chainOf(error);
   const first = chain[0];
   if (first === undefined) return { kind: "network", message: String(error) };
@@ -386,7 +400,10 @@ function classify(error: unknown, timeout: AttemptTimeout): Classified {
   return (
     pick("blocked", (candidate) => candidate instanceof BlockedAddressError) ??
     pick("connect_timeout", connectTimedOut) ??
-    pick("timeout", (candidate) => candidate === timeout || TIMEOUT_CODES.has(codeOf(candidate))) ??
+    pick(
+      "timeout",
+      (candidate) => (timeout !== undefined && candidate === timeout) || TIMEOUT_CODES.has(codeOf(candidate)),
+    ) ??
     pick("dns", (candidate) => DNS_CODES.has(codeOf(candidate))) ??
     pick("tls", isTlsError) ??
     pick("connect_refused", (candidate) => codeOf(candidate) === "ECONNREFUSED") ??
