@@ -33,7 +33,7 @@ const createdBetween = prepare((db, p: { from: number; to: number }) =>
 );
 
 describe.each(dialects())("prepared statements on %s", (dialect) => {
-  it("bind new values on every run, constants of the statement included, inside and outside transactions", async () => {
+  it("bind new values on every run, constants and in-lists of any length included, inside and outside transactions", async () => {
     const { db } = await migrated(dialect);
     await insertRows(db, "business", [business("biz_a", 10), business("biz_b", 10)]);
     await insertRows(db, "business", [business("biz_c", 20)]);
@@ -47,6 +47,17 @@ describe.each(dialects())("prepared statements on %s", (dialect) => {
     expect(await createdBetween.all(db, { from: 21, to: 30 })).toEqual([]);
     const inTransaction = await db.transaction().execute((trx) => createdBetween.all(trx, { from: 0, to: 100 }));
     expect(inTransaction.map((row) => row.id)).toEqual(["biz_a", "biz_b", "biz_c"]);
+
+    const byIds = prepare((db, p: { ids: string[]; from: number }) =>
+      db.selectFrom("business").select("id").where("id", "in", p.ids).where("created_at", ">=", p.from).orderBy("id"),
+    );
+    expect(await byIds.all(db, { ids: ["biz_a"], from: 0 })).toEqual([{ id: "biz_a" }]);
+    expect(await byIds.all(db, { ids: ["biz_c", "biz_a", "biz_missing"], from: 0 })).toEqual([
+      { id: "biz_a" },
+      { id: "biz_c" },
+    ]);
+    expect(await byIds.all(db, { ids: ["biz_c", "biz_b", "biz_a"], from: 11 })).toEqual([{ id: "biz_c" }]);
+    expect(await byIds.all(db, { ids: ["biz_b"], from: 0 })).toEqual([{ id: "biz_b" }]);
 
     const rename = prepare((db, p: { id: string; name: string }) =>
       db.updateTable("business").set({ name: p.name }).where("id", "=", p.id),

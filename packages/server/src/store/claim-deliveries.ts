@@ -17,6 +17,7 @@ import { randomBytes } from "node:crypto";
 import { sql } from "kysely";
 import type { DialectAdapter } from "./dialect/adapter.js";
 import type { Db } from "./open.js";
+import { prepare } from "./prepared.js";
 import type { DeliveryStatus, SubscriptionState } from "./schema.js";
 
 /**
@@ -25,6 +26,9 @@ import type { DeliveryStatus, SubscriptionState } from "./schema.js";
  */
 const PENDING = sql.lit<DeliveryStatus>("pending");
 const IN_FLIGHT = sql.lit<DeliveryStatus>("in_flight");
+const ACTIVE = sql.lit<SubscriptionState>("active");
+const DEGRADED = sql.lit<SubscriptionState>("degraded");
+const DISABLED = sql.lit<SubscriptionState>("disabled");
 
 /** Every subscription with its oldest pending delivery's time (`due`), found through the partial index. */
 function subscriptionsWithOldestPending(db: Db) {
@@ -83,68 +87,155 @@ export function claimDeliveries(adapter: DialectAdapter, limits: ClaimLimits): P
   return adapter.db.transaction().execute((trx) => claimWithin(adapter, trx, limits));
 }
 
+/** The claim's statements, prepared once per database (locks differ between dialects). */
+function claimStatements(adapter: DialectAdapter) {
+  return {
+    expired: prepare((db, p: { now: number }) =>
+      adapter.lockSkipLocked(
+        db
+          .selectFrom("delivery")
+          .select("id")
+          .where("status", "=", IN_FLIGHT)
+          .where("lease_expires_at", "<=", p.now)
+          .limit(1000),
+      ),
+    ),
+    requeue: prepare((db, p: { ids: string[]; now: number }) =>
+      db
+        .updateTable("delivery")
+        .set({ status: "pending", lease_token: null, lease_expires_at: null, updated_at: p.now })
+        .where("id", "in", p.ids),
+    ),
+    inFlight: prepare((db, _p: Record<string, never>) =>
+      db
+        .selectFrom("delivery")
+        .select(["subscription_id"])
+        .select((eb) => eb.fn.countAll<number>().as("n"))
+        .where("status", "=", IN_FLIGHT)
+        .groupBy("subscription_id"),
+    ),
+    // Per subscription, its oldest pending delivery, found through the partial index: no scan of the backlog.
+    candidates: prepare((db, p: { now: number; full: string[]; busy: string[]; considered: number }) =>
+      db
+        .selectFrom(subscriptionsWithOldestPending(db).as("t"))
+        .selectAll()
+        .where("t.due", "<=", p.now)
+        .where((eb) =>
+          eb.or([
+            // deleted or disabled: a candidate only to have its queue cancelled
+            eb("t.deleted_at", "is not", null),
+            eb("t.state", "=", DISABLED),
+            eb.and([
+              eb("t.state", "=", ACTIVE),
+              ...(p.full.length > 0 ? [eb("t.subscription_id", "not in", p.full)] : []),
+            ]),
+            // degraded: only when its probe is due and nothing of it is in flight
+            eb.and([
+              eb("t.state", "=", DEGRADED),
+              eb.or([eb("t.probe_at", "is", null), eb("t.probe_at", "<=", p.now)]),
+              ...(p.busy.length > 0 ? [eb("t.subscription_id", "not in", p.busy)] : []),
+            ]),
+          ]),
+        )
+        .orderBy("t.due")
+        .limit(p.considered),
+    ),
+    lockSubscriptions: prepare((db, p: { ids: string[] }) =>
+      adapter.lockSkipLocked(
+        db.selectFrom("subscription").select(["id", "state", "probe_at", "deleted_at"]).where("id", "in", p.ids),
+      ),
+    ),
+    cancelQueues: prepare((db, p: { subscriptionIds: string[]; now: number }) =>
+      db
+        .updateTable("delivery")
+        .set({
+          status: "cancelled",
+          next_attempt_at: null,
+          last_error: "subscription deleted or disabled",
+          updated_at: p.now,
+        })
+        .where("subscription_id", "in", p.subscriptionIds)
+        .where("status", "=", PENDING),
+    ),
+    inFlightOf: prepare((db, p: { subscriptionIds: string[] }) =>
+      db
+        .selectFrom("delivery")
+        .select(["subscription_id"])
+        .select((eb) => eb.fn.countAll<number>().as("n"))
+        .where("subscription_id", "in", p.subscriptionIds)
+        .where("status", "=", IN_FLIGHT)
+        .groupBy("subscription_id"),
+    ),
+    dueOf: prepare((db, p: { subscriptionId: string; now: number; limit: number }) =>
+      adapter.lockSkipLocked(
+        db
+          .selectFrom("delivery")
+          .select("id")
+          .where("subscription_id", "=", p.subscriptionId)
+          .where("status", "=", PENDING)
+          .where("next_attempt_at", "<=", p.now)
+          .orderBy("next_attempt_at")
+          .orderBy("id")
+          .limit(p.limit),
+      ),
+    ),
+    lease: prepare((db, p: { ids: string[]; token: string; expiresAt: number; now: number }) =>
+      db
+        .updateTable("delivery")
+        .set({ status: IN_FLIGHT, lease_token: p.token, lease_expires_at: p.expiresAt, updated_at: p.now })
+        .where("id", "in", p.ids),
+    ),
+    leased: prepare((db, p: { ids: string[] }) =>
+      db
+        .selectFrom("delivery as d")
+        .innerJoin("event as e", "e.id", "d.event_id")
+        .innerJoin("subscription as s", "s.id", "d.subscription_id")
+        .select([
+          "d.id",
+          "d.event_id",
+          "d.subscription_id",
+          "d.event_name",
+          "d.attempts",
+          "d.retries_from",
+          "e.payload",
+          "s.endpoint",
+          "s.signing_key",
+          "s.previous_signing_key",
+          "s.previous_key_expires_at",
+        ])
+        .where("d.id", "in", p.ids)
+        .orderBy("d.id"),
+    ),
+  };
+}
+
+const statementsByAdapter = new WeakMap<DialectAdapter, ReturnType<typeof claimStatements>>();
+
+function statementsOf(adapter: DialectAdapter): ReturnType<typeof claimStatements> {
+  let statements = statementsByAdapter.get(adapter);
+  if (!statements) {
+    statements = claimStatements(adapter);
+    statementsByAdapter.set(adapter, statements);
+  }
+  return statements;
+}
+
 /** Claims in the caller's transaction: the dispatcher refills the slots a completion batch freed in that batch's transaction. */
 export async function claimWithin(adapter: DialectAdapter, trx: Db, limits: ClaimLimits): Promise<ClaimResult> {
+  const statements = statementsOf(adapter);
   const now = await adapter.now(trx);
   // Expired leases go back to pending; rows another transaction holds are left for the next claim.
-  const expired = !(limits.sweepExpired ?? true)
-    ? []
-    : await adapter
-        .lockSkipLocked(
-          trx
-            .selectFrom("delivery")
-            .select("id")
-            .where("status", "=", IN_FLIGHT)
-            .where("lease_expires_at", "<=", now)
-            .limit(1000),
-        )
-        .execute();
-  if (expired.length > 0) {
-    await trx
-      .updateTable("delivery")
-      .set({ status: "pending", lease_token: null, lease_expires_at: null, updated_at: now })
-      .where(
-        "id",
-        "in",
-        expired.map((row) => row.id),
-      )
-      .execute();
+  if (limits.sweepExpired ?? true) {
+    const expired = await statements.expired.all(trx, { now });
+    if (expired.length > 0) await statements.requeue.run(trx, { ids: expired.map((row) => row.id), now });
   }
 
   // What is in flight per subscription, so those at their cap (or probing) are not even candidates.
-  const leased = await trx
-    .selectFrom("delivery")
-    .select(["subscription_id"])
-    .select((eb) => eb.fn.countAll<number>().as("n"))
-    .where("status", "=", IN_FLIGHT)
-    .groupBy("subscription_id")
-    .execute();
+  const leased = await statements.inFlight.all(trx, {});
   const full = leased.filter((row) => Number(row.n) >= limits.perEndpoint).map((row) => row.subscription_id);
   const busy = leased.map((row) => row.subscription_id);
-
-  // Per subscription, its oldest pending delivery, found through the partial index: no scan of the backlog.
-  const due = await trx
-    .selectFrom(subscriptionsWithOldestPending(trx).as("t"))
-    .selectAll()
-    .where("t.due", "<=", now)
-    .where((eb) =>
-      eb.or([
-        // deleted or disabled: a candidate only to have its queue cancelled
-        eb("t.deleted_at", "is not", null),
-        eb("t.state", "=", "disabled"),
-        eb.and([eb("t.state", "=", "active"), ...(full.length > 0 ? [eb("t.subscription_id", "not in", full)] : [])]),
-        // degraded: only when its probe is due and nothing of it is in flight
-        eb.and([
-          eb("t.state", "=", "degraded"),
-          eb.or([eb("t.probe_at", "is", null), eb("t.probe_at", "<=", now)]),
-          ...(busy.length > 0 ? [eb("t.subscription_id", "not in", busy)] : []),
-        ]),
-      ]),
-    )
-    .orderBy("t.due")
-    .limit(limits.subscriptions ?? 200)
-    .execute();
   const considered = limits.subscriptions ?? 200;
+  const due = await statements.candidates.all(trx, { now, full, busy, considered });
   // More subscriptions may be due than this claim looked at.
   const allSeen = due.length < considered;
   if (due.length === 0) return { now, claimed: [], cancelled: 0, exhausted: true };
@@ -157,58 +248,21 @@ export async function claimWithin(adapter: DialectAdapter, trx: Db, limits: Clai
         probe_at: row.probe_at,
         deleted_at: row.deleted_at,
       }))
-    : await adapter
-        .lockSkipLocked(
-          trx
-            .selectFrom("subscription")
-            .select(["id", "state", "probe_at", "deleted_at"])
-            .where(
-              "id",
-              "in",
-              due.map((row) => row.subscription_id),
-            ),
-        )
-        .execute();
+    : await statements.lockSubscriptions.all(trx, { ids: due.map((row) => row.subscription_id) });
   const byId = new Map(locked.map((row) => [row.id, row]));
+  // Subscriptions another worker had locked were not looked at: they may hold work.
+  const sawAll = allSeen && locked.length === due.length;
 
   const gone = locked.filter((row) => row.deleted_at !== null || row.state === "disabled");
-  let cancelled = 0;
-  if (gone.length > 0) {
-    const result = await trx
-      .updateTable("delivery")
-      .set({
-        status: "cancelled",
-        next_attempt_at: null,
-        last_error: "subscription deleted or disabled",
-        updated_at: now,
-      })
-      .where(
-        "subscription_id",
-        "in",
-        gone.map((row) => row.id),
-      )
-      .where("status", "=", PENDING)
-      .executeTakeFirst();
-    cancelled = Number(result.numUpdatedRows);
-  }
+  const cancelled =
+    gone.length > 0 ? await statements.cancelQueues.run(trx, { subscriptionIds: gone.map((row) => row.id), now }) : 0;
 
   const live = locked.filter((row) => row.deleted_at === null && row.state !== "disabled");
-  if (live.length === 0) return { now, claimed: [], cancelled, exhausted: allSeen && locked.length === due.length };
+  if (live.length === 0) return { now, claimed: [], cancelled, exhausted: sawAll };
   // Counted again now that the subscriptions are locked: another worker may have claimed since.
   const current = adapter.exclusiveWrites
     ? leased
-    : await trx
-        .selectFrom("delivery")
-        .select(["subscription_id"])
-        .select((eb) => eb.fn.countAll<number>().as("n"))
-        .where(
-          "subscription_id",
-          "in",
-          live.map((row) => row.id),
-        )
-        .where("status", "=", IN_FLIGHT)
-        .groupBy("subscription_id")
-        .execute();
+    : await statements.inFlightOf.all(trx, { subscriptionIds: live.map((row) => row.id) });
   const inFlight = new Map(current.map((row) => [row.subscription_id, Number(row.n)]));
 
   const picked: string[] = [];
@@ -217,55 +271,24 @@ export async function claimWithin(adapter: DialectAdapter, trx: Db, limits: Clai
     if (free <= 0) break;
     const subscription = byId.get(subscription_id);
     if (!subscription || subscription.deleted_at !== null || subscription.state === "disabled") continue;
-    const busy = inFlight.get(subscription_id) ?? 0;
-    const slots = slotsOf(subscription.state, subscription.probe_at, busy, now, limits.perEndpoint);
+    const slots = slotsOf(
+      subscription.state,
+      subscription.probe_at,
+      inFlight.get(subscription_id) ?? 0,
+      now,
+      limits.perEndpoint,
+    );
     if (slots <= 0) continue;
-    const ids = await adapter
-      .lockSkipLocked(
-        trx
-          .selectFrom("delivery")
-          .select("id")
-          .where("subscription_id", "=", subscription_id)
-          .where("status", "=", PENDING)
-          .where("next_attempt_at", "<=", now)
-          .orderBy("next_attempt_at")
-          .orderBy("id")
-          .limit(Math.min(slots, free)),
-      )
-      .execute();
-    picked.push(...ids.map((row) => row.id));
+    const ids = await statements.dueOf.all(trx, { subscriptionId: subscription_id, now, limit: Math.min(slots, free) });
+    for (const row of ids) picked.push(row.id);
     free -= ids.length;
   }
-  // Subscriptions another worker had locked were not looked at: they may hold work.
-  const exhausted = allSeen && locked.length === due.length && free > 0;
+  const exhausted = sawAll && free > 0;
   if (picked.length === 0) return { now, claimed: [], cancelled, exhausted };
 
   const token = randomBytes(16).toString("hex");
-  await trx
-    .updateTable("delivery")
-    .set({ status: "in_flight", lease_token: token, lease_expires_at: now + limits.leaseMs, updated_at: now })
-    .where("id", "in", picked)
-    .execute();
-  const claimed = await trx
-    .selectFrom("delivery as d")
-    .innerJoin("event as e", "e.id", "d.event_id")
-    .innerJoin("subscription as s", "s.id", "d.subscription_id")
-    .select([
-      "d.id",
-      "d.event_id",
-      "d.subscription_id",
-      "d.event_name",
-      "d.attempts",
-      "d.retries_from",
-      "e.payload",
-      "s.endpoint",
-      "s.signing_key",
-      "s.previous_signing_key",
-      "s.previous_key_expires_at",
-    ])
-    .where("d.id", "in", picked)
-    .orderBy("d.id")
-    .execute();
+  await statements.lease.run(trx, { ids: picked, token, expiresAt: now + limits.leaseMs, now });
+  const claimed = await statements.leased.all(trx, { ids: picked });
   return { now, claimed: claimed.map((row) => ({ ...row, lease_token: token })), cancelled, exhausted };
 }
 
@@ -286,9 +309,9 @@ export function slotsOf(
  * next attempt time, or its degraded subscription's probe time when later.
  * Undefined when nothing is pending.
  */
-export async function nextDueAt(adapter: DialectAdapter): Promise<number | undefined> {
-  const row = await adapter.db
-    .selectFrom(subscriptionsWithOldestPending(adapter.db).as("t"))
+const earliestDue = prepare((db, _p: Record<string, never>) =>
+  db
+    .selectFrom(subscriptionsWithOldestPending(db).as("t"))
     .select((eb) =>
       eb.fn
         .min(
@@ -296,8 +319,11 @@ export async function nextDueAt(adapter: DialectAdapter): Promise<number | undef
         )
         .as("due"),
     )
-    .where("t.due", "is not", null)
-    .executeTakeFirst();
+    .where("t.due", "is not", null),
+);
+
+export async function nextDueAt(adapter: DialectAdapter): Promise<number | undefined> {
+  const row = await earliestDue.first(adapter.db, {});
   return row?.due === null || row?.due === undefined ? undefined : Number(row.due);
 }
 

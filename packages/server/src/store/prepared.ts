@@ -6,8 +6,10 @@
  *
  * `prepare` takes a builder that receives placeholders instead of values; it
  * must build the same statement whatever the values are (no branches on
- * them, no `in` lists, no nulls compared with `=`). `insertRows` does the
- * same for inserts, per table, column list and row count.
+ * them, no nulls compared with `=`). An array value (an `in` list) gets one
+ * placeholder per element: the statement is compiled once per list length,
+ * and the builder may branch on lengths only. `insertRows` does the same for
+ * inserts, per table, column list and row count.
  */
 import type { Compilable, CompiledQuery, InsertObject, QueryResult } from "kysely";
 import { BoundedMap } from "../domain/bounded-map.js";
@@ -16,8 +18,10 @@ import type { Database } from "./schema.js";
 
 const PLACEHOLDER = "\u0000carehooks-placeholder:";
 
-/** Where each parameter of a compiled statement comes from: a named value, or a constant of the statement. */
-type Slot = { readonly name: string } | { readonly constant: unknown };
+/** Where each parameter of a compiled statement comes from: a named value (an element of it), or a constant. */
+type Slot = { readonly name: string; readonly index?: number } | { readonly constant: unknown };
+
+const ELEMENT = /^(.*)\[(\d+)\]$/;
 
 interface Compiled {
   readonly query: CompiledQuery;
@@ -29,14 +33,20 @@ function compileWithPlaceholders(statement: Compilable<unknown>): Compiled {
   const query = statement.compile();
   if (query.sql.includes(PLACEHOLDER)) throw new Error("a placeholder was inlined into the SQL text");
   const slots = query.parameters.map((value): Slot => {
-    if (typeof value === "string" && value.startsWith(PLACEHOLDER)) return { name: value.slice(PLACEHOLDER.length) };
-    return { constant: value };
+    if (typeof value !== "string" || !value.startsWith(PLACEHOLDER)) return { constant: value };
+    const name = value.slice(PLACEHOLDER.length);
+    const element = ELEMENT.exec(name);
+    return element ? { name: element[1] as string, index: Number(element[2]) } : { name };
   });
   return { query, slots };
 }
 
 function bind(compiled: Compiled, values: Readonly<Record<string, unknown>>): CompiledQuery {
-  const parameters = compiled.slots.map((slot) => ("name" in slot ? values[slot.name] : slot.constant));
+  const parameters = compiled.slots.map((slot) => {
+    if (!("name" in slot)) return slot.constant;
+    const value = values[slot.name];
+    return slot.index === undefined ? value : (value as readonly unknown[])[slot.index];
+  });
   return { ...compiled.query, parameters };
 }
 
@@ -45,9 +55,30 @@ function dialectOf(db: Db): object {
   return db.getExecutor().adapter;
 }
 
-function placeholders<P>(): P {
-  return new Proxy({}, { get: (_target, name) => `${PLACEHOLDER}${String(name)}` }) as P;
+/** Stand-ins for `values`: one per scalar, one per element of an array. */
+function placeholders<P>(values: P): P {
+  return new Proxy(
+    {},
+    {
+      get: (_target, name) => {
+        const value = (values as Record<string | symbol, unknown>)[name];
+        const text = `${PLACEHOLDER}${String(name)}`;
+        return Array.isArray(value) ? value.map((_, i) => `${text}[${i}]`) : text;
+      },
+    },
+  ) as P;
 }
+
+/** The lengths of the array values: statements with `in` lists are compiled once per combination. */
+function shapeOf(values: object): string {
+  let shape = "";
+  for (const [name, value] of Object.entries(values)) {
+    if (Array.isArray(value)) shape += `${name}:${value.length};`;
+  }
+  return shape;
+}
+
+const SHAPES_PER_STATEMENT = 64;
 
 export interface Prepared<P, R> {
   /** Every row. */
@@ -59,14 +90,15 @@ export interface Prepared<P, R> {
 }
 
 export function prepare<P extends object, R>(build: (db: Db, p: P) => Compilable<R>): Prepared<P, R> {
-  const compiled = new WeakMap<object, Compiled>();
+  const compiled = new WeakMap<object, BoundedMap<string, Compiled>>();
   const execute = (db: Db, values: P): Promise<QueryResult<R>> => {
     const dialect = dialectOf(db);
-    let entry = compiled.get(dialect);
-    if (!entry) {
-      entry = compileWithPlaceholders(build(db, placeholders<P>()));
-      compiled.set(dialect, entry);
+    let shapes = compiled.get(dialect);
+    if (!shapes) {
+      shapes = new BoundedMap(SHAPES_PER_STATEMENT);
+      compiled.set(dialect, shapes);
     }
+    const entry = shapes.getOrSet(shapeOf(values), () => compileWithPlaceholders(build(db, placeholders(values))));
     return db.executeQuery<R>(bind(entry, values as Record<string, unknown>) as CompiledQuery<R>);
   };
   return {
