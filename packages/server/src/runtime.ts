@@ -27,10 +27,14 @@ import { unfinishedTasks } from "./store/tasks.js";
 
 const MASTER_KEY_CHECK = "master_key_check";
 
-export async function openMigratedDatabase(config: Config): Promise<DialectAdapter> {
+export async function openMigratedDatabase(
+  config: Config,
+  onStorageFailure?: (error: Error) => void,
+): Promise<DialectAdapter> {
   const adapter = openDatabase(config.databaseUrl, {
     sqliteSynchronous: config.sqliteSynchronous,
     poolSize: config.databasePoolSize,
+    ...(onStorageFailure ? { onStorageFailure } : {}),
   });
   try {
     await migrateDatabase(adapter);

@@ -81,6 +81,10 @@ describe.each(dialects())("prepared statements on %s", (dialect) => {
       db.selectFrom("business").select("id").where("name", "=", sql.lit(p.name)),
     );
     await expect(inlined.all(db, { name: "x" })).rejects.toThrow(/inlined/);
+    const computed = prepare((db, p: { name: string }) =>
+      db.selectFrom("business").select("id").where("name", "like", `${p.name}%`),
+    );
+    await expect(computed.all(db, { name: "x" })).rejects.toThrow(/changed by the builder/);
     expect(await db.selectFrom("business").selectAll().execute()).toEqual([]);
   });
 });

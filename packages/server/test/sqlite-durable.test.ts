@@ -18,13 +18,16 @@ afterEach(async () => {
   for (const db of opened.splice(0)) await db.destroy();
 });
 
-function open(walPath?: (file: string) => string): { db: Kysely<Tables>; wal: WalFlusher; file: string } {
+function open(
+  walPath?: (file: string) => string,
+  onFailure?: (error: Error) => void,
+): { db: Kysely<Tables>; wal: WalFlusher; file: string } {
   const file = path.join(tempDir(), "durable.db");
   const raw = new BetterSqlite3(file);
   raw.pragma("journal_mode = WAL");
   raw.pragma("synchronous = NORMAL");
   raw.exec("CREATE TABLE item (id INTEGER PRIMARY KEY, label TEXT NOT NULL UNIQUE)");
-  const wal = new WalFlusher(walPath ? walPath(file) : `${file}-wal`);
+  const wal = new WalFlusher(walPath ? walPath(file) : `${file}-wal`, onFailure);
   const db = new Kysely<Tables>({ dialect: new DurableSqliteDialect(raw, wal) });
   opened.push(db);
   return { db, wal, file };
@@ -98,8 +101,37 @@ describe("durable SQLite commits", () => {
     await write;
   });
 
-  it("fails the write and every later statement once a flush fails", async () => {
-    const { db, wal } = open((file) => path.join(path.dirname(file), "missing", "durable.db-wal"));
+  it("counts writes with RETURNING, and only transactions that wrote, but makes every answer wait for the disk", async () => {
+    const { db, wal } = open();
+    const returned = await db.insertInto("item").values({ id: 1, label: "returned" }).returning("id").execute();
+    expect(returned).toEqual([{ id: 1 }]);
+    expect(wal.stats).toMatchObject({ committed: 1, flushed: 1 });
+
+    await db.transaction().execute((trx) => trx.selectFrom("item").selectAll().execute());
+    expect(wal.stats.committed).toBe(1);
+
+    // A transaction that fails on what another commit made answers only once that commit is on disk.
+    const write = db.insertInto("item").values({ id: 2, label: "taken" }).execute();
+    const refused = db
+      .transaction()
+      .execute(async (trx) => {
+        const taken = await trx.selectFrom("item").select("id").where("label", "=", "taken").executeTakeFirst();
+        if (taken) throw new Error("conflict");
+      })
+      .then(
+        () => "committed",
+        () => wal.stats.flushed,
+      );
+    expect(await refused).toBe(2);
+    await write;
+  });
+
+  it("fails the write and every later statement once a flush fails, and says so once", async () => {
+    const failures: Error[] = [];
+    const { db, wal } = open(
+      (file) => path.join(path.dirname(file), "missing", "durable.db-wal"),
+      (error) => failures.push(error),
+    );
     const error = await db
       .insertInto("item")
       .values({ id: 1, label: "unsure" })
@@ -111,5 +143,6 @@ describe("durable SQLite commits", () => {
     await expect(db.transaction().execute(async () => 1)).rejects.toMatchObject({ code: "SQLITE_IOERR_FSYNC" });
     await expect(sql`select 1`.execute(db)).rejects.toMatchObject({ code: "SQLITE_IOERR_FSYNC" });
     expect(wal.stats.flushed).toBe(0);
+    expect(failures).toHaveLength(1);
   });
 });

@@ -34,7 +34,11 @@ function printDemoCredentials(url: string, demo: { businessId: string; clientId:
 
 export async function serve(config: Config): Promise<void> {
   const secrets = resolveSecrets(config);
-  const adapter = await openMigratedDatabase(config);
+  // Nothing written can be promised durable any more: stop, so the supervisor restarts on a sound disk.
+  const adapter = await openMigratedDatabase(config, (error) => {
+    process.stderr.write(`carehooks: ${error.message}; exiting\n`);
+    process.exit(1);
+  });
   let closing = false;
   try {
     const ctx = await createContext(config, adapter, secrets);

@@ -67,6 +67,8 @@ export class Dispatcher {
   /** Slots promised to a claim in progress, so two claims never overfill this worker. */
   #reserved = 0;
   #sweptAt = 0;
+  /** When stopping, the time after which unwritable completions are given up (their leases expire). */
+  #giveUpAt = Number.POSITIVE_INFINITY;
   #pendingCompletions: { completion: Completion; done: () => void }[] = [];
   #flushing: Promise<void> | undefined;
   #running = false;
@@ -102,20 +104,20 @@ export class Dispatcher {
   async stop(graceMs: number): Promise<void> {
     if (!this.#running) return;
     this.#running = false;
+    this.#giveUpAt = Date.now() + graceMs;
     this.#unsubscribe?.();
     this.#signal();
     await this.#loop;
     // A completion batch written before the stop may have claimed work: it is in flight once this returns.
-    await this.#flushing;
+    await this.#drainCompletions();
     let timer: NodeJS.Timeout | undefined;
     const grace = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, graceMs);
     });
     await Promise.race([Promise.allSettled([...this.#inFlight.values()]), grace]);
     clearTimeout(timer);
-    // A batch being written must land before leases are released, or a success could be sent again.
-    await this.#flushing;
-    await this.#flush();
+    // Every batch being written must land before leases are released, or a success could be sent again.
+    await this.#drainCompletions();
     const released = await releaseLeases(this.#deps.adapter, [...this.#tokens.keys()]);
     if (released > 0) this.#deps.log.warn({ released }, "released unfinished deliveries at shutdown");
     this.#tokens.clear();
@@ -211,18 +213,20 @@ export class Dispatcher {
 
   #launch(delivery: ClaimedDelivery): void {
     this.#tokens.set(delivery.lease_token, (this.#tokens.get(delivery.lease_token) ?? 0) + 1);
+    // By attempt, not by delivery: a retry due at once can be claimed again while its last attempt is still being recorded.
+    const key = `${delivery.id}/${delivery.lease_token}`;
     const attempt = this.#attempt(delivery)
       .catch((error) =>
         this.#deps.log.error({ err: error, delivery: delivery.id }, "delivery attempt failed to record"),
       )
       .finally(() => {
-        this.#inFlight.delete(delivery.id);
+        this.#inFlight.delete(key);
         this.#deps.metrics?.inFlight.set(this.#inFlight.size);
         const left = (this.#tokens.get(delivery.lease_token) ?? 1) - 1;
         if (left > 0) this.#tokens.set(delivery.lease_token, left);
         else this.#tokens.delete(delivery.lease_token);
       });
-    this.#inFlight.set(delivery.id, attempt);
+    this.#inFlight.set(key, attempt);
     this.#deps.metrics?.inFlight.set(this.#inFlight.size);
   }
 
@@ -287,6 +291,14 @@ export class Dispatcher {
     await this.#complete(completion);
   }
 
+  /** Waits until no completion is waiting or being written, through the one flush at a time. */
+  async #drainCompletions(): Promise<void> {
+    while (this.#flushing || this.#pendingCompletions.length > 0) {
+      this.#flushing ??= this.#flush();
+      await this.#flushing;
+    }
+  }
+
   /** Completions that finish together are written in one transaction. */
   #complete(completion: Completion): Promise<void> {
     return new Promise((resolve) => {
@@ -312,7 +324,8 @@ export class Dispatcher {
           const { summary, exhausted } = await this.#claim(limit, (limits) =>
             adapter.db.transaction().execute(async (trx) => {
               const summary = await completeWithin(adapter, trx, completions, this.#breaker);
-              if (limits.limit === 0) return { summary, claimed: [], exhausted: true };
+              // Not claiming is not knowing there is nothing to claim: while running, the claim loop looks.
+              if (limits.limit === 0) return { summary, claimed: [], exhausted: !this.#running };
               const { claimed, exhausted } = await claimWithin(adapter, trx, limits);
               return { summary, claimed, exhausted };
             }),
@@ -326,7 +339,8 @@ export class Dispatcher {
           // The leases still hold: keep trying until they would expire, then another worker takes over.
           log.error({ err: error }, "recording completions failed; retrying");
           await new Promise((r) => setTimeout(r, ERROR_BACKOFF_MS));
-          if (!this.#running && this.#inFlight.size === 0) break;
+          // Stopping with the database down: after the grace period the leases are left to expire.
+          if (!this.#running && Date.now() >= this.#giveUpAt) break;
         }
       }
       for (const item of batch) item.done();

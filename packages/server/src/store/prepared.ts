@@ -29,14 +29,19 @@ interface Compiled {
 }
 
 /** The compiled statement with placeholders, and which value each parameter takes. */
-function compileWithPlaceholders(statement: Compilable<unknown>): Compiled {
+function compileWithPlaceholders(statement: Compilable<unknown>, values: object): Compiled {
   const query = statement.compile();
   if (query.sql.includes(PLACEHOLDER)) throw new Error("a placeholder was inlined into the SQL text");
   const slots = query.parameters.map((value): Slot => {
-    if (typeof value !== "string" || !value.startsWith(PLACEHOLDER)) return { constant: value };
+    if (typeof value !== "string" || !value.includes(PLACEHOLDER)) return { constant: value };
     const name = value.slice(PLACEHOLDER.length);
     const element = ELEMENT.exec(name);
-    return element ? { name: element[1] as string, index: Number(element[2]) } : { name };
+    const slot = element ? { name: element[1] as string, index: Number(element[2]) } : { name };
+    // A builder that computed with a placeholder (`p.n + 1`) would bind nonsense: refuse it here.
+    if (!value.startsWith(PLACEHOLDER) || !(slot.name in values)) {
+      throw new Error(`a placeholder was changed by the builder: ${JSON.stringify(value)}`);
+    }
+    return slot;
   });
   return { query, slots };
 }
@@ -98,7 +103,9 @@ export function prepare<P extends object, R>(build: (db: Db, p: P) => Compilable
       shapes = new BoundedMap(SHAPES_PER_STATEMENT);
       compiled.set(dialect, shapes);
     }
-    const entry = shapes.getOrSet(shapeOf(values), () => compileWithPlaceholders(build(db, placeholders(values))));
+    const entry = shapes.getOrSet(shapeOf(values), () =>
+      compileWithPlaceholders(build(db, placeholders(values)), values),
+    );
     return db.executeQuery<R>(bind(entry, values as Record<string, unknown>) as CompiledQuery<R>);
   };
   return {
@@ -131,11 +138,14 @@ export async function insertRows<T extends keyof Database & string>(
     const values = rows.map((_, i) =>
       Object.fromEntries(columns.map((column) => [column, `${PLACEHOLDER}${i}.${column}`])),
     );
-    return compileWithPlaceholders(db.insertInto(table).values(values as InsertObject<Database, T>[]));
+    const names = Object.fromEntries(rows.flatMap((_, i) => columns.map((column) => [`${i}.${column}`, true])));
+    return compileWithPlaceholders(db.insertInto(table).values(values as InsertObject<Database, T>[]), names);
   });
   const values: Record<string, unknown> = {};
   rows.forEach((row, i) => {
     const record = row as Record<string, unknown>;
+    const defined = Object.keys(record).filter((column) => record[column] !== undefined);
+    if (defined.length !== columns.length) throw new Error(`rows for ${table} differ in their columns`);
     for (const column of columns) {
       if (record[column] === undefined) throw new Error(`rows for ${table} differ in their columns`);
       values[`${i}.${column}`] = record[column];

@@ -45,4 +45,6 @@ export interface DialectAdapter {
 export interface DialectOptions {
   readonly sqliteSynchronous: "FULL" | "NORMAL";
   readonly poolSize: number;
+  /** Called once when the storage can no longer promise durability (a failed fsync): the process should stop. */
+  readonly onStorageFailure?: (error: Error) => void;
 }

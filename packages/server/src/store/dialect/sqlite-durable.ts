@@ -16,8 +16,8 @@
  * - The connection is free again as soon as SQLite has returned, so the
  *   next transaction runs while the flush is in progress.
  * - A failed flush leaves the durability of what was written unknown, so
- *   every later statement fails with that error until the process restarts
- *   (PostgreSQL stops for the same reason).
+ *   every later statement fails with that error, and `serve` exits so its
+ *   supervisor restarts it (PostgreSQL stops for the same reason).
  *
  * That is `synchronous=FULL`'s guarantee (a committed and answered change
  * survives power loss) with the fsyncs shared. With `SQLITE_SYNCHRONOUS=NORMAL`
@@ -25,12 +25,14 @@
  * machine.
  */
 import fs from "node:fs";
+import path from "node:path";
 import type BetterSqlite3 from "better-sqlite3";
 import { type CompiledQuery, type DatabaseConnection, type Driver, type QueryResult, SqliteDialect } from "kysely";
 
 /** Flushes the write-ahead log, many commits per fsync. */
 export class WalFlusher {
   readonly #path: string;
+  readonly #onFailure: ((error: Error) => void) | undefined;
   #fd: number | undefined;
   #committed = 0;
   #flushed = 0;
@@ -39,8 +41,9 @@ export class WalFlusher {
   #failure: Error | undefined;
   #waiters: { upTo: number; resolve(): void; reject(error: Error): void }[] = [];
 
-  constructor(walPath: string) {
-    this.#path = walPath;
+  constructor(walPath: string, onFailure?: (error: Error) => void) {
+    this.#path = path.resolve(walPath);
+    this.#onFailure = onFailure;
   }
 
   /** Counts one commit (a COMMIT, or a write outside a transaction). */
@@ -80,7 +83,11 @@ export class WalFlusher {
     const upTo = this.#committed;
     let fd: number;
     try {
-      this.#fd ??= fs.openSync(this.#path, "r");
+      if (this.#fd === undefined) {
+        this.#fd = fs.openSync(this.#path, "r");
+        // SQLite made the log at the first write: its directory entry must survive a power loss too.
+        syncDirectory(path.dirname(this.#path));
+      }
       fd = this.#fd;
     } catch (error) {
       this.#fail(error as Error);
@@ -111,6 +118,17 @@ export class WalFlusher {
     const waiting = this.#waiters;
     this.#waiters = [];
     for (const waiter of waiting) waiter.reject(this.#failure);
+    this.#onFailure?.(this.#failure);
+  }
+}
+
+/** Makes the entries of a directory (a new file in it) durable. */
+export function syncDirectory(directory: string): void {
+  const fd = fs.openSync(directory, "r");
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
   }
 }
 
@@ -120,6 +138,8 @@ export class WalFlusher {
  */
 class Lease implements DatabaseConnection {
   inTransaction = false;
+  /** A statement of its transaction changed something: its COMMIT is a commit to flush. */
+  wrote = false;
   released = false;
   readonly #driver: DurableSqliteDriver;
   constructor(driver: DurableSqliteDriver) {
@@ -170,8 +190,9 @@ export class DurableSqliteDriver implements Driver {
     const lease = connection as Lease;
     this.#db.prepare("commit").run();
     lease.inTransaction = false;
-    this.#wal?.committed();
+    if (lease.wrote) this.#wal?.committed();
     this.#release(lease);
+    // Also after a read-only transaction: what it read may not be on disk yet.
     await this.#wal?.durable();
   }
 
@@ -182,6 +203,9 @@ export class DurableSqliteDriver implements Driver {
     if (lease.released) return;
     // Some errors (disk full, I/O) have rolled the transaction back already.
     if (this.#db.inTransaction) this.#db.prepare("rollback").run();
+    this.#release(lease);
+    // Its error may rest on rows it read (a 409 for a state another commit made): those must be on disk first.
+    await this.#wal?.durable();
   }
 
   async destroy(): Promise<void> {
@@ -198,12 +222,14 @@ export class DurableSqliteDriver implements Driver {
     try {
       const statement = this.#db.prepare(query.sql);
       const parameters = query.parameters as unknown[];
+      // A write with RETURNING is a reader too: `readonly` is what tells a write.
+      wrote = !statement.readonly;
+      if (wrote) lease.wrote = true;
       if (statement.reader) {
         result = { rows: statement.all(parameters) as R[] };
       } else {
         const { changes, lastInsertRowid } = statement.run(parameters);
         result = { numAffectedRows: BigInt(changes), insertId: BigInt(lastInsertRowid), rows: [] };
-        wrote = true;
       }
     } finally {
       // Outside a transaction the statement was its own commit: free the connection before waiting for the disk.

@@ -6,7 +6,7 @@ import { LocalWakeup } from "../../delivery/wakeup.js";
 import { BoundedMap } from "../../domain/bounded-map.js";
 import type { Database } from "../schema.js";
 import type { DialectAdapter, DialectOptions, Migration } from "./adapter.js";
-import { DurableSqliteDialect, WalFlusher } from "./sqlite-durable.js";
+import { DurableSqliteDialect, syncDirectory, WalFlusher } from "./sqlite-durable.js";
 
 const BUSY_TIMEOUT_MS = 5000;
 
@@ -27,26 +27,16 @@ function withStatementCache(raw: BetterSqlite3.Database): BetterSqlite3.Database
   });
 }
 
-/** Makes the creation of the database and its log files durable. */
-function syncDirectory(directory: string): void {
-  const fd = fs.openSync(directory, "r");
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
 export function openSqlite(file: string, options: DialectOptions): DialectAdapter {
   if (file !== ":memory:") fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
   const raw = new BetterSqlite3(file, { timeout: BUSY_TIMEOUT_MS });
-  raw.pragma("journal_mode = WAL");
-  // FULL is kept by flushing the log ourselves, off the event loop: SQLite itself never waits for the disk.
-  raw.pragma("synchronous = NORMAL");
+  const journal = raw.pragma("journal_mode = WAL", { simple: true });
+  // FULL is kept by flushing the log ourselves, off the event loop, where there is a log file to flush.
+  const flushed = options.sqliteSynchronous === "FULL" && !raw.memory && journal === "wal";
+  raw.pragma(`synchronous = ${flushed ? "NORMAL" : options.sqliteSynchronous}`);
   raw.pragma("foreign_keys = ON");
-  const flushed = options.sqliteSynchronous === "FULL" && !raw.memory;
   if (flushed) syncDirectory(path.dirname(path.resolve(file)));
-  const wal = flushed ? new WalFlusher(`${raw.name}-wal`) : undefined;
+  const wal = flushed ? new WalFlusher(`${raw.name}-wal`, options.onStorageFailure) : undefined;
   const db = new Kysely<Database>({ dialect: new DurableSqliteDialect(withStatementCache(raw), wal) });
 
   return {
