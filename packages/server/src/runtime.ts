@@ -129,7 +129,7 @@ export async function createContext(
       gauge.set(lag.pending, { state: "pending" });
       gauge.set(lag.inFlight, { state: "in_flight" });
       gauge.set(lag.oldestDueMs / 1000, { state: "oldest_due_seconds" });
-    }),
+    }, adapter.storageStats?.bind(adapter)),
   };
 }
 

@@ -298,4 +298,18 @@ describe.each(dialects())("delivery on %s", (dialect) => {
       expect.objectContaining({ pending: expect.any(Number), oldest_due_ms: expect.any(Number) }),
     );
   });
+
+  it("exposes attempts, the queue and requests on /metrics", async () => {
+    const { tenant, receiver } = await setup();
+    await tenant.request("POST", APPOINTMENTS, booking);
+    await receiver.waitFor(1);
+    // The attempt is counted once its completion is written.
+    let text = "";
+    await until(async () => {
+      text = (await h.app.inject({ method: "GET", url: "/metrics" })).body;
+      return /^carehooks_delivery_attempts_total\{outcome="succeeded"\} [1-9]/m.test(text);
+    });
+    expect(text).toMatch(/^carehooks_queue\{state="pending"\} \d+$/m);
+    expect(text).toMatch(/^carehooks_http_requests_total\{.*route="\/dr\/v1\/business\/appointments".*\} [1-9]/m);
+  });
 });

@@ -6,7 +6,9 @@ import path from "node:path";
 import BetterSqlite3 from "better-sqlite3";
 import { Kysely, sql } from "kysely";
 import { afterEach, describe, expect, it } from "vitest";
+import { Metrics } from "../src/ops/metrics.js";
 import { DurableSqliteDialect, WalFlusher } from "../src/store/dialect/sqlite-durable.js";
+import { migrateDatabase, openDatabase } from "../src/store/open.js";
 import { tempDir } from "./support/databases.js";
 
 interface Tables {
@@ -144,5 +146,34 @@ describe("durable SQLite commits", () => {
     await expect(sql`select 1`.execute(db)).rejects.toMatchObject({ code: "SQLITE_IOERR_FSYNC" });
     expect(wal.stats.flushed).toBe(0);
     expect(failures).toHaveLength(1);
+  });
+
+  it("reports commits and fsyncs on /metrics with FULL, and flushes nothing itself with NORMAL", async () => {
+    const dir = tempDir();
+    const full = openDatabase(`sqlite:${path.join(dir, "full.db")}`, { sqliteSynchronous: "FULL", poolSize: 1 });
+    const normal = openDatabase(`sqlite:${path.join(dir, "normal.db")}`, { sqliteSynchronous: "NORMAL", poolSize: 1 });
+    try {
+      await migrateDatabase(full);
+      await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          full.db
+            .insertInto("business")
+            .values({ id: `biz_${i}`, name: `clinic ${i}`, created_at: i })
+            .execute(),
+        ),
+      );
+      const stats = full.storageStats?.();
+      expect(stats?.commits).toBe(20);
+      expect(stats?.flushes).toBeGreaterThanOrEqual(1);
+      expect(stats?.flushes).toBeLessThanOrEqual(20);
+      const text = await new Metrics(async () => {}, full.storageStats?.bind(full)).render();
+      expect(text).toContain(`carehooks_sqlite_wal{kind="commits"} 20\n`);
+      expect(text).toContain(`carehooks_sqlite_wal{kind="fsyncs"} ${stats?.flushes}\n`);
+      expect(normal.storageStats).toBeUndefined();
+      expect(await new Metrics(async () => {}).render()).not.toContain("carehooks_sqlite_wal");
+    } finally {
+      await full.close();
+      await normal.close();
+    }
   });
 });

@@ -108,7 +108,11 @@ export class Metrics {
   readonly queue: Gauge;
   readonly #all: Metric[];
 
-  constructor(queue: (gauge: Gauge) => Promise<void>) {
+  /** `storage`: the embedded database's commit and fsync counts, where it flushes its own log. */
+  constructor(
+    queue: (gauge: Gauge) => Promise<void>,
+    storage?: () => { readonly commits: number; readonly flushes: number },
+  ) {
     this.queue = new Gauge(
       "carehooks_queue",
       "Deliveries waiting (pending), being sent (in_flight), and the oldest due age in seconds (oldest_due_seconds).",
@@ -123,6 +127,19 @@ export class Metrics {
       this.inFlight,
       this.queue,
     ];
+    if (storage) {
+      this.#all.push(
+        new Gauge(
+          "carehooks_sqlite_wal",
+          "Commits and write-ahead-log fsyncs since start (commits per fsync = how many commits shared one).",
+          (gauge) => {
+            const { commits, flushes } = storage();
+            gauge.set(commits, { kind: "commits" });
+            gauge.set(flushes, { kind: "fsyncs" });
+          },
+        ),
+      );
+    }
   }
 
   async render(): Promise<string> {

@@ -33,6 +33,8 @@ export interface DialectAdapter {
   lockSkipLocked<DB, TB extends keyof DB, O>(query: SelectQueryBuilder<DB, TB, O>): SelectQueryBuilder<DB, TB, O>;
   /** Adds FOR UPDATE where the database has row locks: read-modify-write of one row inside a transaction. */
   lockRows<DB, TB extends keyof DB, O>(query: SelectQueryBuilder<DB, TB, O>): SelectQueryBuilder<DB, TB, O>;
+  /** Commits and log fsyncs so far, where carehooks flushes the log itself (SQLite with FULL). */
+  storageStats?(): { readonly commits: number; readonly flushes: number };
   /** Opens the channel that wakes dispatchers after commits (LISTEN/NOTIFY, or in-process). */
   createWakeup(): Wakeup;
   /** True for text the database cannot store (a NUL byte in PostgreSQL): the caller's input, so a 400. */

@@ -69,6 +69,7 @@ export function openSqlite(file: string, options: DialectOptions): DialectAdapte
       return Date.now();
     },
     exclusiveWrites: true,
+    ...(wal ? { storageStats: () => ({ commits: wal.stats.committed, flushes: wal.stats.flushes }) } : {}),
     lockSkipLocked: (query) => query,
     // BEGIN IMMEDIATE already holds the only writer lock for the whole transaction.
     lockRows: (query) => query,
