@@ -97,6 +97,7 @@ describe.each(dialects())("claiming on %s", (dialect) => {
       subscriptionId: delivery.subscription_id,
       leaseToken: delivery.lease_token,
       outcome: { kind: "succeeded" },
+      decidedAt: Date.now(),
       statusCode: 200,
       error: null,
       attempt: {
@@ -163,6 +164,33 @@ describe.each(dialects())("claiming on %s", (dialect) => {
     expect((await complete([succeeded(secondA)])).fenced).toBe(0);
     state = await byId();
     expect(state.get(a.deliveryId)).toMatchObject({ status: "succeeded", lease_token: null, attempts: 1 });
+  });
+
+  it("schedule a retry on the database's clock, whatever the worker's clock says", async () => {
+    const tenant = await h.tenant();
+    const due = await subscriptionWithDue(tenant.businessId, "active", null, Date.now() - 1000);
+    const limits = { limit: 100, perEndpoint: 5, leaseMs: 60_000 };
+    const claimed = (await claimDeliveries(h.ctx.adapter, limits)).claimed.find((d) => d.id === due.deliveryId);
+    if (!claimed) throw new Error("the delivery was not claimed");
+    // This worker's clock runs an hour fast: it decided "retry in 30 s" at what it thinks is now.
+    const workerNow = Date.now() + 3_600_000;
+    const retry: Completion = {
+      ...succeeded(claimed),
+      outcome: { kind: "retry", at: workerNow + 30_000, reason: "HTTP 500" },
+      decidedAt: workerNow,
+      statusCode: 500,
+    };
+    const breaker = { threshold: 5, disableAfterMs: 86_400_000, schedule: [30_000], random: () => 0.5 };
+    const before = await h.ctx.adapter.now(h.ctx.db);
+    const { now } = await h.ctx.db.transaction().execute((trx) => completeWithin(h.ctx.adapter, trx, [retry], breaker));
+    const row = await h.ctx.db
+      .selectFrom("delivery")
+      .select(["status", "next_attempt_at"])
+      .where("id", "=", due.deliveryId)
+      .executeTakeFirstOrThrow();
+    expect(row.status).toBe("pending");
+    expect(now).toBeGreaterThanOrEqual(before);
+    expect(Number(row.next_attempt_at)).toBe(now + 30_000);
   });
 });
 

@@ -269,6 +269,7 @@ export class Dispatcher {
       subscriptionId: delivery.subscription_id,
       leaseToken: delivery.lease_token,
       outcome,
+      decidedAt: finishedAt,
       statusCode: result.kind === "response" ? result.status : null,
       error:
         result.kind === "error"
@@ -326,7 +327,7 @@ export class Dispatcher {
               const summary = await completeWithin(adapter, trx, completions, this.#breaker);
               // Not claiming is not knowing there is nothing to claim: while running, the claim loop looks.
               if (limits.limit === 0) return { summary, claimed: [], exhausted: !this.#running };
-              const { claimed, exhausted } = await claimWithin(adapter, trx, limits);
+              const { claimed, exhausted } = await claimWithin(adapter, trx, limits, summary.now);
               return { summary, claimed, exhausted };
             }),
           );

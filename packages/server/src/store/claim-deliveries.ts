@@ -221,9 +221,15 @@ function statementsOf(adapter: DialectAdapter): ReturnType<typeof claimStatement
 }
 
 /** Claims in the caller's transaction: the dispatcher refills the slots a completion batch freed in that batch's transaction. */
-export async function claimWithin(adapter: DialectAdapter, trx: Db, limits: ClaimLimits): Promise<ClaimResult> {
+export async function claimWithin(
+  adapter: DialectAdapter,
+  trx: Db,
+  limits: ClaimLimits,
+  /** The database's clock, when the transaction has already read it. */
+  databaseNow?: number,
+): Promise<ClaimResult> {
   const statements = statementsOf(adapter);
-  const now = await adapter.now(trx);
+  const now = databaseNow ?? (await adapter.now(trx));
   // Expired leases go back to pending; rows another transaction holds are left for the next claim.
   if (limits.sweepExpired ?? true) {
     const expired = await statements.expired.all(trx, { now });

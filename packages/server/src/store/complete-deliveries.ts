@@ -19,6 +19,12 @@ export interface Completion {
   readonly leaseToken: string;
   readonly attempt: AttemptTable;
   readonly outcome: DeliveryOutcome;
+  /**
+   * The worker's clock when the outcome was decided. A retry's time is moved
+   * onto the database's clock by the same offset: claims compare due times
+   * with the database's clock, whatever the worker's clock says.
+   */
+  readonly decidedAt: number;
   readonly statusCode: number | null;
   readonly error: string | null;
 }
@@ -28,6 +34,8 @@ export interface CompletionSummary {
   readonly fenced: number;
   /** Subscriptions that became disabled, their pending deliveries cancelled. */
   readonly disabled: string[];
+  /** The database's clock that the completions were recorded at. */
+  readonly now: number;
 }
 
 type DeliveryChange = Pick<
@@ -57,7 +65,9 @@ function changeAfter(completion: Completion, stopped: boolean, now: number): Del
   if (outcome.kind === "retry" && stopped) {
     return { ...base, status: "cancelled", next_attempt_at: null, last_error: "subscription deleted or disabled" };
   }
-  if (outcome.kind === "retry") return { ...base, status: "pending", next_attempt_at: outcome.at };
+  if (outcome.kind === "retry") {
+    return { ...base, status: "pending", next_attempt_at: now + (outcome.at - completion.decidedAt) };
+  }
   return { ...base, status: "failed", next_attempt_at: null, last_error: outcome.reason };
 }
 
@@ -79,9 +89,9 @@ export async function completeWithin(
   trx: Db,
   completions: readonly Completion[],
   breaker: BreakerSettings,
-  now = Date.now(),
 ): Promise<CompletionSummary> {
-  if (completions.length === 0) return { fenced: 0, disabled: [] };
+  const now = await adapter.now(trx);
+  if (completions.length === 0) return { fenced: 0, disabled: [], now };
   const subscriptionIds = [...new Set(completions.map((c) => c.subscriptionId))].sort();
   const rows = await trx
     .selectFrom("subscription")
@@ -183,5 +193,5 @@ export async function completeWithin(
         .execute();
     }
   }
-  return { fenced, disabled };
+  return { fenced, disabled, now };
 }
