@@ -116,6 +116,15 @@ export class Dispatcher {
     });
     await Promise.race([Promise.allSettled([...this.#inFlight.values()]), grace]);
     clearTimeout(timer);
+    if (this.#inFlight.size > 0) {
+      // Past the grace period: cut off what is still sending, so nothing reaches a receiver after its lease is released.
+      this.#deps.log.warn(
+        { inFlight: this.#inFlight.size },
+        "aborting attempts still in flight after the grace period",
+      );
+      this.#deps.sender.abortAll();
+      await Promise.allSettled([...this.#inFlight.values()]);
+    }
     // Every batch being written must land before leases are released, or a success could be sent again.
     await this.#drainCompletions();
     const released = await releaseLeases(this.#deps.adapter, [...this.#tokens.keys()]);
@@ -215,13 +224,19 @@ export class Dispatcher {
     this.#tokens.set(delivery.lease_token, (this.#tokens.get(delivery.lease_token) ?? 0) + 1);
     // By attempt, not by delivery: a retry due at once can be claimed again while its last attempt is still being recorded.
     const key = `${delivery.id}/${delivery.lease_token}`;
+    // An attempt cut off at shutdown records nothing: its lease stays listed, for stop() to release.
+    let keepLease = false;
     const attempt = this.#attempt(delivery)
+      .then((recorded) => {
+        keepLease = !recorded;
+      })
       .catch((error) =>
         this.#deps.log.error({ err: error, delivery: delivery.id }, "delivery attempt failed to record"),
       )
       .finally(() => {
         this.#inFlight.delete(key);
         this.#deps.metrics?.inFlight.set(this.#inFlight.size);
+        if (keepLease) return;
         const left = (this.#tokens.get(delivery.lease_token) ?? 1) - 1;
         if (left > 0) this.#tokens.set(delivery.lease_token, left);
         else this.#tokens.delete(delivery.lease_token);
@@ -230,7 +245,8 @@ export class Dispatcher {
     this.#deps.metrics?.inFlight.set(this.#inFlight.size);
   }
 
-  async #attempt(delivery: ClaimedDelivery): Promise<void> {
+  /** Sends one attempt and records it; false when it was cut off at shutdown and recorded nothing. */
+  async #attempt(delivery: ClaimedDelivery): Promise<boolean> {
     const { keyBox, sender } = this.#deps;
     const startedAt = Date.now();
     let headers: Record<string, string> = {};
@@ -251,6 +267,8 @@ export class Dispatcher {
       // A key that cannot be opened (wrong master key, damaged row) must not loop through leases forever.
       result = { kind: "error", error: "network", message: `cannot sign: ${(error as Error).message}`, durationMs: 0 };
     }
+    // Cut off by our own shutdown: not the receiver's doing, so no attempt is spent; the lease goes back.
+    if (result.kind === "aborted") return false;
     const finishedAt = Date.now();
     const n = delivery.attempts + 1;
     const outcome = outcomeOf(
@@ -290,6 +308,7 @@ export class Dispatcher {
       },
     };
     await this.#complete(completion);
+    return true;
   }
 
   /** Waits until no completion is waiting or being written, through the one flush at a time. */

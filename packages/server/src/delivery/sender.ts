@@ -62,7 +62,9 @@ export type SendResult =
       readonly body: string;
       readonly durationMs: number;
     }
-  | { readonly kind: "error"; readonly error: SendError; readonly message: string; readonly durationMs: number };
+  | { readonly kind: "error"; readonly error: SendError; readonly message: string; readonly durationMs: number }
+  /** Cut off by `abortAll` (shutdown): says nothing about the receiver. */
+  | { readonly kind: "aborted"; readonly durationMs: number };
 
 /** Resolves every address of a host name, like `dns.promises.lookup(hostname, { all: true })`. */
 export type Resolve = (hostname: string, options: LookupAllOptions) => Promise<readonly LookupAddress[]>;
@@ -146,6 +148,14 @@ function notFound(hostname: string): NodeJS.ErrnoException {
   return error;
 }
 
+/** The abort reason of `abortAll`. */
+class ShutdownAbort extends Error {
+  constructor() {
+    super("the sender was stopped");
+    this.name = "ShutdownAbort";
+  }
+}
+
 /** The abort reason of the sender's own per-attempt timer, recognised by identity. */
 class AttemptTimeout extends Error {
   constructor(ms: number) {
@@ -161,6 +171,7 @@ export class Sender {
   readonly #maxResponseBytes: number;
   readonly #storedResponseBytes: number;
   readonly #checked = new BoundedMap<string, EndpointCheck>(CHECKED_ENDPOINTS);
+  readonly #sending = new Set<AbortController>();
 
   constructor(options: SenderOptions) {
     const { connectTimeoutMs, requestTimeoutMs } = options;
@@ -226,6 +237,7 @@ export class Sender {
     if (!check.ok) return fail("blocked", check.reason);
 
     const controller = new AbortController();
+    this.#sending.add(controller);
     // Made only when it fires: an Error captures a stack, which costs more than the rest of an attempt's bookkeeping.
     let timeout: AttemptTimeout | undefined;
     const timer = setTimeout(() => {
@@ -254,11 +266,19 @@ export class Sender {
         durationMs: elapsed(),
       };
     } catch (error) {
+      if (controller.signal.reason instanceof ShutdownAbort) return { kind: "aborted", durationMs: elapsed() };
       const { kind, message } = classify(error, timeout);
       return fail(kind, message);
     } finally {
       clearTimeout(timer);
+      this.#sending.delete(controller);
     }
+  }
+
+  /** Cuts off every request in flight (shutdown, after the grace period): each send answers `aborted`. */
+  abortAll(): void {
+    const reason = new ShutdownAbort();
+    for (const controller of this.#sending) controller.abort(reason);
   }
 
   /** Waits for in-flight attempts, then closes every pooled connection. */
