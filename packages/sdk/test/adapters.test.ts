@@ -7,7 +7,6 @@
  * node:http server with express.raw / express.json stand-ins.
  */
 import http from "node:http";
-import type { AddressInfo } from "node:net";
 import { PassThrough } from "node:stream";
 import Fastify from "fastify";
 import { afterEach, describe, expect, it } from "vitest";
@@ -24,6 +23,7 @@ import {
   type VerifiedExpressRequest,
   verifyFastifyRequest,
 } from "../src/index.js";
+import { listenLocally } from "./support/local-server.js";
 
 const KEY = "adapter-test-signing-key-0001";
 const EVENT_ID = "evt_01JDXR2Q8M7Z5V3K9T4N6B2C1F";
@@ -39,18 +39,7 @@ afterEach(async () => {
   while (closers.length > 0) await closers.pop()!();
 });
 
-async function serve(listener: http.RequestListener): Promise<string> {
-  const server = http.createServer(listener);
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  closers.push(
-    () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  );
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
+const serve = (listener: http.RequestListener): Promise<string> => listenLocally(listener, closers);
 
 async function post(url: string, body: string | Buffer, headers: Record<string, string>) {
   const response = await fetch(url, { method: "POST", headers, body });

@@ -4,8 +4,7 @@
  * that refresh happens within the test.
  */
 import { randomBytes } from "node:crypto";
-import http from "node:http";
-import type { AddressInfo } from "node:net";
+import type http from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   CarehooksApiError,
@@ -17,6 +16,7 @@ import {
   nodeHandler,
 } from "../src/index.js";
 import { type ApiClientCredentials, type RunningServer, startCarehooks } from "./support/carehooks-server.js";
+import { listenLocally } from "./support/local-server.js";
 
 let server: RunningServer;
 let creds: ApiClientCredentials;
@@ -114,18 +114,7 @@ function booking(patientId = "pat-sdk-1") {
 }
 
 /** A local HTTP listener; answers as `handler` says. */
-async function listen(handler: http.RequestListener): Promise<string> {
-  const receiver = http.createServer(handler);
-  await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
-  closers.push(
-    () =>
-      new Promise((resolve) => {
-        receiver.closeAllConnections();
-        receiver.close(() => resolve());
-      }),
-  );
-  return `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
-}
+const listen = (handler: http.RequestListener): Promise<string> => listenLocally(handler, closers);
 
 async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 15_000) {
   const deadline = Date.now() + timeoutMs;

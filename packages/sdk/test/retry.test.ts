@@ -2,11 +2,11 @@
  * Retries, backoff and error mapping against a fake API on a real socket: the
  * fake answers login like carehooks and then whatever each test scripts.
  */
-import http from "node:http";
-import type { AddressInfo } from "node:net";
+import type http from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
 import { backoffDelay, parseRetryAfter } from "../src/client/backoff.js";
 import { CarehooksApiError, CarehooksClient, CarehooksConnectionError } from "../src/index.js";
+import { listenLocally } from "./support/local-server.js";
 
 interface Seen {
   method: string;
@@ -26,7 +26,7 @@ afterEach(async () => {
 async function fakeApi(script: Script, options: { loginFailures?: number } = {}) {
   const seen: Seen[] = [];
   const logins: number[] = [];
-  const server = http.createServer(async (req, res) => {
+  const url = await listenLocally(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const request = {
@@ -43,16 +43,7 @@ async function fakeApi(script: Script, options: { loginFailures?: number } = {})
     }
     seen.push(request);
     script(request, seen.length - 1, res);
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  closers.push(
-    () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  );
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }, closers);
   return { url, seen, logins };
 }
 
