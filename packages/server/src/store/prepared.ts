@@ -55,9 +55,20 @@ function bind(compiled: Compiled, values: Readonly<Record<string, unknown>>): Co
   return { ...compiled.query, parameters };
 }
 
-/** Statements differ between dialects: one cache entry per Kysely instance (its transactions share its adapter). */
-function dialectOf(db: Db): object {
-  return db.getExecutor().adapter;
+type ShapeCache = WeakMap<object, BoundedMap<string, Compiled>>;
+
+/**
+ * The compiled shapes for `db`'s dialect. Statements differ between dialects:
+ * one cache per Kysely instance (its transactions share its adapter).
+ */
+function shapesFor(cache: ShapeCache, db: Db, capacity: number): BoundedMap<string, Compiled> {
+  const dialect = db.getExecutor().adapter;
+  let shapes = cache.get(dialect);
+  if (!shapes) {
+    shapes = new BoundedMap(capacity);
+    cache.set(dialect, shapes);
+  }
+  return shapes;
 }
 
 /** Stand-ins for `values`: one per scalar, one per element of an array. */
@@ -95,15 +106,9 @@ export interface Prepared<P, R> {
 }
 
 export function prepare<P extends object, R>(build: (db: Db, p: P) => Compilable<R>): Prepared<P, R> {
-  const compiled = new WeakMap<object, BoundedMap<string, Compiled>>();
+  const compiled: ShapeCache = new WeakMap();
   const execute = (db: Db, values: P): Promise<QueryResult<R>> => {
-    const dialect = dialectOf(db);
-    let shapes = compiled.get(dialect);
-    if (!shapes) {
-      shapes = new BoundedMap(SHAPES_PER_STATEMENT);
-      compiled.set(dialect, shapes);
-    }
-    const entry = shapes.getOrSet(shapeOf(values), () =>
+    const entry = shapesFor(compiled, db, SHAPES_PER_STATEMENT).getOrSet(shapeOf(values), () =>
       compileWithPlaceholders(build(db, placeholders(values)), values),
     );
     return db.executeQuery<R>(bind(entry, values as Record<string, unknown>) as CompiledQuery<R>);
@@ -116,7 +121,7 @@ export function prepare<P extends object, R>(build: (db: Db, p: P) => Compilable
 }
 
 const INSERT_SHAPES = 256;
-const inserts = new WeakMap<object, BoundedMap<string, Compiled>>();
+const inserts: ShapeCache = new WeakMap();
 
 /** Inserts rows that all have the same columns, in one statement. */
 export async function insertRows<T extends keyof Database & string>(
@@ -128,19 +133,16 @@ export async function insertRows<T extends keyof Database & string>(
   if (first === undefined) return;
   // Kysely leaves undefined columns out; so does the shape.
   const columns = Object.keys(first).filter((column) => (first as Record<string, unknown>)[column] !== undefined);
-  const dialect = dialectOf(db);
-  let shapes = inserts.get(dialect);
-  if (!shapes) {
-    shapes = new BoundedMap(INSERT_SHAPES);
-    inserts.set(dialect, shapes);
-  }
-  const compiled = shapes.getOrSet(`${table}(${columns.join(",")})×${rows.length}`, () => {
-    const values = rows.map((_, i) =>
-      Object.fromEntries(columns.map((column) => [column, `${PLACEHOLDER}${i}.${column}`])),
-    );
-    const names = Object.fromEntries(rows.flatMap((_, i) => columns.map((column) => [`${i}.${column}`, true])));
-    return compileWithPlaceholders(db.insertInto(table).values(values as InsertObject<Database, T>[]), names);
-  });
+  const compiled = shapesFor(inserts, db, INSERT_SHAPES).getOrSet(
+    `${table}(${columns.join(",")})×${rows.length}`,
+    () => {
+      const values = rows.map((_, i) =>
+        Object.fromEntries(columns.map((column) => [column, `${PLACEHOLDER}${i}.${column}`])),
+      );
+      const names = Object.fromEntries(rows.flatMap((_, i) => columns.map((column) => [`${i}.${column}`, true])));
+      return compileWithPlaceholders(db.insertInto(table).values(values as InsertObject<Database, T>[]), names);
+    },
+  );
   const values: Record<string, unknown> = {};
   rows.forEach((row, i) => {
     const record = row as Record<string, unknown>;
