@@ -190,10 +190,7 @@ export class DurableSqliteDriver implements Driver {
     const lease = connection as Lease;
     this.#db.prepare("commit").run();
     lease.inTransaction = false;
-    if (lease.wrote) this.#wal?.committed();
-    this.#release(lease);
-    // Also after a read-only transaction: what it read may not be on disk yet.
-    await this.#wal?.durable();
+    await this.#finish(lease, true);
   }
 
   async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
@@ -203,9 +200,8 @@ export class DurableSqliteDriver implements Driver {
     if (lease.released) return;
     // Some errors (disk full, I/O) have rolled the transaction back already.
     if (this.#db.inTransaction) this.#db.prepare("rollback").run();
-    this.#release(lease);
     // Its error may rest on rows it read (a 409 for a state another commit made): those must be on disk first.
-    await this.#wal?.durable();
+    await this.#finish(lease, false);
   }
 
   async destroy(): Promise<void> {
@@ -218,27 +214,35 @@ export class DurableSqliteDriver implements Driver {
     if (lease.released) throw new Error("a SQLite lease outside a transaction serves one statement");
     this.#wal?.check();
     let result: QueryResult<R>;
-    let wrote = false;
     try {
       const statement = this.#db.prepare(query.sql);
       const parameters = query.parameters as unknown[];
-      // A write with RETURNING is a reader too: `readonly` is what tells a write.
-      wrote = !statement.readonly;
-      if (wrote) lease.wrote = true;
       if (statement.reader) {
         result = { rows: statement.all(parameters) as R[] };
       } else {
         const { changes, lastInsertRowid } = statement.run(parameters);
         result = { numAffectedRows: BigInt(changes), insertId: BigInt(lastInsertRowid), rows: [] };
       }
-    } finally {
-      // Outside a transaction the statement was its own commit: free the connection before waiting for the disk.
+      // A write with RETURNING is a reader too: `readonly` is what tells a write. Counted once it has run.
+      if (!statement.readonly) lease.wrote = true;
+    } catch (error) {
       if (!lease.inTransaction) this.#release(lease);
+      throw error;
     }
-    if (lease.inTransaction) return result;
-    if (wrote) this.#wal?.committed();
-    await this.#wal?.durable();
+    // Outside a transaction the statement was its own commit.
+    if (!lease.inTransaction) await this.#finish(lease, true);
     return result;
+  }
+
+  /**
+   * Frees the connection, so the next statement runs while the disk works, then
+   * waits until every commit so far, this lease's own (if `committed` and it
+   * wrote) included, is on disk. Also after reading only: what it read may not be.
+   */
+  async #finish(lease: Lease, committed: boolean): Promise<void> {
+    if (committed && lease.wrote) this.#wal?.committed();
+    this.#release(lease);
+    await this.#wal?.durable();
   }
 
   #release(lease: Lease): void {
