@@ -91,6 +91,9 @@ describe.each(dialects())("claiming on %s", (dialect) => {
     expect(claimed.map((d) => d.id)).toEqual([healthy.deliveryId]);
   });
 
+  /** Completions here carry their outcome already; the breaker only counts them. */
+  const breaker = { threshold: 5, disableAfterMs: 86_400_000, schedule: [30_000], random: () => 0.5 };
+
   function succeeded(delivery: ClaimedDelivery): Completion {
     return {
       deliveryId: delivery.id,
@@ -133,7 +136,6 @@ describe.each(dialects())("claiming on %s", (dialect) => {
     const secondA = second[0] as ClaimedDelivery;
     expect(secondA.lease_token).not.toBe(firstA?.lease_token);
 
-    const breaker = { threshold: 5, disableAfterMs: 86_400_000, schedule: [1000], random: () => 0.5 };
     const complete = (completions: Completion[]) =>
       h.ctx.db.transaction().execute((trx) => completeWithin(h.ctx.adapter, trx, completions, breaker));
     // The first worker's two attempts land together: b's lease holds, a's does not.
@@ -180,7 +182,6 @@ describe.each(dialects())("claiming on %s", (dialect) => {
       decidedAt: workerNow,
       statusCode: 500,
     };
-    const breaker = { threshold: 5, disableAfterMs: 86_400_000, schedule: [30_000], random: () => 0.5 };
     const before = await h.ctx.adapter.now(h.ctx.db);
     const { now } = await h.ctx.db.transaction().execute((trx) => completeWithin(h.ctx.adapter, trx, [retry], breaker));
     const row = await h.ctx.db
