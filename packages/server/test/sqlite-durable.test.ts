@@ -148,6 +148,34 @@ describe("durable SQLite commits", () => {
     expect(failures).toHaveLength(1);
   });
 
+  it("shares its counters with a connection on another thread: a flush on either covers commits made on both", async () => {
+    const { db, wal, file } = open();
+    await db.insertInto("item").values({ id: 1, label: "first" }).execute();
+    const peer = new WalFlusher(`${file}-wal`, undefined, wal.sharedState);
+    try {
+      wal.committed(); // a commit on this side, not yet flushed
+      expect(peer.stats).toEqual({ committed: 2, flushed: 1, flushes: 1 });
+      // A read on the peer's side waits for it, and its own fsync makes it durable.
+      await peer.durable();
+      expect(wal.stats).toEqual({ committed: 2, flushed: 2, flushes: 2 });
+      // Nothing is left to flush on this side.
+      await wal.durable();
+      expect(wal.stats.flushes).toBe(2);
+    } finally {
+      peer.close();
+    }
+  });
+
+  it("stops the connections on other threads too once a flush fails", async () => {
+    const { db, wal, file } = open((file) => path.join(path.dirname(file), "missing", "durable.db-wal"));
+    const peer = new WalFlusher(`${file}-wal`, undefined, wal.sharedState);
+    await expect(db.insertInto("item").values({ id: 1, label: "unsure" }).execute()).rejects.toMatchObject({
+      code: "SQLITE_IOERR_FSYNC",
+    });
+    expect(() => peer.check()).toThrow(/write-ahead log failed: a flush on another thread failed/);
+    await expect(peer.durable()).rejects.toMatchObject({ code: "SQLITE_IOERR_FSYNC" });
+  });
+
   it("reports commits and fsyncs on /metrics with FULL, and flushes nothing itself with NORMAL", async () => {
     const dir = tempDir();
     const full = openDatabase(`sqlite:${path.join(dir, "full.db")}`, { sqliteSynchronous: "FULL", poolSize: 1 });

@@ -35,6 +35,12 @@ export interface DialectAdapter {
   lockRows<DB, TB extends keyof DB, O>(query: SelectQueryBuilder<DB, TB, O>): SelectQueryBuilder<DB, TB, O>;
   /** Commits and log fsyncs so far, where carehooks flushes the log itself (SQLite with FULL). */
   storageStats?(): { readonly commits: number; readonly flushes: number };
+  /**
+   * The embedded database's commit counters, for a connection opened on another
+   * thread of this process (`DialectOptions.sharedWal`): its commits and this
+   * one's are flushed and waited for together.
+   */
+  readonly sharedWal?: SharedArrayBuffer;
   /** Opens the channel that wakes dispatchers after commits (LISTEN/NOTIFY, or in-process). */
   createWakeup(): Wakeup;
   /** True for text the database cannot store (a NUL byte in PostgreSQL): the caller's input, so a 400. */
@@ -49,4 +55,6 @@ export interface DialectOptions {
   readonly poolSize: number;
   /** Called once when the storage can no longer promise durability (a failed fsync): the process should stop. */
   readonly onStorageFailure?: (error: Error) => void;
+  /** Another connection's `sharedWal` (SQLite): count commits and flush with it. */
+  readonly sharedWal?: SharedArrayBuffer;
 }

@@ -29,47 +29,77 @@ import path from "node:path";
 import type BetterSqlite3 from "better-sqlite3";
 import { type CompiledQuery, type DatabaseConnection, type Driver, type QueryResult, SqliteDialect } from "kysely";
 
-/** Flushes the write-ahead log, many commits per fsync. */
+/** Slots of a flusher's shared counters. */
+const COMMITTED = 0;
+const FLUSHED = 1;
+const FLUSHES = 2;
+const FAILED = 3;
+
+/**
+ * Flushes the write-ahead log, many commits per fsync.
+ *
+ * Its counters live in shared memory, so connections on other threads of the
+ * process (the dispatcher's) can share them: a flush of the log file makes
+ * every commit written before it durable, whichever connection wrote it, and
+ * a read on one thread waits for commits counted on any of them.
+ */
 export class WalFlusher {
   readonly #path: string;
   readonly #onFailure: ((error: Error) => void) | undefined;
+  readonly #shared: BigInt64Array;
   #fd: number | undefined;
-  #committed = 0;
-  #flushed = 0;
-  #flushes = 0;
   #flushing = false;
   #failure: Error | undefined;
-  #waiters: { upTo: number; resolve(): void; reject(error: Error): void }[] = [];
+  #waiters: { upTo: bigint; resolve(): void; reject(error: Error): void }[] = [];
 
-  constructor(walPath: string, onFailure?: (error: Error) => void) {
+  /** `shared`: another flusher's `sharedState` for the same log, to count with it. */
+  constructor(walPath: string, onFailure?: (error: Error) => void, shared?: SharedArrayBuffer) {
     this.#path = path.resolve(walPath);
     this.#onFailure = onFailure;
+    this.#shared = new BigInt64Array(shared ?? new SharedArrayBuffer(4 * BigInt64Array.BYTES_PER_ELEMENT));
+  }
+
+  /** The counters to give a flusher on another thread. */
+  get sharedState(): SharedArrayBuffer {
+    return this.#shared.buffer as SharedArrayBuffer;
   }
 
   /** Counts one commit (a COMMIT, or a write outside a transaction). */
   committed(): void {
-    this.#committed += 1;
+    Atomics.add(this.#shared, COMMITTED, 1n);
   }
 
-  /** Resolves once every commit counted so far is on disk. */
+  /** Resolves once every commit counted so far, on any thread, is on disk. */
   durable(): Promise<void> {
-    if (this.#failure) return Promise.reject(this.#failure);
-    if (this.#flushed >= this.#committed) return Promise.resolve();
-    const upTo = this.#committed;
+    try {
+      this.check();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const upTo = Atomics.load(this.#shared, COMMITTED);
+    if (Atomics.load(this.#shared, FLUSHED) >= upTo) return Promise.resolve();
     return new Promise((resolve, reject) => {
       this.#waiters.push({ upTo, resolve, reject });
       this.#flush();
     });
   }
 
-  /** Commits counted, commits known to be on disk, and fsyncs done. */
+  /** Commits counted, commits known to be on disk, and fsyncs done (on every thread sharing the counters). */
   get stats(): { committed: number; flushed: number; flushes: number } {
-    return { committed: this.#committed, flushed: this.#flushed, flushes: this.#flushes };
+    return {
+      committed: Number(Atomics.load(this.#shared, COMMITTED)),
+      flushed: Number(Atomics.load(this.#shared, FLUSHED)),
+      flushes: Number(Atomics.load(this.#shared, FLUSHES)),
+    };
   }
 
-  /** Throws the flush failure that stopped this database, if any. */
+  /** Throws the flush failure that stopped this database, here or on another thread, if any. */
   check(): void {
     if (this.#failure) throw this.#failure;
+    if (Atomics.load(this.#shared, FAILED) !== 0n) {
+      this.#failure = failureOf(new Error("a flush on another thread failed"));
+      throw this.#failure;
+    }
   }
 
   close(): void {
@@ -80,7 +110,7 @@ export class WalFlusher {
   #flush(): void {
     if (this.#flushing || this.#waiters.length === 0) return;
     this.#flushing = true;
-    const upTo = this.#committed;
+    const upTo = Atomics.load(this.#shared, COMMITTED);
     let fd: number;
     try {
       if (this.#fd === undefined) {
@@ -99,12 +129,23 @@ export class WalFlusher {
         this.#fail(error);
         return;
       }
-      this.#flushes += 1;
-      this.#flushed = Math.max(this.#flushed, upTo);
+      // Pages a failed flush dropped are not rewritten by this one: nothing is promised after a failure anywhere.
+      if (Atomics.load(this.#shared, FAILED) !== 0n) {
+        this.#fail(new Error("a flush on another thread failed"));
+        return;
+      }
+      Atomics.add(this.#shared, FLUSHES, 1n);
+      // Another thread's flush may have covered more meanwhile: the mark only moves forward.
+      for (let seen = Atomics.load(this.#shared, FLUSHED); seen < upTo; ) {
+        const was = Atomics.compareExchange(this.#shared, FLUSHED, seen, upTo);
+        if (was === seen) break;
+        seen = was;
+      }
+      const flushed = Atomics.load(this.#shared, FLUSHED);
       const waiting = this.#waiters;
       this.#waiters = [];
       for (const waiter of waiting) {
-        if (waiter.upTo <= upTo) waiter.resolve();
+        if (waiter.upTo <= flushed) waiter.resolve();
         else this.#waiters.push(waiter);
       }
       this.#flush();
@@ -113,13 +154,19 @@ export class WalFlusher {
 
   #fail(error: Error): void {
     this.#flushing = false;
-    this.#failure = new Error(`flushing the SQLite write-ahead log failed: ${error.message}`, { cause: error });
-    (this.#failure as Error & { code?: string }).code = "SQLITE_IOERR_FSYNC";
+    this.#failure = failureOf(error);
+    Atomics.store(this.#shared, FAILED, 1n);
     const waiting = this.#waiters;
     this.#waiters = [];
     for (const waiter of waiting) waiter.reject(this.#failure);
     this.#onFailure?.(this.#failure);
   }
+}
+
+function failureOf(error: Error): Error {
+  const failure = new Error(`flushing the SQLite write-ahead log failed: ${error.message}`, { cause: error });
+  (failure as Error & { code?: string }).code = "SQLITE_IOERR_FSYNC";
+  return failure;
 }
 
 /** Makes the entries of a directory (a new file in it) durable. */

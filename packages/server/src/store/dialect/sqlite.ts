@@ -36,7 +36,7 @@ export function openSqlite(file: string, options: DialectOptions): DialectAdapte
   raw.pragma(`synchronous = ${flushed ? "NORMAL" : options.sqliteSynchronous}`);
   raw.pragma("foreign_keys = ON");
   if (flushed) syncDirectory(path.dirname(path.resolve(file)));
-  const wal = flushed ? new WalFlusher(`${raw.name}-wal`, options.onStorageFailure) : undefined;
+  const wal = flushed ? new WalFlusher(`${raw.name}-wal`, options.onStorageFailure, options.sharedWal) : undefined;
   const db = new Kysely<Database>({ dialect: new DurableSqliteDialect(withStatementCache(raw), wal) });
 
   return {
@@ -69,7 +69,9 @@ export function openSqlite(file: string, options: DialectOptions): DialectAdapte
       return Date.now();
     },
     exclusiveWrites: true,
-    ...(wal ? { storageStats: () => ({ commits: wal.stats.committed, flushes: wal.stats.flushes }) } : {}),
+    ...(wal
+      ? { storageStats: () => ({ commits: wal.stats.committed, flushes: wal.stats.flushes }), sharedWal: wal.sharedState }
+      : {}),
     lockSkipLocked: (query) => query,
     // BEGIN IMMEDIATE already holds the only writer lock for the whole transaction.
     lockRows: (query) => query,
