@@ -70,7 +70,10 @@ export function openSqlite(file: string, options: DialectOptions): DialectAdapte
     },
     exclusiveWrites: true,
     ...(wal
-      ? { storageStats: () => ({ commits: wal.stats.committed, flushes: wal.stats.flushes }), sharedWal: wal.sharedState }
+      ? {
+          storageStats: () => ({ commits: wal.stats.committed, flushes: wal.stats.flushes }),
+          sharedWal: wal.sharedState,
+        }
       : {}),
     lockSkipLocked: (query) => query,
     // BEGIN IMMEDIATE already holds the only writer lock for the whole transaction.
