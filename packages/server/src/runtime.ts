@@ -14,7 +14,7 @@ import { type Config, ConfigError } from "./config/load.js";
 import { runRecoverTask } from "./delivery/recover.js";
 import { generateMasterKey, KeyBox } from "./domain/key-box.js";
 import { SCOPES } from "./domain/scopes.js";
-import { parseAllowedTargets } from "./domain/url-policy.js";
+import { parseAllowedTargets, type UrlPolicy } from "./domain/url-policy.js";
 import type { AppContext } from "./http/context.js";
 import { Metrics } from "./ops/metrics.js";
 import { createApiClient } from "./store/api-clients.js";
@@ -102,6 +102,15 @@ export async function checkMasterKey(adapter: DialectAdapter, keyBox: KeyBox): P
   }
 }
 
+/** Where deliveries may go, from CAREHOOKS_ALLOW_HTTP and CAREHOOKS_ALLOWED_TARGETS. */
+export function urlPolicyOf(config: Config): UrlPolicy {
+  try {
+    return { allowHttp: config.allowHttp, allowedTargets: parseAllowedTargets(config.allowedTargets) };
+  } catch (error) {
+    throw new ConfigError(`CAREHOOKS_ALLOWED_TARGETS: ${(error as Error).message}`);
+  }
+}
+
 export async function createContext(
   config: Config,
   adapter: DialectAdapter,
@@ -109,19 +118,14 @@ export async function createContext(
 ): Promise<AppContext> {
   const keyBox = new KeyBox(secrets.masterKey);
   await checkMasterKey(adapter, keyBox);
-  let allowedTargets: ReturnType<typeof parseAllowedTargets>;
-  try {
-    allowedTargets = parseAllowedTargets(config.allowedTargets);
-  } catch (error) {
-    throw new ConfigError(`CAREHOOKS_ALLOWED_TARGETS: ${(error as Error).message}`);
-  }
+  const urlPolicy = urlPolicyOf(config);
   return {
     config,
     adapter,
     db: adapter.db,
     keyBox,
     tokens: new TokenService(secrets.jwtSecret, config.accessTokenTtl),
-    urlPolicy: { allowHttp: config.allowHttp, allowedTargets },
+    urlPolicy,
     audit: new AccessLogWriter(adapter.db),
     wakeup: adapter.createWakeup(),
     metrics: new Metrics(async (gauge) => {

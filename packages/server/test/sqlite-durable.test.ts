@@ -7,7 +7,7 @@ import BetterSqlite3 from "better-sqlite3";
 import { Kysely, sql } from "kysely";
 import { afterEach, describe, expect, it } from "vitest";
 import { Metrics } from "../src/ops/metrics.js";
-import { DurableSqliteDialect, WalFlusher } from "../src/store/dialect/sqlite-durable.js";
+import { DurableSqliteDialect, WalFlusher, WriteTurns } from "../src/store/dialect/sqlite-durable.js";
 import { migrateDatabase, openDatabase } from "../src/store/open.js";
 import { tempDir } from "./support/databases.js";
 
@@ -174,6 +174,29 @@ describe("durable SQLite commits", () => {
     });
     expect(() => peer.check()).toThrow(/write-ahead log failed: a flush on another thread failed/);
     await expect(peer.durable()).rejects.toMatchObject({ code: "SQLITE_IOERR_FSYNC" });
+  });
+
+  it("gives writers on different connections turns in arrival order, each waiting without blocking", async () => {
+    const first = new WriteTurns();
+    const second = new WriteTurns(first.sharedState);
+    const order: string[] = [];
+    await first.take();
+    const waiting = [
+      second.take().then(() => order.push("second")),
+      first.take().then(() => order.push("first again")),
+    ];
+    // Both wait while the turn is held, and this thread goes on meanwhile.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(order).toEqual([]);
+    first.done();
+    await waiting[0];
+    expect(order).toEqual(["second"]);
+    second.done();
+    await waiting[1];
+    expect(order).toEqual(["second", "first again"]);
+    first.done();
+    await first.take(); // free again: taken at once
+    first.done();
   });
 
   it("reports commits and fsyncs on /metrics with FULL, and flushes nothing itself with NORMAL", async () => {

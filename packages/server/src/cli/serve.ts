@@ -3,6 +3,7 @@ import { Command } from "commander";
 import type { Config } from "../config/load.js";
 import { SETTINGS, type SettingKey } from "../config/settings.js";
 import { createDeliveryEngine } from "../delivery/engine.js";
+import { DispatcherThread } from "../delivery/thread.js";
 import { buildApp } from "../http/app.js";
 import { startRetention } from "../ops/retention.js";
 import { createContext, createDemoDataOnce, openMigratedDatabase, resolveSecrets, resumeTasks } from "../runtime.js";
@@ -32,13 +33,15 @@ function printDemoCredentials(url: string, demo: { businessId: string; clientId:
   );
 }
 
+/** Nothing written can be promised durable any more, or the dispatcher is gone: stop, so the supervisor restarts. */
+function exitOnFailure(error: Error): never {
+  process.stderr.write(`carehooks: ${error.message}; exiting\n`);
+  process.exit(1);
+}
+
 export async function serve(config: Config): Promise<void> {
   const secrets = resolveSecrets(config);
-  // Nothing written can be promised durable any more: stop, so the supervisor restarts on a sound disk.
-  const adapter = await openMigratedDatabase(config, (error) => {
-    process.stderr.write(`carehooks: ${error.message}; exiting\n`);
-    process.exit(1);
-  });
+  const adapter = await openMigratedDatabase(config, exitOnFailure);
   let closing = false;
   try {
     const ctx = await createContext(config, adapter, secrets);
@@ -48,8 +51,21 @@ export async function serve(config: Config): Promise<void> {
       routes: config.role === "worker" ? "ops" : "all",
     });
     // An api process sends nothing; its sender stays idle and is closed with the rest.
-    const { sender, dispatcher: worker } = createDeliveryEngine(ctx, app.log);
-    const dispatcher = config.role === "api" ? undefined : worker;
+    const { sender, dispatcher: inProcess } = createDeliveryEngine(ctx, app.log);
+    const dispatcher =
+      config.role === "api"
+        ? undefined
+        : adapter.shared && config.dispatcherThread
+          ? new DispatcherThread({
+              config,
+              masterKey: secrets.masterKey,
+              shared: adapter.shared,
+              wakeup: ctx.wakeup,
+              metrics: ctx.metrics,
+              log: app.log,
+              onFatal: exitOnFailure,
+            })
+          : inProcess;
     const address = await app.listen({ host: config.host, port: config.port });
     dispatcher?.start();
     if (config.role !== "worker") await resumeTasks(ctx, app.log);

@@ -145,6 +145,12 @@ export const SETTINGS = {
     doc: "`FULL` survives power loss; `NORMAL` only process crashes.",
     parse: oneOf("FULL", "NORMAL"),
   },
+  dispatcherThread: {
+    name: "DISPATCHER_THREAD",
+    default: "true",
+    doc: "With SQLite and role `all`: run the dispatcher on a thread of its own (a second CPU core) beside the API; `false` runs both on one event loop.",
+    parse: parseBoolean,
+  },
   shutdownGrace: {
     name: "SHUTDOWN_GRACE",
     default: "20s",

@@ -9,7 +9,10 @@ export interface DeliveryEngine {
   readonly dispatcher: Dispatcher;
 }
 
-export function createDeliveryEngine(ctx: AppContext, log: FastifyBaseLogger): DeliveryEngine {
+/** What the engine needs of the app context; a dispatcher thread builds just these. */
+export type EngineParts = Pick<AppContext, "config" | "adapter" | "keyBox" | "wakeup" | "metrics" | "urlPolicy">;
+
+export function createDeliveryEngine(ctx: EngineParts, log: FastifyBaseLogger): DeliveryEngine {
   const { config } = ctx;
   const sender = new Sender({
     connectTimeoutMs: config.connectTimeout,

@@ -107,6 +107,10 @@ export class Metrics {
   readonly inFlight = new Gauge("carehooks_dispatcher_in_flight", "Deliveries this process is sending now.");
   readonly queue: Gauge;
   readonly #all: Metric[];
+  /** The dispatcher's own metrics: rendered by the thread that runs it. */
+  readonly #delivery: Metric[] = [this.attempts, this.attemptDuration, this.inFlight];
+  /** Renders the dispatcher's metrics when it runs on another thread. */
+  #deliveryElsewhere: (() => Promise<string>) | undefined;
 
   /** `storage`: the embedded database's commit and fsync counts, where it flushes its own log. */
   constructor(
@@ -142,8 +146,24 @@ export class Metrics {
     }
   }
 
+  /**
+   * The dispatcher runs elsewhere (its own thread): its metrics are what
+   * `source` renders there, not this registry's, which stay unused.
+   */
+  deliveryFrom(source: () => Promise<string>): void {
+    this.#deliveryElsewhere = source;
+  }
+
+  /** The dispatcher's metrics alone, for the thread that runs it to hand over. */
+  renderDelivery(): string {
+    return `${this.#delivery.map((metric) => metric.render()).join("\n")}\n`;
+  }
+
   async render(): Promise<string> {
-    for (const metric of this.#all) if (metric instanceof Gauge) await metric.collect?.(metric);
-    return `${this.#all.map((metric) => metric.render()).join("\n")}\n`;
+    const elsewhere = this.#deliveryElsewhere;
+    const local = elsewhere ? this.#all.filter((metric) => !this.#delivery.includes(metric)) : this.#all;
+    for (const metric of local) if (metric instanceof Gauge) await metric.collect?.(metric);
+    const text = `${local.map((metric) => metric.render()).join("\n")}\n`;
+    return elsewhere ? text + (await elsewhere()) : text;
   }
 }

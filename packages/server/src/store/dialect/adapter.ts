@@ -36,11 +36,11 @@ export interface DialectAdapter {
   /** Commits and log fsyncs so far, where carehooks flushes the log itself (SQLite with FULL). */
   storageStats?(): { readonly commits: number; readonly flushes: number };
   /**
-   * The embedded database's commit counters, for a connection opened on another
-   * thread of this process (`DialectOptions.sharedWal`): its commits and this
-   * one's are flushed and waited for together.
+   * The embedded database's state shared with connections on other threads
+   * of this process (`DialectOptions.shared`): commits counted and flushed
+   * together, write transactions in turn. Absent for in-memory databases.
    */
-  readonly sharedWal?: SharedArrayBuffer;
+  readonly shared?: SqliteShared;
   /** Opens the channel that wakes dispatchers after commits (LISTEN/NOTIFY, or in-process). */
   createWakeup(): Wakeup;
   /** True for text the database cannot store (a NUL byte in PostgreSQL): the caller's input, so a 400. */
@@ -55,6 +55,14 @@ export interface DialectOptions {
   readonly poolSize: number;
   /** Called once when the storage can no longer promise durability (a failed fsync): the process should stop. */
   readonly onStorageFailure?: (error: Error) => void;
-  /** Another connection's `sharedWal` (SQLite): count commits and flush with it. */
-  readonly sharedWal?: SharedArrayBuffer;
+  /** Another connection's `shared` (SQLite, same file): count, flush and write in turn with it. */
+  readonly shared?: SqliteShared;
+}
+
+/** What the connections of one process to one SQLite file share, one connection per thread. */
+export interface SqliteShared {
+  /** The write-ahead log's commit and flush counters (WalFlusher). */
+  readonly wal: SharedArrayBuffer;
+  /** Turns at writing (WriteTurns). */
+  readonly writeTurns: SharedArrayBuffer;
 }

@@ -56,7 +56,12 @@ export class WalFlusher {
   constructor(walPath: string, onFailure?: (error: Error) => void, shared?: SharedArrayBuffer) {
     this.#path = path.resolve(walPath);
     this.#onFailure = onFailure;
-    this.#shared = new BigInt64Array(shared ?? new SharedArrayBuffer(4 * BigInt64Array.BYTES_PER_ELEMENT));
+    this.#shared = new BigInt64Array(shared ?? WalFlusher.newSharedState());
+  }
+
+  /** Counters for flushers yet to be made. */
+  static newSharedState(): SharedArrayBuffer {
+    return new SharedArrayBuffer(4 * BigInt64Array.BYTES_PER_ELEMENT);
   }
 
   /** The counters to give a flusher on another thread. */
@@ -169,6 +174,43 @@ function failureOf(error: Error): Error {
   return failure;
 }
 
+/**
+ * Turns at writing between the connections of one process (one per thread),
+ * taken in arrival order. SQLite lets one writer in at a time and makes the
+ * others sleep and retry (its busy handler), which blocks their threads for
+ * up to milliseconds; waiting here instead is asynchronous, so a thread goes
+ * on sending and answering until its turn comes. Other processes still meet
+ * at SQLite's lock, with its busy timeout.
+ */
+export class WriteTurns {
+  /** [next ticket, ticket being served]; equality only, so wrapping around is harmless. */
+  readonly #turns: Int32Array;
+
+  constructor(shared?: SharedArrayBuffer) {
+    this.#turns = new Int32Array(shared ?? new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT));
+  }
+
+  get sharedState(): SharedArrayBuffer {
+    return this.#turns.buffer as SharedArrayBuffer;
+  }
+
+  /** Resolves when it is this caller's turn; every take must be followed by one `done`. */
+  async take(): Promise<void> {
+    const mine = Atomics.add(this.#turns, 0, 1);
+    for (;;) {
+      const serving = Atomics.load(this.#turns, 1);
+      if (serving === mine) return;
+      const wait = Atomics.waitAsync(this.#turns, 1, serving);
+      if (wait.async) await wait.value;
+    }
+  }
+
+  done(): void {
+    Atomics.add(this.#turns, 1, 1);
+    Atomics.notify(this.#turns, 1);
+  }
+}
+
 /** Makes the entries of a directory (a new file in it) durable. */
 export function syncDirectory(directory: string): void {
   const fd = fs.openSync(directory, "r");
@@ -185,6 +227,8 @@ export function syncDirectory(directory: string): void {
  */
 class Lease implements DatabaseConnection {
   inTransaction = false;
+  /** It holds the process's write turn (a write transaction, or one write statement). */
+  writing = false;
   /** A statement of its transaction changed something: its COMMIT is a commit to flush. */
   wrote = false;
   released = false;
@@ -206,12 +250,15 @@ export class DurableSqliteDriver implements Driver {
   readonly #db: BetterSqlite3.Database;
   /** Undefined when commits need no flush here (`NORMAL`, or an in-memory database). */
   readonly #wal: WalFlusher | undefined;
+  /** Present when other threads of this process write to the same database. */
+  readonly #turns: WriteTurns | undefined;
   readonly #queue: (() => void)[] = [];
   #held = false;
 
-  constructor(db: BetterSqlite3.Database, wal: WalFlusher | undefined) {
+  constructor(db: BetterSqlite3.Database, wal: WalFlusher | undefined, turns?: WriteTurns) {
     this.#db = db;
     this.#wal = wal;
+    this.#turns = turns;
   }
 
   async init(): Promise<void> {}
@@ -227,16 +274,24 @@ export class DurableSqliteDriver implements Driver {
   }
 
   async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    const lease = connection as Lease;
     this.#wal?.check();
-    // IMMEDIATE takes the write lock at BEGIN, so two writers never deadlock upgrading from a read.
-    this.#db.prepare("begin immediate").run();
-    (connection as Lease).inTransaction = true;
+    await this.#takeTurn(lease);
+    try {
+      // IMMEDIATE takes the write lock at BEGIN, so two writers never deadlock upgrading from a read.
+      this.#db.prepare("begin immediate").run();
+    } catch (error) {
+      this.#endTurn(lease);
+      throw error;
+    }
+    lease.inTransaction = true;
   }
 
   async commitTransaction(connection: DatabaseConnection): Promise<void> {
     const lease = connection as Lease;
     this.#db.prepare("commit").run();
     lease.inTransaction = false;
+    this.#endTurn(lease);
     await this.#finish(lease, true);
   }
 
@@ -247,6 +302,7 @@ export class DurableSqliteDriver implements Driver {
     if (lease.released) return;
     // Some errors (disk full, I/O) have rolled the transaction back already.
     if (this.#db.inTransaction) this.#db.prepare("rollback").run();
+    this.#endTurn(lease);
     // Its error may rest on rows it read (a 409 for a state another commit made): those must be on disk first.
     await this.#finish(lease, false);
   }
@@ -264,6 +320,8 @@ export class DurableSqliteDriver implements Driver {
     try {
       const statement = this.#db.prepare(query.sql);
       const parameters = query.parameters as unknown[];
+      // A write outside a transaction is a transaction of its own: it takes a turn too.
+      if (!lease.inTransaction && !statement.readonly) await this.#takeTurn(lease);
       if (statement.reader) {
         result = { rows: statement.all(parameters) as R[] };
       } else {
@@ -273,11 +331,17 @@ export class DurableSqliteDriver implements Driver {
       // A write with RETURNING is a reader too: `readonly` is what tells a write. Counted once it has run.
       if (!statement.readonly) lease.wrote = true;
     } catch (error) {
-      if (!lease.inTransaction) this.#release(lease);
+      if (!lease.inTransaction) {
+        this.#endTurn(lease);
+        this.#release(lease);
+      }
       throw error;
     }
     // Outside a transaction the statement was its own commit.
-    if (!lease.inTransaction) await this.#finish(lease, true);
+    if (!lease.inTransaction) {
+      this.#endTurn(lease);
+      await this.#finish(lease, true);
+    }
     return result;
   }
 
@@ -290,6 +354,18 @@ export class DurableSqliteDriver implements Driver {
     if (committed && lease.wrote) this.#wal?.committed();
     this.#release(lease);
     await this.#wal?.durable();
+  }
+
+  async #takeTurn(lease: Lease): Promise<void> {
+    if (!this.#turns) return;
+    await this.#turns.take();
+    lease.writing = true;
+  }
+
+  #endTurn(lease: Lease): void {
+    if (!lease.writing) return;
+    lease.writing = false;
+    this.#turns?.done();
   }
 
   #release(lease: Lease): void {
@@ -305,12 +381,14 @@ export class DurableSqliteDriver implements Driver {
 export class DurableSqliteDialect extends SqliteDialect {
   readonly #database: BetterSqlite3.Database;
   readonly #wal: WalFlusher | undefined;
-  constructor(database: BetterSqlite3.Database, wal: WalFlusher | undefined) {
+  readonly #turns: WriteTurns | undefined;
+  constructor(database: BetterSqlite3.Database, wal: WalFlusher | undefined, turns?: WriteTurns) {
     super({ database });
     this.#database = database;
     this.#wal = wal;
+    this.#turns = turns;
   }
   override createDriver(): Driver {
-    return new DurableSqliteDriver(this.#database, this.#wal);
+    return new DurableSqliteDriver(this.#database, this.#wal, this.#turns);
   }
 }

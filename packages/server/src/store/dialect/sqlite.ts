@@ -6,7 +6,7 @@ import { LocalWakeup } from "../../delivery/wakeup.js";
 import { BoundedMap } from "../../domain/bounded-map.js";
 import type { Database } from "../schema.js";
 import type { DialectAdapter, DialectOptions, Migration } from "./adapter.js";
-import { DurableSqliteDialect, syncDirectory, WalFlusher } from "./sqlite-durable.js";
+import { DurableSqliteDialect, syncDirectory, WalFlusher, WriteTurns } from "./sqlite-durable.js";
 
 const BUSY_TIMEOUT_MS = 5000;
 
@@ -36,8 +36,14 @@ export function openSqlite(file: string, options: DialectOptions): DialectAdapte
   raw.pragma(`synchronous = ${flushed ? "NORMAL" : options.sqliteSynchronous}`);
   raw.pragma("foreign_keys = ON");
   if (flushed) syncDirectory(path.dirname(path.resolve(file)));
-  const wal = flushed ? new WalFlusher(`${raw.name}-wal`, options.onStorageFailure, options.sharedWal) : undefined;
-  const db = new Kysely<Database>({ dialect: new DurableSqliteDialect(withStatementCache(raw), wal) });
+  const wal = flushed ? new WalFlusher(`${raw.name}-wal`, options.onStorageFailure, options.shared?.wal) : undefined;
+  const turns = raw.memory ? undefined : new WriteTurns(options.shared?.writeTurns);
+  const db = new Kysely<Database>({ dialect: new DurableSqliteDialect(withStatementCache(raw), wal, turns) });
+  // A connection opened elsewhere counts on the same log file even when this one flushes nothing itself.
+  const shared = turns && {
+    wal: wal?.sharedState ?? options.shared?.wal ?? WalFlusher.newSharedState(),
+    writeTurns: turns.sharedState,
+  };
 
   return {
     name: "sqlite",
@@ -69,12 +75,8 @@ export function openSqlite(file: string, options: DialectOptions): DialectAdapte
       return Date.now();
     },
     exclusiveWrites: true,
-    ...(wal
-      ? {
-          storageStats: () => ({ commits: wal.stats.committed, flushes: wal.stats.flushes }),
-          sharedWal: wal.sharedState,
-        }
-      : {}),
+    ...(wal ? { storageStats: () => ({ commits: wal.stats.committed, flushes: wal.stats.flushes }) } : {}),
+    ...(shared ? { shared } : {}),
     lockSkipLocked: (query) => query,
     // BEGIN IMMEDIATE already holds the only writer lock for the whole transaction.
     lockRows: (query) => query,

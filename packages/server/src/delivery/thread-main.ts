@@ -1,0 +1,114 @@
+/**
+ * The dispatcher thread's entry point (see thread.ts): its own SQLite
+ * connection, counting commits with the API's, and the same engine as the
+ * in-process dispatcher.
+ */
+import { parentPort, workerData } from "node:worker_threads";
+import type { FastifyBaseLogger } from "fastify";
+import { KeyBox } from "../domain/key-box.js";
+import { Metrics } from "../ops/metrics.js";
+import { urlPolicyOf } from "../runtime.js";
+import { openDatabase } from "../store/open.js";
+import { createDeliveryEngine } from "./engine.js";
+import type { FromThread, LogLevel, ThreadData, ToThread } from "./thread.js";
+import { LocalWakeup } from "./wakeup.js";
+
+const LEVELS: Record<LogLevel | "silent", number> = {
+  trace: 10,
+  debug: 20,
+  info: 30,
+  warn: 40,
+  error: 50,
+  fatal: 60,
+  silent: Number.POSITIVE_INFINITY,
+};
+
+if (!parentPort) throw new Error("thread-main.js runs as the dispatcher's worker thread");
+const port = parentPort;
+const post = (message: FromThread) => port.postMessage(message);
+const { config, masterKey, shared } = workerData as ThreadData;
+
+/** Plain data for the message: an Error's own fields (code, cause) do not survive a structured copy. */
+function plain(value: unknown): unknown {
+  if (value instanceof Error) {
+    const { name, message, stack } = value;
+    const extra = Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, plain(inner)]));
+    return {
+      type: name,
+      message,
+      stack,
+      ...extra,
+      ...(value.cause === undefined ? {} : { cause: plain(value.cause) }),
+    };
+  }
+  if (value === null || typeof value !== "object") return typeof value === "function" ? undefined : value;
+  if (Array.isArray(value)) return value.map(plain);
+  return Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, plain(inner)]));
+}
+
+/** A logger whose lines the main thread's logger writes. */
+function threadLogger(bindings: Record<string, unknown>): FastifyBaseLogger {
+  const threshold = LEVELS[config.logLevel as LogLevel | "silent"] ?? LEVELS.info;
+  const at =
+    (level: LogLevel) =>
+    (first?: unknown, second?: unknown): void => {
+      if (LEVELS[level] < threshold) return;
+      const [fields, message] = typeof first === "string" ? [{}, first] : [first ?? {}, second];
+      post({
+        type: "log",
+        level,
+        fields: { ...bindings, ...(plain(fields) as Record<string, unknown>) },
+        message: typeof message === "string" ? message : undefined,
+      });
+    };
+  return {
+    level: config.logLevel,
+    fatal: at("fatal"),
+    error: at("error"),
+    warn: at("warn"),
+    info: at("info"),
+    debug: at("debug"),
+    trace: at("trace"),
+    silent: () => undefined,
+    child: (more: Record<string, unknown>) => threadLogger({ ...bindings, ...more }),
+  } as unknown as FastifyBaseLogger;
+}
+
+const log = threadLogger({ thread: "dispatcher" });
+const adapter = openDatabase(config.databaseUrl, {
+  sqliteSynchronous: config.sqliteSynchronous,
+  poolSize: config.databasePoolSize,
+  shared,
+  onStorageFailure: (error) => post({ type: "fatal", message: error.message }),
+});
+const wakeup = new LocalWakeup();
+const metrics = new Metrics(async () => {});
+const { sender, dispatcher } = createDeliveryEngine(
+  { config, adapter, keyBox: new KeyBox(masterKey), wakeup, metrics, urlPolicy: urlPolicyOf(config) },
+  log,
+);
+
+port.on("message", (message: ToThread) => {
+  switch (message.type) {
+    case "wake":
+      wakeup.deliver();
+      return;
+    case "metrics":
+      post({ type: "metrics", id: message.id, text: metrics.renderDelivery() });
+      return;
+    case "stop":
+      void stop(message.graceMs);
+      return;
+  }
+});
+
+async function stop(graceMs: number): Promise<void> {
+  await dispatcher.stop(graceMs);
+  await sender.close();
+  await wakeup.close();
+  await adapter.close();
+  post({ type: "stopped" });
+  port.close();
+}
+
+dispatcher.start();
