@@ -6,6 +6,7 @@
 import { writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
+import { isMainThread, threadId } from "node:worker_threads";
 
 const dir = process.env.CAREHOOKS_BENCH_SQL_PROFILE_DIR;
 const require = createRequire(path.join(process.cwd(), "packages/server/package.json"));
@@ -65,7 +66,11 @@ pg.Client.prototype.query = function timedQuery(config, values, callback) {
 
 const started = performance.now();
 process.on("exit", () => {
-  const role = process.argv.includes("--role") ? process.argv[process.argv.indexOf("--role") + 1] : "cli";
+  const role = isMainThread
+    ? process.argv.includes("--role")
+      ? process.argv[process.argv.indexOf("--role") + 1]
+      : "cli"
+    : "dispatcher thread";
   if (!dir) return;
   const rows = [...stats].map(([sql, s]) => ({
     sql,
@@ -75,7 +80,7 @@ process.on("exit", () => {
   }));
   rows.sort((a, b) => b.ms - a.ms);
   writeFileSync(
-    path.join(dir, `sql-${process.pid}.json`),
+    path.join(dir, `sql-${process.pid}${isMainThread ? "" : `-${threadId}`}.json`),
     JSON.stringify(
       { pid: process.pid, role, wallMs: Math.round(performance.now() - started), statements: rows },
       null,

@@ -101,6 +101,7 @@ describe.each([
     expect(gone).toBeGreaterThanOrEqual(1);
     expect(gone).toBe(goneReceiver.received.length);
     expect(metrics.match(/^# TYPE carehooks_delivery_attempts_total counter$/gm)).toHaveLength(1);
+    expect(metrics).toContain(`carehooks_events_total{name="appointment.created"} ${EVENTS}\n`);
     expect(metrics).toMatch(/^carehooks_sqlite_wal\{kind="commits"\} \d+$/m);
 
     expect(await server.stop("SIGTERM")).toBe(0);

@@ -20,7 +20,7 @@ import { auditRead } from "./audit.js";
 import { type App, type AppContext, type Principal, principalOf } from "./context.js";
 import { decodeCursor, toPage } from "./pagination.js";
 import { EmptyBody, errorResponses, IdParams, ListPage, ListQuery } from "./schemas.js";
-import { recordChange, runWrite } from "./writes.js";
+import { type RecordedChange, recordChange, runWrite } from "./writes.js";
 
 const BASE = "/dr/v1/business/appointments";
 
@@ -138,7 +138,7 @@ function emit(
   row: AppointmentRow,
   action: Parameters<typeof appointmentEvent>[2],
   now: number,
-): Promise<number> {
+): Promise<RecordedChange> {
   return recordChange(trx, request, principal, {
     name: action === "created" ? "appointment.created" : "appointment.updated",
     resourceType: "appointment",
@@ -210,8 +210,8 @@ export function appointmentRoutes(app: App, ctx: AppContext): void {
           updated_at: now,
         };
         await insertAppointment(trx, row);
-        const deliveries = await emit(trx, request, principal, row, "created", now);
-        return { status: 201, body: presentAppointment(row), deliveries };
+        const change = await emit(trx, request, principal, row, "created", now);
+        return { status: 201, body: presentAppointment(row), ...change };
       });
     },
   );
@@ -330,8 +330,8 @@ export function appointmentRoutes(app: App, ctx: AppContext): void {
             updated_by: principal.clientId,
           };
           await updateAppointment(trx, principal.businessId, id, updated);
-          const deliveries = await emit(trx, request, principal, updated, next.action, now);
-          return { status: 200, body: presentAppointment(updated), deliveries };
+          const change = await emit(trx, request, principal, updated, next.action, now);
+          return { status: 200, body: presentAppointment(updated), ...change };
         });
       },
     );
@@ -409,8 +409,8 @@ export function appointmentRoutes(app: App, ctx: AppContext): void {
         };
         checkTimeRange(updated.start_time, updated.end_time);
         await updateAppointment(trx, principal.businessId, row.id, updated);
-        const deliveries = await emit(trx, request, principal, updated, next.action, now);
-        return { status: 200, body: presentAppointment(updated), deliveries };
+        const change = await emit(trx, request, principal, updated, next.action, now);
+        return { status: 200, body: presentAppointment(updated), ...change };
       });
     },
   );

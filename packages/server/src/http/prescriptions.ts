@@ -18,7 +18,7 @@ import {
 import { auditRead } from "./audit.js";
 import { type App, type AppContext, type Principal, principalOf } from "./context.js";
 import { errorResponses, IdParams } from "./schemas.js";
-import { recordChange, runWrite } from "./writes.js";
+import { type RecordedChange, recordChange, runWrite } from "./writes.js";
 
 const BASE = "/dr/v1/business/prescription";
 
@@ -92,7 +92,7 @@ function emit(
   row: PrescriptionRow,
   action: "created" | "updated",
   now: number,
-): Promise<number> {
+): Promise<RecordedChange> {
   return recordChange(trx, request, principal, {
     name: `prescription.${action}`,
     resourceType: "prescription",
@@ -181,8 +181,8 @@ export function prescriptionRoutes(app: App, ctx: AppContext): void {
           created_at: now,
         };
         await insertPrescription(trx, row, version);
-        const deliveries = await emit(trx, request, principal, row, "created", now);
-        return { status: 201, body: presentPrescription(row, version), deliveries };
+        const change = await emit(trx, request, principal, row, "created", now);
+        return { status: 201, body: presentPrescription(row, version), ...change };
       });
     },
   );
@@ -220,8 +220,8 @@ export function prescriptionRoutes(app: App, ctx: AppContext): void {
           throw conflict("the prescription was revised concurrently; read it and try again");
         }
         const updated = { ...row, current_version: version.version, updated_at: now, updated_by: principal.clientId };
-        const deliveries = await emit(trx, request, principal, updated, "updated", now);
-        return { status: 200, body: presentPrescription(updated, version), deliveries };
+        const change = await emit(trx, request, principal, updated, "updated", now);
+        return { status: 200, body: presentPrescription(updated, version), ...change };
       });
     },
   );

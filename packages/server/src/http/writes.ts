@@ -19,6 +19,14 @@ export interface WriteAnswer {
   readonly body: unknown;
   /** Deliveries the write created or re-queued, when it recorded an event: dispatchers and streams are woken after the commit. */
   readonly deliveries?: number;
+  /** The name of the event the write recorded, counted on /metrics once it is committed. */
+  readonly event?: string;
+}
+
+/** What `recordChange` wrote: an answer spreads it in. */
+export interface RecordedChange {
+  readonly event: string;
+  readonly deliveries: number;
 }
 
 const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
@@ -61,15 +69,23 @@ export async function runWrite(
           status: claim.row.status_code ?? 500,
           text: claim.row.response_body ?? "null",
           events: false,
+          event: undefined,
         };
       }
     }
     const answer = await work(trx, now);
     const text = JSON.stringify(answer.body);
     if (key) await storeIdempotentAnswer(trx, clientId, key, { status: answer.status, body: text });
-    return { replayed: false, status: answer.status, text, events: answer.deliveries !== undefined };
+    return {
+      replayed: false,
+      status: answer.status,
+      text,
+      events: answer.deliveries !== undefined,
+      event: answer.event,
+    };
   });
   if (!outcome.replayed && outcome.events) ctx.wakeup.notify();
+  if (outcome.event) ctx.metrics.eventsRecorded.inc({ name: outcome.event });
 
   if (outcome.replayed) reply.header("idempotent-replayed", "true");
   return reply.status(outcome.status).type("application/json; charset=utf-8").send(outcome.text);
@@ -77,8 +93,8 @@ export async function runWrite(
 
 /**
  * Writes the event a change caused, in the change's transaction: the request
- * id becomes its transaction_id and the caller its client_id. Returns the
- * number of deliveries it queued.
+ * id becomes its transaction_id and the caller its client_id. Returns its
+ * name and the number of deliveries it queued.
  */
 export async function recordChange(
   trx: Db,
@@ -91,9 +107,9 @@ export async function recordChange(
     readonly now: number;
     readonly payload: (origin: EventOrigin) => string;
   },
-): Promise<number> {
+): Promise<RecordedChange> {
   const eventId = newId("event", change.now);
-  return recordEvent(trx, {
+  const deliveries = await recordEvent(trx, {
     id: eventId,
     business_id: principal.businessId,
     name: change.name,
@@ -108,4 +124,5 @@ export async function recordChange(
     }),
     created_at: change.now,
   });
+  return { event: change.name, deliveries };
 }
