@@ -9,7 +9,7 @@ import BetterSqlite3 from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { run, type Server, startServer } from "./support/binary.js";
 import { tempDir } from "./support/databases.js";
-import { until } from "./support/fixtures.js";
+import { booking, until } from "./support/fixtures.js";
 import { LOCAL_DELIVERY_ENV } from "./support/harness.js";
 import { type Receiver, startReceiver } from "./support/receiver.js";
 
@@ -27,32 +27,32 @@ async function receiver(): Promise<Receiver> {
   return started;
 }
 
-describe.each([
-  ["on a thread of its own", "true"],
-  ["on the API's event loop", "false"],
-])("the embedded dispatcher %s", (_label, thread) => {
-  it("delivers every event, reports and logs through the process, and exits 0 holding no lease", async () => {
-    const dataDir = tempDir();
-    const env = {
-      ...LOCAL_DELIVERY_ENV,
-      CAREHOOKS_DATA_DIR: dataDir,
-      CAREHOOKS_SQLITE_SYNCHRONOUS: "FULL",
-      CAREHOOKS_DISPATCHER_THREAD: thread,
-      CAREHOOKS_LOG_LEVEL: "warn",
-    };
-    const created = await run(["clients", "create", "--business", "Thread Clinic", "--scopes", "all", "--json"], env);
-    expect(created.code, created.stderr).toBe(0);
-    const client = JSON.parse(created.stdout) as { client_id: string; client_secret: string };
-    const server: Server = await startServer(env);
-    cleanups.push(() => server.stop("SIGKILL"));
-    const login = await fetch(`${server.url}/connect-auth/v1/account/login`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ client_id: client.client_id, client_secret: client.client_secret }),
-    });
-    const { access_token } = (await login.json()) as { access_token: string };
-    const headers = { authorization: `Bearer ${access_token}`, "content-type": "application/json" };
-    const subscribe = async (endpoint: string) => {
+/** A started embedded server with a logged-in client, and a way to add webhooks and book appointments. */
+async function embedded(thread: string, more: Record<string, string> = {}) {
+  const dataDir = tempDir();
+  const env = {
+    ...LOCAL_DELIVERY_ENV,
+    CAREHOOKS_DATA_DIR: dataDir,
+    CAREHOOKS_SQLITE_SYNCHRONOUS: "FULL",
+    CAREHOOKS_DISPATCHER_THREAD: thread,
+    CAREHOOKS_LOG_LEVEL: "warn",
+    ...more,
+  };
+  const created = await run(["clients", "create", "--business", "Thread Clinic", "--scopes", "all", "--json"], env);
+  expect(created.code, created.stderr).toBe(0);
+  const client = JSON.parse(created.stdout) as { client_id: string; client_secret: string };
+  const server: Server = await startServer(env);
+  cleanups.push(() => server.stop("SIGKILL"));
+  const login = await fetch(`${server.url}/connect-auth/v1/account/login`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ client_id: client.client_id, client_secret: client.client_secret }),
+  });
+  const { access_token } = (await login.json()) as { access_token: string };
+  const headers = { authorization: `Bearer ${access_token}`, "content-type": "application/json" };
+  return {
+    server,
+    async subscribe(endpoint: string): Promise<string> {
       const response = await fetch(`${server.url}${WEBHOOKS}`, {
         method: "POST",
         headers,
@@ -60,28 +60,44 @@ describe.each([
       });
       expect(response.status).toBe(201);
       return ((await response.json()) as { id: string }).id;
-    };
+    },
+    /** Books `count` appointments, 20 at a time. */
+    async book(count: number): Promise<void> {
+      const body = JSON.stringify(booking);
+      for (let i = 0; i < count; i += 20) {
+        const answers = await Promise.all(
+          Array.from({ length: Math.min(20, count - i) }, () =>
+            fetch(`${server.url}/dr/v1/business/appointments`, { method: "POST", headers, body }),
+          ),
+        );
+        for (const answer of answers) expect(answer.status).toBe(201);
+      }
+    },
+    /** The database, read after the server has stopped. */
+    read<T>(query: (db: BetterSqlite3.Database) => T): T {
+      const db = new BetterSqlite3(path.join(dataDir, "carehooks.db"), { readonly: true });
+      try {
+        return query(db);
+      } finally {
+        db.close();
+      }
+    },
+  };
+}
+
+describe.each([
+  ["on a thread of its own", "true"],
+  ["on the API's event loop", "false"],
+])("the embedded dispatcher %s", (_label, thread) => {
+  it("delivers every event, reports and logs through the process, and exits 0 holding no lease", async () => {
+    const { server, subscribe, book, read } = await embedded(thread);
     const healthy = await receiver();
     const goneReceiver = await receiver();
     goneReceiver.answer = () => ({ status: 410 });
     const healthyId = await subscribe(healthy.url);
     const goneId = await subscribe(goneReceiver.url);
 
-    const body = JSON.stringify({
-      doctor_id: "d",
-      patient_id: "p",
-      clinic_id: "c",
-      start_time: 1_800_000_000,
-      end_time: 1_800_000_900,
-    });
-    for (let i = 0; i < EVENTS; i += 20) {
-      const answers = await Promise.all(
-        Array.from({ length: 20 }, () =>
-          fetch(`${server.url}/dr/v1/business/appointments`, { method: "POST", headers, body }),
-        ),
-      );
-      for (const answer of answers) expect(answer.status).toBe(201);
-    }
+    await book(EVENTS);
     await healthy.waitFor(EVENTS, 30_000);
     // The dispatcher's warning for the webhook that answered 410 is written by the process's logger.
     await until(() => server.output().includes("subscription disabled"), 10_000, "the dispatcher's log line");
@@ -105,8 +121,7 @@ describe.each([
     expect(metrics).toMatch(/^carehooks_sqlite_wal\{kind="commits"\} \d+$/m);
 
     expect(await server.stop("SIGTERM")).toBe(0);
-    const db = new BetterSqlite3(path.join(dataDir, "carehooks.db"), { readonly: true });
-    try {
+    read((db) => {
       const statuses = (subscription: string) =>
         db
           .prepare("SELECT status, count(*) AS n FROM delivery WHERE subscription_id = ? GROUP BY status")
@@ -117,8 +132,31 @@ describe.each([
         expect(["failed", "cancelled"]).toContain(status);
       expect(db.prepare("SELECT state FROM subscription WHERE id = ?").get(goneId)).toEqual({ state: "disabled" });
       expect(db.prepare("SELECT count(*) AS n FROM delivery WHERE status = 'in_flight'").get()).toEqual({ n: 0 });
-    } finally {
-      db.close();
-    }
+    });
+  });
+
+  it("stops on SIGTERM with attempts in flight: they finish and are recorded, the rest goes back to pending", async () => {
+    const { server, subscribe, book, read } = await embedded(thread, { CAREHOOKS_SHUTDOWN_GRACE: "3s" });
+    const slow = await receiver();
+    slow.answer = () => ({ status: 200, delayMs: 600 });
+    await subscribe(slow.url);
+    await book(30);
+    await slow.waitFor(1);
+    const stopped = Date.now();
+    expect(await server.stop("SIGTERM")).toBe(0);
+    // Within the grace period, not cut off at its end.
+    expect(Date.now() - stopped).toBeLessThan(3000);
+    read((db) => {
+      const rows = db.prepare("SELECT status, count(*) AS n FROM delivery GROUP BY status").all() as {
+        status: string;
+        n: number;
+      }[];
+      const count = (status: string) => rows.find((row) => row.status === status)?.n ?? 0;
+      expect(count("in_flight")).toBe(0);
+      // Every request the receiver got was answered, and its attempt recorded as a success.
+      expect(count("succeeded")).toBe(slow.received.length);
+      expect(count("succeeded") + count("pending")).toBe(30);
+      expect(db.prepare("SELECT count(*) AS n FROM attempt").get()).toEqual({ n: slow.received.length });
+    });
   });
 });

@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { generateMasterKey } from "../src/domain/key-box.js";
 import { run, type Server, startServer } from "./support/binary.js";
 import { createTestDatabase, dialects, tempDir } from "./support/databases.js";
-import { until } from "./support/fixtures.js";
+import { booking, until } from "./support/fixtures.js";
 import { type Receiver, startReceiver } from "./support/receiver.js";
 
 const EVENTS = 2000;
@@ -56,13 +56,7 @@ async function prepare(env: Record<string, string>, apiServer: () => Promise<Ser
 async function book(url: string, headers: Record<string, string>, count: number): Promise<Set<string>> {
   const confirmed = new Set<string>();
   let next = 0;
-  const body = JSON.stringify({
-    doctor_id: "d",
-    patient_id: "p",
-    clinic_id: "c",
-    start_time: 1_800_000_000,
-    end_time: 1_800_000_900,
-  });
+  const body = JSON.stringify(booking);
   await Promise.all(
     Array.from({ length: 16 }, async () => {
       while (next < count) {
