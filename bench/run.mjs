@@ -31,6 +31,8 @@ const HELP = `Usage: node bench/run.mjs [options]
   --duration S          seconds of the latency scenario (default 10)
   --low-rate R          also measure latency at this lighter rate for 5 s first, to separate
                         wake-up latency from overload (default 50; 0 skips)
+  --latency-warmup S    seconds at --rate before the measured latency run, reported but not
+                        counted (default 3; 0 skips)
   --concurrency C       concurrent create requests in throughput runs (default 16)
   --in-flight N         MAX_IN_FLIGHT_PER_ENDPOINT for the engine and connections of the
                         baseline (default $CAREHOOKS_MAX_IN_FLIGHT_PER_ENDPOINT or 10)
@@ -58,6 +60,7 @@ const { values: opt } = parseArgs({
     rate: { type: "string", default: "500" },
     duration: { type: "string", default: "10" },
     "low-rate": { type: "string", default: "50" },
+    "latency-warmup": { type: "string", default: "3" },
     concurrency: { type: "string", default: "16" },
     "in-flight": { type: "string", default: process.env.CAREHOOKS_MAX_IN_FLIGHT_PER_ENDPOINT ?? "10" },
     "baseline-seconds": { type: "string", default: "2" },
@@ -97,6 +100,7 @@ const O = {
   rate: int("rate"),
   duration: int("duration"),
   lowRate: int("low-rate", 0),
+  latencyWarmup: int("latency-warmup", 0),
   concurrency: int("concurrency"),
   inFlight: int("in-flight"),
   baselineSeconds: Number(opt["baseline-seconds"]) || 2,
@@ -146,6 +150,49 @@ if (opt["sql-profile"]) {
 }
 const FANOUT = 10;
 const LOW_RATE_SECONDS = 5;
+
+/**
+ * The latency scenarios on a running deployment (poll interval 10 s): a probe at --low-rate, then
+ * --latency-warmup seconds at --rate (reported, not counted: JIT, caches and connection pools
+ * settle), then the measured --duration seconds at --rate. Each waits for its own deliveries.
+ */
+async function latencyScenarios(label, { api, receiver, key, cpuSources }) {
+  const out = {};
+  await warmUp({
+    api,
+    receiver,
+    key,
+    events: WARM_EVENTS,
+    fanout: 1,
+    concurrency: O.concurrency,
+    timeoutMs: O.timeoutMs,
+  });
+  const phases = [
+    ["latencyLow", O.lowRate, LOW_RATE_SECONDS, 5_000_000],
+    ["latencyWarmup", O.rate, O.latencyWarmup, 3_000_000],
+    ["latency", O.rate, O.duration, 4_000_000],
+  ];
+  for (const [name, rate, duration, offset] of phases) {
+    if (rate <= 0 || duration <= 0) continue;
+    log(
+      `${label}: latency at ${rate}/s for ${duration} s (POLL_INTERVAL=10s)${name === "latencyWarmup" ? ", warm-up" : ""}`,
+    );
+    out[name] = await steadyLatency({
+      api,
+      receiver,
+      key,
+      rate,
+      duration,
+      waitMs: 15_000,
+      cpuSources: cpuSources(),
+      offset,
+    });
+    const l = out[name].latencyMs;
+    log(`${label}: latency p50 ${l.p50} p99 ${l.p99} max ${l.max} ms; ${out[name].arrived}/${out[name].created}`);
+  }
+  return out;
+}
+
 const WARM_EVENTS = 200;
 
 // ---- cleanup on every exit path ----
@@ -392,45 +439,14 @@ async function sqliteSuite(result, receiverSources) {
       if (!O.skip.has("latency")) {
         const api = new Api(srv.port, 256);
         await api.login(dep.clients[0]);
-        await warmUp({
-          api,
-          receiver,
-          key,
-          events: WARM_EVENTS,
-          fanout: 1,
-          concurrency: O.concurrency,
-          timeoutMs: O.timeoutMs,
-        });
-        if (O.lowRate > 0) {
-          log(`sqlite: latency at ${O.lowRate}/s for ${LOW_RATE_SECONDS} s (POLL_INTERVAL=10s)`);
-          result.latencyLow = await steadyLatency({
+        Object.assign(
+          result,
+          await latencyScenarios("sqlite", {
             api,
             receiver,
             key,
-            rate: O.lowRate,
-            duration: LOW_RATE_SECONDS,
-            waitMs: 15_000,
-            cpuSources: { server: pid(srv), ...receiverSources },
-            offset: 5_000_000,
-          });
-          log(
-            `sqlite: latency p50 ${result.latencyLow.latencyMs.p50} p99 ${result.latencyLow.latencyMs.p99} ms at ${O.lowRate}/s`,
-          );
-        }
-        log(`sqlite: latency at ${O.rate}/s for ${O.duration} s (POLL_INTERVAL=10s)`);
-        result.latency = await steadyLatency({
-          api,
-          receiver,
-          key,
-          rate: O.rate,
-          duration: O.duration,
-          waitMs: 15_000,
-          cpuSources: { server: pid(srv), ...receiverSources },
-          offset: 4_000_000,
-        });
-        const l = result.latency.latencyMs;
-        log(
-          `sqlite: latency p50 ${l.p50} p99 ${l.p99} max ${l.max} ms; ${result.latency.arrived}/${result.latency.created}`,
+            cpuSources: () => ({ server: pid(srv), ...receiverSources }),
+          }),
         );
         await api.close();
       }
@@ -521,45 +537,9 @@ async function postgresSuite(result, receiverSources) {
       log("postgres: restarting workers with POLL_INTERVAL=10s");
       await Promise.all(workers.map((w) => dep.stop(w)));
       await startWorkers({ CAREHOOKS_POLL_INTERVAL: "10s" }, "-10s");
-      await warmUp({
-        api,
-        receiver,
-        key,
-        events: WARM_EVENTS,
-        fanout: 1,
-        concurrency: O.concurrency,
-        timeoutMs: O.timeoutMs,
-      });
-      if (O.lowRate > 0) {
-        log(`postgres: latency at ${O.lowRate}/s for ${LOW_RATE_SECONDS} s (POLL_INTERVAL=10s)`);
-        result.latencyLow = await steadyLatency({
-          api,
-          receiver,
-          key,
-          rate: O.lowRate,
-          duration: LOW_RATE_SECONDS,
-          waitMs: 15_000,
-          cpuSources: { ...base, ...workerSources() },
-          offset: 5_000_000,
-        });
-        log(
-          `postgres: latency p50 ${result.latencyLow.latencyMs.p50} p99 ${result.latencyLow.latencyMs.p99} ms at ${O.lowRate}/s`,
-        );
-      }
-      log(`postgres: latency at ${O.rate}/s for ${O.duration} s (POLL_INTERVAL=10s)`);
-      result.latency = await steadyLatency({
-        api,
-        receiver,
-        key,
-        rate: O.rate,
-        duration: O.duration,
-        waitMs: 15_000,
-        cpuSources: { ...base, ...workerSources() },
-        offset: 4_000_000,
-      });
-      const l = result.latency.latencyMs;
-      log(
-        `postgres: latency p50 ${l.p50} p99 ${l.p99} max ${l.max} ms; ${result.latency.arrived}/${result.latency.created}`,
+      Object.assign(
+        result,
+        await latencyScenarios("postgres", { api, receiver, key, cpuSources: () => ({ ...base, ...workerSources() }) }),
       );
     }
     await api.close();
@@ -660,15 +640,16 @@ function buildRows(results) {
         cpuText(d.apiOnly?.cpu),
       ]);
     }
-    for (const [l, seconds] of [
-      [r.latencyLow, LOW_RATE_SECONDS],
-      [r.latency, O.duration],
+    for (const [l, seconds, what] of [
+      [r.latencyLow, LOW_RATE_SECONDS, "latency"],
+      [r.latencyWarmup, O.latencyWarmup, "  warm-up, not counted"],
+      [r.latency, O.duration, "latency"],
     ]) {
       if (!l) continue;
       const m = l.latencyMs;
       rows.push([
         name,
-        `latency commit→receipt @ ${l.targetRate}/s × ${seconds}s`,
+        `${what} commit→receipt @ ${l.targetRate}/s × ${seconds}s`,
         `p50 ${m.p50} · p90 ${m.p90} · p99 ${m.p99} · max ${m.max} ms`,
         "",
         `${l.arrived}/${l.created} arrived, sent at ${l.achievedRate}/s${l.sustained ? "" : " (rate NOT sustained)"}; ${cpuText(l.cpu)}`,

@@ -267,6 +267,22 @@ export async function steadyLatency({
   }
   const lat = summarize(latencies);
   const apiLat = summarize(records.map((r) => r.commit - r.sent));
+  // Per second of the run: whether a tail is one stall or spread evenly.
+  const seconds = [];
+  for (const r of records) {
+    const t = receipts.get(r.id);
+    if (t === undefined) continue;
+    const s = Math.floor((r.sent - t0) / 1000);
+    seconds[s] ??= { latency: [], api: [] };
+    seconds[s].latency.push(t - r.commit);
+    seconds[s].api.push(r.commit - r.sent);
+  }
+  const bySecond = [...seconds.entries()]
+    .filter(([, bucket]) => bucket)
+    .map(([second, bucket]) => {
+      const l = summarize(bucket.latency);
+      return { second, n: l.n, p50: l.p50, p99: l.p99, max: l.max, apiP99: summarize(bucket.api).p99 };
+    });
   return {
     targetRate: rate,
     sent: i,
@@ -289,6 +305,7 @@ export async function steadyLatency({
     over50ms: latencies.filter((x) => x > 50).length,
     over1s: latencies.filter((x) => x > 1000).length,
     apiLatencyMs: apiLat,
+    bySecond,
     cpu,
     cpuMsPerEvent: cpuMsPer(cpuSeconds, latencies.length),
   };

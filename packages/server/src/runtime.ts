@@ -27,14 +27,19 @@ import { unfinishedTasks } from "./store/tasks.js";
 
 const MASTER_KEY_CHECK = "master_key_check";
 
-export async function openMigratedDatabase(
-  config: Config,
-  onStorageFailure?: (error: Error) => void,
-): Promise<DialectAdapter> {
+/** How a serving process opens its database; a command that runs and exits keeps SQLite's defaults. */
+export interface ServingOptions {
+  /** Called when the storage can no longer promise durability: the process should stop. */
+  readonly onStorageFailure?: (error: Error) => void;
+  /** SQLite: copy the log back on a thread of its own, not in the COMMIT that fills it. */
+  readonly sqliteCheckpoints?: "auto" | "background";
+}
+
+export async function openMigratedDatabase(config: Config, serving: ServingOptions = {}): Promise<DialectAdapter> {
   const adapter = openDatabase(config.databaseUrl, {
     sqliteSynchronous: config.sqliteSynchronous,
     poolSize: config.databasePoolSize,
-    ...(onStorageFailure ? { onStorageFailure } : {}),
+    ...serving,
   });
   try {
     await migrateDatabase(adapter);

@@ -84,7 +84,8 @@ describe("the integrator commands against a running server", () => {
     expect(JSON.parse(fs.readFileSync(file, "utf8")).profiles.default.url).toBe(server.url);
   });
 
-  it("manages webhooks and inspects, resends and recovers deliveries", async () => {
+  // About 25 CLI processes in a row, each a Node start: 18 s alone, more beside the rest of the suite.
+  it("manages webhooks and inspects, resends and recovers deliveries", { timeout: 90_000 }, async () => {
     const created = JSON.parse(
       await cli("webhooks", "create", "--url", receiver.url, "--events", "appointment.created", "--json"),
     );

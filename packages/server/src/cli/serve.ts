@@ -41,7 +41,10 @@ function exitOnFailure(error: Error): never {
 
 export async function serve(config: Config): Promise<void> {
   const secrets = resolveSecrets(config);
-  const adapter = await openMigratedDatabase(config, exitOnFailure);
+  const adapter = await openMigratedDatabase(config, {
+    onStorageFailure: exitOnFailure,
+    sqliteCheckpoints: "background",
+  });
   let closing = false;
   try {
     const ctx = await createContext(config, adapter, secrets);

@@ -77,6 +77,7 @@ function threadLogger(bindings: Record<string, unknown>): FastifyBaseLogger {
 const log = threadLogger({ thread: "dispatcher" });
 const adapter = openDatabase(config.databaseUrl, {
   sqliteSynchronous: config.sqliteSynchronous,
+  sqliteCheckpoints: "background",
   poolSize: config.databasePoolSize,
   shared,
   onStorageFailure: (error) => post({ type: "fatal", message: error.message }),

@@ -55,6 +55,13 @@ export interface DialectOptions {
   readonly poolSize: number;
   /** Called once when the storage can no longer promise durability (a failed fsync): the process should stop. */
   readonly onStorageFailure?: (error: Error) => void;
+  /**
+   * SQLite: `auto` lets the COMMIT that fills the log copy it back (SQLite's
+   * default); `background` leaves that to a thread of its own, started by
+   * the first connection (without `shared`), so no serving thread waits for
+   * a checkpoint. Default `auto`.
+   */
+  readonly sqliteCheckpoints?: "auto" | "background";
   /** Another connection's `shared` (SQLite, same file): count, flush and write in turn with it. */
   readonly shared?: SqliteShared;
 }

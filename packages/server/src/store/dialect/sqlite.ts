@@ -6,6 +6,7 @@ import { LocalWakeup } from "../../delivery/wakeup.js";
 import { BoundedMap } from "../../domain/bounded-map.js";
 import type { Database } from "../schema.js";
 import type { DialectAdapter, DialectOptions, Migration } from "./adapter.js";
+import { Checkpointer } from "./sqlite-checkpointer.js";
 import { DurableSqliteDialect, syncDirectory, WalFlusher, WriteTurns } from "./sqlite-durable.js";
 
 const BUSY_TIMEOUT_MS = 5000;
@@ -35,6 +36,9 @@ export function openSqlite(file: string, options: DialectOptions): DialectAdapte
   const flushed = options.sqliteSynchronous === "FULL" && !raw.memory && journal === "wal";
   raw.pragma(`synchronous = ${flushed ? "NORMAL" : options.sqliteSynchronous}`);
   raw.pragma("foreign_keys = ON");
+  const background = options.sqliteCheckpoints === "background" && !raw.memory;
+  if (background) raw.pragma("wal_autocheckpoint = 0");
+  const checkpointer = background && !options.shared ? new Checkpointer(raw.name, options.onStorageFailure) : undefined;
   if (flushed) syncDirectory(path.dirname(path.resolve(file)));
   const wal = flushed ? new WalFlusher(`${raw.name}-wal`, options.onStorageFailure, options.shared?.wal) : undefined;
   const turns = raw.memory ? undefined : new WriteTurns(options.shared?.writeTurns);
@@ -92,6 +96,8 @@ export function openSqlite(file: string, options: DialectOptions): DialectAdapte
     },
     async close() {
       await db.destroy();
+      // The last connection to close copies the log back and removes it.
+      await checkpointer?.stop();
     },
   };
 }

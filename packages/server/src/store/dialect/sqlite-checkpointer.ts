@@ -1,0 +1,85 @@
+/**
+ * Checkpoints of the embedded database's write-ahead log, on a thread of their own.
+ *
+ * SQLite copies the log back into the database file (a checkpoint) inside
+ * the COMMIT that takes the log past 1 000 pages: about every 50 creates
+ * here, and each copy with its two fsyncs held that thread for 15–25 ms,
+ * while it still held the write turn the other thread was waiting for. With
+ * `background` checkpoints the serving connections never checkpoint
+ * (`wal_autocheckpoint = 0`); this thread, with its own connection, runs a
+ * PASSIVE checkpoint every CHECKPOINT_EVERY_MS, which neither waits for nor
+ * blocks readers and writers. Durability is unchanged: a checkpoint only
+ * copies committed pages, and SQLite syncs the database file before the log
+ * is reused.
+ */
+import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
+import BetterSqlite3 from "better-sqlite3";
+
+const CHECKPOINT_EVERY_MS = 100;
+
+interface CheckpointerData {
+  readonly role: "sqlite-checkpointer";
+  readonly file: string;
+}
+
+type FromCheckpointer = { type: "failed"; message: string; code?: string } | { type: "stopped" };
+
+export class Checkpointer {
+  readonly #worker: Worker;
+  #stopped: Promise<void> | undefined;
+
+  /** `onFailure`: a checkpoint could not write the database file (the disk failed): nothing more can be promised. */
+  constructor(file: string, onFailure?: (error: Error) => void) {
+    const data: CheckpointerData = { role: "sqlite-checkpointer", file };
+    this.#worker = new Worker(new URL(import.meta.url), { workerData: data, name: "carehooks-checkpointer" });
+    this.#worker.on("message", (message: FromCheckpointer) => {
+      if (message.type !== "failed") return;
+      const error = Object.assign(new Error(`checkpointing the SQLite log failed: ${message.message}`), {
+        code: message.code,
+      });
+      onFailure?.(error);
+    });
+    this.#worker.on("error", (error) => onFailure?.(error));
+    // It only waits on its timer: it never keeps the process alive.
+    this.#worker.unref();
+  }
+
+  /** Runs a last checkpoint and closes its connection. */
+  stop(): Promise<void> {
+    this.#stopped ??= new Promise<void>((resolve) => {
+      this.#worker.once("exit", () => resolve());
+      this.#worker.postMessage("stop");
+    });
+    return this.#stopped;
+  }
+}
+
+/** The thread's side: its own connection, a PASSIVE checkpoint on a timer. */
+function runCheckpoints({ file }: CheckpointerData): void {
+  const port = parentPort;
+  if (!port) return;
+  const db = new BetterSqlite3(file);
+  // Its checkpoints sync the log before copying and the database file after.
+  db.pragma("synchronous = NORMAL");
+  const checkpoint = () => {
+    try {
+      db.pragma("wal_checkpoint(PASSIVE)");
+    } catch (error) {
+      clearInterval(timer);
+      const { message, code } = error as Error & { code?: string };
+      port.postMessage({ type: "failed", message, ...(code ? { code } : {}) } satisfies FromCheckpointer);
+    }
+  };
+  const timer = setInterval(checkpoint, CHECKPOINT_EVERY_MS);
+  port.on("message", () => {
+    clearInterval(timer);
+    checkpoint();
+    db.close();
+    port.postMessage({ type: "stopped" } satisfies FromCheckpointer);
+    port.close();
+  });
+}
+
+if (!isMainThread && (workerData as Partial<CheckpointerData> | null)?.role === "sqlite-checkpointer") {
+  runCheckpoints(workerData as CheckpointerData);
+}

@@ -1,0 +1,78 @@
+/**
+ * Background checkpoints: the serving connections never copy the log back
+ * themselves (the COMMIT that did held its thread for a checkpoint's fsyncs);
+ * a thread of their own keeps the log from growing. Run from `dist`, as
+ * `serve` runs it: the checkpointer is a worker thread of the built module.
+ */
+import path from "node:path";
+import { sql } from "kysely";
+import { afterEach, describe, expect, it } from "vitest";
+import type { DialectAdapter } from "../src/store/dialect/adapter.js";
+import { tempDir } from "./support/databases.js";
+
+const built: typeof import("../src/store/open.js") = await import(
+  new URL("../dist/store/open.js", import.meta.url).href
+);
+
+const opened: DialectAdapter[] = [];
+afterEach(async () => {
+  for (const adapter of opened.splice(0)) await adapter.close();
+});
+
+const BATCHES = 16;
+const ROWS_PER_BATCH = 15;
+/** Each row is about 8 KiB: two overflow pages and its leaf, three frames of the log per commit. */
+const NAME = "x".repeat(8000);
+
+async function open(checkpoints: "auto" | "background") {
+  const file = path.join(tempDir(), "checkpoints.db");
+  const adapter = built.openDatabase(`sqlite:${file}`, {
+    sqliteSynchronous: "NORMAL",
+    poolSize: 1,
+    sqliteCheckpoints: checkpoints,
+  });
+  opened.push(adapter);
+  await built.migrateDatabase(adapter);
+  const setting = await sql<{ wal_autocheckpoint: number }>`pragma wal_autocheckpoint`.execute(adapter.db);
+  return { adapter, autoCheckpoint: setting.rows[0]?.wal_autocheckpoint };
+}
+
+/** Writes BATCHES × ROWS_PER_BATCH rows, one commit each, pausing between batches; returns the frames in the log then. */
+async function writeAndMeasure(checkpoints: "auto" | "background", autoCheckpointOff: boolean) {
+  const { adapter, autoCheckpoint } = await open(checkpoints);
+  if (autoCheckpointOff) await sql`pragma wal_autocheckpoint = 0`.execute(adapter.db);
+  for (let batch = 0; batch < BATCHES; batch++) {
+    for (let row = 0; row < ROWS_PER_BATCH; row++) {
+      await adapter.db
+        .insertInto("business")
+        .values({ id: `biz_${batch}_${row}`, name: `${NAME}${batch}.${row}`, created_at: batch })
+        .execute();
+    }
+    // The checkpointer runs every 100 ms.
+    await new Promise((resolve) => setTimeout(resolve, 150));
+  }
+  // Frames written since the log was last started over (read by a checkpoint, which then copies them).
+  const after = await sql<{ log: number }>`pragma wal_checkpoint(PASSIVE)`.execute(adapter.db);
+  return { autoCheckpoint, logFrames: after.rows[0]?.log ?? Number.NaN };
+}
+
+describe("SQLite checkpoints in the background", () => {
+  it("turn the serving connection's own checkpoints off and keep the log from growing", async () => {
+    const background = await writeAndMeasure("background", false);
+    expect(background.autoCheckpoint).toBe(0);
+    // Without anything checkpointing, the same writes grow the log past everything written.
+    const none = await writeAndMeasure("auto", true);
+    // Every commit appends at least the row's two overflow pages and its leaf.
+    const written = BATCHES * ROWS_PER_BATCH * 3;
+    console.info(
+      `frames in the log after the writes: ${background.logFrames} checkpointed in the background, ${none.logFrames} not`,
+    );
+    expect(none.logFrames).toBeGreaterThanOrEqual(written);
+    // Checkpointed between batches, the log starts over: a batch or two of frames are left, not all of them.
+    expect(background.logFrames).toBeLessThan(none.logFrames / 4);
+  });
+
+  it("leaves SQLite's own checkpoints on by default", async () => {
+    expect((await open("auto")).autoCheckpoint).toBe(1000);
+  });
+});
