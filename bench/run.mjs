@@ -151,14 +151,9 @@ if (opt["sql-profile"]) {
 const FANOUT = 10;
 const LOW_RATE_SECONDS = 5;
 
-/**
- * The latency scenarios on a running deployment (poll interval 10 s): a probe at --low-rate, then
- * --latency-warmup seconds at --rate (reported, not counted: JIT, caches and connection pools
- * settle), then the measured --duration seconds at --rate. Each waits for its own deliveries.
- */
-async function latencyScenarios(label, { api, receiver, key, cpuSources }) {
-  const out = {};
-  await warmUp({
+/** WARM_EVENTS events created and delivered, at fan-out 1. */
+function warmUpOnce({ api, receiver, key }) {
+  return warmUp({
     api,
     receiver,
     key,
@@ -167,6 +162,16 @@ async function latencyScenarios(label, { api, receiver, key, cpuSources }) {
     concurrency: O.concurrency,
     timeoutMs: O.timeoutMs,
   });
+}
+
+/**
+ * The latency scenarios on a running deployment (poll interval 10 s): a probe at --low-rate, then
+ * --latency-warmup seconds at --rate (reported, not counted: JIT, caches and connection pools
+ * settle), then the measured --duration seconds at --rate. Each waits for its own deliveries.
+ */
+async function latencyScenarios(label, { api, receiver, key, cpuSources }) {
+  const out = {};
+  await warmUpOnce({ api, receiver, key });
   const phases = [
     ["latencyLow", O.lowRate, LOW_RATE_SECONDS, 5_000_000],
     ["latencyWarmup", O.rate, O.latencyWarmup, 3_000_000],
@@ -825,15 +830,7 @@ process.exit(exitCode);
 /** The warm-up, then the fan-out 1 end-to-end runs (best kept); undefined when skipped. */
 async function warmUpAndEndToEnd({ label, api, receiver, key, cpuSources }) {
   log(`${label}: warm-up (${WARM_EVENTS} events)`);
-  await warmUp({
-    api,
-    receiver,
-    key,
-    events: WARM_EVENTS,
-    fanout: 1,
-    concurrency: O.concurrency,
-    timeoutMs: O.timeoutMs,
-  });
+  await warmUpOnce({ api, receiver, key });
   const runs = [];
   for (let r = 0; r < (O.skip.has("e2e") ? 0 : O.repeat); r++) {
     log(`${label}: end-to-end fan-out 1, run ${r + 1}/${O.repeat} (${O.events} events)`);
