@@ -1,4 +1,6 @@
+import fs from "node:fs";
 import net from "node:net";
+import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { generateMasterKey } from "../src/domain/key-box.js";
 import { SCOPES } from "../src/domain/scopes.js";
@@ -112,6 +114,20 @@ describe("the carehooks binary", () => {
     expect(await server.stop("SIGTERM")).toBe(0);
     expect(Date.now() - started).toBeLessThan(2000 + 3000);
     socket.destroy();
+  });
+
+  it("says why it cannot start (a taken port, another master key) and leaves no log behind when stopped", async () => {
+    const dataDir = tempDir();
+    const first = await startServer({ CAREHOOKS_DATA_DIR: dataDir });
+    const taken = await run(["serve"], { CAREHOOKS_DATA_DIR: tempDir(), CAREHOOKS_PORT: new URL(first.url).port });
+    expect(taken.code).toBe(1);
+    expect(taken.stderr).toMatch(/EADDRINUSE/);
+    expect(await first.stop("SIGTERM")).toBe(0);
+    // The last connection to close (the checkpointer's) copied the log back and removed it.
+    expect(fs.existsSync(path.join(dataDir, "carehooks.db-wal"))).toBe(false);
+    const wrongKey = await run(["serve"], { CAREHOOKS_DATA_DIR: dataDir, CAREHOOKS_MASTER_KEY: generateMasterKey() });
+    expect(wrongKey.code).toBe(2);
+    expect(wrongKey.stderr).toMatch(/is not the key this database was set up with/);
   });
 
   it("refuses PostgreSQL without its secrets, and bad configuration, with exit code 2", async () => {

@@ -153,13 +153,38 @@ describe("durable SQLite commits", () => {
     await db.insertInto("item").values({ id: 1, label: "first" }).execute();
     const peer = new WalFlusher(`${file}-wal`, undefined, wal.sharedState);
     try {
-      wal.committed(); // a commit on this side, not yet flushed
+      // A commit on this side, not yet flushed.
+      wal.committing();
+      wal.committed();
       expect(peer.stats).toEqual({ committed: 2, flushed: 1, flushes: 1 });
       // A read on the peer's side waits for it, and its own fsync makes it durable.
       await peer.durable();
       expect(wal.stats).toEqual({ committed: 2, flushed: 2, flushes: 2 });
       // Nothing is left to flush on this side.
       await wal.durable();
+      expect(wal.stats.flushes).toBe(2);
+    } finally {
+      peer.close();
+    }
+  });
+
+  it("makes a read on another thread wait for a commit still being written here", async () => {
+    const { db, wal, file } = open();
+    await db.insertInto("item").values({ id: 1, label: "first" }).execute();
+    const peer = new WalFlusher(`${file}-wal`, undefined, wal.sharedState);
+    try {
+      // COMMIT is running on this side: the peer may already read its rows, not yet on disk.
+      wal.committing();
+      let answered = false;
+      const read = peer.durable().then(() => {
+        answered = true;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      expect(answered).toBe(false);
+      wal.committed();
+      await read;
+      expect(wal.stats).toMatchObject({ committed: 2, flushed: 2 });
+      // It waited without flushing in a loop: one flush for the first commit, one for this.
       expect(wal.stats.flushes).toBe(2);
     } finally {
       peer.close();

@@ -29,21 +29,19 @@ const post = (message: FromThread) => port.postMessage(message);
 const { config, masterKey, shared } = workerData as ThreadData;
 
 /** Plain data for the message: an Error's own fields (code, cause) do not survive a structured copy. */
-function plain(value: unknown): unknown {
+function plain(value: unknown, seen = new WeakSet<object>()): unknown {
+  if (value === null || typeof value !== "object") return typeof value === "function" ? undefined : value;
+  if (seen.has(value)) return "[circular]";
+  seen.add(value);
+  const fields = (of: object) =>
+    Object.fromEntries(Object.entries(of).map(([key, inner]) => [key, plain(inner, seen)]));
   if (value instanceof Error) {
     const { name, message, stack } = value;
-    const extra = Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, plain(inner)]));
-    return {
-      type: name,
-      message,
-      stack,
-      ...extra,
-      ...(value.cause === undefined ? {} : { cause: plain(value.cause) }),
-    };
+    const cause = value.cause === undefined ? {} : { cause: plain(value.cause, seen) };
+    return { type: name, message, stack, ...fields(value), ...cause };
   }
-  if (value === null || typeof value !== "object") return typeof value === "function" ? undefined : value;
-  if (Array.isArray(value)) return value.map(plain);
-  return Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, plain(inner)]));
+  if (Array.isArray(value)) return value.map((inner) => plain(inner, seen));
+  return fields(value);
 }
 
 /** A logger whose lines the main thread's logger writes. */

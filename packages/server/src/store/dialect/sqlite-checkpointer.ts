@@ -26,7 +26,7 @@ type FromCheckpointer = { type: "failed"; message: string; code?: string } | { t
 
 export class Checkpointer {
   readonly #worker: Worker;
-  #stopped: Promise<void> | undefined;
+  readonly #exited: Promise<void>;
 
   /** `onFailure`: a checkpoint could not write the database file (the disk failed): nothing more can be promised. */
   constructor(file: string, onFailure?: (error: Error) => void) {
@@ -40,17 +40,17 @@ export class Checkpointer {
       onFailure?.(error);
     });
     this.#worker.on("error", (error) => onFailure?.(error));
-    // It only waits on its timer: it never keeps the process alive.
+    this.#exited = new Promise((resolve) => this.#worker.once("exit", () => resolve()));
+    // Its timer alone does not keep the process alive.
     this.#worker.unref();
   }
 
-  /** Runs a last checkpoint and closes its connection. */
+  /** Runs a last checkpoint and closes its connection; resolves when the thread is gone. */
   stop(): Promise<void> {
-    this.#stopped ??= new Promise<void>((resolve) => {
-      this.#worker.once("exit", () => resolve());
-      this.#worker.postMessage("stop");
-    });
-    return this.#stopped;
+    // Waited for, it must keep the process alive: an unref'd thread would let it end here, unfinished.
+    this.#worker.ref();
+    this.#worker.postMessage("stop");
+    return this.#exited;
   }
 }
 

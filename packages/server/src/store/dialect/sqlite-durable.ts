@@ -34,6 +34,8 @@ const COMMITTED = 0;
 const FLUSHED = 1;
 const FLUSHES = 2;
 const FAILED = 3;
+/** Commits started: one ahead of COMMITTED while a COMMIT runs (commits take turns, so at most one). */
+const COMMITTING = 4;
 
 /**
  * Flushes the write-ahead log, many commits per fsync.
@@ -61,7 +63,7 @@ export class WalFlusher {
 
   /** Counters for flushers yet to be made. */
   static newSharedState(): SharedArrayBuffer {
-    return new SharedArrayBuffer(4 * BigInt64Array.BYTES_PER_ELEMENT);
+    return new SharedArrayBuffer(5 * BigInt64Array.BYTES_PER_ELEMENT);
   }
 
   /** The counters to give a flusher on another thread. */
@@ -69,19 +71,29 @@ export class WalFlusher {
     return this.#shared.buffer as SharedArrayBuffer;
   }
 
-  /** Counts one commit (a COMMIT, or a write outside a transaction). */
+  /**
+   * A commit (a COMMIT, or a write outside a transaction) is about to run:
+   * from now on another thread may read what it writes, so a read there waits
+   * for it. Always followed by `committed()`, whether it succeeded or not.
+   */
+  committing(): void {
+    Atomics.add(this.#shared, COMMITTING, 1n);
+  }
+
+  /** That commit has run: its log frames are written, so a flush starting now covers them. */
   committed(): void {
     Atomics.add(this.#shared, COMMITTED, 1n);
   }
 
-  /** Resolves once every commit counted so far, on any thread, is on disk. */
+  /** Resolves once every commit started so far, on any thread, is on disk. */
   durable(): Promise<void> {
     try {
       this.check();
     } catch (error) {
       return Promise.reject(error);
     }
-    const upTo = Atomics.load(this.#shared, COMMITTED);
+    // One running on another thread now may already be visible here.
+    const upTo = Atomics.load(this.#shared, COMMITTING);
     if (Atomics.load(this.#shared, FLUSHED) >= upTo) return Promise.resolve();
     return new Promise((resolve, reject) => {
       this.#waiters.push({ upTo, resolve, reject });
@@ -116,6 +128,15 @@ export class WalFlusher {
     if (this.#flushing || this.#waiters.length === 0) return;
     this.#flushing = true;
     const upTo = Atomics.load(this.#shared, COMMITTED);
+    // What is waited for is still being written by a COMMIT on another thread: flush once it has run.
+    if (upTo <= Atomics.load(this.#shared, FLUSHED)) {
+      setTimeout(() => {
+        this.#flushing = false;
+        this.#settle();
+        this.#flush();
+      }, 1);
+      return;
+    }
     let fd: number;
     try {
       if (this.#fd === undefined) {
@@ -146,15 +167,20 @@ export class WalFlusher {
         if (was === seen) break;
         seen = was;
       }
-      const flushed = Atomics.load(this.#shared, FLUSHED);
-      const waiting = this.#waiters;
-      this.#waiters = [];
-      for (const waiter of waiting) {
-        if (waiter.upTo <= flushed) waiter.resolve();
-        else this.#waiters.push(waiter);
-      }
+      this.#settle();
       this.#flush();
     });
+  }
+
+  /** Resolves the waiters whose commits are on disk, by this thread's flush or another's. */
+  #settle(): void {
+    const flushed = Atomics.load(this.#shared, FLUSHED);
+    const waiting = this.#waiters;
+    this.#waiters = [];
+    for (const waiter of waiting) {
+      if (waiter.upTo <= flushed) waiter.resolve();
+      else this.#waiters.push(waiter);
+    }
   }
 
   #fail(error: Error): void {
@@ -178,9 +204,10 @@ function failureOf(error: Error): Error {
  * Turns at writing between the connections of one process (one per thread),
  * taken in arrival order. SQLite lets one writer in at a time and makes the
  * others sleep and retry (its busy handler), which blocks their threads for
- * up to milliseconds; waiting here instead is asynchronous, so a thread goes
- * on sending and answering until its turn comes. Other processes still meet
- * at SQLite's lock, with its busy timeout.
+ * up to milliseconds; waiting here instead is asynchronous, so the waiting
+ * thread goes on with everything but its database work (its one connection
+ * waits with the transaction: HTTP, sending and signing go on). Other
+ * processes still meet at SQLite's lock, with its busy timeout.
  */
 export class WriteTurns {
   /** [next ticket, ticket being served]; equality only, so wrapping around is harmless. */
@@ -201,7 +228,14 @@ export class WriteTurns {
       const serving = Atomics.load(this.#turns, 1);
       if (serving === mine) return;
       const wait = Atomics.waitAsync(this.#turns, 1, serving);
-      if (wait.async) await wait.value;
+      if (!wait.async) continue;
+      // A pending waitAsync does not keep the event loop alive: a thread must not exit holding a ticket.
+      const keepAlive = setInterval(() => {}, 60_000);
+      try {
+        await wait.value;
+      } finally {
+        clearInterval(keepAlive);
+      }
     }
   }
 
@@ -289,10 +323,9 @@ export class DurableSqliteDriver implements Driver {
 
   async commitTransaction(connection: DatabaseConnection): Promise<void> {
     const lease = connection as Lease;
-    this.#db.prepare("commit").run();
+    this.#commit(lease.wrote, () => this.#db.prepare("commit").run());
     lease.inTransaction = false;
-    this.#endTurn(lease);
-    await this.#finish(lease, true);
+    await this.#finish(lease);
   }
 
   async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
@@ -302,9 +335,8 @@ export class DurableSqliteDriver implements Driver {
     if (lease.released) return;
     // Some errors (disk full, I/O) have rolled the transaction back already.
     if (this.#db.inTransaction) this.#db.prepare("rollback").run();
-    this.#endTurn(lease);
     // Its error may rest on rows it read (a 409 for a state another commit made): those must be on disk first.
-    await this.#finish(lease, false);
+    await this.#finish(lease);
   }
 
   async destroy(): Promise<void> {
@@ -320,38 +352,43 @@ export class DurableSqliteDriver implements Driver {
     try {
       const statement = this.#db.prepare(query.sql);
       const parameters = query.parameters as unknown[];
-      // A write outside a transaction is a transaction of its own: it takes a turn too.
-      if (!lease.inTransaction && !statement.readonly) await this.#takeTurn(lease);
-      if (statement.reader) {
-        result = { rows: statement.all(parameters) as R[] };
-      } else {
+      // A write with RETURNING is a reader too: `readonly` is what tells a write.
+      const writes = !statement.readonly;
+      // A write outside a transaction is a transaction, and a commit, of its own: it takes a turn too.
+      const ownCommit = writes && !lease.inTransaction;
+      if (ownCommit) await this.#takeTurn(lease);
+      const run = (): QueryResult<R> => {
+        if (statement.reader) return { rows: statement.all(parameters) as R[] };
         const { changes, lastInsertRowid } = statement.run(parameters);
-        result = { numAffectedRows: BigInt(changes), insertId: BigInt(lastInsertRowid), rows: [] };
-      }
-      // A write with RETURNING is a reader too: `readonly` is what tells a write. Counted once it has run.
-      if (!statement.readonly) lease.wrote = true;
+        return { numAffectedRows: BigInt(changes), insertId: BigInt(lastInsertRowid), rows: [] };
+      };
+      result = ownCommit ? this.#commit(true, run) : run();
+      if (writes) lease.wrote = true;
     } catch (error) {
-      if (!lease.inTransaction) {
-        this.#endTurn(lease);
-        this.#release(lease);
-      }
+      if (!lease.inTransaction) this.#release(lease);
       throw error;
     }
-    // Outside a transaction the statement was its own commit.
-    if (!lease.inTransaction) {
-      this.#endTurn(lease);
-      await this.#finish(lease, true);
-    }
+    if (!lease.inTransaction) await this.#finish(lease);
     return result;
   }
 
+  /** Runs a commit (when it wrote something), counted as started before and as run after, whatever its outcome. */
+  #commit<T>(wrote: boolean, run: () => T): T {
+    const wal = wrote ? this.#wal : undefined;
+    wal?.committing();
+    try {
+      return run();
+    } finally {
+      wal?.committed();
+    }
+  }
+
   /**
-   * Frees the connection, so the next statement runs while the disk works, then
-   * waits until every commit so far, this lease's own (if `committed` and it
-   * wrote) included, is on disk. Also after reading only: what it read may not be.
+   * Frees the connection (and the write turn), so the next statement runs while
+   * the disk works, then waits until every commit so far, this lease's own
+   * included, is on disk. Also after reading only: what it read may not be.
    */
-  async #finish(lease: Lease, committed: boolean): Promise<void> {
-    if (committed && lease.wrote) this.#wal?.committed();
+  async #finish(lease: Lease): Promise<void> {
     this.#release(lease);
     await this.#wal?.durable();
   }
@@ -369,6 +406,8 @@ export class DurableSqliteDriver implements Driver {
   }
 
   #release(lease: Lease): void {
+    // Whatever ended the lease (COMMIT, ROLLBACK, an error in either), its turn ends with it.
+    this.#endTurn(lease);
     if (lease.released) return;
     lease.released = true;
     const next = this.#queue.shift();
