@@ -119,6 +119,9 @@ describe.each([
     expect(metrics.match(/^# TYPE carehooks_delivery_attempts_total counter$/gm)).toHaveLength(1);
     expect(metrics).toContain(`carehooks_events_total{name="appointment.created"} ${EVENTS}\n`);
     expect(metrics).toMatch(/^carehooks_sqlite_wal\{kind="commits"\} \d+$/m);
+    // The log is copied back in the background, not by the serving connections.
+    expect(metrics).toMatch(/^carehooks_sqlite_wal\{kind="checkpoints"\} [1-9]\d*$/m);
+    expect(metrics).toMatch(/^carehooks_sqlite_wal\{kind="log_frames"\} \d+$/m);
 
     expect(await server.stop("SIGTERM")).toBe(0);
     read((db) => {

@@ -51,9 +51,10 @@ async function writeAndMeasure(checkpoints: "auto" | "background", autoCheckpoin
     // The checkpointer runs every 100 ms.
     await new Promise((resolve) => setTimeout(resolve, 150));
   }
+  const stats = adapter.storageStats?.();
   // Frames written since the log was last started over (read by a checkpoint, which then copies them).
   const after = await sql<{ log: number }>`pragma wal_checkpoint(PASSIVE)`.execute(adapter.db);
-  return { autoCheckpoint, logFrames: after.rows[0]?.log ?? Number.NaN };
+  return { autoCheckpoint, logFrames: after.rows[0]?.log ?? Number.NaN, stats };
 }
 
 describe("SQLite checkpoints in the background", () => {
@@ -70,6 +71,10 @@ describe("SQLite checkpoints in the background", () => {
     expect(none.logFrames).toBeGreaterThanOrEqual(written);
     // Checkpointed between batches, the log starts over: a batch or two of frames are left, not all of them.
     expect(background.logFrames).toBeLessThan(none.logFrames / 4);
+    // What /metrics reports: checkpoints that copied pages (one or more per pause), and the log they left.
+    expect(background.stats?.checkpoints).toBeGreaterThanOrEqual(BATCHES / 2);
+    expect(background.stats?.logFrames).toBeGreaterThan(0);
+    expect(none.stats).toBeUndefined();
   });
 
   it("leaves SQLite's own checkpoints on by default", async () => {

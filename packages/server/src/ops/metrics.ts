@@ -1,3 +1,5 @@
+import type { StorageStats } from "../store/dialect/adapter.js";
+
 /**
  * Prometheus metrics without a dependency: counters, gauges and histograms
  * with labels, rendered in the text exposition format at GET /metrics.
@@ -112,11 +114,8 @@ export class Metrics {
   /** Renders the dispatcher's metrics when it runs on another thread. */
   #deliveryElsewhere: (() => Promise<string>) | undefined;
 
-  /** `storage`: the embedded database's commit and fsync counts, where it flushes its own log. */
-  constructor(
-    queue: (gauge: Gauge) => Promise<void>,
-    storage?: () => { readonly commits: number; readonly flushes: number },
-  ) {
+  /** `storage`: the embedded database's commit, fsync and checkpoint counts, where carehooks does those itself. */
+  constructor(queue: (gauge: Gauge) => Promise<void>, storage?: () => StorageStats) {
     this.queue = new Gauge(
       "carehooks_queue",
       "Deliveries waiting (pending), being sent (in_flight), and the oldest due age in seconds (oldest_due_seconds).",
@@ -135,11 +134,16 @@ export class Metrics {
       this.#all.push(
         new Gauge(
           "carehooks_sqlite_wal",
-          "Commits and write-ahead-log fsyncs since start (commits per fsync = how many commits shared one).",
+          "Commits, write-ahead-log fsyncs and background checkpoints since start (commits per fsync = how many commits shared one), and the pages in the log at the last checkpoint (log_frames).",
           (gauge) => {
-            const { commits, flushes } = storage();
-            gauge.set(commits, { kind: "commits" });
-            gauge.set(flushes, { kind: "fsyncs" });
+            const stats = storage();
+            const kinds = [
+              ["commits", stats.commits],
+              ["fsyncs", stats.flushes],
+              ["checkpoints", stats.checkpoints],
+              ["log_frames", stats.logFrames],
+            ] as const;
+            for (const [kind, value] of kinds) if (value !== undefined) gauge.set(value, { kind });
           },
         ),
       );

@@ -34,7 +34,7 @@ export interface DialectAdapter {
   /** Adds FOR UPDATE where the database has row locks: read-modify-write of one row inside a transaction. */
   lockRows<DB, TB extends keyof DB, O>(query: SelectQueryBuilder<DB, TB, O>): SelectQueryBuilder<DB, TB, O>;
   /** Commits and log fsyncs so far, where carehooks flushes the log itself (SQLite with FULL). */
-  storageStats?(): { readonly commits: number; readonly flushes: number };
+  storageStats?(): StorageStats;
   /**
    * The embedded database's state shared with connections on other threads
    * of this process (`DialectOptions.shared`): commits counted and flushed
@@ -64,6 +64,16 @@ export interface DialectOptions {
   readonly sqliteCheckpoints?: "auto" | "background";
   /** Another connection's `shared` (SQLite, same file): count, flush and write in turn with it. */
   readonly shared?: SqliteShared;
+}
+
+/** The embedded database's log, where carehooks flushes (FULL) or checkpoints (serve) it itself. */
+export interface StorageStats {
+  /** Commits and log fsyncs since start, when carehooks flushes the log. */
+  readonly commits?: number;
+  readonly flushes?: number;
+  /** Background checkpoints that found pages to copy, and the pages in the log at the last one. */
+  readonly checkpoints?: number;
+  readonly logFrames?: number;
 }
 
 /** What the connections of one process to one SQLite file share, one connection per thread. */

@@ -20,6 +20,8 @@ const CHECKPOINT_EVERY_MS = 100;
 interface CheckpointerData {
   readonly role: "sqlite-checkpointer";
   readonly file: string;
+  /** [checkpoints that found pages to copy, pages in the log at the last one] */
+  readonly counters: SharedArrayBuffer;
 }
 
 type FromCheckpointer = { type: "failed"; message: string; code?: string } | { type: "stopped" };
@@ -27,10 +29,15 @@ type FromCheckpointer = { type: "failed"; message: string; code?: string } | { t
 export class Checkpointer {
   readonly #worker: Worker;
   readonly #exited: Promise<void>;
+  readonly #counters = new BigInt64Array(new SharedArrayBuffer(2 * BigInt64Array.BYTES_PER_ELEMENT));
 
   /** `onFailure`: a checkpoint could not write the database file (the disk failed): nothing more can be promised. */
   constructor(file: string, onFailure?: (error: Error) => void) {
-    const data: CheckpointerData = { role: "sqlite-checkpointer", file };
+    const data: CheckpointerData = {
+      role: "sqlite-checkpointer",
+      file,
+      counters: this.#counters.buffer as SharedArrayBuffer,
+    };
     this.#worker = new Worker(new URL(import.meta.url), { workerData: data, name: "carehooks-checkpointer" });
     this.#worker.on("message", (message: FromCheckpointer) => {
       if (message.type !== "failed") return;
@@ -45,6 +52,11 @@ export class Checkpointer {
     this.#worker.unref();
   }
 
+  /** Checkpoints that found pages to copy, and the pages in the log at the last one. */
+  get stats(): { checkpoints: number; logFrames: number } {
+    return { checkpoints: Number(Atomics.load(this.#counters, 0)), logFrames: Number(Atomics.load(this.#counters, 1)) };
+  }
+
   /** Runs a last checkpoint and closes its connection; resolves when the thread is gone. */
   stop(): Promise<void> {
     // Waited for, it must keep the process alive: an unref'd thread would let it end here, unfinished.
@@ -55,15 +67,23 @@ export class Checkpointer {
 }
 
 /** The thread's side: its own connection, a PASSIVE checkpoint on a timer. */
-function runCheckpoints({ file }: CheckpointerData): void {
+function runCheckpoints({ file, counters: shared }: CheckpointerData): void {
   const port = parentPort;
   if (!port) return;
   const db = new BetterSqlite3(file);
   // Its checkpoints sync the log before copying and the database file after.
   db.pragma("synchronous = NORMAL");
+  const counters = new BigInt64Array(shared);
+  let last = { log: 0, checkpointed: 0 };
   const checkpoint = () => {
     try {
-      db.pragma("wal_checkpoint(PASSIVE)");
+      const [result] = db.pragma("wal_checkpoint(PASSIVE)") as { log: number; checkpointed: number }[];
+      if (!result) return;
+      // Nothing written since the last one: the same log, already copied back.
+      const copied = result.checkpointed > 0 && (result.log !== last.log || result.checkpointed !== last.checkpointed);
+      if (copied) Atomics.add(counters, 0, 1n);
+      Atomics.store(counters, 1, BigInt(result.log));
+      last = result;
     } catch (error) {
       clearInterval(timer);
       const { message, code } = error as Error & { code?: string };

@@ -79,7 +79,14 @@ export function openSqlite(file: string, options: DialectOptions): DialectAdapte
       return Date.now();
     },
     exclusiveWrites: true,
-    ...(wal ? { storageStats: () => ({ commits: wal.stats.committed, flushes: wal.stats.flushes }) } : {}),
+    ...(wal || checkpointer
+      ? {
+          storageStats: () => ({
+            ...(wal ? { commits: wal.stats.committed, flushes: wal.stats.flushes } : {}),
+            ...(checkpointer ? checkpointer.stats : {}),
+          }),
+        }
+      : {}),
     ...(shared ? { shared } : {}),
     lockSkipLocked: (query) => query,
     // BEGIN IMMEDIATE already holds the only writer lock for the whole transaction.
