@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Prints the statement timings written by `node bench/run.mjs --sql-profile DIR`, one block per process.
+// Prints the statement timings written by `node bench/run.mjs --sql-profile DIR`, one block per process and thread.
 // Usage: node bench/sql-summary.mjs DIR [--top 15]
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
@@ -10,7 +10,7 @@ if (!dir) {
   process.stderr.write("usage: node bench/sql-summary.mjs DIR [--top N]\n");
   process.exit(2);
 }
-for (const file of readdirSync(dir).filter((f) => /^sql-\d+\.json$/.test(f))) {
+for (const file of readdirSync(dir).filter((f) => /^sql-\d+(-\d+)?\.json$/.test(f))) {
   const j = JSON.parse(readFileSync(path.join(dir, file), "utf8"));
   const total = j.statements.reduce((a, s) => a + s.ms, 0);
   if (total < 50) continue;
