@@ -17,7 +17,7 @@ import { SCOPES } from "./domain/scopes.js";
 import { parseAllowedTargets, type UrlPolicy } from "./domain/url-policy.js";
 import type { AppContext } from "./http/context.js";
 import { Metrics } from "./ops/metrics.js";
-import { createApiClient } from "./store/api-clients.js";
+import { createApiClient, newClientSecret } from "./store/api-clients.js";
 import { countBusinesses, createBusiness } from "./store/businesses.js";
 import { queueLag } from "./store/deliveries.js";
 import type { DialectAdapter } from "./store/dialect/adapter.js";
@@ -150,12 +150,19 @@ export interface DemoCredentials {
 
 /** On the first start of an embedded server, a demo business and a client with every scope. */
 export async function createDemoDataOnce(adapter: DialectAdapter): Promise<DemoCredentials | undefined> {
-  if (adapter.name !== "sqlite") return undefined;
+  if (adapter.name !== "sqlite" || (await countBusinesses(adapter.db)) > 0) return undefined;
+  // Hashed before the transaction: nothing but the database is awaited inside one.
+  const credentials = await newClientSecret();
   // One transaction: a crash between the two inserts must not leave a business whose credentials were never shown.
   return adapter.db.transaction().execute(async (trx) => {
     if ((await countBusinesses(trx)) > 0) return undefined;
     const business = await createBusiness(trx, "Demo Clinic");
-    const { client, secret } = await createApiClient(trx, { businessId: business.id, name: "demo", scopes: SCOPES });
+    const { client, secret } = await createApiClient(
+      trx,
+      { businessId: business.id, name: "demo", scopes: SCOPES },
+      Date.now(),
+      credentials,
+    );
     return { businessId: business.id, clientId: client.id, clientSecret: secret };
   });
 }

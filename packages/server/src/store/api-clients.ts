@@ -22,18 +22,30 @@ function fromRow(row: ApiClientTable): ApiClientWithSecretHash {
   return { ...row, scopes: row.scopes.split(" ").filter(Boolean) as Scope[] };
 }
 
+export interface ClientSecret {
+  readonly secret: string;
+  readonly hash: string;
+}
+
+/** A new client secret and its hash: hashing is slow, so a transaction gets one made before it begins. */
+export async function newClientSecret(): Promise<ClientSecret> {
+  const secret = randomToken("chs_");
+  return { secret, hash: await hashSecret(secret) };
+}
+
 /** Creates a client and returns its secret, which is stored only as a hash and cannot be shown again. */
 export async function createApiClient(
   db: Db,
   input: { businessId: string; name: string; scopes: readonly Scope[] },
   now = Date.now(),
+  credentials?: ClientSecret,
 ): Promise<{ client: ApiClient; secret: string }> {
-  const secret = randomToken("chs_");
+  const { secret, hash } = credentials ?? (await newClientSecret());
   const row: ApiClientTable = {
     id: newId("client", now),
     business_id: input.businessId,
     name: input.name,
-    secret_hash: await hashSecret(secret),
+    secret_hash: hash,
     scopes: input.scopes.join(" "),
     created_at: now,
     revoked_at: null,
