@@ -16,8 +16,10 @@ interface Tables {
 }
 
 const opened: Kysely<Tables>[] = [];
+const peers: WalFlusher[] = [];
 afterEach(async () => {
   for (const db of opened.splice(0)) await db.destroy();
+  for (const peer of peers.splice(0)) peer.close();
 });
 
 function open(
@@ -33,6 +35,15 @@ function open(
   const db = new Kysely<Tables>({ dialect: new DurableSqliteDialect(raw, wal) });
   opened.push(db);
   return { db, wal, file };
+}
+
+/** A database with one commit on disk, and the flusher of a connection on another thread counting with it. */
+async function withPeer(): Promise<{ wal: WalFlusher; peer: WalFlusher }> {
+  const { db, wal, file } = open();
+  await db.insertInto("item").values({ id: 1, label: "first" }).execute();
+  const peer = new WalFlusher(`${file}-wal`, undefined, wal.sharedState);
+  peers.push(peer);
+  return { wal, peer };
 }
 
 describe("durable SQLite commits", () => {
@@ -149,46 +160,34 @@ describe("durable SQLite commits", () => {
   });
 
   it("shares its counters with a connection on another thread: a flush on either covers commits made on both", async () => {
-    const { db, wal, file } = open();
-    await db.insertInto("item").values({ id: 1, label: "first" }).execute();
-    const peer = new WalFlusher(`${file}-wal`, undefined, wal.sharedState);
-    try {
-      // A commit on this side, not yet flushed.
-      wal.committing();
-      wal.committed();
-      expect(peer.stats).toEqual({ committed: 2, flushed: 1, flushes: 1 });
-      // A read on the peer's side waits for it, and its own fsync makes it durable.
-      await peer.durable();
-      expect(wal.stats).toEqual({ committed: 2, flushed: 2, flushes: 2 });
-      // Nothing is left to flush on this side.
-      await wal.durable();
-      expect(wal.stats.flushes).toBe(2);
-    } finally {
-      peer.close();
-    }
+    const { wal, peer } = await withPeer();
+    // A commit on this side, not yet flushed.
+    wal.committing();
+    wal.committed();
+    expect(peer.stats).toEqual({ committed: 2, flushed: 1, flushes: 1 });
+    // A read on the peer's side waits for it, and its own fsync makes it durable.
+    await peer.durable();
+    expect(wal.stats).toEqual({ committed: 2, flushed: 2, flushes: 2 });
+    // Nothing is left to flush on this side.
+    await wal.durable();
+    expect(wal.stats.flushes).toBe(2);
   });
 
   it("makes a read on another thread wait for a commit still being written here", async () => {
-    const { db, wal, file } = open();
-    await db.insertInto("item").values({ id: 1, label: "first" }).execute();
-    const peer = new WalFlusher(`${file}-wal`, undefined, wal.sharedState);
-    try {
-      // COMMIT is running on this side: the peer may already read its rows, not yet on disk.
-      wal.committing();
-      let answered = false;
-      const read = peer.durable().then(() => {
-        answered = true;
-      });
-      await new Promise((resolve) => setTimeout(resolve, 30));
-      expect(answered).toBe(false);
-      wal.committed();
-      await read;
-      expect(wal.stats).toMatchObject({ committed: 2, flushed: 2 });
-      // It waited without flushing in a loop: one flush for the first commit, one for this.
-      expect(wal.stats.flushes).toBe(2);
-    } finally {
-      peer.close();
-    }
+    const { wal, peer } = await withPeer();
+    // COMMIT is running on this side: the peer may already read its rows, not yet on disk.
+    wal.committing();
+    let answered = false;
+    const read = peer.durable().then(() => {
+      answered = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(answered).toBe(false);
+    wal.committed();
+    await read;
+    expect(wal.stats).toMatchObject({ committed: 2, flushed: 2 });
+    // It waited without flushing in a loop: one flush for the first commit, one for this.
+    expect(wal.stats.flushes).toBe(2);
   });
 
   it("stops the connections on other threads too once a flush fails", async () => {

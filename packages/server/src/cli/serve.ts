@@ -53,22 +53,20 @@ export async function serve(config: Config): Promise<void> {
       logger: { level: config.logLevel, redact: { paths: LOG_REDACTIONS, censor: "[redacted]" } },
       routes: config.role === "worker" ? "ops" : "all",
     });
-    // An api process sends nothing; its sender stays idle and is closed with the rest.
-    const { sender, dispatcher: inProcess } = createDeliveryEngine(ctx, app.log);
-    const dispatcher =
-      config.role === "api"
-        ? undefined
-        : adapter.shared && config.dispatcherThread
-          ? new DispatcherThread({
-              config,
-              masterKey: secrets.masterKey,
-              shared: adapter.shared,
-              wakeup: ctx.wakeup,
-              metrics: ctx.metrics,
-              log: app.log,
-              onFatal: exitOnFailure,
-            })
-          : inProcess;
+    // The embedded database's dispatcher gets a thread of its own; an api process sends nothing.
+    const threadShares = config.role !== "api" && config.dispatcherThread ? adapter.shared : undefined;
+    const engine = config.role === "api" || threadShares ? undefined : createDeliveryEngine(ctx, app.log);
+    const dispatcher = threadShares
+      ? new DispatcherThread({
+          config,
+          masterKey: secrets.masterKey,
+          shared: threadShares,
+          wakeup: ctx.wakeup,
+          metrics: ctx.metrics,
+          log: app.log,
+          onFatal: exitOnFailure,
+        })
+      : engine?.dispatcher;
     const address = await app.listen({ host: config.host, port: config.port });
     dispatcher?.start();
     if (config.role !== "worker") await resumeTasks(ctx, app.log);
@@ -94,7 +92,7 @@ export async function serve(config: Config): Promise<void> {
       stopRetention?.();
       // In-flight attempts get the grace period; what is left after it is released for other workers.
       await Promise.all([app.close(), dispatcher?.stop(config.shutdownGrace)]);
-      await sender.close();
+      await engine?.sender.close();
       await ctx.wakeup.close();
       await adapter.close();
       clearTimeout(deadline);

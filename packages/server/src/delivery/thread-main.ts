@@ -106,7 +106,7 @@ async function stop(graceMs: number): Promise<void> {
   await sender.close();
   await wakeup.close();
   await adapter.close();
-  post({ type: "stopped" });
+  // With nothing left to listen to, the thread exits: what the main thread waits for.
   port.close();
 }
 

@@ -44,8 +44,7 @@ export type ToThread = { type: "wake" } | { type: "metrics"; id: number } | { ty
 export type FromThread =
   | { type: "log"; level: LogLevel; fields: Record<string, unknown>; message: string | undefined }
   | { type: "metrics"; id: number; text: string }
-  | { type: "fatal"; message: string }
-  | { type: "stopped" };
+  | { type: "fatal"; message: string };
 
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace";
 
@@ -83,9 +82,6 @@ export class DispatcherThread {
     const worker = new Worker(new URL("./thread-main.js", import.meta.url), {
       workerData,
       name: "carehooks-dispatcher",
-      // Its stdout/stderr are the process's: nothing is written there except through the log messages.
-      stdout: false,
-      stderr: false,
     });
     this.#worker = worker;
     worker.on("message", (message: FromThread) => this.#receive(message));
@@ -119,8 +115,6 @@ export class DispatcherThread {
         return;
       case "fatal":
         this.#fatal(new Error(message.message));
-        return;
-      case "stopped":
         return;
     }
   }

@@ -15,6 +15,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { sql } from "kysely";
+import { BoundedMap } from "../domain/bounded-map.js";
 import type { DialectAdapter } from "./dialect/adapter.js";
 import type { Db } from "./open.js";
 import { prepare } from "./prepared.js";
@@ -218,17 +219,10 @@ function claimStatements(adapter: DialectAdapter) {
   };
 }
 
-/** One statement per value written into its SQL, made when first asked for. */
+/** One statement per value written into its SQL (a process uses one or two), made when first asked for. */
 function perValue<T>(make: (value: number) => T): (value: number) => T {
-  const made = new Map<number, T>();
-  return (value) => {
-    let statement = made.get(value);
-    if (!statement) {
-      statement = make(value);
-      made.set(value, statement);
-    }
-    return statement;
-  };
+  const made = new BoundedMap<number, T>(8);
+  return (value) => made.getOrSet(value, () => make(value));
 }
 
 const statementsByAdapter = new WeakMap<DialectAdapter, ReturnType<typeof claimStatements>>();

@@ -33,7 +33,7 @@ export interface DialectAdapter {
   lockSkipLocked<DB, TB extends keyof DB, O>(query: SelectQueryBuilder<DB, TB, O>): SelectQueryBuilder<DB, TB, O>;
   /** Adds FOR UPDATE where the database has row locks: read-modify-write of one row inside a transaction. */
   lockRows<DB, TB extends keyof DB, O>(query: SelectQueryBuilder<DB, TB, O>): SelectQueryBuilder<DB, TB, O>;
-  /** Commits and log fsyncs so far, where carehooks flushes the log itself (SQLite with FULL). */
+  /** Commits, log fsyncs and checkpoints so far, where carehooks does those itself (SQLite). */
   storageStats?(): StorageStats;
   /**
    * The embedded database's state shared with connections on other threads
@@ -78,8 +78,8 @@ export interface StorageStats {
 
 /** What the connections of one process to one SQLite file share, one connection per thread. */
 export interface SqliteShared {
-  /** The write-ahead log's commit and flush counters (WalFlusher). */
-  readonly wal: SharedArrayBuffer;
+  /** The write-ahead log's commit and flush counters (WalFlusher), where carehooks flushes it (FULL). */
+  readonly wal?: SharedArrayBuffer;
   /** Turns at writing (WriteTurns). */
   readonly writeTurns: SharedArrayBuffer;
 }

@@ -24,7 +24,7 @@ interface CheckpointerData {
   readonly counters: SharedArrayBuffer;
 }
 
-type FromCheckpointer = { type: "failed"; message: string; code?: string } | { type: "stopped" };
+type FromCheckpointer = { type: "failed"; message: string; code?: string };
 
 export class Checkpointer {
   readonly #worker: Worker;
@@ -40,7 +40,6 @@ export class Checkpointer {
     };
     this.#worker = new Worker(new URL(import.meta.url), { workerData: data, name: "carehooks-checkpointer" });
     this.#worker.on("message", (message: FromCheckpointer) => {
-      if (message.type !== "failed") return;
       const error = Object.assign(new Error(`checkpointing the SQLite log failed: ${message.message}`), {
         code: message.code,
       });
@@ -95,7 +94,7 @@ function runCheckpoints({ file, counters: shared }: CheckpointerData): void {
     clearInterval(timer);
     checkpoint();
     db.close();
-    port.postMessage({ type: "stopped" } satisfies FromCheckpointer);
+    // With nothing left to listen to, the thread exits: what `stop` waits for.
     port.close();
   });
 }

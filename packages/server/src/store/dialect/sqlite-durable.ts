@@ -58,12 +58,7 @@ export class WalFlusher {
   constructor(walPath: string, onFailure?: (error: Error) => void, shared?: SharedArrayBuffer) {
     this.#path = path.resolve(walPath);
     this.#onFailure = onFailure;
-    this.#shared = new BigInt64Array(shared ?? WalFlusher.newSharedState());
-  }
-
-  /** Counters for flushers yet to be made. */
-  static newSharedState(): SharedArrayBuffer {
-    return new SharedArrayBuffer(5 * BigInt64Array.BYTES_PER_ELEMENT);
+    this.#shared = new BigInt64Array(shared ?? new SharedArrayBuffer(5 * BigInt64Array.BYTES_PER_ELEMENT));
   }
 
   /** The counters to give a flusher on another thread. */
@@ -284,7 +279,7 @@ export class DurableSqliteDriver implements Driver {
   readonly #db: BetterSqlite3.Database;
   /** Undefined when commits need no flush here (`NORMAL`, or an in-memory database). */
   readonly #wal: WalFlusher | undefined;
-  /** Present when other threads of this process write to the same database. */
+  /** Turns at writing shared with the connections on other threads (none for an in-memory database). */
   readonly #turns: WriteTurns | undefined;
   readonly #queue: (() => void)[] = [];
   #held = false;
@@ -310,14 +305,10 @@ export class DurableSqliteDriver implements Driver {
   async beginTransaction(connection: DatabaseConnection): Promise<void> {
     const lease = connection as Lease;
     this.#wal?.check();
+    // A BEGIN that fails still ends with the lease's release, and the turn with it.
     await this.#takeTurn(lease);
-    try {
-      // IMMEDIATE takes the write lock at BEGIN, so two writers never deadlock upgrading from a read.
-      this.#db.prepare("begin immediate").run();
-    } catch (error) {
-      this.#endTurn(lease);
-      throw error;
-    }
+    // IMMEDIATE takes the write lock at BEGIN, so two writers never deadlock upgrading from a read.
+    this.#db.prepare("begin immediate").run();
     lease.inTransaction = true;
   }
 

@@ -43,11 +43,7 @@ export function openSqlite(file: string, options: DialectOptions): DialectAdapte
   const wal = flushed ? new WalFlusher(`${raw.name}-wal`, options.onStorageFailure, options.shared?.wal) : undefined;
   const turns = raw.memory ? undefined : new WriteTurns(options.shared?.writeTurns);
   const db = new Kysely<Database>({ dialect: new DurableSqliteDialect(withStatementCache(raw), wal, turns) });
-  // A connection opened elsewhere counts on the same log file even when this one flushes nothing itself.
-  const shared = turns && {
-    wal: wal?.sharedState ?? options.shared?.wal ?? WalFlusher.newSharedState(),
-    writeTurns: turns.sharedState,
-  };
+  const shared = turns && { writeTurns: turns.sharedState, ...(wal ? { wal: wal.sharedState } : {}) };
 
   return {
     name: "sqlite",
