@@ -15,6 +15,10 @@
  *   row that a power loss could still take back.
  * - The connection is free again as soon as SQLite has returned, so the
  *   next transaction runs while the flush is in progress.
+ * - Write transactions of one turn of the event loop share one SQLite
+ *   transaction and one COMMIT (`SharedTransaction`): most of a commit's
+ *   cost is writing the pages it changed to the log, and consecutive
+ *   creates change the same pages.
  * - A failed flush leaves the durability of what was written unknown, so
  *   every later statement fails with that error, and `serve` exits so its
  *   supervisor restarts it (PostgreSQL stops for the same reason).
@@ -250,17 +254,64 @@ export function syncDirectory(directory: string): void {
   }
 }
 
+/** A shared transaction takes no more members than this, nor any after this long (ms): the other thread waits meanwhile. */
+const MAX_SHARED_MEMBERS = 100;
+const MAX_SHARED_MS = 10;
+
+/**
+ * Write transactions that run in the same turn of the event loop share one
+ * SQLite transaction. SQLite writes every page a transaction changed to the
+ * log at COMMIT: a create changes about 15 (three rows, their indexes), and
+ * the next create changes the same pages again. Committed together, they
+ * write them once.
+ *
+ * - The first transaction of a turn takes the write turn and BEGINs; the ones
+ *   after it, each in turn on the connection, run as savepoints inside it, so
+ *   one that fails is rolled back alone.
+ * - The COMMIT runs once no transaction holds the connection, at the end of
+ *   the turn (`setImmediate`), and before the connection goes to a
+ *   transaction of a later turn: a shared transaction lasts one turn.
+ * - A member that would find it full (MAX_SHARED_MEMBERS) or old
+ *   (MAX_SHARED_MS) commits it first and starts the next one.
+ * - Each member is answered only after that COMMIT and the flush that covers
+ *   it; if either fails, every member fails, as none of them is committed.
+ * - A statement outside a transaction in the meantime runs inside it, and is
+ *   answered after it too: it may have read what the members wrote.
+ */
+class SharedTransaction {
+  readonly openedAt = performance.now();
+  members = 1;
+  /** A member wrote something: its COMMIT is a commit to flush. */
+  wrote = false;
+  /** The end of the turn came while a member held the connection: commit when it lets go. */
+  closeWhenFree = false;
+  readonly settled: Promise<void>;
+  resolve!: () => void;
+  reject!: (error: Error) => void;
+  constructor() {
+    this.settled = new Promise<void>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+    // Nobody may be waiting (a transaction alone that rolled back): a failure is not unhandled.
+    this.settled.catch(() => undefined);
+  }
+}
+
 /**
  * One turn with the single connection. A transaction keeps it until COMMIT or
  * ROLLBACK; a statement outside a transaction keeps it for that statement only.
  */
 class Lease implements DatabaseConnection {
   inTransaction = false;
-  /** It holds the process's write turn (a write transaction, or one write statement). */
+  /** It holds the process's write turn (a BEGIN, or one write statement): a shared transaction takes it over. */
   writing = false;
   /** A statement of its transaction changed something: its COMMIT is a commit to flush. */
   wrote = false;
   released = false;
+  /** The shared transaction its transaction runs in; `savepoint` when it joined one already open. */
+  shared: SharedTransaction | undefined;
+  savepoint = false;
   readonly #driver: DurableSqliteDriver;
   constructor(driver: DurableSqliteDriver) {
     this.#driver = driver;
@@ -274,7 +325,7 @@ class Lease implements DatabaseConnection {
   }
 }
 
-/** Kysely's SQLite driver contract: one connection, taken in turn, write transactions `BEGIN IMMEDIATE`. */
+/** Kysely's SQLite driver contract: one connection, taken in turn, write transactions `BEGIN IMMEDIATE` and shared. */
 export class DurableSqliteDriver implements Driver {
   readonly #db: BetterSqlite3.Database;
   /** Undefined when commits need no flush here (`NORMAL`, or an in-memory database). */
@@ -283,6 +334,8 @@ export class DurableSqliteDriver implements Driver {
   readonly #turns: WriteTurns | undefined;
   readonly #queue: (() => void)[] = [];
   #held = false;
+  /** The open shared transaction: it holds the write turn until its COMMIT. */
+  #shared: SharedTransaction | undefined;
 
   constructor(db: BetterSqlite3.Database, wal: WalFlusher | undefined, turns?: WriteTurns) {
     this.#db = db;
@@ -305,32 +358,69 @@ export class DurableSqliteDriver implements Driver {
   async beginTransaction(connection: DatabaseConnection): Promise<void> {
     const lease = connection as Lease;
     this.#wal?.check();
+    const open = this.#shared;
+    // This lease holds the connection, so no member is running: a full or old one can commit now.
+    if (open && (open.members >= MAX_SHARED_MEMBERS || performance.now() - open.openedAt >= MAX_SHARED_MS)) {
+      this.#commitShared(open);
+    } else if (open) {
+      this.#db.prepare("savepoint member").run();
+      open.members++;
+      lease.shared = open;
+      lease.savepoint = true;
+      lease.inTransaction = true;
+      return;
+    }
     // A BEGIN that fails still ends with the lease's release, and the turn with it.
     await this.#takeTurn(lease);
     // IMMEDIATE takes the write lock at BEGIN, so two writers never deadlock upgrading from a read.
     this.#db.prepare("begin immediate").run();
+    const shared = new SharedTransaction();
+    // The turn is the shared transaction's now: it ends with its COMMIT, not with this lease.
+    lease.writing = false;
+    this.#shared = shared;
+    lease.shared = shared;
     lease.inTransaction = true;
+    setImmediate(() => this.#close(shared));
   }
 
   async commitTransaction(connection: DatabaseConnection): Promise<void> {
     const lease = connection as Lease;
-    this.#commit(lease.wrote, () => this.#db.prepare("commit").run());
+    const shared = lease.shared as SharedTransaction;
+    if (lease.savepoint) this.#db.prepare("release member").run();
+    shared.wrote ||= lease.wrote;
     lease.inTransaction = false;
-    await this.#finish(lease);
+    await this.#finish(lease, shared);
   }
 
   async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
     const lease = connection as Lease;
     lease.inTransaction = false;
-    // Released: it committed and only its flush failed; the open transaction, if any, is another lease's.
+    // Released: it committed and only the shared COMMIT or its flush failed.
     if (lease.released) return;
-    // Some errors (disk full, I/O) have rolled the transaction back already.
-    if (this.#db.inTransaction) this.#db.prepare("rollback").run();
+    const shared = lease.shared;
+    if (shared && this.#shared === shared) {
+      if (!this.#db.inTransaction) {
+        // Some errors (disk full, I/O) roll the whole transaction back, members that committed into it too.
+        this.#end(shared, new Error("the shared SQLite transaction was rolled back by an error in one of its members"));
+      } else if (lease.savepoint) {
+        try {
+          this.#db.prepare("rollback to member").run();
+          this.#db.prepare("release member").run();
+        } catch (error) {
+          // Its writes cannot be taken out alone, and must not be committed with the others.
+          this.#abandon(shared, error as Error);
+        }
+      } else {
+        // The first member: nobody has joined yet (it held the connection), so the whole transaction goes.
+        this.#abandon(shared);
+      }
+    }
     // Its error may rest on rows it read (a 409 for a state another commit made): those must be on disk first.
-    await this.#finish(lease);
+    await this.#finish(lease, this.#shared);
   }
 
   async destroy(): Promise<void> {
+    if (this.#shared) this.#commitShared(this.#shared);
     await this.#wal?.durable().catch(() => undefined);
     this.#wal?.close();
     this.#db.close();
@@ -340,13 +430,15 @@ export class DurableSqliteDriver implements Driver {
     if (lease.released) throw new Error("a SQLite lease outside a transaction serves one statement");
     this.#wal?.check();
     let result: QueryResult<R>;
+    // Outside a transaction while a shared one is open, a statement runs inside that one.
+    const shared = lease.inTransaction ? undefined : this.#shared;
     try {
       const statement = this.#db.prepare(query.sql);
       const parameters = query.parameters as unknown[];
       // A write with RETURNING is a reader too: `readonly` is what tells a write.
       const writes = !statement.readonly;
       // A write outside a transaction is a transaction, and a commit, of its own: it takes a turn too.
-      const ownCommit = writes && !lease.inTransaction;
+      const ownCommit = writes && !lease.inTransaction && !shared;
       if (ownCommit) await this.#takeTurn(lease);
       const run = (): QueryResult<R> => {
         if (statement.reader) return { rows: statement.all(parameters) as R[] };
@@ -355,11 +447,14 @@ export class DurableSqliteDriver implements Driver {
       };
       result = ownCommit ? this.#commit(true, run) : run();
       if (writes) lease.wrote = true;
+      if (writes && shared) shared.wrote = true;
     } catch (error) {
+      // Some errors (disk full, I/O) roll the whole shared transaction back.
+      if (shared && !this.#db.inTransaction) this.#end(shared, error as Error);
       if (!lease.inTransaction) this.#release(lease);
       throw error;
     }
-    if (!lease.inTransaction) await this.#finish(lease);
+    if (!lease.inTransaction) await this.#finish(lease, shared);
     return result;
   }
 
@@ -378,10 +473,47 @@ export class DurableSqliteDriver implements Driver {
    * Frees the connection (and the write turn), so the next statement runs while
    * the disk works, then waits until every commit so far, this lease's own
    * included, is on disk. Also after reading only: what it read may not be.
+   * `shared`: the shared transaction it wrote into or read from, committed first.
    */
-  async #finish(lease: Lease): Promise<void> {
+  async #finish(lease: Lease, shared: SharedTransaction | undefined): Promise<void> {
     this.#release(lease);
+    if (shared) await shared.settled;
     await this.#wal?.durable();
+  }
+
+  /** The end of a turn of the event loop: commit the shared transaction once no member holds the connection. */
+  #close(shared: SharedTransaction): void {
+    if (this.#shared !== shared) return;
+    if (this.#held) shared.closeWhenFree = true;
+    else this.#commitShared(shared);
+  }
+
+  #commitShared(shared: SharedTransaction): void {
+    try {
+      this.#commit(shared.wrote, () => this.#db.prepare("commit").run());
+    } catch (error) {
+      this.#abandon(shared, error as Error);
+      return;
+    }
+    this.#end(shared);
+  }
+
+  /** Rolls the shared transaction back whole; its members fail with `error`, if any are waiting. */
+  #abandon(shared: SharedTransaction, error?: Error): void {
+    try {
+      if (this.#db.inTransaction) this.#db.prepare("rollback").run();
+    } finally {
+      this.#end(shared, error);
+    }
+  }
+
+  /** The shared transaction is over, committed or (with `error`) not: its members are answered, its turn ends. */
+  #end(shared: SharedTransaction, error?: Error): void {
+    if (this.#shared !== shared) return;
+    this.#shared = undefined;
+    this.#turns?.done();
+    if (error) shared.reject(error);
+    else shared.resolve();
   }
 
   async #takeTurn(lease: Lease): Promise<void> {
@@ -401,6 +533,8 @@ export class DurableSqliteDriver implements Driver {
     this.#endTurn(lease);
     if (lease.released) return;
     lease.released = true;
+    // The turn of the event loop ended while this lease held the connection: the next lease starts afresh.
+    if (this.#shared?.closeWhenFree) this.#commitShared(this.#shared);
     const next = this.#queue.shift();
     if (next) next();
     else this.#held = false;

@@ -36,6 +36,8 @@ export function openSqlite(file: string, options: DialectOptions): DialectAdapte
   const flushed = options.sqliteSynchronous === "FULL" && !raw.memory && journal === "wal";
   raw.pragma(`synchronous = ${flushed ? "NORMAL" : options.sqliteSynchronous}`);
   raw.pragma("foreign_keys = ON");
+  // Savepoints (transactions sharing one) keep their undo pages in memory, not in a temporary file.
+  raw.pragma("temp_store = MEMORY");
   const background = options.sqliteCheckpoints === "background" && !raw.memory;
   if (background) raw.pragma("wal_autocheckpoint = 0");
   const checkpointer = background && !options.shared ? new Checkpointer(raw.name, options.onStorageFailure) : undefined;
