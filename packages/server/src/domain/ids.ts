@@ -4,7 +4,7 @@
  * random for the first id of a millisecond and incremented after it, so ids
  * made by one process sort in creation order and can serve as cursors.
  */
-import { randomBytes } from "node:crypto";
+import { randomFillSync } from "node:crypto";
 
 export const ID_PREFIXES = {
   business: "biz",
@@ -28,10 +28,19 @@ const RANDOM_BYTES = 10;
 let lastTime = -1;
 const lastRandom = Buffer.alloc(RANDOM_BYTES);
 
+/** Random bytes are drawn a pool at a time: one call per id was a visible cost on the hot path. */
+const pool = Buffer.alloc(4096);
+let poolOffset = pool.length;
+
 function nextRandom(now: number): Buffer {
   if (now > lastTime) {
     lastTime = now;
-    randomBytes(RANDOM_BYTES).copy(lastRandom);
+    if (poolOffset + RANDOM_BYTES > pool.length) {
+      randomFillSync(pool);
+      poolOffset = 0;
+    }
+    pool.copy(lastRandom, 0, poolOffset, poolOffset + RANDOM_BYTES);
+    poolOffset += RANDOM_BYTES;
     lastRandom[0] = (lastRandom[0] as number) & 0x7f; // headroom so increments do not overflow
     return lastRandom;
   }
@@ -43,6 +52,7 @@ function nextRandom(now: number): Buffer {
   return lastRandom;
 }
 
+/** 10 characters of time, then the random bytes five bits at a time, most significant first. */
 function encode(time: number, random: Buffer): string {
   let out = "";
   let t = time;
@@ -50,14 +60,17 @@ function encode(time: number, random: Buffer): string {
     out = ALPHABET[t % 32] + out;
     t = Math.floor(t / 32);
   }
-  let bits = 0n;
-  for (const byte of random) bits = (bits << 8n) | BigInt(byte);
-  let tail = "";
-  for (let i = 0; i < 16; i++) {
-    tail = ALPHABET[Number(bits & 31n)] + tail;
-    bits >>= 5n;
+  let bits = 0;
+  let held = 0;
+  for (const byte of random) {
+    bits = ((bits << 8) | byte) & 0xfff;
+    held += 8;
+    while (held >= 5) {
+      held -= 5;
+      out += ALPHABET[(bits >> held) & 31];
+    }
   }
-  return out + tail;
+  return out;
 }
 
 export function newId(kind: IdKind, now: number = Date.now()): string {

@@ -1,6 +1,7 @@
 /** API resources show ISO-8601 UTC times to the second: `2026-11-28T23:40:10Z`. */
 export function isoTime(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
+  // toISOString always ends in ".sssZ".
+  return `${new Date(ms).toISOString().slice(0, -5)}Z`;
 }
 
 export function isoTimeOrNull(ms: number | null): string | null {

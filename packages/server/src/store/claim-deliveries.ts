@@ -18,7 +18,7 @@ import { sql } from "kysely";
 import { BoundedMap } from "../domain/bounded-map.js";
 import type { DialectAdapter } from "./dialect/adapter.js";
 import type { Db } from "./open.js";
-import { prepare } from "./prepared.js";
+import { perAdapter, prepare } from "./prepared.js";
 import type { DeliveryStatus, SubscriptionState } from "./schema.js";
 
 /**
@@ -225,16 +225,7 @@ function perValue<T>(make: (value: number) => T): (value: number) => T {
   return (value) => made.getOrSet(value, () => make(value));
 }
 
-const statementsByAdapter = new WeakMap<DialectAdapter, ReturnType<typeof claimStatements>>();
-
-function statementsOf(adapter: DialectAdapter): ReturnType<typeof claimStatements> {
-  let statements = statementsByAdapter.get(adapter);
-  if (!statements) {
-    statements = claimStatements(adapter);
-    statementsByAdapter.set(adapter, statements);
-  }
-  return statements;
-}
+const statementsOf = perAdapter(claimStatements);
 
 /** Claims in the caller's transaction: the dispatcher refills the slots a completion batch freed in that batch's transaction. */
 export async function claimWithin(

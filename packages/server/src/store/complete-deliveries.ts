@@ -10,7 +10,7 @@ import { afterFailure, afterGone, afterSuccess, type BreakerSettings, type Healt
 import type { DeliveryOutcome } from "../domain/delivery-outcome.js";
 import type { DialectAdapter } from "./dialect/adapter.js";
 import type { Db } from "./open.js";
-import { insertRows } from "./prepared.js";
+import { insertRows, perAdapter, prepare } from "./prepared.js";
 import type { AttemptTable, DeliveryTable } from "./schema.js";
 
 export interface Completion {
@@ -83,6 +83,46 @@ function sameHealth(a: Health, b: Health): boolean {
   );
 }
 
+/** The statements every completion batch runs, prepared once per database. */
+const statementsOf = perAdapter((adapter: DialectAdapter) => ({
+  health: prepare((db, p: { ids: string[] }) =>
+    adapter.lockRows(
+      db
+        .selectFrom("subscription")
+        .select([
+          "id",
+          "state",
+          "state_reason",
+          "state_changed_at",
+          "failure_streak",
+          "failing_since",
+          "probe_at",
+          "deleted_at",
+        ])
+        .where("id", "in", p.ids)
+        .orderBy("id"),
+    ),
+  ),
+  // RETURNING names the deliveries whose lease still held.
+  move: prepare((db, p: DeliveryChange & { ids: string[]; leaseToken: string }) =>
+    db
+      .updateTable("delivery")
+      .set({
+        status: p.status,
+        attempts: p.attempts,
+        next_attempt_at: p.next_attempt_at,
+        last_status_code: p.last_status_code,
+        last_error: p.last_error,
+        lease_token: null,
+        lease_expires_at: null,
+        updated_at: p.updated_at,
+      })
+      .where("id", "in", p.ids)
+      .where("lease_token", "=", p.leaseToken)
+      .returning("id"),
+  ),
+}));
+
 /** Records completions in the caller's transaction. */
 export async function completeWithin(
   adapter: DialectAdapter,
@@ -92,23 +132,9 @@ export async function completeWithin(
 ): Promise<CompletionSummary> {
   const now = await adapter.now(trx);
   if (completions.length === 0) return { fenced: 0, disabled: [], now };
+  const statements = statementsOf(adapter);
   const subscriptionIds = [...new Set(completions.map((c) => c.subscriptionId))].sort();
-  const rows = await trx
-    .selectFrom("subscription")
-    .select([
-      "id",
-      "state",
-      "state_reason",
-      "state_changed_at",
-      "failure_streak",
-      "failing_since",
-      "probe_at",
-      "deleted_at",
-    ])
-    .where("id", "in", subscriptionIds)
-    .orderBy("id")
-    .$call((query) => adapter.lockRows(query))
-    .execute();
+  const rows = await statements.health.all(trx, { ids: subscriptionIds });
   const health = new Map<string, Health>(rows.map((row) => [row.id, row]));
   const changed = new Set<string>();
 
@@ -122,7 +148,7 @@ export async function completeWithin(
   const stopped = new Set(
     rows.filter((row) => row.deleted_at !== null || row.state === "disabled").map((row) => row.id),
   );
-  // Deliveries that change alike under the same lease are updated by one statement; RETURNING names those whose lease held.
+  // Deliveries that change alike under the same lease are updated by one statement.
   const alike = new Map<string, { change: DeliveryChange; leaseToken: string; ids: string[] }>();
   for (const completion of completions) {
     const change = changeAfter(completion, stopped.has(completion.subscriptionId), now);
@@ -133,13 +159,7 @@ export async function completeWithin(
   }
   const moved = new Set<string>();
   for (const { change, leaseToken, ids } of alike.values()) {
-    const updated = await trx
-      .updateTable("delivery")
-      .set(change)
-      .where("id", "in", ids)
-      .where("lease_token", "=", leaseToken)
-      .returning("id")
-      .execute();
+    const updated = await statements.move.all(trx, { ...change, ids, leaseToken });
     for (const row of updated) moved.add(row.id);
   }
 

@@ -13,6 +13,7 @@
  */
 import type { Compilable, CompiledQuery, InsertObject, QueryResult } from "kysely";
 import { BoundedMap } from "../domain/bounded-map.js";
+import type { DialectAdapter } from "./dialect/adapter.js";
 import type { Db } from "./open.js";
 import type { Database } from "./schema.js";
 
@@ -117,6 +118,19 @@ export function prepare<P extends object, R>(build: (db: Db, p: P) => Compilable
     all: async (db, values) => (await execute(db, values)).rows,
     first: async (db, values) => (await execute(db, values)).rows[0],
     run: async (db, values) => Number((await execute(db, values)).numAffectedRows ?? 0),
+  };
+}
+
+/** Statements made once per database by `make` (they may depend on the dialect's capabilities). */
+export function perAdapter<T>(make: (adapter: DialectAdapter) => T): (adapter: DialectAdapter) => T {
+  const made = new WeakMap<DialectAdapter, T>();
+  return (adapter) => {
+    let statements = made.get(adapter);
+    if (statements === undefined) {
+      statements = make(adapter);
+      made.set(adapter, statements);
+    }
+    return statements;
   };
 }
 
