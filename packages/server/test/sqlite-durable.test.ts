@@ -153,6 +153,74 @@ describe("durable SQLite commits", () => {
     expect(wal.stats.committed).toBe(1);
   });
 
+  it("answers an error from a statement run inside a shared transaction only once that transaction is settled", async () => {
+    const { db, wal } = open();
+    const member = db
+      .transaction()
+      .execute((trx) => trx.insertInto("item").values({ id: 1, label: "taken" }).execute());
+    // A duplicate of a row no commit has made yet: not a "duplicate" answer until that row is committed.
+    const duplicate = db
+      .insertInto("item")
+      .values({ id: 2, label: "taken" })
+      .execute()
+      .then(
+        () => "inserted",
+        (error: { code?: string }) => ({ code: error.code, committed: wal.stats.committed }),
+      );
+    await member;
+    expect(await duplicate).toEqual({ code: "SQLITE_CONSTRAINT_UNIQUE", committed: 1 });
+
+    // When the shared transaction is lost, the duplicate never existed: the answer is that loss, not a conflict.
+    const lost = db.transaction().execute(async (trx) => {
+      await trx.insertInto("item").values({ id: 3, label: "again" }).execute();
+    });
+    const again = db.insertInto("item").values({ id: 4, label: "again" }).execute();
+    const breaker = db.transaction().execute(async (trx) => {
+      await sql`rollback`.execute(trx);
+    });
+    const results = await Promise.allSettled([lost, again, breaker]);
+    expect(results.map((result) => result.status)).toEqual(["rejected", "rejected", "rejected"]);
+    expect((results[1] as PromiseRejectedResult).reason.message).toMatch(/shared SQLite transaction was rolled back/);
+    const rows = await db.selectFrom("item").select("label").orderBy("id").execute();
+    expect(rows.map((row) => row.label)).toEqual(["taken"]);
+  });
+
+  it("starts afresh when SQLite rolled a shared transaction back under a member that carried on", async () => {
+    const { db, wal } = open();
+    const carriedOn = db.transaction().execute(async (trx) => {
+      await trx.insertInto("item").values({ id: 1, label: "gone" }).execute();
+      // What SQLITE_FULL can do mid-transaction, with the error caught by the caller.
+      await sql`rollback`.execute(trx);
+    });
+    const next = db.transaction().execute((trx) => trx.insertInto("item").values({ id: 2, label: "kept" }).execute());
+    const [first, second] = await Promise.allSettled([carriedOn, next]);
+    expect(first.status).toBe("rejected");
+    expect(second.status).toBe("fulfilled");
+    const rows = await db.selectFrom("item").select("label").orderBy("id").execute();
+    expect(rows.map((row) => row.label)).toEqual(["kept"]);
+    // Every row answered was counted and flushed.
+    expect(wal.stats.flushed).toBe(wal.stats.committed);
+  });
+
+  it("rolls back, never commits, a transaction still running when the database is closed", async () => {
+    const { db, file } = open();
+    opened.splice(opened.indexOf(db), 1);
+    const running = db.transaction().execute(async (trx) => {
+      await trx.insertInto("item").values({ id: 1, label: "half" }).execute();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      await trx.insertInto("item").values({ id: 2, label: "other half" }).execute();
+    });
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    await db.destroy();
+    await expect(running).rejects.toThrow();
+    const raw = new BetterSqlite3(file);
+    try {
+      expect(raw.prepare("SELECT count(*) AS n FROM item").get()).toEqual({ n: 0 });
+    } finally {
+      raw.close();
+    }
+  });
+
   it("holds the write turn for the whole shared transaction: a connection on another thread writes after its commit", async () => {
     const file = path.join(tempDir(), "turns.db");
     const connect = (turns: WriteTurns) => {

@@ -285,6 +285,8 @@ class SharedTransaction {
   wrote = false;
   /** The end of the turn came while a member held the connection: commit when it lets go. */
   closeWhenFree = false;
+  /** Why it ended without committing. */
+  failure: Error | undefined;
   readonly settled: Promise<void>;
   resolve!: () => void;
   reject!: (error: Error) => void;
@@ -296,6 +298,10 @@ class SharedTransaction {
     // Nobody may be waiting (a transaction alone that rolled back): a failure is not unhandled.
     this.settled.catch(() => undefined);
   }
+}
+
+function lostTransaction(cause?: unknown): Error {
+  return new Error("the shared SQLite transaction was rolled back: no member of it is committed", { cause });
 }
 
 /**
@@ -336,6 +342,8 @@ export class DurableSqliteDriver implements Driver {
   #held = false;
   /** The open shared transaction: it holds the write turn until its COMMIT. */
   #shared: SharedTransaction | undefined;
+  /** A transaction that could be neither committed nor rolled back: nothing more is safe on this connection. */
+  #broken: Error | undefined;
 
   constructor(db: BetterSqlite3.Database, wal: WalFlusher | undefined, turns?: WriteTurns) {
     this.#db = db;
@@ -357,11 +365,14 @@ export class DurableSqliteDriver implements Driver {
 
   async beginTransaction(connection: DatabaseConnection): Promise<void> {
     const lease = connection as Lease;
-    this.#wal?.check();
+    this.#check();
     const open = this.#shared;
     // This lease holds the connection, so no member is running: a full or old one can commit now.
     if (open && (open.members >= MAX_SHARED_MEMBERS || performance.now() - open.openedAt >= MAX_SHARED_MS)) {
       this.#commitShared(open);
+    } else if (open && !this.#db.inTransaction) {
+      // SQLite rolled it back under a member that went on regardless: it is lost, and this one starts afresh.
+      this.#end(open, lostTransaction());
     } else if (open) {
       this.#db.prepare("savepoint member").run();
       open.members++;
@@ -386,6 +397,7 @@ export class DurableSqliteDriver implements Driver {
   async commitTransaction(connection: DatabaseConnection): Promise<void> {
     const lease = connection as Lease;
     const shared = lease.shared as SharedTransaction;
+    this.#assertOpen(shared);
     if (lease.savepoint) this.#db.prepare("release member").run();
     shared.wrote ||= lease.wrote;
     lease.inTransaction = false;
@@ -401,7 +413,7 @@ export class DurableSqliteDriver implements Driver {
     if (shared && this.#shared === shared) {
       if (!this.#db.inTransaction) {
         // Some errors (disk full, I/O) roll the whole transaction back, members that committed into it too.
-        this.#end(shared, new Error("the shared SQLite transaction was rolled back by an error in one of its members"));
+        this.#end(shared, lostTransaction());
       } else if (lease.savepoint) {
         try {
           this.#db.prepare("rollback to member").run();
@@ -412,7 +424,7 @@ export class DurableSqliteDriver implements Driver {
         }
       } else {
         // The first member: nobody has joined yet (it held the connection), so the whole transaction goes.
-        this.#abandon(shared);
+        this.#abandon(shared, lostTransaction());
       }
     }
     // Its error may rest on rows it read (a 409 for a state another commit made): those must be on disk first.
@@ -420,7 +432,10 @@ export class DurableSqliteDriver implements Driver {
   }
 
   async destroy(): Promise<void> {
-    if (this.#shared) this.#commitShared(this.#shared);
+    const open = this.#shared;
+    // A member still running has not committed: closing takes the whole transaction back, as closing SQLite would.
+    if (open && this.#held) this.#abandon(open, new Error("the database was closed during the transaction"));
+    else if (open) this.#commitShared(open);
     await this.#wal?.durable().catch(() => undefined);
     this.#wal?.close();
     this.#db.close();
@@ -428,11 +443,12 @@ export class DurableSqliteDriver implements Driver {
 
   async execute<R>(lease: Lease, query: CompiledQuery): Promise<QueryResult<R>> {
     if (lease.released) throw new Error("a SQLite lease outside a transaction serves one statement");
-    this.#wal?.check();
     let result: QueryResult<R>;
     // Outside a transaction while a shared one is open, a statement runs inside that one.
-    const shared = lease.inTransaction ? undefined : this.#shared;
+    const shared = lease.inTransaction ? lease.shared : this.#shared;
     try {
+      this.#check();
+      if (shared) this.#assertOpen(shared);
       const statement = this.#db.prepare(query.sql);
       const parameters = query.parameters as unknown[];
       // A write with RETURNING is a reader too: `readonly` is what tells a write.
@@ -449,9 +465,11 @@ export class DurableSqliteDriver implements Driver {
       if (writes) lease.wrote = true;
       if (writes && shared) shared.wrote = true;
     } catch (error) {
-      // Some errors (disk full, I/O) roll the whole shared transaction back.
-      if (shared && !this.#db.inTransaction) this.#end(shared, error as Error);
-      if (!lease.inTransaction) this.#release(lease);
+      // Some errors (disk full, I/O) roll the whole shared transaction back: no later statement may run outside it.
+      if (shared && !this.#db.inTransaction) this.#end(shared, lostTransaction(error));
+      if (lease.inTransaction) throw error;
+      // Its error may rest on what the shared transaction wrote (a duplicate key): answered once that is committed.
+      await this.#finish(lease, shared === this.#shared ? shared : undefined);
       throw error;
     }
     if (!lease.inTransaction) await this.#finish(lease, shared);
@@ -488,6 +506,21 @@ export class DurableSqliteDriver implements Driver {
     else this.#commitShared(shared);
   }
 
+  /** Throws once nothing more is safe on this connection: a flush failed, or a transaction could not be ended. */
+  #check(): void {
+    this.#wal?.check();
+    if (this.#broken) throw this.#broken;
+  }
+
+  /** Throws when `shared` is over, or SQLite has rolled it back under a member that went on regardless. */
+  #assertOpen(shared: SharedTransaction): void {
+    if (this.#shared !== shared) throw shared.failure ?? lostTransaction();
+    if (this.#db.inTransaction) return;
+    const lost = lostTransaction();
+    this.#end(shared, lost);
+    throw lost;
+  }
+
   #commitShared(shared: SharedTransaction): void {
     try {
       this.#commit(shared.wrote, () => this.#db.prepare("commit").run());
@@ -498,19 +531,24 @@ export class DurableSqliteDriver implements Driver {
     this.#end(shared);
   }
 
-  /** Rolls the shared transaction back whole; its members fail with `error`, if any are waiting. */
-  #abandon(shared: SharedTransaction, error?: Error): void {
+  /** Rolls the shared transaction back whole; its members fail with `error`. Never throws. */
+  #abandon(shared: SharedTransaction, error: Error): void {
     try {
       if (this.#db.inTransaction) this.#db.prepare("rollback").run();
-    } finally {
-      this.#end(shared, error);
+    } catch (rollbackError) {
+      // Still open and holding SQLite's write lock: every later statement fails rather than run inside it.
+      this.#broken = new Error(`a SQLite transaction could be neither committed nor rolled back: ${rollbackError}`, {
+        cause: rollbackError,
+      });
     }
+    this.#end(shared, error);
   }
 
   /** The shared transaction is over, committed or (with `error`) not: its members are answered, its turn ends. */
   #end(shared: SharedTransaction, error?: Error): void {
     if (this.#shared !== shared) return;
     this.#shared = undefined;
+    shared.failure = error;
     this.#turns?.done();
     if (error) shared.reject(error);
     else shared.resolve();
@@ -534,7 +572,7 @@ export class DurableSqliteDriver implements Driver {
     if (lease.released) return;
     lease.released = true;
     // The turn of the event loop ended while this lease held the connection: the next lease starts afresh.
-    if (this.#shared?.closeWhenFree) this.#commitShared(this.#shared);
+    if (this.#shared?.closeWhenFree) this.#commitShared(this.#shared); // never throws
     const next = this.#queue.shift();
     if (next) next();
     else this.#held = false;
