@@ -67,6 +67,8 @@ export class Dispatcher {
   /** Slots promised to a claim in progress, so two claims never overfill this worker. */
   #reserved = 0;
   #sweptAt = 0;
+  /** When the last claim started. */
+  #claimedAt = 0;
   /** When stopping, the time after which unwritable completions are given up (their leases expire). */
   #giveUpAt = Number.POSITIVE_INFINITY;
   #pendingCompletions: { completion: Completion; done: () => void }[] = [];
@@ -92,7 +94,7 @@ export class Dispatcher {
   start(): void {
     if (this.#running) return;
     this.#running = true;
-    this.#unsubscribe = this.#deps.wakeup.subscribe(() => this.#signal());
+    this.#unsubscribe = this.#deps.wakeup.subscribe(() => this.#woken());
     this.#loop = this.#run();
   }
 
@@ -158,6 +160,11 @@ export class Dispatcher {
     }
   }
 
+  /** A commit created deliveries: claim, but not sooner than the dialect's spacing after the last claim. */
+  #woken(): void {
+    this.#signal(this.#claimedAt + this.#deps.adapter.wakeupSpacingMs - Date.now());
+  }
+
   /** Free slots of this worker, up to one claim batch; `leaving` attempts are about to free theirs. */
   #free(leaving = 0): number {
     const free = this.#deps.config.maxInFlight - this.#inFlight.size - this.#reserved + leaving;
@@ -170,6 +177,8 @@ export class Dispatcher {
     claim: (limits: ClaimLimits) => Promise<T>,
   ): Promise<T> {
     const { config } = this.#deps;
+    // A completion batch that claims nothing (no free slot, or stopping) is not a claim.
+    if (limit > 0) this.#claimedAt = Date.now();
     const sweepExpired = Date.now() - this.#sweptAt >= SWEEP_EVERY_MS;
     this.#reserved += limit;
     try {

@@ -29,6 +29,14 @@ export interface DialectAdapter {
    * locking or reading again.
    */
   readonly exclusiveWrites: boolean;
+  /**
+   * The least time (ms) between a dispatcher's last claim and one a wake-up
+   * starts. Where every worker wakes on every NOTIFY and a claim costs several
+   * round trips (PostgreSQL), a stream of commits is answered by about one
+   * claim per worker per interval, not one per commit; in-process claims
+   * (SQLite) cost a fraction of a millisecond and are not held back.
+   */
+  readonly wakeupSpacingMs: number;
   /** Adds FOR UPDATE SKIP LOCKED where the database has row locks (PostgreSQL); SQLite's writer lock already serialises. */
   lockSkipLocked<DB, TB extends keyof DB, O>(query: SelectQueryBuilder<DB, TB, O>): SelectQueryBuilder<DB, TB, O>;
   /** Adds FOR UPDATE where the database has row locks: read-modify-write of one row inside a transaction. */

@@ -155,6 +155,7 @@ export function openPostgres(url: string, options: DialectOptions): DialectAdapt
     },
     // NO KEY: a concurrent insert of a delivery (its foreign key takes KEY SHARE) must not block or deadlock a claim.
     exclusiveWrites: false,
+    wakeupSpacingMs: 10,
     lockSkipLocked: (query) => query.forNoKeyUpdate().skipLocked(),
     lockRows: (query) => query.forNoKeyUpdate(),
     createWakeup: () => listenForWakeups(connectionString, schema, pool),

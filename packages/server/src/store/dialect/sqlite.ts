@@ -77,6 +77,7 @@ export function openSqlite(file: string, options: DialectOptions): DialectAdapte
       return Date.now();
     },
     exclusiveWrites: true,
+    wakeupSpacingMs: 0,
     ...(wal || checkpointer
       ? {
           storageStats: () => ({
