@@ -7,6 +7,7 @@
 import path from "node:path";
 import BetterSqlite3 from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
+import { plain } from "../src/delivery/plain.js";
 import { run, type Server, startServer } from "./support/binary.js";
 import { tempDir } from "./support/databases.js";
 import { booking, until } from "./support/fixtures.js";
@@ -161,5 +162,22 @@ describe.each([
       expect(count("succeeded") + count("pending")).toBe(30);
       expect(db.prepare("SELECT count(*) AS n FROM attempt").get()).toEqual({ n: slow.received.length });
     });
+  });
+});
+
+describe("log fields posted from the dispatcher thread", () => {
+  it("keeps an error's own fields and cause, drops functions, and marks only real cycles", () => {
+    const shared = { id: "wh_1" };
+    const cycle: Record<string, unknown> = { name: "loop" };
+    cycle.self = cycle;
+    const error = Object.assign(new Error("connect failed", { cause: new Error("ECONNREFUSED") }), { code: "E1" });
+    const fields = plain({ first: shared, second: shared, cycle, error, callback: () => 1 }) as Record<string, any>;
+    expect(fields.first).toEqual({ id: "wh_1" });
+    expect(fields.second).toEqual({ id: "wh_1" });
+    expect(fields.cycle).toEqual({ name: "loop", self: "[circular]" });
+    expect(fields.error).toMatchObject({ type: "Error", message: "connect failed", code: "E1" });
+    expect(fields.error.cause).toMatchObject({ type: "Error", message: "ECONNREFUSED" });
+    expect(fields.callback).toBeUndefined();
+    expect(structuredClone(fields)).toEqual(fields);
   });
 });

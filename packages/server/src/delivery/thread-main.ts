@@ -10,6 +10,7 @@ import { Metrics } from "../ops/metrics.js";
 import { urlPolicyOf } from "../runtime.js";
 import { openDatabase } from "../store/open.js";
 import { createDeliveryEngine } from "./engine.js";
+import { plain } from "./plain.js";
 import type { FromThread, LogLevel, ThreadData, ToThread } from "./thread.js";
 import { LocalWakeup } from "./wakeup.js";
 
@@ -27,22 +28,6 @@ if (!parentPort) throw new Error("thread-main.js runs as the dispatcher's worker
 const port = parentPort;
 const post = (message: FromThread) => port.postMessage(message);
 const { config, masterKey, shared } = workerData as ThreadData;
-
-/** Plain data for the message: an Error's own fields (code, cause) do not survive a structured copy. */
-function plain(value: unknown, seen = new WeakSet<object>()): unknown {
-  if (value === null || typeof value !== "object") return typeof value === "function" ? undefined : value;
-  if (seen.has(value)) return "[circular]";
-  seen.add(value);
-  const fields = (of: object) =>
-    Object.fromEntries(Object.entries(of).map(([key, inner]) => [key, plain(inner, seen)]));
-  if (value instanceof Error) {
-    const { name, message, stack } = value;
-    const cause = value.cause === undefined ? {} : { cause: plain(value.cause, seen) };
-    return { type: name, message, stack, ...fields(value), ...cause };
-  }
-  if (Array.isArray(value)) return value.map((inner) => plain(inner, seen));
-  return fields(value);
-}
 
 /** A logger whose lines the main thread's logger writes. */
 function threadLogger(bindings: Record<string, unknown>): FastifyBaseLogger {
