@@ -7,7 +7,7 @@
 import path from "node:path";
 import BetterSqlite3 from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
-import { plain } from "../src/delivery/plain.js";
+import { plain } from "../src/delivery/log-fields.js";
 import { run, type Server, startServer } from "./support/binary.js";
 import { tempDir } from "./support/databases.js";
 import { booking, until } from "./support/fixtures.js";

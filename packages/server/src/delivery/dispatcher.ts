@@ -67,8 +67,8 @@ export class Dispatcher {
   /** Slots promised to a claim in progress, so two claims never overfill this worker. */
   #reserved = 0;
   #sweptAt = 0;
-  /** When the last claim started. */
-  #claimedAt = 0;
+  /** When the last claim started (`performance.now()`: a wall clock stepping back must not stall wake-ups). */
+  #lastClaimStartedAt = Number.NEGATIVE_INFINITY;
   /** When stopping, the time after which unwritable completions are given up (their leases expire). */
   #giveUpAt = Number.POSITIVE_INFINITY;
   #pendingCompletions: { completion: Completion; done: () => void }[] = [];
@@ -77,7 +77,7 @@ export class Dispatcher {
   #loop: Promise<void> | undefined;
   #wake: (() => void) | undefined;
   #wakePending = false;
-  #refill: NodeJS.Timeout | undefined;
+  #delayed: NodeJS.Timeout | undefined;
   #unsubscribe: (() => void) | undefined;
 
   constructor(deps: DispatcherDeps) {
@@ -162,7 +162,7 @@ export class Dispatcher {
 
   /** A commit created deliveries: claim, but not sooner than the dialect's spacing after the last claim. */
   #woken(): void {
-    this.#signal(this.#claimedAt + this.#deps.adapter.wakeupSpacingMs - Date.now());
+    this.#signal(this.#lastClaimStartedAt + this.#deps.adapter.wakeupSpacingMs - performance.now());
   }
 
   /** Free slots of this worker, up to one claim batch; `leaving` attempts are about to free theirs. */
@@ -178,7 +178,7 @@ export class Dispatcher {
   ): Promise<T> {
     const { config } = this.#deps;
     // A completion batch that claims nothing (no free slot, or stopping) is not a claim.
-    if (limit > 0) this.#claimedAt = Date.now();
+    if (limit > 0) this.#lastClaimStartedAt = performance.now();
     const sweepExpired = Date.now() - this.#sweptAt >= SWEEP_EVERY_MS;
     this.#reserved += limit;
     try {
@@ -198,13 +198,14 @@ export class Dispatcher {
 
   /**
    * A wake-up that arrives while the loop is busy claiming is kept for the next sleep, not lost.
-   * A freed slot waits `delayMs` first, so completions landing together refill in one claim.
+   * With `delayMs`, it comes that much later, and signals asking meanwhile join it: completions
+   * landing together refill in one claim, and wake-ups wait out the dialect's spacing.
    */
   #signal(delayMs = 0): void {
     if (delayMs > 0) {
-      if (this.#refill) return;
-      this.#refill = setTimeout(() => {
-        this.#refill = undefined;
+      if (this.#delayed) return;
+      this.#delayed = setTimeout(() => {
+        this.#delayed = undefined;
         this.#signal();
       }, delayMs);
       return;

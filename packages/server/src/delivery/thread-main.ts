@@ -10,7 +10,7 @@ import { Metrics } from "../ops/metrics.js";
 import { urlPolicyOf } from "../runtime.js";
 import { openDatabase } from "../store/open.js";
 import { createDeliveryEngine } from "./engine.js";
-import { plain } from "./plain.js";
+import { plain } from "./log-fields.js";
 import type { FromThread, LogLevel, ThreadData, ToThread } from "./thread.js";
 import { LocalWakeup } from "./wakeup.js";
 

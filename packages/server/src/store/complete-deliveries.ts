@@ -104,22 +104,23 @@ const statementsOf = perAdapter((adapter: DialectAdapter) => ({
     ),
   ),
   // RETURNING names the deliveries whose lease still held.
-  move: prepare((db, p: DeliveryChange & { ids: string[]; leaseToken: string }) =>
-    db
-      .updateTable("delivery")
-      .set({
-        status: p.status,
-        attempts: p.attempts,
-        next_attempt_at: p.next_attempt_at,
-        last_status_code: p.last_status_code,
-        last_error: p.last_error,
-        lease_token: null,
-        lease_expires_at: null,
-        updated_at: p.updated_at,
-      })
-      .where("id", "in", p.ids)
-      .where("lease_token", "=", p.leaseToken)
-      .returning("id"),
+  move: prepare(
+    (db, p: Omit<DeliveryChange, "lease_token" | "lease_expires_at"> & { ids: string[]; heldLease: string }) =>
+      db
+        .updateTable("delivery")
+        .set({
+          status: p.status,
+          attempts: p.attempts,
+          next_attempt_at: p.next_attempt_at,
+          last_status_code: p.last_status_code,
+          last_error: p.last_error,
+          lease_token: null,
+          lease_expires_at: null,
+          updated_at: p.updated_at,
+        })
+        .where("id", "in", p.ids)
+        .where("lease_token", "=", p.heldLease)
+        .returning("id"),
   ),
 }));
 
@@ -159,7 +160,7 @@ export async function completeWithin(
   }
   const moved = new Set<string>();
   for (const { change, leaseToken, ids } of alike.values()) {
-    const updated = await statements.move.all(trx, { ...change, ids, leaseToken });
+    const updated = await statements.move.all(trx, { ...change, ids, heldLease: leaseToken });
     for (const row of updated) moved.add(row.id);
   }
 

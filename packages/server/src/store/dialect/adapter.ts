@@ -30,11 +30,12 @@ export interface DialectAdapter {
    */
   readonly exclusiveWrites: boolean;
   /**
-   * The least time (ms) between a dispatcher's last claim and one a wake-up
-   * starts. Where every worker wakes on every NOTIFY and a claim costs several
-   * round trips (PostgreSQL), a stream of commits is answered by about one
-   * claim per worker per interval, not one per commit; in-process claims
-   * (SQLite) cost a fraction of a millisecond and are not held back.
+   * The least time (ms) from the start of a dispatcher's last claim to a claim
+   * a wake-up asks for. Every worker wakes on every NOTIFY (each API process
+   * sends at most one per 2 ms) and a claim costs several round trips
+   * (PostgreSQL): a stream of commits costs each worker at most one such claim
+   * per interval. In-process claims (SQLite) cost a fraction of a millisecond
+   * and are not held back.
    */
   readonly wakeupSpacingMs: number;
   /** Adds FOR UPDATE SKIP LOCKED where the database has row locks (PostgreSQL); SQLite's writer lock already serialises. */

@@ -7,8 +7,8 @@
  * `synchronous=NORMAL` (the WAL is written at COMMIT but not flushed) and this
  * driver flushes the WAL itself, with `fsync` on libuv's thread pool:
  *
- * - Every COMMIT, and every write outside a transaction, counts as one
- *   commit. A flush covers every commit made before it started; commits that
+ * - Every COMMIT, and every write outside a transaction while none is
+ *   open, counts as one commit. A flush covers every commit made before it started; commits that
  *   arrive while one runs share the next flush (group commit).
  * - No result leaves the driver before every commit made so far is on disk:
  *   a write is answered only once it is durable, and a read cannot show a
@@ -305,14 +305,15 @@ function lostTransaction(cause?: unknown): Error {
 }
 
 /**
- * One turn with the single connection. A transaction keeps it until COMMIT or
- * ROLLBACK; a statement outside a transaction keeps it for that statement only.
+ * One turn with the single connection. A transaction keeps it until its
+ * commit or rollback (its savepoint's, or the BEGIN it made); a statement
+ * outside a transaction keeps it for that statement only.
  */
 class Lease implements DatabaseConnection {
   inTransaction = false;
   /** It holds the process's write turn (a BEGIN, or one write statement): a shared transaction takes it over. */
   writing = false;
-  /** A statement of its transaction changed something: its COMMIT is a commit to flush. */
+  /** A statement of it changed something. */
   wrote = false;
   released = false;
   /** The shared transaction its transaction runs in; `savepoint` when it joined one already open. */
@@ -399,7 +400,6 @@ export class DurableSqliteDriver implements Driver {
     const shared = lease.shared as SharedTransaction;
     this.#assertOpen(shared);
     if (lease.savepoint) this.#db.prepare("release member").run();
-    shared.wrote ||= lease.wrote;
     lease.inTransaction = false;
     await this.#finish(lease, shared);
   }
@@ -488,7 +488,8 @@ export class DurableSqliteDriver implements Driver {
   }
 
   /**
-   * Frees the connection (and the write turn), so the next statement runs while
+   * Frees the connection (and the lease's write turn, if it holds one rather
+   * than a shared transaction), so the next statement runs while
    * the disk works, then waits until every commit so far, this lease's own
    * included, is on disk. Also after reading only: what it read may not be.
    * `shared`: the shared transaction it wrote into or read from, committed first.
@@ -567,12 +568,14 @@ export class DurableSqliteDriver implements Driver {
   }
 
   #release(lease: Lease): void {
-    // Whatever ended the lease (COMMIT, ROLLBACK, an error in either), its turn ends with it.
+    // Whatever ended the lease (COMMIT, ROLLBACK, an error in either), a turn it holds itself ends with it.
     this.#endTurn(lease);
     if (lease.released) return;
     lease.released = true;
-    // The turn of the event loop ended while this lease held the connection: the next lease starts afresh.
-    if (this.#shared?.closeWhenFree) this.#commitShared(this.#shared); // never throws
+    // The turn of the event loop ended while this lease held the connection, or the shared transaction is old:
+    // it is committed before the next lease, so the write lock is never held long for work between statements.
+    const open = this.#shared;
+    if (open && (open.closeWhenFree || performance.now() - open.openedAt >= MAX_SHARED_MS)) this.#commitShared(open); // never throws
     const next = this.#queue.shift();
     if (next) next();
     else this.#held = false;
