@@ -280,15 +280,22 @@ function machine() {
     const newest = Math.max(...files.map((f) => statSync(path.join(ROOT, "packages/server/dist", f)).mtimeMs));
     distBuiltAt = new Date(newest).toISOString();
   } catch {}
-  // sources edited after their build: the figures do not include those edits
+  // sources edited after their build: the figures do not include those edits. `tsc -b` leaves an output
+  // whose content did not change untouched but records every build in the build info, so a source older
+  // than either was built as it is.
   const staleDist = [];
   try {
     const src = path.join(ROOT, "packages/server/src");
+    let checkedAt = 0;
+    try {
+      checkedAt = statSync(path.join(ROOT, "packages/server/tsconfig.tsbuildinfo")).mtimeMs;
+    } catch {}
     for (const f of readdirSync(src, { recursive: true })) {
       if (!f.endsWith(".ts")) continue;
       const built = path.join(ROOT, "packages/server/dist", f.replace(/\.ts$/, ".js"));
       try {
-        if (statSync(path.join(src, f)).mtimeMs > statSync(built).mtimeMs) staleDist.push(f);
+        const builtAt = Math.max(statSync(built).mtimeMs, checkedAt);
+        if (statSync(path.join(src, f)).mtimeMs > builtAt) staleDist.push(f);
       } catch {
         staleDist.push(f);
       }

@@ -254,9 +254,13 @@ export function syncDirectory(directory: string): void {
   }
 }
 
-/** A shared transaction takes no more members than this, nor any after this long (ms): the other thread waits meanwhile. */
-const MAX_SHARED_MEMBERS = 100;
-const MAX_SHARED_MS = 10;
+/** How large and how old (ms) a shared transaction may grow: the other thread waits for the write turn meanwhile. */
+export interface SharedLimits {
+  readonly members: number;
+  readonly ms: number;
+}
+
+const SHARED_LIMITS: SharedLimits = { members: 100, ms: 10 };
 
 /**
  * Write transactions that run in the same turn of the event loop share one
@@ -271,8 +275,9 @@ const MAX_SHARED_MS = 10;
  * - The COMMIT runs once no transaction holds the connection, at the end of
  *   the turn (`setImmediate`), and before the connection goes to a
  *   transaction of a later turn: a shared transaction lasts one turn.
- * - A member that would find it full (MAX_SHARED_MEMBERS) or old
- *   (MAX_SHARED_MS) commits it first and starts the next one.
+ * - A member that would find it full or old (`SharedLimits`: 100, 10 ms)
+ *   commits it first and starts the next one; so does one that lets go of
+ *   an old one.
  * - Each member is answered only after that COMMIT and the flush that covers
  *   it; if either fails, every member fails, as none of them is committed.
  * - A statement outside a transaction in the meantime runs inside it, and is
@@ -346,8 +351,11 @@ export class DurableSqliteDriver implements Driver {
   /** A transaction that could be neither committed nor rolled back: nothing more is safe on this connection. */
   #broken: Error | undefined;
 
-  constructor(db: BetterSqlite3.Database, wal: WalFlusher | undefined, turns?: WriteTurns) {
+  readonly #limits: SharedLimits;
+
+  constructor(db: BetterSqlite3.Database, wal: WalFlusher | undefined, turns?: WriteTurns, limits = SHARED_LIMITS) {
     this.#db = db;
+    this.#limits = limits;
     this.#wal = wal;
     this.#turns = turns;
   }
@@ -369,7 +377,7 @@ export class DurableSqliteDriver implements Driver {
     this.#check();
     const open = this.#shared;
     // This lease holds the connection, so no member is running: a full or old one can commit now.
-    if (open && (open.members >= MAX_SHARED_MEMBERS || performance.now() - open.openedAt >= MAX_SHARED_MS)) {
+    if (open && (open.members >= this.#limits.members || this.#isOld(open))) {
       this.#commitShared(open);
     } else if (open && !this.#db.inTransaction) {
       // SQLite rolled it back under a member that went on regardless: it is lost, and this one starts afresh.
@@ -561,6 +569,10 @@ export class DurableSqliteDriver implements Driver {
     lease.writing = true;
   }
 
+  #isOld(shared: SharedTransaction): boolean {
+    return performance.now() - shared.openedAt >= this.#limits.ms;
+  }
+
   #endTurn(lease: Lease): void {
     if (!lease.writing) return;
     lease.writing = false;
@@ -575,7 +587,7 @@ export class DurableSqliteDriver implements Driver {
     // The turn of the event loop ended while this lease held the connection, or the shared transaction is old:
     // it is committed before the next lease, so the write lock is never held long for work between statements.
     const open = this.#shared;
-    if (open && (open.closeWhenFree || performance.now() - open.openedAt >= MAX_SHARED_MS)) this.#commitShared(open); // never throws
+    if (open && (open.closeWhenFree || this.#isOld(open))) this.#commitShared(open); // never throws
     const next = this.#queue.shift();
     if (next) next();
     else this.#held = false;
@@ -587,13 +599,20 @@ export class DurableSqliteDialect extends SqliteDialect {
   readonly #database: BetterSqlite3.Database;
   readonly #wal: WalFlusher | undefined;
   readonly #turns: WriteTurns | undefined;
-  constructor(database: BetterSqlite3.Database, wal: WalFlusher | undefined, turns?: WriteTurns) {
+  readonly #limits: SharedLimits | undefined;
+  constructor(
+    database: BetterSqlite3.Database,
+    wal: WalFlusher | undefined,
+    turns?: WriteTurns,
+    limits?: SharedLimits,
+  ) {
     super({ database });
     this.#database = database;
     this.#wal = wal;
     this.#turns = turns;
+    this.#limits = limits;
   }
   override createDriver(): Driver {
-    return new DurableSqliteDriver(this.#database, this.#wal, this.#turns);
+    return new DurableSqliteDriver(this.#database, this.#wal, this.#turns, this.#limits);
   }
 }
