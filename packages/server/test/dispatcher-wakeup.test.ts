@@ -12,7 +12,7 @@ import { type Receiver, startReceiver } from "./support/receiver.js";
 
 const WEBHOOKS = "/notification/v1/connect/webhook/subscriptions";
 const APPOINTMENTS = "/dr/v1/business/appointments";
-const SPACING_MS = 800;
+const SPACING_MS = 1500;
 
 describe.each(dialects())("wake-ups on %s", (dialect) => {
   let h: Harness | undefined;
@@ -61,8 +61,8 @@ describe.each(dialects())("wake-ups on %s", (dialect) => {
 
   it("holds a wake-up back until the spacing after the last claim has passed", async () => {
     const { afterCreate, afterFirst } = await secondEvent(SPACING_MS);
-    // Less the first's claim, its transaction and its send: well under 300 ms even on a loaded machine.
-    expect(afterFirst).toBeGreaterThanOrEqual(SPACING_MS - 300);
+    // Less the first's claim, its transaction and its send: well under 500 ms even on a loaded machine.
+    expect(afterFirst).toBeGreaterThanOrEqual(SPACING_MS - 500);
     expect(afterCreate).toBeLessThan(SPACING_MS + 2000);
   });
 });
