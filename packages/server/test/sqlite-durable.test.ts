@@ -55,6 +55,11 @@ async function withPeer(): Promise<{ wal: WalFlusher; peer: WalFlusher }> {
   return { wal, peer };
 }
 
+/** A transaction that inserts one item. */
+function insertInTransaction(db: Kysely<Tables>, id: number, label: string) {
+  return db.transaction().execute((trx) => trx.insertInto("item").values({ id, label }).execute());
+}
+
 describe("durable SQLite commits", () => {
   it("answers each commit only once it is flushed, sharing fsyncs between commits that arrive together", async () => {
     const { db, wal } = open();
@@ -101,13 +106,7 @@ describe("durable SQLite commits", () => {
 
   it("commits the transactions of one turn of the event loop together, and those of a later turn apart", async () => {
     const { db, wal } = open();
-    const insert = (id: number) =>
-      db.transaction().execute((trx) =>
-        trx
-          .insertInto("item")
-          .values({ id, label: `item-${id}` })
-          .execute(),
-      );
+    const insert = (id: number) => insertInTransaction(db, id, `item-${id}`);
     await Promise.all([insert(1), insert(2), insert(3)]);
     expect(wal.stats).toMatchObject({ committed: 1, flushed: 1 });
     await insert(4);
@@ -125,9 +124,7 @@ describe("durable SQLite commits", () => {
       const until = performance.now() + 20;
       while (performance.now() < until) {} // work between statements, in the same turn
     });
-    const next = aged.db
-      .transaction()
-      .execute((trx) => trx.insertInto("item").values({ id: 2, label: "next" }).execute());
+    const next = insertInTransaction(aged.db, 2, "next");
     await Promise.all([busy, next]);
     expect(aged.wal.stats).toMatchObject({ committed: 2, flushed: 2 });
   });
@@ -135,9 +132,7 @@ describe("durable SQLite commits", () => {
   it("fails every transaction that committed into a shared one that is lost, and goes on afterwards", async () => {
     const { db, wal } = open();
     const results = await Promise.allSettled([
-      db
-        .transaction()
-        .execute((trx) => trx.insertInto("item").values({ id: 1, label: "lost with the rest" }).execute()),
+      insertInTransaction(db, 1, "lost with the rest"),
       db.transaction().execute(async (trx) => {
         await trx.insertInto("item").values({ id: 2, label: "lost" }).execute();
         // What disk full or an I/O error can do: SQLite rolls the whole transaction back.
@@ -150,15 +145,13 @@ describe("durable SQLite commits", () => {
     const rows = await db.selectFrom("item").select("label").orderBy("id").execute();
     expect(rows.map((row) => row.label)).toEqual(["after"]);
     // The lost transaction's write turn ended with it: later transactions commit.
-    await db.transaction().execute((trx) => trx.insertInto("item").values({ id: 4, label: "later" }).execute());
+    await insertInTransaction(db, 4, "later");
     expect(wal.stats.flushed).toBe(wal.stats.committed);
   });
 
   it("answers a statement that ran inside an open shared transaction only once that transaction is on disk", async () => {
     const { db, wal } = open();
-    const write = db
-      .transaction()
-      .execute((trx) => trx.insertInto("item").values({ id: 1, label: "shared" }).execute());
+    const write = insertInTransaction(db, 1, "shared");
     const read = db
       .selectFrom("item")
       .select("label")
@@ -177,9 +170,7 @@ describe("durable SQLite commits", () => {
 
   it("answers an error from a statement run inside a shared transaction only once that transaction is settled", async () => {
     const { db, wal } = open();
-    const member = db
-      .transaction()
-      .execute((trx) => trx.insertInto("item").values({ id: 1, label: "taken" }).execute());
+    const member = insertInTransaction(db, 1, "taken");
     // A duplicate of a row no commit has made yet: not a "duplicate" answer until that row is committed.
     const duplicate = db
       .insertInto("item")
@@ -214,7 +205,7 @@ describe("durable SQLite commits", () => {
       // What SQLITE_FULL can do mid-transaction, with the error caught by the caller.
       await sql`rollback`.execute(trx);
     });
-    const next = db.transaction().execute((trx) => trx.insertInto("item").values({ id: 2, label: "kept" }).execute());
+    const next = insertInTransaction(db, 2, "kept");
     const [first, second] = await Promise.allSettled([carriedOn, next]);
     expect(first.status).toBe("rejected");
     expect(second.status).toBe("fulfilled");
