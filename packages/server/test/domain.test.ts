@@ -43,7 +43,8 @@ describe("the key box", () => {
     const other = new KeyBox(generateMasterKey());
     expect(() => other.open(box.seal("x"))).toThrow(/master key/);
     const sealed = box.seal("secret value");
-    const tampered = `${sealed.slice(0, -2)}${sealed.endsWith("A") ? "B" : "A"}${sealed.slice(-1)}`;
+    // The second-to-last character carries six bits of the ciphertext; the last one may be padding.
+    const tampered = `${sealed.slice(0, -2)}${sealed.at(-2) === "A" ? "B" : "A"}${sealed.slice(-1)}`;
     expect(() => box.open(tampered)).toThrow();
     // Opened values are remembered by their exact text: opening the original first changes nothing.
     expect(box.open(sealed)).toBe("secret value");
