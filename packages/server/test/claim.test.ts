@@ -1,15 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { newId } from "../src/domain/ids.js";
-import { type ClaimedDelivery, claimDeliveries } from "../src/store/claim-deliveries.js";
-import { type Completion, completeWithin } from "../src/store/complete-deliveries.js";
+import { type ClaimedDelivery, type ClaimLimits, claimBatch } from "../src/store/queue/claim.js";
+import { type Completion, completeBatch } from "../src/store/queue/complete.js";
+import { beat } from "../src/store/queue/workers.js";
 import { claimTask } from "../src/store/tasks.js";
 import { dialects } from "./support/databases.js";
 import { type Harness, startHarness } from "./support/harness.js";
 
 describe.each(dialects())("claiming on %s", (dialect) => {
   let h: Harness;
+  const limits: ClaimLimits = { limit: 100, perEndpoint: 5, leaseMs: 60_000, workerId: "wrk_test" };
   beforeAll(async () => {
     h = await startHarness(dialect);
+    // The claiming worker is alive: its leases are returned only once they expire.
+    await beat(h.ctx.adapter, { id: limits.workerId, host: "test", pid: 1 }, { timeoutMs: 3_600_000, leaseMs: 60_000 });
   });
   afterAll(async () => h?.close());
 
@@ -87,12 +91,9 @@ describe.each(dialects())("claiming on %s", (dialect) => {
     for (let i = 0; i < 210; i++)
       await subscriptionWithDue(tenant.businessId, "degraded", now + 3_600_000, now - 60_000);
     const healthy = await subscriptionWithDue(tenant.businessId, "active", null, now - 1000);
-    const { claimed } = await claimDeliveries(h.ctx.adapter, { limit: 10, perEndpoint: 5, leaseMs: 60_000 });
+    const { claimed } = await claimBatch(h.ctx.adapter, { ...limits, limit: 10 });
     expect(claimed.map((d) => d.id)).toEqual([healthy.deliveryId]);
   });
-
-  /** Completions here carry their outcome already; the breaker only counts them. */
-  const breaker = { threshold: 5, disableAfterMs: 86_400_000, schedule: [30_000], random: () => 0.5 };
 
   function succeeded(delivery: ClaimedDelivery): Completion {
     return {
@@ -122,22 +123,26 @@ describe.each(dialects())("claiming on %s", (dialect) => {
     const now = Date.now();
     const a = await subscriptionWithDue(tenant.businessId, "active", null, now - 1000);
     const b = await subscriptionWithDue(tenant.businessId, "active", null, now - 1000);
-    const limits = { limit: 10, perEndpoint: 5, leaseMs: 60_000 };
     const mine = (claimed: ClaimedDelivery[]) =>
       claimed.filter((d) => d.id === a.deliveryId || d.id === b.deliveryId).sort((x, y) => (x.id < y.id ? -1 : 1));
-    const first = mine((await claimDeliveries(h.ctx.adapter, limits)).claimed);
+    const first = mine((await claimBatch(h.ctx.adapter, limits)).claimed);
     expect(first.map((d) => d.id)).toEqual([a.deliveryId, b.deliveryId].sort());
     const [firstA, firstB] = [first.find((d) => d.id === a.deliveryId), first.find((d) => d.id === b.deliveryId)];
 
     // The first worker went quiet: a's lease expires and a second claim takes it over.
     await h.ctx.db.updateTable("delivery").set({ lease_expires_at: 0 }).where("id", "=", a.deliveryId).execute();
-    const second = mine((await claimDeliveries(h.ctx.adapter, limits)).claimed);
+    // Another worker's heartbeat returns the expired lease to pending.
+    const other = { id: "wrk_other", host: "test", pid: 1 };
+    await beat(h.ctx.adapter, other, { timeoutMs: 10_000, leaseMs: 60_000 });
+    const second = mine((await claimBatch(h.ctx.adapter, limits)).claimed);
     expect(second.map((d) => d.id)).toEqual([a.deliveryId]);
     const secondA = second[0] as ClaimedDelivery;
     expect(secondA.lease_token).not.toBe(firstA?.lease_token);
 
-    const complete = (completions: Completion[]) =>
-      h.ctx.db.transaction().execute((trx) => completeWithin(h.ctx.adapter, trx, completions, breaker));
+    const complete = async (completions: Completion[]) => {
+      const { moved } = await completeBatch(h.ctx.adapter, completions);
+      return { fenced: completions.length - moved.size };
+    };
     // The first worker's two attempts land together: b's lease holds, a's does not.
     const late = await complete([succeeded(firstA as ClaimedDelivery), succeeded(firstB as ClaimedDelivery)]);
     expect(late.fenced).toBe(1);
@@ -171,8 +176,7 @@ describe.each(dialects())("claiming on %s", (dialect) => {
   it("schedule a retry on the database's clock, whatever the worker's clock says", async () => {
     const tenant = await h.tenant();
     const due = await subscriptionWithDue(tenant.businessId, "active", null, Date.now() - 1000);
-    const limits = { limit: 100, perEndpoint: 5, leaseMs: 60_000 };
-    const claimed = (await claimDeliveries(h.ctx.adapter, limits)).claimed.find((d) => d.id === due.deliveryId);
+    const claimed = (await claimBatch(h.ctx.adapter, limits)).claimed.find((d) => d.id === due.deliveryId);
     if (!claimed) throw new Error("the delivery was not claimed");
     // This worker's clock runs an hour fast: it decided "retry in 30 s" at what it thinks is now.
     const workerNow = Date.now() + 3_600_000;
@@ -183,7 +187,7 @@ describe.each(dialects())("claiming on %s", (dialect) => {
       statusCode: 500,
     };
     const before = await h.ctx.adapter.now(h.ctx.db);
-    const { now } = await h.ctx.db.transaction().execute((trx) => completeWithin(h.ctx.adapter, trx, [retry], breaker));
+    const { now } = await completeBatch(h.ctx.adapter, [retry]);
     const row = await h.ctx.db
       .selectFrom("delivery")
       .select(["status", "next_attempt_at"])

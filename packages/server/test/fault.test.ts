@@ -3,6 +3,10 @@
  * loses nothing, and anything delivered twice had first arrived before the
  * kill (at-least-once, never at-most-once).
  */
+import fs from "node:fs";
+import path from "node:path";
+import BetterSqlite3 from "better-sqlite3";
+import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import { generateMasterKey } from "../src/domain/key-box.js";
 import { run, type Server, startServer } from "./support/binary.js";
@@ -161,5 +165,131 @@ describe("the embedded server killed with SIGKILL on SQLite", () => {
     await until(() => receipts(receiver).size >= confirmed.size, 90_000, "every confirmed event to arrive");
     expectAtLeastOnce(confirmed, receiver, killedAt);
     expect(await server.stop("SIGTERM")).toBe(0);
+  });
+});
+
+/**
+ * With the default lease (60 s), a crash must not stall delivery for a lease:
+ * the dead process's deliveries are returned by a live worker once it stops
+ * beating (PostgreSQL), or at once by the restarted server (SQLite).
+ */
+const DEFAULT_LEASE = {
+  CAREHOOKS_ALLOW_HTTP: "true",
+  CAREHOOKS_ALLOWED_TARGETS: "127.0.0.0/8",
+  CAREHOOKS_RETRY_SCHEDULE: "100ms,200ms,400ms,800ms,1s",
+  CAREHOOKS_SHUTDOWN_GRACE: "3s",
+};
+const SLOW_RECEIVER_MS = 150;
+const BACKLOG = 400;
+
+/** Events received after `since`: a delivery left in flight by a dead process is sent again, so it arrives again. */
+function eventIdsReceived(receiver: Receiver, since: number): Set<string> {
+  return new Set(
+    receiver.received
+      .filter((request) => request.at > since)
+      .map((request) => (JSON.parse(request.body) as { event_id: string }).event_id),
+  );
+}
+
+describe.runIf(dialects().includes("postgres"))("liveness on PostgreSQL", () => {
+  it("returns a killed worker's deliveries within 20 s of the kill, with the default lease", {
+    timeout: 120_000,
+  }, async () => {
+    const db = await createTestDatabase("postgres");
+    cleanups.push(() => db.drop());
+    const env = {
+      ...DEFAULT_LEASE,
+      CAREHOOKS_DATABASE_URL: db.url,
+      CAREHOOKS_MASTER_KEY: generateMasterKey(),
+      CAREHOOKS_JWT_SECRET: generateMasterKey(),
+    };
+    const servers: Server[] = [];
+    cleanups.push(async () => Promise.all(servers.map((server) => server.stop("SIGKILL"))));
+    const start = async (role: string) => {
+      const server = await startServer({ ...env, CAREHOOKS_ROLE: role });
+      servers.push(server);
+      return server;
+    };
+    const { api, receiver, headers } = await prepare(env, () => start("api"));
+    receiver.answer = () => ({ status: 200, delayMs: SLOW_RECEIVER_MS });
+    const [doomed, survivor] = [await start("worker"), await start("worker")];
+    const client = new pg.Client({ connectionString: db.url.replace(/\?.*$/, "") });
+    await client.connect();
+    cleanups.push(() => client.end());
+    const schema = new URL(db.url).searchParams.get("schema");
+    await client.query(`SET search_path = "${schema}"`);
+
+    const confirmed = await book(api.url, headers, BACKLOG);
+    expect(confirmed.size).toBe(BACKLOG);
+    // Kill the doomed worker while it holds leases.
+    const heldBy = `SELECT d.event_id FROM delivery d JOIN worker w ON w.id = d.worker_id WHERE d.status = 'in_flight' AND w.pid = $1`;
+    await until(
+      async () => (await client.query(heldBy, [doomed.child.pid])).rowCount,
+      30_000,
+      "the doomed worker to hold leases",
+    );
+    const killedAt = await killNow(doomed);
+    const held = (await client.query(heldBy, [doomed.child.pid])).rows.map((row) => row.event_id as string);
+    expect(held.length).toBeGreaterThan(0);
+
+    await until(
+      () => held.every((id) => eventIdsReceived(receiver, killedAt).has(id)),
+      30_000,
+      "the dead worker's deliveries",
+    );
+    const recoveredAfter = Date.now() - killedAt;
+    console.info(`${held.length} deliveries held by the killed worker arrived ${recoveredAfter} ms after the kill`);
+    expect(recoveredAfter).toBeLessThan(20_000);
+    await until(() => receipts(receiver).size >= confirmed.size, 60_000, "every event to arrive");
+    expectAtLeastOnce(confirmed, receiver, killedAt);
+    expect(await survivor.stop("SIGTERM")).toBe(0);
+  });
+});
+
+describe("liveness on SQLite", () => {
+  it("refuses a second serve on the same database, and takes over the lock of a killed one", {
+    timeout: 120_000,
+  }, async () => {
+    const dataDir = tempDir();
+    const env = { ...DEFAULT_LEASE, CAREHOOKS_DATA_DIR: dataDir };
+    let server: Server | undefined;
+    cleanups.push(async () => server?.stop("SIGKILL"));
+    const { api, receiver, headers } = await prepare(env, async () => {
+      server = await startServer(env);
+      return server;
+    });
+    const second = await run(["serve", "--port", "0"], env);
+    expect(second.code).not.toBe(0);
+    expect(second.stderr).toMatch(
+      new RegExp(`carehooks\\.db is in use by another carehooks serve \\(pid ${api.child.pid} on `),
+    );
+
+    receiver.answer = () => ({ status: 200, delayMs: SLOW_RECEIVER_MS });
+    const confirmed = await book(api.url, headers, BACKLOG);
+    await until(() => receiver.received.length >= 20, 30_000, "deliveries to start");
+    const killedAt = await killNow(api);
+    const file = path.join(dataDir, "carehooks.db");
+    const raw = new BetterSqlite3(file, { readonly: true });
+    const held = raw
+      .prepare("SELECT event_id FROM delivery WHERE status = 'in_flight'")
+      .all()
+      .map((row) => (row as { event_id: string }).event_id);
+    raw.close();
+    expect(held.length).toBeGreaterThan(0);
+
+    const restartedAt = Date.now();
+    server = await startServer(env);
+    await until(
+      () => held.every((id) => eventIdsReceived(receiver, restartedAt).has(id)),
+      30_000,
+      "the dead process's deliveries",
+    );
+    const recoveredAfter = Date.now() - restartedAt;
+    console.info(`${held.length} deliveries left in flight arrived ${recoveredAfter} ms after the restart`);
+    expect(recoveredAfter).toBeLessThan(15_000);
+    await until(() => receipts(receiver).size >= confirmed.size, 60_000, "every confirmed event to arrive");
+    expectAtLeastOnce(confirmed, receiver, killedAt);
+    expect(await server.stop("SIGTERM")).toBe(0);
+    expect(fs.existsSync(`${file}.lock`)).toBe(false);
   });
 });

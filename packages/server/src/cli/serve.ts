@@ -7,6 +7,9 @@ import { DispatcherThread } from "../delivery/thread.js";
 import { buildApp } from "../http/app.js";
 import { startRetention } from "../ops/retention.js";
 import { createContext, createDemoDataOnce, openMigratedDatabase, resolveSecrets, resumeTasks } from "../runtime.js";
+import { lockDatabase } from "../store/dialect/sqlite-lock.js";
+import { dialectOf } from "../store/open.js";
+import { returnAllLeases } from "../store/queue/workers.js";
 import { addSettingOptions, configFrom } from "./database-options.js";
 
 /** Time after the grace period to release leases and close connections. */
@@ -39,14 +42,28 @@ function exitOnFailure(error: Error): never {
   process.exit(1);
 }
 
+/** The SQLite file `serve` will hold alone, if the database is one. */
+function sqliteFileOf(url: string): string | undefined {
+  if (dialectOf(url) !== "sqlite") return undefined;
+  const file = url.slice("sqlite:".length);
+  return file === ":memory:" ? undefined : file;
+}
+
 export async function serve(config: Config): Promise<void> {
   const secrets = resolveSecrets(config);
+  const sqliteFile = sqliteFileOf(config.databaseUrl);
+  const lock = sqliteFile === undefined ? undefined : lockDatabase(sqliteFile);
   const adapter = await openMigratedDatabase(config, {
     onStorageFailure: exitOnFailure,
     sqliteCheckpoints: "background",
+  }).catch((error) => {
+    lock?.release();
+    throw error;
   });
   let closing = false;
   try {
+    // Held alone, so every lease in the file is a dead process's: its deliveries flow again now.
+    const returned = lock ? await returnAllLeases(adapter) : 0;
     const ctx = await createContext(config, adapter, secrets);
     const demo = config.role === "worker" ? undefined : await createDemoDataOnce(adapter);
     const app = await buildApp(ctx, {
@@ -72,6 +89,7 @@ export async function serve(config: Config): Promise<void> {
     if (config.role !== "worker") await resumeTasks(ctx, app.log);
     const stopRetention = config.role === "worker" ? undefined : startRetention(adapter.db, app.log);
     app.log.info({ database: adapter.name, role: config.role }, `carehooks listening on ${address}`);
+    if (returned > 0) app.log.warn({ returned }, "returned deliveries left in flight by a process that stopped");
     if (demo) printDemoCredentials(address, demo);
 
     const stop = async (signal: string) => {
@@ -95,6 +113,7 @@ export async function serve(config: Config): Promise<void> {
       await engine?.sender.close();
       await ctx.wakeup.close();
       await adapter.close();
+      lock?.release();
       clearTimeout(deadline);
       process.exit(0);
     };
@@ -102,6 +121,7 @@ export async function serve(config: Config): Promise<void> {
     process.on("SIGINT", () => void stop("SIGINT"));
   } catch (error) {
     await adapter.close();
+    lock?.release();
     throw error;
   }
 }

@@ -47,6 +47,12 @@ function checkConsistency(config: Config): void {
       `CAREHOOKS_LEASE (${config.lease} ms) must be at least twice CAREHOOKS_REQUEST_TIMEOUT (${config.requestTimeout} ms)`,
     );
   }
+  if (config.workerTimeout < 500) {
+    throw new ConfigError("CAREHOOKS_WORKER_TIMEOUT must be at least 500ms (workers beat every fifth of it)");
+  }
+  if (config.completionFlush > 1000) {
+    throw new ConfigError("CAREHOOKS_COMPLETION_FLUSH must be at most 1s");
+  }
   if (config.connectTimeout > config.requestTimeout) {
     throw new ConfigError("CAREHOOKS_CONNECT_TIMEOUT must not exceed CAREHOOKS_REQUEST_TIMEOUT");
   }

@@ -109,6 +109,18 @@ export const SETTINGS = {
     parse: (v) => parseInteger(v, 1, 10_000),
   },
   lease: { name: "LEASE", default: "60s", doc: "Claim lease; at least twice REQUEST_TIMEOUT.", parse: duration },
+  workerTimeout: {
+    name: "WORKER_TIMEOUT",
+    default: "10s",
+    doc: "A worker whose heartbeat is older than this is dead: any live worker returns its deliveries to pending. Workers beat every fifth of it.",
+    parse: duration,
+  },
+  completionFlush: {
+    name: "COMPLETION_FLUSH",
+    default: "5ms",
+    doc: "How long finished attempts wait to be recorded together (or 200 of them, whichever first).",
+    parse: duration,
+  },
   pollInterval: {
     name: "POLL_INTERVAL",
     default: "1s",

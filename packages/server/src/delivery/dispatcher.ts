@@ -1,41 +1,53 @@
 /**
- * The dispatcher (the worker role): claims due deliveries under a lease,
- * signs and sends each, and records the outcome.
+ * The dispatcher (the worker role): claims due deliveries in batches under a
+ * lease, signs and sends each, and hands the outcome to the completion
+ * batcher.
  *
- * It drains while claims come back full, then sleeps until the earliest of a
- * wake-up signal (a commit created deliveries), the next due time, a free
- * slot, or the poll interval. On stop it claims nothing more, lets in-flight
- * attempts finish within the grace period, and returns whatever it still
- * holds to pending.
+ * - Claim: one statement per batch (store/queue/claim.ts), up to this
+ *   worker's free slots. A full batch means more is due: claim again as slots
+ *   free up. A batch that filled an endpoint's slots is refilled as that
+ *   endpoint answers, crediting the answered deliveries whose outcome is not
+ *   written yet, so a slot is free when the response ends, not when the
+ *   outcome commits.
+ * - Complete: outcomes are written in batches (completion-batcher.ts,
+ *   store/queue/complete.ts). Claims and completion writes take turns, so the
+ *   credit a claim is given always matches what the database has recorded.
+ * - Breaker: kept in memory (health-book.ts), written when it changes.
+ * - Liveness: the worker registers before its first claim and beats
+ *   (heartbeat.ts); a dead worker's leases are returned by the others.
+ * - Sleep: until the earliest of a wake-up (a commit created deliveries, or
+ *   leases came back), the next due time, a freed slot, or the poll interval.
+ * - Stop: claim nothing more, let attempts in flight finish within the grace
+ *   period, cut off the rest, write every outcome, then return whatever this
+ *   worker still holds to pending.
  */
+import { randomBytes } from "node:crypto";
+import os from "node:os";
 import type { FastifyBaseLogger } from "fastify";
 import type { Config } from "../config/load.js";
-import type { BreakerSettings } from "../domain/breaker.js";
+import type { Health } from "../domain/breaker.js";
 import { outcomeOf } from "../domain/delivery-outcome.js";
 import { newId } from "../domain/ids.js";
 import type { KeyBox } from "../domain/key-box.js";
 import { signatureHeaders } from "../domain/signing.js";
 import type { Metrics } from "../ops/metrics.js";
-import {
-  type ClaimedDelivery,
-  type ClaimLimits,
-  claimDeliveries,
-  claimWithin,
-  nextDueAt,
-  releaseLeases,
-} from "../store/claim-deliveries.js";
-import { type Completion, completeWithin } from "../store/complete-deliveries.js";
 import type { DialectAdapter } from "../store/dialect/adapter.js";
+import { type ClaimedDelivery, claimBatch, nextDueAt } from "../store/queue/claim.js";
+import { type Completion, type CompletionResult, completeBatch } from "../store/queue/complete.js";
+import { writeHealth } from "../store/queue/health.js";
+import { releaseWorker, type WorkerIdentity } from "../store/queue/workers.js";
 import { version } from "../version.js";
+import { CompletionBatcher } from "./completion-batcher.js";
+import { HealthBook } from "./health-book.js";
+import { Heartbeat } from "./heartbeat.js";
 import type { Sender, SendResult } from "./sender.js";
 import type { Wakeup } from "./wakeup.js";
 
 const CLAIM_BATCH = 100;
+const COMPLETION_BATCH = 200;
 const ERROR_BACKOFF_MS = 500;
 /** How long a freed slot waits for others before the dispatcher claims again. */
-const REFILL_COALESCE_MS = 4;
-/** Expired leases are looked for at most this often: a lease lasts far longer. */
-const SWEEP_EVERY_MS = 1000;
+const REFILL_COALESCE_MS = 1;
 
 export interface DispatcherDeps {
   readonly adapter: DialectAdapter;
@@ -52,27 +64,39 @@ export interface DispatcherDeps {
 export function signingKeys(delivery: ClaimedDelivery, keyBox: KeyBox, now: number): string[] {
   const keys: string[] = [];
   if (delivery.signing_key) keys.push(keyBox.open(delivery.signing_key));
-  if (delivery.previous_signing_key && (delivery.previous_key_expires_at ?? 0) > now) {
+  if (delivery.previous_signing_key && Number(delivery.previous_key_expires_at ?? 0) > now) {
     keys.push(keyBox.open(delivery.previous_signing_key));
   }
   return keys;
 }
 
+function countUp(counts: Map<string, number>, key: string, by: number): void {
+  const next = (counts.get(key) ?? 0) + by;
+  if (next > 0) counts.set(key, next);
+  else counts.delete(key);
+}
+
 export class Dispatcher {
   readonly #deps: DispatcherDeps;
   readonly #random: () => number;
-  readonly #breaker: BreakerSettings;
-  readonly #inFlight = new Map<string, Promise<void>>();
-  readonly #tokens = new Map<string, number>();
-  /** Slots promised to a claim in progress, so two claims never overfill this worker. */
-  #reserved = 0;
-  #sweptAt = 0;
+  readonly #me: WorkerIdentity;
+  readonly #book: HealthBook;
+  readonly #heartbeat: Heartbeat;
+  readonly #batcher: CompletionBatcher<Completion, CompletionResult>;
+  /** Attempts being sent now. */
+  readonly #sending = new Set<Promise<void>>();
+  /** Per subscription: attempts being sent by this worker. */
+  readonly #sendingTo = new Map<string, number>();
+  /** Per subscription: attempts answered whose outcome is not written yet (their slots are free). */
+  readonly #credit = new Map<string, number>();
+  /** Claims and completion writes, one at a time. */
+  #turn: Promise<unknown> = Promise.resolve();
+  /** The last claim filled this worker or an endpoint: more may be due as slots free up. */
+  #more = false;
   /** When the last claim started (`performance.now()`: a wall clock stepping back must not stall wake-ups). */
   #lastClaimStartedAt = Number.NEGATIVE_INFINITY;
-  /** When stopping, the time after which unwritable completions are given up (their leases expire). */
+  /** When stopping, the time after which unwritable completions are given up. */
   #giveUpAt = Number.POSITIVE_INFINITY;
-  #pendingCompletions: { completion: Completion; done: () => void }[] = [];
-  #flushing: Promise<void> | undefined;
   #running = false;
   #loop: Promise<void> | undefined;
   #wake: (() => void) | undefined;
@@ -83,73 +107,108 @@ export class Dispatcher {
   constructor(deps: DispatcherDeps) {
     this.#deps = deps;
     this.#random = deps.random ?? Math.random;
-    this.#breaker = {
-      threshold: deps.config.breakerThreshold,
-      disableAfterMs: deps.config.disableAfter,
-      schedule: deps.config.retrySchedule,
+    const { config, adapter, log } = deps;
+    this.#me = { id: `wrk_${randomBytes(10).toString("hex")}`, host: os.hostname(), pid: process.pid };
+    this.#book = new HealthBook({
+      threshold: config.breakerThreshold,
+      disableAfterMs: config.disableAfter,
+      schedule: config.retrySchedule,
       random: this.#random,
-    };
+    });
+    this.#heartbeat = new Heartbeat({
+      adapter,
+      me: this.#me,
+      settings: { timeoutMs: config.workerTimeout, leaseMs: config.lease },
+      log,
+      returned: () => deps.wakeup.notify(),
+    });
+    this.#batcher = new CompletionBatcher({
+      maxItems: COMPLETION_BATCH,
+      maxDelayMs: config.completionFlush,
+      retryDelayMs: ERROR_BACKOFF_MS,
+      write: (batch) => this.#inTurn(() => this.#write(batch)),
+      written: (batch, result) => this.#written(batch, result),
+      failed: (error) => log.error({ err: error }, "recording completions failed; retrying"),
+      keepTrying: () => this.#running || Date.now() < this.#giveUpAt,
+    });
+  }
+
+  /** This worker's id, as its leases and its `worker` row name it. */
+  get workerId(): string {
+    return this.#me.id;
   }
 
   start(): void {
     if (this.#running) return;
     this.#running = true;
-    this.#unsubscribe = this.#deps.wakeup.subscribe(() => this.#woken());
     this.#loop = this.#run();
   }
 
   get inFlight(): number {
-    return this.#inFlight.size;
+    return this.#sending.size;
   }
 
-  /** Stops claiming, waits up to graceMs for in-flight attempts, then releases what is left. */
+  /** Stops claiming, waits up to graceMs for attempts in flight, writes their outcomes, then releases what is left. */
   async stop(graceMs: number): Promise<void> {
     if (!this.#running) return;
     this.#running = false;
     this.#giveUpAt = Date.now() + graceMs;
     this.#unsubscribe?.();
+    clearTimeout(this.#delayed);
     this.#signal();
     await this.#loop;
-    // A completion batch written before the stop may have claimed work: it is in flight once this returns.
-    await this.#drainCompletions();
     let timer: NodeJS.Timeout | undefined;
     const grace = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, graceMs);
     });
-    await Promise.race([Promise.allSettled([...this.#inFlight.values()]), grace]);
+    await Promise.race([Promise.allSettled([...this.#sending]), grace]);
     clearTimeout(timer);
-    if (this.#inFlight.size > 0) {
+    if (this.#sending.size > 0) {
       // Past the grace period: cut off what is still sending, so nothing reaches a receiver after its lease is released.
-      this.#deps.log.warn(
-        { inFlight: this.#inFlight.size },
-        "aborting attempts still in flight after the grace period",
-      );
+      this.#deps.log.warn({ inFlight: this.#sending.size }, "aborting attempts still in flight after the grace period");
       this.#deps.sender.abortAll();
-      await Promise.allSettled([...this.#inFlight.values()]);
+      await Promise.allSettled([...this.#sending]);
     }
-    // Every batch being written must land before leases are released, or a success could be sent again.
-    await this.#drainCompletions();
-    const released = await releaseLeases(this.#deps.adapter, [...this.#tokens.keys()]);
-    if (released > 0) this.#deps.log.warn({ released }, "released unfinished deliveries at shutdown");
-    this.#tokens.clear();
+    // Every outcome must be written before leases are released, or a success could be sent again.
+    await this.#batcher.flush();
+    await this.#heartbeat.stop();
+    try {
+      const released = await releaseWorker(this.#deps.adapter, this.#me.id);
+      if (released > 0) this.#deps.log.warn({ released }, "released unfinished deliveries at shutdown");
+    } catch (error) {
+      this.#deps.log.error({ err: error }, "could not release leases at shutdown; the other workers will");
+    }
   }
 
   async #run(): Promise<void> {
     const { config, log } = this.#deps;
+    // Registered before the first claim: leases must name a worker the others can see beating.
+    while (this.#running) {
+      try {
+        await this.#heartbeat.start();
+        break;
+      } catch (error) {
+        log.error({ err: error }, "cannot register this worker; retrying");
+        await this.#sleep(ERROR_BACKOFF_MS);
+      }
+    }
+    this.#unsubscribe = this.#deps.wakeup.subscribe(() => this.#woken());
     while (this.#running) {
       let sleepMs = config.pollInterval;
       try {
-        const limit = this.#free();
+        const limit = Math.min(this.#free(), CLAIM_BATCH);
         if (limit > 0) {
-          const { claimed, now } = await this.#claim(limit, (limits) => claimDeliveries(this.#deps.adapter, limits));
+          const claimed = await this.#claim(limit);
           if (claimed.length === limit) {
             // Drain, but let the event loop breathe: with SQLite every query resolves as a microtask.
             await new Promise((resolve) => setImmediate(resolve));
             continue;
           }
-          const due = await nextDueAt(this.#deps.adapter);
-          // Due already but not claimed means every slot for it is taken: a completion wakes us, or the poll.
-          if (due !== undefined && due > now) sleepMs = Math.min(sleepMs, due - now);
+          if (claimed.length === 0) {
+            const due = await nextDueAt(this.#deps.adapter);
+            if (due !== undefined)
+              sleepMs = Math.min(sleepMs, due - (await this.#deps.adapter.now(this.#deps.adapter.db)));
+          }
         }
       } catch (error) {
         log.error({ err: error }, "dispatcher claim failed");
@@ -160,46 +219,50 @@ export class Dispatcher {
     }
   }
 
+  /** Free slots of this worker. */
+  #free(): number {
+    return this.#deps.config.maxInFlight - this.#sending.size;
+  }
+
+  /** Runs a claim or a completion write when no other is running. */
+  #inTurn<T>(work: () => Promise<T>): Promise<T> {
+    const result = this.#turn.then(work);
+    this.#turn = result.catch(() => undefined);
+    return result;
+  }
+
+  async #claim(limit: number): Promise<ClaimedDelivery[]> {
+    const { adapter, config } = this.#deps;
+    this.#lastClaimStartedAt = performance.now();
+    const { claimed } = await this.#inTurn(() =>
+      claimBatch(adapter, {
+        limit,
+        perEndpoint: config.maxInFlightPerEndpoint,
+        leaseMs: config.lease,
+        workerId: this.#me.id,
+        credit: new Map(this.#credit),
+      }),
+    );
+    for (const delivery of claimed) {
+      this.#book.seen(delivery.subscription_id, delivery);
+      this.#launch(delivery);
+    }
+    // Full, or an endpoint is at its cap: what frees up is worth claiming again.
+    this.#more =
+      claimed.length === limit ||
+      claimed.some((delivery) => (this.#sendingTo.get(delivery.subscription_id) ?? 0) >= config.maxInFlightPerEndpoint);
+    return claimed;
+  }
+
   /** A commit created deliveries: claim, but not sooner than the dialect's spacing after the last claim. */
   #woken(): void {
     this.#signal(this.#lastClaimStartedAt + this.#deps.adapter.wakeupSpacingMs - performance.now());
   }
 
-  /** Free slots of this worker, up to one claim batch; `leaving` attempts are about to free theirs. */
-  #free(leaving = 0): number {
-    const free = this.#deps.config.maxInFlight - this.#inFlight.size - this.#reserved + leaving;
-    return Math.min(free, CLAIM_BATCH);
-  }
-
-  /** Claims up to `limit` with the slots reserved meanwhile, and launches what it got. */
-  async #claim<T extends { claimed: ClaimedDelivery[] }>(
-    limit: number,
-    claim: (limits: ClaimLimits) => Promise<T>,
-  ): Promise<T> {
-    const { config } = this.#deps;
-    // A completion batch that claims nothing (no free slot, or stopping) is not a claim.
-    if (limit > 0) this.#lastClaimStartedAt = performance.now();
-    const sweepExpired = Date.now() - this.#sweptAt >= SWEEP_EVERY_MS;
-    this.#reserved += limit;
-    try {
-      const result = await claim({
-        limit,
-        perEndpoint: config.maxInFlightPerEndpoint,
-        leaseMs: config.lease,
-        sweepExpired,
-      });
-      if (sweepExpired) this.#sweptAt = Date.now();
-      for (const delivery of result.claimed) this.#launch(delivery);
-      return result;
-    } finally {
-      this.#reserved -= limit;
-    }
-  }
-
   /**
    * A wake-up that arrives while the loop is busy claiming is kept for the next sleep, not lost.
-   * With `delayMs`, it comes that much later, and signals asking meanwhile join it: completions
-   * landing together refill in one claim, and wake-ups wait out the dialect's spacing.
+   * With `delayMs`, it comes that much later, and signals asking meanwhile join it: slots freed
+   * together refill in one claim, and wake-ups wait out the dialect's spacing.
    */
   #signal(delayMs = 0): void {
     if (delayMs > 0) {
@@ -231,32 +294,22 @@ export class Dispatcher {
   }
 
   #launch(delivery: ClaimedDelivery): void {
-    this.#tokens.set(delivery.lease_token, (this.#tokens.get(delivery.lease_token) ?? 0) + 1);
-    // By attempt, not by delivery: a retry due at once can be claimed again while its last attempt is still being recorded.
-    const key = `${delivery.id}/${delivery.lease_token}`;
-    // An attempt cut off at shutdown records nothing: its lease stays listed, for stop() to release.
-    let keepLease = false;
+    const subscriptionId = delivery.subscription_id;
+    countUp(this.#sendingTo, subscriptionId, 1);
     const attempt = this.#attempt(delivery)
-      .then((recorded) => {
-        keepLease = !recorded;
-      })
-      .catch((error) =>
-        this.#deps.log.error({ err: error, delivery: delivery.id }, "delivery attempt failed to record"),
-      )
+      .catch((error) => this.#deps.log.error({ err: error, delivery: delivery.id }, "delivery attempt failed"))
       .finally(() => {
-        this.#inFlight.delete(key);
-        this.#deps.metrics?.inFlight.set(this.#inFlight.size);
-        if (keepLease) return;
-        const left = (this.#tokens.get(delivery.lease_token) ?? 1) - 1;
-        if (left > 0) this.#tokens.set(delivery.lease_token, left);
-        else this.#tokens.delete(delivery.lease_token);
+        this.#sending.delete(attempt);
+        countUp(this.#sendingTo, subscriptionId, -1);
+        this.#deps.metrics?.inFlight.set(this.#sending.size);
+        if (this.#more && this.#running) this.#signal(REFILL_COALESCE_MS);
       });
-    this.#inFlight.set(key, attempt);
-    this.#deps.metrics?.inFlight.set(this.#inFlight.size);
+    this.#sending.add(attempt);
+    this.#deps.metrics?.inFlight.set(this.#sending.size);
   }
 
-  /** Sends one attempt and records it; false when it was cut off at shutdown and recorded nothing. */
-  async #attempt(delivery: ClaimedDelivery): Promise<boolean> {
+  /** Sends one attempt and hands its outcome to the batcher; one cut off at shutdown records nothing. */
+  async #attempt(delivery: ClaimedDelivery): Promise<void> {
     const { keyBox, sender } = this.#deps;
     const startedAt = Date.now();
     let headers: Record<string, string> = {};
@@ -278,7 +331,7 @@ export class Dispatcher {
       result = { kind: "error", error: "network", message: `cannot sign: ${(error as Error).message}`, durationMs: 0 };
     }
     // Cut off by our own shutdown: not the receiver's doing, so no attempt is spent; the lease goes back.
-    if (result.kind === "aborted") return false;
+    if (result.kind === "aborted") return;
     const finishedAt = Date.now();
     const n = delivery.attempts + 1;
     const outcome = outcomeOf(
@@ -292,19 +345,16 @@ export class Dispatcher {
     );
     this.#deps.metrics?.attempts.inc({ outcome: outcome.kind });
     this.#deps.metrics?.attemptDuration.observe(result.durationMs / 1000);
-    const completion: Completion = {
+    const failure = result.kind === "error" ? `${result.error}: ${result.message}` : null;
+    countUp(this.#credit, delivery.subscription_id, 1);
+    this.#batcher.add({
       deliveryId: delivery.id,
       subscriptionId: delivery.subscription_id,
       leaseToken: delivery.lease_token,
       outcome,
       decidedAt: finishedAt,
       statusCode: result.kind === "response" ? result.status : null,
-      error:
-        result.kind === "error"
-          ? `${result.error}: ${result.message}`
-          : outcome.kind === "succeeded"
-            ? null
-            : outcome.reason,
+      error: failure ?? (outcome.kind === "succeeded" ? null : outcome.reason),
       attempt: {
         id: newId("attempt", startedAt),
         delivery_id: delivery.id,
@@ -314,69 +364,47 @@ export class Dispatcher {
         request_headers: JSON.stringify(headers),
         response_status: result.kind === "response" ? result.status : null,
         response_body: result.kind === "response" ? result.body : null,
-        error: result.kind === "error" ? `${result.error}: ${result.message}` : null,
+        error: failure,
       },
-    };
-    await this.#complete(completion);
-    return true;
-  }
-
-  /** Waits until no completion is waiting or being written, through the one flush at a time. */
-  async #drainCompletions(): Promise<void> {
-    while (this.#flushing || this.#pendingCompletions.length > 0) {
-      this.#flushing ??= this.#flush();
-      await this.#flushing;
-    }
-  }
-
-  /** Completions that finish together are written in one transaction. */
-  #complete(completion: Completion): Promise<void> {
-    return new Promise((resolve) => {
-      this.#pendingCompletions.push({ completion, done: resolve });
-      if (!this.#flushing) this.#flushing = new Promise((r) => setImmediate(r)).then(() => this.#flush());
     });
   }
 
-  /**
-   * Writes waiting completions, and in the same transaction claims work for the
-   * slots they free: one commit per turn of a busy endpoint, not two.
-   */
-  async #flush(): Promise<void> {
-    const { adapter, log } = this.#deps;
-    while (this.#pendingCompletions.length > 0) {
-      const batch = this.#pendingCompletions.splice(0, 500);
-      const completions = batch.map((item) => item.completion);
-      // Only successes in, and nothing left to claim: no new due time, nothing for the claim loop to do.
-      let quiet = false;
-      for (;;) {
-        try {
-          const limit = this.#running ? Math.max(0, this.#free(batch.length)) : 0;
-          const { summary, exhausted } = await this.#claim(limit, (limits) =>
-            adapter.db.transaction().execute(async (trx) => {
-              const summary = await completeWithin(adapter, trx, completions, this.#breaker);
-              // Not claiming is not knowing there is nothing to claim: while running, the claim loop looks.
-              if (limits.limit === 0) return { summary, claimed: [], exhausted: !this.#running };
-              const { claimed, exhausted } = await claimWithin(adapter, trx, limits, summary.now);
-              return { summary, claimed, exhausted };
-            }),
-          );
-          quiet = exhausted && completions.every((completion) => completion.outcome.kind === "succeeded");
-          if (summary.fenced > 0)
-            log.info({ fenced: summary.fenced }, "attempts recorded after their lease was taken over");
-          for (const id of summary.disabled) log.warn({ subscription: id }, "subscription disabled");
-          break;
-        } catch (error) {
-          // The leases still hold: keep trying until they would expire, then another worker takes over.
-          log.error({ err: error }, "recording completions failed; retrying");
-          await new Promise((r) => setTimeout(r, ERROR_BACKOFF_MS));
-          // Stopping with the database down: after the grace period the leases are left to expire.
-          if (!this.#running && Date.now() >= this.#giveUpAt) break;
-        }
-      }
-      for (const item of batch) item.done();
-      // A retry or a breaker change sets a due time the claim loop must sleep towards; work left over needs a claim.
-      if (!quiet) this.#signal(REFILL_COALESCE_MS);
+  /** Writes a batch of outcomes; the credit they held is spent in the same turn. */
+  async #write(batch: readonly Completion[]): Promise<CompletionResult> {
+    const result = await completeBatch(this.#deps.adapter, batch);
+    for (const completion of batch) countUp(this.#credit, completion.subscriptionId, -1);
+    return result;
+  }
+
+  /** After a batch is written: count its outcomes in the breaker, write what changed, wake the claim loop if needed. */
+  async #written(batch: readonly Completion[], { moved, now }: CompletionResult): Promise<void> {
+    const { log } = this.#deps;
+    const fenced = batch.length - moved.size;
+    if (fenced > 0) log.info({ fenced }, "attempts recorded after their lease was taken over");
+    const changes = new Map<string, { before: Health; after: Health }>();
+    for (const completion of batch) {
+      if (!moved.has(completion.deliveryId)) continue;
+      const change = this.#book.record(completion.subscriptionId, completion.outcome, now);
+      if (!change) continue;
+      const first = changes.get(change.subscriptionId);
+      changes.set(change.subscriptionId, { before: first?.before ?? change.before, after: change.after });
     }
-    this.#flushing = undefined;
+    for (const [subscriptionId, { before, after }] of changes) {
+      try {
+        const written = await writeHealth(this.#deps.adapter, subscriptionId, before, after, now);
+        if (!written) this.#book.forget(subscriptionId);
+        else if (after.state !== before.state) {
+          const fields = { subscription: subscriptionId, reason: after.state_reason };
+          if (after.state === "active") log.info(fields, "subscription recovered");
+          else log.warn(fields, `subscription ${after.state}`);
+        }
+      } catch (error) {
+        this.#book.forget(subscriptionId);
+        log.error({ err: error, subscription: subscriptionId }, "could not record a subscription's state");
+      }
+    }
+    // A retry or a breaker change sets a due time the claim loop must sleep towards.
+    const quiet = changes.size === 0 && batch.every((completion) => completion.outcome.kind === "succeeded");
+    if (!quiet && this.#running) this.#signal(REFILL_COALESCE_MS);
   }
 }

@@ -1,0 +1,71 @@
+/**
+ * Beats this worker's row every fifth of CAREHOOKS_WORKER_TIMEOUT and does
+ * the beat's work (store/queue/workers.ts). Deliveries it returns to pending
+ * wake the dispatchers. A beat that fails is logged and tried at the next
+ * tick: a worker that cannot beat for a whole timeout is taken for dead by
+ * the others, and its late outcomes are fenced.
+ */
+import type { FastifyBaseLogger } from "fastify";
+import type { DialectAdapter } from "../store/dialect/adapter.js";
+import { type BeatSettings, beat, type WorkerIdentity } from "../store/queue/workers.js";
+
+export interface HeartbeatDeps {
+  readonly adapter: DialectAdapter;
+  readonly me: WorkerIdentity;
+  readonly settings: BeatSettings;
+  readonly log: FastifyBaseLogger;
+  /** Deliveries went back to pending: claim them. */
+  readonly returned: () => void;
+}
+
+export class Heartbeat {
+  readonly #deps: HeartbeatDeps;
+  #timer: NodeJS.Timeout | undefined;
+  #beating: Promise<void> | undefined;
+  #stopped = false;
+
+  constructor(deps: HeartbeatDeps) {
+    this.#deps = deps;
+  }
+
+  get intervalMs(): number {
+    return Math.max(100, Math.floor(this.#deps.settings.timeoutMs / 5));
+  }
+
+  /** Registers this worker (the first beat, awaited: its leases must name a known worker), then beats on. */
+  async start(): Promise<void> {
+    await this.#beat(true);
+    this.#schedule();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    await this.#beating;
+  }
+
+  #schedule(): void {
+    if (this.#stopped) return;
+    this.#timer = setTimeout(() => {
+      this.#beating = this.#beat(false).finally(() => {
+        this.#beating = undefined;
+        this.#schedule();
+      });
+    }, this.intervalMs);
+  }
+
+  async #beat(first: boolean): Promise<void> {
+    const { adapter, me, settings, log } = this.#deps;
+    try {
+      const { returned, cancelled } = await beat(adapter, me, settings);
+      if (returned > 0) {
+        log.warn({ returned }, "returned deliveries held by a worker that stopped beating, or whose lease expired");
+        this.#deps.returned();
+      }
+      if (cancelled > 0) log.info({ cancelled }, "cancelled deliveries of deleted or disabled subscriptions");
+    } catch (error) {
+      if (first) throw error;
+      log.error({ err: error }, "worker heartbeat failed");
+    }
+  }
+}

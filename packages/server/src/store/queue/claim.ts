@@ -1,0 +1,220 @@
+/**
+ * Claims due deliveries for one worker: one statement per batch.
+ *
+ * Glossary:
+ * - due: pending with next_attempt_at ≤ now (the database's clock).
+ * - lease: a random token, the worker that holds it and an expiry; a delivery
+ *   is in flight at exactly one worker while its lease holds. Its worker's
+ *   heartbeat keeps the lease; a dead worker's leases go back to pending
+ *   (store/queue/workers.ts), and an expired lease is the last resort.
+ * - slots: per subscription, MAX_IN_FLIGHT_PER_ENDPOINT minus its deliveries
+ *   in flight. A degraded subscription has one slot, only after its probe
+ *   time and only when nothing of it is in flight.
+ * - credit: deliveries still in flight in the database whose response has
+ *   already ended at this worker (their outcome waits for the next completion
+ *   flush). Their slots are free: a busy endpoint is refilled as soon as its
+ *   answers arrive, not when their outcomes commit. Never for a degraded
+ *   subscription, whose probe's outcome decides whether it may have another.
+ *
+ * Subscriptions are served oldest due first, then round-robin: every
+ * subscription's first due delivery before any second one, so one hot
+ * endpoint cannot starve the others. On PostgreSQL the statement locks the
+ * subscriptions it takes work from (FOR NO KEY UPDATE SKIP LOCKED) and reads
+ * their in-flight count from the locked rows, so two workers never fill the
+ * same slots; SQLite's single writer gives the same for free.
+ */
+import { randomBytes } from "node:crypto";
+import type { DialectAdapter } from "../dialect/adapter.js";
+import type { SubscriptionState } from "../schema.js";
+import { perLimit, rowsOf } from "./raw.js";
+
+/** Subscriptions looked at per claim: enough that a few hundred that cannot take work never starve the rest. */
+const CANDIDATES = 200;
+
+export interface ClaimLimits {
+  /** Free slots of this worker. */
+  readonly limit: number;
+  readonly perEndpoint: number;
+  readonly leaseMs: number;
+  readonly workerId: string;
+  /** Per subscription, its deliveries whose response ended here but whose outcome is not written yet. */
+  readonly credit?: ReadonlyMap<string, number>;
+}
+
+/** A subscription's breaker state as the claim read it (see domain/breaker.ts). */
+export interface ClaimedHealth {
+  readonly state: SubscriptionState;
+  readonly state_reason: string | null;
+  readonly state_changed_at: number;
+  readonly failure_streak: number;
+  readonly failing_since: number | null;
+  readonly probe_at: number | null;
+}
+
+export interface ClaimedDelivery extends ClaimedHealth {
+  readonly id: string;
+  readonly event_id: string;
+  readonly subscription_id: string;
+  readonly event_name: string;
+  readonly attempts: number;
+  readonly retries_from: number;
+  readonly lease_token: string;
+  readonly payload: string;
+  readonly endpoint: string;
+  readonly signing_key: string | null;
+  readonly previous_signing_key: string | null;
+  readonly previous_key_expires_at: number | null;
+}
+
+export interface ClaimResult {
+  /** The database's clock when the claim ran. */
+  readonly now: number;
+  readonly claimed: ClaimedDelivery[];
+}
+
+const SENDER_COLUMNS = `
+  d.id, d.event_id, d.subscription_id, d.event_name, d.attempts, d.retries_from, d.lease_token,
+  e.payload, s.endpoint, s.signing_key, s.previous_signing_key, s.previous_key_expires_at,
+  s.state, s.state_reason, s.state_changed_at, s.failure_streak, s.failing_since, s.probe_at`;
+
+/**
+ * SQLite: @credit is JSON [[subscription id, n], …].
+ * The per-subscription LIMIT and the candidate LIMIT are written into the text:
+ * SQLite plans a constant LIMIT with a small sorter heap.
+ */
+const sqliteClaim = perLimit(
+  (cap) => `
+WITH credit(id, n) AS (SELECT value ->> 0, value ->> 1 FROM json_each(@credit)),
+counted AS (
+  SELECT s.id, s.state, s.probe_at,
+    (SELECT count(*) FROM delivery f WHERE f.subscription_id = s.id AND f.status = 'in_flight') AS busy,
+    (SELECT min(p.next_attempt_at) FROM delivery p WHERE p.subscription_id = s.id AND p.status = 'pending') AS due
+  FROM subscription s
+  WHERE s.deleted_at IS NULL AND s.state <> 'disabled'
+),
+roomy AS (
+  SELECT id, due, free FROM (
+    SELECT id, due,
+      CASE WHEN state = 'degraded' THEN (busy = 0 AND coalesce(probe_at, 0) <= @now)
+           ELSE ${cap} - busy + coalesce((SELECT n FROM credit WHERE credit.id = counted.id), 0) END AS free
+    FROM counted WHERE due <= @now
+  ) WHERE free > 0
+  ORDER BY due LIMIT ${CANDIDATES}
+),
+ranked AS (
+  SELECT d.id, d.next_attempt_at AS at, r.free,
+    row_number() OVER (PARTITION BY r.id ORDER BY d.next_attempt_at, d.id) AS rn
+  FROM roomy r JOIN delivery d ON d.id IN (
+    SELECT q.id FROM delivery q
+    WHERE q.subscription_id = r.id AND q.status = 'pending' AND q.next_attempt_at <= @now
+    ORDER BY q.next_attempt_at, q.id LIMIT ${cap}
+  )
+)
+UPDATE delivery SET status = 'in_flight', lease_token = @token, lease_expires_at = @expires, worker_id = @worker, updated_at = @now
+WHERE id IN (SELECT id FROM ranked WHERE rn <= free ORDER BY rn, at LIMIT @limit)
+RETURNING id`,
+);
+
+const SQLITE_LEASED = `
+SELECT ${SENDER_COLUMNS}
+FROM json_each(@ids) j
+JOIN delivery d ON d.id = j.value
+JOIN event e ON e.id = d.event_id
+JOIN subscription s ON s.id = d.subscription_id`;
+
+/** PostgreSQL: $1 token, $2 lease ms, $3 worker, $4 credit ids, $5 credit counts, $6 limit. */
+const postgresClaim = perLimit(
+  (cap) => `
+WITH clock AS MATERIALIZED (SELECT (extract(epoch from statement_timestamp()) * 1000)::bigint AS now),
+credit AS (SELECT * FROM unnest($4::text[], $5::int[]) AS c(id, n)),
+s AS (
+  SELECT s.id, s.endpoint, s.signing_key, s.previous_signing_key, s.previous_key_expires_at,
+    s.state, s.state_reason, s.state_changed_at, s.failure_streak, s.failing_since, s.probe_at,
+    CASE WHEN s.state = 'degraded' THEN 1
+         ELSE ${cap} - s.in_flight + coalesce((SELECT n FROM credit WHERE credit.id = s.id), 0) END AS free
+  FROM subscription s, clock
+  WHERE s.deleted_at IS NULL AND s.state <> 'disabled'
+    AND CASE WHEN s.state = 'degraded' THEN s.in_flight = 0 AND coalesce(s.probe_at, 0) <= clock.now
+             ELSE s.in_flight - coalesce((SELECT n FROM credit WHERE credit.id = s.id), 0) < ${cap} END
+    AND EXISTS (
+      SELECT 1 FROM delivery p WHERE p.subscription_id = s.id AND p.status = 'pending' AND p.next_attempt_at <= clock.now
+    )
+  ORDER BY (SELECT min(p.next_attempt_at) FROM delivery p WHERE p.subscription_id = s.id AND p.status = 'pending')
+  LIMIT ${CANDIDATES}
+  FOR NO KEY UPDATE OF s SKIP LOCKED
+),
+picked AS (
+  SELECT q.id, q.next_attempt_at AS at, row_number() OVER (PARTITION BY s.id ORDER BY q.next_attempt_at, q.id) AS rn
+  FROM s CROSS JOIN clock CROSS JOIN LATERAL (
+    SELECT q.id, q.next_attempt_at FROM delivery q
+    WHERE q.subscription_id = s.id AND q.status = 'pending' AND q.next_attempt_at <= clock.now
+    ORDER BY q.next_attempt_at, q.id
+    LIMIT s.free
+    FOR UPDATE OF q SKIP LOCKED
+  ) q
+),
+chosen AS (SELECT id FROM picked ORDER BY rn, at LIMIT $6),
+d AS (
+  UPDATE delivery d
+  SET status = 'in_flight', lease_token = $1, lease_expires_at = clock.now + $2, worker_id = $3, updated_at = clock.now
+  FROM chosen, clock
+  WHERE d.id = chosen.id
+  RETURNING d.id, d.event_id, d.subscription_id, d.event_name, d.attempts, d.retries_from, d.lease_token
+)
+SELECT ${SENDER_COLUMNS}, clock.now
+FROM d JOIN event e ON e.id = d.event_id JOIN s ON s.id = d.subscription_id CROSS JOIN clock`,
+);
+
+export async function claimBatch(adapter: DialectAdapter, limits: ClaimLimits): Promise<ClaimResult> {
+  if (limits.limit <= 0) return { now: await adapter.now(adapter.db), claimed: [] };
+  const token = randomBytes(16).toString("hex");
+  const credit = [...(limits.credit ?? new Map<string, number>())];
+  if (adapter.name === "postgres") {
+    const rows = await rowsOf<ClaimedDelivery & { now: number }>(adapter.db, postgresClaim(limits.perEndpoint), [
+      token,
+      limits.leaseMs,
+      limits.workerId,
+      credit.map(([id]) => id),
+      credit.map(([, n]) => n),
+      limits.limit,
+    ]);
+    const now = rows[0]?.now ?? (await adapter.now(adapter.db));
+    return { now, claimed: rows };
+  }
+  // SQLite runs in process: the clock is this process's, and two statements cost no round trip.
+  return adapter.db.transaction().execute(async (trx) => {
+    const now = Date.now();
+    const leased = await rowsOf<{ id: string }>(trx, sqliteClaim(limits.perEndpoint), {
+      token,
+      expires: now + limits.leaseMs,
+      worker: limits.workerId,
+      now,
+      credit: JSON.stringify(credit),
+      limit: limits.limit,
+    });
+    if (leased.length === 0) return { now, claimed: [] };
+    const ids = JSON.stringify(leased.map((row) => row.id));
+    const claimed = await rowsOf<ClaimedDelivery>(trx, SQLITE_LEASED, { ids });
+    return { now, claimed };
+  });
+}
+
+const NEXT_DUE = `
+SELECT min(CASE WHEN t.state = 'degraded' AND t.probe_at > t.due THEN t.probe_at ELSE t.due END) AS due
+FROM (
+  SELECT s.state, s.probe_at,
+    (SELECT min(p.next_attempt_at) FROM delivery p WHERE p.subscription_id = s.id AND p.status = 'pending') AS due
+  FROM subscription s
+  WHERE s.deleted_at IS NULL AND s.state <> 'disabled'
+) t
+WHERE t.due IS NOT NULL`;
+
+/**
+ * When the next pending delivery can be sent, for the dispatcher's sleep: its
+ * next attempt time, or its degraded subscription's probe time when later.
+ * Undefined when nothing is pending.
+ */
+export async function nextDueAt(adapter: DialectAdapter): Promise<number | undefined> {
+  const [row] = await rowsOf<{ due: number | string | null }>(adapter.db, NEXT_DUE, []);
+  return row?.due === null || row?.due === undefined ? undefined : Number(row.due);
+}

@@ -1,0 +1,33 @@
+/**
+ * Hot statements of the delivery queue are plain SQL, one text per dialect:
+ * building them with Kysely on every call cost more than running them, and
+ * the CTEs they need (locking, arrays, window functions) read better as SQL.
+ */
+import { CompiledQuery } from "kysely";
+import type { Db } from "../open.js";
+
+/** Positional values (`$1` on PostgreSQL, `?` on SQLite), or named ones for SQLite's `@name`. */
+export type Parameters = readonly unknown[] | Readonly<Record<string, unknown>>;
+
+export async function rowsOf<R>(db: Db, text: string, parameters: Parameters): Promise<R[]> {
+  // better-sqlite3 binds an object's values to the statement's named parameters.
+  return (await db.executeQuery<R>(CompiledQuery.raw(text, parameters as unknown[]))).rows;
+}
+
+export async function changedBy(db: Db, text: string, parameters: readonly unknown[]): Promise<number> {
+  return Number((await db.executeQuery(CompiledQuery.raw(text, parameters as unknown[]))).numAffectedRows ?? 0);
+}
+
+/** One statement text per value written into its SQL (a process uses one or two), made when first asked for. */
+export function perLimit(make: (value: number) => string): (value: number) => string {
+  const made = new Map<number, string>();
+  return (value) => {
+    let text = made.get(value);
+    if (text === undefined) {
+      if (made.size >= 8) made.clear();
+      text = make(value);
+      made.set(value, text);
+    }
+    return text;
+  };
+}

@@ -1,0 +1,115 @@
+/**
+ * Worker liveness. Every process that runs a dispatcher has a row in
+ * `worker` and beats it every fifth of CAREHOOKS_WORKER_TIMEOUT; its leases
+ * name it. At each beat a worker also:
+ * - keeps its own leases from expiring (a long request keeps its lease while
+ *   its worker lives);
+ * - returns to pending every lease whose worker is silent past the timeout
+ *   (or has no row): a crashed worker's deliveries flow again within seconds,
+ *   not after a whole lease;
+ * - returns leases that expired anyway (the last resort, e.g. a worker that
+ *   cannot reach the database) and cancels deliveries left pending for a
+ *   subscription deleted or disabled while they were being written.
+ * Nothing here is on the hot path: a beat is a few statements every seconds.
+ */
+import type { DialectAdapter } from "../dialect/adapter.js";
+import type { Db } from "../open.js";
+import { numbered } from "./health.js";
+import { changedBy } from "./raw.js";
+
+export interface WorkerIdentity {
+  readonly id: string;
+  readonly host: string;
+  readonly pid: number;
+}
+
+export interface BeatSettings {
+  readonly timeoutMs: number;
+  readonly leaseMs: number;
+}
+
+export interface BeatResult {
+  /** Deliveries returned to pending: a dead worker's, or expired. */
+  readonly returned: number;
+  /** Deliveries cancelled because their subscription is gone. */
+  readonly cancelled: number;
+}
+
+const BEAT = `
+INSERT INTO worker (id, host, pid, started_at, heartbeat_at) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at`;
+
+/** Extends this worker's leases that are past half their length. */
+const KEEP_LEASES = `
+UPDATE delivery SET lease_expires_at = ?
+WHERE status = 'in_flight' AND worker_id = ? AND lease_expires_at < ?`;
+
+/** Leases whose worker is silent or unknown, and expired ones: back to pending. Never this worker's own. */
+const RETURN_LEASES = `
+UPDATE delivery SET status = 'pending', lease_token = NULL, lease_expires_at = NULL, worker_id = NULL, updated_at = ?
+WHERE status = 'in_flight' AND (worker_id IS NULL OR worker_id <> ?) AND (
+  lease_expires_at <= ?
+  OR (worker_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM worker w WHERE w.id = delivery.worker_id AND w.heartbeat_at >= ?))
+)`;
+
+const FORGET_DEAD = "DELETE FROM worker WHERE heartbeat_at < ? AND id <> ?";
+
+const CANCEL_ORPHANS = `
+UPDATE delivery SET status = 'cancelled', next_attempt_at = NULL, last_error = 'subscription deleted or disabled', updated_at = ?
+WHERE status = 'pending'
+  AND subscription_id IN (SELECT id FROM subscription WHERE deleted_at IS NOT NULL OR state = 'disabled')`;
+
+const RELEASE = `
+UPDATE delivery SET status = 'pending', lease_token = NULL, lease_expires_at = NULL, worker_id = NULL, updated_at = ?
+WHERE status = 'in_flight' AND worker_id = ?`;
+
+function dialectText(adapter: DialectAdapter, text: string): string {
+  return adapter.name === "postgres" ? numbered(text) : text;
+}
+
+function run(adapter: DialectAdapter, db: Db, text: string, parameters: readonly unknown[]): Promise<number> {
+  return changedBy(db, dialectText(adapter, text), parameters);
+}
+
+/** Registers (or re-registers) this worker and does a beat's work. */
+export async function beat(adapter: DialectAdapter, me: WorkerIdentity, settings: BeatSettings): Promise<BeatResult> {
+  const now = await adapter.now(adapter.db);
+  return adapter.db.transaction().execute(async (trx) => {
+    await run(adapter, trx, BEAT, [me.id, me.host, me.pid, now, now]);
+    await run(adapter, trx, KEEP_LEASES, [now + settings.leaseMs, me.id, now + settings.leaseMs / 2]);
+    const silentSince = now - settings.timeoutMs;
+    const returned = await run(adapter, trx, RETURN_LEASES, [now, me.id, now, silentSince]);
+    await run(adapter, trx, FORGET_DEAD, [silentSince, me.id]);
+    const cancelled = await run(adapter, trx, CANCEL_ORPHANS, [now]);
+    return { returned, cancelled };
+  });
+}
+
+/** At shutdown: this worker's unfinished deliveries go back to pending and its row is removed. */
+export async function releaseWorker(adapter: DialectAdapter, workerId: string): Promise<number> {
+  const now = await adapter.now(adapter.db);
+  return adapter.db.transaction().execute(async (trx) => {
+    const released = await run(adapter, trx, RELEASE, [now, workerId]);
+    await run(adapter, trx, "DELETE FROM worker WHERE id = ?", [workerId]);
+    return released;
+  });
+}
+
+/**
+ * Every lease in the database back to pending, every worker forgotten: for a
+ * process that holds the database alone (SQLite under `serve`'s data
+ * directory lock), so any lease left belongs to a process that died.
+ */
+export async function returnAllLeases(adapter: DialectAdapter): Promise<number> {
+  const now = await adapter.now(adapter.db);
+  return adapter.db.transaction().execute(async (trx) => {
+    const returned = await run(
+      adapter,
+      trx,
+      "UPDATE delivery SET status = 'pending', lease_token = NULL, lease_expires_at = NULL, worker_id = NULL, updated_at = ? WHERE status = 'in_flight'",
+      [now],
+    );
+    await run(adapter, trx, "DELETE FROM worker WHERE true", []);
+    return returned;
+  });
+}
