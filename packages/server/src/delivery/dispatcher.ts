@@ -32,7 +32,7 @@ import type { KeyBox } from "../domain/key-box.js";
 import { signatureHeaders } from "../domain/signing.js";
 import type { Metrics } from "../ops/metrics.js";
 import type { DialectAdapter } from "../store/dialect/adapter.js";
-import { type ClaimedDelivery, claimBatch, nextDueAt } from "../store/queue/claim.js";
+import { type ClaimedDelivery, claimBatch, nextDueIn } from "../store/queue/claim.js";
 import { type Completion, type CompletionResult, completeBatch } from "../store/queue/complete.js";
 import { writeHealth } from "../store/queue/health.js";
 import { releaseWorker, type WorkerIdentity } from "../store/queue/workers.js";
@@ -205,9 +205,8 @@ export class Dispatcher {
             continue;
           }
           if (claimed.length === 0) {
-            const due = await nextDueAt(this.#deps.adapter);
-            if (due !== undefined)
-              sleepMs = Math.min(sleepMs, due - (await this.#deps.adapter.now(this.#deps.adapter.db)));
+            const dueIn = await nextDueIn(this.#deps.adapter);
+            if (dueIn !== undefined) sleepMs = Math.min(sleepMs, dueIn);
           }
         }
       } catch (error) {

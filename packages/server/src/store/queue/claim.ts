@@ -199,8 +199,8 @@ export async function claimBatch(adapter: DialectAdapter, limits: ClaimLimits): 
   });
 }
 
-const NEXT_DUE = `
-SELECT min(CASE WHEN t.state = 'degraded' AND t.probe_at > t.due THEN t.probe_at ELSE t.due END) AS due
+const NEXT_DUE = (clock: string) => `
+SELECT min(CASE WHEN t.state = 'degraded' AND t.probe_at > t.due THEN t.probe_at ELSE t.due END) AS due, ${clock} AS now
 FROM (
   SELECT s.state, s.probe_at,
     (SELECT min(p.next_attempt_at) FROM delivery p WHERE p.subscription_id = s.id AND p.status = 'pending') AS due
@@ -208,13 +208,18 @@ FROM (
   WHERE s.deleted_at IS NULL AND s.state <> 'disabled'
 ) t
 WHERE t.due IS NOT NULL`;
+const POSTGRES_NEXT_DUE = NEXT_DUE("(extract(epoch from statement_timestamp()) * 1000)::bigint");
+const SQLITE_NEXT_DUE = NEXT_DUE("@now");
 
 /**
- * When the next pending delivery can be sent, for the dispatcher's sleep: its
- * next attempt time, or its degraded subscription's probe time when later.
- * Undefined when nothing is pending.
+ * How long until the next pending delivery can be sent, for the dispatcher's
+ * sleep: until its next attempt time, or its degraded subscription's probe
+ * time when later. Undefined when nothing is pending.
  */
-export async function nextDueAt(adapter: DialectAdapter): Promise<number | undefined> {
-  const [row] = await rowsOf<{ due: number | string | null }>(adapter.db, NEXT_DUE, []);
-  return row?.due === null || row?.due === undefined ? undefined : Number(row.due);
+export async function nextDueIn(adapter: DialectAdapter): Promise<number | undefined> {
+  const [row] =
+    adapter.name === "postgres"
+      ? await rowsOf<{ due: number | null; now: number }>(adapter.db, POSTGRES_NEXT_DUE, [])
+      : await rowsOf<{ due: number | null; now: number }>(adapter.db, SQLITE_NEXT_DUE, { now: Date.now() });
+  return row === undefined || row.due === null ? undefined : Number(row.due) - Number(row.now);
 }
