@@ -737,7 +737,8 @@ function buildRows(results) {
       continue;
     }
     const d = r.drain;
-    const store = peer === "bullmq" ? `Redis ${r.server}` : `PostgreSQL ${r.server}`;
+    const version = r.server.split(" ")[0]; // PostgreSQL's has the distribution's build after it
+    const store = peer === "bullmq" ? `Redis ${version}` : `PostgreSQL ${version}`;
     rows.push([
       `${p.label} ${d.version} + undici, ${store}`,
       `backlog drain (1 worker, concurrency ${d.concurrency}, ${d.expected})`,
