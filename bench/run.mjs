@@ -9,6 +9,7 @@ import { parseArgs } from "node:util";
 import { Api, pgReachable, prepareDeployment, serveNodeFlags } from "./lib/carehooks.mjs";
 import { ROOT, undiciVersion } from "./lib/deps.mjs";
 import { newSigningKey } from "./lib/payload.mjs";
+import { bullmqDrain, graphileDrain, redisReachable, stopPeers } from "./lib/peers.mjs";
 import { cores, cpuSecondsOf, cpuSecondsOfComm, killAllNow, startReceiver, stopAll } from "./lib/procs.mjs";
 import {
   apiOnlyCreates,
@@ -38,13 +39,16 @@ const HELP = `Usage: node bench/run.mjs [options]
                         baseline (default $CAREHOOKS_MAX_IN_FLIGHT_PER_ENDPOINT or 10)
   --baseline-seconds S  length of one raw-POST baseline run (default 2)
   --repeat K            runs of the fan-out 1 end-to-end scenario, best kept (default 2)
-  --only LIST           sqlite,postgres (default both; the baseline always runs)
+  --only LIST           sqlite,postgres,peers (default all three; the baseline always runs)
+  --no-peers            leave out the peer queues (BullMQ on Redis, graphile-worker on PostgreSQL)
   --skip LIST           any of e2e,fanout,drain,latency,paths
   --fanout-target T     ports (10 receiver ports) | paths (10 paths on one port) | both (default both)
   --workers N           PostgreSQL worker processes (default 2)
   --postgres URL        PostgreSQL server (default $CAREHOOKS_BENCH_POSTGRES_URL or
                         postgres://postgres@127.0.0.1:5432/test); a fresh schema bench_<random> is
-                        created and dropped
+                        created and dropped (graphile-worker gets one of its own, bench_gw_<random>)
+  --redis URL           Redis server of the BullMQ peer (default $CAREHOOKS_BENCH_REDIS_URL or
+                        redis://127.0.0.1:6379); a queue of its own, removed at the end
   --timeout S           longest wait for deliveries in one run (default 60)
   --out FILE            JSON results (default bench/results/latest.json)
   --env KEY=VALUE       extra environment for every carehooks process (repeatable), e.g.
@@ -65,7 +69,8 @@ const { values: opt } = parseArgs({
     "in-flight": { type: "string", default: process.env.CAREHOOKS_MAX_IN_FLIGHT_PER_ENDPOINT ?? "10" },
     "baseline-seconds": { type: "string", default: "2" },
     repeat: { type: "string", default: "2" },
-    only: { type: "string", default: "sqlite,postgres" },
+    only: { type: "string", default: "sqlite,postgres,peers" },
+    "no-peers": { type: "boolean", default: false },
     skip: { type: "string", default: "" },
     "fanout-target": { type: "string", default: "both" },
     workers: { type: "string", default: "2" },
@@ -73,6 +78,7 @@ const { values: opt } = parseArgs({
       type: "string",
       default: process.env.CAREHOOKS_BENCH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test",
     },
+    redis: { type: "string", default: process.env.CAREHOOKS_BENCH_REDIS_URL ?? "redis://127.0.0.1:6379" },
     timeout: { type: "string", default: "60" },
     out: { type: "string", default: path.join(ROOT, "bench/results/latest.json") },
     env: { type: "string", multiple: true, default: [] },
@@ -121,6 +127,7 @@ const O = {
   ),
   fanoutTarget: opt["fanout-target"],
   postgres: opt.postgres,
+  redis: opt.redis,
   out: path.resolve(opt.out),
   env: Object.fromEntries(
     opt.env.map((pair) => {
@@ -133,6 +140,7 @@ const O = {
     }),
   ),
 };
+if (opt["no-peers"]) O.only.delete("peers");
 if (!["ports", "paths", "both"].includes(O.fanoutTarget)) {
   process.stderr.write("--fanout-target must be ports, paths or both\n");
   process.exit(2);
@@ -207,9 +215,9 @@ let cleaningUp = false;
 async function cleanup() {
   if (cleaningUp) return;
   cleaningUp = true;
-  const timer = setTimeout(() => killAllNow(), 15_000);
+  const timer = setTimeout(() => killAllNow(), 20_000); // past a peer's close grace (10 s)
   try {
-    await Promise.allSettled([...deployments].map((d) => d.cleanup()));
+    await Promise.allSettled([...deployments].map((d) => d.cleanup()).concat(stopPeers()));
     if (receiver) await Promise.race([receiver.call("close"), new Promise((r) => setTimeout(r, 2000))]);
     await stopAll(3000);
   } finally {
@@ -560,6 +568,57 @@ async function postgresSuite(result, receiverSources) {
   }
 }
 
+/**
+ * The peer queues, each on its own store: the same backlog as carehooks' drain (--events plus the
+ * warm-up's events) to the same receiver port, one worker process with the engine's per-endpoint cap
+ * as its concurrency and connections. Skipped, and said so, when the store is unreachable.
+ */
+const PEERS = {
+  bullmq: {
+    label: "BullMQ",
+    store: () => O.redis,
+    reachable: () => redisReachable(O.redis),
+    drain: (args) => bullmqDrain({ ...args, redis: O.redis }),
+  },
+  graphile: {
+    label: "graphile-worker",
+    store: () => O.postgres,
+    reachable: () => pgReachable(O.postgres),
+    drain: (args) => graphileDrain({ ...args, postgres: O.postgres }),
+  },
+};
+/** The peer each carehooks database is compared with. */
+const PEER_OF = { sqlite: "bullmq", postgres: "graphile" };
+
+async function peerSuite(results, peer, receiverSources) {
+  const p = PEERS[peer];
+  results.peers ??= {};
+  const server = await p.reachable();
+  if (!server) {
+    log(`${p.label}: ${p.store()} unreachable; skipped`);
+    results.peers[peer] = { error: `unreachable: ${p.store()}` };
+    return;
+  }
+  const events = O.events + WARM_EVENTS;
+  log(`${p.label}: ${events} jobs enqueued, then drained by one worker process, concurrency ${O.inFlight}`);
+  try {
+    const d = await p.drain({
+      receiver,
+      key: newSigningKey(),
+      url: `http://127.0.0.1:${receiver.ports[0]}/hook/${peer}-drain`,
+      events,
+      concurrency: O.inFlight,
+      timeoutMs: O.timeoutMs,
+      cpuSources: receiverSources,
+    });
+    results.peers[peer] = { server, drain: d };
+    log(`${p.label}: drain ${d.rate} deliveries/s`);
+  } catch (error) {
+    log(`${p.label} failed: ${error.stack ?? error}`);
+    results.peers[peer] = { server, error: String(error.message ?? error) };
+  }
+}
+
 // ---- report ----
 function cpuText(cpu) {
   if (!cpu) return "";
@@ -637,12 +696,15 @@ function buildRows(results) {
     }
     if (r.drain) {
       const d = r.drain;
+      const peer = PEER_OF[db];
+      const peerRate = results.peers?.[peer]?.drain?.rate;
       rows.push([
         name,
         `backlog drain (dispatcher only, ${d.expected})`,
         `${d.rate} deliveries/s`,
         ratio(d.rate, b1),
         cpuText(d.cpu),
+        peerRate ? `${ratio(d.rate, peerRate)} × ${PEERS[peer].label}` : "",
       ]);
       rows.push([
         name,
@@ -668,12 +730,31 @@ function buildRows(results) {
       ]);
     }
   }
+  for (const [peer, r] of Object.entries(results.peers ?? {})) {
+    const p = PEERS[peer];
+    if (r.error) {
+      rows.push([p.label, "backlog drain: not measured", r.error.split("\n")[0].slice(0, 70), "", ""]);
+      continue;
+    }
+    const d = r.drain;
+    const version = r.server.split(" ")[0]; // PostgreSQL's has the distribution's build after it
+    const store = peer === "bullmq" ? `Redis ${version}` : `PostgreSQL ${version}`;
+    rows.push([
+      `${p.label} ${d.version} + undici, ${store}`,
+      `backlog drain (1 worker, concurrency ${d.concurrency}, ${d.expected})`,
+      `${d.rate} deliveries/s`,
+      ratio(d.rate, b1),
+      `${cpuText(d.cpu)}; jobs ${JSON.stringify(d.counts)}`,
+    ]);
+  }
   return rows;
 }
 
+/** rows: [setup, figure, value, ÷ raw, notes], and the ratio to the peer queue after the notes where there is one. */
 function printTable(rows) {
-  const header = ["setup", "figure", "value", "÷ raw", "notes (CPU % of one core)"];
-  const all = [header, ...rows.map((r) => r.map((c) => (c === undefined ? "" : String(c))))];
+  const header = ["setup", "figure", "value", "÷ raw", "÷ peer", "notes (CPU % of one core)"];
+  const cells = rows.map(([setup, figure, value, raw, notes, peer]) => [setup, figure, value, raw, peer, notes]);
+  const all = [header, ...cells.map((r) => r.map((c) => (c === undefined ? "" : String(c))))];
   const widths = header.map((_, i) => Math.max(...all.map((r) => r[i].length)));
   const line = (r) => r.map((c, i) => c.padEnd(widths[i])).join("  ");
   process.stdout.write(`\n${line(all[0])}\n${widths.map((w) => "-".repeat(w)).join("  ")}\n`);
@@ -695,6 +776,9 @@ function printCpuPerUnit(results) {
     if (r.drain?.apiOnly) lines.push([db, "API only, per create", fmt(r.drain.apiOnly.cpuMsPerEvent)]);
     if (r.drain) lines.push([db, "backlog drain, per delivery", fmt(r.drain.cpuMsPerDelivery)]);
     if (r.fanout?.ports) lines.push([db, "fan-out 10, per event (10 deliveries)", fmt(r.fanout.ports.cpuMsPerEvent)]);
+  }
+  for (const [peer, r] of Object.entries(results.peers ?? {})) {
+    if (r.drain) lines.push([peer, "backlog drain, per delivery", fmt(r.drain.cpuMsPerDelivery)]);
   }
   if (lines.length === 0) return;
   process.stdout.write("CPU milliseconds per unit of work (whole-process CPU; postgres = all its server processes):\n");
@@ -755,6 +839,8 @@ async function main() {
       results.sqlite.error = String(error.message ?? error);
     }
   }
+  // each peer right after carehooks on the same kind of store, so the two are minutes apart
+  if (O.only.has("peers")) await peerSuite(results, "bullmq", receiverSources);
   if (O.only.has("postgres")) {
     const version = await pgReachable(O.postgres);
     if (!version) {
@@ -771,6 +857,7 @@ async function main() {
       }
     }
   }
+  if (O.only.has("peers")) await peerSuite(results, "graphile", receiverSources);
 
   log("baseline: once more at the end (drift check)");
   const end = await baseline([receiver.ports[0]], 1);
@@ -795,6 +882,9 @@ async function main() {
       fanout10Ports: ratio(r.fanout?.ports?.deliveryRate, b10),
       fanout10Paths: ratio(r.fanout?.paths?.deliveryRate, b1),
       drain: ratio(r.drain?.rate, b1),
+      // the peer queue on the same kind of store (PEER_OF), measured in the same run
+      drainVsPeer: ratio(r.drain?.rate, results.peers?.[PEER_OF[db]]?.drain?.rate),
+      peer: PEER_OF[db],
       latencyP99Ms: r.latency?.latencyMs?.p99,
       latencyLowRateP99Ms: r.latencyLow?.latencyMs?.p99,
       // If the API and the dispatcher only competed for the same CPU, end to end would be about
@@ -805,9 +895,18 @@ async function main() {
           : undefined,
     };
   }
+  for (const [peer, r] of Object.entries(results.peers ?? {})) {
+    results.ratios.peers ??= {};
+    results.ratios.peers[peer] = { drain: ratio(r.drain?.rate, b1) };
+  }
+  const atLeast = (x, min) => (x === undefined ? undefined : x >= min);
+  const q = results.ratios;
   results.targets = {
-    sqliteE2eAtLeastHalfOfRaw:
-      results.ratios.sqlite?.e2eFanout1 === undefined ? undefined : results.ratios.sqlite.e2eFanout1 >= 0.5,
+    sqliteE2eAtLeastHalfOfRaw: atLeast(q.sqlite?.e2eFanout1, 0.5),
+    sqliteDrainAtLeastHalfOfRaw: atLeast(q.sqlite?.drain, 0.5),
+    sqliteDrainAtLeast1_5xBullmq: atLeast(q.sqlite?.drainVsPeer, 1.5),
+    postgresDrainAtLeast0_35xRaw: atLeast(q.postgres?.drain, 0.35),
+    postgresDrainAtLeast2xGraphile: atLeast(q.postgres?.drainVsPeer, 2),
     sqliteP99AtMost50ms: results.sqlite?.latency ? results.sqlite.latency.latencyMs.p99 <= 50 : undefined,
     postgresP99AtMost50ms: results.postgres?.latency ? results.postgres.latency.latencyMs.p99 <= 50 : undefined,
   };

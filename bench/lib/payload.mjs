@@ -1,5 +1,5 @@
 // Event payloads and signature headers shaped like carehooks' own (CONTRACT.md, "The webhook request"),
-// for the raw-POST baseline.
+// for the raw-POST baseline and the peer queues.
 import { createHmac, randomBytes } from "node:crypto";
 
 const CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -17,12 +17,24 @@ export function newSigningKey() {
   return `whsec_${randomBytes(32).toString("base64")}`;
 }
 
-/** The same kind of body the engine sends for appointment.created (same keys, same order, ~450 bytes). */
-export function appointmentPayload({ businessId, clientId, doctorId, patientId, clinicId, partnerId }) {
+/** The ids of one sender's events; the tag (clinic_id) tells the receiver which measurement they belong to. */
+export function benchIdentity(tag) {
+  return {
+    businessId: fakeId("biz"),
+    clientId: fakeId("cli"),
+    doctorId: "doc_bench_1",
+    patientId: "pat_bench_1",
+    clinicId: tag,
+    partnerId: "partner-apt-1",
+  };
+}
+
+/** The event the engine sends for appointment.created (same keys, same order), as an object. */
+export function appointmentEvent({ businessId, clientId, doctorId, patientId, clinicId, partnerId }) {
   const now = Math.floor(Date.now() / 1000);
   const eventId = fakeId("evt");
   const appointmentId = fakeId("apt");
-  const body = JSON.stringify({
+  const event = {
     service: "appointment",
     event: "appointment.created",
     event_id: eventId,
@@ -42,8 +54,14 @@ export function appointmentPayload({ businessId, clientId, doctorId, patientId, 
       created_at: now,
       modified_at: now,
     },
-  });
-  return { eventId, appointmentId, body };
+  };
+  return { eventId, appointmentId, event };
+}
+
+/** The same body the engine sends for appointment.created (~560 bytes), serialised. */
+export function appointmentPayload(identity) {
+  const { eventId, appointmentId, event } = appointmentEvent(identity);
+  return { eventId, appointmentId, body: JSON.stringify(event) };
 }
 
 function standardKeyBytes(key) {

@@ -81,31 +81,46 @@ export function spawnNode(args, { env, name, cwd }) {
   return child;
 }
 
-/** The receiver child process: resolves to { child, ports, call(cmd, args) }. */
-export async function startReceiver(portCount) {
-  const child = fork(path.join(HERE, "receiver.mjs"), [String(portCount)], {
-    stdio: ["ignore", "inherit", "inherit", "ipc"],
-  });
-  track(child, "receiver");
+/**
+ * A node script forked with an IPC channel, the child answering with answerCalls (ipc.mjs): resolves,
+ * once the child says it is ready, to { child, ready, call(cmd, args) }. A call rejects when the child
+ * answers with an error or exits first.
+ */
+export async function forkChild(script, args, name) {
+  const child = fork(script, args, { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  track(child, name);
   const pending = new Map();
   let nextId = 1;
-  const ports = await new Promise((resolve, reject) => {
-    child.once("exit", (code) => reject(new Error(`receiver exited early (${code})`)));
+  const ready = await new Promise((resolve, reject) => {
+    child.once("exit", (code, signal) => {
+      const error = new Error(`${name} exited (${code ?? signal})`);
+      reject(error);
+      for (const p of pending.values()) p.reject(error);
+      pending.clear();
+    });
     child.on("message", (msg) => {
-      if (msg.type === "ready") resolve(msg.ports);
-      else if (pending.has(msg.id)) {
-        pending.get(msg.id)(msg.data);
-        pending.delete(msg.id);
-      }
+      if (msg.type === "ready") return resolve(msg.data);
+      const p = pending.get(msg.id);
+      if (!p) return;
+      pending.delete(msg.id);
+      if (msg.error !== undefined) p.reject(new Error(`${name}: ${msg.error}`));
+      else p.resolve(msg.data);
     });
   });
   const call = (cmd, args = {}) =>
-    new Promise((resolve) => {
+    new Promise((resolve, reject) => {
+      if (!child.connected) return reject(new Error(`${name} is gone`));
       const id = nextId++;
-      pending.set(id, resolve);
+      pending.set(id, { resolve, reject });
       child.send({ id, cmd, ...args });
     });
-  return { child, ports, call };
+  return { child, ready, call };
+}
+
+/** The receiver child process: resolves to { child, ports, call(cmd, args) }. */
+export async function startReceiver(portCount) {
+  const receiver = await forkChild(path.join(HERE, "receiver.mjs"), [String(portCount)], "receiver");
+  return { ...receiver, ports: receiver.ready.ports };
 }
 
 // ---- CPU accounting from /proc (Linux) ----

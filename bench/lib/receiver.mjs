@@ -4,8 +4,9 @@
 // phase are answered but not counted. It verifies both signatures, de-duplicates on
 // (port, path, webhook-id) and records the first receipt
 // time of each event (wall clock, sub-millisecond: performance.timeOrigin + performance.now()).
-// Controlled over IPC: reset, stats, waitFor, receipts, close.
+// Controlled over IPC (answerCalls): reset, stats, waitFor, receipts, close.
 import http from "node:http";
+import { answerCalls } from "./ipc.mjs";
 import { verifyEka, verifyStandard } from "./payload.mjs";
 
 const now = () => performance.timeOrigin + performance.now();
@@ -128,42 +129,30 @@ for (let i = 0; i < portCount; i++) {
   ports.push(port);
 }
 
-process.on("message", (msg) => {
-  const reply = (data) => process.send({ id: msg.id, data });
-  switch (msg.cmd) {
-    case "reset":
-      reset(msg.key, msg.tag);
-      reply(true);
-      break;
-    case "stats":
-      reply(stats());
-      break;
-    case "waitFor": {
-      if (state.seen.size >= msg.count) {
-        reply(stats());
-        break;
-      }
-      const w = { count: msg.count, done: () => reply(stats()) };
-      w.timer = setTimeout(() => {
-        waiters = waiters.filter((x) => x !== w);
-        reply({ ...stats(), timedOut: true });
-      }, msg.timeoutMs);
-      waiters.push(w);
-      break;
-    }
-    case "receipts":
-      reply([...state.byAppointment]);
-      break;
-    case "close":
-      for (const server of servers) server.closeAllConnections?.();
-      Promise.all(servers.map((s) => new Promise((r) => s.close(r)))).then(() => {
-        reply(true);
-        process.exit(0);
+answerCalls(
+  {
+    reset({ key, tag }) {
+      reset(key, tag);
+      return true;
+    },
+    stats,
+    waitFor({ count, timeoutMs }) {
+      if (state.seen.size >= count) return stats();
+      return new Promise((resolve) => {
+        const w = { count, done: () => resolve(stats()) };
+        w.timer = setTimeout(() => {
+          waiters = waiters.filter((x) => x !== w);
+          resolve({ ...stats(), timedOut: true });
+        }, timeoutMs);
+        waiters.push(w);
       });
-      break;
-    default:
-      reply({ error: `unknown command ${msg.cmd}` });
-  }
-});
-process.on("disconnect", () => process.exit(0));
-process.send({ type: "ready", ports });
+    },
+    receipts: () => [...state.byAppointment],
+    async close() {
+      for (const server of servers) server.closeAllConnections?.();
+      await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+      return true;
+    },
+  },
+  { ports },
+);

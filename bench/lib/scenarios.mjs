@@ -2,12 +2,12 @@
 // (performance.timeOrigin + performance.now()), comparable across the bench process and its children.
 
 import { randomBytes } from "node:crypto";
-import { undici, undiciVersion } from "./deps.mjs";
-import { appointmentPayload, fakeId, signedHeaders } from "./payload.mjs";
-import { cpuMeter, selfCpuSeconds } from "./procs.mjs";
+import { fileURLToPath } from "node:url";
+import { benchIdentity } from "./payload.mjs";
+import { cpuMeter, cpuSecondsOf, forkChild, selfCpuSeconds, stopChild } from "./procs.mjs";
 import { now, round, runPool, sleep, summarize } from "./stats.mjs";
 
-const { Pool } = undici;
+const RAW_SENDER = fileURLToPath(new URL("./raw-sender.mjs", import.meta.url));
 
 /** A fresh tag (the clinic_id of one measurement's creates), so the receiver ignores earlier phases' stragglers. */
 export function newTag(label) {
@@ -15,71 +15,38 @@ export function newTag(label) {
 }
 
 /**
- * Baseline: raw undici POSTs of signed ~450-byte bodies to the receiver, `connections` per port
- * kept in flight (one Pool per port, like the engine's one agent with that many connections per origin).
+ * Baseline: raw undici POSTs of signed ~560-byte bodies to the receiver from a child process of its
+ * own (raw-sender.mjs), `connections` per port kept in flight (one Pool per port, like the engine's
+ * one agent with that many connections per origin).
  */
 export async function rawPostRate({ receiver, ports, connections, seconds, warmupSeconds = 0.5, key, cpuSources }) {
   const tag = newTag("raw");
   await receiver.call("reset", { key, tag });
-  const identity = {
-    businessId: fakeId("biz"),
-    clientId: fakeId("cli"),
-    doctorId: "doc_bench_1",
-    patientId: "pat_bench_1",
-    clinicId: tag,
-    partnerId: "partner-apt-1",
-  };
-  const pools = ports.map((port) => new Pool(`http://127.0.0.1:${port}`, { connections, pipelining: 1 }));
-  let phase = "warmup";
-  let counted = 0;
-  let errors = 0;
-  const loops = [];
-  for (const [p, pool] of pools.entries()) {
-    for (let c = 0; c < connections; c++) {
-      loops.push(
-        (async () => {
-          while (phase !== "stop") {
-            const { eventId, body } = appointmentPayload({ ...identity, partnerId: `partner-apt-${p}-${c}` });
-            try {
-              const res = await pool.request({
-                method: "POST",
-                path: `/hook/raw-${p}`,
-                headers: signedHeaders(key, eventId, body, `bench-undici-${undiciVersion}`),
-                body,
-              });
-              await res.body.text();
-              if (res.statusCode === 200 && phase === "measure") counted += 1;
-            } catch {
-              errors += 1;
-            }
-          }
-        })(),
-      );
-    }
+  const sender = await forkChild(RAW_SENDER, [], "raw-sender");
+  try {
+    await sender.call("start", { ports, connections, key, identity: benchIdentity(tag) });
+    await sleep(warmupSeconds * 1000);
+    await sender.call("measure");
+    const meter = cpuMeter({ ...cpuSources, sender: () => cpuSecondsOf(sender.child.pid) });
+    await sleep(seconds * 1000);
+    const { requests, elapsedMs, errors } = await sender.call("stop");
+    const { cpu } = meter();
+    const check = await receiver.call("stats");
+    return {
+      rate: round((requests / elapsedMs) * 1000),
+      requests,
+      seconds: round(elapsedMs / 1000, 2),
+      connections: connections * ports.length,
+      errors,
+      signaturesOk: check.sigOk,
+      signaturesBad: check.sigBad,
+      bodyBytes: check.avgBodyBytes,
+      cpu,
+    };
+  } finally {
+    await sender.call("close").catch(() => {});
+    await stopChild(sender.child);
   }
-  await sleep(warmupSeconds * 1000);
-  phase = "measure";
-  const meter = cpuMeter({ ...cpuSources, bench: selfCpuSeconds });
-  const t0 = now();
-  await sleep(seconds * 1000);
-  const n = counted;
-  const elapsed = now() - t0;
-  const { cpu } = meter();
-  phase = "stop";
-  await Promise.all(loops);
-  await Promise.all(pools.map((pool) => pool.close()));
-  const check = await receiver.call("stats");
-  return {
-    rate: round((n / elapsed) * 1000),
-    requests: n,
-    seconds: round(elapsed / 1000, 2),
-    connections: connections * ports.length,
-    errors,
-    signaturesOk: check.sigOk,
-    signaturesBad: check.sigBad,
-    bodyBytes: check.avgBodyBytes,
-    cpu,
-  };
 }
 
 /** CPU milliseconds each process spent per unit of work (event or delivery). */

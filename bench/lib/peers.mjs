@@ -1,0 +1,112 @@
+// The harness's side of the peer queues (bench/peers/): each drains the same backlog to the same
+// receiver with the engine's concurrency, timed by the same drain scenario as carehooks.
+import { randomBytes } from "node:crypto";
+import net from "node:net";
+import { fileURLToPath } from "node:url";
+import { dropSchema } from "./carehooks.mjs";
+import { CLOSE_GRACE_MS } from "./ipc.mjs";
+import { cpuSecondsOf, cpuSecondsOfComm, forkChild, stopChild } from "./procs.mjs";
+import { drain, newTag } from "./scenarios.mjs";
+import { sleep } from "./stats.mjs";
+
+const script = (name) => fileURLToPath(new URL(`../peers/${name}.mjs`, import.meta.url));
+
+/** Peers running now: { child, leftover } (leftover removes what the child may have left behind). */
+const running = new Set();
+
+/** Closes every running peer (it removes its queue or schema) and waits for it, before the harness kills children. */
+export async function stopPeers() {
+  await Promise.all([...running].map(stopPeer));
+}
+
+async function stopPeer(peer) {
+  await Promise.race([peer.child.call("close").catch(() => {}), sleep(CLOSE_GRACE_MS)]);
+  await stopChild(peer.child.child);
+  await peer.leftover?.().catch(() => {});
+  running.delete(peer);
+}
+
+/** The Redis server's version, or undefined when nothing answers at `url` within 3 s. */
+export function redisReachable(url) {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    let text = "";
+    const socket = net.connect({ host: hostname, port: Number(port || 6379) });
+    const done = (version) => {
+      socket.destroy();
+      resolve(version);
+    };
+    socket.setTimeout(3000, () => done(undefined));
+    socket.on("error", () => done(undefined));
+    socket.on("connect", () => socket.write("INFO server\r\n"));
+    socket.on("data", (chunk) => {
+      text += chunk;
+      const version = /redis_version:([^\r\n]+)/.exec(text)?.[1];
+      if (version) done(version);
+      else if (text.startsWith("-")) done(undefined); // an error answer, e.g. NOAUTH
+    });
+  });
+}
+
+/**
+ * One peer's backlog drain: the child enqueues `events` jobs in bulk, then the drain scenario starts
+ * its worker and waits for the receiver to have every event. `store` is the peer's own arguments
+ * (where its queue lives); `storeCpu` names the database's server processes for the CPU figures.
+ */
+async function peerDrain({
+  peer,
+  store,
+  storeCpu,
+  leftover,
+  receiver,
+  key,
+  url,
+  events,
+  concurrency,
+  timeoutMs,
+  cpuSources,
+}) {
+  const child = await forkChild(script(peer), [], peer);
+  const entry = { child, leftover };
+  running.add(entry);
+  try {
+    const tag = newTag(peer);
+    const enqueued = await child.call("enqueue", { ...store, events, tag });
+    const d = await drain({
+      receiver,
+      key,
+      tag,
+      expected: events,
+      timeoutMs,
+      cpuSources: { ...cpuSources, [storeCpu]: () => cpuSecondsOfComm(storeCpu) },
+      startDispatcher: async () => {
+        await child.call("start", { url, key, concurrency });
+        return { worker: () => cpuSecondsOf(child.child.pid) };
+      },
+    });
+    const closed = await child.call("close");
+    return { ...d, version: child.ready.version, workerProcesses: 1, concurrency, ...enqueued, ...closed };
+  } finally {
+    await stopPeer(entry);
+  }
+}
+
+/** BullMQ on Redis `redis`, in a queue of its own (obliterated at the end). */
+export function bullmqDrain({ redis, ...rest }) {
+  const queueName = `carehooks-bench-${randomBytes(6).toString("hex")}`;
+  return peerDrain({ ...rest, peer: "bullmq", store: { redis, queueName }, storeCpu: "redis-server" });
+}
+
+/** graphile-worker on PostgreSQL `postgres`, in a fresh schema (dropped at the end, by the harness too if the child could not). */
+export function graphileDrain({ postgres, ...rest }) {
+  const schema = `bench_gw_${randomBytes(6).toString("hex")}`;
+  const url = new URL(postgres);
+  url.searchParams.delete("schema");
+  return peerDrain({
+    ...rest,
+    peer: "graphile-worker",
+    store: { postgres: url.toString(), schema },
+    storeCpu: "postgres",
+    leftover: () => dropSchema(postgres, schema),
+  });
+}
