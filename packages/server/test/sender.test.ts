@@ -355,6 +355,32 @@ describe("Sender network errors", () => {
   });
 });
 
+describe("Sender per-attempt work", () => {
+  it("remembers at most endpointCacheSize endpoint URLs, refused ones included", async () => {
+    const target = await receiver((_req, res) => res.end());
+    const send = sender({ endpointCacheSize: 3 });
+    for (let n = 0; n < 5; n += 1) {
+      const url = `${target.url}?n=${n}#fragment`;
+      expectResponse(await send.send({ url, headers: HEADERS, body: BODY }));
+      expectResponse(await send.send({ url, headers: HEADERS, body: BODY }));
+    }
+    expect(send.endpointsCached).toBe(3);
+    // Every URL was sent to as given, fragment dropped, also after it was forgotten and worked out again.
+    expectResponse(await send.send({ url: `${target.url}?n=0#fragment`, headers: HEADERS, body: BODY }));
+    expect(target.requests.map((request) => request.url)).toEqual([
+      ...[0, 1, 2, 3, 4].flatMap((n) => [`/hook?n=${n}`, `/hook?n=${n}`]),
+      "/hook?n=0",
+    ]);
+    expect(send.endpointsCached).toBe(3);
+    for (let i = 0; i < 2; i += 1) {
+      expect(expectError(await send.send({ url: "not a url", headers: HEADERS, body: BODY })).error).toBe(
+        "invalid_url",
+      );
+    }
+    expect(send.endpointsCached).toBe(3);
+  });
+});
+
 describe("Sender SSRF guard", () => {
   it("blocks a loopback URL before connecting when the allow-list does not cover it", async () => {
     const target = await receiver((_req, res) => res.end());

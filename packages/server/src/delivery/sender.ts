@@ -9,15 +9,9 @@
 import type { LookupAddress, LookupAllOptions, LookupOptions } from "node:dns";
 import dns from "node:dns";
 import type { LookupFunction } from "node:net";
-import { Agent, type Dispatcher, Pool, ProxyAgent, request } from "undici";
-import { BoundedMap } from "../domain/bounded-map.js";
-import {
-  checkEndpoint,
-  type EndpointCheck,
-  isAddressAllowed,
-  refusedRange,
-  type UrlPolicy,
-} from "../domain/url-policy.js";
+import { Agent, type Dispatcher, Pool, ProxyAgent } from "undici";
+import { isAddressAllowed, refusedRange, type UrlPolicy } from "../domain/url-policy.js";
+import { EndpointCache } from "./endpoints.js";
 
 export interface SenderOptions {
   /** CAREHOOKS_CONNECT_TIMEOUT: DNS, TCP and TLS handshake. */
@@ -31,6 +25,8 @@ export interface SenderOptions {
   readonly maxResponseBytes?: number;
   /** Keep the first N bytes of the body as text (default 4 KiB). */
   readonly storedResponseBytes?: number;
+  /** Endpoint URLs whose parsed form and policy check are remembered (default 10 000). */
+  readonly endpointCacheSize?: number;
   /** Per-origin connection cap of the shared agent (default 64). */
   readonly connections?: number;
   /** Host name resolution; defaults to the system resolver (dns.lookup). For tests. */
@@ -75,8 +71,6 @@ const DEFAULT_CONNECTIONS = 64;
 const MAX_RESPONSE_HEADERS = 50;
 const MAX_HEADER_VALUE_CHARS = 1024;
 const MAX_MESSAGE_CHARS = 500;
-/** Endpoints whose policy check is remembered (the check is a pure function of the URL and the policy). */
-const CHECKED_ENDPOINTS = 10_000;
 
 const systemResolve: Resolve = (hostname, options) => dns.promises.lookup(hostname, options);
 
@@ -166,18 +160,19 @@ class AttemptTimeout extends Error {
 
 export class Sender {
   readonly #dispatcher: Dispatcher;
-  readonly #policy: UrlPolicy;
+  /** Through an egress proxy: undici's ProxyAgent would otherwise parse the origin for a Host header per request. */
+  readonly #proxied: boolean;
   readonly #requestTimeoutMs: number;
   readonly #maxResponseBytes: number;
   readonly #storedResponseBytes: number;
-  readonly #checked = new BoundedMap<string, EndpointCheck>(CHECKED_ENDPOINTS);
+  readonly #endpoints: EndpointCache;
   readonly #sending = new Set<AbortController>();
 
   constructor(options: SenderOptions) {
     const { connectTimeoutMs, requestTimeoutMs } = options;
     positive("connectTimeoutMs", connectTimeoutMs);
     positive("requestTimeoutMs", requestTimeoutMs);
-    this.#policy = options.policy;
+    this.#endpoints = new EndpointCache(options.policy, options.endpointCacheSize);
     this.#requestTimeoutMs = requestTimeoutMs;
     this.#maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
     this.#storedResponseBytes = Math.min(
@@ -189,8 +184,11 @@ export class Sender {
     positive("connections", connections);
     // undici's own timers back up the attempt timer; bodyTimeout is an idle gap, not a total.
     const shared = { connections, pipelining: 1, headersTimeout: requestTimeoutMs, bodyTimeout: requestTimeoutMs };
-    if (options.egressProxy !== undefined && options.egressProxy !== "") {
-      const proxy = new URL(options.egressProxy);
+    // An empty setting means no proxy.
+    const egressProxy = options.egressProxy || undefined;
+    this.#proxied = egressProxy !== undefined;
+    if (egressProxy !== undefined) {
+      const proxy = new URL(egressProxy);
       if (proxy.protocol !== "http:" && proxy.protocol !== "https:") {
         throw new Error(`egress proxy must be an http(s) URL, not ${proxy.protocol}`);
       }
@@ -205,12 +203,19 @@ export class Sender {
           new Pool(origin, { ...clientOptions, headersTimeout: connectTimeoutMs }),
       });
     } else {
+      // One Agent for every endpoint: it finds an origin's pool with one Map lookup, and closes pools
+      // that fall idle, which a pool held per endpoint in our cache would outlive.
       this.#dispatcher = new Agent({
         ...shared,
         // undici spreads these into net.connect / tls.connect; `timeout` covers lookup + TCP + TLS.
         connect: { timeout: connectTimeoutMs, lookup: guardedLookup(options.policy, options.resolve) },
       });
     }
+  }
+
+  /** Endpoint URLs remembered now (at most `endpointCacheSize`). */
+  get endpointsCached(): number {
+    return this.#endpoints.size;
   }
 
   async send(outgoing: SendRequest): Promise<SendResult> {
@@ -223,18 +228,8 @@ export class Sender {
       durationMs: elapsed(),
     });
 
-    let parsed: URL;
-    try {
-      parsed = new URL(outgoing.url);
-    } catch {
-      return fail("invalid_url", "endpoint is not a valid URL");
-    }
-    if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
-      return fail("invalid_url", `endpoint must be an http(s) URL, not ${parsed.protocol}`);
-    }
-    // Registered URLs were checked then, but the policy may have changed since (it is fixed for a sender's life).
-    const check = this.#checked.getOrSet(outgoing.url, () => checkEndpoint(outgoing.url, this.#policy));
-    if (!check.ok) return fail("blocked", check.reason);
+    const endpoint = this.#endpoints.get(outgoing.url);
+    if (!endpoint.ok) return fail(endpoint.error, endpoint.message);
 
     const controller = new AbortController();
     this.#sending.add(controller);
@@ -245,11 +240,12 @@ export class Sender {
       controller.abort(timeout);
     }, this.#requestTimeoutMs);
     try {
-      const response = await request(check.url, {
-        dispatcher: this.#dispatcher,
+      const response = await this.#dispatcher.request({
+        origin: endpoint.origin,
+        path: endpoint.path,
         method: "POST",
-        // A copy: undici's ProxyAgent adds a host header to the object it is given.
-        headers: { ...outgoing.headers },
+        // A copy through the proxy: undici's ProxyAgent adds a missing Host header to the object it is given.
+        headers: this.#proxied ? { ...outgoing.headers, host: endpoint.host } : outgoing.headers,
         body: outgoing.body,
         signal: controller.signal,
       });
