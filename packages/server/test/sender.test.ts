@@ -356,6 +356,72 @@ describe("Sender network errors", () => {
 });
 
 describe("Sender per-attempt work", () => {
+  /** Native timers alive in this process now. */
+  const timers = (): number => process.getActiveResourcesInfo().filter((kind) => kind === "Timeout").length;
+
+  it("cuts slow-drip bodies at the deadline with one timer for every attempt in flight", async () => {
+    const attempts = 20;
+    const open = new Set<http.ServerResponse>();
+    let allOpen: () => void = () => {};
+    const opened = new Promise<void>((resolve) => {
+      allOpen = resolve;
+    });
+    const target = await receiver((_req, res) => {
+      res.writeHead(200);
+      res.write("a");
+      open.add(res);
+      res.on("close", () => open.delete(res));
+      if (open.size === attempts) allOpen();
+    });
+    // One interval drips into every open response, so the receiver adds one timer, not one per attempt.
+    const drip = setInterval(() => {
+      for (const res of open) res.write("a");
+    }, 50);
+    cleanups.push(() => clearInterval(drip));
+    // Over 1 s, undici's header, body and connect timeouts all ride its one coarse timer.
+    const send = sender({ requestTimeoutMs: 1500 });
+    const before = timers();
+    const sending = Array.from({ length: attempts }, () =>
+      send.send({ url: target.url, headers: HEADERS, body: BODY }),
+    );
+    await opened;
+    const during = timers();
+    const results = await Promise.all(sending);
+    for (const result of results) {
+      const failed = expectError(result);
+      expect(failed.error).toBe("timeout");
+      expect(failed.durationMs).toBeGreaterThanOrEqual(1490);
+      expect(failed.durationMs).toBeLessThan(3000);
+    }
+    // The deadline sweeper and undici's shared timer, with room for the test runner's own: a timer per attempt adds 20.
+    expect(during - before).toBeLessThanOrEqual(5);
+    await expect.poll(() => open.size, { timeout: 5000 }).toBe(0);
+  });
+
+  it("abortAll cuts off attempts waiting for headers and reading a body, and later sends still work", async () => {
+    const silent = await receiver(() => {}); // never answers
+    let bodyStarted: () => void = () => {};
+    const started = new Promise<void>((resolve) => {
+      bodyStarted = resolve;
+    });
+    const endless = await receiver((_req, res) => {
+      res.writeHead(200);
+      res.write("a", () => bodyStarted());
+    });
+    const healthy = await receiver((_req, res) => res.end("ok"));
+    const send = sender({ requestTimeoutMs: 10_000 });
+    const sending = [silent, endless].map((target) => send.send({ url: target.url, headers: HEADERS, body: BODY }));
+    await started;
+    await expect.poll(() => silent.requests.length).toBe(1);
+    // Let the endless response's headers reach undici, so the body read is what gets cut.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    send.abortAll();
+    const results = await Promise.all(sending);
+    expect(results.map((result) => result.kind)).toEqual(["aborted", "aborted"]);
+    for (const result of results) expect(result.durationMs).toBeLessThan(5000);
+    expect(expectResponse(await send.send({ url: healthy.url, headers: HEADERS, body: BODY })).status).toBe(200);
+  });
+
   it("remembers at most endpointCacheSize endpoint URLs, refused ones included", async () => {
     const target = await receiver((_req, res) => res.end());
     const send = sender({ endpointCacheSize: 3 });

@@ -8,9 +8,11 @@
 
 import type { LookupAddress, LookupAllOptions, LookupOptions } from "node:dns";
 import dns from "node:dns";
+import type { EventEmitter } from "node:events";
 import type { LookupFunction } from "node:net";
 import { Agent, type Dispatcher, Pool, ProxyAgent } from "undici";
 import { isAddressAllowed, refusedRange, type UrlPolicy } from "../domain/url-policy.js";
+import { AttemptDeadlines, AttemptTimeout } from "./attempt-deadlines.js";
 import { EndpointCache } from "./endpoints.js";
 
 export interface SenderOptions {
@@ -150,30 +152,21 @@ class ShutdownAbort extends Error {
   }
 }
 
-/** The abort reason of the sender's own per-attempt timer, recognised by identity. */
-class AttemptTimeout extends Error {
-  constructor(ms: number) {
-    super(`no complete response within ${ms} ms`);
-    this.name = "AttemptTimeout";
-  }
-}
-
 export class Sender {
   readonly #dispatcher: Dispatcher;
   /** Through an egress proxy: undici's ProxyAgent would otherwise parse the origin for a Host header per request. */
   readonly #proxied: boolean;
-  readonly #requestTimeoutMs: number;
   readonly #maxResponseBytes: number;
   readonly #storedResponseBytes: number;
   readonly #endpoints: EndpointCache;
-  readonly #sending = new Set<AbortController>();
+  readonly #deadlines: AttemptDeadlines;
 
   constructor(options: SenderOptions) {
     const { connectTimeoutMs, requestTimeoutMs } = options;
     positive("connectTimeoutMs", connectTimeoutMs);
     positive("requestTimeoutMs", requestTimeoutMs);
+    this.#deadlines = new AttemptDeadlines(requestTimeoutMs);
     this.#endpoints = new EndpointCache(options.policy, options.endpointCacheSize);
-    this.#requestTimeoutMs = requestTimeoutMs;
     this.#maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
     this.#storedResponseBytes = Math.min(
       options.storedResponseBytes ?? DEFAULT_STORED_RESPONSE_BYTES,
@@ -182,7 +175,7 @@ export class Sender {
     positive("maxResponseBytes", this.#maxResponseBytes);
     const connections = options.connections ?? DEFAULT_CONNECTIONS;
     positive("connections", connections);
-    // undici's own timers back up the attempt timer; bodyTimeout is an idle gap, not a total.
+    // undici's own timers back up the attempt deadline; bodyTimeout is an idle gap, not a total.
     const shared = { connections, pipelining: 1, headersTimeout: requestTimeoutMs, bodyTimeout: requestTimeoutMs };
     // An empty setting means no proxy.
     const egressProxy = options.egressProxy || undefined;
@@ -220,25 +213,9 @@ export class Sender {
 
   async send(outgoing: SendRequest): Promise<SendResult> {
     const started = performance.now();
-    const elapsed = (): number => Math.max(0, Math.round(performance.now() - started));
-    const fail = (error: SendError, message: string): SendResult => ({
-      kind: "error",
-      error,
-      message: clip(message),
-      durationMs: elapsed(),
-    });
-
     const endpoint = this.#endpoints.get(outgoing.url);
-    if (!endpoint.ok) return fail(endpoint.error, endpoint.message);
-
-    const controller = new AbortController();
-    this.#sending.add(controller);
-    // Made only when it fires: an Error captures a stack, which costs more than the rest of an attempt's bookkeeping.
-    let timeout: AttemptTimeout | undefined;
-    const timer = setTimeout(() => {
-      timeout = new AttemptTimeout(this.#requestTimeoutMs);
-      controller.abort(timeout);
-    }, this.#requestTimeoutMs);
+    if (!endpoint.ok) return failure(endpoint.error, endpoint.message, started);
+    const attempt = this.#deadlines.start();
     try {
       const response = await this.#dispatcher.request({
         origin: endpoint.origin,
@@ -247,40 +224,46 @@ export class Sender {
         // A copy through the proxy: undici's ProxyAgent adds a missing Host header to the object it is given.
         headers: this.#proxied ? { ...outgoing.headers, host: endpoint.host } : outgoing.headers,
         body: outgoing.body,
-        signal: controller.signal,
+        // undici takes an EventEmitter-like signal; InFlight is the small part of one it uses.
+        signal: attempt as unknown as EventEmitter,
       });
-      // Belt and braces: whatever undici does with the signal once headers are in, the timer ends the body read.
-      const stop = () => response.body.destroy(timeout);
-      if (controller.signal.aborted) stop();
-      else controller.signal.addEventListener("abort", stop, { once: true });
       const body = await readCapped(response.body, this.#maxResponseBytes, this.#storedResponseBytes);
       return {
         kind: "response",
         status: response.statusCode,
         headers: captureHeaders(response.headers),
         body,
-        durationMs: elapsed(),
+        durationMs: since(started),
       };
     } catch (error) {
-      if (controller.signal.reason instanceof ShutdownAbort) return { kind: "aborted", durationMs: elapsed() };
-      const { kind, message } = classify(error, timeout);
-      return fail(kind, message);
+      if (attempt.reason instanceof ShutdownAbort) return { kind: "aborted", durationMs: since(started) };
+      // Whatever undici reports for a request it was told to abort, the deadline is what ended it.
+      const { kind, message } = classify(attempt.reason ?? error);
+      return failure(kind, message, started);
     } finally {
-      clearTimeout(timer);
-      this.#sending.delete(controller);
+      this.#deadlines.finish(attempt);
     }
   }
 
   /** Cuts off every request in flight (shutdown, after the grace period): each send answers `aborted`. */
   abortAll(): void {
-    const reason = new ShutdownAbort();
-    for (const controller of this.#sending) controller.abort(reason);
+    this.#deadlines.abortAll(new ShutdownAbort());
   }
 
   /** Waits for in-flight attempts, then closes every pooled connection. */
   async close(): Promise<void> {
     await this.#dispatcher.close();
+    this.#deadlines.stop();
   }
+}
+
+/** Milliseconds since `started` (a `performance.now()`), whole and never negative. */
+function since(started: number): number {
+  return Math.max(0, Math.round(performance.now() - started));
+}
+
+function failure(error: SendError, message: string, started: number): SendResult {
+  return { kind: "error", error, message: clip(message), durationMs: since(started) };
 }
 
 function positive(name: string, value: number): void {
@@ -402,7 +385,7 @@ function chainOf(error: unknown): Error[] {
   return found;
 }
 
-function classify(error: unknown, timeout: AttemptTimeout | undefined): Classified {
+function classify(error: unknown): Classified {
   const chain = chainOf(error);
   const first = chain[0];
   if (first === undefined) return { kind: "network", message: String(error) };
@@ -416,10 +399,7 @@ function classify(error: unknown, timeout: AttemptTimeout | undefined): Classifi
   return (
     pick("blocked", (candidate) => candidate instanceof BlockedAddressError) ??
     pick("connect_timeout", connectTimedOut) ??
-    pick(
-      "timeout",
-      (candidate) => (timeout !== undefined && candidate === timeout) || TIMEOUT_CODES.has(codeOf(candidate)),
-    ) ??
+    pick("timeout", (candidate) => candidate instanceof AttemptTimeout || TIMEOUT_CODES.has(codeOf(candidate))) ??
     pick("dns", (candidate) => DNS_CODES.has(codeOf(candidate))) ??
     pick("tls", isTlsError) ??
     pick("connect_refused", (candidate) => codeOf(candidate) === "ECONNREFUSED") ??
