@@ -124,7 +124,8 @@ describe("Sender responses", () => {
       res.writeHead(202, { "Content-Type": "text/plain" });
       res.end("accepted");
     });
-    const result = expectResponse(await sender().send({ url: target.url, headers: HEADERS, body: BODY }));
+    const send = sender({ keepSuccessBody: true });
+    const result = expectResponse(await send.send({ url: target.url, headers: HEADERS, body: BODY }));
     expect(result.status).toBe(202);
     expect(result.body).toBe("accepted");
     expect(result.headers["x-receiver-trace"]).toBe("abc");
@@ -193,44 +194,59 @@ describe("Sender responses", () => {
     expect(longest).toBeLessThanOrEqual(1024);
   });
 
-  it("stores the first 4 KiB of a large response", async () => {
+  it.each([
+    [true, "x".repeat(4096)],
+    [false, ""],
+  ])("stores the first 4 KiB of a large response (keepSuccessBody %s: %j…)", async (keepSuccessBody, stored) => {
     const big = Buffer.alloc(5 * 1024 * 1024, "x");
     const target = await receiver((_req, res) => res.end(big));
-    const result = expectResponse(await sender().send({ url: target.url, headers: HEADERS, body: BODY }));
+    const result = expectResponse(
+      await sender({ keepSuccessBody }).send({ url: target.url, headers: HEADERS, body: BODY }),
+    );
     expect(result.status).toBe(200);
-    expect(result.body).toBe("x".repeat(4096));
+    expect(result.body).toBe(stored);
   });
 
-  it("stops reading an endless response and closes the connection", async () => {
-    let serverSawClose = false;
-    let written = 0;
-    const target = await receiver((_req, res) => {
-      res.writeHead(200);
-      const chunk = Buffer.alloc(64 * 1024, "y");
-      const pump = (): void => {
-        while (!res.destroyed && res.write(chunk)) written += chunk.length;
-      };
-      res.on("drain", pump);
-      res.on("close", () => {
-        serverSawClose = true;
+  it.each([
+    [true, 4096],
+    [false, 0],
+  ])(
+    "stops reading an endless response and closes the connection (keepSuccessBody %s)",
+    async (keepSuccessBody, stored) => {
+      let serverSawClose = false;
+      let written = 0;
+      const target = await receiver((_req, res) => {
+        res.writeHead(200);
+        const chunk = Buffer.alloc(64 * 1024, "y");
+        const pump = (): void => {
+          while (!res.destroyed && res.write(chunk)) written += chunk.length;
+        };
+        res.on("drain", pump);
+        res.on("close", () => {
+          serverSawClose = true;
+        });
+        pump();
       });
-      pump();
-    });
-    const result = expectResponse(
-      await sender({ maxResponseBytes: 256 * 1024 }).send({ url: target.url, headers: HEADERS, body: BODY }),
-    );
-    expect(result.body).toHaveLength(4096);
-    await expect.poll(() => serverSawClose, { timeout: 5000 }).toBe(true);
-    // The receiver could push no more than our cap plus what socket buffers hold.
-    expect(written).toBeLessThan(64 * 1024 * 1024);
-  });
+      const result = expectResponse(
+        await sender({ maxResponseBytes: 256 * 1024, keepSuccessBody }).send({
+          url: target.url,
+          headers: HEADERS,
+          body: BODY,
+        }),
+      );
+      expect(result.body).toHaveLength(stored);
+      await expect.poll(() => serverSawClose, { timeout: 5000 }).toBe(true);
+      // The receiver could push no more than our cap plus what socket buffers hold.
+      expect(written).toBeLessThan(64 * 1024 * 1024);
+    },
+  );
 
   it("decodes stored bytes as UTF-8 without inventing a character at the cut", async () => {
     // "é" is two bytes; the 4096-byte cut falls between them.
     const cut = Buffer.concat([Buffer.alloc(4095, "a"), Buffer.from("é".repeat(10), "utf8")]);
     const invalid = Buffer.from([0x6f, 0x6b, 0xff, 0x21]);
     const target = await receiver((req, res) => res.end(req.url === "/cut" ? cut : invalid));
-    const send = sender();
+    const send = sender({ keepSuccessBody: true });
     const stored = expectResponse(
       await send.send({ url: `http://127.0.0.1:${target.port}/cut`, headers: HEADERS, body: BODY }),
     );
@@ -285,21 +301,28 @@ describe("Sender network errors", () => {
     expect(result.durationMs).toBeLessThan(5000);
   });
 
-  it("times out a receiver that sends headers then dribbles the body", async () => {
-    const target = await receiver((_req, res) => {
-      res.writeHead(200);
-      res.write("a");
-      // Each byte arrives well inside any idle timeout, so only a whole-attempt limit stops it.
-      const dribble = setInterval(() => (res.destroyed ? clearInterval(dribble) : res.write("a")), 50);
-      res.on("close", () => clearInterval(dribble));
-    });
-    const result = expectError(
-      await sender({ requestTimeoutMs: 300 }).send({ url: target.url, headers: HEADERS, body: BODY }),
-    );
-    expect(result.error).toBe("timeout");
-    expect(result.durationMs).toBeGreaterThanOrEqual(250);
-    expect(result.durationMs).toBeLessThan(5000);
-  });
+  it.each([false, true])(
+    "times out a receiver that sends headers then dribbles the body (keepSuccessBody %s)",
+    async (keepSuccessBody) => {
+      const target = await receiver((_req, res) => {
+        res.writeHead(200);
+        res.write("a");
+        // Each byte arrives well inside any idle timeout, so only a whole-attempt limit stops it.
+        const dribble = setInterval(() => (res.destroyed ? clearInterval(dribble) : res.write("a")), 50);
+        res.on("close", () => clearInterval(dribble));
+      });
+      const result = expectError(
+        await sender({ requestTimeoutMs: 300, keepSuccessBody }).send({
+          url: target.url,
+          headers: HEADERS,
+          body: BODY,
+        }),
+      );
+      expect(result.error).toBe("timeout");
+      expect(result.durationMs).toBeGreaterThanOrEqual(250);
+      expect(result.durationMs).toBeLessThan(5000);
+    },
+  );
 
   it("reports a stalled TLS handshake as connect_timeout", async () => {
     // Accepts TCP but never answers the ClientHello: connect has not finished for undici until secureConnect.
@@ -397,6 +420,45 @@ describe("Sender per-attempt work", () => {
     expect(during - before).toBeLessThanOrEqual(5);
     await expect.poll(() => open.size, { timeout: 5000 }).toBe(0);
   });
+
+  it("dumps a 2xx body it does not keep, reusing the connection, and keeps a failure's", async () => {
+    const target = await receiver((req, res) => {
+      res.statusCode = req.url === "/busy" ? 503 : 200;
+      res.end(req.url === "/busy" ? "busy" : "z".repeat(10_000));
+    });
+    const send = sender();
+    const first = expectResponse(await send.send({ url: target.url, headers: HEADERS, body: BODY }));
+    expect(first).toMatchObject({ status: 200, body: "" });
+    // See "reuses one keep-alive connection": undici frees the socket one turn later.
+    await new Promise((resolve) => setImmediate(resolve));
+    const busy = `http://127.0.0.1:${target.port}/busy`;
+    expect(expectResponse(await send.send({ url: busy, headers: HEADERS, body: BODY }))).toMatchObject({
+      status: 503,
+      body: "busy",
+    });
+    // Read to the end, not cut: the one connection served both.
+    expect(target.connections).toBe(1);
+  });
+
+  it.each([false, true])(
+    "reports a 2xx body cut short by the receiver as connection_reset (keepSuccessBody %s)",
+    async (keepSuccessBody) => {
+      const server = await tcpServer((socket) =>
+        socket.once("data", () => {
+          socket.write("HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\npartial");
+          setTimeout(() => socket.destroy(), 50);
+        }),
+      );
+      const result = expectError(
+        await sender({ keepSuccessBody }).send({
+          url: `http://127.0.0.1:${server.port}/hook`,
+          headers: HEADERS,
+          body: BODY,
+        }),
+      );
+      expect(result.error).toBe("connection_reset");
+    },
+  );
 
   it("abortAll cuts off attempts waiting for headers and reading a body, and later sends still work", async () => {
     const silent = await receiver(() => {}); // never answers
@@ -597,7 +659,11 @@ describe("Sender with an egress proxy", () => {
     const proxy = await connectProxy();
     const target = await receiver((_req, res) => res.end("via proxy"));
     const result = expectResponse(
-      await sender({ egressProxy: proxy.url }).send({ url: target.url, headers: HEADERS, body: BODY }),
+      await sender({ egressProxy: proxy.url, keepSuccessBody: true }).send({
+        url: target.url,
+        headers: HEADERS,
+        body: BODY,
+      }),
     );
     expect(result.body).toBe("via proxy");
     expect(proxy.tunnels).toEqual([`127.0.0.1:${target.port}`]);

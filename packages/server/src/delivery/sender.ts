@@ -14,6 +14,7 @@ import { Agent, type Dispatcher, Pool, ProxyAgent } from "undici";
 import { isAddressAllowed, refusedRange, type UrlPolicy } from "../domain/url-policy.js";
 import { AttemptDeadlines, AttemptTimeout } from "./attempt-deadlines.js";
 import { EndpointCache } from "./endpoints.js";
+import { discardCapped, readCapped } from "./response-body.js";
 
 export interface SenderOptions {
   /** CAREHOOKS_CONNECT_TIMEOUT: DNS, TCP and TLS handshake. */
@@ -27,6 +28,11 @@ export interface SenderOptions {
   readonly maxResponseBytes?: number;
   /** Keep the first N bytes of the body as text (default 4 KiB). */
   readonly storedResponseBytes?: number;
+  /**
+   * Keep the first N bytes of a 2xx body too (default false: a 2xx body is read up to the
+   * cap and dropped undecoded, and the result's body is ""). Failures always keep theirs.
+   */
+  readonly keepSuccessBody?: boolean;
   /** Endpoint URLs whose parsed form and policy check are remembered (default 10 000). */
   readonly endpointCacheSize?: number;
   /** Per-origin connection cap of the shared agent (default 64). */
@@ -57,6 +63,7 @@ export type SendResult =
       readonly kind: "response";
       readonly status: number;
       readonly headers: Readonly<Record<string, string>>;
+      /** The first `storedResponseBytes` as text; "" for a 2xx unless `keepSuccessBody`. */
       readonly body: string;
       readonly durationMs: number;
     }
@@ -158,6 +165,7 @@ export class Sender {
   readonly #proxied: boolean;
   readonly #maxResponseBytes: number;
   readonly #storedResponseBytes: number;
+  readonly #keepSuccessBody: boolean;
   readonly #endpoints: EndpointCache;
   readonly #deadlines: AttemptDeadlines;
 
@@ -172,6 +180,7 @@ export class Sender {
       options.storedResponseBytes ?? DEFAULT_STORED_RESPONSE_BYTES,
       this.#maxResponseBytes,
     );
+    this.#keepSuccessBody = options.keepSuccessBody ?? false;
     positive("maxResponseBytes", this.#maxResponseBytes);
     const connections = options.connections ?? DEFAULT_CONNECTIONS;
     positive("connections", connections);
@@ -227,7 +236,9 @@ export class Sender {
         // undici takes an EventEmitter-like signal; InFlight is the small part of one it uses.
         signal: attempt as unknown as EventEmitter,
       });
-      const body = await readCapped(response.body, this.#maxResponseBytes, this.#storedResponseBytes);
+      const body = await this.#readBody(response);
+      // A discarded body ends quietly however it ends, so a body cut by the deadline is caught here.
+      if (attempt.aborted) throw attempt.reason;
       return {
         kind: "response",
         status: response.statusCode,
@@ -243,6 +254,16 @@ export class Sender {
     } finally {
       this.#deadlines.finish(attempt);
     }
+  }
+
+  /** The first bytes of the body as text, or "" for a success whose body is not kept. */
+  async #readBody(response: Dispatcher.ResponseData): Promise<string> {
+    const success = response.statusCode >= 200 && response.statusCode < 300;
+    if (success && !this.#keepSuccessBody) {
+      await discardCapped(response.body, this.#maxResponseBytes);
+      return "";
+    }
+    return readCapped(response.body, this.#maxResponseBytes, this.#storedResponseBytes);
   }
 
   /** Cuts off every request in flight (shutdown, after the grace period): each send answers `aborted`. */
@@ -272,45 +293,6 @@ function positive(name: string, value: number): void {
 
 function clip(text: string): string {
   return text.length > MAX_MESSAGE_CHARS ? `${text.slice(0, MAX_MESSAGE_CHARS - 1)}…` : text;
-}
-
-type ResponseBody = Dispatcher.ResponseData["body"];
-
-/** Reads up to `max` bytes; keeps the first `keep` as UTF-8 text. Stops early by destroying the stream. */
-async function readCapped(body: ResponseBody, max: number, keep: number): Promise<string> {
-  const kept: Buffer[] = [];
-  let keptBytes = 0;
-  let received = 0;
-  let truncated = false;
-  const chunks = body[Symbol.asyncIterator]();
-  try {
-    while (true) {
-      const next = await chunks.next();
-      if (next.done === true) break;
-      const chunk = next.value as Buffer;
-      received += chunk.length;
-      if (keptBytes < keep) {
-        const part = chunk.subarray(0, keep - keptBytes);
-        kept.push(part);
-        keptBytes += part.length;
-      }
-      if (received >= max) {
-        truncated = true;
-        break;
-      }
-    }
-  } finally {
-    // Unread data means the connection cannot be reused: destroying makes undici close it,
-    // so a receiver streaming without end cannot hold the worker.
-    if (truncated || !body.readableEnded) {
-      body.on("error", () => {});
-      body.destroy();
-    }
-  }
-  const bytes = Buffer.concat(kept, keptBytes);
-  const decoder = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
-  // When cut short, a character split at the cut is dropped rather than shown as U+FFFD.
-  return keptBytes < received || truncated ? decoder.decode(bytes, { stream: true }) : decoder.decode(bytes);
 }
 
 function captureHeaders(raw: Readonly<Record<string, string | string[] | undefined>>): Record<string, string> {
