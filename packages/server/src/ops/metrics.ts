@@ -19,6 +19,13 @@ interface Value extends Series {
 
 const newValue = (labels: string): Value => ({ labels, value: 0 });
 
+/** A counter's or gauge's exposition: one sample line per series. */
+function renderValues(name: string, help: string, type: string, series: readonly Value[]): string {
+  const lines = [`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`];
+  for (const { labels, value } of series) lines.push(`${sample(name, labels)} ${value}`);
+  return lines.join("\n");
+}
+
 /** `L`: the label names every observation gives (none by default). */
 export class Counter<L extends string = never> implements Metric {
   readonly #series: SeriesTable<L, Value>;
@@ -33,9 +40,7 @@ export class Counter<L extends string = never> implements Metric {
     this.#series.get(labels).value += by;
   }
   render(): string {
-    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`];
-    for (const series of this.#series.all()) lines.push(`${sample(this.name, series.labels)} ${series.value}`);
-    return lines.join("\n");
+    return renderValues(this.name, this.help, "counter", this.#series.all());
   }
 }
 
@@ -54,9 +59,7 @@ export class Gauge<L extends string = never> implements Metric {
     this.#series.get(labels).value = value;
   }
   render(): string {
-    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} gauge`];
-    for (const series of this.#series.all()) lines.push(`${sample(this.name, series.labels)} ${series.value}`);
-    return lines.join("\n");
+    return renderValues(this.name, this.help, "gauge", this.#series.all());
   }
 }
 
