@@ -124,7 +124,8 @@ describe("Sender responses", () => {
       res.writeHead(202, { "Content-Type": "text/plain" });
       res.end("accepted");
     });
-    const result = expectResponse(await sender().send({ url: target.url, headers: HEADERS, body: BODY }));
+    const send = sender({ keepSuccessBody: true });
+    const result = expectResponse(await send.send({ url: target.url, headers: HEADERS, body: BODY }));
     expect(result.status).toBe(202);
     expect(result.body).toBe("accepted");
     expect(result.headers["x-receiver-trace"]).toBe("abc");
@@ -193,44 +194,59 @@ describe("Sender responses", () => {
     expect(longest).toBeLessThanOrEqual(1024);
   });
 
-  it("stores the first 4 KiB of a large response", async () => {
+  it.each([
+    [true, "x".repeat(4096)],
+    [false, ""],
+  ])("stores the first 4 KiB of a large response (keepSuccessBody %s: %j…)", async (keepSuccessBody, stored) => {
     const big = Buffer.alloc(5 * 1024 * 1024, "x");
     const target = await receiver((_req, res) => res.end(big));
-    const result = expectResponse(await sender().send({ url: target.url, headers: HEADERS, body: BODY }));
+    const result = expectResponse(
+      await sender({ keepSuccessBody }).send({ url: target.url, headers: HEADERS, body: BODY }),
+    );
     expect(result.status).toBe(200);
-    expect(result.body).toBe("x".repeat(4096));
+    expect(result.body).toBe(stored);
   });
 
-  it("stops reading an endless response and closes the connection", async () => {
-    let serverSawClose = false;
-    let written = 0;
-    const target = await receiver((_req, res) => {
-      res.writeHead(200);
-      const chunk = Buffer.alloc(64 * 1024, "y");
-      const pump = (): void => {
-        while (!res.destroyed && res.write(chunk)) written += chunk.length;
-      };
-      res.on("drain", pump);
-      res.on("close", () => {
-        serverSawClose = true;
+  it.each([
+    [true, 4096],
+    [false, 0],
+  ])(
+    "stops reading an endless response and closes the connection (keepSuccessBody %s)",
+    async (keepSuccessBody, stored) => {
+      let serverSawClose = false;
+      let written = 0;
+      const target = await receiver((_req, res) => {
+        res.writeHead(200);
+        const chunk = Buffer.alloc(64 * 1024, "y");
+        const pump = (): void => {
+          while (!res.destroyed && res.write(chunk)) written += chunk.length;
+        };
+        res.on("drain", pump);
+        res.on("close", () => {
+          serverSawClose = true;
+        });
+        pump();
       });
-      pump();
-    });
-    const result = expectResponse(
-      await sender({ maxResponseBytes: 256 * 1024 }).send({ url: target.url, headers: HEADERS, body: BODY }),
-    );
-    expect(result.body).toHaveLength(4096);
-    await expect.poll(() => serverSawClose, { timeout: 5000 }).toBe(true);
-    // The receiver could push no more than our cap plus what socket buffers hold.
-    expect(written).toBeLessThan(64 * 1024 * 1024);
-  });
+      const result = expectResponse(
+        await sender({ maxResponseBytes: 256 * 1024, keepSuccessBody }).send({
+          url: target.url,
+          headers: HEADERS,
+          body: BODY,
+        }),
+      );
+      expect(result.body).toHaveLength(stored);
+      await expect.poll(() => serverSawClose, { timeout: 5000 }).toBe(true);
+      // The receiver could push no more than our cap plus what socket buffers hold.
+      expect(written).toBeLessThan(64 * 1024 * 1024);
+    },
+  );
 
   it("decodes stored bytes as UTF-8 without inventing a character at the cut", async () => {
     // "é" is two bytes; the 4096-byte cut falls between them.
     const cut = Buffer.concat([Buffer.alloc(4095, "a"), Buffer.from("é".repeat(10), "utf8")]);
     const invalid = Buffer.from([0x6f, 0x6b, 0xff, 0x21]);
     const target = await receiver((req, res) => res.end(req.url === "/cut" ? cut : invalid));
-    const send = sender();
+    const send = sender({ keepSuccessBody: true });
     const stored = expectResponse(
       await send.send({ url: `http://127.0.0.1:${target.port}/cut`, headers: HEADERS, body: BODY }),
     );
@@ -285,21 +301,28 @@ describe("Sender network errors", () => {
     expect(result.durationMs).toBeLessThan(5000);
   });
 
-  it("times out a receiver that sends headers then dribbles the body", async () => {
-    const target = await receiver((_req, res) => {
-      res.writeHead(200);
-      res.write("a");
-      // Each byte arrives well inside any idle timeout, so only a whole-attempt limit stops it.
-      const dribble = setInterval(() => (res.destroyed ? clearInterval(dribble) : res.write("a")), 50);
-      res.on("close", () => clearInterval(dribble));
-    });
-    const result = expectError(
-      await sender({ requestTimeoutMs: 300 }).send({ url: target.url, headers: HEADERS, body: BODY }),
-    );
-    expect(result.error).toBe("timeout");
-    expect(result.durationMs).toBeGreaterThanOrEqual(250);
-    expect(result.durationMs).toBeLessThan(5000);
-  });
+  it.each([false, true])(
+    "times out a receiver that sends headers then dribbles the body (keepSuccessBody %s)",
+    async (keepSuccessBody) => {
+      const target = await receiver((_req, res) => {
+        res.writeHead(200);
+        res.write("a");
+        // Each byte arrives well inside any idle timeout, so only a whole-attempt limit stops it.
+        const dribble = setInterval(() => (res.destroyed ? clearInterval(dribble) : res.write("a")), 50);
+        res.on("close", () => clearInterval(dribble));
+      });
+      const result = expectError(
+        await sender({ requestTimeoutMs: 300, keepSuccessBody }).send({
+          url: target.url,
+          headers: HEADERS,
+          body: BODY,
+        }),
+      );
+      expect(result.error).toBe("timeout");
+      expect(result.durationMs).toBeGreaterThanOrEqual(250);
+      expect(result.durationMs).toBeLessThan(5000);
+    },
+  );
 
   it("reports a stalled TLS handshake as connect_timeout", async () => {
     // Accepts TCP but never answers the ClientHello: connect has not finished for undici until secureConnect.
@@ -352,6 +375,137 @@ describe("Sender network errors", () => {
     const result = expectError(await sender().send({ url, headers: HEADERS, body: BODY }));
     expect(result.error).toBe("invalid_url");
     if (fragment !== "not a url") expect(result.message).toContain(fragment);
+  });
+});
+
+describe("Sender per-attempt work", () => {
+  /** Native timers alive in this process now. */
+  const timers = (): number => process.getActiveResourcesInfo().filter((kind) => kind === "Timeout").length;
+
+  it("cuts slow-drip bodies at the deadline with one timer for every attempt in flight", async () => {
+    const attempts = 20;
+    const open = new Set<http.ServerResponse>();
+    let allOpen: () => void = () => {};
+    const opened = new Promise<void>((resolve) => {
+      allOpen = resolve;
+    });
+    const target = await receiver((_req, res) => {
+      res.writeHead(200);
+      res.write("a");
+      open.add(res);
+      res.on("close", () => open.delete(res));
+      if (open.size === attempts) allOpen();
+    });
+    // One interval drips into every open response, so the receiver adds one timer, not one per attempt.
+    const drip = setInterval(() => {
+      for (const res of open) res.write("a");
+    }, 50);
+    cleanups.push(() => clearInterval(drip));
+    // Over 1 s, undici's header, body and connect timeouts all ride its one coarse timer.
+    const send = sender({ requestTimeoutMs: 1500 });
+    const before = timers();
+    const sending = Array.from({ length: attempts }, () =>
+      send.send({ url: target.url, headers: HEADERS, body: BODY }),
+    );
+    await opened;
+    const during = timers();
+    const results = await Promise.all(sending);
+    for (const result of results) {
+      const failed = expectError(result);
+      expect(failed.error).toBe("timeout");
+      expect(failed.durationMs).toBeGreaterThanOrEqual(1490);
+      expect(failed.durationMs).toBeLessThan(3000);
+    }
+    // The deadline sweeper and undici's shared timer, with room for the test runner's own: a timer per attempt adds 20.
+    expect(during - before).toBeLessThanOrEqual(5);
+    await expect.poll(() => open.size, { timeout: 5000 }).toBe(0);
+  });
+
+  it("dumps a 2xx body it does not keep, reusing the connection, and keeps a failure's", async () => {
+    const target = await receiver((req, res) => {
+      res.statusCode = req.url === "/busy" ? 503 : 200;
+      res.end(req.url === "/busy" ? "busy" : "z".repeat(10_000));
+    });
+    const send = sender();
+    const first = expectResponse(await send.send({ url: target.url, headers: HEADERS, body: BODY }));
+    expect(first).toMatchObject({ status: 200, body: "" });
+    // See "reuses one keep-alive connection": undici frees the socket one turn later.
+    await new Promise((resolve) => setImmediate(resolve));
+    const busy = `http://127.0.0.1:${target.port}/busy`;
+    expect(expectResponse(await send.send({ url: busy, headers: HEADERS, body: BODY }))).toMatchObject({
+      status: 503,
+      body: "busy",
+    });
+    // Read to the end, not cut: the one connection served both.
+    expect(target.connections).toBe(1);
+  });
+
+  it.each([false, true])(
+    "reports a 2xx body cut short by the receiver as connection_reset (keepSuccessBody %s)",
+    async (keepSuccessBody) => {
+      const server = await tcpServer((socket) =>
+        socket.once("data", () => {
+          socket.write("HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\npartial");
+          setTimeout(() => socket.destroy(), 50);
+        }),
+      );
+      const result = expectError(
+        await sender({ keepSuccessBody }).send({
+          url: `http://127.0.0.1:${server.port}/hook`,
+          headers: HEADERS,
+          body: BODY,
+        }),
+      );
+      expect(result.error).toBe("connection_reset");
+    },
+  );
+
+  it("abortAll cuts off attempts waiting for headers and reading a body, and later sends still work", async () => {
+    const silent = await receiver(() => {}); // never answers
+    let bodyStarted: () => void = () => {};
+    const started = new Promise<void>((resolve) => {
+      bodyStarted = resolve;
+    });
+    const endless = await receiver((_req, res) => {
+      res.writeHead(200);
+      res.write("a", () => bodyStarted());
+    });
+    const healthy = await receiver((_req, res) => res.end("ok"));
+    const send = sender({ requestTimeoutMs: 10_000 });
+    const sending = [silent, endless].map((target) => send.send({ url: target.url, headers: HEADERS, body: BODY }));
+    await started;
+    await expect.poll(() => silent.requests.length).toBe(1);
+    // Let the endless response's headers reach undici, so the body read is what gets cut.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    send.abortAll();
+    const results = await Promise.all(sending);
+    expect(results.map((result) => result.kind)).toEqual(["aborted", "aborted"]);
+    for (const result of results) expect(result.durationMs).toBeLessThan(5000);
+    expect(expectResponse(await send.send({ url: healthy.url, headers: HEADERS, body: BODY })).status).toBe(200);
+  });
+
+  it("remembers at most endpointCacheSize endpoint URLs, refused ones included", async () => {
+    const target = await receiver((_req, res) => res.end());
+    const send = sender({ endpointCacheSize: 3 });
+    for (let n = 0; n < 5; n += 1) {
+      const url = `${target.url}?n=${n}#fragment`;
+      expectResponse(await send.send({ url, headers: HEADERS, body: BODY }));
+      expectResponse(await send.send({ url, headers: HEADERS, body: BODY }));
+    }
+    expect(send.endpointsCached).toBe(3);
+    // Every URL was sent to as given, fragment dropped, also after it was forgotten and worked out again.
+    expectResponse(await send.send({ url: `${target.url}?n=0#fragment`, headers: HEADERS, body: BODY }));
+    expect(target.requests.map((request) => request.url)).toEqual([
+      ...[0, 1, 2, 3, 4].flatMap((n) => [`/hook?n=${n}`, `/hook?n=${n}`]),
+      "/hook?n=0",
+    ]);
+    expect(send.endpointsCached).toBe(3);
+    for (let i = 0; i < 2; i += 1) {
+      expect(expectError(await send.send({ url: "not a url", headers: HEADERS, body: BODY })).error).toBe(
+        "invalid_url",
+      );
+    }
+    expect(send.endpointsCached).toBe(3);
   });
 });
 
@@ -505,7 +659,11 @@ describe("Sender with an egress proxy", () => {
     const proxy = await connectProxy();
     const target = await receiver((_req, res) => res.end("via proxy"));
     const result = expectResponse(
-      await sender({ egressProxy: proxy.url }).send({ url: target.url, headers: HEADERS, body: BODY }),
+      await sender({ egressProxy: proxy.url, keepSuccessBody: true }).send({
+        url: target.url,
+        headers: HEADERS,
+        body: BODY,
+      }),
     );
     expect(result.body).toBe("via proxy");
     expect(proxy.tunnels).toEqual([`127.0.0.1:${target.port}`]);

@@ -96,6 +96,12 @@ export const SETTINGS = {
   },
   connectTimeout: { name: "CONNECT_TIMEOUT", default: "5s", doc: "Connect timeout per attempt.", parse: duration },
   requestTimeout: { name: "REQUEST_TIMEOUT", default: "15s", doc: "Total timeout per attempt.", parse: duration },
+  keepSuccessBody: {
+    name: "KEEP_SUCCESS_BODY",
+    default: "false",
+    doc: "Keep the first 4 KiB of 2xx response bodies in the attempt log (failures' are always kept); off, they are read and dropped.",
+    parse: parseBoolean,
+  },
   maxInFlight: {
     name: "MAX_IN_FLIGHT",
     default: "256",

@@ -19,6 +19,7 @@ export function createDeliveryEngine(ctx: EngineParts, log: FastifyBaseLogger): 
     requestTimeoutMs: config.requestTimeout,
     policy: ctx.urlPolicy,
     egressProxy: config.egressProxy,
+    keepSuccessBody: config.keepSuccessBody,
     // Per origin: several webhooks on one host share it, so it is the worker's cap, not one webhook's.
     connections: config.maxInFlight,
   });

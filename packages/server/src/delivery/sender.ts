@@ -8,16 +8,13 @@
 
 import type { LookupAddress, LookupAllOptions, LookupOptions } from "node:dns";
 import dns from "node:dns";
+import type { EventEmitter } from "node:events";
 import type { LookupFunction } from "node:net";
-import { Agent, type Dispatcher, Pool, ProxyAgent, request } from "undici";
-import { BoundedMap } from "../domain/bounded-map.js";
-import {
-  checkEndpoint,
-  type EndpointCheck,
-  isAddressAllowed,
-  refusedRange,
-  type UrlPolicy,
-} from "../domain/url-policy.js";
+import { Agent, type Dispatcher, Pool, ProxyAgent } from "undici";
+import { isAddressAllowed, refusedRange, type UrlPolicy } from "../domain/url-policy.js";
+import { AttemptDeadlines, AttemptTimeout } from "./attempt-deadlines.js";
+import { EndpointCache } from "./endpoints.js";
+import { discardCapped, readCapped } from "./response-body.js";
 
 export interface SenderOptions {
   /** CAREHOOKS_CONNECT_TIMEOUT: DNS, TCP and TLS handshake. */
@@ -31,6 +28,13 @@ export interface SenderOptions {
   readonly maxResponseBytes?: number;
   /** Keep the first N bytes of the body as text (default 4 KiB). */
   readonly storedResponseBytes?: number;
+  /**
+   * Keep the first N bytes of a 2xx body too (default false: a 2xx body is read up to the
+   * cap and dropped undecoded, and the result's body is ""). Failures always keep theirs.
+   */
+  readonly keepSuccessBody?: boolean;
+  /** Endpoint URLs whose parsed form and policy check are remembered (default 10 000). */
+  readonly endpointCacheSize?: number;
   /** Per-origin connection cap of the shared agent (default 64). */
   readonly connections?: number;
   /** Host name resolution; defaults to the system resolver (dns.lookup). For tests. */
@@ -59,6 +63,7 @@ export type SendResult =
       readonly kind: "response";
       readonly status: number;
       readonly headers: Readonly<Record<string, string>>;
+      /** The first `storedResponseBytes` as text; "" for a 2xx unless `keepSuccessBody`. */
       readonly body: string;
       readonly durationMs: number;
     }
@@ -75,8 +80,6 @@ const DEFAULT_CONNECTIONS = 64;
 const MAX_RESPONSE_HEADERS = 50;
 const MAX_HEADER_VALUE_CHARS = 1024;
 const MAX_MESSAGE_CHARS = 500;
-/** Endpoints whose policy check is remembered (the check is a pure function of the URL and the policy). */
-const CHECKED_ENDPOINTS = 10_000;
 
 const systemResolve: Resolve = (hostname, options) => dns.promises.lookup(hostname, options);
 
@@ -156,41 +159,38 @@ class ShutdownAbort extends Error {
   }
 }
 
-/** The abort reason of the sender's own per-attempt timer, recognised by identity. */
-class AttemptTimeout extends Error {
-  constructor(ms: number) {
-    super(`no complete response within ${ms} ms`);
-    this.name = "AttemptTimeout";
-  }
-}
-
 export class Sender {
   readonly #dispatcher: Dispatcher;
-  readonly #policy: UrlPolicy;
-  readonly #requestTimeoutMs: number;
+  /** Through an egress proxy: undici's ProxyAgent would otherwise parse the origin for a Host header per request. */
+  readonly #proxied: boolean;
   readonly #maxResponseBytes: number;
   readonly #storedResponseBytes: number;
-  readonly #checked = new BoundedMap<string, EndpointCheck>(CHECKED_ENDPOINTS);
-  readonly #sending = new Set<AbortController>();
+  readonly #keepSuccessBody: boolean;
+  readonly #endpoints: EndpointCache;
+  readonly #deadlines: AttemptDeadlines;
 
   constructor(options: SenderOptions) {
     const { connectTimeoutMs, requestTimeoutMs } = options;
     positive("connectTimeoutMs", connectTimeoutMs);
     positive("requestTimeoutMs", requestTimeoutMs);
-    this.#policy = options.policy;
-    this.#requestTimeoutMs = requestTimeoutMs;
+    this.#deadlines = new AttemptDeadlines(requestTimeoutMs);
+    this.#endpoints = new EndpointCache(options.policy, options.endpointCacheSize);
     this.#maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
     this.#storedResponseBytes = Math.min(
       options.storedResponseBytes ?? DEFAULT_STORED_RESPONSE_BYTES,
       this.#maxResponseBytes,
     );
+    this.#keepSuccessBody = options.keepSuccessBody ?? false;
     positive("maxResponseBytes", this.#maxResponseBytes);
     const connections = options.connections ?? DEFAULT_CONNECTIONS;
     positive("connections", connections);
-    // undici's own timers back up the attempt timer; bodyTimeout is an idle gap, not a total.
+    // undici's own timers back up the attempt deadline; bodyTimeout is an idle gap, not a total.
     const shared = { connections, pipelining: 1, headersTimeout: requestTimeoutMs, bodyTimeout: requestTimeoutMs };
-    if (options.egressProxy !== undefined && options.egressProxy !== "") {
-      const proxy = new URL(options.egressProxy);
+    // An empty setting means no proxy.
+    const egressProxy = options.egressProxy || undefined;
+    this.#proxied = egressProxy !== undefined;
+    if (egressProxy !== undefined) {
+      const proxy = new URL(egressProxy);
       if (proxy.protocol !== "http:" && proxy.protocol !== "https:") {
         throw new Error(`egress proxy must be an http(s) URL, not ${proxy.protocol}`);
       }
@@ -205,6 +205,8 @@ export class Sender {
           new Pool(origin, { ...clientOptions, headersTimeout: connectTimeoutMs }),
       });
     } else {
+      // One Agent for every endpoint: it finds an origin's pool with one Map lookup, and closes pools
+      // that fall idle, which a pool held per endpoint in our cache would outlive.
       this.#dispatcher = new Agent({
         ...shared,
         // undici spreads these into net.connect / tls.connect; `timeout` covers lookup + TCP + TLS.
@@ -213,78 +215,76 @@ export class Sender {
     }
   }
 
+  /** Endpoint URLs remembered now (at most `endpointCacheSize`). */
+  get endpointsCached(): number {
+    return this.#endpoints.size;
+  }
+
   async send(outgoing: SendRequest): Promise<SendResult> {
     const started = performance.now();
-    const elapsed = (): number => Math.max(0, Math.round(performance.now() - started));
-    const fail = (error: SendError, message: string): SendResult => ({
-      kind: "error",
-      error,
-      message: clip(message),
-      durationMs: elapsed(),
-    });
-
-    let parsed: URL;
+    const endpoint = this.#endpoints.get(outgoing.url);
+    if (!endpoint.ok) return failure(endpoint.error, endpoint.message, started);
+    const attempt = this.#deadlines.start();
     try {
-      parsed = new URL(outgoing.url);
-    } catch {
-      return fail("invalid_url", "endpoint is not a valid URL");
-    }
-    if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
-      return fail("invalid_url", `endpoint must be an http(s) URL, not ${parsed.protocol}`);
-    }
-    // Registered URLs were checked then, but the policy may have changed since (it is fixed for a sender's life).
-    const check = this.#checked.getOrSet(outgoing.url, () => checkEndpoint(outgoing.url, this.#policy));
-    if (!check.ok) return fail("blocked", check.reason);
-
-    const controller = new AbortController();
-    this.#sending.add(controller);
-    // Made only when it fires: an Error captures a stack, which costs more than the rest of an attempt's bookkeeping.
-    let timeout: AttemptTimeout | undefined;
-    const timer = setTimeout(() => {
-      timeout = new AttemptTimeout(this.#requestTimeoutMs);
-      controller.abort(timeout);
-    }, this.#requestTimeoutMs);
-    try {
-      const response = await request(check.url, {
-        dispatcher: this.#dispatcher,
+      const response = await this.#dispatcher.request({
+        origin: endpoint.origin,
+        path: endpoint.path,
         method: "POST",
-        // A copy: undici's ProxyAgent adds a host header to the object it is given.
-        headers: { ...outgoing.headers },
+        // A copy through the proxy: undici's ProxyAgent adds a missing Host header to the object it is given.
+        headers: this.#proxied ? { ...outgoing.headers, host: endpoint.host } : outgoing.headers,
         body: outgoing.body,
-        signal: controller.signal,
+        // undici takes an EventEmitter-like signal; InFlight is the small part of one it uses.
+        signal: attempt as unknown as EventEmitter,
       });
-      // Belt and braces: whatever undici does with the signal once headers are in, the timer ends the body read.
-      const stop = () => response.body.destroy(timeout);
-      if (controller.signal.aborted) stop();
-      else controller.signal.addEventListener("abort", stop, { once: true });
-      const body = await readCapped(response.body, this.#maxResponseBytes, this.#storedResponseBytes);
+      const body = await this.#readBody(response);
+      // A discarded body ends quietly however it ends, so a body cut by the deadline is caught here.
+      if (attempt.aborted) throw attempt.reason;
       return {
         kind: "response",
         status: response.statusCode,
         headers: captureHeaders(response.headers),
         body,
-        durationMs: elapsed(),
+        durationMs: since(started),
       };
     } catch (error) {
-      if (controller.signal.reason instanceof ShutdownAbort) return { kind: "aborted", durationMs: elapsed() };
-      const { kind, message } = classify(error, timeout);
-      return fail(kind, message);
+      if (attempt.reason instanceof ShutdownAbort) return { kind: "aborted", durationMs: since(started) };
+      // Whatever undici reports for a request it was told to abort, the deadline is what ended it.
+      const { kind, message } = classify(attempt.reason ?? error);
+      return failure(kind, message, started);
     } finally {
-      clearTimeout(timer);
-      this.#sending.delete(controller);
+      this.#deadlines.finish(attempt);
     }
+  }
+
+  /** The first bytes of the body as text, or "" for a success whose body is not kept. */
+  async #readBody(response: Dispatcher.ResponseData): Promise<string> {
+    const success = response.statusCode >= 200 && response.statusCode < 300;
+    if (success && !this.#keepSuccessBody) {
+      await discardCapped(response.body, this.#maxResponseBytes);
+      return "";
+    }
+    return readCapped(response.body, this.#maxResponseBytes, this.#storedResponseBytes);
   }
 
   /** Cuts off every request in flight (shutdown, after the grace period): each send answers `aborted`. */
   abortAll(): void {
-    const reason = new ShutdownAbort();
-    for (const controller of this.#sending) controller.abort(reason);
+    this.#deadlines.abortAll(new ShutdownAbort());
   }
 
   /** Waits for in-flight attempts, then closes every pooled connection. */
   async close(): Promise<void> {
     await this.#dispatcher.close();
+    this.#deadlines.stop();
   }
+}
+
+/** Milliseconds since `started` (a `performance.now()`), whole and never negative. */
+function since(started: number): number {
+  return Math.max(0, Math.round(performance.now() - started));
+}
+
+function failure(error: SendError, message: string, started: number): SendResult {
+  return { kind: "error", error, message: clip(message), durationMs: since(started) };
 }
 
 function positive(name: string, value: number): void {
@@ -293,45 +293,6 @@ function positive(name: string, value: number): void {
 
 function clip(text: string): string {
   return text.length > MAX_MESSAGE_CHARS ? `${text.slice(0, MAX_MESSAGE_CHARS - 1)}…` : text;
-}
-
-type ResponseBody = Dispatcher.ResponseData["body"];
-
-/** Reads up to `max` bytes; keeps the first `keep` as UTF-8 text. Stops early by destroying the stream. */
-async function readCapped(body: ResponseBody, max: number, keep: number): Promise<string> {
-  const kept: Buffer[] = [];
-  let keptBytes = 0;
-  let received = 0;
-  let truncated = false;
-  const chunks = body[Symbol.asyncIterator]();
-  try {
-    while (true) {
-      const next = await chunks.next();
-      if (next.done === true) break;
-      const chunk = next.value as Buffer;
-      received += chunk.length;
-      if (keptBytes < keep) {
-        const part = chunk.subarray(0, keep - keptBytes);
-        kept.push(part);
-        keptBytes += part.length;
-      }
-      if (received >= max) {
-        truncated = true;
-        break;
-      }
-    }
-  } finally {
-    // Unread data means the connection cannot be reused: destroying makes undici close it,
-    // so a receiver streaming without end cannot hold the worker.
-    if (truncated || !body.readableEnded) {
-      body.on("error", () => {});
-      body.destroy();
-    }
-  }
-  const bytes = Buffer.concat(kept, keptBytes);
-  const decoder = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
-  // When cut short, a character split at the cut is dropped rather than shown as U+FFFD.
-  return keptBytes < received || truncated ? decoder.decode(bytes, { stream: true }) : decoder.decode(bytes);
 }
 
 function captureHeaders(raw: Readonly<Record<string, string | string[] | undefined>>): Record<string, string> {
@@ -406,7 +367,7 @@ function chainOf(error: unknown): Error[] {
   return found;
 }
 
-function classify(error: unknown, timeout: AttemptTimeout | undefined): Classified {
+function classify(error: unknown): Classified {
   const chain = chainOf(error);
   const first = chain[0];
   if (first === undefined) return { kind: "network", message: String(error) };
@@ -420,10 +381,7 @@ function classify(error: unknown, timeout: AttemptTimeout | undefined): Classifi
   return (
     pick("blocked", (candidate) => candidate instanceof BlockedAddressError) ??
     pick("connect_timeout", connectTimedOut) ??
-    pick(
-      "timeout",
-      (candidate) => (timeout !== undefined && candidate === timeout) || TIMEOUT_CODES.has(codeOf(candidate)),
-    ) ??
+    pick("timeout", (candidate) => candidate instanceof AttemptTimeout || TIMEOUT_CODES.has(codeOf(candidate))) ??
     pick("dns", (candidate) => DNS_CODES.has(codeOf(candidate))) ??
     pick("tls", isTlsError) ??
     pick("connect_refused", (candidate) => codeOf(candidate) === "ECONNREFUSED") ??

@@ -50,7 +50,11 @@ export const Attempt = Type.Object({
   duration_ms: Type.Integer(),
   request_headers: Type.Record(Type.String(), Type.String()),
   response_status: Nullable(Type.Integer()),
-  response_body: Nullable(Type.String({ description: "The first 4 KiB" })),
+  response_body: Nullable(
+    Type.String({
+      description: "The first 4 KiB of the response; empty for a 2xx unless CAREHOOKS_KEEP_SUCCESS_BODY is set",
+    }),
+  ),
   error: Nullable(Type.String()),
 });
 export const Task = Type.Object({
