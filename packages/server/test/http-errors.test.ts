@@ -2,11 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AccessLogWriter } from "../src/audit/access-log-writer.js";
 import { TokenService } from "../src/auth/tokens.js";
 import { loadConfig } from "../src/config/load.js";
-import { LocalWakeup } from "../src/delivery/wakeup.js";
 import { generateMasterKey, KeyBox } from "../src/domain/key-box.js";
 import { buildApp } from "../src/http/app.js";
 import { Metrics } from "../src/ops/metrics.js";
 import { openDatabase } from "../src/store/open.js";
+import { LocalWakeup } from "../src/store/wakeup.js";
 import { type Harness, startHarness, type Tenant } from "./support/harness.js";
 
 const BASE = "/notification/v1/connect/webhook/subscriptions";

@@ -36,12 +36,12 @@ import { type ClaimedDelivery, claimBatch, nextDueIn } from "../store/queue/clai
 import { type Completion, type CompletionResult, completeBatch } from "../store/queue/complete.js";
 import { writeHealth } from "../store/queue/health.js";
 import { releaseWorker, type WorkerIdentity } from "../store/queue/workers.js";
+import type { Wakeup } from "../store/wakeup.js";
 import { version } from "../version.js";
 import { CompletionBatcher } from "./completion-batcher.js";
 import { HealthBook } from "./health-book.js";
 import { Heartbeat } from "./heartbeat.js";
 import type { Sender, SendResult } from "./sender.js";
-import type { Wakeup } from "./wakeup.js";
 
 const CLAIM_BATCH = 100;
 const COMPLETION_BATCH = 200;

@@ -1,6 +1,11 @@
 /** The sender and dispatcher of one process, wired the same way by `serve` and by the tests. */
 import type { FastifyBaseLogger } from "fastify";
-import type { AppContext } from "../http/context.js";
+import type { Config } from "../config/load.js";
+import type { KeyBox } from "../domain/key-box.js";
+import type { UrlPolicy } from "../domain/url-policy.js";
+import type { Metrics } from "../ops/metrics.js";
+import type { DialectAdapter } from "../store/dialect/adapter.js";
+import type { Wakeup } from "../store/wakeup.js";
 import { Dispatcher } from "./dispatcher.js";
 import { Sender } from "./sender.js";
 
@@ -9,8 +14,15 @@ export interface DeliveryEngine {
   readonly dispatcher: Dispatcher;
 }
 
-/** What the engine needs of the app context; a dispatcher thread builds just these. */
-export type EngineParts = Pick<AppContext, "config" | "adapter" | "keyBox" | "wakeup" | "metrics" | "urlPolicy">;
+/** What the engine needs; the API's context has them, and a dispatcher thread builds just these. */
+export interface EngineParts {
+  readonly config: Config;
+  readonly adapter: DialectAdapter;
+  readonly keyBox: KeyBox;
+  readonly wakeup: Wakeup;
+  readonly metrics: Metrics;
+  readonly urlPolicy: UrlPolicy;
+}
 
 export function createDeliveryEngine(ctx: EngineParts, log: FastifyBaseLogger): DeliveryEngine {
   const { config } = ctx;

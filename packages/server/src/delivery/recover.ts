@@ -8,7 +8,7 @@ import type { FastifyBaseLogger } from "fastify";
 import { requeueFailed } from "../store/deliveries.js";
 import type { Db } from "../store/open.js";
 import { claimTask, type TaskRow, updateTask } from "../store/tasks.js";
-import type { Wakeup } from "./wakeup.js";
+import type { Wakeup } from "../store/wakeup.js";
 
 const BATCH = 500;
 /** A running task whose runner reported nothing for this long is taken over. */

@@ -9,10 +9,10 @@ import { KeyBox } from "../domain/key-box.js";
 import { Metrics } from "../ops/metrics.js";
 import { urlPolicyOf } from "../runtime.js";
 import { openDatabase } from "../store/open.js";
+import { LocalWakeup } from "../store/wakeup.js";
 import { createDeliveryEngine } from "./engine.js";
 import { plain } from "./log-fields.js";
 import type { FromThread, LogLevel, ThreadData, ToThread } from "./thread.js";
-import { LocalWakeup } from "./wakeup.js";
 
 const LEVELS: Record<LogLevel | "silent", number> = {
   trace: 10,

@@ -30,7 +30,7 @@ import type { FastifyBaseLogger } from "fastify";
 import type { Config } from "../config/load.js";
 import type { Metrics } from "../ops/metrics.js";
 import type { SqliteShared } from "../store/dialect/adapter.js";
-import type { Wakeup } from "./wakeup.js";
+import type { Wakeup } from "../store/wakeup.js";
 
 /** What the thread starts from: copied to it, so plain data only. */
 export interface ThreadData {

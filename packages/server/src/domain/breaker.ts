@@ -8,9 +8,10 @@
  * - disabled: after DISABLE_AFTER of nothing but failures, on 410 Gone, or by
  *   hand; its pending deliveries are cancelled. Only `enable` brings it back.
  */
-import type { SubscriptionState } from "../store/schema.js";
 import { nextRetry } from "./retry-schedule.js";
 import { isoTime } from "./time.js";
+
+export type SubscriptionState = "active" | "degraded" | "disabled";
 
 export interface Health {
   readonly state: SubscriptionState;

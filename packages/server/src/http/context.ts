@@ -9,13 +9,13 @@ import type {
 import type { AccessLogWriter } from "../audit/access-log-writer.js";
 import type { TokenService } from "../auth/tokens.js";
 import type { Config } from "../config/load.js";
-import type { Wakeup } from "../delivery/wakeup.js";
 import type { KeyBox } from "../domain/key-box.js";
 import type { Scope } from "../domain/scopes.js";
 import type { UrlPolicy } from "../domain/url-policy.js";
 import type { Metrics } from "../ops/metrics.js";
 import type { DialectAdapter } from "../store/dialect/adapter.js";
 import type { Db } from "../store/open.js";
+import type { Wakeup } from "../store/wakeup.js";
 
 /** Everything a route needs, handed to each route module when the app is built. */
 export interface AppContext {

@@ -34,7 +34,9 @@ export interface RefreshTokenTable {
   revoked_at: number | null;
 }
 
-export type SubscriptionState = "active" | "degraded" | "disabled";
+import type { SubscriptionState } from "../domain/breaker.js";
+
+export type { SubscriptionState };
 
 export interface SubscriptionTable {
   id: string;

@@ -3,8 +3,8 @@
  * repositories never ask which database they run on.
  */
 import type { Kysely, SelectQueryBuilder } from "kysely";
-import type { Wakeup } from "../../delivery/wakeup.js";
 import type { Database } from "../schema.js";
+import type { Wakeup } from "../wakeup.js";
 
 export interface Migration {
   readonly version: number;

@@ -1,7 +1,7 @@
 import { Kysely, PostgresDialect, sql } from "kysely";
 import pg from "pg";
-import { LocalWakeup, type Wakeup } from "../../delivery/wakeup.js";
 import type { Database } from "../schema.js";
+import { LocalWakeup, type Wakeup } from "../wakeup.js";
 import type { DialectAdapter, DialectOptions, Migration } from "./adapter.js";
 
 const INT8_OID = 20;
