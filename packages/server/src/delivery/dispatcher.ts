@@ -85,8 +85,6 @@ export class Dispatcher {
   readonly #batcher: CompletionBatcher<Completion, CompletionResult>;
   /** Attempts being sent now. */
   readonly #sending = new Set<Promise<void>>();
-  /** Per subscription: attempts being sent by this worker. */
-  readonly #sendingTo = new Map<string, number>();
   /** Per subscription: attempts answered whose outcome is not written yet (their slots are free). */
   readonly #credit = new Map<string, number>();
   /** Claims and completion writes, one at a time. */
@@ -246,10 +244,9 @@ export class Dispatcher {
       this.#book.seen(delivery.subscription_id, delivery);
       this.#launch(delivery);
     }
-    // Full, or an endpoint is at its cap: what frees up is worth claiming again.
-    this.#more =
-      claimed.length === limit ||
-      claimed.some((delivery) => (this.#sendingTo.get(delivery.subscription_id) ?? 0) >= config.maxInFlightPerEndpoint);
+    // Work was due: more may be, held back by an endpoint's cap or this claim's limit. A freed slot
+    // claims again, until a claim comes back empty.
+    this.#more = claimed.length > 0;
     return claimed;
   }
 
@@ -293,13 +290,10 @@ export class Dispatcher {
   }
 
   #launch(delivery: ClaimedDelivery): void {
-    const subscriptionId = delivery.subscription_id;
-    countUp(this.#sendingTo, subscriptionId, 1);
     const attempt = this.#attempt(delivery)
       .catch((error) => this.#deps.log.error({ err: error, delivery: delivery.id }, "delivery attempt failed"))
       .finally(() => {
         this.#sending.delete(attempt);
-        countUp(this.#sendingTo, subscriptionId, -1);
         this.#deps.metrics?.inFlight.set(this.#sending.size);
         if (this.#more && this.#running) this.#signal(REFILL_COALESCE_MS);
       });
