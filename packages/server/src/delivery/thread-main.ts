@@ -63,6 +63,8 @@ const adapter = openDatabase(config.databaseUrl, {
   sqliteCheckpoints: "background",
   poolSize: config.databasePoolSize,
   shared,
+  // What the dispatcher writes need not be on disk before it sends; what it reads must be (other connections').
+  sqliteWaitForOwnCommits: false,
   onStorageFailure: (error) => post({ type: "fatal", message: error.message }),
 });
 const wakeup = new LocalWakeup();

@@ -71,6 +71,13 @@ export interface DialectOptions {
    * a checkpoint. Default `auto`.
    */
   readonly sqliteCheckpoints?: "auto" | "background";
+  /**
+   * SQLite with carehooks flushing the log: false for the dispatcher thread's
+   * connection, whose own commits (leases, outcomes) are flushed without
+   * anyone waiting: losing one to a power cut only sends a delivery again.
+   * It still waits for the other connections' commits. Default true.
+   */
+  readonly sqliteWaitForOwnCommits?: boolean;
   /** Another connection's `shared` (SQLite, same file): count, flush and write in turn with it. */
   readonly shared?: SqliteShared;
 }

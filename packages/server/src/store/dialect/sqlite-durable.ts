@@ -40,6 +40,23 @@ const FLUSHES = 2;
 const FAILED = 3;
 /** Commits started: one ahead of COMMITTED while a COMMIT runs (commits take turns, so at most one). */
 const COMMITTING = 4;
+/** Flushers made so far for this log: each takes the next writer number. */
+const WRITERS = 5;
+/** Per writer, the number (in COMMITTING's count) of the last commit it started. */
+const LAST_COMMIT = 6;
+const MAX_WRITERS = 8;
+const SLOTS = LAST_COMMIT + MAX_WRITERS;
+
+export interface WalFlusherOptions {
+  /**
+   * Wait for this connection's own commits before answering (default true).
+   * False for the dispatcher's connection: what it writes (leases, outcomes)
+   * is flushed in the background, since losing it to a power cut only means a
+   * delivery is sent again; it still waits for every other connection's
+   * commits, so it never sends an event that is not on disk.
+   */
+  readonly waitForOwnCommits?: boolean;
+}
 
 /**
  * Flushes the write-ahead log, many commits per fsync.
@@ -58,11 +75,22 @@ export class WalFlusher {
   #failure: Error | undefined;
   #waiters: { upTo: bigint; resolve(): void; reject(error: Error): void }[] = [];
 
+  readonly #writer: number;
+  readonly #waitForOwnCommits: boolean;
+
   /** `shared`: another flusher's `sharedState` for the same log, to count with it. */
-  constructor(walPath: string, onFailure?: (error: Error) => void, shared?: SharedArrayBuffer) {
+  constructor(
+    walPath: string,
+    onFailure?: (error: Error) => void,
+    shared?: SharedArrayBuffer,
+    options: WalFlusherOptions = {},
+  ) {
     this.#path = path.resolve(walPath);
     this.#onFailure = onFailure;
-    this.#shared = new BigInt64Array(shared ?? new SharedArrayBuffer(5 * BigInt64Array.BYTES_PER_ELEMENT));
+    this.#shared = new BigInt64Array(shared ?? new SharedArrayBuffer(SLOTS * BigInt64Array.BYTES_PER_ELEMENT));
+    this.#writer = Number(Atomics.add(this.#shared, WRITERS, 1n));
+    if (this.#writer >= MAX_WRITERS) throw new Error(`at most ${MAX_WRITERS} connections share a SQLite log`);
+    this.#waitForOwnCommits = options.waitForOwnCommits ?? true;
   }
 
   /** The counters to give a flusher on another thread. */
@@ -76,7 +104,8 @@ export class WalFlusher {
    * for it. Always followed by `committed()`, whether it succeeded or not.
    */
   committing(): void {
-    Atomics.add(this.#shared, COMMITTING, 1n);
+    const number = Atomics.add(this.#shared, COMMITTING, 1n) + 1n;
+    Atomics.store(this.#shared, LAST_COMMIT + this.#writer, number);
   }
 
   /** That commit has run: its log frames are written, so a flush starting now covers them. */
@@ -84,20 +113,42 @@ export class WalFlusher {
     Atomics.add(this.#shared, COMMITTED, 1n);
   }
 
-  /** Resolves once every commit started so far, on any thread, is on disk. */
-  durable(): Promise<void> {
+  /**
+   * Resolves once every commit started so far, on any thread, is on disk; or,
+   * for a flusher that does not wait for its own commits (and unless
+   * `everything`), every other connection's, its own being flushed meanwhile.
+   */
+  durable(everything = false): Promise<void> {
     try {
       this.check();
     } catch (error) {
       return Promise.reject(error);
     }
     // One running on another thread now may already be visible here.
-    const upTo = Atomics.load(this.#shared, COMMITTING);
-    if (Atomics.load(this.#shared, FLUSHED) >= upTo) return Promise.resolve();
+    const all = Atomics.load(this.#shared, COMMITTING);
+    const upTo = everything || this.#waitForOwnCommits ? all : this.#othersCommitted();
+    const flushed = Atomics.load(this.#shared, FLUSHED);
+    if (flushed >= upTo) {
+      // Its own commits go to disk without anyone waiting for them.
+      if (flushed < all) this.#waiters.push({ upTo: all, resolve: () => {}, reject: () => {} });
+      this.#flush();
+      return Promise.resolve();
+    }
     return new Promise((resolve, reject) => {
       this.#waiters.push({ upTo, resolve, reject });
       this.#flush();
     });
+  }
+
+  /** The number of the last commit any other connection started. */
+  #othersCommitted(): bigint {
+    let last = 0n;
+    for (let writer = 0; writer < MAX_WRITERS; writer++) {
+      if (writer === this.#writer) continue;
+      const number = Atomics.load(this.#shared, LAST_COMMIT + writer);
+      if (number > last) last = number;
+    }
+    return last;
   }
 
   /** Commits counted, commits known to be on disk, and fsyncs done (on every thread sharing the counters). */
@@ -444,7 +495,7 @@ export class DurableSqliteDriver implements Driver {
     // A member still running has not committed: closing takes the whole transaction back, as closing SQLite would.
     if (open && this.#held) this.#abandon(open, new Error("the database was closed during the transaction"));
     else if (open) this.#commitShared(open);
-    await this.#wal?.durable().catch(() => undefined);
+    await this.#wal?.durable(true).catch(() => undefined);
     this.#wal?.close();
     this.#db.close();
   }

@@ -42,7 +42,11 @@ export function openSqlite(file: string, options: DialectOptions): DialectAdapte
   if (background) raw.pragma("wal_autocheckpoint = 0");
   const checkpointer = background && !options.shared ? new Checkpointer(raw.name, options.onStorageFailure) : undefined;
   if (flushed) syncDirectory(path.dirname(path.resolve(file)));
-  const wal = flushed ? new WalFlusher(`${raw.name}-wal`, options.onStorageFailure, options.shared?.wal) : undefined;
+  const wal = flushed
+    ? new WalFlusher(`${raw.name}-wal`, options.onStorageFailure, options.shared?.wal, {
+        waitForOwnCommits: options.sqliteWaitForOwnCommits ?? true,
+      })
+    : undefined;
   const turns = raw.memory ? undefined : new WriteTurns(options.shared?.writeTurns);
   const db = new Kysely<Database>({ dialect: new DurableSqliteDialect(withStatementCache(raw), wal, turns) });
   const shared = turns && { writeTurns: turns.sharedState, ...(wal ? { wal: wal.sharedState } : {}) };
