@@ -39,6 +39,7 @@ export async function openMigratedDatabase(config: Config, serving: ServingOptio
   const adapter = openDatabase(config.databaseUrl, {
     sqliteSynchronous: config.sqliteSynchronous,
     poolSize: config.databasePoolSize,
+    cacheStalenessMs: config.cacheStaleness,
     ...serving,
   });
   try {

@@ -47,6 +47,9 @@ function checkConsistency(config: Config): void {
       `CAREHOOKS_LEASE (${config.lease} ms) must be at least twice CAREHOOKS_REQUEST_TIMEOUT (${config.requestTimeout} ms)`,
     );
   }
+  if (config.cacheStaleness < 10) {
+    throw new ConfigError("CAREHOOKS_CACHE_STALENESS must be at least 10ms");
+  }
   if (config.connectTimeout > config.requestTimeout) {
     throw new ConfigError("CAREHOOKS_CONNECT_TIMEOUT must not exceed CAREHOOKS_REQUEST_TIMEOUT");
   }
