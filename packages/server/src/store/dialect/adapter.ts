@@ -60,7 +60,12 @@ export interface DialectAdapter {
    * change from outside).
    */
   readonly changes?: ChangeFeed;
-
+  /**
+   * True when one statement can insert into several tables (a data-modifying
+   * WITH, PostgreSQL): a record, its event and its deliveries are then one
+   * round trip and their own transaction.
+   */
+  readonly writableCtes: boolean;
   /** True for text the database cannot store (a NUL byte in PostgreSQL): the caller's input, so a 400. */
   isInvalidText(error: unknown): boolean;
   /** True for a unique-constraint violation. */

@@ -185,6 +185,7 @@ export function openPostgres(url: string, options: DialectOptions): DialectAdapt
     lockRows: (query) => query.forNoKeyUpdate(),
     createWakeup: () => wakeupOn(listener, channels.wakeup, pool),
     changes: changesOn(listener, channels.cache),
+    writableCtes: true,
     isUnavailable(error) {
       const code = (error as { code?: unknown })?.code;
       if (typeof code === "string" && (UNAVAILABLE_CODES.has(code) || code.startsWith("08"))) return true;
