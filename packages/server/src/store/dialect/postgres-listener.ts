@@ -85,7 +85,8 @@ export class PgListener {
     const next = new pg.Client({
       connectionString: this.#options.connectionString,
       types: this.#options.types,
-      application_name: "carehooks-listen",
+      // Which process's listener, for operators (and tests) looking at pg_stat_activity.
+      application_name: `carehooks listen ${process.pid}`,
     });
     next.on("notification", (message) => {
       for (const handler of this.#handlers.get(message.channel) ?? []) handler(message.payload ?? "");
