@@ -1,7 +1,9 @@
 /**
- * Round trips per create on PostgreSQL, counted with a hook on the driver:
- * a create answered from warm caches is one statement; the wake-up NOTIFY
- * is sent after the answer, at most one per create (coalesced).
+ * Round trips per write on PostgreSQL, counted with a hook on the driver: a
+ * create answered from warm caches is one statement (7 for an appointment
+ * and 8 for a prescription before); the wake-up NOTIFY is sent after the
+ * answer, at most one per create (coalesced). Writes that read first (a
+ * transition) and creates with an Idempotency-Key keep their transaction.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dialects } from "./support/databases.js";
@@ -77,4 +79,21 @@ describe.runIf(dialects().includes("postgres"))("round trips per create on Postg
       expect(Math.max(...wakeups)).toBeLessThanOrEqual(1);
     });
   }
+
+  it("starts an appointment in five round trips, and books one with an Idempotency-Key in five", async () => {
+    const awaited = () => log.take().filter((text) => !isWakeup(text) && !isHeartbeat(text));
+    for (let i = 0; i < 3; i++) {
+      const booked = await clinic.request("POST", APPOINTMENTS, booking);
+      awaited();
+      expect(
+        (await clinic.request("POST", `${APPOINTMENTS}/${booked.json().appointment_id}/start`, {})).statusCode,
+      ).toBe(200);
+      // BEGIN, SELECT … FOR NO KEY UPDATE, UPDATE, the event with its deliveries, COMMIT (8 before)
+      expect(awaited()).toHaveLength(5);
+      const keyed = await clinic.request("POST", APPOINTMENTS, booking, { "idempotency-key": `round-trips-${i}` });
+      expect(keyed.statusCode).toBe(201);
+      // BEGIN, the key, the appointment with its event and deliveries, the answer, COMMIT (9 before)
+      expect(awaited()).toHaveLength(5);
+    }
+  });
 });
