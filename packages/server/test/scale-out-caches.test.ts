@@ -138,22 +138,22 @@ describe.runIf(dialects().includes("postgres"))("two API processes on one Postgr
       expect(await deliveredTo(b)).toEqual([first]);
     });
 
-    /** Registers a webhook on A for appointment.created; returns its id. */
-    async function register(endpoint: string): Promise<{ response: Response; id: string }> {
-      const response = await call(a, token, "POST", WEBHOOKS, { endpoint, event_names: ["appointment.created"] });
-      return { response, id: ((await response.clone().json()) as { id: string }).id };
+    /** Registers a webhook for appointment.created on A, checked everywhere with `holds`; returns its id. */
+    async function registerEverywhere(endpoint: string, holds: (to: string[], id: string) => boolean): Promise<string> {
+      let id = "";
+      await expectEverywhere(
+        async () => {
+          const response = await call(a, token, "POST", WEBHOOKS, { endpoint, event_names: ["appointment.created"] });
+          id = ((await response.clone().json()) as { id: string }).id;
+          return response;
+        },
+        (to) => holds(to, id),
+      );
+      return id;
     }
 
     it("creates in the other process deliver to a new webhook within 1 s, and stop once it is deleted", async () => {
-      let second = "";
-      await expectEverywhere(
-        async () => {
-          const registered = await register("https://two.example.com/hook");
-          second = registered.id;
-          return registered.response;
-        },
-        (to) => to.includes(second),
-      );
+      const second = await registerEverywhere("https://two.example.com/hook", (to, id) => to.includes(id));
       await expectEverywhere(
         () => call(a, token, "DELETE", `${WEBHOOKS}/${second}`),
         (to) => !to.includes(second),
@@ -166,14 +166,9 @@ describe.runIf(dialects().includes("postgres"))("two API processes on one Postgr
         (to) => !to.includes(first),
       );
       // B reads the business's webhooks again, the disabled one left out ...
-      let third = "";
-      await expectEverywhere(
-        async () => {
-          const registered = await register("https://three.example.com/hook");
-          third = registered.id;
-          return registered.response;
-        },
-        (to) => to.includes(third) && !to.includes(first),
+      const third = await registerEverywhere(
+        "https://three.example.com/hook",
+        (to, id) => to.includes(id) && !to.includes(first),
       );
       // ... so only the announcement of the enable can bring it back.
       await expectEverywhere(
