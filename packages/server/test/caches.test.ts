@@ -7,6 +7,7 @@
 import fs from "node:fs";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { notifySubscriptionsChanged } from "../src/store/changes.js";
 import { ReadCache } from "../src/store/read-cache.js";
 import { dialects } from "./support/databases.js";
 import { until } from "./support/fixtures.js";
@@ -96,6 +97,25 @@ describe.runIf(dialects().includes("postgres"))("caches on PostgreSQL", () => {
     expect(await status(tenant)).toBe(200);
     await revokeAnnounced(tenant.clientId);
     expect(await refusedAfter(tenant, 2000)).toBeLessThan(STALENESS_MS);
+  });
+
+  it("drop a business's webhooks when code that changes subscriptions by id announces them (the breaker)", async () => {
+    const tenant = await h.tenant();
+    const hook = await tenant.request("POST", WEBHOOKS, {
+      endpoint: "https://breaker.example.com/",
+      event_names: ["appointment.created"],
+    });
+    const id = hook.json().id as string;
+    const live = async () =>
+      (await h.ctx.caches.subscriptions.get(h.ctx.db, tenant.businessId)).map((subscription) => subscription.id);
+    expect(await live()).toEqual([id]);
+    await h.ctx.db.transaction().execute(async (trx) => {
+      await trx.updateTable("subscription").set({ state: "disabled" }).where("id", "=", id).execute();
+      await notifySubscriptionsChanged(h.ctx.adapter, trx, [id, id]);
+    });
+    const started = performance.now();
+    await until(async () => (await live()).length === 0, 2000, "the disabled webhook to leave the cache");
+    expect(performance.now() - started).toBeLessThan(STALENESS_MS);
   });
 
   it("serve nothing once the LISTEN connection is lost, and start afresh when it is back", async () => {
