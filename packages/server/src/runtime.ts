@@ -19,6 +19,7 @@ import type { AppContext } from "./http/context.js";
 import { Metrics } from "./ops/metrics.js";
 import { createApiClient, newClientSecret } from "./store/api-clients.js";
 import { countBusinesses, createBusiness } from "./store/businesses.js";
+import { createCaches } from "./store/caches.js";
 import { queueLag } from "./store/deliveries.js";
 import type { DialectAdapter } from "./store/dialect/adapter.js";
 import { dialectOf, migrateDatabase, openDatabase } from "./store/open.js";
@@ -39,6 +40,7 @@ export async function openMigratedDatabase(config: Config, serving: ServingOptio
   const adapter = openDatabase(config.databaseUrl, {
     sqliteSynchronous: config.sqliteSynchronous,
     poolSize: config.databasePoolSize,
+    cacheStalenessMs: config.cacheStaleness,
     ...serving,
   });
   try {
@@ -133,6 +135,7 @@ export async function createContext(
     urlPolicy,
     audit: new AccessLogWriter(adapter.db),
     wakeup: adapter.createWakeup(),
+    caches: createCaches(adapter, config),
     metrics: new Metrics(async (gauge) => {
       const lag = await queueLag(adapter.db, Date.now());
       gauge.set(lag.pending, { state: "pending" });

@@ -125,7 +125,7 @@ describe.each(dialects())("client-credential auth on %s", (dialect) => {
   it("stops a revoked client's tokens at once", async () => {
     const doomed = await tenant.colleague();
     expect((await list({ authorization: `Bearer ${doomed.accessToken}` })).statusCode).toBe(200);
-    await revokeApiClient(h.ctx.db, doomed.clientId);
+    await revokeApiClient(h.ctx.adapter, doomed.clientId);
     const after = await list({ authorization: `Bearer ${doomed.accessToken}` });
     expect(after.statusCode).toBe(401);
     expect(after.json().error.message).toMatch(/revoked/);

@@ -5,6 +5,7 @@ import { loadConfig } from "../src/config/load.js";
 import { generateMasterKey, KeyBox } from "../src/domain/key-box.js";
 import { buildApp } from "../src/http/app.js";
 import { Metrics } from "../src/ops/metrics.js";
+import { createCaches } from "../src/store/caches.js";
 import { openDatabase } from "../src/store/open.js";
 import { LocalWakeup } from "../src/store/wakeup.js";
 import { type Harness, startHarness, type Tenant } from "./support/harness.js";
@@ -156,6 +157,7 @@ describe("an unreachable database", () => {
       audit: new AccessLogWriter(adapter.db),
       wakeup: new LocalWakeup(),
       metrics: new Metrics(async () => {}),
+      caches: createCaches(adapter, config),
     });
     try {
       const ready = await app.inject({ method: "GET", url: "/readyz" });

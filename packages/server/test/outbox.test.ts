@@ -92,6 +92,33 @@ describe.each(dialects())("the transactional outbox on %s", (dialect) => {
     expect(duplicates).toEqual([]);
   });
 
+  it("queues deliveries for a degraded webhook, and none for one the breaker disabled, cached or not", async () => {
+    const tenant = await h.tenant();
+    const hook = await tenant.request("POST", WEBHOOKS, {
+      endpoint: "https://breaker.example.com/",
+      event_names: ["appointment.created"],
+    });
+    const id = hook.json().id as string;
+    const deliveriesOf = async (appointmentId: string) =>
+      (
+        await h.ctx.db
+          .selectFrom("delivery")
+          .innerJoin("event", "event.id", "delivery.event_id")
+          .select("delivery.subscription_id")
+          .where("event.resource_id", "=", appointmentId)
+          .execute()
+      ).map((row) => row.subscription_id);
+    const book = async () => deliveriesOf((await tenant.request("POST", APPOINTMENTS, booking)).json().appointment_id);
+    expect(await book()).toEqual([id]); // the business's webhooks are cached now (PostgreSQL)
+    // As the breaker changes them: by id, announcing nothing.
+    const setState = (state: "degraded" | "disabled") =>
+      h.ctx.db.updateTable("subscription").set({ state }).where("id", "=", id).execute();
+    await setState("degraded");
+    expect(await book()).toEqual([id]);
+    await setState("disabled");
+    expect(await book()).toEqual([]);
+  });
+
   describe("Idempotency-Key", () => {
     it("replays the first answer and creates nothing more", async () => {
       const before = await counts();

@@ -1,7 +1,8 @@
 /**
  * Access tokens: short-lived HS256 JWTs naming the client and its business.
- * They carry no scopes: every request reloads the client, so a revocation or a
- * scope change takes effect at once in every API process.
+ * They carry no scopes: every request looks the client up (in the cache that
+ * every process drops it from when it changes), so a revocation or a scope
+ * change takes effect within CAREHOOKS_CACHE_STALENESS in every API process.
  */
 import { webcrypto } from "node:crypto";
 import { errors as joseErrors, jwtVerify, SignJWT } from "jose";

@@ -93,8 +93,8 @@ export function clientsCommand(): Command {
       .option("--json", "print JSON for scripts"),
     DATABASE_SETTINGS,
   ).action(async (id: string, options: Options) => {
-    await withDatabase(options, async ({ db }) => {
-      const revoked = await revokeApiClient(db, id);
+    await withDatabase(options, async (adapter) => {
+      const revoked = await revokeApiClient(adapter, id);
       if (!revoked) throw new Error(`no active client ${id}`);
       print(options, { client_id: id, revoked: true }, `revoked ${id}`);
     });

@@ -53,6 +53,9 @@ function checkConsistency(config: Config): void {
   if (config.completionFlush > 1000) {
     throw new ConfigError("CAREHOOKS_COMPLETION_FLUSH must be at most 1s");
   }
+  if (config.cacheStaleness < 10) {
+    throw new ConfigError("CAREHOOKS_CACHE_STALENESS must be at least 10ms");
+  }
   if (config.connectTimeout > config.requestTimeout) {
     throw new ConfigError("CAREHOOKS_CONNECT_TIMEOUT must not exceed CAREHOOKS_REQUEST_TIMEOUT");
   }

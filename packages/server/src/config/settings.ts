@@ -45,6 +45,24 @@ export const SETTINGS = {
     doc: "PostgreSQL connections per process (SQLite always uses one).",
     parse: (v) => parseInteger(v, 1, 1000),
   },
+  cacheTtl: {
+    name: "CACHE_TTL",
+    default: "60s",
+    doc: "PostgreSQL: longest an API process uses a cached client or list of a business's webhooks before reading it again, a safety net for changes made outside carehooks; `0` turns the caches off. Changes made through carehooks reach every process within `CACHE_STALENESS`.",
+    parse: duration,
+  },
+  cacheStaleness: {
+    name: "CACHE_STALENESS",
+    default: "1s",
+    doc: "PostgreSQL: longest an API process acts on a client or webhook changed by another process. Each checks its LISTEN connection every half of this and reads from the database while it cannot; a check unanswered for ten times this reopens the connection.",
+    parse: duration,
+  },
+  cacheSize: {
+    name: "CACHE_SIZE",
+    default: "10000",
+    doc: "Entries in each per-process cache (API clients; businesses' webhooks); the oldest is dropped first.",
+    parse: (v) => parseInteger(v, 1, 10_000_000),
+  },
   host: { name: "HOST", default: "127.0.0.1", doc: "Address the API listens on.", parse: text },
   port: { name: "PORT", default: "8080", doc: "Port the API listens on.", parse: (v) => parseInteger(v, 0, 65535) },
   role: {

@@ -29,6 +29,10 @@ export class BoundedMap<K, V> {
     this.#entries.delete(key);
   }
 
+  clear(): void {
+    this.#entries.clear();
+  }
+
   /** The cached value, computed by `make` on a miss. */
   getOrSet(key: K, make: () => V): V {
     const cached = this.#entries.get(key);

@@ -7,20 +7,14 @@ import { APPOINTMENT_STATUSES, type AppointmentStatus } from "../domain/event-ca
 import { appointmentEvent } from "../domain/event-payloads.js";
 import { newId } from "../domain/ids.js";
 import { isoTime, parseTimeFilter } from "../domain/time.js";
-import {
-  type AppointmentRow,
-  findAppointment,
-  insertAppointment,
-  listAppointments,
-  updateAppointment,
-} from "../store/appointments.js";
+import { type AppointmentRow, findAppointment, listAppointments, updateAppointment } from "../store/appointments.js";
 import type { DialectAdapter } from "../store/dialect/adapter.js";
 import type { Db } from "../store/open.js";
 import { auditRead } from "./audit.js";
-import { type App, type AppContext, type Principal, principalOf } from "./context.js";
+import { type App, type AppContext, principalOf } from "./context.js";
 import { decodeCursor, toPage } from "./pagination.js";
 import { EmptyBody, errorResponses, IdParams, ListPage, ListQuery } from "./schemas.js";
-import { type RecordedChange, recordChange, runWrite } from "./writes.js";
+import { type Change, recordChange, runIngest, runWrite } from "./writes.js";
 
 const BASE = "/dr/v1/business/appointments";
 
@@ -130,22 +124,19 @@ export function presentAppointment(row: AppointmentRow): Appointment {
   };
 }
 
-/** Writes the appointment's event into the outbox, in the caller's transaction. */
-function emit(
-  trx: Db,
-  request: { id: string },
-  principal: Principal,
+/** The appointment's event; with `records`, the rows to write with it (a create). */
+function appointmentChange(
   row: AppointmentRow,
   action: Parameters<typeof appointmentEvent>[2],
-  now: number,
-): Promise<RecordedChange> {
-  return recordChange(trx, request, principal, {
+  records?: Change["records"],
+): Change {
+  return {
     name: action === "created" ? "appointment.created" : "appointment.updated",
     resourceType: "appointment",
     resourceId: row.id,
-    now,
     payload: (origin) => appointmentEvent(origin, { ...row, status: row.status as AppointmentStatus }, action),
-  });
+    ...(records ? { records } : {}),
+  };
 }
 
 /** The appointment a write is about, locked until the write commits (two transitions cannot both win). */
@@ -182,7 +173,7 @@ export function appointmentRoutes(app: App, ctx: AppContext): void {
       const start = timeInput("start_time", body.start_time);
       const end = timeInput("end_time", body.end_time);
       checkTimeRange(start, end);
-      return runWrite(ctx, request, reply, async (trx, now) => {
+      return runIngest(ctx, request, reply, (now) => {
         const row: AppointmentRow = {
           id: newId("appointment", now),
           business_id: principal.businessId,
@@ -209,9 +200,11 @@ export function appointmentRoutes(app: App, ctx: AppContext): void {
           created_at: now,
           updated_at: now,
         };
-        await insertAppointment(trx, row);
-        const change = await emit(trx, request, principal, row, "created", now);
-        return { status: 201, body: presentAppointment(row), ...change };
+        return {
+          status: 201,
+          body: presentAppointment(row),
+          change: appointmentChange(row, "created", [{ table: "appointment", row }]),
+        };
       });
     },
   );
@@ -330,7 +323,7 @@ export function appointmentRoutes(app: App, ctx: AppContext): void {
             updated_by: principal.clientId,
           };
           await updateAppointment(trx, principal.businessId, id, updated);
-          const change = await emit(trx, request, principal, updated, next.action, now);
+          const change = await recordChange(ctx, trx, request, principal, appointmentChange(updated, next.action), now);
           return { status: 200, body: presentAppointment(updated), ...change };
         });
       },
@@ -409,7 +402,7 @@ export function appointmentRoutes(app: App, ctx: AppContext): void {
         };
         checkTimeRange(updated.start_time, updated.end_time);
         await updateAppointment(trx, principal.businessId, row.id, updated);
-        const change = await emit(trx, request, principal, updated, next.action, now);
+        const change = await recordChange(ctx, trx, request, principal, appointmentChange(updated, next.action), now);
         return { status: 200, body: presentAppointment(updated), ...change };
       });
     },

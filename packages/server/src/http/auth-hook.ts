@@ -1,7 +1,11 @@
-/** Authenticates every route that names a scope, and checks the scope. */
+/**
+ * Authenticates every route that names a scope, and checks the scope. The
+ * client comes from the per-process cache (store/caches.ts): a revocation
+ * takes effect at once in the process that made it and within
+ * CAREHOOKS_CACHE_STALENESS in every other.
+ */
 import type { FastifyRequest } from "fastify";
 import { forbidden, unauthorized } from "../domain/errors.js";
-import { findApiClient } from "../store/api-clients.js";
 import { auditRead } from "./audit.js";
 import type { AppContext } from "./context.js";
 
@@ -23,7 +27,7 @@ export function authenticate(ctx: AppContext) {
     if (!token) throw unauthorized("missing token: send Authorization: Bearer <access_token>");
     const claims = await ctx.tokens.verify(token);
     if (!claims) throw unauthorized("invalid or expired token");
-    const client = await findApiClient(ctx.db, claims.clientId);
+    const client = await ctx.caches.clients.get(ctx.db, claims.clientId);
     if (!client || client.business_id !== claims.businessId) throw unauthorized("invalid or expired token");
     if (client.revoked_at !== null) throw unauthorized("this client has been revoked");
     request.principal = { clientId: client.id, businessId: client.business_id, scopes: client.scopes };

@@ -13,6 +13,7 @@ import type { KeyBox } from "../domain/key-box.js";
 import type { Scope } from "../domain/scopes.js";
 import type { UrlPolicy } from "../domain/url-policy.js";
 import type { Metrics } from "../ops/metrics.js";
+import type { Caches } from "../store/caches.js";
 import type { DialectAdapter } from "../store/dialect/adapter.js";
 import type { Db } from "../store/open.js";
 import type { Wakeup } from "../store/wakeup.js";
@@ -28,6 +29,8 @@ export interface AppContext {
   readonly audit: AccessLogWriter;
   readonly wakeup: Wakeup;
   readonly metrics: Metrics;
+  /** The API client and webhooks a request reads before it writes (PostgreSQL; pass-through on SQLite). */
+  readonly caches: Caches;
 }
 
 export type App = FastifyInstance<

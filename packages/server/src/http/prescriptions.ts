@@ -6,19 +6,17 @@ import { prescriptionEvent } from "../domain/event-payloads.js";
 import { newId } from "../domain/ids.js";
 import { isoTime } from "../domain/time.js";
 import { findAppointment, updateAppointment } from "../store/appointments.js";
-import type { Db } from "../store/open.js";
 import {
   addPrescriptionVersion,
   findPrescription,
   findPrescriptionVersion,
-  insertPrescription,
   type PrescriptionRow,
   type PrescriptionVersionRow,
 } from "../store/prescriptions.js";
 import { auditRead } from "./audit.js";
 import { type App, type AppContext, type Principal, principalOf } from "./context.js";
 import { errorResponses, IdParams } from "./schemas.js";
-import { type RecordedChange, recordChange, runWrite } from "./writes.js";
+import { type Change, type PlannedCreate, recordChange, runIngest, runWrite } from "./writes.js";
 
 const BASE = "/dr/v1/business/prescription";
 
@@ -85,21 +83,15 @@ export function presentPrescription(row: PrescriptionRow, version: PrescriptionV
   };
 }
 
-function emit(
-  trx: Db,
-  request: { id: string },
-  principal: Principal,
-  row: PrescriptionRow,
-  action: "created" | "updated",
-  now: number,
-): Promise<RecordedChange> {
-  return recordChange(trx, request, principal, {
+/** The prescription's event; with `records`, the rows to write with it (a create). */
+function prescriptionChange(row: PrescriptionRow, action: "created" | "updated", records?: Change["records"]): Change {
+  return {
     name: `prescription.${action}`,
     resourceType: "prescription",
     resourceId: row.id,
-    now,
     payload: (origin) => prescriptionEvent(origin, row, action),
-  });
+    ...(records ? { records } : {}),
+  };
 }
 
 export function prescriptionRoutes(app: App, ctx: AppContext): void {
@@ -124,36 +116,9 @@ export function prescriptionRoutes(app: App, ctx: AppContext): void {
       const principal = principalOf(request);
       const body = request.body;
       checkPrescriptionDetails(body.prescription_details as never);
-      return runWrite(ctx, request, reply, async (trx, now) => {
-        const id = newId("prescription", now);
-        let parties = { doctor_id: body.doctor_id, patient_id: body.patient_id, clinic_id: body.clinic_id };
-        if (body.appointment_id) {
-          const appointment = await findAppointment(
-            trx,
-            principal.businessId,
-            body.appointment_id,
-            ctx.adapter.lockRows,
-          );
-          if (!appointment) throw invalidRequest("appointment_id names no appointment of this business");
-          for (const field of ["doctor_id", "patient_id", "clinic_id"] as const) {
-            if (parties[field] !== undefined && parties[field] !== appointment[field]) {
-              throw invalidRequest(`${field} differs from the appointment's`);
-            }
-          }
-          if (appointment.prescription_id !== null) {
-            throw conflict(`the appointment already has prescription ${appointment.prescription_id}`);
-          }
-          parties = {
-            doctor_id: appointment.doctor_id,
-            patient_id: appointment.patient_id,
-            clinic_id: appointment.clinic_id,
-          };
-          await updateAppointment(trx, principal.businessId, appointment.id, {
-            prescription_id: id,
-            updated_at: now,
-            updated_by: principal.clientId,
-          });
-        }
+      type Parties = { doctor_id?: string; patient_id?: string; clinic_id?: string };
+      /** The prescription and its first version, written with their event. */
+      const plan = (id: string, parties: Parties, now: number): PlannedCreate => {
         const missing = (["doctor_id", "patient_id", "clinic_id"] as const).filter(
           (field) => parties[field] === undefined,
         );
@@ -180,9 +145,38 @@ export function prescriptionRoutes(app: App, ctx: AppContext): void {
           created_by: principal.clientId,
           created_at: now,
         };
-        await insertPrescription(trx, row, version);
-        const change = await emit(trx, request, principal, row, "created", now);
-        return { status: 201, body: presentPrescription(row, version), ...change };
+        return {
+          status: 201,
+          body: presentPrescription(row, version),
+          change: prescriptionChange(row, "created", [
+            { table: "prescription", row },
+            { table: "prescription_version", row: version },
+          ]),
+        };
+      };
+      const appointmentId = body.appointment_id;
+      // Nothing to read first: the common case, one statement on PostgreSQL.
+      if (!appointmentId) return runIngest(ctx, request, reply, (now) => plan(newId("prescription", now), body, now));
+      return runWrite(ctx, request, reply, async (trx, now) => {
+        const id = newId("prescription", now);
+        const appointment = await findAppointment(trx, principal.businessId, appointmentId, ctx.adapter.lockRows);
+        if (!appointment) throw invalidRequest("appointment_id names no appointment of this business");
+        for (const field of ["doctor_id", "patient_id", "clinic_id"] as const) {
+          if (body[field] !== undefined && body[field] !== appointment[field]) {
+            throw invalidRequest(`${field} differs from the appointment's`);
+          }
+        }
+        if (appointment.prescription_id !== null) {
+          throw conflict(`the appointment already has prescription ${appointment.prescription_id}`);
+        }
+        await updateAppointment(trx, principal.businessId, appointment.id, {
+          prescription_id: id,
+          updated_at: now,
+          updated_by: principal.clientId,
+        });
+        const planned = plan(id, appointment, now);
+        const change = await recordChange(ctx, trx, request, principal, planned.change, now);
+        return { status: planned.status, body: planned.body, ...change };
       });
     },
   );
@@ -220,7 +214,7 @@ export function prescriptionRoutes(app: App, ctx: AppContext): void {
           throw conflict("the prescription was revised concurrently; read it and try again");
         }
         const updated = { ...row, current_version: version.version, updated_at: now, updated_by: principal.clientId };
-        const change = await emit(trx, request, principal, updated, "updated", now);
+        const change = await recordChange(ctx, trx, request, principal, prescriptionChange(updated, "updated"), now);
         return { status: 200, body: presentPrescription(updated, version), ...change };
       });
     },

@@ -7,6 +7,7 @@ import { newId } from "../domain/ids.js";
 import type { KeyBox } from "../domain/key-box.js";
 import { checkEndpointInput, checkSigningKey, eventNamesOf } from "../domain/subscription-input.js";
 import { isoTime } from "../domain/time.js";
+import { announceChanges, forgetChanges, subscriptionsChanged } from "../store/changes.js";
 import { cancelPendingDeliveries } from "../store/deliveries.js";
 import type { Db } from "../store/open.js";
 import type { SubscriptionTable } from "../store/schema.js";
@@ -161,7 +162,11 @@ export function subscriptionRoutes(app: App, ctx: AppContext): void {
             created_at: now,
             updated_at: now,
           });
-          return { status: 201, body: { id, status: "success" } };
+          return {
+            status: 201,
+            body: { id, status: "success" },
+            changed: [subscriptionsChanged(principal.businessId)],
+          };
         }),
       );
     },
@@ -255,7 +260,11 @@ export function subscriptionRoutes(app: App, ctx: AppContext): void {
             change.previous_key_expires_at = null;
           }
           await updateSubscription(trx, principal.businessId, row.id, change);
-          return { status: 200, body: { status: "webhook updated successfully", msg: "success" } };
+          return {
+            status: 200,
+            body: { status: "webhook updated successfully", msg: "success" },
+            changed: [subscriptionsChanged(principal.businessId)],
+          };
         }),
       );
     },
@@ -275,6 +284,7 @@ export function subscriptionRoutes(app: App, ctx: AppContext): void {
     async (request) => {
       const principal = principalOf(request);
       const now = Date.now();
+      const changed = [subscriptionsChanged(principal.businessId)];
       const deleted = await db.transaction().execute(async (trx) => {
         const found = await updateSubscription(trx, principal.businessId, request.params.id, {
           deleted_at: now,
@@ -282,9 +292,11 @@ export function subscriptionRoutes(app: App, ctx: AppContext): void {
           updated_by: principal.clientId,
         });
         if (found) await cancelPendingDeliveries(trx, request.params.id, "subscription deleted", now);
+        if (found) await announceChanges(ctx.adapter, trx, changed);
         return found;
       });
       if (!deleted) throw notFound("Webhook");
+      forgetChanges(ctx.adapter, changed);
       return { status: "webhook deleted successfully", msg: "success" as const };
     },
   );
@@ -321,7 +333,11 @@ export function subscriptionRoutes(app: App, ctx: AppContext): void {
           }
           if (action === "disable") await cancelPendingDeliveries(trx, row.id, change.state_reason as string, now);
           const updated = await mustFind(trx, principal.businessId, row.id);
-          return { status: 200, body: { data: presentWebhook(updated, keyBox), msg: "success" } };
+          return {
+            status: 200,
+            body: { data: presentWebhook(updated, keyBox), msg: "success" },
+            changed: [subscriptionsChanged(principal.businessId)],
+          };
         });
       },
     );

@@ -3,15 +3,22 @@
  * transaction that holds the change, its outbox rows and, with an
  * `Idempotency-Key`, the key and the stored answer. A retry with the same key
  * and request replays the answer; a different request is a 409.
+ *
+ * A create that reads nothing first runs through `runIngest`: on PostgreSQL,
+ * without an Idempotency-Key, its rows, event and deliveries are one
+ * statement (one round trip, its own transaction); otherwise it is a
+ * `runWrite`.
  */
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { ApiError, invalidRequest } from "../domain/errors.js";
 import type { EventOrigin } from "../domain/event-payloads.js";
 import { newId } from "../domain/ids.js";
 import { sha256 } from "../domain/secrets.js";
+import { announceChanges, forgetChanges } from "../store/changes.js";
 import { claimIdempotencyKey, storeIdempotentAnswer } from "../store/idempotency-keys.js";
 import type { Db } from "../store/open.js";
-import { recordEvent } from "../store/outbox.js";
+import { type RecordInsert, recordEvent } from "../store/outbox.js";
+import { subscribersOf } from "../store/subscriptions.js";
 import { type AppContext, type Principal, principalOf } from "./context.js";
 
 export interface WriteAnswer {
@@ -21,6 +28,18 @@ export interface WriteAnswer {
   readonly deliveries?: number;
   /** The name of the event the write recorded, counted on /metrics once it is committed. */
   readonly event?: string;
+  /** What cached rows the write changed (store/changes.ts): announced in its transaction, forgotten here after it. */
+  readonly changed?: readonly string[];
+}
+
+interface Outcome {
+  readonly replayed: boolean;
+  readonly status: number;
+  readonly text: string;
+  /** True when the write recorded an event. */
+  readonly events: boolean;
+  readonly event: string | undefined;
+  readonly changed?: readonly string[] | undefined;
 }
 
 /** What `recordChange` wrote: an answer spreads it in. */
@@ -50,7 +69,7 @@ export async function runWrite(
   const clientId = principalOf(request).clientId;
   const fingerprint = key && sha256(`${request.method} ${request.url}\n${JSON.stringify(request.body ?? null)}`);
 
-  const outcome = await ctx.db.transaction().execute(async (trx) => {
+  const outcome: Outcome = await ctx.db.transaction().execute(async (trx) => {
     const now = Date.now();
     if (key && fingerprint) {
       const claim = await claimIdempotencyKey(trx, {
@@ -76,53 +95,104 @@ export async function runWrite(
     const answer = await work(trx, now);
     const text = JSON.stringify(answer.body);
     if (key) await storeIdempotentAnswer(trx, clientId, key, { status: answer.status, body: text });
+    if (answer.changed) await announceChanges(ctx.adapter, trx, answer.changed);
     return {
       replayed: false,
       status: answer.status,
       text,
       events: answer.deliveries !== undefined,
       event: answer.event,
+      changed: answer.changed,
     };
   });
+  if (outcome.changed) forgetChanges(ctx.adapter, outcome.changed);
+  return respond(ctx, reply, outcome);
+}
+
+/** After the commit: wakes dispatchers and streams, counts the event, and answers. */
+function respond(ctx: AppContext, reply: FastifyReply, outcome: Outcome): FastifyReply {
   if (!outcome.replayed && outcome.events) ctx.wakeup.notify();
   if (outcome.event) ctx.metrics.eventsRecorded.inc({ name: outcome.event });
-
   if (outcome.replayed) reply.header("idempotent-replayed", "true");
   return reply.status(outcome.status).type("application/json; charset=utf-8").send(outcome.text);
 }
 
+/** A change as an event: what `recordChange` writes. */
+export interface Change {
+  readonly name: string;
+  readonly resourceType: string;
+  readonly resourceId: string;
+  readonly payload: (origin: EventOrigin) => string;
+  /** The change's own rows, written with the event (`runIngest`); a `runWrite` may instead have written them before. */
+  readonly records?: readonly RecordInsert[];
+}
+
+/** What a create writes and answers, built from the time it is written at. */
+export interface PlannedCreate {
+  readonly status: number;
+  readonly body: unknown;
+  readonly change: Change;
+}
+
+export async function runIngest(
+  ctx: AppContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  plan: (now: number) => PlannedCreate,
+): Promise<FastifyReply> {
+  if (!ctx.adapter.writableCtes || idempotencyKeyOf(request) !== undefined) {
+    return runWrite(ctx, request, reply, async (trx, now) => {
+      const planned = plan(now);
+      const change = await recordChange(ctx, trx, request, principalOf(request), planned.change, now);
+      return { status: planned.status, body: planned.body, ...change };
+    });
+  }
+  const now = Date.now();
+  const planned = plan(now);
+  const change = await recordChange(ctx, ctx.db, request, principalOf(request), planned.change, now);
+  return respond(ctx, reply, {
+    replayed: false,
+    status: planned.status,
+    text: JSON.stringify(planned.body),
+    events: true,
+    event: change.event,
+  });
+}
+
 /**
- * Writes the event a change caused, in the change's transaction: the request
- * id becomes its transaction_id and the caller its client_id. Returns its
- * name and the number of deliveries it queued.
+ * Writes the event a change caused, with the change's records if it names
+ * any, in `db`'s transaction (on PostgreSQL `db` may be the pool: one
+ * statement): the request id becomes its transaction_id and the caller its
+ * client_id. Returns its name and the number of deliveries it queued.
  */
 export async function recordChange(
-  trx: Db,
+  ctx: AppContext,
+  db: Db,
   request: { id: string },
   principal: Principal,
-  change: {
-    readonly name: string;
-    readonly resourceType: string;
-    readonly resourceId: string;
-    readonly now: number;
-    readonly payload: (origin: EventOrigin) => string;
-  },
+  change: Change,
+  now: number,
 ): Promise<RecordedChange> {
-  const eventId = newId("event", change.now);
-  const deliveries = await recordEvent(trx, {
-    id: eventId,
-    business_id: principal.businessId,
-    name: change.name,
-    resource_type: change.resourceType,
-    resource_id: change.resourceId,
-    payload: change.payload({
-      eventId,
-      at: change.now,
-      transactionId: request.id,
-      clientId: principal.clientId,
-      businessId: principal.businessId,
-    }),
-    created_at: change.now,
+  const eventId = newId("event", now);
+  const subscriptions = await ctx.caches.subscriptions.get(db, principal.businessId);
+  const deliveries = await recordEvent(ctx.adapter, db, {
+    records: change.records ?? [],
+    event: {
+      id: eventId,
+      business_id: principal.businessId,
+      name: change.name,
+      resource_type: change.resourceType,
+      resource_id: change.resourceId,
+      payload: change.payload({
+        eventId,
+        at: now,
+        transactionId: request.id,
+        clientId: principal.clientId,
+        businessId: principal.businessId,
+      }),
+      created_at: now,
+    },
+    subscriptionIds: subscribersOf(subscriptions, change.name),
   });
   return { event: change.name, deliveries };
 }

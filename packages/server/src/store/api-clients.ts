@@ -1,6 +1,8 @@
 import { newId } from "../domain/ids.js";
 import type { Scope } from "../domain/scopes.js";
 import { hashSecret, randomToken } from "../domain/secrets.js";
+import { announceChanges, clientChanged, forgetChanges } from "./changes.js";
+import type { DialectAdapter } from "./dialect/adapter.js";
 import type { Db } from "./open.js";
 import { prepare } from "./prepared.js";
 import type { ApiClientTable } from "./schema.js";
@@ -74,9 +76,13 @@ export async function listApiClients(db: Db, businessId?: string): Promise<ApiCl
   return rows.map((row) => ({ ...row, scopes: row.scopes.split(" ").filter(Boolean) as Scope[] }));
 }
 
-/** Revokes the client and every refresh token it holds; its access tokens fail at their next use. */
-export async function revokeApiClient(db: Db, id: string, now = Date.now()): Promise<boolean> {
-  return db.transaction().execute(async (trx) => {
+/**
+ * Revokes the client and every refresh token it holds; its access tokens fail
+ * at their next use: at once in this process, and as soon as every other
+ * process hears of it (store/changes.ts).
+ */
+export async function revokeApiClient(adapter: DialectAdapter, id: string, now = Date.now()): Promise<boolean> {
+  const revoked = await adapter.db.transaction().execute(async (trx) => {
     const result = await trx
       .updateTable("api_client")
       .set({ revoked_at: now })
@@ -89,6 +95,9 @@ export async function revokeApiClient(db: Db, id: string, now = Date.now()): Pro
       .where("client_id", "=", id)
       .where("revoked_at", "is", null)
       .execute();
+    await announceChanges(adapter, trx, [clientChanged(id)]);
     return Number(result.numUpdatedRows) > 0;
   });
+  forgetChanges(adapter, [clientChanged(id)]);
+  return revoked;
 }

@@ -1,14 +1,9 @@
 import type { Updateable } from "kysely";
 import type { DialectAdapter } from "./dialect/adapter.js";
 import type { Db } from "./open.js";
-import { insertRows } from "./prepared.js";
 import type { AppointmentTable } from "./schema.js";
 
 export type AppointmentRow = AppointmentTable;
-
-export async function insertAppointment(db: Db, row: AppointmentRow): Promise<void> {
-  await insertRows(db, "appointment", [row]);
-}
 
 /** The appointment of the business; with `lock` (a dialect's lockRows), held until the transaction ends. */
 export async function findAppointment(

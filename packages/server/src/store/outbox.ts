@@ -1,40 +1,50 @@
 /**
- * The transactional outbox: an event row and one pending delivery per live
- * subscription of the business that asked for the event, written in the
- * caller's transaction together with the change that caused them. A
- * rollback leaves none of them; a commit leaves all of them.
+ * The transactional outbox: the change's own rows, an event row and one
+ * pending delivery per live subscription of the business that asked for the
+ * event, written together. A failure leaves none of them; a commit leaves
+ * all of them.
  */
+import type { InsertObject } from "kysely";
 import { newId } from "../domain/ids.js";
+import type { DialectAdapter } from "./dialect/adapter.js";
 import type { Db } from "./open.js";
-import { insertRows, prepare } from "./prepared.js";
-import type { EventTable } from "./schema.js";
+import { writeInOneStatement } from "./outbox-statement.js";
+import { insertRows } from "./prepared.js";
+import type { Database, EventTable } from "./schema.js";
 
 export type NewEvent = EventTable;
 
-const liveSubscriptionsOf = prepare((db, p: { businessId: string }) =>
-  db
-    .selectFrom("subscription")
-    .select(["id", "event_names"])
-    .where("business_id", "=", p.businessId)
-    .where("deleted_at", "is", null)
-    .where("state", "!=", "disabled"),
-);
+/** A row the change itself inserts (an appointment; a prescription and its first version). */
+export type RecordInsert = {
+  [T in keyof Database & string]: { readonly table: T; readonly row: InsertObject<Database, T> };
+}[keyof Database & string];
 
-/** Writes the event and its deliveries; returns how many deliveries were created. */
-export async function recordEvent(trx: Db, event: NewEvent): Promise<number> {
-  await insertRows(trx, "event", [event]);
-  const subscriptions = await liveSubscriptionsOf.all(trx, { businessId: event.business_id });
-  const matching = subscriptions.filter((subscription) =>
-    (JSON.parse(subscription.event_names) as string[]).includes(event.name),
-  );
-  if (matching.length === 0) return 0;
+export interface Outgoing {
+  /** Inserted first, in this order. */
+  readonly records: readonly RecordInsert[];
+  readonly event: NewEvent;
+  /** The live subscriptions that asked for the event (`subscribersOf`); deleted or disabled ones get nothing. */
+  readonly subscriptionIds: readonly string[];
+}
+
+/**
+ * Writes the records, the event and its deliveries; returns how many
+ * deliveries were created. On PostgreSQL one statement, atomic by itself
+ * (`db` need not be a transaction); on SQLite statements of the caller's
+ * transaction, which `db` must be.
+ */
+export async function recordEvent(adapter: DialectAdapter, db: Db, outgoing: Outgoing): Promise<number> {
+  if (adapter.writableCtes) return writeInOneStatement(db, outgoing);
+  for (const { table, row } of outgoing.records) await insertRows(db, table, [row] as never);
+  await insertRows(db, "event", [outgoing.event]);
+  const { event, subscriptionIds } = outgoing;
   await insertRows(
-    trx,
+    db,
     "delivery",
-    matching.map((subscription) => ({
+    subscriptionIds.map((subscriptionId) => ({
       id: newId("delivery", event.created_at),
       event_id: event.id,
-      subscription_id: subscription.id,
+      subscription_id: subscriptionId,
       business_id: event.business_id,
       event_name: event.name,
       status: "pending" as const,
@@ -48,5 +58,5 @@ export async function recordEvent(trx: Db, event: NewEvent): Promise<number> {
       updated_at: event.created_at,
     })),
   );
-  return matching.length;
+  return subscriptionIds.length;
 }

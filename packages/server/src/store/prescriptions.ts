@@ -5,11 +5,6 @@ import type { PrescriptionTable, PrescriptionVersionTable } from "./schema.js";
 export type PrescriptionRow = PrescriptionTable;
 export type PrescriptionVersionRow = PrescriptionVersionTable;
 
-export async function insertPrescription(db: Db, row: PrescriptionRow, version: PrescriptionVersionRow): Promise<void> {
-  await db.insertInto("prescription").values(row).execute();
-  await db.insertInto("prescription_version").values(version).execute();
-}
-
 export async function findPrescription(
   db: Db,
   businessId: string,

@@ -1,5 +1,6 @@
 import type { Updateable } from "kysely";
 import type { Db } from "./open.js";
+import { prepare } from "./prepared.js";
 import type { SubscriptionState, SubscriptionTable } from "./schema.js";
 
 export type SubscriptionRow = Omit<SubscriptionTable, "state" | "failure_streak"> & {
@@ -62,4 +63,29 @@ export async function updateSubscription(
     .where("deleted_at", "is", null)
     .executeTakeFirst();
   return Number(result.numUpdatedRows) > 0;
+}
+
+/** What the outbox needs of a subscription that is neither deleted nor disabled (degraded ones still get deliveries). */
+export interface LiveSubscription {
+  readonly id: string;
+  readonly eventNames: readonly string[];
+}
+
+const liveOf = prepare((db, p: { businessId: string }) =>
+  db
+    .selectFrom("subscription")
+    .select(["id", "event_names"])
+    .where("business_id", "=", p.businessId)
+    .where("deleted_at", "is", null)
+    .where("state", "!=", "disabled"),
+);
+
+export async function liveSubscriptionsOf(db: Db, businessId: string): Promise<LiveSubscription[]> {
+  const rows = await liveOf.all(db, { businessId });
+  return rows.map((row) => ({ id: row.id, eventNames: JSON.parse(row.event_names) as string[] }));
+}
+
+/** The ids of the subscriptions that asked for the event. */
+export function subscribersOf(subscriptions: readonly LiveSubscription[], eventName: string): string[] {
+  return subscriptions.filter((subscription) => subscription.eventNames.includes(eventName)).map((s) => s.id);
 }

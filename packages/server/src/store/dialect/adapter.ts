@@ -52,11 +52,42 @@ export interface DialectAdapter {
   readonly shared?: SqliteShared;
   /** Opens the channel that wakes dispatchers after commits (LISTEN/NOTIFY, or in-process). */
   createWakeup(): Wakeup;
+  /**
+   * Tells every process which rows it may have cached have changed
+   * (PostgreSQL: a NOTIFY channel of its own, heard on the LISTEN
+   * connection). Absent where nothing is cached (SQLite: one process, whose
+   * reads cost microseconds, and which the CLI and the dispatcher thread
+   * change from outside).
+   */
+  readonly changes?: ChangeFeed;
+  /**
+   * True when one statement can insert into several tables (a data-modifying
+   * WITH, PostgreSQL): a record, its event and its deliveries are then one
+   * round trip and their own transaction.
+   */
+  readonly writableCtes: boolean;
   /** True for text the database cannot store (a NUL byte in PostgreSQL): the caller's input, so a 400. */
   isInvalidText(error: unknown): boolean;
   /** True for a unique-constraint violation. */
   isUniqueViolation(error: unknown): boolean;
   close(): Promise<void>;
+}
+
+/** Names of what changed, as `client:<id>` or `subs:<business id>`: see store/changes.ts. */
+export interface ChangeFeed {
+  /** In `db`'s transaction: every process hears of the changes when it commits, and not if it rolls back. */
+  announce(db: Kysely<Database>, keys: readonly string[]): Promise<void>;
+  /** Passes changes to this process's watchers now (after the commit), before the notification comes back. */
+  deliverLocally(keys: readonly string[]): void;
+  /** Calls `changed` for every change any process announces, and `reset` when some may have been missed. */
+  watch(watcher: ChangeWatcher): () => void;
+  /** performance.now() before which every change committed has been heard here; minus infinity while deaf. */
+  heardUntil(): number;
+}
+
+export interface ChangeWatcher {
+  changed(key: string): void;
+  reset(): void;
 }
 
 export interface DialectOptions {
@@ -80,6 +111,12 @@ export interface DialectOptions {
   readonly sqliteWaitForOwnCommits?: boolean;
   /** Another connection's `shared` (SQLite, same file): count, flush and write in turn with it. */
   readonly shared?: SqliteShared;
+  /**
+   * PostgreSQL: the LISTEN connection is checked every half of this (ms), so
+   * a process knows whether it has heard every change committed this long
+   * ago (CAREHOOKS_CACHE_STALENESS). Default 1000.
+   */
+  readonly cacheStalenessMs?: number;
 }
 
 /** The embedded database's log, where carehooks flushes (FULL) or checkpoints (serve) it itself. */

@@ -2,9 +2,12 @@ import { Kysely, PostgresDialect, sql } from "kysely";
 import pg from "pg";
 import type { Database } from "../schema.js";
 import { LocalWakeup, type Wakeup } from "../wakeup.js";
-import type { DialectAdapter, DialectOptions, Migration } from "./adapter.js";
+import type { ChangeFeed, ChangeWatcher, DialectAdapter, DialectOptions, Migration } from "./adapter.js";
+import { PgListener } from "./postgres-listener.js";
 
 const INT8_OID = 20;
+/** A heartbeat of the LISTEN connection unanswered for this many staleness bounds: the connection is reopened. */
+const DEAD_AFTER_STALENESS = 10;
 /** Any 64-bit number that names this lock; the same in every carehooks process. */
 const MIGRATION_LOCK = 7_262_010_811;
 
@@ -42,49 +45,57 @@ const UNAVAILABLE_CODES = new Set([
   "57P03",
 ]);
 
-const RECONNECT_MS = 1000;
-
 /**
- * One dedicated LISTEN connection per process, reconnected when lost. After
- * every (re)connect the dispatcher is woken once, to sweep what it may have
- * missed while deaf.
+ * Wakes this process's dispatchers and streams after commits: NOTIFY from
+ * any process (this one's coalesced to one per 2 ms, sent after the commit,
+ * not in it: a NOTIFY in a write transaction holds a cluster-wide lock
+ * through that transaction's commit and its flush, which serialises every
+ * such commit; measured in docs/benchmarks.md). After every (re)connect the
+ * dispatcher is woken once, to sweep what it may have missed while deaf.
  */
-function listenForWakeups(connectionString: string, schema: string | undefined, pool: pg.Pool): Wakeup {
-  const channel = `carehooks_wakeup${schema ? `_${schema}` : ""}`.toLowerCase();
-  let closed = false;
-  let client: pg.Client | undefined;
+function wakeupOn(listener: PgListener, channel: string, pool: pg.Pool): Wakeup {
   const wakeup = new LocalWakeup(() => {
     pool.query(`NOTIFY ${channel}`).catch(() => {});
   });
-  const reconnect = () => {
-    if (!closed) setTimeout(() => void connect(), RECONNECT_MS).unref();
-  };
-  const connect = async (): Promise<void> => {
-    if (closed) return;
-    const next = new pg.Client({ connectionString, types });
-    next.on("notification", () => wakeup.deliver());
-    next.on("error", () => {});
-    try {
-      await next.connect();
-      await next.query(`LISTEN ${channel}`);
-    } catch {
-      await next.end().catch(() => {});
-      reconnect();
-      return;
-    }
-    client = next;
-    next.on("end", reconnect);
-    wakeup.deliver();
-  };
-  void connect();
+  const off = [listener.on(channel, () => wakeup.deliver()), listener.onReconnect(() => wakeup.deliver())];
   return {
     notify: () => wakeup.notify(),
     subscribe: (listener: () => void) => wakeup.subscribe(listener),
     async close() {
-      closed = true;
+      for (const stop of off) stop();
       await wakeup.close();
-      await client?.end().catch(() => {});
     },
+  };
+}
+
+/** Cache changes on their own channel, the payload naming what changed; a reconnect means some may have been missed. */
+function changesOn(listener: PgListener, channel: string): ChangeFeed {
+  const watchers = new Set<ChangeWatcher>();
+  let heard = false;
+  const hear = () => {
+    if (heard) return;
+    heard = true;
+    listener.on(channel, (key) => {
+      for (const watcher of watchers) watcher.changed(key);
+    });
+    listener.onReconnect(() => {
+      for (const watcher of watchers) watcher.reset();
+    });
+  };
+  return {
+    async announce(db, keys) {
+      if (keys.length === 0) return;
+      await sql`SELECT pg_notify(${channel}, key) FROM unnest(${[...keys]}::text[]) AS key`.execute(db);
+    },
+    deliverLocally(keys) {
+      for (const key of keys) for (const watcher of watchers) watcher.changed(key);
+    },
+    watch(watcher) {
+      watchers.add(watcher);
+      hear();
+      return () => watchers.delete(watcher);
+    },
+    heardUntil: () => listener.heardUntil(),
   };
 }
 
@@ -100,6 +111,20 @@ export function openPostgres(url: string, options: DialectOptions): DialectAdapt
   // An idle client that loses its connection must not crash the process; the next query reports it.
   pool.on("error", () => {});
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const suffix = schema ? `_${schema}` : "";
+  const channels = {
+    wakeup: `carehooks_wakeup${suffix}`.toLowerCase(),
+    cache: `carehooks_cache${suffix}`.toLowerCase(),
+  };
+  const staleness = options.cacheStalenessMs ?? 1000;
+  // Opened by the first wake-up or cache that listens: a CLI command opens none.
+  const listener = new PgListener({
+    connectionString,
+    types,
+    channels: [channels.wakeup, channels.cache],
+    heartbeatMs: staleness / 2,
+    deadAfterMs: staleness * DEAD_AFTER_STALENESS,
+  });
 
   async function inLockedTransaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await pool.connect();
@@ -158,7 +183,9 @@ export function openPostgres(url: string, options: DialectOptions): DialectAdapt
     wakeupSpacingMs: 10,
     lockSkipLocked: (query) => query.forNoKeyUpdate().skipLocked(),
     lockRows: (query) => query.forNoKeyUpdate(),
-    createWakeup: () => listenForWakeups(connectionString, schema, pool),
+    createWakeup: () => wakeupOn(listener, channels.wakeup, pool),
+    changes: changesOn(listener, channels.cache),
+    writableCtes: true,
     isUnavailable(error) {
       const code = (error as { code?: unknown })?.code;
       if (typeof code === "string" && (UNAVAILABLE_CODES.has(code) || code.startsWith("08"))) return true;
@@ -176,6 +203,7 @@ export function openPostgres(url: string, options: DialectOptions): DialectAdapt
       return (error as { code?: unknown })?.code === "23505";
     },
     async close() {
+      await listener.close();
       await db.destroy();
     },
   };

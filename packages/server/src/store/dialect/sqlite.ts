@@ -95,6 +95,8 @@ export function openSqlite(file: string, options: DialectOptions): DialectAdapte
     // BEGIN IMMEDIATE already holds the only writer lock for the whole transaction.
     lockRows: (query) => query,
     createWakeup: () => new LocalWakeup(),
+    // In-process: a record, its event and its deliveries are statements of the caller's transaction.
+    writableCtes: false,
     isUnavailable(error) {
       const code = (error as { code?: unknown })?.code;
       return typeof code === "string" && /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|READONLY)/.test(code);

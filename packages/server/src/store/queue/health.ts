@@ -6,6 +6,7 @@
  * its pending deliveries cancelled in the same transaction.
  */
 import type { Health } from "../../domain/breaker.js";
+import { notifySubscriptionsChanged } from "../changes.js";
 import type { DialectAdapter } from "../dialect/adapter.js";
 import { changedBy } from "./raw.js";
 
@@ -52,6 +53,8 @@ export async function writeHealth(
         now,
         subscriptionId,
       ]);
+      // Every API process stops caching it as a webhook to write deliveries for.
+      await notifySubscriptionsChanged(adapter, trx, [subscriptionId]);
     }
     return true;
   });

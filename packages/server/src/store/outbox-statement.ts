@@ -1,0 +1,74 @@
+/**
+ * PostgreSQL's outbox write: the change's rows, the event and its
+ * deliveries in one statement of data-modifying WITH clauses, so a create
+ * is one round trip and its own transaction. The deliveries go to the
+ * subscriptions the caller names (from its cache) that are still live when
+ * the statement runs: one deleted or disabled in another process a moment
+ * ago gets nothing, even while that process's announcement is on its way.
+ */
+import { CompiledQuery } from "kysely";
+import { BoundedMap } from "../domain/bounded-map.js";
+import { newId } from "../domain/ids.js";
+import type { Db } from "./open.js";
+import type { Outgoing } from "./outbox.js";
+
+interface Shape {
+  readonly text: string;
+  /** The columns of each record, then of the event, in parameter order. */
+  readonly columns: readonly (readonly string[])[];
+}
+
+/** One text per combination of tables and columns: a handful. */
+const SHAPES = 64;
+const shapes = new BoundedMap<string, Shape>(SHAPES);
+
+const quote = (name: string) => `"${name}"`;
+
+/** Kysely leaves undefined columns out of an insert; so does this. */
+function columnsOf(row: object): string[] {
+  return Object.keys(row).filter((column) => (row as Record<string, unknown>)[column] !== undefined);
+}
+
+function shapeFor(tables: readonly string[], columns: readonly (readonly string[])[]): Shape {
+  let n = 0;
+  const inserts = tables.map((table, i) => {
+    const names = columns[i] as readonly string[];
+    const values = names.map(() => `$${++n}`);
+    return `${quote(i === tables.length - 1 ? "e" : `r${i}`)} AS (INSERT INTO ${quote(table)} (${names.map(quote).join(", ")}) VALUES (${values.join(", ")}))`;
+  });
+  // The event's parameters, by column, for the deliveries.
+  const eventColumns = columns.at(-1) as readonly string[];
+  const event = (column: string) => `$${n - eventColumns.length + eventColumns.indexOf(column) + 1}`;
+  const at = event("created_at");
+  const deliveries = `"d" AS (INSERT INTO "delivery" ("id", "event_id", "subscription_id", "business_id", "event_name", "status", "attempts", "next_attempt_at", "created_at", "updated_at")
+    SELECT "v"."id", ${event("id")}, "s"."id", "s"."business_id", ${event("name")}, 'pending', 0, ${at}, ${at}, ${at}
+    FROM unnest($${n + 1}::text[], $${n + 2}::text[]) AS "v" ("id", "subscription_id")
+    JOIN "subscription" AS "s" ON "s"."id" = "v"."subscription_id"
+    WHERE "s"."business_id" = ${event("business_id")} AND "s"."deleted_at" IS NULL AND "s"."state" <> 'disabled'
+    RETURNING 1)`;
+  return {
+    text: `WITH ${[...inserts, deliveries].join(",\n")}\nSELECT count(*)::integer AS "deliveries" FROM "d"`,
+    columns,
+  };
+}
+
+/** Writes the records, the event and its deliveries in one statement; returns how many deliveries it created. */
+export async function writeInOneStatement(db: Db, outgoing: Outgoing): Promise<number> {
+  const rows: object[] = [...outgoing.records.map((record) => record.row), outgoing.event];
+  const tables = [...outgoing.records.map((record) => record.table), "event"];
+  const columns = rows.map(columnsOf);
+  const key = tables.map((table, i) => `${table}(${(columns[i] as string[]).join(",")})`).join(";");
+  const shape = shapes.getOrSet(key, () => shapeFor(tables, columns));
+  const parameters: unknown[] = [];
+  rows.forEach((row, i) => {
+    for (const column of shape.columns[i] as readonly string[])
+      parameters.push((row as Record<string, unknown>)[column]);
+  });
+  const { event, subscriptionIds } = outgoing;
+  parameters.push(
+    subscriptionIds.map(() => newId("delivery", event.created_at)),
+    subscriptionIds,
+  );
+  const result = await db.executeQuery<{ deliveries: number }>(CompiledQuery.raw(shape.text, parameters));
+  return result.rows[0]?.deliveries ?? 0;
+}

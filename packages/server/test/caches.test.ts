@@ -1,0 +1,188 @@
+/**
+ * The per-process caches of API clients and webhooks (store/caches.ts), in
+ * one process: what they keep, and that a LISTEN connection lost, or alive
+ * but answering nothing, leaves no stale entry served for longer than
+ * CAREHOOKS_CACHE_STALENESS. Across processes: scale-out-caches.test.ts.
+ */
+import fs from "node:fs";
+import { sql } from "kysely";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { notifySubscriptionsChanged } from "../src/store/changes.js";
+import { ReadCache } from "../src/store/read-cache.js";
+import { dialects } from "./support/databases.js";
+import { until } from "./support/fixtures.js";
+import { type Harness, startHarness, type Tenant } from "./support/harness.js";
+
+const WEBHOOKS = "/notification/v1/connect/webhook/subscriptions";
+const STALENESS_MS = 400;
+const TTL_MS = 3000;
+
+/** Revokes the client behind carehooks' back: no announcement, as an operator's UPDATE by hand would. */
+async function revokeByHand(h: Harness, clientId: string): Promise<void> {
+  await h.ctx.db.updateTable("api_client").set({ revoked_at: Date.now() }).where("id", "=", clientId).execute();
+}
+
+async function status(tenant: Tenant): Promise<number> {
+  return (await tenant.request("GET", WEBHOOKS)).statusCode;
+}
+
+/** Milliseconds until the client's token is refused. */
+async function refusedAfter(tenant: Tenant, timeoutMs: number): Promise<number> {
+  const started = performance.now();
+  await until(async () => (await status(tenant)) === 401, timeoutMs, "the token to be refused");
+  return performance.now() - started;
+}
+
+describe("caches on SQLite", () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness("sqlite");
+  });
+  afterAll(async () => h?.close());
+
+  it("keep nothing: a change made by hand is seen by the next request", async () => {
+    const tenant = await h.tenant();
+    expect(await status(tenant)).toBe(200);
+    await revokeByHand(h, tenant.clientId);
+    expect(await status(tenant)).toBe(401);
+  });
+});
+
+describe.runIf(dialects().includes("postgres"))("caches on PostgreSQL", () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness("postgres", {
+      CAREHOOKS_CACHE_STALENESS: `${STALENESS_MS}ms`,
+      CAREHOOKS_CACHE_TTL: `${TTL_MS}ms`,
+    });
+  });
+  afterAll(async () => h?.close());
+
+  /**
+   * As another process would: the change and its NOTIFY in one transaction,
+   * not passed to this process's caches directly, so only the LISTEN
+   * connection can tell them.
+   */
+  async function revokeAnnounced(clientId: string): Promise<void> {
+    await h.ctx.db.transaction().execute(async (trx) => {
+      await trx.updateTable("api_client").set({ revoked_at: Date.now() }).where("id", "=", clientId).execute();
+      await h.ctx.adapter.changes?.announce(trx, [`client:${clientId}`]);
+    });
+  }
+
+  /** The LISTEN connection is open and answered a heartbeat lately. */
+  const heard = () =>
+    performance.now() - (h.ctx.adapter.changes?.heardUntil() ?? Number.NEGATIVE_INFINITY) < STALENESS_MS / 2;
+
+  /** The pid of this process's LISTEN connection's backend. */
+  async function listenerBackend(): Promise<number> {
+    await until(heard, 5000, "the LISTEN connection");
+    const { rows } = await sql<{ pid: number }>`
+      SELECT pid FROM pg_stat_activity WHERE application_name = ${`carehooks listen ${process.pid}`}`.execute(h.ctx.db);
+    expect(rows).toHaveLength(1);
+    return (rows[0] as { pid: number }).pid;
+  }
+
+  it("keep a client until CACHE_TTL when it changes without an announcement", async () => {
+    const tenant = await h.tenant();
+    expect(await status(tenant)).toBe(200);
+    await revokeByHand(h, tenant.clientId);
+    // Cached: the change was not announced, as no change made through carehooks is.
+    expect(await status(tenant)).toBe(200);
+    expect(await refusedAfter(tenant, TTL_MS + 2000)).toBeLessThan(TTL_MS + 1000);
+  });
+
+  it("drop a client when any process announces it", async () => {
+    const tenant = await h.tenant();
+    expect(await status(tenant)).toBe(200);
+    await revokeAnnounced(tenant.clientId);
+    expect(await refusedAfter(tenant, 2000)).toBeLessThan(STALENESS_MS);
+  });
+
+  it("drop a business's webhooks when code that changes subscriptions by id announces them (the breaker)", async () => {
+    const tenant = await h.tenant();
+    const hook = await tenant.request("POST", WEBHOOKS, {
+      endpoint: "https://breaker.example.com/",
+      event_names: ["appointment.created"],
+    });
+    const id = hook.json().id as string;
+    const live = async () =>
+      (await h.ctx.caches.subscriptions.get(h.ctx.db, tenant.businessId)).map((subscription) => subscription.id);
+    expect(await live()).toEqual([id]);
+    await h.ctx.db.transaction().execute(async (trx) => {
+      await trx.updateTable("subscription").set({ state: "disabled" }).where("id", "=", id).execute();
+      await notifySubscriptionsChanged(h.ctx.adapter, trx, [id, id]);
+    });
+    const started = performance.now();
+    await until(async () => (await live()).length === 0, 2000, "the disabled webhook to leave the cache");
+    expect(performance.now() - started).toBeLessThan(STALENESS_MS);
+  });
+
+  it("serve nothing once the LISTEN connection is lost, and start afresh when it is back", async () => {
+    const tenant = await h.tenant();
+    expect(await status(tenant)).toBe(200);
+    await sql`SELECT pg_terminate_backend(${await listenerBackend()})`.execute(h.ctx.db);
+    // Whatever changes while the process is deaf is never announced to it.
+    await revokeByHand(h, tenant.clientId);
+    expect(await refusedAfter(tenant, 2000)).toBeLessThan(STALENESS_MS + 400);
+
+    // Reconnected (after 1 s), announcements are heard again.
+    await until(heard, 5000, "the LISTEN connection to be back");
+    const other = await h.tenant();
+    expect(await status(other)).toBe(200);
+    await revokeAnnounced(other.clientId);
+    expect(await refusedAfter(other, 2000)).toBeLessThan(STALENESS_MS);
+  });
+
+  // SIGSTOP on the backend: the connection stays open and answers nothing, as one dropped by a NAT does.
+  const localPostgres = (pid: number) => {
+    try {
+      return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").startsWith("postgres");
+    } catch {
+      return false;
+    }
+  };
+
+  it("serve nothing while the LISTEN connection answers nothing (PostgreSQL on this host only)", async (context) => {
+    const tenant = await h.tenant();
+    expect(await status(tenant)).toBe(200);
+    const pid = await listenerBackend();
+    if (!localPostgres(pid)) context.skip();
+    process.kill(pid, "SIGSTOP");
+    try {
+      await revokeByHand(h, tenant.clientId);
+      expect(await refusedAfter(tenant, 2000)).toBeLessThan(STALENESS_MS + 400);
+    } finally {
+      process.kill(pid, "SIGCONT");
+    }
+    await until(heard, 5000, "the LISTEN connection to answer again");
+  });
+
+  it("do not store a read that began before its key was dropped", async () => {
+    let release: (value: string) => void = () => {};
+    let reads = 0;
+    const cache = new ReadCache(
+      h.ctx.adapter.changes,
+      // Generous: a late heartbeat must not make this cache read around itself.
+      { kind: "client", capacity: 10, ttlMs: 60_000, stalenessMs: 60_000 },
+      async () => {
+        reads += 1;
+        return new Promise<string>((resolve) => {
+          release = resolve;
+        });
+      },
+    );
+    await until(heard, 5000, "the LISTEN connection");
+    const first = cache.get(h.ctx.db, "cli_race");
+    await until(() => reads === 1);
+    h.ctx.adapter.changes?.deliverLocally(["client:cli_race"]);
+    release("before the change");
+    expect(await first).toBe("before the change");
+    const second = cache.get(h.ctx.db, "cli_race");
+    await until(() => reads === 2, 1000, "a second read");
+    release("after the change");
+    expect(await second).toBe("after the change");
+    expect(await cache.get(h.ctx.db, "cli_race")).toBe("after the change");
+    expect(reads).toBe(2);
+  });
+});
