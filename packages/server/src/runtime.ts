@@ -34,6 +34,8 @@ export interface ServingOptions {
   readonly onStorageFailure?: (error: Error) => void;
   /** SQLite: copy the log back on a thread of its own, not in the COMMIT that fills it. */
   readonly sqliteCheckpoints?: "auto" | "background";
+  /** PostgreSQL: a worker's commits do not wait for the log flush (see DialectOptions). */
+  readonly postgresAsynchronousCommits?: boolean;
 }
 
 export async function openMigratedDatabase(config: Config, serving: ServingOptions = {}): Promise<DialectAdapter> {

@@ -56,6 +56,8 @@ export async function serve(config: Config): Promise<void> {
   const adapter = await openMigratedDatabase(config, {
     onStorageFailure: exitOnFailure,
     sqliteCheckpoints: "background",
+    // A worker writes only leases and outcomes: losing the last of them to a crash sends a delivery again.
+    postgresAsynchronousCommits: config.role === "worker",
   }).catch((error) => {
     lock?.release();
     throw error;

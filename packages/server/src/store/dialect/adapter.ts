@@ -109,6 +109,14 @@ export interface DialectOptions {
    * It still waits for the other connections' commits. Default true.
    */
   readonly sqliteWaitForOwnCommits?: boolean;
+  /**
+   * PostgreSQL: commit without waiting for the server's log flush
+   * (`synchronous_commit=off`), for a worker process, whose writes are leases
+   * and outcomes: a database crash can lose the last fraction of a second of
+   * them, which only sends those deliveries again. Never for a process that
+   * writes events. Default false.
+   */
+  readonly postgresAsynchronousCommits?: boolean;
   /** Another connection's `shared` (SQLite, same file): count, flush and write in turn with it. */
   readonly shared?: SqliteShared;
   /**

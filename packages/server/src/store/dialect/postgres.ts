@@ -99,6 +99,15 @@ function changesOn(listener: PgListener, channel: string): ChangeFeed {
   };
 }
 
+/** Settings every pooled connection starts with: the schema, and a worker's commit mode. */
+function sessionOptions(schema: string | undefined, options: DialectOptions): string | undefined {
+  const settings = [
+    ...(schema ? [`-c search_path=${schema}`] : []),
+    ...(options.postgresAsynchronousCommits ? ["-c synchronous_commit=off"] : []),
+  ];
+  return settings.length > 0 ? settings.join(" ") : undefined;
+}
+
 export function openPostgres(url: string, options: DialectOptions): DialectAdapter {
   const { connectionString, schema } = parsePostgresUrl(url);
   const pool = new pg.Pool({
@@ -106,7 +115,7 @@ export function openPostgres(url: string, options: DialectOptions): DialectAdapt
     max: options.poolSize,
     types,
     connectionTimeoutMillis: 5000,
-    ...(schema ? { options: `-c search_path=${schema}` } : {}),
+    ...(sessionOptions(schema, options) ? { options: sessionOptions(schema, options) } : {}),
   });
   // An idle client that loses its connection must not crash the process; the next query reports it.
   pool.on("error", () => {});

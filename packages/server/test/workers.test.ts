@@ -1,0 +1,145 @@
+/**
+ * Two worker processes on one PostgreSQL database: the per-endpoint cap holds
+ * across them, and the breaker, kept in each worker's memory, still degrades a
+ * failing webhook to one probe at a time and brings it back when it answers.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { generateMasterKey } from "../src/domain/key-box.js";
+import { run, type Server, startServer } from "./support/binary.js";
+import { createTestDatabase, dialects, type TestDatabase } from "./support/databases.js";
+import { booking, until } from "./support/fixtures.js";
+import { type Receiver, startReceiver } from "./support/receiver.js";
+
+const WEBHOOKS = "/notification/v1/connect/webhook/subscriptions";
+const APPOINTMENTS = "/dr/v1/business/appointments";
+const CAP = 3;
+
+describe.runIf(dialects().includes("postgres"))("two workers on PostgreSQL", () => {
+  let db: TestDatabase;
+  const servers: Server[] = [];
+  const receivers: Receiver[] = [];
+  let api: Server;
+  let headers: Record<string, string>;
+
+  beforeAll(async () => {
+    db = await createTestDatabase("postgres");
+    const env = {
+      CAREHOOKS_DATABASE_URL: db.url,
+      CAREHOOKS_MASTER_KEY: generateMasterKey(),
+      CAREHOOKS_JWT_SECRET: generateMasterKey(),
+      CAREHOOKS_ALLOW_HTTP: "true",
+      CAREHOOKS_ALLOWED_TARGETS: "127.0.0.0/8",
+      CAREHOOKS_RETRY_SCHEDULE: "200ms,300ms,300ms,300ms,300ms,300ms,300ms,300ms,300ms,300ms",
+      CAREHOOKS_BREAKER_THRESHOLD: "4",
+      CAREHOOKS_MAX_IN_FLIGHT_PER_ENDPOINT: String(CAP),
+      CAREHOOKS_POLL_INTERVAL: "200ms",
+      CAREHOOKS_SHUTDOWN_GRACE: "2s",
+    };
+    const created = await run(["clients", "create", "--business", "Two Workers", "--scopes", "all", "--json"], env);
+    expect(created.code, created.stderr).toBe(0);
+    const client = JSON.parse(created.stdout);
+    api = await startServer({ ...env, CAREHOOKS_ROLE: "api" });
+    servers.push(api, await startServer({ ...env, CAREHOOKS_ROLE: "worker" }));
+    servers.push(await startServer({ ...env, CAREHOOKS_ROLE: "worker" }));
+    const login = await fetch(`${api.url}/connect-auth/v1/account/login`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ client_id: client.client_id, client_secret: client.client_secret }),
+    });
+    const token = ((await login.json()) as { access_token: string }).access_token;
+    headers = { authorization: `Bearer ${token}`, "content-type": "application/json" };
+  });
+  afterAll(async () => {
+    for (const server of servers) await server.stop("SIGTERM");
+    for (const receiver of receivers) await receiver.close();
+    await db?.drop();
+  });
+
+  async function webhookTo(receiver: Receiver): Promise<string> {
+    const response = await fetch(`${api.url}${WEBHOOKS}`, {
+      method: "POST",
+      headers,
+      body: JSON.stringify({ endpoint: receiver.url, event_names: ["appointment.created"] }),
+    });
+    expect(response.status).toBe(201);
+    return ((await response.json()) as { id: string }).id;
+  }
+
+  async function book(count: number): Promise<void> {
+    for (let i = 0; i < count; i++) {
+      const response = await fetch(`${api.url}${APPOINTMENTS}`, {
+        method: "POST",
+        headers,
+        body: JSON.stringify(booking),
+      });
+      expect(response.status).toBe(201);
+    }
+  }
+
+  const stateOf = async (id: string) =>
+    ((await (await fetch(`${api.url}${WEBHOOKS}/${id}`, { headers })).json()) as { data: { state: string } }).data
+      .state;
+
+  /** Counts requests open at the receiver at once. */
+  function openCounter(receiver: Receiver, answer: () => { status: number; delayMs: number }) {
+    let open = 0;
+    let peak = 0;
+    receiver.answer = () => {
+      const reply = answer();
+      open += 1;
+      peak = Math.max(peak, open);
+      setTimeout(() => (open -= 1), reply.delayMs);
+      return reply;
+    };
+    return { peak: () => peak, open: () => open, restart: () => (peak = open) };
+  }
+
+  /** Attempts a worker has made, from its own /metrics. */
+  async function attemptsBy(worker: Server): Promise<number> {
+    const text = await (await fetch(`${worker.url}/metrics`)).text();
+    let total = 0;
+    for (const line of text.split("\n")) {
+      const match = /^carehooks_delivery_attempts_total\{[^}]*\} (\d+)/.exec(line);
+      if (match) total += Number(match[1]);
+    }
+    return total;
+  }
+
+  it("never opens more than the per-endpoint cap at one endpoint, whichever worker sends", async () => {
+    const receiver = await startReceiver();
+    receivers.push(receiver);
+    const counter = openCounter(receiver, () => ({ status: 200, delayMs: 100 }));
+    const id = await webhookTo(receiver);
+    await book(40);
+    await receiver.waitFor(40, 30_000);
+    expect(counter.peak()).toBeLessThanOrEqual(CAP);
+    expect(counter.peak()).toBeGreaterThanOrEqual(2);
+    expect(await stateOf(id)).toBe("active");
+    // Both workers took part.
+    const [first, second] = [servers[1] as Server, servers[2] as Server];
+    expect(await attemptsBy(first)).toBeGreaterThan(0);
+    expect(await attemptsBy(second)).toBeGreaterThan(0);
+  });
+
+  it("degrades a failing webhook, probes one at a time across both workers, and recovers", async () => {
+    const receiver = await startReceiver();
+    receivers.push(receiver);
+    let failing = true;
+    const counter = openCounter(receiver, () => ({ status: failing ? 500 : 200, delayMs: 50 }));
+    const id = await webhookTo(receiver);
+    await book(12);
+    await until(async () => (await stateOf(id)) === "degraded", 20_000, "the webhook to be degraded");
+    // While degraded: one request at a time, whichever worker probes.
+    await until(() => counter.open() === 0, 5_000, "no request open");
+    counter.restart();
+    const before = receiver.received.length;
+    await until(() => receiver.received.length >= before + 3, 20_000, "three probes");
+    expect(counter.peak()).toBe(1);
+    const recoveredAt = Date.now();
+    failing = false;
+    await until(async () => (await stateOf(id)) === "active", 20_000, "the webhook to recover");
+    const delivered = () =>
+      new Set(receiver.received.filter((request) => request.at > recoveredAt).map((r) => r.headers["webhook-id"]));
+    await until(() => delivered().size >= 12, 20_000, "every event to arrive once it answers");
+  });
+});
