@@ -203,8 +203,10 @@ export class Dispatcher {
             continue;
           }
           if (claimed.length === 0) {
+            // Due later: sleep until then. Due now but not claimed: its slots are taken (here, a freed slot
+            // wakes us; at another worker, the poll does) or another worker is claiming it.
             const dueIn = await nextDueIn(this.#deps.adapter);
-            if (dueIn !== undefined) sleepMs = Math.min(sleepMs, dueIn);
+            if (dueIn !== undefined && dueIn > 0) sleepMs = Math.min(sleepMs, dueIn);
           }
         }
       } catch (error) {
@@ -244,9 +246,9 @@ export class Dispatcher {
       this.#book.seen(delivery.subscription_id, delivery);
       this.#launch(delivery);
     }
-    // Work was due: more may be, held back by an endpoint's cap or this claim's limit. A freed slot
-    // claims again, until a claim comes back empty.
-    this.#more = claimed.length > 0;
+    // Work was due, or this worker holds some: more may be due, held back by an endpoint's cap or this
+    // claim's limit. A freed slot claims again, until a claim comes back empty with nothing in flight.
+    this.#more = claimed.length > 0 || this.#sending.size > 0;
     return claimed;
   }
 

@@ -16,6 +16,9 @@
  *   answers arrive, not when their outcomes commit. Never for a degraded
  *   subscription, whose probe's outcome decides whether it may have another.
  *
+ * A subscription's deliveries go oldest due first, in the order of the
+ * partial index on (subscription_id, next_attempt_at): no tie-break on the
+ * id, which would make SQLite sort a whole backlog to take its first few.
  * Subscriptions are served oldest due first, then round-robin: every
  * subscription's first due delivery before any second one, so one hot
  * endpoint cannot starve the others. On PostgreSQL the statement locks the
@@ -67,8 +70,6 @@ export interface ClaimedDelivery extends ClaimedHealth {
 }
 
 export interface ClaimResult {
-  /** The database's clock when the claim ran. */
-  readonly now: number;
   readonly claimed: ClaimedDelivery[];
 }
 
@@ -107,7 +108,7 @@ ranked AS (
   FROM roomy r JOIN delivery d ON d.id IN (
     SELECT q.id FROM delivery q
     WHERE q.subscription_id = r.id AND q.status = 'pending' AND q.next_attempt_at <= @now
-    ORDER BY q.next_attempt_at, q.id LIMIT ${cap}
+    ORDER BY q.next_attempt_at LIMIT ${cap}
   )
 )
 UPDATE delivery SET status = 'in_flight', lease_token = @token, lease_expires_at = @expires, worker_id = @worker, updated_at = @now
@@ -148,7 +149,7 @@ picked AS (
   FROM s CROSS JOIN clock CROSS JOIN LATERAL (
     SELECT q.id, q.next_attempt_at FROM delivery q
     WHERE q.subscription_id = s.id AND q.status = 'pending' AND q.next_attempt_at <= clock.now
-    ORDER BY q.next_attempt_at, q.id
+    ORDER BY q.next_attempt_at
     LIMIT s.free
     FOR UPDATE OF q SKIP LOCKED
   ) q
@@ -161,16 +162,16 @@ d AS (
   WHERE d.id = chosen.id
   RETURNING d.id, d.event_id, d.subscription_id, d.event_name, d.attempts, d.retries_from, d.lease_token
 )
-SELECT ${SENDER_COLUMNS}, clock.now
-FROM d JOIN event e ON e.id = d.event_id JOIN s ON s.id = d.subscription_id CROSS JOIN clock`,
+SELECT ${SENDER_COLUMNS}
+FROM d JOIN event e ON e.id = d.event_id JOIN s ON s.id = d.subscription_id`,
 );
 
 export async function claimBatch(adapter: DialectAdapter, limits: ClaimLimits): Promise<ClaimResult> {
-  if (limits.limit <= 0) return { now: await adapter.now(adapter.db), claimed: [] };
+  if (limits.limit <= 0) return { claimed: [] };
   const token = randomBytes(16).toString("hex");
   const credit = [...(limits.credit ?? new Map<string, number>())];
   if (adapter.name === "postgres") {
-    const rows = await rowsOf<ClaimedDelivery & { now: number }>(adapter.db, postgresClaim(limits.perEndpoint), [
+    const rows = await rowsOf<ClaimedDelivery>(adapter.db, postgresClaim(limits.perEndpoint), [
       token,
       limits.leaseMs,
       limits.workerId,
@@ -178,8 +179,7 @@ export async function claimBatch(adapter: DialectAdapter, limits: ClaimLimits): 
       credit.map(([, n]) => n),
       limits.limit,
     ]);
-    const now = rows[0]?.now ?? (await adapter.now(adapter.db));
-    return { now, claimed: rows };
+    return { claimed: rows };
   }
   // SQLite runs in process: the clock is this process's, and two statements cost no round trip.
   return adapter.db.transaction().execute(async (trx) => {
@@ -192,10 +192,10 @@ export async function claimBatch(adapter: DialectAdapter, limits: ClaimLimits): 
       credit: JSON.stringify(credit),
       limit: limits.limit,
     });
-    if (leased.length === 0) return { now, claimed: [] };
+    if (leased.length === 0) return { claimed: [] };
     const ids = JSON.stringify(leased.map((row) => row.id));
     const claimed = await rowsOf<ClaimedDelivery>(trx, SQLITE_LEASED, { ids });
-    return { now, claimed };
+    return { claimed };
   });
 }
 
