@@ -7,12 +7,9 @@ import BetterSqlite3 from "better-sqlite3";
 import { Kysely, sql } from "kysely";
 import { afterEach, describe, expect, it } from "vitest";
 import { Metrics } from "../src/ops/metrics.js";
-import {
-  DurableSqliteDialect,
-  type SharedLimits,
-  WalFlusher,
-  WriteTurns,
-} from "../src/store/dialect/sqlite-durable.js";
+import { DurableSqliteDialect, type SharedLimits } from "../src/store/dialect/sqlite-durable.js";
+import { WalFlusher } from "../src/store/dialect/sqlite-wal-flusher.js";
+import { WriteTurns } from "../src/store/dialect/sqlite-write-turns.js";
 import { migrateDatabase, openDatabase } from "../src/store/open.js";
 import { tempDir } from "./support/databases.js";
 

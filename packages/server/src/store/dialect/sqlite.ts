@@ -7,7 +7,9 @@ import type { Database } from "../schema.js";
 import { LocalWakeup } from "../wakeup.js";
 import type { DialectAdapter, DialectOptions, Migration } from "./adapter.js";
 import { Checkpointer } from "./sqlite-checkpointer.js";
-import { DurableSqliteDialect, syncDirectory, WalFlusher, WriteTurns } from "./sqlite-durable.js";
+import { DurableSqliteDialect } from "./sqlite-durable.js";
+import { syncDirectory, WalFlusher } from "./sqlite-wal-flusher.js";
+import { WriteTurns } from "./sqlite-write-turns.js";
 
 const BUSY_TIMEOUT_MS = 5000;
 

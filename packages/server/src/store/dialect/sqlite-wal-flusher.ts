@@ -1,0 +1,235 @@
+/**
+ * Flushes SQLite's write-ahead log itself, with fsync on libuv's thread pool,
+ * many commits per fsync (group commit), for the durable driver
+ * (sqlite-durable.ts). Its counters live in shared memory, so connections on
+ * other threads of the process share them.
+ */
+import fs from "node:fs";
+import path from "node:path";
+
+/** Slots of a flusher's shared counters. */
+const COMMITTED = 0;
+const FLUSHED = 1;
+const FLUSHES = 2;
+const FAILED = 3;
+/** Commits started: one ahead of COMMITTED while a COMMIT runs (commits take turns, so at most one). */
+const COMMITTING = 4;
+/** Flushers made so far for this log: each takes the next writer number. */
+const WRITERS = 5;
+/** Per writer, the number (in COMMITTING's count) of the last commit it started. */
+const LAST_COMMIT = 6;
+const MAX_WRITERS = 8;
+const SLOTS = LAST_COMMIT + MAX_WRITERS;
+
+export interface WalFlusherOptions {
+  /**
+   * Wait for this connection's own commits before answering (default true).
+   * False for the dispatcher's connection: what it writes (leases, outcomes)
+   * is flushed in the background, since losing it to a power cut only means a
+   * delivery is sent again; it still waits for every other connection's
+   * commits, so it never sends an event that is not on disk.
+   */
+  readonly waitForOwnCommits?: boolean;
+}
+
+/**
+ * Flushes the write-ahead log, many commits per fsync.
+ *
+ * Its counters live in shared memory, so connections on other threads of the
+ * process (the dispatcher's) can share them: a flush of the log file makes
+ * every commit written before it durable, whichever connection wrote it, and
+ * a read on one thread waits for commits counted on any of them.
+ */
+export class WalFlusher {
+  readonly #path: string;
+  readonly #onFailure: ((error: Error) => void) | undefined;
+  readonly #shared: BigInt64Array;
+  #fd: number | undefined;
+  #flushing = false;
+  #failure: Error | undefined;
+  #waiters: { upTo: bigint; resolve(): void; reject(error: Error): void }[] = [];
+
+  readonly #writer: number;
+  readonly #waitForOwnCommits: boolean;
+
+  /** `shared`: another flusher's `sharedState` for the same log, to count with it. */
+  constructor(
+    walPath: string,
+    onFailure?: (error: Error) => void,
+    shared?: SharedArrayBuffer,
+    options: WalFlusherOptions = {},
+  ) {
+    this.#path = path.resolve(walPath);
+    this.#onFailure = onFailure;
+    this.#shared = new BigInt64Array(shared ?? new SharedArrayBuffer(SLOTS * BigInt64Array.BYTES_PER_ELEMENT));
+    this.#writer = Number(Atomics.add(this.#shared, WRITERS, 1n));
+    if (this.#writer >= MAX_WRITERS) throw new Error(`at most ${MAX_WRITERS} connections share a SQLite log`);
+    this.#waitForOwnCommits = options.waitForOwnCommits ?? true;
+  }
+
+  /** The counters to give a flusher on another thread. */
+  get sharedState(): SharedArrayBuffer {
+    return this.#shared.buffer as SharedArrayBuffer;
+  }
+
+  /**
+   * A commit (a COMMIT, or a write outside a transaction) is about to run:
+   * from now on another thread may read what it writes, so a read there waits
+   * for it. Always followed by `committed()`, whether it succeeded or not.
+   */
+  committing(): void {
+    const number = Atomics.add(this.#shared, COMMITTING, 1n) + 1n;
+    Atomics.store(this.#shared, LAST_COMMIT + this.#writer, number);
+  }
+
+  /** That commit has run: its log frames are written, so a flush starting now covers them. */
+  committed(): void {
+    Atomics.add(this.#shared, COMMITTED, 1n);
+  }
+
+  /**
+   * Resolves once every commit started so far, on any thread, is on disk; or,
+   * for a flusher that does not wait for its own commits (and unless
+   * `everything`), every other connection's, its own being flushed meanwhile.
+   */
+  durable(everything = false): Promise<void> {
+    try {
+      this.check();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    // One running on another thread now may already be visible here.
+    const all = Atomics.load(this.#shared, COMMITTING);
+    const upTo = everything || this.#waitForOwnCommits ? all : this.#othersCommitted();
+    const flushed = Atomics.load(this.#shared, FLUSHED);
+    if (flushed >= upTo) {
+      // Its own commits go to disk without anyone waiting for them.
+      if (flushed < all) this.#waiters.push({ upTo: all, resolve: () => {}, reject: () => {} });
+      this.#flush();
+      return Promise.resolve();
+    }
+    return new Promise((resolve, reject) => {
+      this.#waiters.push({ upTo, resolve, reject });
+      this.#flush();
+    });
+  }
+
+  /** The number of the last commit any other connection started. */
+  #othersCommitted(): bigint {
+    let last = 0n;
+    for (let writer = 0; writer < MAX_WRITERS; writer++) {
+      if (writer === this.#writer) continue;
+      const number = Atomics.load(this.#shared, LAST_COMMIT + writer);
+      if (number > last) last = number;
+    }
+    return last;
+  }
+
+  /** Commits counted, commits known to be on disk, and fsyncs done (on every thread sharing the counters). */
+  get stats(): { committed: number; flushed: number; flushes: number } {
+    return {
+      committed: Number(Atomics.load(this.#shared, COMMITTED)),
+      flushed: Number(Atomics.load(this.#shared, FLUSHED)),
+      flushes: Number(Atomics.load(this.#shared, FLUSHES)),
+    };
+  }
+
+  /** Throws the flush failure that stopped this database, here or on another thread, if any. */
+  check(): void {
+    if (this.#failure) throw this.#failure;
+    if (Atomics.load(this.#shared, FAILED) !== 0n) {
+      this.#failure = failureOf(new Error("a flush on another thread failed"));
+      throw this.#failure;
+    }
+  }
+
+  close(): void {
+    if (this.#fd !== undefined) fs.closeSync(this.#fd);
+    this.#fd = undefined;
+  }
+
+  #flush(): void {
+    if (this.#flushing || this.#waiters.length === 0) return;
+    this.#flushing = true;
+    const upTo = Atomics.load(this.#shared, COMMITTED);
+    // What is waited for is still being written by a COMMIT on another thread: flush once it has run.
+    if (upTo <= Atomics.load(this.#shared, FLUSHED)) {
+      setTimeout(() => {
+        this.#flushing = false;
+        this.#settle();
+        this.#flush();
+      }, 1);
+      return;
+    }
+    let fd: number;
+    try {
+      if (this.#fd === undefined) {
+        this.#fd = fs.openSync(this.#path, "r");
+        // SQLite made the log at the first write: its directory entry must survive a power loss too.
+        syncDirectory(path.dirname(this.#path));
+      }
+      fd = this.#fd;
+    } catch (error) {
+      this.#fail(error as Error);
+      return;
+    }
+    fs.fsync(fd, (error) => {
+      this.#flushing = false;
+      if (error) {
+        this.#fail(error);
+        return;
+      }
+      // Pages a failed flush dropped are not rewritten by this one: nothing is promised after a failure anywhere.
+      if (Atomics.load(this.#shared, FAILED) !== 0n) {
+        this.#fail(new Error("a flush on another thread failed"));
+        return;
+      }
+      Atomics.add(this.#shared, FLUSHES, 1n);
+      // Another thread's flush may have covered more meanwhile: the mark only moves forward.
+      for (let seen = Atomics.load(this.#shared, FLUSHED); seen < upTo; ) {
+        const was = Atomics.compareExchange(this.#shared, FLUSHED, seen, upTo);
+        if (was === seen) break;
+        seen = was;
+      }
+      this.#settle();
+      this.#flush();
+    });
+  }
+
+  /** Resolves the waiters whose commits are on disk, by this thread's flush or another's. */
+  #settle(): void {
+    const flushed = Atomics.load(this.#shared, FLUSHED);
+    const waiting = this.#waiters;
+    this.#waiters = [];
+    for (const waiter of waiting) {
+      if (waiter.upTo <= flushed) waiter.resolve();
+      else this.#waiters.push(waiter);
+    }
+  }
+
+  #fail(error: Error): void {
+    this.#flushing = false;
+    this.#failure = failureOf(error);
+    Atomics.store(this.#shared, FAILED, 1n);
+    const waiting = this.#waiters;
+    this.#waiters = [];
+    for (const waiter of waiting) waiter.reject(this.#failure);
+    this.#onFailure?.(this.#failure);
+  }
+}
+
+function failureOf(error: Error): Error {
+  const failure = new Error(`flushing the SQLite write-ahead log failed: ${error.message}`, { cause: error });
+  (failure as Error & { code?: string }).code = "SQLITE_IOERR_FSYNC";
+  return failure;
+}
+
+/** Makes the entries of a directory (a new file in it) durable. */
+export function syncDirectory(directory: string): void {
+  const fd = fs.openSync(directory, "r");
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
