@@ -178,6 +178,9 @@ export function openPostgres(url: string, options: DialectOptions): DialectAdapt
       }
       return applied;
     },
+    async preparedQuery<R>(name: string, text: string, values: readonly unknown[]): Promise<R[]> {
+      return (await pool.query({ name, text, values: values as unknown[] })).rows as R[];
+    },
     async ping() {
       await pool.query("SELECT 1");
     },

@@ -29,7 +29,7 @@
 import { randomBytes } from "node:crypto";
 import type { DialectAdapter } from "../dialect/adapter.js";
 import type { SubscriptionState } from "../schema.js";
-import { perLimit, rowsOf } from "./raw.js";
+import { perLimit, rowsOf, statementRows } from "./raw.js";
 
 /** Subscriptions looked at per claim: enough that a few hundred that cannot take work never starve the rest. */
 const CANDIDATES = 200;
@@ -158,8 +158,8 @@ chosen AS (SELECT id FROM picked ORDER BY rn, at LIMIT $6),
 d AS (
   UPDATE delivery d
   SET status = 'in_flight', lease_token = $1, lease_expires_at = clock.now + $2, worker_id = $3, updated_at = clock.now
-  FROM chosen, clock
-  WHERE d.id = chosen.id
+  FROM clock
+  WHERE d.id = ANY (ARRAY(SELECT id FROM chosen))
   RETURNING d.id, d.event_id, d.subscription_id, d.event_name, d.attempts, d.retries_from, d.lease_token
 )
 SELECT ${SENDER_COLUMNS}
@@ -171,7 +171,8 @@ export async function claimBatch(adapter: DialectAdapter, limits: ClaimLimits): 
   const token = randomBytes(16).toString("hex");
   const credit = [...(limits.credit ?? new Map<string, number>())];
   if (adapter.name === "postgres") {
-    const rows = await rowsOf<ClaimedDelivery>(adapter.db, postgresClaim(limits.perEndpoint), [
+    const cap = limits.perEndpoint;
+    const rows = await statementRows<ClaimedDelivery>(adapter, `carehooks_claim_${cap}`, postgresClaim(cap), [
       token,
       limits.leaseMs,
       limits.workerId,
@@ -219,7 +220,7 @@ const SQLITE_NEXT_DUE = NEXT_DUE("@now");
 export async function nextDueIn(adapter: DialectAdapter): Promise<number | undefined> {
   const [row] =
     adapter.name === "postgres"
-      ? await rowsOf<{ due: number | null; now: number }>(adapter.db, POSTGRES_NEXT_DUE, [])
+      ? await statementRows<{ due: number | null; now: number }>(adapter, "carehooks_next_due", POSTGRES_NEXT_DUE, [])
       : await rowsOf<{ due: number | null; now: number }>(adapter.db, SQLITE_NEXT_DUE, { now: Date.now() });
   return row === undefined || row.due === null ? undefined : Number(row.due) - Number(row.now);
 }

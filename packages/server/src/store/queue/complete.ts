@@ -12,7 +12,7 @@
 import type { DeliveryOutcome } from "../../domain/delivery-outcome.js";
 import type { DialectAdapter } from "../dialect/adapter.js";
 import type { AttemptTable, DeliveryStatus } from "../schema.js";
-import { rowsOf } from "./raw.js";
+import { rowsOf, statementRows } from "./raw.js";
 
 export interface Completion {
   readonly deliveryId: string;
@@ -128,21 +128,26 @@ export async function completeBatch(
   if (completions.length === 0) return { moved: new Set(), now: await adapter.now(adapter.db) };
   const c = columnsOf(completions);
   if (adapter.name === "postgres") {
-    const rows = await rowsOf<{ now: number; id: string | null }>(adapter.db, POSTGRES_COMPLETE, [
-      c.ids,
-      c.tokens,
-      c.statuses,
-      c.attempts,
-      c.delays,
-      c.codes,
-      c.errors,
-      c.attemptIds,
-      c.startedAt,
-      c.durations,
-      c.headers,
-      c.bodies,
-      c.attemptErrors,
-    ]);
+    const rows = await statementRows<{ now: number; id: string | null }>(
+      adapter,
+      "carehooks_complete",
+      POSTGRES_COMPLETE,
+      [
+        c.ids,
+        c.tokens,
+        c.statuses,
+        c.attempts,
+        c.delays,
+        c.codes,
+        c.errors,
+        c.attemptIds,
+        c.startedAt,
+        c.durations,
+        c.headers,
+        c.bodies,
+        c.attemptErrors,
+      ],
+    );
     const moved = new Set(rows.flatMap((row) => (row.id === null ? [] : [row.id])));
     return { moved, now: rows[0]?.now as number };
   }

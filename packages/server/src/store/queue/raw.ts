@@ -4,6 +4,7 @@
  * the CTEs they need (locking, arrays, window functions) read better as SQL.
  */
 import { CompiledQuery } from "kysely";
+import type { DialectAdapter } from "../dialect/adapter.js";
 import type { Db } from "../open.js";
 
 /** Positional values (`$1` on PostgreSQL, `?` on SQLite), or named ones for SQLite's `@name`. */
@@ -30,4 +31,20 @@ export function perLimit(make: (value: number) => string): (value: number) => st
     }
     return text;
   };
+}
+
+/**
+ * A statement that runs alone (its own transaction), prepared once per
+ * connection under `name` where the database has that (PostgreSQL). Each
+ * distinct text needs its own name.
+ */
+export async function statementRows<R>(
+  adapter: DialectAdapter,
+  name: string,
+  text: string,
+  parameters: readonly unknown[],
+): Promise<R[]> {
+  return adapter.preparedQuery
+    ? adapter.preparedQuery<R>(name, text, parameters)
+    : rowsOf<R>(adapter.db, text, parameters);
 }
