@@ -56,6 +56,28 @@ async function prepare(env: Record<string, string>, apiServer: () => Promise<Ser
   return { api, receiver, headers };
 }
 
+/** A fresh PostgreSQL schema with one `api` and two `worker` processes, a client, a receiver and its webhook. */
+async function apiAndTwoWorkers(settings: Record<string, string>) {
+  const db = await createTestDatabase("postgres");
+  cleanups.push(() => db.drop());
+  const env = {
+    ...settings,
+    CAREHOOKS_DATABASE_URL: db.url,
+    CAREHOOKS_MASTER_KEY: generateMasterKey(),
+    CAREHOOKS_JWT_SECRET: generateMasterKey(),
+  };
+  const servers: Server[] = [];
+  cleanups.push(async () => Promise.all(servers.map((server) => server.stop("SIGKILL"))));
+  const start = async (role: string) => {
+    const server = await startServer({ ...env, CAREHOOKS_ROLE: role });
+    servers.push(server);
+    return server;
+  };
+  const { api, receiver, headers } = await prepare(env, () => start("api"));
+  const [doomed, survivor] = [await start("worker"), await start("worker")];
+  return { db, api, receiver, headers, doomed, survivor };
+}
+
 /** Books `count` appointments with bounded concurrency; returns the ids the API confirmed. */
 async function book(url: string, headers: Record<string, string>, count: number): Promise<Set<string>> {
   const confirmed = new Set<string>();
@@ -115,23 +137,7 @@ function expectAtLeastOnce(confirmed: Set<string>, receiver: Receiver, killedAt:
 
 describe.runIf(dialects().includes("postgres"))("a worker killed with SIGKILL on PostgreSQL", () => {
   it(`loses none of ${EVENTS} events while the other worker takes over`, { timeout: 180_000 }, async () => {
-    const db = await createTestDatabase("postgres");
-    cleanups.push(() => db.drop());
-    const env = {
-      ...FAST,
-      CAREHOOKS_DATABASE_URL: db.url,
-      CAREHOOKS_MASTER_KEY: generateMasterKey(),
-      CAREHOOKS_JWT_SECRET: generateMasterKey(),
-    };
-    const servers: Server[] = [];
-    cleanups.push(async () => Promise.all(servers.map((server) => server.stop("SIGKILL"))));
-    const start = async (role: string) => {
-      const server = await startServer({ ...env, CAREHOOKS_ROLE: role });
-      servers.push(server);
-      return server;
-    };
-    const { api, receiver, headers } = await prepare(env, () => start("api"));
-    const [doomed, survivor] = [await start("worker"), await start("worker")];
+    const { api, receiver, headers, doomed, survivor } = await apiAndTwoWorkers(FAST);
 
     const booking = book(api.url, headers, EVENTS);
     await until(() => receiver.received.length >= EVENTS / 4, 60_000, "a quarter of the deliveries");
@@ -195,24 +201,8 @@ describe.runIf(dialects().includes("postgres"))("liveness on PostgreSQL", () => 
   it("returns a killed worker's deliveries within 20 s of the kill, with the default lease", {
     timeout: 120_000,
   }, async () => {
-    const db = await createTestDatabase("postgres");
-    cleanups.push(() => db.drop());
-    const env = {
-      ...DEFAULT_LEASE,
-      CAREHOOKS_DATABASE_URL: db.url,
-      CAREHOOKS_MASTER_KEY: generateMasterKey(),
-      CAREHOOKS_JWT_SECRET: generateMasterKey(),
-    };
-    const servers: Server[] = [];
-    cleanups.push(async () => Promise.all(servers.map((server) => server.stop("SIGKILL"))));
-    const start = async (role: string) => {
-      const server = await startServer({ ...env, CAREHOOKS_ROLE: role });
-      servers.push(server);
-      return server;
-    };
-    const { api, receiver, headers } = await prepare(env, () => start("api"));
+    const { db, api, receiver, headers, doomed, survivor } = await apiAndTwoWorkers(DEFAULT_LEASE);
     receiver.answer = () => ({ status: 200, delayMs: SLOW_RECEIVER_MS });
-    const [doomed, survivor] = [await start("worker"), await start("worker")];
     const client = new pg.Client({ connectionString: db.url.replace(/\?.*$/, "") });
     await client.connect();
     cleanups.push(() => client.end());

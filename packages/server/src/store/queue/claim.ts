@@ -27,8 +27,8 @@
  * same slots; SQLite's single writer gives the same for free.
  */
 import { randomBytes } from "node:crypto";
+import type { Health } from "../../domain/breaker.js";
 import type { DialectAdapter } from "../dialect/adapter.js";
-import type { SubscriptionState } from "../schema.js";
 import { perLimit, rowsOf, statementRows } from "./raw.js";
 
 /** Subscriptions looked at per claim: enough that a few hundred that cannot take work never starve the rest. */
@@ -44,17 +44,8 @@ export interface ClaimLimits {
   readonly credit?: ReadonlyMap<string, number>;
 }
 
-/** A subscription's breaker state as the claim read it (see domain/breaker.ts). */
-export interface ClaimedHealth {
-  readonly state: SubscriptionState;
-  readonly state_reason: string | null;
-  readonly state_changed_at: number;
-  readonly failure_streak: number;
-  readonly failing_since: number | null;
-  readonly probe_at: number | null;
-}
-
-export interface ClaimedDelivery extends ClaimedHealth {
+/** A leased delivery with what the sender needs, and its subscription's breaker state as read (domain/breaker.ts). */
+export interface ClaimedDelivery extends Health {
   readonly id: string;
   readonly event_id: string;
   readonly subscription_id: string;
