@@ -230,6 +230,10 @@ describe.runIf(dialects().includes("postgres"))("liveness on PostgreSQL", () => 
     const recoveredAfter = Date.now() - killedAt;
     console.info(`${held.length} deliveries held by the killed worker arrived ${recoveredAfter} ms after the kill`);
     expect(recoveredAfter).toBeLessThan(20_000);
+    // The survivor says so in its metrics.
+    const metrics = await (await fetch(`${survivor.url}/metrics`)).text();
+    const returned = Number(/^carehooks_leases_returned_total (\d+)$/m.exec(metrics)?.[1] ?? 0);
+    expect(returned).toBeGreaterThanOrEqual(held.length);
     await until(() => receipts(receiver).size >= confirmed.size, 60_000, "every event to arrive");
     expectAtLeastOnce(confirmed, receiver, killedAt);
     expect(await survivor.stop("SIGTERM")).toBe(0);

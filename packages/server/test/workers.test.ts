@@ -129,6 +129,17 @@ describe.runIf(dialects().includes("postgres"))("two workers on PostgreSQL", () 
     const id = await webhookTo(receiver);
     await book(12);
     await until(async () => (await stateOf(id)) === "degraded", 20_000, "the webhook to be degraded");
+    // Exactly one worker wrote the change; the other followed it.
+    const transitions = async () => {
+      let total = 0;
+      for (const worker of [servers[1], servers[2]] as Server[]) {
+        const text = await (await fetch(`${worker.url}/metrics`)).text();
+        total += Number(/^carehooks_breaker_transitions_total\{state="degraded"\} (\d+)$/m.exec(text)?.[1] ?? 0);
+      }
+      return total;
+    };
+    await until(async () => (await transitions()) >= 1, 5_000, "the degraded state to be counted");
+    expect(await transitions()).toBe(1);
     // While degraded: one request at a time, whichever worker probes.
     await until(() => counter.open() === 0, 5_000, "no request open");
     counter.restart();

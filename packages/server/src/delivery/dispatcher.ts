@@ -118,7 +118,10 @@ export class Dispatcher {
       me: this.#me,
       settings: { timeoutMs: config.workerTimeout, leaseMs: config.lease },
       log,
-      returned: () => deps.wakeup.notify(),
+      returned: (count) => {
+        deps.metrics?.leasesReturned.inc({}, count);
+        deps.wakeup.notify();
+      },
     });
     this.#batcher = new CompletionBatcher({
       maxItems: COMPLETION_BATCH,
@@ -389,6 +392,7 @@ export class Dispatcher {
         const written = await writeHealth(this.#deps.adapter, subscriptionId, before, after, now);
         if (!written) this.#book.forget(subscriptionId);
         else if (after.state !== before.state) {
+          this.#deps.metrics?.breakerChanges.inc({ state: after.state });
           const fields = { subscription: subscriptionId, reason: after.state_reason };
           if (after.state === "active") log.info(fields, "subscription recovered");
           else log.warn(fields, `subscription ${after.state}`);

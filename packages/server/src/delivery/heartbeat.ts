@@ -15,7 +15,7 @@ export interface HeartbeatDeps {
   readonly settings: BeatSettings;
   readonly log: FastifyBaseLogger;
   /** Deliveries went back to pending: claim them. */
-  readonly returned: () => void;
+  readonly returned: (count: number) => void;
 }
 
 export class Heartbeat {
@@ -60,7 +60,7 @@ export class Heartbeat {
       const { returned, cancelled } = await beat(adapter, me, settings);
       if (returned > 0) {
         log.warn({ returned }, "returned deliveries held by a worker that stopped beating, or whose lease expired");
-        this.#deps.returned();
+        this.#deps.returned(returned);
       }
       if (cancelled > 0) log.info({ cancelled }, "cancelled deliveries of deleted or disabled subscriptions");
     } catch (error) {

@@ -141,10 +141,25 @@ export class Metrics {
     "name",
   ]);
   readonly inFlight = new Gauge("carehooks_dispatcher_in_flight", "Deliveries this process is sending now.");
+  readonly leasesReturned = new Counter(
+    "carehooks_leases_returned_total",
+    "Deliveries this process returned to the queue at a heartbeat: held by a worker that stopped beating, or whose lease expired.",
+  );
+  readonly breakerChanges = new Counter(
+    "carehooks_breaker_transitions_total",
+    "Subscription state changes this process wrote, by the state entered.",
+    ["state"],
+  );
   readonly queue: Gauge<"state">;
   readonly #all: Metric[];
   /** The dispatcher's own metrics: rendered by the thread that runs it. */
-  readonly #delivery: Metric[] = [this.attempts, this.attemptDuration, this.inFlight];
+  readonly #delivery: Metric[] = [
+    this.attempts,
+    this.attemptDuration,
+    this.inFlight,
+    this.leasesReturned,
+    this.breakerChanges,
+  ];
   /** Renders the dispatcher's metrics when it runs on another thread. */
   #deliveryElsewhere: (() => Promise<string>) | undefined;
 
@@ -163,6 +178,8 @@ export class Metrics {
       this.attemptDuration,
       this.eventsRecorded,
       this.inFlight,
+      this.leasesReturned,
+      this.breakerChanges,
       this.queue,
     ];
     if (storage) {
