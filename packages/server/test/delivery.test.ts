@@ -127,6 +127,26 @@ describe.each(dialects())("delivery on %s", (dialect) => {
     expect(detail.attempts[0].request_headers["webhook-id"]).toBe(requests[0]?.headers["webhook-id"]);
   });
 
+  it("records an answer whose body holds a NUL byte (PostgreSQL text cannot) and goes on delivering", async () => {
+    const { tenant, receiver, webhookId } = await setup();
+    receiver.answer = (_request, index) => (index === 0 ? { status: 500, body: "bad\u0000byte" } : { status: 200 });
+    await tenant.request("POST", APPOINTMENTS, booking);
+    await receiver.waitFor(2);
+    const delivery = await until(async () => {
+      const d = await deliveryOf(tenant, webhookId);
+      return d.status === "succeeded" ? d : undefined;
+    });
+    const detail = await detailOf(tenant, delivery.id);
+    expect(detail.attempts[0]).toMatchObject({ n: 1, response_status: 500, response_body: "bad\uFFFDbyte" });
+    // The outcomes after it are written too.
+    await tenant.request("POST", APPOINTMENTS, booking);
+    await receiver.waitFor(3);
+    await until(async () => {
+      const list = (await tenant.request("GET", `${WEBHOOKS}/${webhookId}/deliveries`)).json();
+      return list.data.every((d: { status: string }) => d.status === "succeeded") && list.data.length === 2;
+    });
+  });
+
   it("gives up after the last retry and marks the delivery failed", async () => {
     const { tenant, receiver, webhookId } = await setup();
     receiver.answer = () => ({ status: 503, body: "down" });

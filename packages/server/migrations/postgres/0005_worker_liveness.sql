@@ -25,26 +25,29 @@ UPDATE subscription s SET in_flight = c.n
 FROM (SELECT subscription_id, count(*) AS n FROM delivery WHERE status = 'in_flight' GROUP BY subscription_id) c
 WHERE s.id = c.subscription_id;
 
-CREATE FUNCTION delivery_count_in_flight() RETURNS trigger LANGUAGE plpgsql AS $$
+-- Only rows whose status moved into or out of in_flight count: an update that
+-- leaves the status alone (a lease kept longer) locks no subscription.
+-- `SET search_path FROM CURRENT`: the schema carehooks was migrated into,
+-- whatever the search path of the statement that fires the trigger.
+CREATE FUNCTION delivery_count_in_flight() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 BEGIN
   -- Locked in id order first: two statements changing the same subscriptions never deadlock.
   PERFORM 1 FROM subscription WHERE id IN (
-    SELECT subscription_id FROM changed_new WHERE status = 'in_flight'
-    UNION SELECT subscription_id FROM changed_old WHERE status = 'in_flight'
+    SELECT n.subscription_id FROM changed_new n JOIN changed_old o ON o.id = n.id
+    WHERE (n.status = 'in_flight') <> (o.status = 'in_flight')
   ) ORDER BY id FOR NO KEY UPDATE;
   UPDATE subscription s SET in_flight = s.in_flight + c.delta
   FROM (
-    SELECT subscription_id, sum(delta) AS delta FROM (
-      SELECT subscription_id, 1 AS delta FROM changed_new WHERE status = 'in_flight'
-      UNION ALL
-      SELECT subscription_id, -1 AS delta FROM changed_old WHERE status = 'in_flight'
-    ) moves GROUP BY subscription_id
+    SELECT n.subscription_id, sum(CASE WHEN n.status = 'in_flight' THEN 1 ELSE -1 END) AS delta
+    FROM changed_new n JOIN changed_old o ON o.id = n.id
+    WHERE (n.status = 'in_flight') <> (o.status = 'in_flight')
+    GROUP BY n.subscription_id
   ) c
   WHERE s.id = c.subscription_id AND c.delta <> 0;
   RETURN NULL;
 END $$;
 
-CREATE FUNCTION delivery_count_removed() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION delivery_count_removed() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 BEGIN
   UPDATE subscription s SET in_flight = s.in_flight - c.n
   FROM (SELECT subscription_id, count(*) AS n FROM changed_old WHERE status = 'in_flight' GROUP BY subscription_id) c

@@ -35,7 +35,7 @@ import type { DialectAdapter } from "../store/dialect/adapter.js";
 import { type ClaimedDelivery, claimBatch, nextDueIn } from "../store/queue/claim.js";
 import { type Completion, type CompletionResult, completeBatch } from "../store/queue/complete.js";
 import { writeHealth } from "../store/queue/health.js";
-import { releaseWorker, type WorkerIdentity } from "../store/queue/workers.js";
+import { releaseLeases, releaseWorker, type WorkerIdentity } from "../store/queue/workers.js";
 import type { Wakeup } from "../store/wakeup.js";
 import { version } from "../version.js";
 import { CompletionBatcher } from "./completion-batcher.js";
@@ -70,12 +70,6 @@ export function signingKeys(delivery: ClaimedDelivery, keyBox: KeyBox, now: numb
   return keys;
 }
 
-function countUp(counts: Map<string, number>, key: string, by: number): void {
-  const next = (counts.get(key) ?? 0) + by;
-  if (next > 0) counts.set(key, next);
-  else counts.delete(key);
-}
-
 export class Dispatcher {
   readonly #deps: DispatcherDeps;
   readonly #random: () => number;
@@ -85,8 +79,8 @@ export class Dispatcher {
   readonly #batcher: CompletionBatcher<Completion, CompletionResult>;
   /** Attempts being sent now. */
   readonly #sending = new Set<Promise<void>>();
-  /** Per subscription: attempts answered whose outcome is not written yet (their slots are free). */
-  readonly #credit = new Map<string, number>();
+  /** Deliveries answered whose outcome is not written yet (their slots are free), with their lease tokens. */
+  readonly #credit = new Map<string, string>();
   /** Claims and completion writes, one at a time. */
   #turn: Promise<unknown> = Promise.resolve();
   /** The last claim filled this worker or an endpoint: more may be due as slots free up. */
@@ -175,7 +169,11 @@ export class Dispatcher {
     await this.#heartbeat.stop();
     try {
       const released = await releaseWorker(this.#deps.adapter, this.#me.id);
-      if (released > 0) this.#deps.log.warn({ released }, "released unfinished deliveries at shutdown");
+      if (released > 0) {
+        this.#deps.log.warn({ released }, "released unfinished deliveries at shutdown");
+        // Other workers (PostgreSQL) may be waiting for these slots.
+        this.#deps.wakeup.notify();
+      }
     } catch (error) {
       this.#deps.log.error({ err: error }, "could not release leases at shutdown; the other workers will");
     }
@@ -198,7 +196,11 @@ export class Dispatcher {
       let sleepMs = config.pollInterval;
       try {
         const limit = Math.min(this.#free(), CLAIM_BATCH);
-        if (limit > 0) {
+        if (!this.#heartbeat.alive) {
+          // Cut off from the database for most of the timeout: the others may be returning our leases.
+          log.warn("this worker's heartbeat is late; not claiming until it beats again");
+          sleepMs = ERROR_BACKOFF_MS;
+        } else if (limit > 0) {
           const claimed = await this.#claim(limit);
           if (claimed.length === limit) {
             // Drain, but let the event loop breathe: with SQLite every query resolves as a microtask.
@@ -296,7 +298,18 @@ export class Dispatcher {
 
   #launch(delivery: ClaimedDelivery): void {
     const attempt = this.#attempt(delivery)
-      .catch((error) => this.#deps.log.error({ err: error, delivery: delivery.id }, "delivery attempt failed"))
+      .catch((error) => {
+        // Its outcome was never decided: the delivery goes back to the queue rather than stay held.
+        this.#deps.log.error(
+          { err: error, delivery: delivery.id },
+          "delivery attempt failed; returning it to the queue",
+        );
+        this.#credit.delete(delivery.id);
+        return releaseLeases(this.#deps.adapter, [{ id: delivery.id, token: delivery.lease_token }]).then(
+          () => undefined,
+          (releaseError) => this.#deps.log.error({ err: releaseError, delivery: delivery.id }, "could not return it"),
+        );
+      })
       .finally(() => {
         this.#sending.delete(attempt);
         this.#deps.metrics?.inFlight.set(this.#sending.size);
@@ -343,8 +356,8 @@ export class Dispatcher {
     );
     this.#deps.metrics?.attempts.inc({ outcome: outcome.kind });
     this.#deps.metrics?.attemptDuration.observe(result.durationMs / 1000);
-    const failure = result.kind === "error" ? `${result.error}: ${result.message}` : null;
-    countUp(this.#credit, delivery.subscription_id, 1);
+    const failure = result.kind === "error" ? storable(`${result.error}: ${result.message}`) : null;
+    this.#credit.set(delivery.id, delivery.lease_token);
     this.#batcher.add({
       deliveryId: delivery.id,
       subscriptionId: delivery.subscription_id,
@@ -361,24 +374,62 @@ export class Dispatcher {
         duration_ms: Math.round(result.durationMs),
         request_headers: JSON.stringify(headers),
         response_status: result.kind === "response" ? result.status : null,
-        response_body: result.kind === "response" ? result.body : null,
+        response_body: result.kind === "response" ? storable(result.body) : null,
         error: failure,
       },
     });
   }
 
-  /** Writes a batch of outcomes; the credit they held is spent in the same turn. */
+  /**
+   * Writes a batch of outcomes and, in the same turn (before the next claim), the breaker changes
+   * they make: a failed probe's next probe time is written before anything can claim another.
+   * The credit the outcomes held is spent in the same turn.
+   */
   async #write(batch: readonly Completion[]): Promise<CompletionResult> {
-    const result = await completeBatch(this.#deps.adapter, batch);
-    for (const completion of batch) countUp(this.#credit, completion.subscriptionId, -1);
+    const result = await this.#record(batch);
+    for (const completion of batch) this.#credit.delete(completion.deliveryId);
+    await this.#writeBreaker(batch, result);
     return result;
   }
 
-  /** After a batch is written: count its outcomes in the breaker, write what changed, wake the claim loop if needed. */
-  async #written(batch: readonly Completion[], { moved, now }: CompletionResult): Promise<void> {
+  /**
+   * One batch, or, when the database refuses it for something one of its rows holds (not for
+   * being unavailable), its halves: one bad row must not hold up every outcome after it.
+   */
+  async #record(batch: readonly Completion[]): Promise<CompletionResult> {
+    const { adapter, log } = this.#deps;
+    try {
+      return await completeBatch(adapter, batch);
+    } catch (error) {
+      if (adapter.isUnavailable(error) || batch.length === 0) throw error;
+      if (batch.length > 1) {
+        const half = Math.ceil(batch.length / 2);
+        const first = await this.#record(batch.slice(0, half));
+        const second = await this.#record(batch.slice(half));
+        return { moved: new Set([...first.moved, ...second.moved]), now: second.now };
+      }
+      const [only] = batch as [Completion];
+      log.error(
+        { err: error, delivery: only.deliveryId },
+        "the database refused an attempt's detail; recording it without",
+      );
+      try {
+        return await completeBatch(adapter, [withoutDetail(only, error as Error)]);
+      } catch (again) {
+        if (adapter.isUnavailable(again)) throw again;
+        log.error(
+          { err: again, delivery: only.deliveryId },
+          "cannot record this outcome; returning the delivery to the queue",
+        );
+        await releaseLeases(adapter, [{ id: only.deliveryId, token: only.leaseToken }]);
+        return { moved: new Set(), now: await adapter.now(adapter.db) };
+      }
+    }
+  }
+
+  /** Counts a written batch's outcomes in the breaker and writes the states that changed. */
+  async #writeBreaker(batch: readonly Completion[], { moved, now }: CompletionResult): Promise<void> {
     const { log } = this.#deps;
-    const fenced = batch.length - moved.size;
-    if (fenced > 0) log.info({ fenced }, "attempts recorded after their lease was taken over");
     const changes = new Map<string, { before: Health; after: Health }>();
     for (const completion of batch) {
       if (!moved.has(completion.deliveryId)) continue;
@@ -402,8 +453,29 @@ export class Dispatcher {
         log.error({ err: error, subscription: subscriptionId }, "could not record a subscription's state");
       }
     }
+  }
+
+  /** After a batch is written: report fencing, and wake the claim loop for retries and breaker changes. */
+  #written(batch: readonly Completion[], { moved }: CompletionResult): void {
+    const fenced = batch.length - moved.size;
+    if (fenced > 0) this.#deps.log.info({ fenced }, "attempts recorded after their lease was taken over");
     // A retry or a breaker change sets a due time the claim loop must sleep towards.
-    const quiet = changes.size === 0 && batch.every((completion) => completion.outcome.kind === "succeeded");
+    const quiet = batch.every((completion) => completion.outcome.kind === "succeeded");
     if (!quiet && this.#running) this.#signal(REFILL_COALESCE_MS);
   }
+}
+
+/** Text the database can store: PostgreSQL refuses NUL in text, and a receiver may answer with one. */
+function storable(text: string): string {
+  return text.includes("\u0000") ? text.replaceAll("\u0000", "\uFFFD") : text;
+}
+
+/** A completion with no attempt detail but its outcome, for a row the database refused. */
+function withoutDetail(completion: Completion, error: Error): Completion {
+  const note = storable(`attempt detail not recorded: ${error.message}`).slice(0, 500);
+  return {
+    ...completion,
+    error: completion.error === null ? null : note,
+    attempt: { ...completion.attempt, request_headers: "{}", response_body: null, error: note },
+  };
 }

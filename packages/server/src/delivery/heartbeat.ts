@@ -7,7 +7,7 @@
  */
 import type { FastifyBaseLogger } from "fastify";
 import type { DialectAdapter } from "../store/dialect/adapter.js";
-import { type BeatSettings, beat, type WorkerIdentity } from "../store/queue/workers.js";
+import { type BeatSettings, beatRow, reap, type WorkerIdentity } from "../store/queue/workers.js";
 
 export interface HeartbeatDeps {
   readonly adapter: DialectAdapter;
@@ -23,6 +23,8 @@ export class Heartbeat {
   #timer: NodeJS.Timeout | undefined;
   #beating: Promise<void> | undefined;
   #stopped = false;
+  /** When this worker's row was last beaten (`performance.now()`). */
+  #beatenAt = Number.NEGATIVE_INFINITY;
 
   constructor(deps: HeartbeatDeps) {
     this.#deps = deps;
@@ -30,6 +32,15 @@ export class Heartbeat {
 
   get intervalMs(): number {
     return Math.max(100, Math.floor(this.#deps.settings.timeoutMs / 5));
+  }
+
+  /**
+   * False once this worker's row has not been beaten for most of the timeout: the others may
+   * already take it for dead and return its leases, so it must not claim (it would only send
+   * deliveries another worker is about to send too).
+   */
+  get alive(): boolean {
+    return performance.now() - this.#beatenAt < this.#deps.settings.timeoutMs * 0.8;
   }
 
   /** Registers this worker (the first beat, awaited: its leases must name a known worker), then beats on. */
@@ -57,7 +68,9 @@ export class Heartbeat {
   async #beat(first: boolean): Promise<void> {
     const { adapter, me, settings, log } = this.#deps;
     try {
-      const { returned, cancelled } = await beat(adapter, me, settings);
+      await beatRow(adapter, me);
+      this.#beatenAt = performance.now();
+      const { returned, cancelled } = await reap(adapter, me, settings);
       if (returned > 0) {
         log.warn({ returned }, "returned deliveries held by a worker that stopped beating, or whose lease expired");
         this.#deps.returned(returned);

@@ -40,8 +40,12 @@ export interface ClaimLimits {
   readonly perEndpoint: number;
   readonly leaseMs: number;
   readonly workerId: string;
-  /** Per subscription, its deliveries whose response ended here but whose outcome is not written yet. */
-  readonly credit?: ReadonlyMap<string, number>;
+  /**
+   * Deliveries (id → lease token) whose response ended here but whose outcome
+   * is not written yet. Only those still in flight under that lease count: a
+   * lease taken over, or an outcome written after all, frees nothing twice.
+   */
+  readonly credit?: ReadonlyMap<string, string>;
 }
 
 /** A leased delivery with what the sender needs, and its subscription's breaker state as read (domain/breaker.ts). */
@@ -70,13 +74,17 @@ const SENDER_COLUMNS = `
   s.state, s.state_reason, s.state_changed_at, s.failure_streak, s.failing_since, s.probe_at`;
 
 /**
- * SQLite: @credit is JSON [[subscription id, n], …].
+ * SQLite: @credit is JSON [[delivery id, lease token], …].
  * The per-subscription LIMIT and the candidate LIMIT are written into the text:
  * SQLite plans a constant LIMIT with a small sorter heap.
  */
 const sqliteClaim = perLimit(
   (cap) => `
-WITH credit(id, n) AS (SELECT value ->> 0, value ->> 1 FROM json_each(@credit)),
+WITH credit(id, n) AS (
+  SELECT d.subscription_id, count(*) FROM json_each(@credit) j
+  JOIN delivery d ON d.id = j.value ->> 0 AND d.lease_token = j.value ->> 1 AND d.status = 'in_flight'
+  GROUP BY d.subscription_id
+),
 counted AS (
   SELECT s.id, s.state, s.probe_at,
     (SELECT count(*) FROM delivery f WHERE f.subscription_id = s.id AND f.status = 'in_flight') AS busy,
@@ -88,7 +96,7 @@ roomy AS (
   SELECT id, due, free FROM (
     SELECT id, due,
       CASE WHEN state = 'degraded' THEN (busy = 0 AND coalesce(probe_at, 0) <= @now)
-           ELSE ${cap} - busy + coalesce((SELECT n FROM credit WHERE credit.id = counted.id), 0) END AS free
+           ELSE min(${cap}, ${cap} - busy + coalesce((SELECT n FROM credit WHERE credit.id = counted.id), 0)) END AS free
     FROM counted WHERE due <= @now
   ) WHERE free > 0
   ORDER BY due LIMIT ${CANDIDATES}
@@ -114,16 +122,20 @@ JOIN delivery d ON d.id = j.value
 JOIN event e ON e.id = d.event_id
 JOIN subscription s ON s.id = d.subscription_id`;
 
-/** PostgreSQL: $1 token, $2 lease ms, $3 worker, $4 credit ids, $5 credit counts, $6 limit. */
+/** PostgreSQL: $1 token, $2 lease ms, $3 worker, $4 credited delivery ids, $5 their lease tokens, $6 limit. */
 const postgresClaim = perLimit(
   (cap) => `
 WITH clock AS MATERIALIZED (SELECT (extract(epoch from statement_timestamp()) * 1000)::bigint AS now),
-credit AS (SELECT * FROM unnest($4::text[], $5::int[]) AS c(id, n)),
+credit AS (
+  SELECT d.subscription_id AS id, count(*)::int AS n FROM unnest($4::text[], $5::text[]) AS c(id, token)
+  JOIN delivery d ON d.id = c.id AND d.lease_token = c.token AND d.status = 'in_flight'
+  GROUP BY d.subscription_id
+),
 s AS (
   SELECT s.id, s.endpoint, s.signing_key, s.previous_signing_key, s.previous_key_expires_at,
     s.state, s.state_reason, s.state_changed_at, s.failure_streak, s.failing_since, s.probe_at,
     CASE WHEN s.state = 'degraded' THEN 1
-         ELSE ${cap} - s.in_flight + coalesce((SELECT n FROM credit WHERE credit.id = s.id), 0) END AS free
+         ELSE least(${cap}, ${cap} - s.in_flight + coalesce((SELECT n FROM credit WHERE credit.id = s.id), 0)) END AS free
   FROM subscription s, clock
   WHERE s.deleted_at IS NULL AND s.state <> 'disabled'
     AND CASE WHEN s.state = 'degraded' THEN s.in_flight = 0 AND coalesce(s.probe_at, 0) <= clock.now
@@ -160,7 +172,7 @@ FROM d JOIN event e ON e.id = d.event_id JOIN s ON s.id = d.subscription_id`,
 export async function claimBatch(adapter: DialectAdapter, limits: ClaimLimits): Promise<ClaimResult> {
   if (limits.limit <= 0) return { claimed: [] };
   const token = randomBytes(16).toString("hex");
-  const credit = [...(limits.credit ?? new Map<string, number>())];
+  const credit = [...(limits.credit ?? new Map<string, string>())];
   if (adapter.name === "postgres") {
     const cap = limits.perEndpoint;
     const rows = await statementRows<ClaimedDelivery>(adapter, `carehooks_claim_${cap}`, postgresClaim(cap), [
@@ -168,7 +180,7 @@ export async function claimBatch(adapter: DialectAdapter, limits: ClaimLimits): 
       limits.leaseMs,
       limits.workerId,
       credit.map(([id]) => id),
-      credit.map(([, n]) => n),
+      credit.map(([, token]) => token),
       limits.limit,
     ]);
     return { claimed: rows };

@@ -8,7 +8,7 @@
 import type { Health } from "../../domain/breaker.js";
 import { notifySubscriptionsChanged } from "../changes.js";
 import type { DialectAdapter } from "../dialect/adapter.js";
-import { changedBy } from "./raw.js";
+import { changedBy, numbered } from "./raw.js";
 
 const WRITE = `
 UPDATE subscription
@@ -18,12 +18,6 @@ WHERE id = ? AND state = ? AND state_changed_at = ? AND deleted_at IS NULL`;
 const CANCEL_PENDING = `
 UPDATE delivery SET status = 'cancelled', next_attempt_at = NULL, last_error = ?, updated_at = ?
 WHERE subscription_id = ? AND status = 'pending'`;
-
-/** `?` placeholders as PostgreSQL's `$1, $2, …`. */
-export function numbered(text: string): string {
-  let n = 0;
-  return text.replace(/\?/g, () => `$${++n}`);
-}
 
 /** True when written; false when the row changed meanwhile (or was deleted): read it again. */
 export async function writeHealth(

@@ -48,3 +48,9 @@ export async function statementRows<R>(
     ? adapter.preparedQuery<R>(name, text, parameters)
     : rowsOf<R>(adapter.db, text, parameters);
 }
+
+/** `?` placeholders as PostgreSQL's `$1, $2, …`, for the few statements both dialects share. */
+export function numbered(text: string): string {
+  let n = 0;
+  return text.replace(/\?/g, () => `$${++n}`);
+}

@@ -14,8 +14,7 @@
  */
 import type { DialectAdapter } from "../dialect/adapter.js";
 import type { Db } from "../open.js";
-import { numbered } from "./health.js";
-import { changedBy } from "./raw.js";
+import { changedBy, numbered } from "./raw.js";
 
 export interface WorkerIdentity {
   readonly id: string;
@@ -71,11 +70,16 @@ function run(adapter: DialectAdapter, db: Db, text: string, parameters: readonly
   return changedBy(db, dialectText(adapter, text), parameters);
 }
 
-/** Registers (or re-registers) this worker and does a beat's work. */
-export async function beat(adapter: DialectAdapter, me: WorkerIdentity, settings: BeatSettings): Promise<BeatResult> {
+/** Registers (or re-registers) this worker, or beats its row: on its own, so nothing else can make it fail. */
+export async function beatRow(adapter: DialectAdapter, me: WorkerIdentity): Promise<void> {
+  const now = await adapter.now(adapter.db);
+  await run(adapter, adapter.db, BEAT, [me.id, me.host, me.pid, now, now]);
+}
+
+/** A beat's work besides the beat: keep this worker's leases, return the dead's, cancel orphans. */
+export async function reap(adapter: DialectAdapter, me: WorkerIdentity, settings: BeatSettings): Promise<BeatResult> {
   const now = await adapter.now(adapter.db);
   return adapter.db.transaction().execute(async (trx) => {
-    await run(adapter, trx, BEAT, [me.id, me.host, me.pid, now, now]);
     await run(adapter, trx, KEEP_LEASES, [now + settings.leaseMs, me.id, now + settings.leaseMs / 2]);
     const silentSince = now - settings.timeoutMs;
     const returned = await run(adapter, trx, RETURN_LEASES, [now, me.id, now, silentSince]);
@@ -83,6 +87,27 @@ export async function beat(adapter: DialectAdapter, me: WorkerIdentity, settings
     const cancelled = await run(adapter, trx, CANCEL_ORPHANS, [now]);
     return { returned, cancelled };
   });
+}
+
+/** A whole beat: the row, then the work. */
+export async function beat(adapter: DialectAdapter, me: WorkerIdentity, settings: BeatSettings): Promise<BeatResult> {
+  await beatRow(adapter, me);
+  return reap(adapter, me, settings);
+}
+
+const RELEASE_ONE = `
+UPDATE delivery SET status = 'pending', lease_token = NULL, lease_expires_at = NULL, worker_id = NULL, updated_at = ?
+WHERE id = ? AND lease_token = ? AND status = 'in_flight'`;
+
+/** Deliveries this worker holds but cannot finish (their outcome could not be decided or written): back to pending. */
+export async function releaseLeases(
+  adapter: DialectAdapter,
+  leases: readonly { readonly id: string; readonly token: string }[],
+): Promise<number> {
+  const now = await adapter.now(adapter.db);
+  let released = 0;
+  for (const lease of leases) released += await run(adapter, adapter.db, RELEASE_ONE, [now, lease.id, lease.token]);
+  return released;
 }
 
 /** At shutdown: this worker's unfinished deliveries go back to pending and its row is removed. */
