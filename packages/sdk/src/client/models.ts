@@ -35,6 +35,8 @@ export interface Webhook {
   readonly state: WebhookState;
   readonly state_reason: string | null;
   readonly state_changed_at: string;
+  /** After a key rotation: until when the replaced key keeps signing alongside the new one; null otherwise. */
+  readonly previous_key_expires_at?: string | null;
   readonly created_at: string;
   readonly updated_at: string;
   readonly created_by: string;
