@@ -12,13 +12,16 @@ import { accountRoutes } from "./account.js";
 import { appointmentRoutes } from "./appointments.js";
 import { authenticate } from "./auth-hook.js";
 import type { App, AppContext } from "./context.js";
+import { dashboardRoutes } from "./dashboard.js";
 import { deliveryRoutes } from "./deliveries.js";
 import { docsRoutes } from "./docs.js";
 import { handleError, sendError, toApiError, writeClientError } from "./errors.js";
 import { eventTypeRoutes } from "./event-types.js";
 import { healthRoutes } from "./health.js";
 import { MethodTable } from "./method-table.js";
+import { portalSessionRoutes } from "./portal-sessions.js";
 import { prescriptionRoutes } from "./prescriptions.js";
+import { statsRoutes } from "./stats.js";
 import { streamRoutes } from "./stream.js";
 import { subscriptionRoutes } from "./subscriptions.js";
 
@@ -161,6 +164,9 @@ export async function buildApp(ctx: AppContext, options: BuildOptions = {}): Pro
     accessLogRoutes(app, ctx);
     deliveryRoutes(app, ctx);
     streamRoutes(app, ctx);
+    portalSessionRoutes(app, ctx);
+    statsRoutes(app, ctx);
+    dashboardRoutes(app, ctx);
   }
   healthRoutes(app, ctx);
   docsRoutes(app);
