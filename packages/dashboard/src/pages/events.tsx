@@ -1,0 +1,195 @@
+/**
+ * The business's events, newest first: those of the chosen window, then every
+ * new one as the event stream brings it, without a reload. Finding one by id
+ * shows its payload and which webhooks got it, and how that went.
+ */
+import type { Delivery, StoredEvent } from "@carehooks/sdk/client";
+import { paginate } from "@carehooks/sdk/client";
+import { useEffect, useState } from "preact/hooks";
+import type { Session } from "../api/session.js";
+import { openStream } from "../api/stream.js";
+import { Link } from "../router.js";
+import { CodeBlock } from "../ui/code-block.js";
+import { when } from "../ui/format.js";
+import { useLoad } from "../ui/hooks.js";
+import { Empty, Loading, ProblemBox } from "../ui/problem.js";
+import { Badge } from "../ui/state-badge.js";
+
+const MAX_SHOWN = 500;
+
+async function recentEvents(session: Session, hours: number): Promise<StoredEvent[]> {
+  const since = new Date(Date.now() - hours * 3_600_000);
+  const events: StoredEvent[] = [];
+  for await (const event of paginate((cursor) => session.client.events.list({ since, limit: 200, cursor }))) {
+    events.push(event);
+    if (events.length >= MAX_SHOWN * 4) break;
+  }
+  return events.reverse().slice(0, MAX_SHOWN);
+}
+
+export function EventsPage(props: { session: Session }) {
+  const { session } = props;
+  const [hours, setHours] = useState(1);
+  const [arrived, setArrived] = useState<StoredEvent[]>([]);
+  const [live, setLive] = useState(false);
+  const [selected, setSelected] = useState<string | undefined>(undefined);
+  const [search, setSearch] = useState("");
+  const events = useLoad(() => recentEvents(session, hours), [session, hours]);
+
+  useEffect(() => {
+    setArrived([]);
+    const stream = openStream(
+      session.tokens,
+      (message) => {
+        let payload: unknown;
+        try {
+          payload = JSON.parse(message.data);
+        } catch {
+          payload = message.data;
+        }
+        const event: StoredEvent = {
+          id: message.id,
+          event_name: message.event,
+          resource_type: "",
+          resource_id: "",
+          payload,
+          created_at: new Date().toISOString(),
+        };
+        setArrived((previous) => (previous.some((item) => item.id === event.id) ? previous : [event, ...previous]));
+      },
+      setLive,
+    );
+    return () => stream.stop();
+  }, [session, hours]);
+
+  const known = new Set(arrived.map((event) => event.id));
+  const shown = [...arrived, ...(events.data ?? []).filter((event) => !known.has(event.id))].slice(0, MAX_SHOWN);
+
+  return (
+    <section>
+      <div class="heading">
+        <h1>Events</h1>
+        <span class={live ? "live on" : "live"} aria-live="polite">
+          {live ? "Live" : "Not live (reconnecting)"}
+        </span>
+      </div>
+      <form
+        class="filters"
+        onSubmit={(event) => {
+          event.preventDefault();
+          if (search.trim()) setSelected(search.trim());
+        }}
+      >
+        <label>
+          Event id
+          <input value={search} placeholder="evt_…" onInput={(event) => setSearch(event.currentTarget.value)} />
+        </label>
+        <button type="submit">Find</button>
+        <label>
+          Window
+          <select value={String(hours)} onChange={(event) => setHours(Number(event.currentTarget.value))}>
+            <option value="1">Last hour</option>
+            <option value="24">Last 24 hours</option>
+            <option value="168">Last 7 days</option>
+          </select>
+        </label>
+      </form>
+      {selected && <EventDetail session={session} id={selected} onClose={() => setSelected(undefined)} />}
+      <ProblemBox error={events.error} onRetry={events.reload} />
+      {events.loading && !events.data && <Loading />}
+      {events.data && shown.length === 0 && (
+        <Empty title="No events in this window">
+          <p>
+            Events appear here live as appointments and prescriptions change. Send a test event from a webhook's page to
+            see one now.
+          </p>
+        </Empty>
+      )}
+      {shown.length > 0 && (
+        <div class="table-wrap">
+          <table>
+            <caption class="sr-only">Events, newest first</caption>
+            <thead>
+              <tr>
+                <th scope="col">Time</th>
+                <th scope="col">Event</th>
+                <th scope="col">Id</th>
+              </tr>
+            </thead>
+            <tbody>
+              {shown.map((event) => (
+                <tr key={event.id} data-event={event.id}>
+                  <td>{when(event.created_at)}</td>
+                  <td>{event.event_name}</td>
+                  <td>
+                    <button type="button" class="link" onClick={() => setSelected(event.id)}>
+                      {event.id}
+                    </button>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </section>
+  );
+}
+
+/** Deliveries are made in the event's own transaction: a few seconds around its time find them all. */
+async function deliveriesOf(session: Session, event: StoredEvent): Promise<Delivery[]> {
+  const at = new Date(event.created_at).getTime();
+  const found: Delivery[] = [];
+  for await (const webhook of session.client.webhooks.iterate()) {
+    if (!webhook.event_names.includes(event.event_name as never)) continue;
+    const page = await session.client.deliveries.list(webhook.id, {
+      event_name: event.event_name as never,
+      since: new Date(at - 1000),
+      until: new Date(at + 5000),
+      limit: 500,
+    });
+    found.push(...page.data.filter((delivery) => delivery.event_id === event.id));
+  }
+  return found;
+}
+
+function EventDetail(props: { session: Session; id: string; onClose: () => void }) {
+  const detail = useLoad(async () => {
+    const event = await props.session.client.events.get(props.id);
+    return { event, deliveries: await deliveriesOf(props.session, event) };
+  }, [props.session, props.id]);
+  return (
+    <section class="card" aria-label="Event details">
+      <div class="heading">
+        <h2>Event {props.id}</h2>
+        <button type="button" class="secondary" onClick={props.onClose}>
+          Close
+        </button>
+      </div>
+      <ProblemBox error={detail.error} />
+      {!detail.data && !detail.error && <Loading />}
+      {detail.data && (
+        <>
+          <p>
+            {detail.data.event.event_name} at {when(detail.data.event.created_at)}
+          </p>
+          <h3>Delivered to</h3>
+          {detail.data.deliveries.length === 0 ? (
+            <p>No webhook was subscribed to this event when it happened.</p>
+          ) : (
+            <ul>
+              {detail.data.deliveries.map((delivery) => (
+                <li key={delivery.id}>
+                  <Link href={`/deliveries/${encodeURIComponent(delivery.id)}`}>{delivery.subscription_id}</Link>{" "}
+                  <Badge value={delivery.status} /> after {delivery.attempts} attempt(s)
+                </li>
+              ))}
+            </ul>
+          )}
+          <h3>Payload</h3>
+          <CodeBlock label="Payload" value={detail.data.event.payload} />
+        </>
+      )}
+    </section>
+  );
+}
