@@ -43,7 +43,9 @@ export function OverviewPage(props: { session: Session }) {
               <span>being sent now</span>
             </div>
             <div class="tile">
-              <span class="tile-value">{ago(data.data.queue.oldest_due_seconds * 1000)}</span>
+              <span class="tile-value">
+                {data.data.queue.pending === 0 ? "—" : ago(data.data.queue.oldest_due_seconds * 1000)}
+              </span>
               <span>oldest due delivery's wait</span>
             </div>
             <div class="tile">
