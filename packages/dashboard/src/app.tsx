@@ -1,4 +1,5 @@
 /** The shell: branding, sign-in or portal opening, the navigation the client's scopes allow, and the pages. */
+import type { ComponentChildren } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { type Branding, can, openPortal, type Session, signIn } from "./api/session.js";
 import { AccessLogPage } from "./pages/access-log.js";
@@ -84,7 +85,8 @@ export function App() {
           onSignedIn={(opened) => {
             setNotice(undefined);
             setSession(opened);
-            if (route.path === "/" || route.path === "/portal") navigate("/webhooks", { replace: true });
+            // The first page this client may open (Page redirects from "/"); a deep link is kept.
+            if (route.path === "/portal") navigate("/", { replace: true });
           }}
         />
       </Frame>
@@ -145,10 +147,7 @@ function Page(props: { session: Session; path: string; query: URLSearchParams; f
       </section>
     );
   }
-  if (path === "/" || path === "/portal") {
-    navigate(props.fallback, { replace: true });
-    return null;
-  }
+  if (path === "/" || path === "/portal") return <Redirect to={props.fallback} />;
   return (
     <section>
       <h1>Page not found</h1>
@@ -160,11 +159,17 @@ function Page(props: { session: Session; path: string; query: URLSearchParams; f
   );
 }
 
+/** Navigates after rendering: changing the route while rendering would re-render the parent mid-render. */
+function Redirect(props: { to: string }) {
+  useEffect(() => navigate(props.to, { replace: true }), [props.to]);
+  return null;
+}
+
 function Frame(props: {
   branding: Branding;
-  nav?: preact.ComponentChildren;
-  account?: preact.ComponentChildren;
-  children: preact.ComponentChildren;
+  nav?: ComponentChildren;
+  account?: ComponentChildren;
+  children: ComponentChildren;
 }) {
   return (
     <>

@@ -31,8 +31,10 @@ describe.skipIf(chromiumPath === undefined)("the dashboard in Chromium", () => {
   let context: BrowserContext;
   let page: Page;
   let consoleErrors: string[];
+  let refreshes = 0;
   let admin: Credentials;
   let reader: Credentials;
+  let auditor: Credentials;
   let dataDir: string;
   let webhookId: string;
 
@@ -76,6 +78,8 @@ describe.skipIf(chromiumPath === undefined)("the dashboard in Chromium", () => {
       CAREHOOKS_DATA_DIR: dataDir,
       CAREHOOKS_SQLITE_SYNCHRONOUS: "NORMAL",
       CAREHOOKS_LOGIN_RATE_LIMIT: "100000",
+      // Short-lived access tokens: the dashboard must renew them on its own during the run.
+      CAREHOOKS_ACCESS_TOKEN_TTL: "10s",
       CAREHOOKS_ALLOW_HTTP: "true",
       CAREHOOKS_ALLOWED_TARGETS: "127.0.0.0/8",
       CAREHOOKS_RETRY_SCHEDULE: "100ms,200ms,300ms",
@@ -91,12 +95,16 @@ describe.skipIf(chromiumPath === undefined)("the dashboard in Chromium", () => {
     };
     admin = await create("all");
     reader = await create("webhooks:read");
+    auditor = await create("audit:read");
     receiver = await startReceiver("/hooks/carehooks");
     server = await startServer(env);
     browser = await launch(chromiumPath as string);
     context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     page = await context.newPage();
     consoleErrors = watchConsole(page);
+    page.on("request", (request) => {
+      if (request.url().endsWith("/connect-auth/v1/account/refresh")) refreshes += 1;
+    });
   }, 90_000);
 
   afterAll(async () => {
@@ -280,7 +288,11 @@ describe.skipIf(chromiumPath === undefined)("the dashboard in Chromium", () => {
     await page.setViewportSize({ width: 1280, height: 900 });
   }, 60_000);
 
-  it("logged no console error on any page, and signs out", async () => {
+  it("renewed the 10 s access token by itself, logged no console error on any page, and signs out", async () => {
+    await until(() => refreshes > 0, 15_000, "a token refresh");
+    // Still signed in, with a fresh token: a call made now succeeds.
+    await page.getByRole("link", { name: "Event types" }).click();
+    await page.getByRole("heading", { name: "appointment.created" }).waitFor();
     expect(consoleErrors).toEqual([]);
     await page.getByRole("button", { name: "Sign out" }).click();
     await page.getByText("You are signed out.").waitFor();
@@ -295,6 +307,12 @@ describe.skipIf(chromiumPath === undefined)("the dashboard in Chromium", () => {
     expect(await page.getByRole("link", { name: "Webhooks", exact: true }).isVisible()).toBe(true);
     expect(await page.getByRole("link", { name: "Access log" }).count()).toBe(0);
     expect(await page.getByRole("button", { name: "New webhook" }).count()).toBe(0);
+    await page.getByRole("button", { name: "Sign out" }).click();
+
+    // A client that may only read the access log lands there, with no other page offered.
+    await signIn(auditor);
+    await page.getByRole("heading", { name: "Access log" }).waitFor();
+    expect(await page.getByRole("navigation").getByRole("link").allTextContents()).toEqual(["Access log"]);
     await page.getByRole("button", { name: "Sign out" }).click();
   }, 30_000);
 
