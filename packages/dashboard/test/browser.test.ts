@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { run, type Server, startServer } from "../../server/test/support/binary.js";
 import { tempDir } from "../../server/test/support/databases.js";
 import { booking, until } from "../../server/test/support/fixtures.js";
+import { LOCAL_DELIVERY_ENV } from "../../server/test/support/harness.js";
 import { type Receiver, startReceiver } from "../../server/test/support/receiver.js";
 import { chromiumOrSkip, launch, screenshot, seriousViolations, watchConsole } from "./support/browser.js";
 
@@ -80,13 +81,7 @@ describe.skipIf(chromiumPath === undefined)("the dashboard in Chromium", () => {
       CAREHOOKS_LOGIN_RATE_LIMIT: "100000",
       // Short-lived access tokens: the dashboard must renew them on its own during the run.
       CAREHOOKS_ACCESS_TOKEN_TTL: "10s",
-      CAREHOOKS_ALLOW_HTTP: "true",
-      CAREHOOKS_ALLOWED_TARGETS: "127.0.0.0/8",
-      CAREHOOKS_RETRY_SCHEDULE: "100ms,200ms,300ms",
-      CAREHOOKS_CONNECT_TIMEOUT: "500ms",
-      CAREHOOKS_REQUEST_TIMEOUT: "1s",
-      CAREHOOKS_LEASE: "3s",
-      CAREHOOKS_POLL_INTERVAL: "200ms",
+      ...LOCAL_DELIVERY_ENV,
     };
     const create = async (scopes: string) => {
       const made = await run(["clients", "create", "--business", "Browser Clinic", "--scopes", scopes, "--json"], env);

@@ -54,6 +54,11 @@ function anonymousClient(): CarehooksClient {
   });
 }
 
+/** A call made without a token: never retried, as a login or a spent link must not be repeated blindly. */
+function postAnonymously<T>(client: CarehooksClient, path: string, body: unknown): Promise<T> {
+  return client.request<T>({ method: "POST", path, body, auth: false, idempotent: false, retry: false });
+}
+
 function grantOf(answer: TokenAnswer): Grant {
   return { accessToken: answer.access_token, expiresIn: answer.expires_in, refreshToken: answer.refresh_token };
 }
@@ -72,26 +77,13 @@ export async function signIn(
   onEnded: (reason: string) => void,
 ): Promise<Session> {
   const anonymous = anonymousClient();
-  const answer = await anonymous.request<TokenAnswer>({
-    method: "POST",
-    path: LOGIN_PATH,
-    body: { client_id: clientId, client_secret: clientSecret },
-    auth: false,
-    idempotent: false,
-    retry: false,
+  const answer = await postAnonymously<TokenAnswer>(anonymous, LOGIN_PATH, {
+    client_id: clientId,
+    client_secret: clientSecret,
   });
   // The secret is not kept: from here on the refresh token renews the session.
   const renew = async (refreshToken: string) =>
-    grantOf(
-      await anonymous.request<TokenAnswer>({
-        method: "POST",
-        path: REFRESH_PATH,
-        body: { refresh_token: refreshToken },
-        auth: false,
-        idempotent: false,
-        retry: false,
-      }),
-    );
+    grantOf(await postAnonymously<TokenAnswer>(anonymous, REFRESH_PATH, { refresh_token: refreshToken }));
   const tokens = new SessionTokens(grantOf(answer), renew, onEnded);
   return {
     client: clientFor(tokens),
@@ -106,14 +98,7 @@ export async function signIn(
 
 /** Spends a portal session's single-use token for a signed-in session of its business. */
 export async function openPortal(token: string, onEnded: (reason: string) => void): Promise<Session> {
-  const answer = await anonymousClient().request<PortalAnswer>({
-    method: "POST",
-    path: PORTAL_EXCHANGE_PATH,
-    body: { token },
-    auth: false,
-    idempotent: false,
-    retry: false,
-  });
+  const answer = await postAnonymously<PortalAnswer>(anonymousClient(), PORTAL_EXCHANGE_PATH, { token });
   const tokens = new SessionTokens(grantOf(answer), undefined, onEnded);
   return {
     client: clientFor(tokens),

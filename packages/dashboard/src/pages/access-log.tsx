@@ -5,6 +5,7 @@ import { when } from "../ui/format.js";
 import { useLoad } from "../ui/hooks.js";
 import { Empty, Loading, ProblemBox } from "../ui/problem.js";
 import { Badge } from "../ui/state-badge.js";
+import { Table } from "../ui/table.js";
 
 const PATH = "/audit/v1/access-logs";
 
@@ -152,39 +153,25 @@ export function AccessLogPage(props: { session: Session }) {
         </Empty>
       )}
       {page.data && page.data.data.length > 0 && (
-        <div class="table-wrap">
-          <table>
-            <caption class="sr-only">Access log</caption>
-            <thead>
-              <tr>
-                <th scope="col">Time</th>
-                <th scope="col">Client</th>
-                <th scope="col">Resource</th>
-                <th scope="col">Outcome</th>
-                <th scope="col">Request</th>
-              </tr>
-            </thead>
-            <tbody>
-              {page.data.data.map((entry) => (
-                <tr key={entry.id}>
-                  <td>{when(entry.time)}</td>
-                  <td>
-                    <code>{entry.client_id}</code>
-                  </td>
-                  <td class="wrap">
-                    {entry.resource_type} {entry.resource_id && <code>{entry.resource_id}</code>}
-                  </td>
-                  <td>
-                    <Badge value={entry.outcome} />
-                  </td>
-                  <td class="wrap">
-                    {entry.method} {entry.path}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table caption="Access log" columns={["Time", "Client", "Resource", "Outcome", "Request"]}>
+          {page.data.data.map((entry) => (
+            <tr key={entry.id}>
+              <td>{when(entry.time)}</td>
+              <td>
+                <code>{entry.client_id}</code>
+              </td>
+              <td class="wrap">
+                {entry.resource_type} {entry.resource_id && <code>{entry.resource_id}</code>}
+              </td>
+              <td>
+                <Badge value={entry.outcome} />
+              </td>
+              <td class="wrap">
+                {entry.method} {entry.path}
+              </td>
+            </tr>
+          ))}
+        </Table>
       )}
       <div class="actions">
         {cursors.length > 0 && (

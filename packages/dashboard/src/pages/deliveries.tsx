@@ -11,8 +11,10 @@ import { openStream } from "../api/stream.js";
 import { Link } from "../router.js";
 import { when } from "../ui/format.js";
 import { useInterval, useLoad } from "../ui/hooks.js";
+import { LiveState } from "../ui/live.js";
 import { Empty, ProblemBox } from "../ui/problem.js";
 import { Badge } from "../ui/state-badge.js";
+import { Table } from "../ui/table.js";
 
 const STATUSES: DeliveryStatus[] = ["pending", "in_flight", "succeeded", "failed", "cancelled"];
 const WINDOWS: { label: string; hours: number | undefined }[] = [
@@ -66,9 +68,7 @@ export function DeliveriesPanel(props: { session: Session; webhook: Webhook; ver
     <section aria-labelledby="deliveries-title">
       <div class="heading">
         <h2 id="deliveries-title">Deliveries</h2>
-        <span class={live ? "live on" : "live"} aria-live="polite">
-          {live ? "Live" : "Not live (reconnecting)"}
-        </span>
+        <LiveState live={live} />
       </div>
       <form class="filters" onSubmit={(event) => event.preventDefault()}>
         <label>
@@ -132,35 +132,21 @@ export function DeliveriesPanel(props: { session: Session; webhook: Webhook; ver
         </Empty>
       )}
       {deliveries.data && deliveries.data.items.length > 0 && (
-        <div class="table-wrap">
-          <table>
-            <caption class="sr-only">Deliveries, oldest first</caption>
-            <thead>
-              <tr>
-                <th scope="col">Created</th>
-                <th scope="col">Event</th>
-                <th scope="col">Status</th>
-                <th scope="col">Attempts</th>
-                <th scope="col">Last answer</th>
-              </tr>
-            </thead>
-            <tbody>
-              {deliveries.data.items.map((delivery) => (
-                <tr key={delivery.id} data-delivery={delivery.id}>
-                  <td>
-                    <Link href={`/deliveries/${encodeURIComponent(delivery.id)}`}>{when(delivery.created_at)}</Link>
-                  </td>
-                  <td>{delivery.event_name}</td>
-                  <td>
-                    <Badge value={delivery.status} />
-                  </td>
-                  <td>{delivery.attempts}</td>
-                  <td class="wrap">{delivery.last_status_code ?? delivery.last_error ?? "—"}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table caption="Deliveries, oldest first" columns={["Created", "Event", "Status", "Attempts", "Last answer"]}>
+          {deliveries.data.items.map((delivery) => (
+            <tr key={delivery.id} data-delivery={delivery.id}>
+              <td>
+                <Link href={`/deliveries/${encodeURIComponent(delivery.id)}`}>{when(delivery.created_at)}</Link>
+              </td>
+              <td>{delivery.event_name}</td>
+              <td>
+                <Badge value={delivery.status} />
+              </td>
+              <td>{delivery.attempts}</td>
+              <td class="wrap">{delivery.last_status_code ?? delivery.last_error ?? "—"}</td>
+            </tr>
+          ))}
+        </Table>
       )}
       {deliveries.data?.more && (
         <button type="button" class="secondary" onClick={() => setPages(pages + 1)}>

@@ -6,6 +6,7 @@ import { when } from "../ui/format.js";
 import { useInterval, useLoad } from "../ui/hooks.js";
 import { Empty, Loading, ProblemBox } from "../ui/problem.js";
 import { Badge } from "../ui/state-badge.js";
+import { Table } from "../ui/table.js";
 
 export function DeliveryPage(props: { session: Session; id: string }) {
   const { session, id } = props;
@@ -71,35 +72,20 @@ export function DeliveryPage(props: { session: Session; id: string }) {
           <p>The first attempt is made as soon as the dispatcher picks the delivery up.</p>
         </Empty>
       ) : (
-        <div class="table-wrap">
-          <table>
-            <caption class="sr-only">Attempts</caption>
-            <thead>
-              <tr>
-                <th scope="col">#</th>
-                <th scope="col">Time</th>
-                <th scope="col">HTTP status</th>
-                <th scope="col">Duration</th>
-                <th scope="col">Response</th>
-                <th scope="col">Error</th>
-              </tr>
-            </thead>
-            <tbody>
-              {current.attempts.map((attempt) => (
-                <tr key={attempt.id} data-attempt={attempt.n}>
-                  <td>{attempt.n}</td>
-                  <td>{when(attempt.started_at)}</td>
-                  <td>{attempt.response_status ?? "—"}</td>
-                  <td>{attempt.duration_ms} ms</td>
-                  <td class="wrap">
-                    <code class="excerpt">{attempt.response_body || "—"}</code>
-                  </td>
-                  <td class="wrap">{attempt.error ?? "—"}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table caption="Attempts" columns={["#", "Time", "HTTP status", "Duration", "Response", "Error"]}>
+          {current.attempts.map((attempt) => (
+            <tr key={attempt.id} data-attempt={attempt.n}>
+              <td>{attempt.n}</td>
+              <td>{when(attempt.started_at)}</td>
+              <td>{attempt.response_status ?? "—"}</td>
+              <td>{attempt.duration_ms} ms</td>
+              <td class="wrap">
+                <code class="excerpt">{attempt.response_body || "—"}</code>
+              </td>
+              <td class="wrap">{attempt.error ?? "—"}</td>
+            </tr>
+          ))}
+        </Table>
       )}
     </section>
   );

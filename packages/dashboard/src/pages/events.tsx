@@ -12,8 +12,10 @@ import { Link } from "../router.js";
 import { CodeBlock } from "../ui/code-block.js";
 import { when } from "../ui/format.js";
 import { useLoad } from "../ui/hooks.js";
+import { LiveState } from "../ui/live.js";
 import { Empty, Loading, ProblemBox } from "../ui/problem.js";
 import { Badge } from "../ui/state-badge.js";
+import { Table } from "../ui/table.js";
 
 const MAX_SHOWN = 500;
 
@@ -69,9 +71,7 @@ export function EventsPage(props: { session: Session }) {
     <section>
       <div class="heading">
         <h1>Events</h1>
-        <span class={live ? "live on" : "live"} aria-live="polite">
-          {live ? "Live" : "Not live (reconnecting)"}
-        </span>
+        <LiveState live={live} />
       </div>
       <form
         class="filters"
@@ -106,31 +106,19 @@ export function EventsPage(props: { session: Session }) {
         </Empty>
       )}
       {shown.length > 0 && (
-        <div class="table-wrap">
-          <table>
-            <caption class="sr-only">Events, newest first</caption>
-            <thead>
-              <tr>
-                <th scope="col">Time</th>
-                <th scope="col">Event</th>
-                <th scope="col">Id</th>
-              </tr>
-            </thead>
-            <tbody>
-              {shown.map((event) => (
-                <tr key={event.id} data-event={event.id}>
-                  <td>{when(event.created_at)}</td>
-                  <td>{event.event_name}</td>
-                  <td>
-                    <button type="button" class="link" onClick={() => setSelected(event.id)}>
-                      {event.id}
-                    </button>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table caption="Events, newest first" columns={["Time", "Event", "Id"]}>
+          {shown.map((event) => (
+            <tr key={event.id} data-event={event.id}>
+              <td>{when(event.created_at)}</td>
+              <td>{event.event_name}</td>
+              <td>
+                <button type="button" class="link" onClick={() => setSelected(event.id)}>
+                  {event.id}
+                </button>
+              </td>
+            </tr>
+          ))}
+        </Table>
       )}
     </section>
   );

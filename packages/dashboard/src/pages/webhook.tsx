@@ -136,34 +136,20 @@ export function WebhookPage(props: { session: Session; id: string }) {
           >
             Send test event
           </button>
-          {disabled ? (
-            <button
-              type="button"
-              disabled={busy}
-              onClick={() =>
-                act(async () => {
-                  await client.webhooks.enable(id);
-                  return "Webhook enabled.";
-                })
-              }
-            >
-              Enable
-            </button>
-          ) : (
-            <button
-              type="button"
-              class="secondary"
-              disabled={busy}
-              onClick={() =>
-                act(async () => {
-                  await client.webhooks.disable(id);
-                  return "Webhook disabled: pending deliveries are cancelled.";
-                })
-              }
-            >
-              Disable
-            </button>
-          )}
+          <button
+            type="button"
+            class={disabled ? undefined : "secondary"}
+            disabled={busy}
+            onClick={() =>
+              act(async () => {
+                if (disabled) await client.webhooks.enable(id);
+                else await client.webhooks.disable(id);
+                return disabled ? "Webhook enabled." : "Webhook disabled: pending deliveries are cancelled.";
+              })
+            }
+          >
+            {disabled ? "Enable" : "Disable"}
+          </button>
           <button type="button" class="danger" disabled={busy} onClick={() => setConfirmDelete(true)}>
             Delete
           </button>

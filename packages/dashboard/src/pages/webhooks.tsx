@@ -9,6 +9,7 @@ import { percent } from "../ui/format.js";
 import { useLoad } from "../ui/hooks.js";
 import { Empty, Loading, ProblemBox } from "../ui/problem.js";
 import { Badge } from "../ui/state-badge.js";
+import { Table } from "../ui/table.js";
 import { WebhookForm } from "./webhook-form.js";
 
 async function allWebhooks(session: Session): Promise<Webhook[]> {
@@ -67,34 +68,21 @@ export function WebhooksPage(props: { session: Session }) {
         </Empty>
       )}
       {webhooks.data && webhooks.data.length > 0 && (
-        <div class="table-wrap">
-          <table>
-            <caption class="sr-only">Webhooks</caption>
-            <thead>
-              <tr>
-                <th scope="col">Endpoint</th>
-                <th scope="col">Events</th>
-                <th scope="col">State</th>
-                <th scope="col">Success (24 h)</th>
-              </tr>
-            </thead>
-            <tbody>
-              {webhooks.data.map((webhook) => (
-                <tr key={webhook.id}>
-                  <td class="wrap">
-                    <Link href={`/webhooks/${encodeURIComponent(webhook.id)}`}>{webhook.endpoint}</Link>
-                  </td>
-                  <td>{webhook.event_names.join(", ")}</td>
-                  <td>
-                    <Badge value={webhook.state} />
-                    {webhook.state_reason && <div class="muted small">{webhook.state_reason}</div>}
-                  </td>
-                  <td>{rateOf(webhook.id)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table caption="Webhooks" columns={["Endpoint", "Events", "State", "Success (24 h)"]}>
+          {webhooks.data.map((webhook) => (
+            <tr key={webhook.id}>
+              <td class="wrap">
+                <Link href={`/webhooks/${encodeURIComponent(webhook.id)}`}>{webhook.endpoint}</Link>
+              </td>
+              <td>{webhook.event_names.join(", ")}</td>
+              <td>
+                <Badge value={webhook.state} />
+                {webhook.state_reason && <div class="muted small">{webhook.state_reason}</div>}
+              </td>
+              <td>{rateOf(webhook.id)}</td>
+            </tr>
+          ))}
+        </Table>
       )}
     </section>
   );

@@ -23,6 +23,15 @@ export async function liveSubscriptionIds(db: Db, businessId: string): Promise<s
   return rows.map((row) => row.id);
 }
 
+/** The webhooks' deliveries created since `since`, found through (subscription_id, id). */
+function createdSince(db: Db, subscriptionIds: readonly string[], since: number) {
+  return db
+    .selectFrom("delivery")
+    .where("subscription_id", "in", subscriptionIds)
+    .where("id", ">=", firstIdAt("delivery", since - 60_000))
+    .where("created_at", ">=", since);
+}
+
 /** Deliveries created since `since`, by minute of creation and status. */
 export async function deliveriesPerMinute(
   db: Db,
@@ -31,13 +40,9 @@ export async function deliveriesPerMinute(
 ): Promise<{ minute: number; status: string; n: number }[]> {
   if (subscriptionIds.length === 0) return [];
   const minute = sql<number>`created_at / 60000`;
-  const rows = await db
-    .selectFrom("delivery")
+  const rows = await createdSince(db, subscriptionIds, since)
     .select([minute.as("minute"), "status"])
     .select((eb) => eb.fn.countAll<number>().as("n"))
-    .where("subscription_id", "in", subscriptionIds)
-    .where("id", ">=", firstIdAt("delivery", since - 60_000))
-    .where("created_at", ">=", since)
     .groupBy([minute, "status"])
     .execute();
   return rows.map((row) => ({ minute: Number(row.minute), status: row.status, n: Number(row.n) }));
@@ -50,13 +55,9 @@ export async function deliveriesPerSubscription(
   since: number,
 ): Promise<{ subscription_id: string; status: string; n: number }[]> {
   if (subscriptionIds.length === 0) return [];
-  const rows = await db
-    .selectFrom("delivery")
+  const rows = await createdSince(db, subscriptionIds, since)
     .select(["subscription_id", "status"])
     .select((eb) => eb.fn.countAll<number>().as("n"))
-    .where("subscription_id", "in", subscriptionIds)
-    .where("id", ">=", firstIdAt("delivery", since - 60_000))
-    .where("created_at", ">=", since)
     .groupBy(["subscription_id", "status"])
     .execute();
   return rows.map((row) => ({ subscription_id: row.subscription_id, status: row.status, n: Number(row.n) }));
