@@ -47,6 +47,11 @@ export function App() {
       .then((config: { branding?: Branding } | undefined) => config?.branding && setBranding(config.branding))
       .catch(() => {});
   }, []);
+  // After an in-app navigation, focus moves to the new page's content, as a page load would put it there.
+  const [firstPath] = useState(route.path);
+  useEffect(() => {
+    if (route.path !== firstPath) document.getElementById("main")?.focus({ preventScroll: false });
+  }, [route.path, firstPath]);
   const shown = session?.branding ?? branding;
   useEffect(() => applyBranding(shown), [shown]);
 

@@ -241,3 +241,23 @@ describe.each(dialects())("dashboard API on %s", (dialect) => {
     expect((await alice.request("GET", `${SUBSCRIPTIONS}/${id}`)).json().data.previous_key_expires_at).toBeNull();
   });
 });
+
+describe("portal links under the login rate limit", () => {
+  let h: Harness;
+  afterAll(async () => h?.close());
+
+  it("refuses a fast stream of guessed tokens with 429", async () => {
+    h = await startHarness("sqlite", { CAREHOOKS_LOGIN_RATE_LIMIT: "3" });
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const guess = await h.app.inject({
+        method: "POST",
+        url: EXCHANGE,
+        payload: { token: `chp_${"g".repeat(40)}${i}` },
+      });
+      statuses.push(guess.statusCode);
+    }
+    expect(statuses.slice(0, 3)).toEqual([401, 401, 401]);
+    expect(statuses.slice(3)).toEqual([429, 429]);
+  });
+});
