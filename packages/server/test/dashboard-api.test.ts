@@ -225,6 +225,26 @@ describe.each(dialects())("dashboard API on %s", (dialect) => {
     expect((await bob.request("GET", "/notification/v1/connect/webhook/stats?hours=25")).statusCode).toBe(400);
   });
 
+  it("lists events and deliveries newest first with order=desc, page after page", async () => {
+    const carol = await h.tenant();
+    const id = (
+      await carol.request("POST", SUBSCRIPTIONS, {
+        endpoint: "http://127.0.0.1:9/x",
+        event_names: ["appointment.created"],
+      })
+    ).json().id;
+    for (let i = 0; i < 5; i++) await carol.request("POST", `${SUBSCRIPTIONS}/${id}/test`, {});
+    for (const path of ["/notification/v1/connect/webhook/events", `${SUBSCRIPTIONS}/${id}/deliveries`]) {
+      const ascending = (await carol.request("GET", `${path}?limit=50`)).json().data.map((item: any) => item.id);
+      expect(ascending).toHaveLength(5);
+      const first = (await carol.request("GET", `${path}?order=desc&limit=3`)).json();
+      const second = (await carol.request("GET", `${path}?order=desc&limit=3&cursor=${first.next_cursor}`)).json();
+      expect(second.next_cursor).toBeNull();
+      expect([...first.data, ...second.data].map((item: any) => item.id)).toEqual([...ascending].reverse());
+      expect((await carol.request("GET", `${path}?order=sideways`)).statusCode).toBe(400);
+    }
+  });
+
   it("shows until when a rotated key keeps signing", async () => {
     const created = await alice.request("POST", SUBSCRIPTIONS, {
       endpoint: "https://rotate.example/hooks",

@@ -4,8 +4,9 @@
  * unfinished ones are re-read until they finish. "Recover" re-queues the
  * failed ones since a time and shows the task's progress.
  */
-import type { Delivery, DeliveryStatus, Page, Task, Webhook } from "@carehooks/sdk/client";
+import type { DeliveryStatus, Task, Webhook } from "@carehooks/sdk/client";
 import { useEffect, useState } from "preact/hooks";
+import { firstPages } from "../api/pages.js";
 import { can, type Session } from "../api/session.js";
 import { openStream } from "../api/stream.js";
 import { Link } from "../router.js";
@@ -35,25 +36,20 @@ export function DeliveriesPanel(props: { session: Session; webhook: Webhook; ver
   const [live, setLive] = useState(false);
   const [tick, setTick] = useState(0);
 
-  // The pages loaded so far, re-read together: a refresh keeps what the user scrolled to.
-  const deliveries = useLoad(async () => {
+  const deliveries = useLoad(() => {
     const since = hours === undefined ? undefined : new Date(Date.now() - hours * 3_600_000);
-    const items: Delivery[] = [];
-    let cursor: string | undefined;
-    let last: Page<Delivery> | undefined;
-    for (let n = 0; n < pages; n++) {
-      last = await client.deliveries.list(webhook.id, {
-        limit: PAGE,
-        ...(cursor ? { cursor } : {}),
-        ...(status ? { status } : {}),
-        ...(eventName ? { event_name: eventName as never } : {}),
-        ...(since ? { since } : {}),
-      });
-      items.push(...last.data);
-      if (!last.next_cursor) break;
-      cursor = last.next_cursor;
-    }
-    return { items, more: Boolean(last?.next_cursor) };
+    return firstPages(
+      (cursor) =>
+        client.deliveries.list(webhook.id, {
+          order: "desc",
+          limit: PAGE,
+          ...(cursor ? { cursor } : {}),
+          ...(status ? { status } : {}),
+          ...(eventName ? { event_name: eventName as never } : {}),
+          ...(since ? { since } : {}),
+        }),
+      pages,
+    );
   }, [session, webhook.id, status, eventName, hours, pages, tick, props.version]);
 
   // New events mean new deliveries: read again when the stream announces one.
@@ -132,7 +128,7 @@ export function DeliveriesPanel(props: { session: Session; webhook: Webhook; ver
         </Empty>
       )}
       {deliveries.data && deliveries.data.items.length > 0 && (
-        <Table caption="Deliveries, oldest first" columns={["Created", "Event", "Status", "Attempts", "Last answer"]}>
+        <Table caption="Deliveries, newest first" columns={["Created", "Event", "Status", "Attempts", "Last answer"]}>
           {deliveries.data.items.map((delivery) => (
             <tr key={delivery.id} data-delivery={delivery.id}>
               <td>
@@ -150,7 +146,7 @@ export function DeliveriesPanel(props: { session: Session; webhook: Webhook; ver
       )}
       {deliveries.data?.more && (
         <button type="button" class="secondary" onClick={() => setPages(pages + 1)}>
-          Load more
+          Load older
         </button>
       )}
       {can(session, "webhooks:write") && (

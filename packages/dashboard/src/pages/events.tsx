@@ -4,8 +4,8 @@
  * shows its payload and which webhooks got it, and how that went.
  */
 import type { Delivery, StoredEvent } from "@carehooks/sdk/client";
-import { paginate } from "@carehooks/sdk/client";
 import { useEffect, useState } from "preact/hooks";
+import { firstPages } from "../api/pages.js";
 import type { Session } from "../api/session.js";
 import { openStream } from "../api/stream.js";
 import { Link } from "../router.js";
@@ -17,17 +17,7 @@ import { Empty, Loading, ProblemBox } from "../ui/problem.js";
 import { Badge } from "../ui/state-badge.js";
 import { Table } from "../ui/table.js";
 
-const MAX_SHOWN = 500;
-
-async function recentEvents(session: Session, hours: number): Promise<StoredEvent[]> {
-  const since = new Date(Date.now() - hours * 3_600_000);
-  const events: StoredEvent[] = [];
-  for await (const event of paginate((cursor) => session.client.events.list({ since, limit: 200, cursor }))) {
-    events.push(event);
-    if (events.length >= MAX_SHOWN * 4) break;
-  }
-  return events.reverse().slice(0, MAX_SHOWN);
-}
+const PAGE = 100;
 
 export function EventsPage(props: { session: Session }) {
   const { session } = props;
@@ -36,7 +26,14 @@ export function EventsPage(props: { session: Session }) {
   const [live, setLive] = useState(false);
   const [selected, setSelected] = useState<string | undefined>(undefined);
   const [search, setSearch] = useState("");
-  const events = useLoad(() => recentEvents(session, hours), [session, hours]);
+  const [pages, setPages] = useState(1);
+  const events = useLoad(() => {
+    const since = new Date(Date.now() - hours * 3_600_000);
+    return firstPages(
+      (cursor) => session.client.events.list({ since, order: "desc", limit: PAGE, ...(cursor ? { cursor } : {}) }),
+      pages,
+    );
+  }, [session, hours, pages]);
 
   useEffect(() => {
     setArrived([]);
@@ -65,7 +62,7 @@ export function EventsPage(props: { session: Session }) {
   }, [session, hours]);
 
   const known = new Set(arrived.map((event) => event.id));
-  const shown = [...arrived, ...(events.data ?? []).filter((event) => !known.has(event.id))].slice(0, MAX_SHOWN);
+  const shown = [...arrived, ...(events.data?.items ?? []).filter((event) => !known.has(event.id))];
 
   return (
     <section>
@@ -87,7 +84,13 @@ export function EventsPage(props: { session: Session }) {
         <button type="submit">Find</button>
         <label>
           Window
-          <select value={String(hours)} onChange={(event) => setHours(Number(event.currentTarget.value))}>
+          <select
+            value={String(hours)}
+            onChange={(event) => {
+              setHours(Number(event.currentTarget.value));
+              setPages(1);
+            }}
+          >
             <option value="1">Last hour</option>
             <option value="24">Last 24 hours</option>
             <option value="168">Last 7 days</option>
@@ -119,6 +122,11 @@ export function EventsPage(props: { session: Session }) {
             </tr>
           ))}
         </Table>
+      )}
+      {events.data?.more && (
+        <button type="button" class="secondary" onClick={() => setPages(pages + 1)}>
+          Load older
+        </button>
       )}
     </section>
   );

@@ -111,7 +111,11 @@ export interface DeliveryDetail extends Omit<Delivery, "attempts"> {
   readonly attempts: Attempt[];
 }
 
+/** Lists read oldest first; `desc` reads newest first (the cursor pages either way). */
+export type ListOrder = "asc" | "desc";
+
 export interface DeliveryFilters extends PageParams {
+  readonly order?: ListOrder;
   readonly status?: DeliveryStatus;
   readonly event_name?: EventName;
   readonly since?: TimeInput;
@@ -151,6 +155,7 @@ export interface StoredEvent {
 }
 
 export interface EventFilters extends PageParams {
+  readonly order?: ListOrder;
   readonly event_name?: EventName;
   readonly resource_id?: string;
   readonly since?: TimeInput;
