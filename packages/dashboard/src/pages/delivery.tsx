@@ -2,6 +2,7 @@
 import { useState } from "preact/hooks";
 import { can, type Session } from "../api/session.js";
 import { Link } from "../router.js";
+import { CodeBlock } from "../ui/code-block.js";
 import { when } from "../ui/format.js";
 import { useInterval, useLoad } from "../ui/hooks.js";
 import { Empty, Loading, ProblemBox } from "../ui/problem.js";
@@ -86,6 +87,12 @@ export function DeliveryPage(props: { session: Session; id: string }) {
             </tr>
           ))}
         </Table>
+      )}
+      {current.attempts.length > 0 && (
+        <details>
+          <summary>Request headers of the last attempt (secrets removed)</summary>
+          <CodeBlock label="Request headers" value={current.attempts.at(-1)?.request_headers} />
+        </details>
       )}
     </section>
   );
