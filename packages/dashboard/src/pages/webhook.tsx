@@ -1,5 +1,5 @@
 /** One webhook: its key, edit, rotate, disable / enable, test, delete, and its deliveries. */
-import { useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { eventTypes, generateSigningKey } from "../api/catalog.js";
 import { can, type Session } from "../api/session.js";
 import { Link, navigate } from "../router.js";
@@ -37,6 +37,25 @@ export function WebhookPage(props: { session: Session; id: string }) {
     } catch (caught) {
       setError(caught);
     } finally {
+      setBusy(false);
+    }
+  };
+
+  // The question takes the focus, on its harmless answer, so a keyboard user is not left behind it.
+  const cancelDelete = useRef<HTMLButtonElement>(null);
+  useEffect(() => {
+    if (confirmDelete) cancelDelete.current?.focus();
+  }, [confirmDelete]);
+
+  // Not through act(): it reads the webhook again afterwards, which a deleted one answers with a 404.
+  const remove = async () => {
+    setBusy(true);
+    setError(undefined);
+    try {
+      await client.webhooks.delete(id);
+      navigate("/webhooks", { replace: true });
+    } catch (caught) {
+      setError(caught);
       setBusy(false);
     }
   };
@@ -159,20 +178,10 @@ export function WebhookPage(props: { session: Session; id: string }) {
         <div class="card confirm" role="alertdialog" aria-labelledby="confirm-delete">
           <p id="confirm-delete">Delete this webhook? Its pending deliveries stop, and this cannot be undone.</p>
           <div class="actions">
-            <button
-              type="button"
-              class="danger"
-              onClick={() =>
-                act(async () => {
-                  await client.webhooks.delete(id);
-                  navigate("/webhooks", { replace: true });
-                  return undefined;
-                })
-              }
-            >
+            <button type="button" class="danger" onClick={remove}>
               Yes, delete
             </button>
-            <button type="button" class="secondary" onClick={() => setConfirmDelete(false)}>
+            <button type="button" class="secondary" ref={cancelDelete} onClick={() => setConfirmDelete(false)}>
               Cancel
             </button>
           </div>
