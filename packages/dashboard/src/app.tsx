@@ -62,7 +62,9 @@ export function App() {
   const signOut = () => {
     session?.tokens.end();
     setSession(undefined);
-    setNotice("You are signed out.");
+    setNotice(
+      session?.kind === "portal" ? "You left the portal: open a new link to come back." : "You are signed out.",
+    );
     navigate("/", { replace: true });
   };
 

@@ -7,9 +7,10 @@
  * error, and is photographed into .test-results/dashboard/.
  */
 import fs from "node:fs";
+import http from "node:http";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { run, type Server, startServer } from "../../server/test/support/binary.js";
+import { freePort, run, type Server, startServer } from "../../server/test/support/binary.js";
 import { tempDir } from "../../server/test/support/databases.js";
 import { booking, until } from "../../server/test/support/fixtures.js";
 import { LOCAL_DELIVERY_ENV } from "../../server/test/support/harness.js";
@@ -38,6 +39,9 @@ describe.skipIf(chromiumPath === undefined)("the dashboard in Chromium", () => {
   let auditor: Credentials;
   let dataDir: string;
   let webhookId: string;
+  /** A clinic platform's page that shows the portal in an iframe. */
+  let platform: http.Server;
+  let platformPort: number;
 
   async function api<T = any>(method: string, path: string, body?: unknown, who: Credentials = admin): Promise<T> {
     const login = await fetch(`${server.url}/connect-auth/v1/account/login`, {
@@ -88,6 +92,16 @@ describe.skipIf(chromiumPath === undefined)("the dashboard in Chromium", () => {
       if (made.code !== 0) throw new Error(made.stderr);
       return JSON.parse(made.stdout) as Credentials;
     };
+    platformPort = await freePort();
+    platform = http.createServer((request, response) => {
+      const src = new URL(request.url ?? "/", "http://x").searchParams.get("src") ?? "";
+      response.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+      response.end(
+        `<!doctype html><html lang="en"><title>Platform</title><h1>Partner settings</h1><iframe title="Webhook portal" width="1000" height="700" src="${src.replaceAll('"', "&quot;")}"></iframe></html>`,
+      );
+    });
+    await new Promise<void>((resolve) => platform.listen(platformPort, "127.0.0.1", resolve));
+    Object.assign(env, { CAREHOOKS_DASHBOARD_FRAME_ANCESTORS: `'self' http://127.0.0.1:${platformPort}` });
     admin = await create("all");
     reader = await create("webhooks:read");
     auditor = await create("audit:read");
@@ -106,6 +120,7 @@ describe.skipIf(chromiumPath === undefined)("the dashboard in Chromium", () => {
     await browser?.close();
     await server?.stop();
     await receiver?.close();
+    platform?.close();
     if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
   });
 
@@ -381,5 +396,30 @@ describe.skipIf(chromiumPath === undefined)("the dashboard in Chromium", () => {
     await problem.waitFor();
     expect(await problem.textContent()).toMatch(/already used[\s\S]*Request id: req_/);
     await portal.close();
+  }, 60_000);
+
+  it("shows the portal in an iframe of the platform's origin, and in no other", async () => {
+    const link = async () =>
+      (
+        await api<{ data: { url: string } }>("POST", "/notification/v1/connect/webhook/portal-sessions", {
+          read_only: false,
+        })
+      ).data.url;
+    const embedding = await browser.newContext();
+    const tab = await embedding.newPage();
+    await tab.goto(`http://127.0.0.1:${platformPort}/?src=${encodeURIComponent(await link())}`);
+    const frame = tab.frameLocator("iframe");
+    await frame.getByRole("heading", { name: "Webhooks" }).waitFor();
+    expect(await frame.getByRole("button", { name: "New webhook" }).count()).toBe(1);
+    await screenshot(tab, "16-portal-in-iframe");
+
+    // The same page served from another origin (localhost is not 127.0.0.1): the browser refuses to frame it.
+    const elsewhere = await embedding.newPage();
+    const refused: string[] = [];
+    elsewhere.on("console", (message) => refused.push(message.text()));
+    await elsewhere.goto(`http://localhost:${platformPort}/?src=${encodeURIComponent(await link())}`);
+    await until(() => refused.some((text) => text.includes("frame-ancestors")), 10_000, "the CSP refusal");
+    expect(await elsewhere.frameLocator("iframe").getByRole("heading", { name: "Webhooks" }).count()).toBe(0);
+    await embedding.close();
   }, 60_000);
 });
