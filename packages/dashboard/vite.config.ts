@@ -4,6 +4,15 @@ import { defineConfig } from "vite";
 export default defineConfig({
   base: "/dashboard/",
   oxc: { jsx: { runtime: "automatic", importSource: "preact" } },
+  // `npm run dev -w @carehooks/dashboard`: the page from Vite with live reload, the API from `npm start`.
+  server: {
+    proxy: Object.fromEntries(
+      ["/connect-auth", "/notification", "/audit", "/dr", "/dashboard/config.json"].map((path) => [
+        path,
+        process.env.CAREHOOKS_URL ?? "http://127.0.0.1:8080",
+      ]),
+    ),
+  },
   build: {
     outDir: "dist",
     emptyOutDir: true,

@@ -84,7 +84,7 @@ describe.skipIf(chromiumPath === undefined)("the dashboard in Chromium", () => {
       CAREHOOKS_SQLITE_SYNCHRONOUS: "NORMAL",
       CAREHOOKS_LOGIN_RATE_LIMIT: "100000",
       // Short-lived access tokens: the dashboard must renew them on its own during the run.
-      CAREHOOKS_ACCESS_TOKEN_TTL: "10s",
+      CAREHOOKS_ACCESS_TOKEN_TTL: "20s",
       ...LOCAL_DELIVERY_ENV,
     };
     const create = async (scopes: string) => {
@@ -337,8 +337,8 @@ describe.skipIf(chromiumPath === undefined)("the dashboard in Chromium", () => {
     expect(await page.locator("tbody").textContent()).not.toContain("/spare");
   }, 60_000);
 
-  it("renewed the 10 s access token by itself, logged no console error on any page, and signs out", async () => {
-    await until(() => refreshes > 0, 15_000, "a token refresh");
+  it("renewed the 20 s access token by itself, logged no console error on any page, and signs out", async () => {
+    await until(() => refreshes > 0, 25_000, "a token refresh");
     // Still signed in, with a fresh token: a call made now succeeds.
     await page.getByRole("link", { name: "Event types" }).click();
     await page.getByRole("heading", { name: "appointment.created" }).waitFor();
@@ -349,7 +349,7 @@ describe.skipIf(chromiumPath === undefined)("the dashboard in Chromium", () => {
     // Nothing was kept anywhere the next visitor could find it.
     const stored = await page.evaluate(() => ({ local: localStorage.length, session: sessionStorage.length }));
     expect(stored).toEqual({ local: 0, session: 0 });
-  }, 30_000);
+  }, 60_000);
 
   it("hides the pages a client's scopes do not allow", async () => {
     await signIn(reader);
