@@ -1,7 +1,7 @@
 /** The shell: branding, sign-in or portal opening, the navigation the client's scopes allow, and the pages. */
 import type { ComponentChildren } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import { type Branding, can, openPortal, type Session, signIn } from "./api/session.js";
+import { type Branding, can, signOut as endSession, openPortal, type Session, signIn } from "./api/session.js";
 import { AccessLogPage } from "./pages/access-log.js";
 import { DeliveryPage } from "./pages/delivery.js";
 import { EventTypesPage } from "./pages/event-types.js";
@@ -60,7 +60,7 @@ export function App() {
     setNotice(reason);
   };
   const signOut = () => {
-    session?.tokens.end();
+    if (session) void endSession(session);
     setSession(undefined);
     setNotice(
       session?.kind === "portal" ? "You left the portal: open a new link to come back." : "You are signed out.",

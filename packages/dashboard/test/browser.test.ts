@@ -337,14 +337,26 @@ describe.skipIf(chromiumPath === undefined)("the dashboard in Chromium", () => {
     expect(await page.locator("tbody").textContent()).not.toContain("/spare");
   }, 60_000);
 
-  it("renewed the 20 s access token by itself, logged no console error on any page, and signs out", async () => {
+  it("renewed the 20 s access token by itself, logged no console error on any page, and signs out (revoking the refresh token)", async () => {
     await until(() => refreshes > 0, 25_000, "a token refresh");
     // Still signed in, with a fresh token: a call made now succeeds.
     await page.getByRole("link", { name: "Event types" }).click();
     await page.getByRole("heading", { name: "appointment.created" }).waitFor();
     expect(consoleErrors).toEqual([]);
-    await page.getByRole("button", { name: "Sign out" }).click();
+    const [logout] = await Promise.all([
+      page.waitForResponse((response) => response.url().endsWith("/connect-auth/v1/account/logout")),
+      page.getByRole("button", { name: "Sign out" }).click(),
+    ]);
     await page.getByText("You are signed out.").waitFor();
+    // The server revoked the refresh token: no copy of it renews the session.
+    expect(logout.status()).toBe(204);
+    const { refresh_token } = JSON.parse(logout.request().postData() ?? "{}") as { refresh_token: string };
+    const renewed = await fetch(`${server.url}/connect-auth/v1/account/refresh`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ refresh_token }),
+    });
+    expect(renewed.status).toBe(401);
     expect(await page.getByLabel("Client ID").inputValue()).toBe("");
     // Nothing was kept anywhere the next visitor could find it.
     const stored = await page.evaluate(() => ({ local: localStorage.length, session: sessionStorage.length }));

@@ -97,6 +97,28 @@ describe.each(dialects())("dashboard API on %s", (dialect) => {
     expect(refresh.json().scope).toBe("webhooks:read audit:read");
   });
 
+  it("signs out: logout revokes the refresh token and every token rotated from it", async () => {
+    const post = (url: string, payload: object) => h.app.inject({ method: "POST", url, payload });
+    const login = (
+      await post("/connect-auth/v1/account/login", { client_id: alice.clientId, client_secret: alice.clientSecret })
+    ).json();
+    const rotated = (await post("/connect-auth/v1/account/refresh", { refresh_token: login.refresh_token })).json();
+    const out = await post("/connect-auth/v1/account/logout", { refresh_token: rotated.refresh_token });
+    expect(out.statusCode).toBe(204);
+    expect(out.body).toBe("");
+    const after = await post("/connect-auth/v1/account/refresh", { refresh_token: rotated.refresh_token });
+    expect(after.statusCode).toBe(401);
+    // Unknown tokens answer the same, and nothing else is touched.
+    expect((await post("/connect-auth/v1/account/logout", { refresh_token: "chr_unknown" })).statusCode).toBe(204);
+    expect((await post("/connect-auth/v1/account/logout", {})).statusCode).toBe(400);
+    const other = (
+      await post("/connect-auth/v1/account/login", { client_id: alice.clientId, client_secret: alice.clientSecret })
+    ).json();
+    expect((await post("/connect-auth/v1/account/refresh", { refresh_token: other.refresh_token })).statusCode).toBe(
+      200,
+    );
+  });
+
   it("opens a read-write portal once, signed in for the business, with the configured branding", async () => {
     const link = await portalLink(alice);
     expect(link.url).toMatch(/^https:\/\/hooks\.clinic\.example\/dashboard\/portal#token=chp_[A-Za-z0-9_-]{43}$/);

@@ -38,6 +38,7 @@ interface PortalAnswer extends TokenAnswer {
 
 export const LOGIN_PATH = "/connect-auth/v1/account/login";
 export const REFRESH_PATH = "/connect-auth/v1/account/refresh";
+export const LOGOUT_PATH = "/connect-auth/v1/account/logout";
 export const PORTAL_EXCHANGE_PATH = "/connect-auth/v1/portal-sessions/exchange";
 
 const origin = () => window.location.origin;
@@ -109,6 +110,21 @@ export async function openPortal(token: string, onEnded: (reason: string) => voi
     branding: answer.branding,
     tokens,
   };
+}
+
+/**
+ * Forgets the tokens at once, and revokes the refresh token on the server so
+ * that no copy of it renews the session; a failure there changes nothing for
+ * the page (the access token expires on its own).
+ */
+export function signOut(session: Session): Promise<void> {
+  const refreshToken = session.tokens.refreshToken;
+  session.tokens.end();
+  if (!refreshToken) return Promise.resolve();
+  return postAnonymously(anonymousClient(), LOGOUT_PATH, { refresh_token: refreshToken }).then(
+    () => {},
+    () => {},
+  );
 }
 
 export function can(session: Session, scope: string): boolean {

@@ -52,6 +52,11 @@ export class SessionTokens implements TokenSource {
     return this.#expiresAt;
   }
 
+  /** The refresh token held now (none for a portal session, or after the end). */
+  get refreshToken(): string | undefined {
+    return this.#grant.refreshToken;
+  }
+
   async accessToken(): Promise<string> {
     if (this.#ended) throw new SessionEnded("signed out");
     if (Date.now() >= this.#renewAt) await this.#renewNow();

@@ -18,6 +18,7 @@ import { docsRoutes } from "./docs.js";
 import { handleError, sendError, toApiError, writeClientError } from "./errors.js";
 import { eventTypeRoutes } from "./event-types.js";
 import { healthRoutes } from "./health.js";
+import { logoutRoutes } from "./logout.js";
 import { MethodTable } from "./method-table.js";
 import { portalSessionRoutes } from "./portal-sessions.js";
 import { prescriptionRoutes } from "./prescriptions.js";
@@ -157,6 +158,7 @@ export async function buildApp(ctx: AppContext, options: BuildOptions = {}): Pro
 
   if (options.routes !== "ops") {
     accountRoutes(app, ctx);
+    logoutRoutes(app, ctx);
     subscriptionRoutes(app, ctx);
     eventTypeRoutes(app);
     appointmentRoutes(app, ctx);
