@@ -52,7 +52,8 @@ export function EventsPage(props: { session: Session }) {
           resource_type: "",
           resource_id: "",
           payload,
-          created_at: new Date().toISOString(),
+          // The payload's event_time (Unix seconds) is when it happened; the arrival is a fallback.
+          created_at: new Date(eventTimeOf(payload) ?? Date.now()).toISOString(),
         };
         setArrived((previous) => (previous.some((item) => item.id === event.id) ? previous : [event, ...previous]));
       },
@@ -133,9 +134,19 @@ export function EventsPage(props: { session: Session }) {
 }
 
 /** Deliveries are made in the event's own transaction: a few seconds around its time find them all. */
-async function deliveriesOf(session: Session, event: StoredEvent): Promise<Delivery[]> {
+function eventTimeOf(payload: unknown): number | undefined {
+  const seconds = (payload as { event_time?: unknown } | null)?.event_time;
+  return typeof seconds === "number" ? seconds * 1000 : undefined;
+}
+
+interface Reached {
+  readonly delivery: Delivery;
+  readonly endpoint: string;
+}
+
+async function deliveriesOf(session: Session, event: StoredEvent): Promise<Reached[]> {
   const at = new Date(event.created_at).getTime();
-  const found: Delivery[] = [];
+  const found: Reached[] = [];
   for await (const webhook of session.client.webhooks.iterate()) {
     if (!webhook.event_names.includes(event.event_name as never)) continue;
     const page = await session.client.deliveries.list(webhook.id, {
@@ -144,7 +155,9 @@ async function deliveriesOf(session: Session, event: StoredEvent): Promise<Deliv
       until: new Date(at + 5000),
       limit: 500,
     });
-    found.push(...page.data.filter((delivery) => delivery.event_id === event.id));
+    for (const delivery of page.data) {
+      if (delivery.event_id === event.id) found.push({ delivery, endpoint: webhook.endpoint });
+    }
   }
   return found;
 }
@@ -174,10 +187,11 @@ function EventDetail(props: { session: Session; id: string; onClose: () => void 
             <p>No webhook was subscribed to this event when it happened.</p>
           ) : (
             <ul>
-              {detail.data.deliveries.map((delivery) => (
+              {detail.data.deliveries.map(({ delivery, endpoint }) => (
                 <li key={delivery.id}>
-                  <Link href={`/deliveries/${encodeURIComponent(delivery.id)}`}>{delivery.subscription_id}</Link>{" "}
-                  <Badge value={delivery.status} /> after {delivery.attempts} attempt(s)
+                  <Link href={`/deliveries/${encodeURIComponent(delivery.id)}`}>{endpoint}</Link>{" "}
+                  <code class="small">{delivery.subscription_id}</code> <Badge value={delivery.status} /> after{" "}
+                  {delivery.attempts} attempt(s)
                 </li>
               ))}
             </ul>
