@@ -31,7 +31,7 @@ export type { PrescriptionsResource } from "./client/resources/prescriptions.js"
 export type { TasksResource, WaitOptions } from "./client/resources/tasks.js";
 export type { WebhooksResource } from "./client/resources/webhooks.js";
 export type { TokenPair } from "./client/token-manager.js";
-export type { CallOptions, HttpMethod, QueryValue, RequestSpec } from "./client/transport.js";
+export type { CallOptions, HttpMethod, QueryValue, RequestSpec, TokenSource } from "./client/transport.js";
 export {
   DEFAULT_DEDUPE_TTL_MS,
   type DedupeOutcome,

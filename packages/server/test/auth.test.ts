@@ -24,7 +24,14 @@ describe.each(dialects())("client-credential auth on %s", (dialect) => {
     const response = await post(LOGIN, { client_id: tenant.clientId, client_secret: tenant.clientSecret });
     expect(response.statusCode).toBe(200);
     const body = response.json();
-    expect(Object.keys(body).sort()).toEqual(["access_token", "expires_in", "refresh_expires_in", "refresh_token"]);
+    // Eka's four fields, plus OAuth 2.0's `scope` (which Eka clients ignore) so a UI knows what to show.
+    expect(Object.keys(body).sort()).toEqual([
+      "access_token",
+      "expires_in",
+      "refresh_expires_in",
+      "refresh_token",
+      "scope",
+    ]);
     expect(body.expires_in).toBe(600);
     expect(body.refresh_expires_in).toBe(7 * 86_400);
   });

@@ -137,8 +137,8 @@ describe("retention", () => {
           })
           .execute();
       }
-      expect(await sweepExpired(adapter.db, now)).toEqual({ refreshTokens: 1, idempotencyKeys: 1 });
-      expect(await sweepExpired(adapter.db, now)).toEqual({ refreshTokens: 0, idempotencyKeys: 0 });
+      expect(await sweepExpired(adapter.db, now)).toEqual({ refreshTokens: 1, idempotencyKeys: 1, portalSessions: 0 });
+      expect(await sweepExpired(adapter.db, now)).toEqual({ refreshTokens: 0, idempotencyKeys: 0, portalSessions: 0 });
     },
   );
 });

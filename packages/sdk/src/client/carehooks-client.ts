@@ -6,13 +6,20 @@ import { PrescriptionsResource } from "./resources/prescriptions.js";
 import { TasksResource } from "./resources/tasks.js";
 import { WebhooksResource } from "./resources/webhooks.js";
 import { TokenManager, type TokenPair } from "./token-manager.js";
-import { type RequestSpec, Transport } from "./transport.js";
+import { type RequestSpec, type TokenSource, Transport } from "./transport.js";
 
 export interface CarehooksClientOptions {
   /** The server, such as `https://carehooks.example` (no trailing path). */
   readonly baseUrl: string;
-  readonly clientId: string;
-  readonly clientSecret: string;
+  /** With `clientSecret`: the client logs in and renews its tokens itself. Not needed with `tokens`. */
+  readonly clientId?: string;
+  readonly clientSecret?: string;
+  /**
+   * Where access tokens come from instead of the client credentials: for a
+   * caller that holds a token but not the secret (the dashboard after a
+   * sign-in or a portal session).
+   */
+  readonly tokens?: TokenSource;
   /** A `fetch` to use instead of the global one (for proxies, tests, instrumentation). */
   readonly fetch?: typeof fetch;
   /** Retries after the first attempt, for 429, 5xx and network errors. Default 3; 0 turns retries off. */
@@ -59,12 +66,15 @@ export class CarehooksClient {
   readonly appointments: AppointmentsResource;
   readonly prescriptions: PrescriptionsResource;
   readonly #http: Transport;
-  readonly #tokens: TokenManager;
+  readonly #tokens: TokenManager | undefined;
 
   constructor(options: CarehooksClientOptions) {
     if (!options.baseUrl) throw new TypeError("baseUrl is required");
-    if (!options.clientId || !options.clientSecret) throw new TypeError("clientId and clientSecret are required");
-    const fetchImpl = options.fetch ?? globalThis.fetch;
+    if (!options.tokens && (!options.clientId || !options.clientSecret)) {
+      throw new TypeError("clientId and clientSecret are required (or a token source)");
+    }
+    // Bound: a browser's fetch throws "Illegal invocation" when called as another object's method.
+    const fetchImpl = options.fetch ?? globalThis.fetch?.bind(globalThis);
     if (typeof fetchImpl !== "function") throw new TypeError("no fetch: pass one in the options (Node 20 has one)");
     this.#http = new Transport({
       baseUrl: options.baseUrl,
@@ -78,8 +88,10 @@ export class CarehooksClient {
       },
       ...(options.userAgent ? { userAgent: options.userAgent } : {}),
     });
-    this.#tokens = new TokenManager(this.#http, options.clientId, options.clientSecret);
-    this.#http.tokens = this.#tokens;
+    this.#tokens = options.tokens
+      ? undefined
+      : new TokenManager(this.#http, options.clientId as string, options.clientSecret as string);
+    this.#http.tokens = options.tokens ?? this.#tokens;
     this.webhooks = new WebhooksResource(this.#http);
     this.deliveries = new DeliveriesResource(this.#http);
     this.events = new EventsResource(this.#http);
@@ -93,6 +105,7 @@ export class CarehooksClient {
    * credentials. Throws `CarehooksApiError` `UNAUTHORIZED` for bad ones.
    */
   login(options: { readonly signal?: AbortSignal } = {}): Promise<TokenPair> {
+    if (!this.#tokens) return Promise.reject(new TypeError("this client has a token source, not credentials"));
     return this.#tokens.login(options.signal);
   }
 

@@ -35,6 +35,8 @@ export interface Webhook {
   readonly state: WebhookState;
   readonly state_reason: string | null;
   readonly state_changed_at: string;
+  /** After a key rotation: until when the replaced key keeps signing alongside the new one; null otherwise. */
+  readonly previous_key_expires_at?: string | null;
   readonly created_at: string;
   readonly updated_at: string;
   readonly created_by: string;
@@ -109,7 +111,11 @@ export interface DeliveryDetail extends Omit<Delivery, "attempts"> {
   readonly attempts: Attempt[];
 }
 
+/** Lists read oldest first; `desc` reads newest first (the cursor pages either way). */
+export type ListOrder = "asc" | "desc";
+
 export interface DeliveryFilters extends PageParams {
+  readonly order?: ListOrder;
   readonly status?: DeliveryStatus;
   readonly event_name?: EventName;
   readonly since?: TimeInput;
@@ -149,6 +155,7 @@ export interface StoredEvent {
 }
 
 export interface EventFilters extends PageParams {
+  readonly order?: ListOrder;
   readonly event_name?: EventName;
   readonly resource_id?: string;
   readonly since?: TimeInput;

@@ -15,6 +15,8 @@ export interface TokenPair {
   readonly refresh_token: string;
   /** Seconds. */
   readonly refresh_expires_in: number;
+  /** The client's scopes, space-separated. */
+  readonly scope?: string;
 }
 
 interface HeldTokens {

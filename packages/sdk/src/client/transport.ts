@@ -9,7 +9,6 @@
  * logical call, the same on each retry), so the server replays its first answer
  * instead of acting twice.
  */
-import { randomUUID } from "node:crypto";
 import { SDK_VERSION } from "../version.js";
 import { CarehooksApiError, CarehooksConnectionError } from "./api-error.js";
 import { type BackoffPolicy, backoffDelay, isRetryableStatus, parseRetryAfter, sleep } from "./backoff.js";
@@ -80,8 +79,10 @@ export class Transport {
       const token = auth ? await this.#tokens().accessToken() : undefined;
       const headers: Record<string, string> = {
         accept: "application/json",
-        "user-agent": this.#options.userAgent ?? `carehooks-sdk/${SDK_VERSION} node/${process.versions.node}`,
       };
+      // Browsers refuse to let a page set it; Node sends it.
+      const userAgent = this.#options.userAgent ?? defaultUserAgent();
+      if (userAgent !== undefined) headers["user-agent"] = userAgent;
       if (body !== undefined) headers["content-type"] = "application/json";
       if (token !== undefined) headers.authorization = `Bearer ${token}`;
       if (idempotencyKey !== undefined) headers["idempotency-key"] = idempotencyKey;
@@ -134,6 +135,27 @@ export class Transport {
     }
     return url.toString();
   }
+}
+
+/** `carehooks-sdk/0.1.0 node/20.x` in Node; none in a browser, which sends its own. */
+function defaultUserAgent(): string | undefined {
+  const node = (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node;
+  return node === undefined ? undefined : `carehooks-sdk/${SDK_VERSION} node/${node}`;
+}
+
+/**
+ * A v4 UUID from Web Crypto (Node 20 and browsers alike). `randomUUID` exists
+ * only in secure contexts, so a dashboard served over plain http on a LAN
+ * falls back to `getRandomValues`, which exists everywhere.
+ */
+function randomUUID(): string {
+  const webCrypto = globalThis.crypto;
+  if (typeof webCrypto.randomUUID === "function") return webCrypto.randomUUID();
+  const bytes = webCrypto.getRandomValues(new Uint8Array(16));
+  bytes[6] = ((bytes[6] as number) & 0x0f) | 0x40;
+  bytes[8] = ((bytes[8] as number) & 0x3f) | 0x80;
+  const hex = [...bytes].map((byte) => byte.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
 async function readJson(response: Response, method: string, path: string): Promise<unknown> {

@@ -15,6 +15,11 @@ const VERIFIED_CAPACITY = 10_000;
 export interface AccessClaims {
   readonly clientId: string;
   readonly businessId: string;
+  /**
+   * Narrows the client's scopes for this token only (a portal session's
+   * read-only access); absent, the token has whatever the client holds.
+   */
+  readonly scopes?: readonly string[];
 }
 
 export class TokenService {
@@ -35,14 +40,16 @@ export class TokenService {
     );
   }
 
-  async issue(claims: AccessClaims, now = Date.now()): Promise<string> {
+  async issue(claims: AccessClaims, now = Date.now(), ttlMs = this.accessTtlMs): Promise<string> {
     const iat = Math.floor(now / 1000);
-    return new SignJWT({ biz: claims.businessId })
+    return new SignJWT(
+      claims.scopes ? { biz: claims.businessId, scp: claims.scopes.join(" ") } : { biz: claims.businessId },
+    )
       .setProtectedHeader({ alg: "HS256", typ: "JWT" })
       .setIssuer(ISSUER)
       .setSubject(claims.clientId)
       .setIssuedAt(iat)
-      .setExpirationTime(iat + Math.max(1, Math.round(this.accessTtlMs / 1000)))
+      .setExpirationTime(iat + Math.max(1, Math.round(ttlMs / 1000)))
       .sign(await this.#key);
   }
 
@@ -50,7 +57,10 @@ export class TokenService {
   async verify(token: string, now = Date.now()): Promise<AccessClaims | undefined> {
     const known = this.#verified.get(token);
     if (known !== undefined) {
-      if (now < known.expiresAt) return { clientId: known.clientId, businessId: known.businessId };
+      if (now < known.expiresAt) {
+        const { expiresAt: _, ...claims } = known;
+        return claims;
+      }
       this.#verified.delete(token);
     }
     try {
@@ -62,7 +72,11 @@ export class TokenService {
       if (typeof payload.sub !== "string" || typeof payload.biz !== "string" || typeof payload.exp !== "number") {
         return undefined;
       }
-      const claims = { clientId: payload.sub, businessId: payload.biz };
+      if (payload.scp !== undefined && typeof payload.scp !== "string") return undefined;
+      const claims: AccessClaims =
+        typeof payload.scp === "string"
+          ? { clientId: payload.sub, businessId: payload.biz, scopes: payload.scp.split(" ").filter(Boolean) }
+          : { clientId: payload.sub, businessId: payload.biz };
       this.#verified.set(token, { ...claims, expiresAt: payload.exp * 1000 });
       return claims;
     } catch (error) {

@@ -26,6 +26,12 @@ function oneOf<const T extends string>(...values: T[]): (value: string) => T {
   };
 }
 
+/** `#rrggbb`: the only colour form the dashboard puts into its stylesheet. */
+export function hexColor(value: string): string {
+  if (!/^#[0-9a-fA-F]{6}$/.test(value)) throw new Error(`"${value}" is not a colour written #rrggbb`);
+  return value.toLowerCase();
+}
+
 function durationList(value: string): number[] {
   const delays = parseList(value).map(parseDuration);
   if (delays.length === 0) throw new Error("the retry schedule needs at least one delay");
@@ -191,6 +197,48 @@ export const SETTINGS = {
     name: "SHUTDOWN_GRACE",
     default: "20s",
     doc: "Time to finish in-flight work on SIGTERM.",
+    parse: duration,
+  },
+  publicUrl: {
+    name: "PUBLIC_URL",
+    default: "",
+    doc: "The address integrators reach this server at, such as `https://hooks.clinic.example`, for the links portal sessions answer (default: the scheme and host of the request that made the session).",
+    parse: optional,
+  },
+  dashboardFrameAncestors: {
+    name: "DASHBOARD_FRAME_ANCESTORS",
+    default: "'self'",
+    doc: "The CSP `frame-ancestors` of the dashboard: the sites that may show it in an iframe, such as `https://platform.clinic.example` for an embedded portal; `'none'` forbids framing.",
+    parse: text,
+  },
+  brandName: {
+    name: "BRAND_NAME",
+    default: "carehooks",
+    doc: "Product name the dashboard shows; a portal session may override it.",
+    parse: text,
+  },
+  brandLogoUrl: {
+    name: "BRAND_LOGO_URL",
+    default: "",
+    doc: "Logo the dashboard shows (an `https:` URL or a path on this server); a portal session may override it.",
+    parse: optional,
+  },
+  brandAccentColor: {
+    name: "BRAND_ACCENT_COLOR",
+    default: "#0b5cad",
+    doc: "Accent colour of the dashboard as `#rrggbb`; a portal session may override it.",
+    parse: hexColor,
+  },
+  portalUrlTtl: {
+    name: "PORTAL_URL_TTL",
+    default: "15m",
+    doc: "How long a portal session's single-use link stays valid before it is opened (a session may ask for less or more, up to 7 days).",
+    parse: duration,
+  },
+  portalSessionTtl: {
+    name: "PORTAL_SESSION_TTL",
+    default: "1h",
+    doc: "How long a portal opened from a link stays signed in; it is not renewed, the platform makes a new link.",
     parse: duration,
   },
   egressProxy: { name: "EGRESS_PROXY", default: "", doc: "HTTP proxy for deliveries.", parse: optional },

@@ -18,6 +18,7 @@ export const ID_PREFIXES = {
   task: "task",
   request: "req",
   accessLog: "log",
+  portalSession: "ps",
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;
@@ -76,6 +77,11 @@ function encode(time: number, random: Buffer): string {
 export function newId(kind: IdKind, now: number = Date.now()): string {
   const time = Math.max(now, lastTime); // a clock that steps back must not break the order
   return `${ID_PREFIXES[kind]}_${encode(time, nextRandom(time))}`;
+}
+
+/** The smallest id of `kind` made at `time`: a lower bound for "made at or after" on an id index. */
+export function firstIdAt(kind: IdKind, time: number): string {
+  return `${ID_PREFIXES[kind]}_${encode(Math.max(0, Math.floor(time)), Buffer.alloc(RANDOM_BYTES))}`;
 }
 
 const ID_BODY = /^[0-9A-HJKMNP-TV-Z]{26}$/;

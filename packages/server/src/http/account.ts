@@ -13,6 +13,11 @@ const TokenPair = Type.Object({
   expires_in: Type.Integer({ description: "seconds" }),
   refresh_token: Type.String(),
   refresh_expires_in: Type.Integer({ description: "seconds" }),
+  scope: Type.String({
+    description:
+      "The client's scopes, space-separated (as OAuth 2.0 answers them), so a UI can hide what it cannot use",
+    examples: ["webhooks:read webhooks:write"],
+  }),
 });
 
 const LoginBody = Type.Object(
@@ -47,12 +52,16 @@ export function accountRoutes(app: App, ctx: AppContext): void {
   // Unknown client ids still pay for one scrypt, so timing does not tell which ids exist.
   const decoyHash = hashSecret("carehooks-decoy-secret");
 
-  async function tokenPair(client: { id: string; business_id: string }, refreshToken: string) {
+  async function tokenPair(
+    client: { id: string; business_id: string; scopes: readonly string[] },
+    refreshToken: string,
+  ) {
     return {
       access_token: await ctx.tokens.issue({ clientId: client.id, businessId: client.business_id }),
       expires_in: Math.round(ctx.config.accessTokenTtl / 1000),
       refresh_token: refreshToken,
       refresh_expires_in: Math.round(ctx.config.refreshTokenTtl / 1000),
+      scope: client.scopes.join(" "),
     };
   }
 

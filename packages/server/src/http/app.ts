@@ -12,13 +12,17 @@ import { accountRoutes } from "./account.js";
 import { appointmentRoutes } from "./appointments.js";
 import { authenticate } from "./auth-hook.js";
 import type { App, AppContext } from "./context.js";
+import { dashboardRoutes } from "./dashboard.js";
 import { deliveryRoutes } from "./deliveries.js";
 import { docsRoutes } from "./docs.js";
 import { handleError, sendError, toApiError, writeClientError } from "./errors.js";
 import { eventTypeRoutes } from "./event-types.js";
 import { healthRoutes } from "./health.js";
+import { logoutRoutes } from "./logout.js";
 import { MethodTable } from "./method-table.js";
+import { portalSessionRoutes } from "./portal-sessions.js";
 import { prescriptionRoutes } from "./prescriptions.js";
+import { statsRoutes } from "./stats.js";
 import { streamRoutes } from "./stream.js";
 import { subscriptionRoutes } from "./subscriptions.js";
 
@@ -154,6 +158,7 @@ export async function buildApp(ctx: AppContext, options: BuildOptions = {}): Pro
 
   if (options.routes !== "ops") {
     accountRoutes(app, ctx);
+    logoutRoutes(app, ctx);
     subscriptionRoutes(app, ctx);
     eventTypeRoutes(app);
     appointmentRoutes(app, ctx);
@@ -161,6 +166,9 @@ export async function buildApp(ctx: AppContext, options: BuildOptions = {}): Pro
     accessLogRoutes(app, ctx);
     deliveryRoutes(app, ctx);
     streamRoutes(app, ctx);
+    portalSessionRoutes(app, ctx);
+    statsRoutes(app, ctx);
+    dashboardRoutes(app, ctx);
   }
   healthRoutes(app, ctx);
   docsRoutes(app);

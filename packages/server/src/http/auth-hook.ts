@@ -30,8 +30,10 @@ export function authenticate(ctx: AppContext) {
     const client = await ctx.caches.clients.get(ctx.db, claims.clientId);
     if (!client || client.business_id !== claims.businessId) throw unauthorized("invalid or expired token");
     if (client.revoked_at !== null) throw unauthorized("this client has been revoked");
-    request.principal = { clientId: client.id, businessId: client.business_id, scopes: client.scopes };
-    if (!client.scopes.includes(scope)) {
+    // A token may carry fewer scopes than its client (a read-only portal session), never more.
+    const scopes = claims.scopes ? client.scopes.filter((held) => claims.scopes?.includes(held)) : client.scopes;
+    request.principal = { clientId: client.id, businessId: client.business_id, scopes };
+    if (!scopes.includes(scope)) {
       const resourceType = request.routeOptions.config.audit;
       if (resourceType) {
         const id = (request.params as { id?: unknown } | undefined)?.id;

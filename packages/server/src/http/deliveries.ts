@@ -26,6 +26,13 @@ import { runWrite } from "./writes.js";
 const BASE = "/notification/v1/connect/webhook";
 const Time = Type.String({ format: "date-time" });
 const Nullable = <T extends import("@sinclair/typebox").TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+/** Lists read oldest first, as a log does; a UI showing the latest asks for `desc`. The cursor pages either way. */
+const Order = Type.Optional(
+  Type.Union([Type.Literal("asc"), Type.Literal("desc")], {
+    default: "asc",
+    description: "`asc` (default): oldest first; `desc`: newest first",
+  }),
+);
 const DeliveryStatus = Type.Union(
   ["pending", "in_flight", "succeeded", "failed", "cancelled"].map((status) => Type.Literal(status)),
 );
@@ -153,7 +160,7 @@ export function deliveryRoutes(app: App, ctx: AppContext): void {
       config: read,
       schema: {
         tags,
-        summary: "A webhook's deliveries, oldest first",
+        summary: "A webhook's deliveries, oldest first (or newest first with order=desc)",
         params: IdParams,
         querystring: Type.Composite(
           [
@@ -163,6 +170,7 @@ export function deliveryRoutes(app: App, ctx: AppContext): void {
               event_name: Type.Optional(Type.String({ maxLength: 100 })),
               since: Type.Optional(Type.String({ maxLength: 40 })),
               until: Type.Optional(Type.String({ maxLength: 40 })),
+              order: Order,
             }),
           ],
           { additionalProperties: false },
@@ -173,7 +181,7 @@ export function deliveryRoutes(app: App, ctx: AppContext): void {
     async (request) => {
       const { businessId } = principalOf(request);
       await liveSubscription(ctx.db, businessId, request.params.id);
-      const { limit = 50, cursor, since, until, status, event_name } = request.query;
+      const { limit = 50, cursor, since, until, status, event_name, order } = request.query;
       const rows = await listDeliveries(
         ctx.db,
         businessId,
@@ -184,7 +192,7 @@ export function deliveryRoutes(app: App, ctx: AppContext): void {
           since: timeFilter("since", since),
           until: timeFilter("until", until),
         },
-        { after: decodeCursor(cursor), limit: limit + 1 },
+        { after: decodeCursor(cursor), limit: limit + 1, newestFirst: order === "desc" },
       );
       return toPage(rows, limit, presentDelivery);
     },
@@ -372,7 +380,7 @@ export function deliveryRoutes(app: App, ctx: AppContext): void {
       config: read,
       schema: {
         tags,
-        summary: "The business's events, oldest first, with their payloads",
+        summary: "The business's events, oldest first (or newest first with order=desc), with their payloads",
         querystring: Type.Composite(
           [
             ListQuery,
@@ -381,6 +389,7 @@ export function deliveryRoutes(app: App, ctx: AppContext): void {
               resource_id: Type.Optional(Type.String({ maxLength: 128 })),
               since: Type.Optional(Type.String({ maxLength: 40 })),
               until: Type.Optional(Type.String({ maxLength: 40 })),
+              order: Order,
             }),
           ],
           { additionalProperties: false },
@@ -389,12 +398,12 @@ export function deliveryRoutes(app: App, ctx: AppContext): void {
       },
     },
     async (request) => {
-      const { limit = 50, cursor, since, until, event_name, resource_id } = request.query;
+      const { limit = 50, cursor, since, until, event_name, resource_id, order } = request.query;
       const rows = await listEvents(
         ctx.db,
         principalOf(request).businessId,
         { event_name, resource_id, since: timeFilter("since", since), until: timeFilter("until", until) },
-        { after: decodeCursor(cursor), limit: limit + 1 },
+        { after: decodeCursor(cursor), limit: limit + 1, newestFirst: order === "desc" },
       );
       return toPage(rows, limit, presentEvent);
     },

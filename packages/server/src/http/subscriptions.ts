@@ -72,6 +72,9 @@ export const Webhook = Type.Object({
   state: Type.Union([Type.Literal("active"), Type.Literal("degraded"), Type.Literal("disabled")]),
   state_reason: Type.Union([Type.String(), Type.Null()]),
   state_changed_at: Type.String({ format: "date-time" }),
+  previous_key_expires_at: Type.Union([Type.String({ format: "date-time" }), Type.Null()], {
+    description: "After a key rotation: until when the replaced key keeps signing alongside the new one",
+  }),
   created_at: Type.String({ format: "date-time" }),
   updated_at: Type.String({ format: "date-time" }),
   created_by: Type.String(),
@@ -93,6 +96,11 @@ export function presentWebhook(row: SubscriptionRow, keyBox: KeyBox): Webhook {
     state: row.state,
     state_reason: row.state_reason,
     state_changed_at: isoTime(row.state_changed_at),
+    // Only while the old key still signs: an expired overlap is no longer worth showing.
+    previous_key_expires_at:
+      row.previous_signing_key !== null && Number(row.previous_key_expires_at ?? 0) > Date.now()
+        ? isoTime(Number(row.previous_key_expires_at))
+        : null,
     created_at: isoTime(row.created_at),
     updated_at: isoTime(row.updated_at),
     created_by: row.created_by,

@@ -1,7 +1,8 @@
-/** Periodic clean-up of rows that can no longer be used: expired refresh tokens and idempotency keys. */
+/** Periodic clean-up of rows that can no longer be used: expired refresh tokens, idempotency keys and portal links. */
 import type { FastifyBaseLogger } from "fastify";
 import { deleteExpiredIdempotencyKeys } from "../store/idempotency-keys.js";
 import type { Db } from "../store/open.js";
+import { deleteExpiredPortalSessions } from "../store/portal-sessions.js";
 import { deleteExpiredRefreshTokens } from "../store/refresh-tokens.js";
 
 const SWEEP_EVERY_MS = 10 * 60_000;
@@ -9,10 +10,11 @@ const SWEEP_EVERY_MS = 10 * 60_000;
 export async function sweepExpired(
   db: Db,
   now = Date.now(),
-): Promise<{ refreshTokens: number; idempotencyKeys: number }> {
+): Promise<{ refreshTokens: number; idempotencyKeys: number; portalSessions: number }> {
   return {
     refreshTokens: await deleteExpiredRefreshTokens(db, now),
     idempotencyKeys: await deleteExpiredIdempotencyKeys(db, now),
+    portalSessions: await deleteExpiredPortalSessions(db, now),
   };
 }
 

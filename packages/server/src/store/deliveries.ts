@@ -22,7 +22,7 @@ export async function listDeliveries(
   businessId: string,
   subscriptionId: string,
   filter: DeliveryFilter,
-  page: { after: string | undefined; limit: number },
+  page: { after: string | undefined; limit: number; newestFirst?: boolean },
 ): Promise<DeliveryRow[]> {
   let query = db
     .selectFrom("delivery")
@@ -33,8 +33,11 @@ export async function listDeliveries(
   if (filter.event_name) query = query.where("event_name", "=", filter.event_name);
   if (filter.since !== undefined) query = query.where("created_at", ">=", filter.since);
   if (filter.until !== undefined) query = query.where("created_at", "<", filter.until);
-  if (page.after) query = query.where("id", ">", page.after);
-  return query.orderBy("id").limit(page.limit).execute();
+  if (page.after) query = query.where("id", page.newestFirst ? "<" : ">", page.after);
+  return query
+    .orderBy("id", page.newestFirst ? "desc" : "asc")
+    .limit(page.limit)
+    .execute();
 }
 
 export async function findDelivery(db: Db, businessId: string, id: string): Promise<DeliveryRow | undefined> {

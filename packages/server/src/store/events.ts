@@ -14,15 +14,18 @@ export async function listEvents(
   db: Db,
   businessId: string,
   filter: EventFilter,
-  page: { after: string | undefined; limit: number },
+  page: { after: string | undefined; limit: number; newestFirst?: boolean },
 ): Promise<EventRow[]> {
   let query = db.selectFrom("event").selectAll().where("business_id", "=", businessId);
   if (filter.event_name) query = query.where("name", "=", filter.event_name);
   if (filter.resource_id) query = query.where("resource_id", "=", filter.resource_id);
   if (filter.since !== undefined) query = query.where("created_at", ">=", filter.since);
   if (filter.until !== undefined) query = query.where("created_at", "<", filter.until);
-  if (page.after) query = query.where("id", ">", page.after);
-  return query.orderBy("id").limit(page.limit).execute();
+  if (page.after) query = query.where("id", page.newestFirst ? "<" : ">", page.after);
+  return query
+    .orderBy("id", page.newestFirst ? "desc" : "asc")
+    .limit(page.limit)
+    .execute();
 }
 
 export async function findEvent(db: Db, businessId: string, id: string): Promise<EventRow | undefined> {

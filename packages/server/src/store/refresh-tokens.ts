@@ -75,3 +75,23 @@ export async function deleteExpiredRefreshTokens(db: Db, now = Date.now()): Prom
   const result = await db.deleteFrom("refresh_token").where("expires_at", "<=", now).executeTakeFirst();
   return Number(result.numDeletedRows);
 }
+
+/**
+ * Revokes the family of the refresh token (a sign-out): neither it nor any
+ * token rotated from it renews a session again. Answers whether one was found.
+ */
+export async function revokeRefreshFamily(db: Db, token: string, now = Date.now()): Promise<boolean> {
+  const row = await db
+    .selectFrom("refresh_token")
+    .select("family_id")
+    .where("token_hash", "=", sha256(token))
+    .executeTakeFirst();
+  if (!row) return false;
+  await db
+    .updateTable("refresh_token")
+    .set({ revoked_at: now })
+    .where("family_id", "=", row.family_id)
+    .where("revoked_at", "is", null)
+    .execute();
+  return true;
+}

@@ -212,6 +212,20 @@ export interface IdempotencyKeyTable {
   expires_at: number;
 }
 
+export interface PortalSessionTable {
+  id: string;
+  business_id: string;
+  client_id: string;
+  /** SHA-256 of the link's token, hex. */
+  token_hash: string;
+  /** 1: the session may read only. */
+  read_only: number;
+  branding: string | null;
+  expires_at: number;
+  used_at: number | null;
+  created_at: number;
+}
+
 export interface Database {
   setting: SettingTable;
   business: BusinessTable;
@@ -227,4 +241,5 @@ export interface Database {
   idempotency_key: IdempotencyKeyTable;
   attempt: AttemptTable;
   task: TaskTable;
+  portal_session: PortalSessionTable;
 }

@@ -1,0 +1,207 @@
+/** One webhook: its key, edit, rotate, disable / enable, test, delete, and its deliveries. */
+import { useEffect, useRef, useState } from "preact/hooks";
+import { eventTypes, generateSigningKey } from "../api/catalog.js";
+import { can, type Session } from "../api/session.js";
+import { Link, navigate } from "../router.js";
+import { when } from "../ui/format.js";
+import { useLoad } from "../ui/hooks.js";
+import { Loading, ProblemBox } from "../ui/problem.js";
+import { Badge } from "../ui/state-badge.js";
+import { DeliveriesPanel } from "./deliveries.js";
+import { WebhookForm } from "./webhook-form.js";
+
+export function WebhookPage(props: { session: Session; id: string }) {
+  const { session, id } = props;
+  const client = session.client;
+  const writable = can(session, "webhooks:write");
+  const webhook = useLoad(() => client.webhooks.get(id), [session, id]);
+  const catalog = useLoad(() => eventTypes(client), [session]);
+  const [editing, setEditing] = useState(false);
+  const [revealed, setRevealed] = useState(false);
+  const [confirmDelete, setConfirmDelete] = useState(false);
+  const [message, setMessage] = useState<string | undefined>(
+    new URLSearchParams(window.location.search).has("created") ? "Webhook created." : undefined,
+  );
+  const [error, setError] = useState<unknown>(undefined);
+  const [busy, setBusy] = useState(false);
+  const [deliveriesVersion, setDeliveriesVersion] = useState(0);
+
+  const act = async (work: () => Promise<string | undefined>) => {
+    setBusy(true);
+    setError(undefined);
+    setMessage(undefined);
+    try {
+      const done = await work();
+      if (done) setMessage(done);
+      webhook.reload();
+    } catch (caught) {
+      setError(caught);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  // The question takes the focus, on its harmless answer, so a keyboard user is not left behind it.
+  const cancelDelete = useRef<HTMLButtonElement>(null);
+  useEffect(() => {
+    if (confirmDelete) cancelDelete.current?.focus();
+  }, [confirmDelete]);
+
+  // Not through act(): it reads the webhook again afterwards, which a deleted one answers with a 404.
+  const remove = async () => {
+    setBusy(true);
+    setError(undefined);
+    try {
+      await client.webhooks.delete(id);
+      navigate("/webhooks", { replace: true });
+    } catch (caught) {
+      setError(caught);
+      setBusy(false);
+    }
+  };
+
+  if (webhook.error && !webhook.data) return <ProblemBox error={webhook.error} onRetry={webhook.reload} />;
+  if (!webhook.data) return <Loading />;
+  const current = webhook.data;
+  const disabled = current.state === "disabled";
+
+  return (
+    <section>
+      <p>
+        <Link href="/webhooks">← Webhooks</Link>
+      </p>
+      <div class="heading">
+        <h1 class="wrap">{current.endpoint}</h1>
+        <Badge value={current.state} />
+      </div>
+      {current.state_reason && <p class="muted">{current.state_reason}</p>}
+      <dl class="facts">
+        <dt>Id</dt>
+        <dd>
+          <code>{current.id}</code>
+        </dd>
+        <dt>Events</dt>
+        <dd>{current.event_names.join(", ")}</dd>
+        <dt>Created</dt>
+        <dd>{when(current.created_at)}</dd>
+        <dt>Signing key</dt>
+        <dd>
+          {current.signing_key === null ? (
+            "none (requests are not signed)"
+          ) : revealed ? (
+            <code class="secret" data-testid="signing-key">
+              {current.signing_key}
+            </code>
+          ) : (
+            <button type="button" class="secondary" onClick={() => setRevealed(true)}>
+              Reveal signing key
+            </button>
+          )}
+        </dd>
+        {current.previous_key_expires_at && (
+          <>
+            <dt>Previous key</dt>
+            <dd>still signs alongside the new one until {when(current.previous_key_expires_at)}</dd>
+          </>
+        )}
+      </dl>
+      <output class="notice" aria-live="polite">
+        {message}
+      </output>
+      <ProblemBox error={error} />
+      {writable && (
+        <div class="actions wrap-actions">
+          <button type="button" disabled={busy} onClick={() => setEditing(!editing)}>
+            Edit
+          </button>
+          <button
+            type="button"
+            disabled={busy || current.signing_key === null}
+            onClick={() =>
+              act(async () => {
+                await client.webhooks.update(id, { signing_key: generateSigningKey() });
+                setRevealed(true);
+                return "Key rotated: the previous key keeps signing during the overlap, so receivers can switch.";
+              })
+            }
+          >
+            Rotate key
+          </button>
+          {current.previous_key_expires_at && (
+            <button
+              type="button"
+              class="secondary"
+              disabled={busy}
+              onClick={() =>
+                act(async () => {
+                  await client.webhooks.update(id, { expire_previous_key: true });
+                  return "The previous key no longer signs.";
+                })
+              }
+            >
+              Expire previous key now
+            </button>
+          )}
+          <button
+            type="button"
+            disabled={busy || disabled}
+            onClick={() =>
+              act(async () => {
+                const delivery = await client.webhooks.test(id);
+                setDeliveriesVersion((n) => n + 1);
+                return `Test event sent (delivery ${delivery.id}).`;
+              })
+            }
+          >
+            Send test event
+          </button>
+          <button
+            type="button"
+            class={disabled ? undefined : "secondary"}
+            disabled={busy}
+            onClick={() =>
+              act(async () => {
+                if (disabled) await client.webhooks.enable(id);
+                else await client.webhooks.disable(id);
+                return disabled ? "Webhook enabled." : "Webhook disabled: pending deliveries are cancelled.";
+              })
+            }
+          >
+            {disabled ? "Enable" : "Disable"}
+          </button>
+          <button type="button" class="danger" disabled={busy} onClick={() => setConfirmDelete(true)}>
+            Delete
+          </button>
+        </div>
+      )}
+      {confirmDelete && (
+        <div class="card confirm" role="alertdialog" aria-labelledby="confirm-delete">
+          <p id="confirm-delete">Delete this webhook? Its pending deliveries stop, and this cannot be undone.</p>
+          <div class="actions">
+            <button type="button" class="danger" onClick={remove}>
+              Yes, delete
+            </button>
+            <button type="button" class="secondary" ref={cancelDelete} onClick={() => setConfirmDelete(false)}>
+              Cancel
+            </button>
+          </div>
+        </div>
+      )}
+      {editing && catalog.data && (
+        <WebhookForm
+          catalog={catalog.data}
+          initial={current}
+          submitLabel="Save"
+          onCancel={() => setEditing(false)}
+          onSubmit={async (values) => {
+            await client.webhooks.update(id, values as never);
+            setEditing(false);
+            setMessage("Webhook saved.");
+            webhook.reload();
+          }}
+        />
+      )}
+      <DeliveriesPanel session={session} webhook={current} version={deliveriesVersion} />
+    </section>
+  );
+}
