@@ -56,8 +56,11 @@ async function prepare(env: Record<string, string>, apiServer: () => Promise<Ser
   return { api, receiver, headers };
 }
 
-/** A fresh PostgreSQL schema with one `api` and two `worker` processes, a client, a receiver and its webhook. */
-async function apiAndTwoWorkers(settings: Record<string, string>) {
+/**
+ * A fresh PostgreSQL schema with one `api` and two `worker` processes, a client, a receiver and
+ * its webhook. With `survivorLater`, the second worker starts when `startSurvivor` is called.
+ */
+async function apiAndTwoWorkers(settings: Record<string, string>, survivorLater = false) {
   const db = await createTestDatabase("postgres");
   cleanups.push(() => db.drop());
   const env = {
@@ -74,8 +77,9 @@ async function apiAndTwoWorkers(settings: Record<string, string>) {
     return server;
   };
   const { api, receiver, headers } = await prepare(env, () => start("api"));
-  const [doomed, survivor] = [await start("worker"), await start("worker")];
-  return { db, api, receiver, headers, doomed, survivor };
+  const doomed = await start("worker");
+  const survivor = survivorLater ? undefined : await start("worker");
+  return { db, api, receiver, headers, doomed, survivor, startSurvivor: () => start("worker") };
 }
 
 /** Books `count` appointments with bounded concurrency; returns the ids the API confirmed. */
@@ -137,7 +141,8 @@ function expectAtLeastOnce(confirmed: Set<string>, receiver: Receiver, killedAt:
 
 describe.runIf(dialects().includes("postgres"))("a worker killed with SIGKILL on PostgreSQL", () => {
   it(`loses none of ${EVENTS} events while the other worker takes over`, { timeout: 180_000 }, async () => {
-    const { api, receiver, headers, doomed, survivor } = await apiAndTwoWorkers(FAST);
+    const { api, receiver, headers, doomed, survivor: started } = await apiAndTwoWorkers(FAST);
+    const survivor = started as Server;
 
     const booking = book(api.url, headers, EVENTS);
     await until(() => receiver.received.length >= EVENTS / 4, 60_000, "a quarter of the deliveries");
@@ -201,7 +206,9 @@ describe.runIf(dialects().includes("postgres"))("liveness on PostgreSQL", () => 
   it("returns a killed worker's deliveries within 20 s of the kill, with the default lease", {
     timeout: 120_000,
   }, async () => {
-    const { db, api, receiver, headers, doomed, survivor } = await apiAndTwoWorkers(DEFAULT_LEASE);
+    // The survivor starts once the doomed worker holds leases: a worker refilling an endpoint's slots as
+    // they free up keeps them, so a second worker started at the same time may never hold one.
+    const { db, api, receiver, headers, doomed, startSurvivor } = await apiAndTwoWorkers(DEFAULT_LEASE, true);
     // Slow answers, so the doomed worker still holds what it held when it was seen holding it.
     receiver.answer = () => ({ status: 200, delayMs: 3 * SLOW_RECEIVER_MS });
     const client = new pg.Client({ connectionString: db.url.replace(/\?.*$/, "") });
@@ -219,6 +226,7 @@ describe.runIf(dialects().includes("postgres"))("liveness on PostgreSQL", () => 
       30_000,
       "the doomed worker to hold leases",
     );
+    const survivor = await startSurvivor();
     const killedAt = await killNow(doomed);
     const held = (await client.query(heldBy, [doomed.child.pid])).rows.map((row) => row.event_id as string);
     expect(held.length).toBeGreaterThan(0);
