@@ -1,7 +1,7 @@
-import fs from "node:fs";
 import path from "node:path";
 import BetterSqlite3 from "better-sqlite3";
 import { Kysely } from "kysely";
+import { createPrivateDir, createPrivateFile, tightenFiles } from "../../config/private-files.js";
 import { BoundedMap } from "../../domain/bounded-map.js";
 import type { Database } from "../schema.js";
 import { LocalWakeup } from "../wakeup.js";
@@ -29,7 +29,12 @@ function withStatementCache(raw: BetterSqlite3.Database): BetterSqlite3.Database
 }
 
 export function openSqlite(file: string, options: DialectOptions): DialectAdapter {
-  if (file !== ":memory:") fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  if (file !== ":memory:") {
+    createPrivateDir(path.dirname(path.resolve(file)));
+    // SQLite gives the -wal and -shm it creates the database file's mode: a private file keeps all three private.
+    createPrivateFile(file);
+    tightenFiles([file, `${file}-wal`, `${file}-shm`]);
+  }
   const raw = new BetterSqlite3(file, { timeout: BUSY_TIMEOUT_MS });
   const journal = raw.pragma("journal_mode = WAL", { simple: true });
   // FULL is kept by flushing the log ourselves, off the event loop, where there is a log file to flush.
