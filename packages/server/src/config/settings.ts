@@ -95,8 +95,20 @@ export const SETTINGS = {
   loginRateLimit: {
     name: "LOGIN_RATE_LIMIT",
     default: "20",
-    doc: "Login and refresh attempts per minute per client IP, per API process.",
+    doc: "Login attempts, and separately refresh attempts, per minute per client IP, per API process.",
     parse: (v) => parseInteger(v, 1, 1_000_000),
+  },
+  loginRateLimitPerClient: {
+    name: "LOGIN_RATE_LIMIT_PER_CLIENT",
+    default: "20",
+    doc: "Login attempts per minute naming one `client_id`, from any address, per API process: guessing one client's secret from many addresses is as slow as from one.",
+    parse: (v) => parseInteger(v, 1, 1_000_000),
+  },
+  credentialChecks: {
+    name: "CREDENTIAL_CHECKS",
+    default: "2",
+    doc: "Client secret checks (scrypt: about 50 ms and 16 MiB each, on the thread pool that also writes to disk) run at once per API process. Sixteen times as many wait their turn; logins beyond that are answered 503 with Retry-After.",
+    parse: (v) => parseInteger(v, 1, 64),
   },
   bodyLimit: { name: "BODY_LIMIT", default: "1MiB", doc: "Largest request body accepted.", parse: size },
   allowedTargets: {
