@@ -20,6 +20,7 @@ import { healthRoutes } from "./health.js";
 import { MethodTable } from "./method-table.js";
 import { prescriptionRoutes } from "./prescriptions.js";
 import { streamRoutes } from "./stream.js";
+import { subscriptionSecretRoute } from "./subscription-secret.js";
 import { subscriptionRoutes } from "./subscriptions.js";
 
 // ajv-formats is CommonJS: its plugin function is the `default` property of what ESM imports.
@@ -155,6 +156,7 @@ export async function buildApp(ctx: AppContext, options: BuildOptions = {}): Pro
   if (options.routes !== "ops") {
     accountRoutes(app, ctx);
     subscriptionRoutes(app, ctx);
+    subscriptionSecretRoute(app, ctx);
     eventTypeRoutes(app);
     appointmentRoutes(app, ctx);
     prescriptionRoutes(app, ctx);
