@@ -101,7 +101,7 @@ export const SETTINGS = {
   loginRateLimitPerClient: {
     name: "LOGIN_RATE_LIMIT_PER_CLIENT",
     default: "20",
-    doc: "Login attempts per minute naming one `client_id`, from any address, per API process: guessing one client's secret from many addresses is as slow as from one.",
+    doc: "Failed logins per minute naming one `client_id`, from any address, per API process; past it that client id is answered 429 until the minute is over, so guessing one client's secret from many addresses is as slow as from one.",
     parse: (v) => parseInteger(v, 1, 1_000_000),
   },
   credentialChecks: {

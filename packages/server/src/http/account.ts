@@ -43,7 +43,7 @@ export function accountRoutes(app: App, ctx: AppContext): void {
     login: new RateLimiter(ctx.config.loginRateLimit),
     refresh: new RateLimiter(ctx.config.loginRateLimit),
   };
-  const perClient = new RateLimiter(ctx.config.loginRateLimitPerClient);
+  const failuresPerClient = new RateLimiter(ctx.config.loginRateLimitPerClient);
   const credentialChecks = new WorkLimit(ctx.config.credentialChecks, ctx.config.credentialChecks * WAITING_PER_CHECK);
 
   /**
@@ -90,11 +90,16 @@ export function accountRoutes(app: App, ctx: AppContext): void {
     },
     async (request) => {
       const { client_id, client_secret } = request.body;
-      const wait = perClient.hit(client_id);
-      if (wait !== undefined) throw rateLimited(wait, "login attempts for this client");
+      // Only failures count against a client id: a CLI that logs in on every run is not a guesser,
+      // and once guesses fill the bucket even the right secret waits, so guessing cannot go on.
+      const wait = failuresPerClient.blocked(client_id);
+      if (wait !== undefined) throw rateLimited(wait, "failed login attempts for this client");
       const client = await findApiClient(ctx.db, client_id);
       const valid = await checkSecret(client_secret, client?.secret_hash ?? (await decoyHash));
-      if (!client || !valid || client.revoked_at !== null) throw unauthorized("invalid client credentials");
+      if (!client || !valid || client.revoked_at !== null) {
+        failuresPerClient.hit(client_id);
+        throw unauthorized("invalid client credentials");
+      }
       const refreshToken = await issueRefreshToken(ctx.db, { clientId: client.id, ttlMs: ctx.config.refreshTokenTtl });
       return tokenPair(client, refreshToken);
     },
