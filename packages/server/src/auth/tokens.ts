@@ -17,10 +17,16 @@ export interface AccessClaims {
   readonly businessId: string;
 }
 
+/** What a verified token says, with when it stops being valid. */
+export interface VerifiedClaims extends AccessClaims {
+  /** Milliseconds since the epoch. */
+  readonly expiresAt: number;
+}
+
 export class TokenService {
   /** Imported once: importing the raw secret on every verify costs more than the HMAC itself. */
   readonly #key: Promise<webcrypto.CryptoKey>;
-  readonly #verified = new BoundedMap<string, AccessClaims & { readonly expiresAt: number }>(VERIFIED_CAPACITY);
+  readonly #verified = new BoundedMap<string, VerifiedClaims>(VERIFIED_CAPACITY);
 
   constructor(
     secret: string,
@@ -47,10 +53,10 @@ export class TokenService {
   }
 
   /** The claims of a valid token, or undefined for anything else (bad signature, expired, malformed). */
-  async verify(token: string, now = Date.now()): Promise<AccessClaims | undefined> {
+  async verify(token: string, now = Date.now()): Promise<VerifiedClaims | undefined> {
     const known = this.#verified.get(token);
     if (known !== undefined) {
-      if (now < known.expiresAt) return { clientId: known.clientId, businessId: known.businessId };
+      if (now < known.expiresAt) return known;
       this.#verified.delete(token);
     }
     try {
@@ -62,8 +68,8 @@ export class TokenService {
       if (typeof payload.sub !== "string" || typeof payload.biz !== "string" || typeof payload.exp !== "number") {
         return undefined;
       }
-      const claims = { clientId: payload.sub, businessId: payload.biz };
-      this.#verified.set(token, { ...claims, expiresAt: payload.exp * 1000 });
+      const claims = { clientId: payload.sub, businessId: payload.biz, expiresAt: payload.exp * 1000 };
+      this.#verified.set(token, claims);
       return claims;
     } catch (error) {
       if (error instanceof joseErrors.JOSEError) return undefined;

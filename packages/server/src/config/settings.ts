@@ -110,6 +110,18 @@ export const SETTINGS = {
     doc: "Client secret checks (scrypt: about 50 ms and 16 MiB each, on the thread pool that also writes to disk) run at once per API process. Sixteen times as many wait their turn; logins beyond that are answered 503 with Retry-After.",
     parse: (v) => parseInteger(v, 1, 64),
   },
+  streamsPerClient: {
+    name: "STREAMS_PER_CLIENT",
+    default: "5",
+    doc: "Open event streams (`GET …/stream`, `carehooks listen`) per API client, per API process; one more is answered 429.",
+    parse: (v) => parseInteger(v, 1, 100_000),
+  },
+  streamsPerProcess: {
+    name: "STREAMS_PER_PROCESS",
+    default: "500",
+    doc: "Open event streams per API process, all clients together; one more is answered 429. They share one scan of the database.",
+    parse: (v) => parseInteger(v, 1, 1_000_000),
+  },
   bodyLimit: { name: "BODY_LIMIT", default: "1MiB", doc: "Largest request body accepted.", parse: size },
   allowedTargets: {
     name: "ALLOWED_TARGETS",

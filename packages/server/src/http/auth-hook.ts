@@ -30,7 +30,12 @@ export function authenticate(ctx: AppContext) {
     const client = await ctx.caches.clients.get(ctx.db, claims.clientId);
     if (!client || client.business_id !== claims.businessId) throw unauthorized("invalid or expired token");
     if (client.revoked_at !== null) throw unauthorized("this client has been revoked");
-    request.principal = { clientId: client.id, businessId: client.business_id, scopes: client.scopes };
+    request.principal = {
+      clientId: client.id,
+      businessId: client.business_id,
+      scopes: client.scopes,
+      tokenExpiresAt: claims.expiresAt,
+    };
     if (!client.scopes.includes(scope)) {
       const resourceType = request.routeOptions.config.audit;
       if (resourceType) {
