@@ -40,6 +40,7 @@ export interface ServingOptions {
 export async function openMigratedDatabase(config: Config, serving: ServingOptions = {}): Promise<DialectAdapter> {
   const adapter = openDatabase(config.databaseUrl, {
     sqliteSynchronous: config.sqliteSynchronous,
+    sqliteBusyTimeoutMs: config.sqliteBusyTimeout,
     poolSize: config.databasePoolSize,
     cacheStalenessMs: config.cacheStaleness,
     ...serving,

@@ -205,6 +205,12 @@ export const SETTINGS = {
     doc: "`FULL` survives power loss; `NORMAL` only process crashes.",
     parse: oneOf("FULL", "NORMAL"),
   },
+  sqliteBusyTimeout: {
+    name: "SQLITE_BUSY_TIMEOUT",
+    default: "200ms",
+    doc: "SQLite: longest a write from the API waits for a lock another process holds (waiting blocks the process). Past it the write answers 503 with Retry-After, and so does every write for the next second without waiting; `/readyz` says not ready meanwhile.",
+    parse: duration,
+  },
   dispatcherThread: {
     name: "DISPATCHER_THREAD",
     default: "true",

@@ -92,6 +92,12 @@ export interface ChangeWatcher {
 
 export interface DialectOptions {
   readonly sqliteSynchronous: "FULL" | "NORMAL";
+  /**
+   * SQLite: how long a write waits for a lock another process holds (the
+   * wait blocks the thread); past it the write fails as unavailable. Default
+   * 5 s; migrations always wait at least that.
+   */
+  readonly sqliteBusyTimeoutMs?: number;
   readonly poolSize: number;
   /** Called once when the storage can no longer promise durability (a failed fsync): the process should stop. */
   readonly onStorageFailure?: (error: Error) => void;
