@@ -1,5 +1,5 @@
 /**
- * The objects of the carehooks HTTP API (CONTRACT.md "Objects", docs/openapi.json).
+ * The objects of the carehooks HTTP API (docs/openapi.json).
  * API resources show times as ISO-8601 UTC strings (`2026-11-28T23:40:10Z`).
  */
 import type { EventName } from "../events.js";

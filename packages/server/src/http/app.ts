@@ -142,7 +142,7 @@ export async function buildApp(ctx: AppContext, options: BuildOptions = {}): Pro
         title: "carehooks API",
         version,
         description:
-          "Clinic business API whose every change becomes a signed webhook event. Eka Care compatible. See CONTRACT.md for the full contract.",
+          "Clinic business API whose every change becomes a signed webhook event. Eka Care compatible. The carehooks repository documents the webhook request and its signatures (docs/webhooks.md), retries and states (docs/retries.md), errors (docs/errors.md), configuration (docs/configuration.md) and the CLI (docs/cli.md).",
       },
       components: {
         securitySchemes: {
