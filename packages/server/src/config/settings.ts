@@ -208,7 +208,7 @@ export const SETTINGS = {
   sqliteBusyTimeout: {
     name: "SQLITE_BUSY_TIMEOUT",
     default: "200ms",
-    doc: "SQLite: longest a write from the API waits for a lock another process holds (waiting blocks the process). Past it the write answers 503 with Retry-After, and so does every write for the next second without waiting; `/readyz` says not ready meanwhile.",
+    doc: "SQLite: longest a write (the API's or the dispatcher's) waits for a lock another process holds; waiting blocks its thread. Past it an API write answers 503 with Retry-After, and so does every write for the next second without waiting; `/readyz` says not ready meanwhile.",
     parse: duration,
   },
   dispatcherThread: {

@@ -141,4 +141,10 @@ export interface SqliteShared {
   readonly wal?: SharedArrayBuffer;
   /** Turns at writing (WriteTurns). */
   readonly writeTurns: SharedArrayBuffer;
+  /**
+   * How long every thread's writes wait for another process's lock, and when
+   * they may try again (BusyGate): a thread stuck in that wait holds the
+   * write turn, so the others would queue behind it.
+   */
+  readonly busy?: { readonly timeoutMs: number; readonly gate: SharedArrayBuffer };
 }

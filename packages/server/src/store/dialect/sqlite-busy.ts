@@ -26,12 +26,26 @@ function isBusy(error: unknown): boolean {
   return typeof code === "string" && code.startsWith("SQLITE_BUSY");
 }
 
+/**
+ * Shared by the threads of a process (a SharedArrayBuffer holding the time,
+ * in epoch ms, until which writes fail without trying): when the dispatcher
+ * thread finds the lock taken, the API's writes stop trying too.
+ */
 export class BusyGate {
-  #closedUntil = 0;
+  readonly #closedUntil: Float64Array;
+
+  constructor(shared?: SharedArrayBuffer) {
+    this.#closedUntil = new Float64Array(shared ?? new SharedArrayBuffer(Float64Array.BYTES_PER_ELEMENT));
+  }
+
+  get sharedState(): SharedArrayBuffer {
+    return this.#closedUntil.buffer as SharedArrayBuffer;
+  }
 
   /** True while writes fail without trying: the last one found the lock taken. */
   get locked(): boolean {
-    return performance.now() < this.#closedUntil;
+    // A plain read is enough: a stale value only lets one more write try, or fail, a moment early.
+    return Date.now() < (this.#closedUntil[0] as number);
   }
 
   /**
@@ -49,7 +63,7 @@ export class BusyGate {
         try {
           return call(...args);
         } catch (error) {
-          if (isBusy(error)) this.#closedUntil = performance.now() + HOLD_MS;
+          if (isBusy(error)) this.#closedUntil[0] = Date.now() + HOLD_MS;
           throw error;
         }
       };

@@ -38,9 +38,10 @@ export function openSqlite(file: string, options: DialectOptions): DialectAdapte
     createPrivateFile(file);
     tightenFiles([file, `${file}-wal`, `${file}-shm`]);
   }
-  const busyTimeoutMs = options.sqliteBusyTimeoutMs ?? BUSY_TIMEOUT_MS;
+  // A thread of this process (options.shared) waits as long as the thread that opened the database first.
+  const busyTimeoutMs = options.shared?.busy?.timeoutMs ?? options.sqliteBusyTimeoutMs ?? BUSY_TIMEOUT_MS;
   const raw = new BetterSqlite3(file, { timeout: busyTimeoutMs });
-  const gate = new BusyGate();
+  const gate = new BusyGate(options.shared?.busy?.gate);
   const journal = raw.pragma("journal_mode = WAL", { simple: true });
   // FULL is kept by flushing the log ourselves, off the event loop, where there is a log file to flush.
   const flushed = options.sqliteSynchronous === "FULL" && !raw.memory && journal === "wal";
@@ -59,7 +60,11 @@ export function openSqlite(file: string, options: DialectOptions): DialectAdapte
     : undefined;
   const turns = raw.memory ? undefined : new WriteTurns(options.shared?.writeTurns);
   const db = new Kysely<Database>({ dialect: new DurableSqliteDialect(withStatementCache(raw, gate), wal, turns) });
-  const shared = turns && { writeTurns: turns.sharedState, ...(wal ? { wal: wal.sharedState } : {}) };
+  const shared = turns && {
+    writeTurns: turns.sharedState,
+    ...(wal ? { wal: wal.sharedState } : {}),
+    busy: { timeoutMs: busyTimeoutMs, gate: gate.sharedState },
+  };
 
   return {
     name: "sqlite",
