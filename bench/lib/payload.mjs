@@ -1,4 +1,4 @@
-// Event payloads and signature headers shaped like carehooks' own (CONTRACT.md, "The webhook request"),
+// Event payloads and signature headers shaped like carehooks' own (docs/webhooks.md),
 // for the raw-POST baseline and the peer queues.
 import { createHmac, randomBytes } from "node:crypto";
 

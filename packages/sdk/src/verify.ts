@@ -1,7 +1,7 @@
 /**
  * Verifying a carehooks (or Eka Care) webhook request: the signature over the
  * raw body, then the timestamp. carehooks sends two signature headers over the
- * same timestamp (CONTRACT.md, "The webhook request"):
+ * same timestamp (docs/webhooks.md, "The signatures"):
  *
  * - `eka-webhook-signature: t=<t>,v1=<hex>[,v1=<hex>]`, HMAC-SHA256 keyed by the
  *   whole key string's bytes over `<t>.<body>`;

@@ -208,7 +208,7 @@ describe("webhooks", () => {
       id: created.id,
       endpoint,
       event_names: ["appointment.created"],
-      signing_key: "a-long-random-signing-key-01",
+      signed: true,
       state: "active",
       client_id: creds.client_id,
     });
@@ -226,8 +226,17 @@ describe("webhooks", () => {
     ).toEqual({ status: "webhook updated successfully", msg: "success" });
     expect(await client.webhooks.get(created.id)).toMatchObject({
       event_names: ["appointment.created", "prescription.created"],
-      signing_key: "a-long-random-signing-key-02",
+      signed: true,
     });
+    expect(webhook).not.toHaveProperty("signing_key");
+    expect(await client.webhooks.secret(created.id)).toEqual({
+      signing_key: "a-long-random-signing-key-02",
+      previous_signing_key: null,
+      previous_key_expires_at: null,
+    });
+    const rotated = await client.webhooks.update(created.id, { generate_signing_key: true });
+    expect(rotated.signing_key).toMatch(/^whsec_/);
+    expect((await client.webhooks.secret(created.id)).signing_key).toBe(rotated.signing_key);
 
     expect(await client.webhooks.disable(created.id)).toMatchObject({ id: created.id, state: "disabled" });
     expect(await client.webhooks.enable(created.id)).toMatchObject({ id: created.id, state: "active" });

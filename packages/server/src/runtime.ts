@@ -10,7 +10,8 @@ import path from "node:path";
 import type { FastifyBaseLogger } from "fastify";
 import { AccessLogWriter } from "./audit/access-log-writer.js";
 import { TokenService } from "./auth/tokens.js";
-import { type Config, ConfigError } from "./config/load.js";
+import { type Config, ConfigError, MASTER_KEY_PATTERN, MIN_JWT_SECRET_LENGTH } from "./config/load.js";
+import { checkSecretFileMode, createPrivateDir } from "./config/private-files.js";
 import { runRecoverTask } from "./delivery/recover.js";
 import { generateMasterKey, KeyBox } from "./domain/key-box.js";
 import { SCOPES } from "./domain/scopes.js";
@@ -41,6 +42,7 @@ export interface ServingOptions {
 export async function openMigratedDatabase(config: Config, serving: ServingOptions = {}): Promise<DialectAdapter> {
   const adapter = openDatabase(config.databaseUrl, {
     sqliteSynchronous: config.sqliteSynchronous,
+    sqliteBusyTimeoutMs: config.sqliteBusyTimeout,
     poolSize: config.databasePoolSize,
     cacheStalenessMs: config.cacheStaleness,
     ...serving,
@@ -55,15 +57,17 @@ export async function openMigratedDatabase(config: Config, serving: ServingOptio
   return adapter;
 }
 
-/** Reads a secret file from the data dir, creating it (mode 0600) on first start. */
-function secretFile(dataDir: string, name: string, generate: () => string): string {
+/** Reads a secret file from the data dir, creating it (mode 0600, in a 0700 directory) on first start. */
+function secretFile(dataDir: string, name: string, variable: string, generate: () => string): string {
   const file = path.join(dataDir, name);
   try {
-    return fs.readFileSync(file, "utf8").trim();
+    const value = fs.readFileSync(file, "utf8").trim();
+    checkSecretFileMode(file, variable);
+    return value;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
   }
-  fs.mkdirSync(dataDir, { recursive: true });
+  createPrivateDir(dataDir);
   const value = generate();
   try {
     fs.writeFileSync(file, `${value}\n`, { mode: 0o600, flag: "wx" });
@@ -94,11 +98,21 @@ export function resolveSecrets(config: Config): Secrets {
     }
     return { masterKey: config.masterKey as string, jwtSecret: config.jwtSecret as string };
   }
-  return {
-    masterKey: config.masterKey ?? secretFile(config.dataDir, "master.key", generateMasterKey),
-    jwtSecret:
-      config.jwtSecret ?? secretFile(config.dataDir, "jwt.secret", () => randomBytes(32).toString("base64url")),
-  };
+  const masterKey =
+    config.masterKey ?? secretFile(config.dataDir, "master.key", "CAREHOOKS_MASTER_KEY", generateMasterKey);
+  const jwtSecret =
+    config.jwtSecret ??
+    secretFile(config.dataDir, "jwt.secret", "CAREHOOKS_JWT_SECRET", () => randomBytes(32).toString("base64url"));
+  // A file is held to the rules the environment's value is held to.
+  if (!MASTER_KEY_PATTERN.test(masterKey)) {
+    throw new ConfigError(`${path.join(config.dataDir, "master.key")} must hold 64 hex characters (32 random bytes)`);
+  }
+  if (jwtSecret.length < MIN_JWT_SECRET_LENGTH) {
+    throw new ConfigError(
+      `${path.join(config.dataDir, "jwt.secret")} must hold at least ${MIN_JWT_SECRET_LENGTH} characters`,
+    );
+  }
+  return { masterKey, jwtSecret };
 }
 
 /** Refuses a master key other than the one the database was set up with: it could not open the stored signing keys. */

@@ -102,6 +102,19 @@ describe.each(dialects())("the access log on %s", (dialect) => {
       "id,time,client_id,resource_type,resource_id,resource_ids,outcome,method,path,request_id,ip,user_agent",
     );
     expect(rows.length - 1).toBe(all.filter((l) => l.outcome === "allowed").length);
+  });
+
+  it("defuses spreadsheet formulas in CSV, after a ; or , as well as at a cell's start", async () => {
+    const agent = "x;=HYPERLINK(1),+2; -3;@SUM(4)";
+    await clinic.request("GET", `${APPOINTMENTS}/${appointmentId}`, undefined, { "user-agent": agent });
+    const csv = await auditor.request("GET", `${LOGS}?format=csv&outcome=allowed`);
+    const row = csv.body.split("\r\n").find((line) => line.includes("HYPERLINK"));
+    // Split as a spreadsheet set to ";" or "," would: no piece may start (after blanks) with a formula character.
+    for (const piece of (row ?? "").split(/[;,]/)) expect(piece.replace(/^[\s"]+/, ""), row).not.toMatch(/^[=+\-@]/);
+    expect(row).toContain(`"x;'=HYPERLINK(1),'+2; '-3;'@SUM(4)"`);
+  });
+
+  it("refuses an unknown format or time", async () => {
     expect((await auditor.request("GET", `${LOGS}?format=xml`)).statusCode).toBe(400);
     expect((await auditor.request("GET", `${LOGS}?since=whenever`)).statusCode).toBe(400);
   });

@@ -28,6 +28,8 @@ describe("the integrator commands against a running server", () => {
       CAREHOOKS_ALLOWED_TARGETS: "127.0.0.0/8",
       CAREHOOKS_RETRY_SCHEDULE: "100ms,100ms",
       CAREHOOKS_POLL_INTERVAL: "200ms",
+      // Every CLI process logs in anew: these tests run more of them in a minute than the default allows.
+      CAREHOOKS_LOGIN_RATE_LIMIT: "1000",
     };
     const client = JSON.parse(
       (await run(["clients", "create", "--business", "CLI Clinic", "--scopes", "all", "--json"], serverEnv)).stdout,
@@ -129,6 +131,27 @@ describe("the integrator commands against a running server", () => {
     await cli("webhooks", "update", created.id, "--events", "appointment.created,appointment.updated");
     await cli("webhooks", "delete", created.id);
     expect(await cli("webhooks", "list")).toMatch(/no webhooks/);
+  });
+
+  it("generates signing keys, prints them once, and shows one only through webhooks secret", async () => {
+    const created = await cli(
+      "webhooks",
+      "create",
+      "--url",
+      `${receiver.url}/keyed`,
+      "--events",
+      "appointment.created",
+      "--generate-signing-key",
+    );
+    const [, id, key] = /^created (wh_\S+)\nsigning key .*: (whsec_\S+)$/m.exec(created.trim()) ?? [];
+    expect(key, created).toMatch(/^whsec_/);
+    expect(await cli("webhooks", "list")).not.toContain(key);
+    expect((await cli("webhooks", "secret", id as string)).trim()).toBe(key);
+    const rotated = JSON.parse(await cli("webhooks", "update", id as string, "--generate-signing-key", "--json"));
+    expect(rotated.signing_key).toMatch(/^whsec_/);
+    const secret = JSON.parse(await cli("webhooks", "secret", id as string, "--json"));
+    expect(secret).toMatchObject({ signing_key: rotated.signing_key, previous_signing_key: key });
+    await cli("webhooks", "delete", id as string);
   });
 
   it("explains a missing profile and an API error in words", async () => {

@@ -60,7 +60,8 @@ describe("access tokens", () => {
     const tokens = new TokenService("a-jwt-secret-of-enough-length-0123456789", 2_000);
     const issuedAt = Date.UTC(2026, 10, 29, 3, 0, 0);
     const token = await tokens.issue({ clientId: "cli_1", businessId: "biz_1" }, issuedAt);
-    const claims = { clientId: "cli_1", businessId: "biz_1" };
+    // The expiry comes with the claims: a stream opened with the token ends then.
+    const claims = { clientId: "cli_1", businessId: "biz_1", expiresAt: issuedAt + 2_000 };
     expect(await tokens.verify(token, issuedAt)).toEqual(claims);
     expect(await tokens.verify(token, issuedAt + 1_999)).toEqual(claims);
     expect(await tokens.verify(token, issuedAt + 2_000)).toBeUndefined();

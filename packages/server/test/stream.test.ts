@@ -3,65 +3,10 @@ import { newId } from "../src/domain/ids.js";
 import { dialects } from "./support/databases.js";
 import { booking } from "./support/fixtures.js";
 import { type Harness, startHarness, type Tenant } from "./support/harness.js";
+import { openStream } from "./support/sse.js";
 
 const STREAM = "/notification/v1/connect/webhook/stream";
 const APPOINTMENTS = "/dr/v1/business/appointments";
-
-interface Message {
-  id: string;
-  event: string;
-  data: string;
-}
-
-/** Reads an SSE response over a real socket, message by message. */
-async function openStream(url: string, token: string, lastEventId?: string) {
-  const controller = new AbortController();
-  const response = await fetch(url, {
-    headers: { authorization: `Bearer ${token}`, ...(lastEventId ? { "last-event-id": lastEventId } : {}) },
-    signal: controller.signal,
-  });
-  const messages: Message[] = [];
-  const reader = (response.body as ReadableStream<Uint8Array>).getReader();
-  const decoder = new TextDecoder();
-  let buffer = "";
-  void (async () => {
-    try {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) return;
-        buffer += decoder.decode(value, { stream: true });
-        let end = buffer.indexOf("\n\n");
-        while (end >= 0) {
-          const block = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const fields = Object.fromEntries(
-            block
-              .split("\n")
-              .filter((line) => !line.startsWith(":") && line.includes(": "))
-              .map((line) => [line.slice(0, line.indexOf(": ")), line.slice(line.indexOf(": ") + 2)]),
-          );
-          if (fields.id) messages.push(fields as unknown as Message);
-          end = buffer.indexOf("\n\n");
-        }
-      }
-    } catch {
-      // aborted
-    }
-  })();
-  return {
-    response,
-    messages,
-    async waitFor(count: number, timeoutMs = 10_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (messages.length < count) {
-        if (Date.now() > deadline) throw new Error(`stream delivered ${messages.length} of ${count}`);
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-      return messages;
-    },
-    close: () => controller.abort(),
-  };
-}
 
 describe.each(dialects())("the event stream on %s", (dialect) => {
   let h: Harness;

@@ -41,7 +41,7 @@ describe.each(dialects())("webhook subscriptions on %s", (dialect) => {
       id,
       endpoint: "https://receiver.example.com/hooks",
       event_names: ["appointment.created", "prescription.created"],
-      signing_key: KEY,
+      signed: true,
       protocol: "https",
       client_id: alice.clientId,
       state: "active",
@@ -261,7 +261,7 @@ describe.each(dialects())("webhook subscriptions on %s", (dialect) => {
 
     await alice.request("PATCH", `${BASE}/${id}`, { signing_key: "a-third-signing-key-0" });
     await alice.request("PATCH", `${BASE}/${id}`, { signing_key: null });
-    expect((await alice.request("GET", `${BASE}/${id}`)).json().data.signing_key).toBeNull();
+    expect((await alice.request("GET", `${BASE}/${id}`)).json().data.signed).toBe(false);
     // Removing the key means unsigned now: the replaced key does not keep signing.
     row = await findSubscription(h.ctx.db, alice.businessId, id);
     expect(row?.previous_signing_key).toBeNull();

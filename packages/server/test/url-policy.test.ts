@@ -215,6 +215,13 @@ describe("checkEndpoint: URL shape", () => {
     expect(reasonOf(endpoint, open)).toBe("endpoint must not contain whitespace or control characters");
   });
 
+  it.each(["https://example.com:0/", "http://example.com:00/hook", "https://93.184.216.34:0/"])(
+    "refuses port 0 in %s: nothing listens there",
+    (endpoint) => {
+      expect(reasonOf(endpoint, open)).toBe("endpoint must not use port 0");
+    },
+  );
+
   it("refuses a non-string at runtime", () => {
     expect(reasonOf(42 as unknown as string, open)).toBe("endpoint must be an absolute http(s) URL");
   });

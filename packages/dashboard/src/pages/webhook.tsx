@@ -17,7 +17,8 @@ export function WebhookPage(props: { session: Session; id: string }) {
   const webhook = useLoad(() => client.webhooks.get(id), [session, id]);
   const catalog = useLoad(() => eventTypes(client), [session]);
   const [editing, setEditing] = useState(false);
-  const [revealed, setRevealed] = useState(false);
+  /** The signing key, once revealed (reads never carry it: it is fetched from …/secret on request). */
+  const [secret, setSecret] = useState<string | undefined>(undefined);
   const [confirmDelete, setConfirmDelete] = useState(false);
   const [message, setMessage] = useState<string | undefined>(
     new URLSearchParams(window.location.search).has("created") ? "Webhook created." : undefined,
@@ -86,16 +87,27 @@ export function WebhookPage(props: { session: Session; id: string }) {
         <dd>{when(current.created_at)}</dd>
         <dt>Signing key</dt>
         <dd>
-          {current.signing_key === null ? (
+          {!current.signed ? (
             "none (requests are not signed)"
-          ) : revealed ? (
+          ) : secret !== undefined ? (
             <code class="secret" data-testid="signing-key">
-              {current.signing_key}
+              {secret}
             </code>
-          ) : (
-            <button type="button" class="secondary" onClick={() => setRevealed(true)}>
+          ) : writable ? (
+            <button
+              type="button"
+              class="secondary"
+              onClick={() =>
+                act(async () => {
+                  setSecret((await client.webhooks.secret(id)).signing_key ?? undefined);
+                  return undefined;
+                })
+              }
+            >
               Reveal signing key
             </button>
+          ) : (
+            "set (revealing it needs webhooks:write)"
           )}
         </dd>
         {current.previous_key_expires_at && (
@@ -116,11 +128,12 @@ export function WebhookPage(props: { session: Session; id: string }) {
           </button>
           <button
             type="button"
-            disabled={busy || current.signing_key === null}
+            disabled={busy || !current.signed}
             onClick={() =>
               act(async () => {
-                await client.webhooks.update(id, { signing_key: generateSigningKey() });
-                setRevealed(true);
+                const key = generateSigningKey();
+                await client.webhooks.update(id, { signing_key: key });
+                setSecret(key);
                 return "Key rotated: the previous key keeps signing during the overlap, so receivers can switch.";
               })
             }

@@ -1,6 +1,6 @@
 /** Errors of the API client: the API's own error answers, and failures to reach it at all. */
 
-/** Error codes of the carehooks API (CONTRACT.md); other strings may appear from other servers or proxies. */
+/** Error codes of the carehooks API (docs/errors.md); other strings may appear from other servers or proxies. */
 export type ApiErrorCode =
   | "INVALID_REQUEST"
   | "UNAUTHORIZED"

@@ -1,5 +1,5 @@
 /**
- * The objects of the carehooks HTTP API (CONTRACT.md "Objects", docs/openapi.json).
+ * The objects of the carehooks HTTP API (docs/openapi.json).
  * API resources show times as ISO-8601 UTC strings (`2026-11-28T23:40:10Z`).
  */
 import type { EventName } from "../events.js";
@@ -28,8 +28,8 @@ export interface Webhook {
   readonly id: string;
   readonly endpoint: string;
   readonly event_names: EventName[];
-  /** Returned to its owner; null for an unsigned subscription. */
-  readonly signing_key: string | null;
+  /** Whether requests are signed. The key is never in a read: see `webhooks.secret(id)`. */
+  readonly signed: boolean;
   readonly protocol: "http" | "https";
   readonly client_id: string;
   readonly state: WebhookState;
@@ -49,6 +49,8 @@ export interface CreateWebhookInput {
   readonly event_names: readonly EventName[];
   /** 16–256 printable ASCII characters, or `whsec_` + base64 of 24–64 bytes. Omit for unsigned requests. */
   readonly signing_key?: string | null;
+  /** Have the server generate a `whsec_` key instead; the answer's `signing_key` shows it this once. */
+  readonly generate_signing_key?: boolean;
   readonly protocol?: "http" | "https";
 }
 
@@ -57,6 +59,8 @@ export interface UpdateWebhookInput {
   readonly event_names?: readonly EventName[];
   /** A new key; the old one keeps signing alongside it for the server's key overlap. null removes the key. */
   readonly signing_key?: string | null;
+  /** Rotate to a key the server generates; the answer's `signing_key` shows it this once. */
+  readonly generate_signing_key?: boolean;
   /** Stop signing with the replaced key now. */
   readonly expire_previous_key?: boolean;
   readonly protocol?: "http" | "https";
@@ -66,6 +70,23 @@ export interface UpdateWebhookInput {
 export interface CreatedWebhook {
   readonly id: string;
   readonly status: "success";
+  /** Only when `generate_signing_key` was set: the generated key, shown this once. */
+  readonly signing_key?: string;
+}
+
+/** Answer of `PATCH /subscriptions/{id}`. */
+export interface UpdatedWebhook extends StatusMessage {
+  /** Only when `generate_signing_key` was set: the generated key, shown this once. */
+  readonly signing_key?: string;
+}
+
+/** Answer of `GET /subscriptions/{id}/secret` (scope `webhooks:write`). */
+export interface WebhookSecret {
+  /** null: requests go unsigned. */
+  readonly signing_key: string | null;
+  /** The replaced key while it still signs alongside the new one. */
+  readonly previous_signing_key: string | null;
+  readonly previous_key_expires_at: string | null;
 }
 
 /** Answer of `PATCH` and `DELETE /subscriptions/{id}`. */

@@ -7,7 +7,7 @@
  */
 import type { Transport } from "./transport.js";
 
-/** Login and refresh answer this (eka-reference.md, "Authentication"). */
+/** Login and refresh answer this, in Eka Care's shape. */
 export interface TokenPair {
   readonly access_token: string;
   /** Seconds. */

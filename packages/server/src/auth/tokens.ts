@@ -22,10 +22,16 @@ export interface AccessClaims {
   readonly scopes?: readonly string[];
 }
 
+/** What a verified token says, with when it stops being valid. */
+export interface VerifiedClaims extends AccessClaims {
+  /** Milliseconds since the epoch. */
+  readonly expiresAt: number;
+}
+
 export class TokenService {
   /** Imported once: importing the raw secret on every verify costs more than the HMAC itself. */
   readonly #key: Promise<webcrypto.CryptoKey>;
-  readonly #verified = new BoundedMap<string, AccessClaims & { readonly expiresAt: number }>(VERIFIED_CAPACITY);
+  readonly #verified = new BoundedMap<string, VerifiedClaims>(VERIFIED_CAPACITY);
 
   constructor(
     secret: string,
@@ -54,13 +60,10 @@ export class TokenService {
   }
 
   /** The claims of a valid token, or undefined for anything else (bad signature, expired, malformed). */
-  async verify(token: string, now = Date.now()): Promise<AccessClaims | undefined> {
+  async verify(token: string, now = Date.now()): Promise<VerifiedClaims | undefined> {
     const known = this.#verified.get(token);
     if (known !== undefined) {
-      if (now < known.expiresAt) {
-        const { expiresAt: _, ...claims } = known;
-        return claims;
-      }
+      if (now < known.expiresAt) return known;
       this.#verified.delete(token);
     }
     try {
@@ -73,11 +76,17 @@ export class TokenService {
         return undefined;
       }
       if (payload.scp !== undefined && typeof payload.scp !== "string") return undefined;
-      const claims: AccessClaims =
+      const expiresAt = payload.exp * 1000;
+      const claims: VerifiedClaims =
         typeof payload.scp === "string"
-          ? { clientId: payload.sub, businessId: payload.biz, scopes: payload.scp.split(" ").filter(Boolean) }
-          : { clientId: payload.sub, businessId: payload.biz };
-      this.#verified.set(token, { ...claims, expiresAt: payload.exp * 1000 });
+          ? {
+              clientId: payload.sub,
+              businessId: payload.biz,
+              scopes: payload.scp.split(" ").filter(Boolean),
+              expiresAt,
+            }
+          : { clientId: payload.sub, businessId: payload.biz, expiresAt };
+      this.#verified.set(token, claims);
       return claims;
     } catch (error) {
       if (error instanceof joseErrors.JOSEError) return undefined;

@@ -1,4 +1,4 @@
-/** `carehooks webhooks list|create|update|delete|enable|disable|test`. */
+/** `carehooks webhooks list|create|update|secret|delete|enable|disable|test`. */
 import { Command } from "commander";
 import { apiFor, type IntegratorOptions, list, WEBHOOK_API, withProfile } from "./integrator.js";
 import { printJson, printRecord, printTable } from "./output.js";
@@ -9,7 +9,18 @@ interface Webhook {
   event_names: string[];
   state: string;
   state_reason: string | null;
-  signing_key: string | null;
+  signed: boolean;
+}
+
+/** Prints a key the server generated: the answer is the only place it is shown without `webhooks secret`. */
+function printGenerated(options: IntegratorOptions, answer: { signing_key?: string }, done: string): void {
+  if (options.json || answer.signing_key === undefined) {
+    printRecord(options, answer, done);
+    return;
+  }
+  process.stdout.write(
+    `${done}\nsigning key (shown once; \`carehooks webhooks secret\` shows it again): ${answer.signing_key}\n`,
+  );
 }
 
 const BASE = `${WEBHOOK_API}/subscriptions`;
@@ -30,6 +41,7 @@ export function webhooksCommand(): Command {
           ["STATE", (w) => w.state],
           ["EVENTS", (w) => w.event_names.join(",")],
           ["ENDPOINT", (w) => w.endpoint],
+          ["SIGNED", (w) => (w.signed ? "yes" : "no")],
         ],
         "no webhooks",
       );
@@ -42,16 +54,22 @@ export function webhooksCommand(): Command {
       .description("Register an endpoint")
       .requiredOption("--url <url>", "the endpoint (https)")
       .requiredOption("--events <list>", "comma-separated event names")
-      .option("--signing-key <key>", "signing key (16–256 printable characters, or whsec_…)"),
-  ).action(async (options: IntegratorOptions & { url: string; events: string; signingKey?: string }) => {
-    const body = {
-      endpoint: options.url,
-      event_names: list(options.events),
-      ...(options.signingKey ? { signing_key: options.signingKey } : {}),
-    };
-    const created = await apiFor(options).request<{ id: string }>("POST", BASE, body);
-    printRecord(options, created, `created ${created.id}`);
-  });
+      .option("--signing-key <key>", "signing key (16–256 printable characters, or whsec_…)")
+      .option("--generate-signing-key", "have the server generate a whsec_ key, printed once"),
+  ).action(
+    async (
+      options: IntegratorOptions & { url: string; events: string; signingKey?: string; generateSigningKey?: boolean },
+    ) => {
+      const body = {
+        endpoint: options.url,
+        event_names: list(options.events),
+        ...(options.signingKey ? { signing_key: options.signingKey } : {}),
+        ...(options.generateSigningKey ? { generate_signing_key: true } : {}),
+      };
+      const created = await apiFor(options).request<{ id: string; signing_key?: string }>("POST", BASE, body);
+      printGenerated(options, created, `created ${created.id}`);
+    },
+  );
 
   withProfile(
     webhooks
@@ -61,22 +79,51 @@ export function webhooksCommand(): Command {
       .option("--url <url>", "new endpoint")
       .option("--events <list>", "new comma-separated event names")
       .option("--signing-key <key>", "new signing key (the old one keeps signing for CAREHOOKS_KEY_OVERLAP)")
+      .option("--generate-signing-key", "rotate to a whsec_ key the server generates, printed once")
       .option("--expire-previous-key", "stop signing with the replaced key now"),
   ).action(
     async (
       id: string,
-      options: IntegratorOptions & { url?: string; events?: string; signingKey?: string; expirePreviousKey?: boolean },
+      options: IntegratorOptions & {
+        url?: string;
+        events?: string;
+        signingKey?: string;
+        generateSigningKey?: boolean;
+        expirePreviousKey?: boolean;
+      },
     ) => {
       const body = {
         ...(options.url ? { endpoint: options.url } : {}),
         ...(options.events ? { event_names: list(options.events) } : {}),
         ...(options.signingKey ? { signing_key: options.signingKey } : {}),
+        ...(options.generateSigningKey ? { generate_signing_key: true } : {}),
         ...(options.expirePreviousKey ? { expire_previous_key: true } : {}),
       };
-      const answer = await apiFor(options).request<Record<string, unknown>>("PATCH", `${BASE}/${id}`, body);
-      printRecord(options, answer, `updated ${id}`);
+      const answer = await apiFor(options).request<{ signing_key?: string }>("PATCH", `${BASE}/${id}`, body);
+      printGenerated(options, answer, `updated ${id}`);
     },
   );
+
+  withProfile(
+    webhooks
+      .command("secret")
+      .description("Show a webhook's signing key (needs the webhooks:write scope)")
+      .argument("<id>"),
+  ).action(async (id: string, options: IntegratorOptions) => {
+    const { data } = await apiFor(options).request<{
+      data: { signing_key: string | null; previous_signing_key: string | null; previous_key_expires_at: string | null };
+    }>("GET", `${BASE}/${id}/secret`);
+    if (options.json) {
+      printJson(data);
+      return;
+    }
+    process.stdout.write(`${data.signing_key ?? "(unsigned)"}\n`);
+    if (data.previous_signing_key) {
+      process.stdout.write(
+        `previous key, signing until ${data.previous_key_expires_at}: ${data.previous_signing_key}\n`,
+      );
+    }
+  });
 
   withProfile(
     webhooks.command("delete").description("Delete a webhook; its queued deliveries stop").argument("<id>"),

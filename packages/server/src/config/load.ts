@@ -1,6 +1,9 @@
 import path from "node:path";
 import { envName, SETTINGS, type SettingKey, type Settings } from "./settings.js";
 
+export const MASTER_KEY_PATTERN = /^[0-9a-fA-F]{64}$/;
+export const MIN_JWT_SECRET_LENGTH = 32;
+
 export class ConfigError extends Error {
   override name = "ConfigError";
 }
@@ -59,11 +62,11 @@ function checkConsistency(config: Config): void {
   if (config.connectTimeout > config.requestTimeout) {
     throw new ConfigError("CAREHOOKS_CONNECT_TIMEOUT must not exceed CAREHOOKS_REQUEST_TIMEOUT");
   }
-  if (config.masterKey !== undefined && !/^[0-9a-fA-F]{64}$/.test(config.masterKey)) {
+  if (config.masterKey !== undefined && !MASTER_KEY_PATTERN.test(config.masterKey)) {
     throw new ConfigError("CAREHOOKS_MASTER_KEY must be 64 hex characters (32 random bytes)");
   }
-  if (config.jwtSecret !== undefined && config.jwtSecret.length < 32) {
-    throw new ConfigError("CAREHOOKS_JWT_SECRET must be at least 32 characters");
+  if (config.jwtSecret !== undefined && config.jwtSecret.length < MIN_JWT_SECRET_LENGTH) {
+    throw new ConfigError(`CAREHOOKS_JWT_SECRET must be at least ${MIN_JWT_SECRET_LENGTH} characters`);
   }
   if (!/^(sqlite:|postgres:\/\/|postgresql:\/\/)/.test(config.databaseUrl)) {
     throw new ConfigError("CAREHOOKS_DATABASE_URL must start with sqlite: or postgres://");

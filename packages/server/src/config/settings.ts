@@ -101,7 +101,31 @@ export const SETTINGS = {
   loginRateLimit: {
     name: "LOGIN_RATE_LIMIT",
     default: "20",
-    doc: "Login and refresh attempts per minute per client IP, per API process.",
+    doc: "Login attempts, and separately refresh attempts, per minute per client IP, per API process.",
+    parse: (v) => parseInteger(v, 1, 1_000_000),
+  },
+  loginRateLimitPerClient: {
+    name: "LOGIN_RATE_LIMIT_PER_CLIENT",
+    default: "20",
+    doc: "Failed logins per minute naming one `client_id`, from any address, per API process; past it that client id is answered 429 until the minute is over, so guessing one client's secret from many addresses is as slow as from one.",
+    parse: (v) => parseInteger(v, 1, 1_000_000),
+  },
+  credentialChecks: {
+    name: "CREDENTIAL_CHECKS",
+    default: "2",
+    doc: "Client secret checks (scrypt: about 50 ms and 16 MiB each, on the thread pool that also writes to disk) run at once per API process. Sixteen times as many wait their turn; logins beyond that are answered 503 with Retry-After.",
+    parse: (v) => parseInteger(v, 1, 64),
+  },
+  streamsPerClient: {
+    name: "STREAMS_PER_CLIENT",
+    default: "5",
+    doc: "Open event streams (`GET …/stream`, `carehooks listen`) per API client, per API process; one more is answered 429.",
+    parse: (v) => parseInteger(v, 1, 100_000),
+  },
+  streamsPerProcess: {
+    name: "STREAMS_PER_PROCESS",
+    default: "500",
+    doc: "Open event streams per API process, all clients together; one more is answered 429. They share one scan of the database.",
     parse: (v) => parseInteger(v, 1, 1_000_000),
   },
   bodyLimit: { name: "BODY_LIMIT", default: "1MiB", doc: "Largest request body accepted.", parse: size },
@@ -186,6 +210,12 @@ export const SETTINGS = {
     default: "FULL",
     doc: "`FULL` survives power loss; `NORMAL` only process crashes.",
     parse: oneOf("FULL", "NORMAL"),
+  },
+  sqliteBusyTimeout: {
+    name: "SQLITE_BUSY_TIMEOUT",
+    default: "200ms",
+    doc: "SQLite: longest a write (the API's or the dispatcher's) waits for a lock another process holds; waiting blocks its thread. Past it an API write answers 503 with Retry-After, and so does every write for the next second without waiting; `/readyz` says not ready meanwhile.",
+    parse: duration,
   },
   dispatcherThread: {
     name: "DISPATCHER_THREAD",

@@ -1,5 +1,5 @@
 /**
- * The appointment state machine (eka-reference.md, "carehooks decision").
+ * The appointment state machine: Eka Care's statuses, with the transitions carehooks allows.
  * Anything not in the table is a 409.
  *
  * | from   | to                           | call     | action    |

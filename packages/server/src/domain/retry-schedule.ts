@@ -1,5 +1,5 @@
 /**
- * When a failed delivery is tried again (ARCHITECTURE.md, "The dispatcher": Retries).
+ * When a failed delivery is tried again (docs/retries.md, "The schedule").
  *
  * The schedule is configuration (`CAREHOOKS_RETRY_SCHEDULE`): delay i follows
  * failed attempt i + 1, and a delivery that has used every delay is

@@ -1,4 +1,5 @@
-/** The rule a subscription's `signing_key` must meet (CONTRACT.md, "Validation of a subscription"). */
+/** The rule a subscription's `signing_key` must meet, and the keys carehooks generates. */
+import { randomBytes } from "node:crypto";
 
 const PRINTABLE = /^[\x21-\x7e]+$/;
 
@@ -15,4 +16,9 @@ export function signingKeyProblem(key: string): string | undefined {
     if (bytes < 24 || bytes > 64) return `a whsec_ signing_key must encode 24 to 64 bytes, not ${bytes}`;
   }
   return undefined;
+}
+
+/** A Standard Webhooks key: `whsec_` and 32 random bytes in base64, as Svix and the SDK expect. */
+export function generateSigningKey(): string {
+  return `whsec_${randomBytes(32).toString("base64")}`;
 }

@@ -1,5 +1,5 @@
 /**
- * The webhook request signature (CONTRACT.md, "The webhook request").
+ * The webhook request signature (docs/webhooks.md, "The signatures").
  *
  * Every attempt carries two signatures over the same timestamp: Eka's
  * `eka-webhook-signature` (so Eka receivers keep working) and Standard

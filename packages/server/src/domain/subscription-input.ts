@@ -1,6 +1,6 @@
 /**
  * Validation of what an integrator sends to register or change a webhook
- * (CONTRACT.md, "Validation of a subscription"). Pure: returns values or throws
+ * (README.md, "API overview"). Pure: returns values or throws
  * INVALID_REQUEST with a message that says what to fix.
  */
 import { invalidRequest } from "./errors.js";

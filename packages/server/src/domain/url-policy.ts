@@ -282,6 +282,8 @@ export function checkEndpoint(endpoint: string, policy: UrlPolicy): EndpointChec
   if (url.username !== "" || url.password !== "" || /^https?:\/\/[^/?#]*@/i.test(endpoint)) {
     return refuse("endpoint must not contain credentials");
   }
+  // Port 0 is no port: every delivery would fail to connect, so say so when it is registered.
+  if (url.port === "0") return refuse("endpoint must not use port 0");
   if (url.protocol === "http:" && !policy.allowHttp) {
     return refuse("endpoint must use https (set CAREHOOKS_ALLOW_HTTP to allow http)");
   }

@@ -60,9 +60,11 @@ const CSV_COLUMNS = [
 
 function csvCell(value: unknown): string {
   const text = value === null || value === undefined ? "" : Array.isArray(value) ? value.join(" ") : String(value);
-  // Quote everything that could break a row, and defuse spreadsheet formulas.
-  const safe = /^[=+\-@\t\r]/.test(text) ? `'${text}` : text;
-  return /[",\r\n']/.test(safe) ? `"${safe.replaceAll('"', '""')}"` : safe;
+  // Defuse spreadsheet formulas at the start and after every ";" or ",": a spreadsheet that
+  // splits on either (or is told to) would otherwise start a new cell with the formula.
+  const safe = text.replace(/(^|[;,][ \t]*)(?=[=+\-@\t\r])/g, "$1'");
+  // Quote everything that could break a row, or that a ";" spreadsheet would split.
+  return /[",;\r\n']/.test(safe) ? `"${safe.replaceAll('"', '""')}"` : safe;
 }
 
 const Query = Type.Composite(

@@ -24,6 +24,7 @@ import { portalSessionRoutes } from "./portal-sessions.js";
 import { prescriptionRoutes } from "./prescriptions.js";
 import { statsRoutes } from "./stats.js";
 import { streamRoutes } from "./stream.js";
+import { subscriptionSecretRoute } from "./subscription-secret.js";
 import { subscriptionRoutes } from "./subscriptions.js";
 
 // ajv-formats is CommonJS: its plugin function is the `default` property of what ESM imports.
@@ -145,7 +146,7 @@ export async function buildApp(ctx: AppContext, options: BuildOptions = {}): Pro
         title: "carehooks API",
         version,
         description:
-          "Clinic business API whose every change becomes a signed webhook event. Eka Care compatible. See CONTRACT.md for the full contract.",
+          "Clinic business API whose every change becomes a signed webhook event. Eka Care compatible. The carehooks repository documents the webhook request and its signatures (docs/webhooks.md), retries and states (docs/retries.md), errors (docs/errors.md), configuration (docs/configuration.md) and the CLI (docs/cli.md).",
       },
       components: {
         securitySchemes: {
@@ -160,6 +161,7 @@ export async function buildApp(ctx: AppContext, options: BuildOptions = {}): Pro
     accountRoutes(app, ctx);
     logoutRoutes(app, ctx);
     subscriptionRoutes(app, ctx);
+    subscriptionSecretRoute(app, ctx);
     eventTypeRoutes(app);
     appointmentRoutes(app, ctx);
     prescriptionRoutes(app, ctx);

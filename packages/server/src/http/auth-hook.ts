@@ -32,7 +32,12 @@ export function authenticate(ctx: AppContext) {
     if (client.revoked_at !== null) throw unauthorized("this client has been revoked");
     // A token may carry fewer scopes than its client (a read-only portal session), never more.
     const scopes = claims.scopes ? client.scopes.filter((held) => claims.scopes?.includes(held)) : client.scopes;
-    request.principal = { clientId: client.id, businessId: client.business_id, scopes };
+    request.principal = {
+      clientId: client.id,
+      businessId: client.business_id,
+      scopes,
+      tokenExpiresAt: claims.expiresAt,
+    };
     if (!scopes.includes(scope)) {
       const resourceType = request.routeOptions.config.audit;
       if (resourceType) {

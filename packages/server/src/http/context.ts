@@ -46,6 +46,8 @@ export interface Principal {
   readonly clientId: string;
   readonly businessId: string;
   readonly scopes: readonly Scope[];
+  /** When the access token stops being valid (ms): a long-lived response such as /stream ends then. */
+  readonly tokenExpiresAt?: number;
 }
 
 declare module "fastify" {

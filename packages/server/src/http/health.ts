@@ -32,7 +32,7 @@ export function healthRoutes(app: App, ctx: AppContext): void {
     {
       schema: {
         tags: ["ops"],
-        summary: "The database answers",
+        summary: "The database answers and accepts writes",
         response: {
           200: Type.Object({
             status: Type.Literal("ready"),
@@ -53,10 +53,21 @@ export function healthRoutes(app: App, ctx: AppContext): void {
         timer = setTimeout(() => reject(new Error("timeout")), READY_TIMEOUT_MS);
       });
       let lag: Awaited<ReturnType<typeof queueLag>>;
+      let step = "does not answer";
       try {
-        lag = await Promise.race([ctx.adapter.ping().then(() => queueLag(ctx.db, Date.now())), timeout]);
+        lag = await Promise.race([
+          (async () => {
+            await ctx.adapter.ping();
+            // Reads can go on while another process holds SQLite's write lock; a server that cannot write is not ready.
+            step = "does not accept writes (another process may hold its lock)";
+            await ctx.db.transaction().execute(async () => undefined);
+            step = "does not answer";
+            return queueLag(ctx.db, Date.now());
+          })(),
+          timeout,
+        ]);
       } catch {
-        throw new ApiError("SERVICE_UNAVAILABLE", "the database does not answer", { "retry-after": "5" });
+        throw new ApiError("SERVICE_UNAVAILABLE", `the database ${step}`, { "retry-after": "5" });
       } finally {
         clearTimeout(timer);
       }

@@ -4,7 +4,7 @@ import type { Updateable } from "kysely";
 import { invalidRequest, notFound } from "../domain/errors.js";
 import { EVENT_NAMES } from "../domain/event-catalog.js";
 import { newId } from "../domain/ids.js";
-import type { KeyBox } from "../domain/key-box.js";
+import { generateSigningKey } from "../domain/signing-key.js";
 import { checkEndpointInput, checkSigningKey, eventNamesOf } from "../domain/subscription-input.js";
 import { isoTime } from "../domain/time.js";
 import { announceChanges, forgetChanges, subscriptionsChanged } from "../store/changes.js";
@@ -37,11 +37,17 @@ const SigningKey = Type.String({
 });
 const Protocol = Type.Union([Type.Literal("http"), Type.Literal("https")]);
 
+const GenerateSigningKey = Type.Boolean({
+  description:
+    "Have carehooks generate a `whsec_` key; the answer shows it this once (`GET …/{id}/secret` shows it again). Not with `signing_key`.",
+});
+
 const CreateBody = Type.Object(
   {
     endpoint: Type.String({ maxLength: 4096, examples: ["https://clinic-app.example/webhooks/carehooks"] }),
     ...EventNameFields,
     signing_key: Type.Optional(Type.Union([SigningKey, Type.Null()])),
+    generate_signing_key: Type.Optional(GenerateSigningKey),
     protocol: Type.Optional(Protocol),
   },
   { additionalProperties: false },
@@ -54,6 +60,7 @@ const UpdateBody = Type.Object(
     signing_key: Type.Optional(
       Type.Union([SigningKey, Type.Null()], { description: "null removes the key: requests go unsigned." }),
     ),
+    generate_signing_key: Type.Optional(GenerateSigningKey),
     expire_previous_key: Type.Optional(
       Type.Boolean({ description: "Stop signing with the replaced key now instead of after CAREHOOKS_KEY_OVERLAP." }),
     ),
@@ -66,7 +73,9 @@ export const Webhook = Type.Object({
   id: Type.String({ examples: ["wh_01JDQ3Z6M1X8V4N7R2T5Y9B0C3"] }),
   endpoint: Type.String(),
   event_names: Type.Array(Type.String({ enum: [...EVENT_NAMES] })),
-  signing_key: Type.Union([Type.String(), Type.Null()]),
+  signed: Type.Boolean({
+    description: "Whether requests carry signatures. The key itself is never in a read: see `GET …/{id}/secret`.",
+  }),
   protocol: Protocol,
   client_id: Type.String(),
   state: Type.Union([Type.Literal("active"), Type.Literal("degraded"), Type.Literal("disabled")]),
@@ -84,13 +93,19 @@ export type Webhook = Static<typeof Webhook>;
 
 const WebhookEnvelope = Type.Object({ data: Webhook, msg: Type.Literal("success") });
 const StatusMessage = Type.Object({ status: Type.String(), msg: Type.Literal("success") });
+const UpdateAnswer = Type.Object({
+  status: Type.String(),
+  msg: Type.Literal("success"),
+  signing_key: Type.Optional({ ...SigningKey, description: "The generated key, shown this once." }),
+});
 
-export function presentWebhook(row: SubscriptionRow, keyBox: KeyBox): Webhook {
+/** A webhook as reads show it: whether it is signed, never with what (a reader could forge requests). */
+export function presentWebhook(row: SubscriptionRow): Webhook {
   return {
     id: row.id,
     endpoint: row.endpoint,
     event_names: JSON.parse(row.event_names) as string[],
-    signing_key: row.signing_key === null ? null : keyBox.open(row.signing_key),
+    signed: row.signing_key !== null,
     protocol: row.protocol as "http" | "https",
     client_id: row.client_id,
     state: row.state,
@@ -106,6 +121,13 @@ export function presentWebhook(row: SubscriptionRow, keyBox: KeyBox): Webhook {
     created_by: row.created_by,
     updated_by: row.updated_by,
   };
+}
+
+/** A key generated for this request, when it asked for one; asking and giving a key at once is refused. */
+function generatedKey(body: { signing_key?: string | null; generate_signing_key?: boolean }): string | undefined {
+  if (body.generate_signing_key !== true) return undefined;
+  if (body.signing_key !== undefined) throw invalidRequest("give signing_key or generate_signing_key, not both");
+  return generateSigningKey();
 }
 
 async function mustFind(db: Db, businessId: string, id: string): Promise<SubscriptionRow> {
@@ -138,7 +160,11 @@ export function subscriptionRoutes(app: App, ctx: AppContext): void {
         summary: "Register a webhook endpoint",
         body: CreateBody,
         response: {
-          201: Type.Object({ id: Type.String(), status: Type.Literal("success") }),
+          201: Type.Object({
+            id: Type.String(),
+            status: Type.Literal("success"),
+            signing_key: Type.Optional({ ...SigningKey, description: "The generated key, shown this once." }),
+          }),
           ...errorResponses(400, 401, 403, 409, 413, 415),
         },
       },
@@ -149,7 +175,8 @@ export function subscriptionRoutes(app: App, ctx: AppContext): void {
       const endpoint = checkEndpointInput(body.endpoint, body.protocol, ctx.urlPolicy);
       const eventNames = eventNamesOf(body);
       if (!eventNames) throw invalidRequest('body is missing "event_names"');
-      const signingKey = body.signing_key == null ? null : checkSigningKey(body.signing_key);
+      const generated = generatedKey(body);
+      const signingKey = generated ?? (body.signing_key == null ? null : checkSigningKey(body.signing_key));
       return guardDuplicate(() =>
         runWrite(ctx, request, reply, async (trx, now) => {
           const id = newId("subscription", now);
@@ -172,7 +199,7 @@ export function subscriptionRoutes(app: App, ctx: AppContext): void {
           });
           return {
             status: 201,
-            body: { id, status: "success" },
+            body: { id, status: "success", ...(generated ? { signing_key: generated } : {}) },
             changed: [subscriptionsChanged(principal.businessId)],
           };
         }),
@@ -197,7 +224,7 @@ export function subscriptionRoutes(app: App, ctx: AppContext): void {
         after: decodeCursor(request.query.cursor),
         limit: limit + 1,
       });
-      return toPage(rows, limit, (row) => presentWebhook(row, keyBox));
+      return toPage(rows, limit, (row) => presentWebhook(row));
     },
   );
 
@@ -214,7 +241,7 @@ export function subscriptionRoutes(app: App, ctx: AppContext): void {
     },
     async (request) => {
       const row = await mustFind(db, principalOf(request).businessId, request.params.id);
-      return { data: presentWebhook(row, keyBox), msg: "success" as const };
+      return { data: presentWebhook(row), msg: "success" as const };
     },
   );
 
@@ -229,16 +256,20 @@ export function subscriptionRoutes(app: App, ctx: AppContext): void {
           "A new signing_key replaces the old one, which keeps signing alongside it for CAREHOOKS_KEY_OVERLAP unless expire_previous_key is true.",
         params: IdParams,
         body: UpdateBody,
-        response: { 200: StatusMessage, ...errorResponses(400, 401, 403, 404, 413, 415) },
+        response: { 200: UpdateAnswer, ...errorResponses(400, 401, 403, 404, 413, 415) },
       },
     },
     async (request, reply) => {
       const principal = principalOf(request);
       const body = request.body ?? {};
       if (Object.keys(body).length === 0) {
-        throw invalidRequest("nothing to update: give endpoint, event_names, signing_key or expire_previous_key");
+        throw invalidRequest(
+          "nothing to update: give endpoint, event_names, signing_key, generate_signing_key or expire_previous_key",
+        );
       }
       const eventNames = eventNamesOf(body);
+      const generated = generatedKey(body);
+      const newKey = generated ?? body.signing_key;
       return guardDuplicate(() =>
         runWrite(ctx, request, reply, async (trx, now) => {
           const row = await mustFind(trx, principal.businessId, request.params.id);
@@ -252,9 +283,9 @@ export function subscriptionRoutes(app: App, ctx: AppContext): void {
             });
           }
           if (eventNames) change.event_names = JSON.stringify(eventNames);
-          if (body.signing_key !== undefined) {
+          if (newKey !== undefined) {
             const current = row.signing_key === null ? null : keyBox.open(row.signing_key);
-            const next = body.signing_key === null ? null : checkSigningKey(body.signing_key);
+            const next = newKey === null ? null : checkSigningKey(newKey);
             if (next !== current) {
               change.signing_key = next === null ? null : keyBox.seal(next);
               // Removing the key means unsigned from now on: the old key does not linger.
@@ -270,7 +301,11 @@ export function subscriptionRoutes(app: App, ctx: AppContext): void {
           await updateSubscription(trx, principal.businessId, row.id, change);
           return {
             status: 200,
-            body: { status: "webhook updated successfully", msg: "success" },
+            body: {
+              status: "webhook updated successfully",
+              msg: "success",
+              ...(generated ? { signing_key: generated } : {}),
+            },
             changed: [subscriptionsChanged(principal.businessId)],
           };
         }),
@@ -343,7 +378,7 @@ export function subscriptionRoutes(app: App, ctx: AppContext): void {
           const updated = await mustFind(trx, principal.businessId, row.id);
           return {
             status: 200,
-            body: { data: presentWebhook(updated, keyBox), msg: "success" },
+            body: { data: presentWebhook(updated), msg: "success" },
             changed: [subscriptionsChanged(principal.businessId)],
           };
         });

@@ -24,6 +24,13 @@ export class RateLimiter {
     return Math.max(1, Math.ceil((window.start + this.windowMs - now) / 1000));
   }
 
+  /** The seconds to wait when the key is already at its limit, else undefined; counts nothing. */
+  blocked(key: string, now = Date.now()): number | undefined {
+    const window = this.#windows.get(key);
+    if (!window || now - window.start >= this.windowMs || window.count < this.limit) return undefined;
+    return Math.max(1, Math.ceil((window.start + this.windowMs - now) / 1000));
+  }
+
   #prune(now: number): void {
     for (const [key, window] of this.#windows) if (now - window.start >= this.windowMs) this.#windows.delete(key);
   }

@@ -101,3 +101,16 @@ export async function revokeApiClient(adapter: DialectAdapter, id: string, now =
   forgetChanges(adapter, [clientChanged(id)]);
   return revoked;
 }
+
+/** Of these client ids, the ones revoked or gone: one query for every open stream's client. */
+export async function revokedAmong(db: Db, ids: readonly string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const live = await db
+    .selectFrom("api_client")
+    .select("id")
+    .where("id", "in", ids)
+    .where("revoked_at", "is", null)
+    .execute();
+  const alive = new Set(live.map((row) => row.id));
+  return new Set(ids.filter((id) => !alive.has(id)));
+}

@@ -38,19 +38,23 @@ export async function findEvent(db: Db, businessId: string, id: string): Promise
 }
 
 /**
- * Events written at or after `since` (ms), in (created_at, id) order, after
+ * The events of one or more businesses written at or after `since` (ms), in (created_at, id) order, after
  * the `after` position when given: a page of a tail scan. Ids sort by time but
  * commits land out of order, so tailers re-scan a trailing window with this
  * and de-duplicate, rather than trusting "id greater than the last one".
  */
 export async function eventsSince(
   db: Db,
-  businessId: string,
+  businessIds: string | readonly string[],
   since: number,
   limit: number,
   after?: { readonly created_at: number; readonly id: string },
 ): Promise<EventRow[]> {
-  let query = db.selectFrom("event").selectAll().where("business_id", "=", businessId).where("created_at", ">=", since);
+  let query = db
+    .selectFrom("event")
+    .selectAll()
+    .where("business_id", "in", typeof businessIds === "string" ? [businessIds] : businessIds)
+    .where("created_at", ">=", since);
   if (after) {
     query = query.where((eb) =>
       eb.or([

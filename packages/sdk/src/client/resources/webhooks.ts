@@ -7,8 +7,10 @@ import type {
   Page,
   PageParams,
   StatusMessage,
+  UpdatedWebhook,
   UpdateWebhookInput,
   Webhook,
+  WebhookSecret,
 } from "../models.js";
 import { paginate } from "../pagination.js";
 import type { CallOptions, Transport } from "../transport.js";
@@ -44,8 +46,18 @@ export class WebhooksResource {
   }
 
   /** Changes the endpoint, events or signing key. A new key overlaps with the old one unless `expire_previous_key`. */
-  update(id: string, input: UpdateWebhookInput, options: CallOptions = {}): Promise<StatusMessage> {
+  update(id: string, input: UpdateWebhookInput, options: CallOptions = {}): Promise<UpdatedWebhook> {
     return this.#http.request({ method: "PATCH", path: one(id), body: input, ...options });
+  }
+
+  /** Its signing key (and the replaced one while it still signs). Needs `webhooks:write`. */
+  async secret(id: string, options: CallOptions = {}): Promise<WebhookSecret> {
+    const answer = await this.#http.request<{ data: WebhookSecret }>({
+      method: "GET",
+      path: `${one(id)}/secret`,
+      ...options,
+    });
+    return answer.data;
   }
 
   /** Deletes the subscription; its pending deliveries stop. */

@@ -99,6 +99,12 @@ export interface ChangeWatcher {
 
 export interface DialectOptions {
   readonly sqliteSynchronous: "FULL" | "NORMAL";
+  /**
+   * SQLite: how long a write waits for a lock another process holds (the
+   * wait blocks the thread); past it the write fails as unavailable. Default
+   * 5 s; migrations always wait at least that.
+   */
+  readonly sqliteBusyTimeoutMs?: number;
   readonly poolSize: number;
   /** Called once when the storage can no longer promise durability (a failed fsync): the process should stop. */
   readonly onStorageFailure?: (error: Error) => void;
@@ -150,4 +156,10 @@ export interface SqliteShared {
   readonly wal?: SharedArrayBuffer;
   /** Turns at writing (WriteTurns). */
   readonly writeTurns: SharedArrayBuffer;
+  /**
+   * How long every thread's writes wait for another process's lock, and when
+   * they may try again (BusyGate): a thread stuck in that wait holds the
+   * write turn, so the others would queue behind it.
+   */
+  readonly busy?: { readonly timeoutMs: number; readonly gate: SharedArrayBuffer };
 }
