@@ -205,8 +205,8 @@ describe.skipIf(chromiumPath === undefined)("the dashboard in Chromium", () => {
     await page.getByText("Key rotated").waitFor();
     await page.getByText("still signs alongside the new one until").waitFor();
     await until(async () => (await key.textContent()) !== before, 5000, "the new key");
-    const webhook = (await api<{ data: { signing_key: string } }>("GET", `${WEBHOOKS}/${webhookId}`)).data;
-    expect(await key.textContent()).toBe(webhook.signing_key);
+    const secret = (await api<{ data: { signing_key: string } }>("GET", `${WEBHOOKS}/${webhookId}/secret`)).data;
+    expect(await key.textContent()).toBe(secret.signing_key);
     await checkPage("06-webhook-rotated");
   }, 60_000);
 

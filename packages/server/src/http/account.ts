@@ -42,6 +42,15 @@ function rateLimited(wait: number, what: string): ApiError {
   return new ApiError("RATE_LIMITED", `too many ${what}; retry in ${wait} s`, { "retry-after": String(wait) });
 }
 
+/**
+ * A route's own hook, so it runs for whatever spelling of the path the router
+ * matched (percent-encoded, with any query string), and for nothing else.
+ */
+export const throttleAddress = (limiter: RateLimiter, what: string) => async (request: FastifyRequest) => {
+  const wait = limiter.hit(request.ip);
+  if (wait !== undefined) throw rateLimited(wait, what);
+};
+
 export function accountRoutes(app: App, ctx: AppContext): void {
   // Separate budgets: a client refreshing often must not lock itself out of logging in.
   const perAddress = {
@@ -50,15 +59,6 @@ export function accountRoutes(app: App, ctx: AppContext): void {
   };
   const failuresPerClient = new RateLimiter(ctx.config.loginRateLimitPerClient);
   const credentialChecks = new WorkLimit(ctx.config.credentialChecks, ctx.config.credentialChecks * WAITING_PER_CHECK);
-
-  /**
-   * A route's own hook, so it runs for whatever spelling of the path the router
-   * matched (percent-encoded, with any query string), and for nothing else.
-   */
-  const throttleAddress = (limiter: RateLimiter, what: string) => async (request: FastifyRequest) => {
-    const wait = limiter.hit(request.ip);
-    if (wait !== undefined) throw rateLimited(wait, what);
-  };
 
   /** Runs a secret check within the cap, so a flood of logins cannot take the whole thread pool. */
   async function checkSecret(secret: string, hash: string): Promise<boolean> {

@@ -15,8 +15,10 @@ import { forbidden, unauthorized } from "../domain/errors.js";
 import { newId } from "../domain/ids.js";
 import type { Scope } from "../domain/scopes.js";
 import { isoTime } from "../domain/time.js";
+import { RateLimiter } from "../ops/rate-limit.js";
 import { findApiClient } from "../store/api-clients.js";
 import { insertPortalSession, spendPortalSession } from "../store/portal-sessions.js";
+import { throttleAddress } from "./account.js";
 import { type App, type AppContext, principalOf } from "./context.js";
 import { errorResponses } from "./schemas.js";
 
@@ -142,10 +144,12 @@ export function portalSessionRoutes(app: App, ctx: AppContext): void {
     },
   );
 
-  // Under /connect-auth/: the login rate limit applies, so tokens cannot be guessed at speed.
+  // The login rate limit applies, per address, so tokens cannot be guessed at speed.
+  const exchanges = new RateLimiter(ctx.config.loginRateLimit);
   app.post(
     "/connect-auth/v1/portal-sessions/exchange",
     {
+      onRequest: throttleAddress(exchanges, "portal link attempts"),
       schema: {
         tags,
         summary: "Spend a portal link's token for an access token (the dashboard does this when the link opens)",
