@@ -56,6 +56,17 @@ const pg = require("pg");
 const query = pg.Client.prototype.query;
 pg.Client.prototype.query = function timedQuery(config, values, callback) {
   const text = typeof config === "string" ? config : config?.text;
+  // pg.Pool#query (named prepared statements) calls back instead of returning a promise.
+  const last = typeof values === "function" ? "values" : typeof callback === "function" ? "callback" : undefined;
+  if (text !== undefined && last !== undefined) {
+    const t0 = performance.now();
+    const given = last === "values" ? values : callback;
+    const timed = (...args) => {
+      record("pg", text, performance.now() - t0);
+      return given(...args);
+    };
+    return last === "values" ? query.call(this, config, timed) : query.call(this, config, values, timed);
+  }
   const result = query.call(this, config, values, callback);
   if (text === undefined || typeof result?.then !== "function") return result;
   const t0 = performance.now();
