@@ -37,11 +37,19 @@ describe.runIf(dialects().includes("postgres"))("round trips per create on Postg
     await h?.close();
   });
 
+  const isWakeup = (text: string) => /^NOTIFY carehooks_wakeup/.test(text);
+  const isHeartbeat = (text: string) => text === "SELECT 1";
+
   /** The statements each create sent, the wake-up NOTIFY after it included. */
   async function perCreate(url: string, body: object): Promise<string[][]> {
-    await clinic.request("POST", url, body); // warms the caches
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    log.take();
+    // Warm the caches. A fill that raced with an announced change (the webhooks just registered) is
+    // not kept, so warm until a create is answered from them, a few creates at most.
+    for (let warm = 0; warm < 5; warm++) {
+      await clinic.request("POST", url, body);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const sentWhileWarming = log.take().filter((text) => !isWakeup(text) && !isHeartbeat(text));
+      if (warm > 0 && sentWhileWarming.length <= 1) break;
+    }
     const sent: string[][] = [];
     for (let i = 0; i < CREATES; i++) {
       const response = await clinic.request("POST", url, body);
@@ -53,9 +61,6 @@ describe.runIf(dialects().includes("postgres"))("round trips per create on Postg
     console.info(`${url}: ${JSON.stringify(sent[0], null, 1)}`);
     return sent;
   }
-
-  const isWakeup = (text: string) => /^NOTIFY carehooks_wakeup/.test(text);
-  const isHeartbeat = (text: string) => text === "SELECT 1";
 
   for (const [name, url, body] of [
     ["an appointment", APPOINTMENTS, booking],
