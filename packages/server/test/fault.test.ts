@@ -9,7 +9,7 @@ import BetterSqlite3 from "better-sqlite3";
 import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import { generateMasterKey } from "../src/domain/key-box.js";
-import { run, type Server, startServer } from "./support/binary.js";
+import { accessToken, createClient, run, type Server, startServer } from "./support/binary.js";
 import { createTestDatabase, dialects, tempDir } from "./support/databases.js";
 import { booking, until } from "./support/fixtures.js";
 import { type Receiver, startReceiver } from "./support/receiver.js";
@@ -33,16 +33,9 @@ afterAll(async () => {
 });
 
 async function prepare(env: Record<string, string>, apiServer: () => Promise<Server>) {
-  const created = await run(["clients", "create", "--business", "Crash Clinic", "--scopes", "all", "--json"], env);
-  expect(created.code, created.stderr).toBe(0);
-  const client = JSON.parse(created.stdout);
+  const client = await createClient(env, "Crash Clinic");
   const api = await apiServer();
-  const login = await fetch(`${api.url}/connect-auth/v1/account/login`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ client_id: client.client_id, client_secret: client.client_secret }),
-  });
-  const token = ((await login.json()) as { access_token: string }).access_token;
+  const token = await accessToken(api.url, client);
   const receiver = await startReceiver();
   cleanups.push(() => receiver.close());
   receiver.answer = () => ({ status: 200, delayMs: 2 });

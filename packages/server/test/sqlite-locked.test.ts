@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { run, type Server, startServer } from "./support/binary.js";
+import { accessToken, createClient, type Server, startServer } from "./support/binary.js";
 import { tempDir } from "./support/databases.js";
 import { booking } from "./support/fixtures.js";
 import { type Harness, startHarness, type Tenant } from "./support/harness.js";
@@ -105,19 +105,12 @@ describe("carehooks serve on SQLite held by another process", () => {
       CAREHOOKS_RETRY_SCHEDULE: "100ms,100ms,100ms,100ms,100ms,100ms,100ms,100ms",
       CAREHOOKS_POLL_INTERVAL: "100ms",
     };
-    const client = JSON.parse(
-      (await run(["clients", "create", "--business", "Locked Clinic", "--scopes", "all", "--json"], env)).stdout,
-    );
+    const client = await createClient(env, "Locked Clinic");
     server = await startServer(env);
     receiver = await startReceiver();
     // A receiver that keeps failing keeps the dispatcher claiming and recording attempts.
     receiver.answer = () => ({ status: 500 });
-    const login = await fetch(`${server.url}/connect-auth/v1/account/login`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ client_id: client.client_id, client_secret: client.client_secret }),
-    });
-    token = ((await login.json()) as { access_token: string }).access_token;
+    token = await accessToken(server.url, client);
   });
   afterAll(async () => {
     await server?.stop("SIGKILL");

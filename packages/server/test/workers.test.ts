@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateMasterKey } from "../src/domain/key-box.js";
-import { run, type Server, startServer } from "./support/binary.js";
+import { accessToken, createClient, type Server, startServer } from "./support/binary.js";
 import { createTestDatabase, dialects, type TestDatabase } from "./support/databases.js";
 import { booking, until } from "./support/fixtures.js";
 import { type Receiver, startReceiver } from "./support/receiver.js";
@@ -37,19 +37,11 @@ describe.runIf(dialects().includes("postgres"))("two workers on PostgreSQL", () 
       CAREHOOKS_POLL_INTERVAL: "200ms",
       CAREHOOKS_SHUTDOWN_GRACE: "2s",
     };
-    const created = await run(["clients", "create", "--business", "Two Workers", "--scopes", "all", "--json"], env);
-    expect(created.code, created.stderr).toBe(0);
-    const client = JSON.parse(created.stdout);
+    const client = await createClient(env, "Two Workers");
     api = await startServer({ ...env, CAREHOOKS_ROLE: "api" });
     servers.push(api, await startServer({ ...env, CAREHOOKS_ROLE: "worker" }));
     servers.push(await startServer({ ...env, CAREHOOKS_ROLE: "worker" }));
-    const login = await fetch(`${api.url}/connect-auth/v1/account/login`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ client_id: client.client_id, client_secret: client.client_secret }),
-    });
-    const token = ((await login.json()) as { access_token: string }).access_token;
-    headers = { authorization: `Bearer ${token}`, "content-type": "application/json" };
+    headers = { authorization: `Bearer ${await accessToken(api.url, client)}`, "content-type": "application/json" };
   });
   afterAll(async () => {
     for (const server of servers) await server.stop("SIGTERM");

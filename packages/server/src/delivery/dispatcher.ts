@@ -128,11 +128,6 @@ export class Dispatcher {
     });
   }
 
-  /** This worker's id, as its leases and its `worker` row name it. */
-  get workerId(): string {
-    return this.#me.id;
-  }
-
   start(): void {
     if (this.#running) return;
     this.#running = true;

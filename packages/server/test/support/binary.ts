@@ -86,3 +86,25 @@ export async function startServer(env: Record<string, string>): Promise<Server> 
     },
   };
 }
+
+export interface ClientCredentials {
+  readonly client_id: string;
+  readonly client_secret: string;
+}
+
+/** A business and an API client with every scope, made with `carehooks clients create` against `env`'s database. */
+export async function createClient(env: Record<string, string>, business: string): Promise<ClientCredentials> {
+  const created = await run(["clients", "create", "--business", business, "--scopes", "all", "--json"], env);
+  if (created.code !== 0) throw new Error(`clients create exited ${created.code}:\n${created.stderr}`);
+  return JSON.parse(created.stdout) as ClientCredentials;
+}
+
+/** An access token for `client` from the server at `url`. */
+export async function accessToken(url: string, client: ClientCredentials): Promise<string> {
+  const login = await fetch(`${url}/connect-auth/v1/account/login`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ client_id: client.client_id, client_secret: client.client_secret }),
+  });
+  return ((await login.json()) as { access_token: string }).access_token;
+}
