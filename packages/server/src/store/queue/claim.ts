@@ -76,7 +76,9 @@ const SENDER_COLUMNS = `
 /**
  * SQLite: @credit is JSON [[delivery id, lease token], …].
  * The per-subscription LIMIT and the candidate LIMIT are written into the text:
- * SQLite plans a constant LIMIT with a small sorter heap.
+ * SQLite plans a constant LIMIT with a small sorter heap. The batch LIMIT is
+ * cast: better-sqlite3 binds a JavaScript number as a REAL, and a REAL limit
+ * over the window made the statement 4 × slower (295 → 76 µs with 6 000 due).
  */
 const sqliteClaim = perLimit(
   (cap) => `
@@ -111,7 +113,7 @@ ranked AS (
   )
 )
 UPDATE delivery SET status = 'in_flight', lease_token = @token, lease_expires_at = @expires, worker_id = @worker, updated_at = @now
-WHERE id IN (SELECT id FROM ranked WHERE rn <= free ORDER BY rn, at LIMIT @limit)
+WHERE id IN (SELECT id FROM ranked WHERE rn <= free ORDER BY rn, at LIMIT CAST(@limit AS INTEGER))
 RETURNING id`,
 );
 
