@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { newId } from "../src/domain/ids.js";
 import { type ClaimedDelivery, type ClaimLimits, claimBatch } from "../src/store/queue/claim.js";
 import { type Completion, completeBatch } from "../src/store/queue/complete.js";
-import { beat } from "../src/store/queue/workers.js";
+import { beat, releaseLeases } from "../src/store/queue/workers.js";
 import { claimTask } from "../src/store/tasks.js";
 import { dialects } from "./support/databases.js";
 import { type Harness, startHarness } from "./support/harness.js";
@@ -117,6 +117,36 @@ describe.each(dialects())("claiming on %s", (dialect) => {
       },
     };
   }
+
+  it("release leases in one call, each only under its own token", async () => {
+    const tenant = await h.tenant();
+    const now = Date.now();
+    const due = await Promise.all(
+      [1, 2, 3].map(() => subscriptionWithDue(tenant.businessId, "active", null, now - 1000)),
+    );
+    const ids = new Set(due.map((d) => d.deliveryId));
+    const held = (await claimBatch(h.ctx.adapter, limits)).claimed.filter((d) => ids.has(d.id));
+    expect(held).toHaveLength(3);
+    const [first, second, third] = held as [ClaimedDelivery, ClaimedDelivery, ClaimedDelivery];
+    const released = await releaseLeases(h.ctx.adapter, [
+      { id: first.id, token: first.lease_token },
+      { id: second.id, token: "not-its-token" },
+      { id: third.id, token: third.lease_token },
+    ]);
+    expect(released).toBe(2);
+    const rows = await h.ctx.db
+      .selectFrom("delivery")
+      .select(["id", "status", "lease_token"])
+      .where("id", "in", [...ids])
+      .execute();
+    const status = new Map(rows.map((row) => [row.id, row.status]));
+    expect([status.get(first.id), status.get(second.id), status.get(third.id)]).toEqual([
+      "pending",
+      "in_flight",
+      "pending",
+    ]);
+    expect(await releaseLeases(h.ctx.adapter, [])).toBe(0);
+  });
 
   it("record a late attempt but change nothing once its lease was taken over (fencing)", async () => {
     const tenant = await h.tenant();

@@ -9,6 +9,11 @@
  *   endpoint answers, crediting the answered deliveries whose outcome is not
  *   written yet, so a slot is free when the response ends, not when the
  *   outcome commits.
+ * - Lease ahead: where this is the only dispatcher (SQLite), a claim leases
+ *   up to twice an endpoint's cap; the extra wait in its lane (lanes.ts) and
+ *   go as its responses end, so a busy endpoint's slots never wait for a
+ *   claim, and claims come half as often, twice as large. The breaker opening
+ *   sends the waiting ones back to the queue unsent.
  * - Complete: outcomes are written in batches (completion-batcher.ts,
  *   store/queue/complete.ts). Claims and completion writes take turns, so the
  *   credit a claim is given always matches what the database has recorded.
@@ -41,6 +46,7 @@ import { version } from "../version.js";
 import { CompletionBatcher } from "./completion-batcher.js";
 import { HealthBook } from "./health-book.js";
 import { Heartbeat } from "./heartbeat.js";
+import { Lanes } from "./lanes.js";
 import type { Sender, SendResult } from "./sender.js";
 
 const CLAIM_BATCH = 100;
@@ -79,6 +85,10 @@ export class Dispatcher {
   readonly #batcher: CompletionBatcher<Completion, CompletionResult>;
   /** Attempts being sent now. */
   readonly #sending = new Set<Promise<void>>();
+  /** Per subscription: attempts sending (at most its cap) and deliveries leased ahead. */
+  readonly #lanes: Lanes;
+  /** How many deliveries per endpoint a claim may lease beyond its cap (0 unless this is the only dispatcher). */
+  readonly #ahead: number;
   /** Deliveries answered whose outcome is not written yet (their slots are free), with their lease tokens. */
   readonly #credit = new Map<string, string>();
   /** Claims and completion writes, one at a time. */
@@ -101,6 +111,8 @@ export class Dispatcher {
     this.#random = deps.random ?? Math.random;
     const { config, adapter, log } = deps;
     this.#me = { id: `wrk_${randomBytes(10).toString("hex")}`, host: os.hostname(), pid: process.pid };
+    this.#lanes = new Lanes(config.maxInFlightPerEndpoint);
+    this.#ahead = adapter.soleDispatcher ? config.maxInFlightPerEndpoint : 0;
     this.#book = new HealthBook({
       threshold: config.breakerThreshold,
       disableAfterMs: config.disableAfter,
@@ -218,9 +230,9 @@ export class Dispatcher {
     }
   }
 
-  /** Free slots of this worker. */
+  /** Free slots of this worker: what it sends and what waits in its lanes both count. */
   #free(): number {
-    return this.#deps.config.maxInFlight - this.#sending.size;
+    return this.#deps.config.maxInFlight - this.#sending.size - this.#lanes.ready;
   }
 
   /** Runs a claim or a completion write when no other is running. */
@@ -236,7 +248,7 @@ export class Dispatcher {
     const { claimed } = await this.#inTurn(() =>
       claimBatch(adapter, {
         limit,
-        perEndpoint: config.maxInFlightPerEndpoint,
+        perEndpoint: config.maxInFlightPerEndpoint + this.#ahead,
         leaseMs: config.lease,
         workerId: this.#me.id,
         credit: new Map(this.#credit),
@@ -244,7 +256,7 @@ export class Dispatcher {
     );
     for (const delivery of claimed) {
       this.#book.seen(delivery.subscription_id, delivery);
-      this.#launch(delivery);
+      if (this.#lanes.admit(delivery)) this.#launch(delivery);
     }
     // Work was due, or this worker holds some: more may be due, held back by an endpoint's cap or this
     // claim's limit. A freed slot claims again, until a claim comes back empty with nothing in flight.
@@ -301,21 +313,51 @@ export class Dispatcher {
         );
         this.#credit.delete(delivery.id);
         return releaseLeases(this.#deps.adapter, [{ id: delivery.id, token: delivery.lease_token }]).then(
-          () => undefined,
-          (releaseError) => this.#deps.log.error({ err: releaseError, delivery: delivery.id }, "could not return it"),
+          () => false,
+          (releaseError) => {
+            this.#deps.log.error({ err: releaseError, delivery: delivery.id }, "could not return it");
+            return false;
+          },
         );
       })
-      .finally(() => {
+      .then((succeeded) => {
         this.#sending.delete(attempt);
+        this.#next(delivery.subscription_id, succeeded);
         this.#deps.metrics?.inFlight.set(this.#sending.size);
-        if (this.#more && this.#running) this.#signal(REFILL_COALESCE_MS);
+        // Claim more once a lane has used up half of what it leased ahead.
+        const low = this.#lanes.waiting(delivery.subscription_id) <= this.#ahead / 2;
+        if (this.#more && this.#running && low) this.#signal(REFILL_COALESCE_MS);
       });
     this.#sending.add(attempt);
     this.#deps.metrics?.inFlight.set(this.#sending.size);
   }
 
+  /**
+   * A slot of this subscription is free: the next delivery waiting in its lane goes now. After a
+   * failure, or once the breaker has opened, the waiting ones go back to the queue unsent: a
+   * failing endpoint gets no more requests before its breaker trips than its cap, as without
+   * leasing ahead. When stopping they stay, and are released with the rest of this worker's leases.
+   */
+  #next(subscriptionId: string, succeeded: boolean): void {
+    this.#lanes.finished(subscriptionId);
+    if (this.#lanes.waiting(subscriptionId) === 0 || !this.#running) return;
+    if (!succeeded || (this.#book.state(subscriptionId) ?? "active") !== "active") {
+      const waiting = this.#lanes.takeWaiting(subscriptionId);
+      releaseLeases(
+        this.#deps.adapter,
+        waiting.map((delivery) => ({ id: delivery.id, token: delivery.lease_token })),
+      ).then(
+        () => this.#signal(REFILL_COALESCE_MS),
+        (error) => this.#deps.log.error({ err: error }, "could not return deliveries waiting for an open breaker"),
+      );
+      return;
+    }
+    const next = this.#lanes.next(subscriptionId);
+    if (next) this.#launch(next);
+  }
+
   /** Sends one attempt and hands its outcome to the batcher; one cut off at shutdown records nothing. */
-  async #attempt(delivery: ClaimedDelivery): Promise<void> {
+  async #attempt(delivery: ClaimedDelivery): Promise<boolean> {
     const { keyBox, sender } = this.#deps;
     const startedAt = Date.now();
     let headers: Record<string, string> = {};
@@ -337,7 +379,7 @@ export class Dispatcher {
       result = { kind: "error", error: "network", message: `cannot sign: ${(error as Error).message}`, durationMs: 0 };
     }
     // Cut off by our own shutdown: not the receiver's doing, so no attempt is spent; the lease goes back.
-    if (result.kind === "aborted") return;
+    if (result.kind === "aborted") return false;
     const finishedAt = Date.now();
     const n = delivery.attempts + 1;
     const outcome = outcomeOf(
@@ -352,7 +394,9 @@ export class Dispatcher {
     this.#deps.metrics?.attempts.inc({ outcome: outcome.kind });
     this.#deps.metrics?.attemptDuration.observe(result.durationMs / 1000);
     const failure = result.kind === "error" ? storable(`${result.error}: ${result.message}`) : null;
-    this.#credit.set(delivery.id, delivery.lease_token);
+    // A success frees its slot now; a failure's slot frees once its outcome, and what the breaker
+    // makes of it, is written: a failing endpoint is not refilled ahead of its breaker.
+    if (outcome.kind === "succeeded") this.#credit.set(delivery.id, delivery.lease_token);
     this.#batcher.add({
       deliveryId: delivery.id,
       subscriptionId: delivery.subscription_id,
@@ -373,6 +417,7 @@ export class Dispatcher {
         error: failure,
       },
     });
+    return outcome.kind === "succeeded";
   }
 
   /**

@@ -66,6 +66,11 @@ export class HealthBook {
     return changed ? { subscriptionId, before, after } : undefined;
   }
 
+  /** The state this worker follows for a subscription; undefined when it has not read one. */
+  state(subscriptionId: string): Health["state"] | undefined {
+    return this.#known.get(subscriptionId)?.state;
+  }
+
   /** The row changed under us: read it again with the next claim. */
   forget(subscriptionId: string): void {
     this.#known.delete(subscriptionId);

@@ -105,6 +105,7 @@ export function openSqlite(file: string, options: DialectOptions): DialectAdapte
     },
     exclusiveWrites: true,
     wakeupSpacingMs: 0,
+    soleDispatcher: true,
     ...(wal || checkpointer
       ? {
           storageStats: () => ({

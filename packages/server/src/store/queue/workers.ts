@@ -95,19 +95,35 @@ export async function beat(adapter: DialectAdapter, me: WorkerIdentity, settings
   return reap(adapter, me, settings);
 }
 
-const RELEASE_ONE = `
+const RELEASE_SOME = {
+  sqlite: `
 UPDATE delivery SET status = 'pending', lease_token = NULL, lease_expires_at = NULL, worker_id = NULL, updated_at = ?
-WHERE id = ? AND lease_token = ? AND status = 'in_flight'`;
+FROM json_each(?) j
+WHERE delivery.id = j.value ->> 0 AND delivery.lease_token = j.value ->> 1 AND delivery.status = 'in_flight'`,
+  postgres: `
+UPDATE delivery d SET status = 'pending', lease_token = NULL, lease_expires_at = NULL, worker_id = NULL, updated_at = $1
+FROM unnest($2::text[], $3::text[]) AS l(id, token)
+WHERE d.id = l.id AND d.lease_token = l.token AND d.status = 'in_flight'`,
+};
 
-/** Deliveries this worker holds but cannot finish (their outcome could not be decided or written): back to pending. */
+/**
+ * Deliveries this worker holds but will not finish (their outcome could not be
+ * decided or written, or their subscription's breaker opened before they were
+ * sent): back to pending, in one statement, each only under its own lease.
+ */
 export async function releaseLeases(
   adapter: DialectAdapter,
   leases: readonly { readonly id: string; readonly token: string }[],
 ): Promise<number> {
+  if (leases.length === 0) return 0;
   const now = await adapter.now(adapter.db);
-  let released = 0;
-  for (const lease of leases) released += await run(adapter, adapter.db, RELEASE_ONE, [now, lease.id, lease.token]);
-  return released;
+  return adapter.name === "postgres"
+    ? changedBy(adapter.db, RELEASE_SOME.postgres, [
+        now,
+        leases.map((lease) => lease.id),
+        leases.map((lease) => lease.token),
+      ])
+    : changedBy(adapter.db, RELEASE_SOME.sqlite, [now, JSON.stringify(leases.map((lease) => [lease.id, lease.token]))]);
 }
 
 /** At shutdown: this worker's unfinished deliveries go back to pending and its row is removed. */
