@@ -9,11 +9,13 @@
  *   endpoint answers, crediting the answered deliveries whose outcome is not
  *   written yet, so a slot is free when the response ends, not when the
  *   outcome commits.
- * - Lease ahead: where this is the only dispatcher (SQLite), a claim leases
- *   up to twice an endpoint's cap; the extra wait in its lane (lanes.ts) and
- *   go as its responses end, so a busy endpoint's slots never wait for a
- *   claim, and claims come half as often, twice as large. The breaker opening
- *   sends the waiting ones back to the queue unsent.
+ * - Lease ahead: one worker sends an endpoint's deliveries at a time (SQLite
+ *   has one dispatcher; on PostgreSQL the subscription's `sender`, see
+ *   store/queue/claim.ts), so it keeps the endpoint's cap in memory and a
+ *   claim may lease up to twice the cap; the extra wait in its lane
+ *   (lanes.ts) and go as its responses end, so a busy endpoint's slots never
+ *   wait for a claim, and claims come half as often, twice as large. A
+ *   failure or the breaker opening sends the waiting ones back unsent.
  * - Complete: outcomes are written in batches (completion-batcher.ts,
  *   store/queue/complete.ts). Claims and completion writes take turns, so the
  *   credit a claim is given always matches what the database has recorded.
@@ -87,7 +89,7 @@ export class Dispatcher {
   readonly #sending = new Set<Promise<void>>();
   /** Per subscription: attempts sending (at most its cap) and deliveries leased ahead. */
   readonly #lanes: Lanes;
-  /** How many deliveries per endpoint a claim may lease beyond its cap (0 unless this is the only dispatcher). */
+  /** How many deliveries per endpoint a claim may lease beyond its cap. */
   readonly #ahead: number;
   /** Deliveries answered whose outcome is not written yet (their slots are free), with their lease tokens. */
   readonly #credit = new Map<string, string>();
@@ -112,7 +114,7 @@ export class Dispatcher {
     const { config, adapter, log } = deps;
     this.#me = { id: `wrk_${randomBytes(10).toString("hex")}`, host: os.hostname(), pid: process.pid };
     this.#lanes = new Lanes(config.maxInFlightPerEndpoint);
-    this.#ahead = adapter.soleDispatcher ? config.maxInFlightPerEndpoint : 0;
+    this.#ahead = config.maxInFlightPerEndpoint;
     this.#book = new HealthBook({
       threshold: config.breakerThreshold,
       disableAfterMs: config.disableAfter,

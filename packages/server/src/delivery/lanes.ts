@@ -2,12 +2,11 @@
  * Per subscription: the attempts being sent now, capped, and the deliveries
  * leased ahead that wait for a slot.
  *
- * Where one dispatcher owns the database (SQLite), a claim may lease more of
- * an endpoint's deliveries than its cap allows in flight; the extra wait here
- * and go the moment a response ends, with no claim in between. The cap on
- * concurrent requests to an endpoint holds in this process, which is the only
- * one sending. Elsewhere (PostgreSQL, several workers) claims never lease
- * ahead, and a lane only ever holds what it sends.
+ * One worker sends a subscription's deliveries at a time (SQLite has one
+ * dispatcher; on PostgreSQL the subscription's `sender`, store/queue/claim.ts),
+ * so the cap on concurrent requests to an endpoint holds here, in memory. A
+ * claim may lease more than the free slots; the extra wait here and go the
+ * moment a response ends, with no claim in between.
  */
 import type { ClaimedDelivery } from "../store/queue/claim.js";
 

@@ -45,12 +45,6 @@ export interface DialectAdapter {
    * and are not held back.
    */
   readonly wakeupSpacingMs: number;
-  /**
-   * True when one dispatcher owns the database (SQLite: `serve` holds it
-   * exclusively): an endpoint's cap can be kept in its memory, so it may lease
-   * deliveries ahead of the free slots and send them as slots free.
-   */
-  readonly soleDispatcher: boolean;
   /** Adds FOR UPDATE SKIP LOCKED where the database has row locks (PostgreSQL); SQLite's writer lock already serialises. */
   lockSkipLocked<DB, TB extends keyof DB, O>(query: SelectQueryBuilder<DB, TB, O>): SelectQueryBuilder<DB, TB, O>;
   /** Adds FOR UPDATE where the database has row locks: read-modify-write of one row inside a transaction. */

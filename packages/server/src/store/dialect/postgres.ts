@@ -193,7 +193,6 @@ export function openPostgres(url: string, options: DialectOptions): DialectAdapt
     // NO KEY: a concurrent insert of a delivery (its foreign key takes KEY SHARE) must not block or deadlock a claim.
     exclusiveWrites: false,
     wakeupSpacingMs: 10,
-    soleDispatcher: false,
     lockSkipLocked: (query) => query.forNoKeyUpdate().skipLocked(),
     lockRows: (query) => query.forNoKeyUpdate(),
     createWakeup: () => wakeupOn(listener, channels.wakeup, pool),

@@ -105,7 +105,6 @@ export function openSqlite(file: string, options: DialectOptions): DialectAdapte
     },
     exclusiveWrites: true,
     wakeupSpacingMs: 0,
-    soleDispatcher: true,
     ...(wal || checkpointer
       ? {
           storageStats: () => ({

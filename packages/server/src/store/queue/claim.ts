@@ -7,7 +7,7 @@
  *   is in flight at exactly one worker while its lease holds. Its worker's
  *   heartbeat keeps the lease; a dead worker's leases go back to pending
  *   (store/queue/workers.ts), and an expired lease is the last resort.
- * - slots: per subscription, MAX_IN_FLIGHT_PER_ENDPOINT minus its deliveries
+ * - slots: per subscription, its allowance (below) minus its deliveries
  *   in flight. A degraded subscription has one slot, only after its probe
  *   time and only when nothing of it is in flight.
  * - credit: deliveries still in flight in the database whose response has
@@ -15,6 +15,13 @@
  *   flush). Their slots are free: a busy endpoint is refilled as soon as its
  *   answers arrive, not when their outcomes commit. Never for a degraded
  *   subscription, whose probe's outcome decides whether it may have another.
+ * - allowance: how many of a subscription's deliveries may be leased at once,
+ *   its cap plus what its sender may lease ahead (delivery/lanes.ts).
+ * - sender (PostgreSQL): the one worker that sends a subscription's
+ *   deliveries while any is in flight (endpoint affinity, migration 0010):
+ *   other workers skip it until nothing of it is in flight or that worker's
+ *   row is gone. Its sender keeps the endpoint's cap in memory, so it can
+ *   lease ahead as SQLite's only dispatcher does.
  *
  * A subscription's deliveries go oldest due first, in the order of the
  * partial index on (subscription_id, next_attempt_at): no tie-break on the
@@ -37,6 +44,7 @@ const CANDIDATES = 200;
 export interface ClaimLimits {
   /** Free slots of this worker. */
   readonly limit: number;
+  /** A subscription's allowance: the deliveries it may have leased at once. */
   readonly perEndpoint: number;
   readonly leaseMs: number;
   readonly workerId: string;
@@ -140,6 +148,7 @@ s AS (
          ELSE least(${cap}, ${cap} - s.in_flight + coalesce((SELECT n FROM credit WHERE credit.id = s.id), 0)) END AS free
   FROM subscription s, clock
   WHERE s.deleted_at IS NULL AND s.state <> 'disabled'
+    AND (s.sender IS NULL OR s.sender = $3 OR NOT EXISTS (SELECT 1 FROM worker w WHERE w.id = s.sender))
     AND CASE WHEN s.state = 'degraded' THEN s.in_flight = 0 AND coalesce(s.probe_at, 0) <= clock.now
              ELSE s.in_flight - coalesce((SELECT n FROM credit WHERE credit.id = s.id), 0) < ${cap} END
     AND EXISTS (
