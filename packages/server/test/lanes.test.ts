@@ -3,46 +3,79 @@ import { Lanes } from "../src/delivery/lanes.js";
 import type { ClaimedDelivery } from "../src/store/queue/claim.js";
 
 let n = 0;
-const delivery = (subscription: string): ClaimedDelivery =>
-  ({ id: `dlv_${++n}`, subscription_id: subscription, lease_token: `t${n}` }) as ClaimedDelivery;
+const delivery = (subscription: string, settings: { cap?: number; rate?: number } = {}): ClaimedDelivery =>
+  ({
+    id: `dlv_${++n}`,
+    subscription_id: subscription,
+    lease_token: `t${n}`,
+    max_in_flight: settings.cap ?? null,
+    rate_limit: settings.rate ?? null,
+  }) as ClaimedDelivery;
+
+/** Takes everything a lane lets go now. */
+function drain(lanes: Lanes, subscription: string, now = 0): ClaimedDelivery[] {
+  const sent: ClaimedDelivery[] = [];
+  for (let next = lanes.next(subscription, now); next; next = lanes.next(subscription, now)) sent.push(next);
+  return sent;
+}
 
 describe("lanes (deliveries leased ahead of an endpoint's cap)", () => {
   it("sends up to the cap and keeps the rest waiting, in claim order", () => {
     const lanes = new Lanes(2);
     const claimed = [delivery("a"), delivery("a"), delivery("a"), delivery("a"), delivery("b")];
-    expect(claimed.map((d) => lanes.admit(d))).toEqual([true, true, false, false, true]);
+    for (const d of claimed) lanes.add(d);
+    expect(drain(lanes, "a")).toEqual(claimed.slice(0, 2));
+    expect(drain(lanes, "b")).toEqual([claimed[4]]);
     expect(lanes.ready).toBe(2);
-    expect(lanes.waiting("a")).toBe(2);
     // No slot is free until one ends.
-    expect(lanes.next("a")).toBeUndefined();
+    expect(lanes.next("a", 0)).toBeUndefined();
     lanes.finished("a");
-    expect(lanes.next("a")).toBe(claimed[2]);
-    expect(lanes.next("a")).toBeUndefined();
+    expect(drain(lanes, "a")).toEqual([claimed[2]]);
     lanes.finished("a");
-    expect(lanes.next("a")).toBe(claimed[3]);
+    expect(drain(lanes, "a")).toEqual([claimed[3]]);
     expect(lanes.ready).toBe(0);
   });
 
-  it("never admits past a waiting delivery: what was leased first is sent first", () => {
-    const lanes = new Lanes(1);
-    const [first, second, third] = [delivery("a"), delivery("a"), delivery("a")];
-    expect(lanes.admit(first)).toBe(true);
-    expect(lanes.admit(second)).toBe(false);
-    lanes.finished("a");
-    // A later claim's delivery queues behind the one already waiting.
-    expect(lanes.admit(third)).toBe(false);
-    expect(lanes.next("a")).toBe(second);
+  it("keeps a webhook's own cap, never above the server's", () => {
+    const lanes = new Lanes(3);
+    for (let i = 0; i < 5; i++) lanes.add(delivery("low", { cap: 1 }));
+    for (let i = 0; i < 5; i++) lanes.add(delivery("high", { cap: 50 }));
+    expect(drain(lanes, "low")).toHaveLength(1);
+    expect(drain(lanes, "high")).toHaveLength(3);
+    // Claim more once half of what was leased ahead is gone: not yet for "high" (2 left of a cap of 3 waiting).
+    expect(lanes.low("high")).toBe(false);
+    lanes.finished("high");
+    drain(lanes, "high");
+    expect(lanes.low("high")).toBe(true);
+  });
+
+  it("lets a rate-limited webhook send one second's worth at once, then one per token", () => {
+    const lanes = new Lanes(10);
+    for (let i = 0; i < 6; i++) lanes.add(delivery("r", { rate: 2 }));
+    const start = performance.now();
+    expect(drain(lanes, "r", start)).toHaveLength(2);
+    expect(lanes.tokenIn("r", start)).toBe(500);
+    expect(drain(lanes, "r", start + 499)).toHaveLength(0);
+    expect(drain(lanes, "r", start + 500)).toHaveLength(1);
+    // Emptied and refilled at once: the bucket is the same, not a fresh one.
+    for (let i = 0; i < 3; i++) lanes.finished("r");
+    lanes.takeWaiting("r");
+    lanes.add(delivery("r", { rate: 2 }));
+    expect(drain(lanes, "r", start + 600)).toHaveLength(0);
+    expect(drain(lanes, "r", start + 1000)).toHaveLength(1);
   });
 
   it("gives back a subscription's waiting deliveries and frees their count", () => {
     const lanes = new Lanes(1);
     const claimed = [delivery("a"), delivery("a"), delivery("a")];
-    for (const d of claimed) lanes.admit(d);
+    for (const d of claimed) lanes.add(d);
+    drain(lanes, "a");
     expect(lanes.takeWaiting("a")).toEqual(claimed.slice(1));
     expect(lanes.ready).toBe(0);
     expect(lanes.waiting("a")).toBe(0);
     lanes.finished("a");
-    // An empty lane is forgotten: the next delivery of that subscription is sent at once.
-    expect(lanes.admit(delivery("a"))).toBe(true);
+    const later = delivery("a");
+    lanes.add(later);
+    expect(drain(lanes, "a")).toEqual([later]);
   });
 });

@@ -87,10 +87,10 @@ export class Dispatcher {
   readonly #batcher: CompletionBatcher<Completion, CompletionResult>;
   /** Attempts being sent now. */
   readonly #sending = new Set<Promise<void>>();
-  /** Per subscription: attempts sending (at most its cap) and deliveries leased ahead. */
+  /** Per subscription: attempts sending (at most its cap), deliveries leased ahead, its rate limit. */
   readonly #lanes: Lanes;
-  /** How many deliveries per endpoint a claim may lease beyond its cap. */
-  readonly #ahead: number;
+  /** Per rate-limited subscription waiting for a token: the timer that sends its next delivery. */
+  readonly #tokenTimers = new Map<string, NodeJS.Timeout>();
   /** Deliveries answered whose outcome is not written yet (their slots are free), with their lease tokens. */
   readonly #credit = new Map<string, string>();
   /** Claims and completion writes, one at a time. */
@@ -114,7 +114,6 @@ export class Dispatcher {
     const { config, adapter, log } = deps;
     this.#me = { id: `wrk_${randomBytes(10).toString("hex")}`, host: os.hostname(), pid: process.pid };
     this.#lanes = new Lanes(config.maxInFlightPerEndpoint);
-    this.#ahead = config.maxInFlightPerEndpoint;
     this.#book = new HealthBook({
       threshold: config.breakerThreshold,
       disableAfterMs: config.disableAfter,
@@ -159,6 +158,8 @@ export class Dispatcher {
     this.#giveUpAt = Date.now() + graceMs;
     this.#unsubscribe?.();
     clearTimeout(this.#delayed);
+    for (const timer of this.#tokenTimers.values()) clearTimeout(timer);
+    this.#tokenTimers.clear();
     this.#signal();
     await this.#loop;
     let timer: NodeJS.Timeout | undefined;
@@ -250,16 +251,19 @@ export class Dispatcher {
     const { claimed } = await this.#inTurn(() =>
       claimBatch(adapter, {
         limit,
-        perEndpoint: config.maxInFlightPerEndpoint + this.#ahead,
+        perEndpoint: config.maxInFlightPerEndpoint,
         leaseMs: config.lease,
         workerId: this.#me.id,
         credit: new Map(this.#credit),
       }),
     );
+    const touched = new Set<string>();
     for (const delivery of claimed) {
       this.#book.seen(delivery.subscription_id, delivery);
-      if (this.#lanes.admit(delivery)) this.#launch(delivery);
+      this.#lanes.add(delivery);
+      touched.add(delivery.subscription_id);
     }
+    for (const subscriptionId of touched) this.#pump(subscriptionId);
     // Work was due, or this worker holds some: more may be due, held back by an endpoint's cap or this
     // claim's limit. A freed slot claims again, until a claim comes back empty with nothing in flight.
     this.#more = claimed.length > 0 || this.#sending.size > 0;
@@ -327,8 +331,7 @@ export class Dispatcher {
         this.#next(delivery.subscription_id, succeeded);
         this.#deps.metrics?.inFlight.set(this.#sending.size);
         // Claim more once a lane has used up half of what it leased ahead.
-        const low = this.#lanes.waiting(delivery.subscription_id) <= this.#ahead / 2;
-        if (this.#more && this.#running && low) this.#signal(REFILL_COALESCE_MS);
+        if (this.#more && this.#running && this.#lanes.low(delivery.subscription_id)) this.#signal(REFILL_COALESCE_MS);
       });
     this.#sending.add(attempt);
     this.#deps.metrics?.inFlight.set(this.#sending.size);
@@ -354,8 +357,30 @@ export class Dispatcher {
       );
       return;
     }
-    const next = this.#lanes.next(subscriptionId);
-    if (next) this.#launch(next);
+    this.#pump(subscriptionId);
+  }
+
+  /**
+   * Sends what waits in a subscription's lane while it has free slots and, when it is rate
+   * limited, tokens; a rate-limited lane out of tokens is pumped again when the next one is due.
+   */
+  #pump(subscriptionId: string): void {
+    if (!this.#running) return;
+    for (;;) {
+      const next = this.#lanes.next(subscriptionId, performance.now());
+      if (!next) break;
+      this.#launch(next);
+    }
+    const wait = this.#lanes.tokenIn(subscriptionId, performance.now());
+    if (wait > 0 && !this.#tokenTimers.has(subscriptionId)) {
+      this.#tokenTimers.set(
+        subscriptionId,
+        setTimeout(() => {
+          this.#tokenTimers.delete(subscriptionId);
+          this.#pump(subscriptionId);
+        }, wait),
+      );
+    }
   }
 
   /** Sends one attempt and hands its outcome to the batcher; one cut off at shutdown records nothing. */

@@ -16,6 +16,7 @@ import {
 } from "../store/deliveries.js";
 import { type EventRow, findEvent, listEvents } from "../store/events.js";
 import type { Db } from "../store/open.js";
+import { resourceKeyOf } from "../store/outbox.js";
 import { findSubscription } from "../store/subscriptions.js";
 import { findTask, insertTask, type TaskRow } from "../store/tasks.js";
 import { type App, type AppContext, principalOf } from "./context.js";
@@ -367,6 +368,7 @@ export function deliveryRoutes(app: App, ctx: AppContext): void {
           last_error: null,
           created_at: now,
           updated_at: now,
+          resource_key: resourceKeyOf({ resource_type: "test", resource_id: resourceId }),
         };
         await trx.insertInto("delivery").values(delivery).execute();
         return { status: 202, body: { data: presentDelivery(delivery) }, deliveries: 1 };

@@ -1,6 +1,7 @@
 /** Webhook subscriptions: the Eka-compatible register/list/get/update/delete, plus enable and disable. */
 import { type Static, Type } from "@sinclair/typebox";
 import type { Updateable } from "kysely";
+import { checkDeliverySettings, MAX_RATE_LIMIT, ORDERINGS } from "../domain/delivery-settings.js";
 import { invalidRequest, notFound } from "../domain/errors.js";
 import { EVENT_NAMES } from "../domain/event-catalog.js";
 import { newId } from "../domain/ids.js";
@@ -37,6 +38,26 @@ const SigningKey = Type.String({
 });
 const Protocol = Type.Union([Type.Literal("http"), Type.Literal("https")]);
 
+const Ordering = Type.Union(
+  ORDERINGS.map((ordering) => Type.Literal(ordering)),
+  {
+    description:
+      "`per_resource`: the events of one appointment or prescription reach this webhook one at a time, in the order they were written; the next waits until the previous has succeeded, failed or been cancelled. Others go in parallel. Default `none`.",
+  },
+);
+const MaxInFlight = Type.Union([Type.Integer(), Type.Null()], {
+  description:
+    "Requests open to this webhook at once: 1 to the server's CAREHOOKS_MAX_IN_FLIGHT_PER_ENDPOINT; null for that default.",
+});
+const RateLimit = Type.Union([Type.Integer(), Type.Null()], {
+  description: `Requests per second to this webhook, 1 to ${MAX_RATE_LIMIT} (bursts of up to one second's worth); null for none.`,
+});
+const SettingsFields = {
+  ordering: Type.Optional(Ordering),
+  max_in_flight: Type.Optional(MaxInFlight),
+  rate_limit: Type.Optional(RateLimit),
+};
+
 const GenerateSigningKey = Type.Boolean({
   description:
     "Have carehooks generate a `whsec_` key; the answer shows it this once (`GET …/{id}/secret` shows it again). Not with `signing_key`.",
@@ -49,6 +70,7 @@ const CreateBody = Type.Object(
     signing_key: Type.Optional(Type.Union([SigningKey, Type.Null()])),
     generate_signing_key: Type.Optional(GenerateSigningKey),
     protocol: Type.Optional(Protocol),
+    ...SettingsFields,
   },
   { additionalProperties: false },
 );
@@ -65,6 +87,7 @@ const UpdateBody = Type.Object(
       Type.Boolean({ description: "Stop signing with the replaced key now instead of after CAREHOOKS_KEY_OVERLAP." }),
     ),
     protocol: Type.Optional(Protocol),
+    ...SettingsFields,
   },
   { additionalProperties: false },
 );
@@ -84,6 +107,9 @@ export const Webhook = Type.Object({
   previous_key_expires_at: Type.Union([Type.String({ format: "date-time" }), Type.Null()], {
     description: "After a key rotation: until when the replaced key keeps signing alongside the new one",
   }),
+  ordering: Ordering,
+  max_in_flight: MaxInFlight,
+  rate_limit: RateLimit,
   created_at: Type.String({ format: "date-time" }),
   updated_at: Type.String({ format: "date-time" }),
   created_by: Type.String(),
@@ -116,6 +142,9 @@ export function presentWebhook(row: SubscriptionRow): Webhook {
       row.previous_signing_key !== null && Number(row.previous_key_expires_at ?? 0) > Date.now()
         ? isoTime(Number(row.previous_key_expires_at))
         : null,
+    ordering: row.ordering,
+    max_in_flight: row.max_in_flight,
+    rate_limit: row.rate_limit,
     created_at: isoTime(row.created_at),
     updated_at: isoTime(row.updated_at),
     created_by: row.created_by,
@@ -177,6 +206,7 @@ export function subscriptionRoutes(app: App, ctx: AppContext): void {
       if (!eventNames) throw invalidRequest('body is missing "event_names"');
       const generated = generatedKey(body);
       const signingKey = generated ?? (body.signing_key == null ? null : checkSigningKey(body.signing_key));
+      const settings = checkDeliverySettings(body, ctx.config.maxInFlightPerEndpoint);
       return guardDuplicate(() =>
         runWrite(ctx, request, reply, async (trx, now) => {
           const id = newId("subscription", now);
@@ -196,6 +226,9 @@ export function subscriptionRoutes(app: App, ctx: AppContext): void {
             updated_by: principal.clientId,
             created_at: now,
             updated_at: now,
+            ordering: settings.ordering ?? "none",
+            max_in_flight: settings.max_in_flight ?? null,
+            rate_limit: settings.rate_limit ?? null,
           });
           return {
             status: 201,
@@ -251,7 +284,7 @@ export function subscriptionRoutes(app: App, ctx: AppContext): void {
       config: { scope: "webhooks:write" },
       schema: {
         tags,
-        summary: "Change a webhook's endpoint, events or signing key",
+        summary: "Change a webhook's endpoint, events, signing key or delivery settings",
         description:
           "A new signing_key replaces the old one, which keeps signing alongside it for CAREHOOKS_KEY_OVERLAP unless expire_previous_key is true.",
         params: IdParams,
@@ -264,12 +297,13 @@ export function subscriptionRoutes(app: App, ctx: AppContext): void {
       const body = request.body ?? {};
       if (Object.keys(body).length === 0) {
         throw invalidRequest(
-          "nothing to update: give endpoint, event_names, signing_key, generate_signing_key or expire_previous_key",
+          "nothing to update: give endpoint, event_names, signing_key, generate_signing_key, expire_previous_key, ordering, max_in_flight or rate_limit",
         );
       }
       const eventNames = eventNamesOf(body);
       const generated = generatedKey(body);
       const newKey = generated ?? body.signing_key;
+      const settings = checkDeliverySettings(body, ctx.config.maxInFlightPerEndpoint);
       return guardDuplicate(() =>
         runWrite(ctx, request, reply, async (trx, now) => {
           const row = await mustFind(trx, principal.businessId, request.params.id);
@@ -283,6 +317,7 @@ export function subscriptionRoutes(app: App, ctx: AppContext): void {
             });
           }
           if (eventNames) change.event_names = JSON.stringify(eventNames);
+          Object.assign(change, settings);
           if (newKey !== undefined) {
             const current = row.signing_key === null ? null : keyBox.open(row.signing_key);
             const next = newKey === null ? null : checkSigningKey(newKey);

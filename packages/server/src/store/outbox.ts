@@ -56,7 +56,13 @@ export async function recordEvent(adapter: DialectAdapter, db: Db, outgoing: Out
       last_error: null,
       created_at: event.created_at,
       updated_at: event.created_at,
+      resource_key: resourceKeyOf(event),
     })),
   );
   return subscriptionIds.length;
+}
+
+/** What per-resource ordering orders a delivery by: its event's resource. */
+export function resourceKeyOf(event: Pick<NewEvent, "resource_type" | "resource_id">): string {
+  return `${event.resource_type}:${event.resource_id}`;
 }

@@ -63,7 +63,15 @@ export interface SubscriptionTable {
   created_at: number;
   updated_at: number;
   deleted_at: number | null;
+  /** `per_resource`: the events of one resource reach the webhook one at a time, in the order they were written. */
+  ordering: Generated<SubscriptionOrdering>;
+  /** Concurrent requests to the webhook; null: the server's CAREHOOKS_MAX_IN_FLIGHT_PER_ENDPOINT. */
+  max_in_flight: number | null;
+  /** Requests per second to the webhook; null: no limit. */
+  rate_limit: number | null;
 }
+
+export type SubscriptionOrdering = "none" | "per_resource";
 
 export interface AppointmentTable {
   id: string;
@@ -150,6 +158,8 @@ export interface DeliveryTable {
   updated_at: number;
   /** Attempts made before the current round of the retry schedule (a resend or recover starts a new round). */
   retries_from: Generated<number>;
+  /** `<resource_type>:<resource_id>` of its event: what per-resource ordering orders by. */
+  resource_key: string | null;
 }
 
 export interface AttemptTable {

@@ -1,11 +1,12 @@
 import type { Updateable } from "kysely";
 import type { Db } from "./open.js";
 import { prepare } from "./prepared.js";
-import type { SubscriptionState, SubscriptionTable } from "./schema.js";
+import type { SubscriptionOrdering, SubscriptionState, SubscriptionTable } from "./schema.js";
 
-export type SubscriptionRow = Omit<SubscriptionTable, "state" | "failure_streak"> & {
+export type SubscriptionRow = Omit<SubscriptionTable, "state" | "failure_streak" | "ordering"> & {
   state: SubscriptionState;
   failure_streak: number;
+  ordering: SubscriptionOrdering;
 };
 
 export type NewSubscription = Omit<

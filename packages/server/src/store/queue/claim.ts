@@ -15,8 +15,13 @@
  *   flush). Their slots are free: a busy endpoint is refilled as soon as its
  *   answers arrive, not when their outcomes commit. Never for a degraded
  *   subscription, whose probe's outcome decides whether it may have another.
+ * - cap: requests open to one subscription at once, its max_in_flight or the
+ *   server's MAX_IN_FLIGHT_PER_ENDPOINT, whichever is lower.
  * - allowance: how many of a subscription's deliveries may be leased at once,
- *   its cap plus what its sender may lease ahead (delivery/lanes.ts).
+ *   LEASE_AHEAD times its cap: what its sender sends and what waits in its
+ *   lane (delivery/lanes.ts).
+ * - ordering: a `per_resource` subscription's delivery is due only when no
+ *   earlier one of the same resource is open (IN_ORDER).
  * - sender (PostgreSQL): the one worker that sends a subscription's
  *   deliveries while any is in flight (endpoint affinity, migration 0010):
  *   other workers skip it until nothing of it is in flight or that worker's
@@ -41,10 +46,28 @@ import { perLimit, rowsOf, statementRows } from "./raw.js";
 /** Subscriptions looked at per claim: enough that a few hundred that cannot take work never starve the rest. */
 const CANDIDATES = 200;
 
+/** A subscription's allowance is this many times its cap: its sender leases ahead as much as it sends. */
+export const LEASE_AHEAD = 2;
+
+/** Its cap (its own max_in_flight, never above the server's), as SQL over a subscription row `s`. */
+const capOf = (cap: number, min: "min" | "least") => `${min}(coalesce(s.max_in_flight, ${cap}), ${cap})`;
+
+/**
+ * An ordered subscription's delivery `q` may go only when no earlier delivery
+ * of the same resource is still open (pending or in flight): one at a time,
+ * in the order written, and a failed or cancelled one no longer holds the
+ * next back. The index delivery_resource_open answers it.
+ */
+const IN_ORDER = `NOT EXISTS (
+      SELECT 1 FROM delivery p
+      WHERE p.subscription_id = q.subscription_id AND p.resource_key = q.resource_key
+        AND p.status IN ('pending', 'in_flight') AND p.id < q.id
+    )`;
+
 export interface ClaimLimits {
   /** Free slots of this worker. */
   readonly limit: number;
-  /** A subscription's allowance: the deliveries it may have leased at once. */
+  /** The server's cap on requests open to one subscription (a subscription's own max_in_flight may be lower). */
   readonly perEndpoint: number;
   readonly leaseMs: number;
   readonly workerId: string;
@@ -70,6 +93,8 @@ export interface ClaimedDelivery extends Health {
   readonly signing_key: string | null;
   readonly previous_signing_key: string | null;
   readonly previous_key_expires_at: number | null;
+  readonly max_in_flight: number | null;
+  readonly rate_limit: number | null;
 }
 
 export interface ClaimResult {
@@ -79,7 +104,8 @@ export interface ClaimResult {
 const SENDER_COLUMNS = `
   d.id, d.event_id, d.subscription_id, d.event_name, d.attempts, d.retries_from, d.lease_token,
   e.payload, s.endpoint, s.signing_key, s.previous_signing_key, s.previous_key_expires_at,
-  s.state, s.state_reason, s.state_changed_at, s.failure_streak, s.failing_since, s.probe_at`;
+  s.state, s.state_reason, s.state_changed_at, s.failure_streak, s.failing_since, s.probe_at,
+  s.max_in_flight, s.rate_limit`;
 
 /**
  * SQLite: @credit is JSON [[delivery id, lease token], …].
@@ -96,17 +122,17 @@ WITH credit(id, n) AS (
   GROUP BY d.subscription_id
 ),
 counted AS (
-  SELECT s.id, s.state, s.probe_at,
+  SELECT s.id, s.state, s.probe_at, s.ordering, ${LEASE_AHEAD} * ${capOf(cap, "min")} AS allowance,
     (SELECT count(*) FROM delivery f WHERE f.subscription_id = s.id AND f.status = 'in_flight') AS busy,
     (SELECT min(p.next_attempt_at) FROM delivery p WHERE p.subscription_id = s.id AND p.status = 'pending') AS due
   FROM subscription s
   WHERE s.deleted_at IS NULL AND s.state <> 'disabled'
 ),
 roomy AS (
-  SELECT id, due, free FROM (
-    SELECT id, due,
+  SELECT id, due, free, ordering FROM (
+    SELECT id, due, ordering,
       CASE WHEN state = 'degraded' THEN (busy = 0 AND coalesce(probe_at, 0) <= @now)
-           ELSE min(${cap}, ${cap} - busy + coalesce((SELECT n FROM credit WHERE credit.id = counted.id), 0)) END AS free
+           ELSE min(allowance, allowance - busy + coalesce((SELECT n FROM credit WHERE credit.id = counted.id), 0)) END AS free
     FROM counted WHERE due <= @now
   ) WHERE free > 0
   ORDER BY due LIMIT ${CANDIDATES}
@@ -117,7 +143,8 @@ ranked AS (
   FROM roomy r JOIN delivery d ON d.id IN (
     SELECT q.id FROM delivery q
     WHERE q.subscription_id = r.id AND q.status = 'pending' AND q.next_attempt_at <= @now
-    ORDER BY q.next_attempt_at LIMIT ${cap}
+      AND (r.ordering = 'none' OR ${IN_ORDER})
+    ORDER BY q.next_attempt_at LIMIT ${LEASE_AHEAD * cap}
   )
 )
 UPDATE delivery SET status = 'in_flight', lease_token = @token, lease_expires_at = @expires, worker_id = @worker, updated_at = @now
@@ -133,8 +160,9 @@ JOIN event e ON e.id = d.event_id
 JOIN subscription s ON s.id = d.subscription_id`;
 
 /** PostgreSQL: $1 token, $2 lease ms, $3 worker, $4 credited delivery ids, $5 their lease tokens, $6 limit. */
-const postgresClaim = perLimit(
-  (cap) => `
+const postgresClaim = perLimit((cap) => {
+  const allowance = `${LEASE_AHEAD} * ${capOf(cap, "least")}`;
+  return `
 WITH clock AS MATERIALIZED (SELECT (extract(epoch from statement_timestamp()) * 1000)::bigint AS now),
 credit AS (
   SELECT d.subscription_id AS id, count(*)::int AS n FROM unnest($4::text[], $5::text[]) AS c(id, token)
@@ -144,13 +172,14 @@ credit AS (
 s AS (
   SELECT s.id, s.endpoint, s.signing_key, s.previous_signing_key, s.previous_key_expires_at,
     s.state, s.state_reason, s.state_changed_at, s.failure_streak, s.failing_since, s.probe_at,
+    s.max_in_flight, s.rate_limit, s.ordering,
     CASE WHEN s.state = 'degraded' THEN 1
-         ELSE least(${cap}, ${cap} - s.in_flight + coalesce((SELECT n FROM credit WHERE credit.id = s.id), 0)) END AS free
+         ELSE least(${allowance}, ${allowance} - s.in_flight + coalesce((SELECT n FROM credit WHERE credit.id = s.id), 0)) END AS free
   FROM subscription s, clock
   WHERE s.deleted_at IS NULL AND s.state <> 'disabled'
     AND (s.sender IS NULL OR s.sender = $3 OR NOT EXISTS (SELECT 1 FROM worker w WHERE w.id = s.sender))
     AND CASE WHEN s.state = 'degraded' THEN s.in_flight = 0 AND coalesce(s.probe_at, 0) <= clock.now
-             ELSE s.in_flight - coalesce((SELECT n FROM credit WHERE credit.id = s.id), 0) < ${cap} END
+             ELSE s.in_flight - coalesce((SELECT n FROM credit WHERE credit.id = s.id), 0) < ${allowance} END
     AND EXISTS (
       SELECT 1 FROM delivery p WHERE p.subscription_id = s.id AND p.status = 'pending' AND p.next_attempt_at <= clock.now
     )
@@ -163,6 +192,7 @@ picked AS (
   FROM s CROSS JOIN clock CROSS JOIN LATERAL (
     SELECT q.id, q.next_attempt_at FROM delivery q
     WHERE q.subscription_id = s.id AND q.status = 'pending' AND q.next_attempt_at <= clock.now
+      AND (s.ordering = 'none' OR ${IN_ORDER})
     ORDER BY q.next_attempt_at
     LIMIT s.free
     FOR UPDATE OF q SKIP LOCKED
@@ -177,8 +207,8 @@ d AS (
   RETURNING d.id, d.event_id, d.subscription_id, d.event_name, d.attempts, d.retries_from, d.lease_token
 )
 SELECT ${SENDER_COLUMNS}
-FROM d JOIN event e ON e.id = d.event_id JOIN s ON s.id = d.subscription_id`,
-);
+FROM d JOIN event e ON e.id = d.event_id JOIN s ON s.id = d.subscription_id`;
+});
 
 export async function claimBatch(adapter: DialectAdapter, limits: ClaimLimits): Promise<ClaimResult> {
   if (limits.limit <= 0) return { claimed: [] };

@@ -1,0 +1,170 @@
+/**
+ * Per-webhook delivery settings, end to end through a real receiver:
+ * per-resource ordering (with retries in between), a webhook's own cap, and
+ * its rate limit; and how each is validated.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { dialects } from "./support/databases.js";
+import { booking } from "./support/fixtures.js";
+import { type Harness, LOCAL_DELIVERY_ENV, startHarness, type Tenant } from "./support/harness.js";
+import { type Received, type Receiver, startReceiver } from "./support/receiver.js";
+
+const WEBHOOKS = "/notification/v1/connect/webhook/subscriptions";
+const APPOINTMENTS = "/dr/v1/business/appointments";
+
+interface Seen {
+  readonly resource: string;
+  readonly event: string;
+  readonly at: number;
+  status?: number;
+}
+
+describe.each(dialects())("per-webhook delivery settings on %s", (dialect) => {
+  let h: Harness;
+  const receivers: Receiver[] = [];
+
+  beforeAll(async () => {
+    h = await startHarness(
+      dialect,
+      {
+        ...LOCAL_DELIVERY_ENV,
+        CAREHOOKS_RETRY_SCHEDULE: "100ms,100ms,100ms,100ms,100ms",
+        CAREHOOKS_BREAKER_THRESHOLD: "1000",
+        CAREHOOKS_MAX_IN_FLIGHT_PER_ENDPOINT: "8",
+      },
+      { dispatcher: true },
+    );
+  });
+  afterAll(async () => {
+    await h?.close();
+    for (const receiver of receivers) await receiver.close();
+  });
+
+  async function webhook(body: Record<string, unknown>): Promise<{ tenant: Tenant; receiver: Receiver; id: string }> {
+    const receiver = await startReceiver();
+    receivers.push(receiver);
+    const tenant = await h.tenant();
+    const created = await tenant.request("POST", WEBHOOKS, {
+      endpoint: receiver.url,
+      event_names: ["appointment.created", "appointment.updated"],
+      ...body,
+    });
+    expect(created.statusCode, created.body).toBe(201);
+    return { tenant, receiver, id: created.json().id };
+  }
+
+  const resourceOf = (request: Received) => (JSON.parse(request.body) as { data: { appointment_id: string } }).data;
+
+  it("sends one resource's events one at a time, in the order written, retries included; others in parallel", async () => {
+    const { tenant, receiver, id } = await webhook({ ordering: "per_resource" });
+    expect((await tenant.request("GET", `${WEBHOOKS}/${id}`)).json().data).toMatchObject({ ordering: "per_resource" });
+    const seen: Seen[] = [];
+    const open = new Map<string, number>();
+    let peakSameResource = 0;
+    let peakAll = 0;
+    let failedOnce = 0;
+    const attempted = new Set<string>();
+    receiver.answer = (request) => {
+      const resource = resourceOf(request).appointment_id;
+      const event = String(request.headers["webhook-id"]);
+      const entry: Seen = { resource, event, at: Date.now() };
+      seen.push(entry);
+      open.set(resource, (open.get(resource) ?? 0) + 1);
+      peakSameResource = Math.max(peakSameResource, open.get(resource) ?? 0);
+      peakAll = Math.max(
+        peakAll,
+        [...open.values()].reduce((a, b) => a + b, 0),
+      );
+      // Every third event fails its first attempt: its successors must wait for the retry.
+      const first = !attempted.has(event);
+      attempted.add(event);
+      const status = first && Number.parseInt(event.slice(-2), 32) % 3 === 0 ? 500 : 200;
+      if (status === 500) failedOnce++;
+      entry.status = status;
+      setTimeout(() => open.set(resource, (open.get(resource) ?? 1) - 1), 15);
+      return { status, delayMs: 15 };
+    };
+
+    const appointments: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      appointments.push((await tenant.request("POST", APPOINTMENTS, booking)).json().appointment_id);
+    }
+    for (let round = 0; round < 3; round++) {
+      for (const appointment of appointments) {
+        const changed = await tenant.request("PATCH", `${APPOINTMENTS}/${appointment}`, { notes: `round ${round}` });
+        expect(changed.statusCode, changed.body).toBe(200);
+      }
+    }
+    const events = appointments.length * 4;
+    await receiver.waitFor(events + failedOnce, 20_000);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await receiver.waitFor(events + failedOnce, 20_000);
+
+    expect(failedOnce).toBeGreaterThan(0);
+    expect(peakSameResource).toBe(1);
+    expect(peakAll).toBeGreaterThan(1);
+    for (const appointment of appointments) {
+      const mine = seen.filter((entry) => entry.resource === appointment);
+      // Event ids are time-ordered: the order written. Each arrives only after the one before succeeded.
+      const succeeded = mine.filter((entry) => entry.status === 200).map((entry) => entry.event);
+      expect(succeeded).toHaveLength(4);
+      expect([...succeeded].sort()).toEqual(succeeded);
+      for (let i = 1; i < mine.length; i++) {
+        const before = mine[i - 1] as Seen;
+        const now = mine[i] as Seen;
+        if (now.event !== before.event) expect(before.status).toBe(200);
+      }
+    }
+  });
+
+  it("keeps a webhook's own lower cap", async () => {
+    const { tenant, receiver } = await webhook({ max_in_flight: 2 });
+    let open = 0;
+    let peak = 0;
+    receiver.answer = () => {
+      open += 1;
+      peak = Math.max(peak, open);
+      setTimeout(() => (open -= 1), 60);
+      return { status: 200, delayMs: 60 };
+    };
+    await Promise.all(Array.from({ length: 12 }, () => tenant.request("POST", APPOINTMENTS, booking)));
+    await receiver.waitFor(12, 20_000);
+    expect(peak).toBe(2);
+  });
+
+  it("holds a webhook to its rate limit", async () => {
+    const { tenant, receiver } = await webhook({ rate_limit: 5 });
+    await Promise.all(Array.from({ length: 12 }, () => tenant.request("POST", APPOINTMENTS, booking)));
+    await receiver.waitFor(12, 20_000);
+    const times = receiver.received.map((request) => request.at).sort((a, b) => a - b);
+    // A second's worth (5) at once, then one every 200 ms: the 12th no sooner than 7 × 200 ms after the first.
+    expect((times.at(-1) as number) - (times[0] as number)).toBeGreaterThanOrEqual(7 * 200 - 50);
+    // The first second holds the burst and the refill: at most 5 + 5.
+    const inOneSecond = times.filter((at) => at - (times[0] as number) < 1000).length;
+    expect(inOneSecond).toBeLessThanOrEqual(10);
+  });
+
+  it("validates the settings and lets PATCH change and clear them", async () => {
+    const { tenant, id } = await webhook({});
+    const refused = async (body: Record<string, unknown>, pattern: RegExp) => {
+      const response = await tenant.request("PATCH", `${WEBHOOKS}/${id}`, body);
+      expect(response.statusCode, response.body).toBe(400);
+      expect(response.json().error.message).toMatch(pattern);
+    };
+    await refused({ ordering: "by_clinic" }, /ordering/);
+    await refused({ max_in_flight: 9 }, /max_in_flight must be a whole number from 1 to 8/);
+    await refused({ max_in_flight: 0 }, /max_in_flight/);
+    await refused({ rate_limit: 10_001 }, /rate_limit must be a whole number from 1 to 10000/);
+    const read = async () => (await tenant.request("GET", `${WEBHOOKS}/${id}`)).json().data;
+    expect(await read()).toMatchObject({ ordering: "none", max_in_flight: null, rate_limit: null });
+    const changed = await tenant.request("PATCH", `${WEBHOOKS}/${id}`, {
+      ordering: "per_resource",
+      max_in_flight: 3,
+      rate_limit: 20,
+    });
+    expect(changed.statusCode, changed.body).toBe(200);
+    expect(await read()).toMatchObject({ ordering: "per_resource", max_in_flight: 3, rate_limit: 20 });
+    await tenant.request("PATCH", `${WEBHOOKS}/${id}`, { max_in_flight: null, rate_limit: null });
+    expect(await read()).toMatchObject({ ordering: "per_resource", max_in_flight: null, rate_limit: null });
+  });
+});
