@@ -128,6 +128,29 @@ describe("the integrator commands against a running server", () => {
     expect(events.length).toBeGreaterThanOrEqual(2);
     expect((await cli("webhooks", "disable", created.id)).trim()).toMatch(/disabled/);
     expect((await cli("webhooks", "enable", created.id)).trim()).toMatch(/active/);
+
+    // Delivery settings: set, shown, and cleared back to the server's defaults.
+    await cli(
+      "webhooks",
+      "update",
+      created.id,
+      "--ordering",
+      "per_resource",
+      "--max-in-flight",
+      "2",
+      "--rate-limit",
+      "50",
+    );
+    expect(JSON.parse(await cli("webhooks", "get", created.id, "--json"))).toMatchObject({
+      ordering: "per_resource",
+      max_in_flight: 2,
+      rate_limit: 50,
+    });
+    await cli("webhooks", "update", created.id, "--max-in-flight", "default", "--rate-limit", "none");
+    expect(JSON.parse(await cli("webhooks", "get", created.id, "--json"))).toMatchObject({
+      max_in_flight: null,
+      rate_limit: null,
+    });
     await cli("webhooks", "update", created.id, "--events", "appointment.created,appointment.updated");
     await cli("webhooks", "delete", created.id);
     expect(await cli("webhooks", "list")).toMatch(/no webhooks/);

@@ -37,13 +37,30 @@ export interface Webhook {
   readonly state_changed_at: string;
   /** After a key rotation: until when the replaced key keeps signing alongside the new one; null otherwise. */
   readonly previous_key_expires_at?: string | null;
+  /** `per_resource`: one resource's events one at a time, in the order written. */
+  readonly ordering: WebhookOrdering;
+  /** Requests open to the webhook at once; null: the server's cap. */
+  readonly max_in_flight: number | null;
+  /** Requests per second to the webhook; null: no limit. */
+  readonly rate_limit: number | null;
   readonly created_at: string;
   readonly updated_at: string;
   readonly created_by: string;
   readonly updated_by: string;
 }
 
-export interface CreateWebhookInput {
+export type WebhookOrdering = "none" | "per_resource";
+
+/** A webhook's own delivery settings; on update, null sets a number back to the server's default. */
+export interface WebhookSettings {
+  readonly ordering?: WebhookOrdering;
+  /** 1 to the server's CAREHOOKS_MAX_IN_FLIGHT_PER_ENDPOINT. */
+  readonly max_in_flight?: number | null;
+  /** 1 to 10 000 requests per second. */
+  readonly rate_limit?: number | null;
+}
+
+export interface CreateWebhookInput extends WebhookSettings {
   /** Absolute https URL (http only when the server allows it). */
   readonly endpoint: string;
   readonly event_names: readonly EventName[];
@@ -54,7 +71,7 @@ export interface CreateWebhookInput {
   readonly protocol?: "http" | "https";
 }
 
-export interface UpdateWebhookInput {
+export interface UpdateWebhookInput extends WebhookSettings {
   readonly endpoint?: string;
   readonly event_names?: readonly EventName[];
   /** A new key; the old one keeps signing alongside it for the server's key overlap. null removes the key. */

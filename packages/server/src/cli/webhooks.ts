@@ -48,9 +48,15 @@ export function webhooksCommand(): Command {
     },
   );
 
+  withProfile(webhooks.command("get").description("Show one webhook and its settings").argument("<id>")).action(
+    async (id: string, options: IntegratorOptions) => {
+      const { data } = await apiFor(options).request<{ data: Webhook }>("GET", `${BASE}/${id}`);
+      printRecord(options, data as unknown as Record<string, unknown>);
+    },
+  );
+
   withProfile(
-    webhooks
-      .command("create")
+    withSettings(webhooks.command("create"))
       .description("Register an endpoint")
       .requiredOption("--url <url>", "the endpoint (https)")
       .requiredOption("--events <list>", "comma-separated event names")
@@ -58,13 +64,15 @@ export function webhooksCommand(): Command {
       .option("--generate-signing-key", "have the server generate a whsec_ key, printed once"),
   ).action(
     async (
-      options: IntegratorOptions & { url: string; events: string; signingKey?: string; generateSigningKey?: boolean },
+      options: IntegratorOptions &
+        SettingsOptions & { url: string; events: string; signingKey?: string; generateSigningKey?: boolean },
     ) => {
       const body = {
         endpoint: options.url,
         event_names: list(options.events),
         ...(options.signingKey ? { signing_key: options.signingKey } : {}),
         ...(options.generateSigningKey ? { generate_signing_key: true } : {}),
+        ...settingsOf(options),
       };
       const created = await apiFor(options).request<{ id: string; signing_key?: string }>("POST", BASE, body);
       printGenerated(options, created, `created ${created.id}`);
@@ -72,9 +80,8 @@ export function webhooksCommand(): Command {
   );
 
   withProfile(
-    webhooks
-      .command("update")
-      .description("Change a webhook's endpoint, events or signing key")
+    withSettings(webhooks.command("update"))
+      .description("Change a webhook's endpoint, events, signing key or delivery settings")
       .argument("<id>")
       .option("--url <url>", "new endpoint")
       .option("--events <list>", "new comma-separated event names")
@@ -84,13 +91,14 @@ export function webhooksCommand(): Command {
   ).action(
     async (
       id: string,
-      options: IntegratorOptions & {
-        url?: string;
-        events?: string;
-        signingKey?: string;
-        generateSigningKey?: boolean;
-        expirePreviousKey?: boolean;
-      },
+      options: IntegratorOptions &
+        SettingsOptions & {
+          url?: string;
+          events?: string;
+          signingKey?: string;
+          generateSigningKey?: boolean;
+          expirePreviousKey?: boolean;
+        },
     ) => {
       const body = {
         ...(options.url ? { endpoint: options.url } : {}),
@@ -98,6 +106,7 @@ export function webhooksCommand(): Command {
         ...(options.signingKey ? { signing_key: options.signingKey } : {}),
         ...(options.generateSigningKey ? { generate_signing_key: true } : {}),
         ...(options.expirePreviousKey ? { expire_previous_key: true } : {}),
+        ...settingsOf(options),
       };
       const answer = await apiFor(options).request<{ signing_key?: string }>("PATCH", `${BASE}/${id}`, body);
       printGenerated(options, answer, `updated ${id}`);
@@ -163,4 +172,31 @@ export function webhooksCommand(): Command {
   });
 
   return webhooks;
+}
+
+interface SettingsOptions {
+  ordering?: string;
+  maxInFlight?: string;
+  rateLimit?: string;
+}
+
+/** The per-webhook delivery settings, the same on create and update. */
+function withSettings(command: Command): Command {
+  return command
+    .option("--ordering <ordering>", "none, or per_resource: a resource's events one at a time, in order")
+    .option(
+      "--max-in-flight <n>",
+      "requests open to the webhook at once (at most the server's cap); default: the server's",
+    )
+    .option("--rate-limit <n>", "requests per second to the webhook; none: no limit");
+}
+
+/** The settings given, as the API takes them; `default` and `none` clear a number. */
+function settingsOf(options: SettingsOptions): Record<string, unknown> {
+  const count = (value: string) => (value === "default" || value === "none" ? null : Number(value));
+  return {
+    ...(options.ordering !== undefined ? { ordering: options.ordering } : {}),
+    ...(options.maxInFlight !== undefined ? { max_in_flight: count(options.maxInFlight) } : {}),
+    ...(options.rateLimit !== undefined ? { rate_limit: count(options.rateLimit) } : {}),
+  };
 }
