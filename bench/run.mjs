@@ -6,7 +6,7 @@ import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "n
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { Api, pgReachable, prepareDeployment, serveNodeFlags } from "./lib/carehooks.mjs";
+import { Api, pgReachable, prepareDeployment, serveNodeFlags, setWebhookSettings } from "./lib/carehooks.mjs";
 import { ROOT, undiciVersion } from "./lib/deps.mjs";
 import { newSigningKey } from "./lib/payload.mjs";
 import { bullmqDrain, graphileDrain, redisReachable, stopPeers } from "./lib/peers.mjs";
@@ -43,6 +43,8 @@ const HELP = `Usage: node bench/run.mjs [options]
   --no-peers            leave out the peer queues (BullMQ on Redis, graphile-worker on PostgreSQL)
   --skip LIST           any of e2e,fanout,drain,latency,paths
   --fanout-target T     ports (10 receiver ports) | paths (10 paths on one port) | both (default both)
+  --ordering O          none | per_resource: every bench webhook's ordering (default none), to
+                        measure what per-resource ordering costs (each event is its own resource)
   --workers N           PostgreSQL worker processes (default 2)
   --postgres URL        PostgreSQL server (default $CAREHOOKS_BENCH_POSTGRES_URL or
                         postgres://postgres@127.0.0.1:5432/test); a fresh schema bench_<random> is
@@ -73,6 +75,7 @@ const { values: opt } = parseArgs({
     "no-peers": { type: "boolean", default: false },
     skip: { type: "string", default: "" },
     "fanout-target": { type: "string", default: "both" },
+    ordering: { type: "string", default: "none" },
     workers: { type: "string", default: "2" },
     postgres: {
       type: "string",
@@ -126,6 +129,7 @@ const O = {
       .filter(Boolean),
   ),
   fanoutTarget: opt["fanout-target"],
+  ordering: opt.ordering,
   postgres: opt.postgres,
   redis: opt.redis,
   out: path.resolve(opt.out),
@@ -140,6 +144,11 @@ const O = {
     }),
   ),
 };
+if (!["none", "per_resource"].includes(O.ordering)) {
+  process.stderr.write(`--ordering ${O.ordering}: expected none or per_resource\n`);
+  process.exit(2);
+}
+setWebhookSettings({ ordering: O.ordering });
 if (opt["no-peers"]) O.only.delete("peers");
 if (!["ports", "paths", "both"].includes(O.fanoutTarget)) {
   process.stderr.write("--fanout-target must be ports, paths or both\n");

@@ -164,6 +164,12 @@ export async function pgReachable(pgBase) {
 }
 
 /** A small API client over one undici Pool. */
+/** Per-webhook delivery settings every bench webhook is created with (`--ordering`). */
+let webhookSettings = {};
+export function setWebhookSettings(settings) {
+  webhookSettings = settings;
+}
+
 export class Api {
   constructor(port, connections = 32) {
     this.origin = `http://127.0.0.1:${port}`;
@@ -196,6 +202,7 @@ export class Api {
       endpoint,
       event_names: ["appointment.created"],
       signing_key: signingKey,
+      ...webhookSettings,
     });
   }
 
