@@ -6,14 +6,18 @@
  * the statement runs: one deleted or disabled in another process a moment
  * ago gets nothing, even while that process's announcement is on its way.
  */
+import { createHash } from "node:crypto";
 import { CompiledQuery } from "kysely";
 import { BoundedMap } from "../domain/bounded-map.js";
 import { newId } from "../domain/ids.js";
+import type { DialectAdapter } from "./dialect/adapter.js";
 import type { Db } from "./open.js";
 import type { Outgoing } from "./outbox.js";
 
 interface Shape {
   readonly text: string;
+  /** Its name as a prepared statement: one per text, so a connection never sees one name with two texts. */
+  readonly name: string;
   /** The columns of each record, then of the event, in parameter order. */
   readonly columns: readonly (readonly string[])[];
 }
@@ -47,14 +51,16 @@ function shapeFor(tables: readonly string[], columns: readonly (readonly string[
     JOIN "subscription" AS "s" ON "s"."id" = "v"."subscription_id"
     WHERE "s"."business_id" = ${event("business_id")} AND "s"."deleted_at" IS NULL AND "s"."state" <> 'disabled'
     RETURNING 1)`;
-  return {
-    text: `WITH ${[...inserts, deliveries].join(",\n")}\nSELECT count(*)::integer AS "deliveries" FROM "d"`,
-    columns,
-  };
+  const text = `WITH ${[...inserts, deliveries].join(",\n")}\nSELECT count(*)::integer AS "deliveries" FROM "d"`;
+  return { text, name: `carehooks_outbox_${createHash("sha256").update(text).digest("hex").slice(0, 24)}`, columns };
 }
 
-/** Writes the records, the event and its deliveries in one statement; returns how many deliveries it created. */
-export async function writeInOneStatement(db: Db, outgoing: Outgoing): Promise<number> {
+/**
+ * Writes the records, the event and its deliveries in one statement; returns how many deliveries it created.
+ * Outside a transaction it runs as a named prepared statement (`adapter.preparedQuery`): parsed and
+ * planned once per connection, not on every create.
+ */
+export async function writeInOneStatement(adapter: DialectAdapter, db: Db, outgoing: Outgoing): Promise<number> {
   const rows: object[] = [...outgoing.records.map((record) => record.row), outgoing.event];
   const tables = [...outgoing.records.map((record) => record.table), "event"];
   const columns = rows.map(columnsOf);
@@ -70,6 +76,9 @@ export async function writeInOneStatement(db: Db, outgoing: Outgoing): Promise<n
     subscriptionIds.map(() => newId("delivery", event.created_at)),
     subscriptionIds,
   );
-  const result = await db.executeQuery<{ deliveries: number }>(CompiledQuery.raw(shape.text, parameters));
-  return result.rows[0]?.deliveries ?? 0;
+  const answer =
+    adapter.preparedQuery && !db.isTransaction
+      ? await adapter.preparedQuery<{ deliveries: number }>(shape.name, shape.text, parameters)
+      : (await db.executeQuery<{ deliveries: number }>(CompiledQuery.raw(shape.text, parameters))).rows;
+  return answer[0]?.deliveries ?? 0;
 }

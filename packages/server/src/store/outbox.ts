@@ -34,7 +34,7 @@ export interface Outgoing {
  * transaction, which `db` must be.
  */
 export async function recordEvent(adapter: DialectAdapter, db: Db, outgoing: Outgoing): Promise<number> {
-  if (adapter.writableCtes) return writeInOneStatement(db, outgoing);
+  if (adapter.writableCtes) return writeInOneStatement(adapter, db, outgoing);
   for (const { table, row } of outgoing.records) await insertRows(db, table, [row] as never);
   await insertRows(db, "event", [outgoing.event]);
   const { event, subscriptionIds } = outgoing;
