@@ -290,3 +290,73 @@ describe("liveness on SQLite", () => {
     expect(fs.existsSync(`${file}.lock.json`)).toBe(false);
   });
 });
+
+describe.runIf(dialects().includes("postgres"))("per-resource ordering with its sender killed on PostgreSQL", () => {
+  it("keeps each resource's events in the order written across the takeover", { timeout: 120_000 }, async () => {
+    const { db, api, headers } = await apiAndTwoWorkers(FAST);
+    const receiver = await startReceiver();
+    cleanups.push(() => receiver.close());
+    receiver.answer = () => ({ status: 200, delayMs: 10 });
+    const hook = await fetch(`${api.url}/notification/v1/connect/webhook/subscriptions`, {
+      method: "POST",
+      headers,
+      body: JSON.stringify({
+        endpoint: receiver.url,
+        event_names: ["appointment.created", "appointment.updated"],
+        ordering: "per_resource",
+      }),
+    });
+    expect(hook.status).toBe(201);
+    const webhookId = ((await hook.json()) as { id: string }).id;
+    const appointments = [...(await book(api.url, headers, 30))];
+    const rounds = 3;
+    const updates = (async () => {
+      for (let round = 0; round < rounds; round++) {
+        for (const appointment of appointments) {
+          await fetch(`${api.url}/dr/v1/business/appointments/${appointment}`, {
+            method: "PATCH",
+            headers,
+            body: JSON.stringify({ notes: `round ${round}` }),
+          });
+        }
+      }
+    })();
+
+    // Kill whichever worker is sending this webhook's deliveries.
+    const client = new pg.Client({ connectionString: db.url.replace(/\?.*$/, "") });
+    await client.connect();
+    cleanups.push(() => client.end());
+    await client.query(`SET search_path = "${new URL(db.url).searchParams.get("schema")}"`);
+    const senderPid = async () =>
+      (
+        await client.query("SELECT w.pid FROM subscription s JOIN worker w ON w.id = s.sender WHERE s.id = $1", [
+          webhookId,
+        ])
+      ).rows[0]?.pid as number | undefined;
+    await until(() => receiver.received.length >= 30, 30_000, "the first deliveries");
+    const pid = await until(senderPid, 30_000, "a sender");
+    process.kill(pid, "SIGKILL");
+    await updates;
+
+    const total = appointments.length * (1 + rounds);
+    const firstReceipts = () => {
+      const seen = new Map<string, string[]>();
+      const counted = new Set<string>();
+      for (const request of receiver.received) {
+        const event = String(request.headers["webhook-id"]);
+        if (counted.has(event)) continue;
+        counted.add(event);
+        const id = (JSON.parse(request.body) as { data: { appointment_id: string } }).data.appointment_id;
+        seen.set(id, [...(seen.get(id) ?? []), event]);
+      }
+      return { seen, count: counted.size };
+    };
+    await until(() => firstReceipts().count >= total, 90_000, "every event to arrive");
+    const { seen } = firstReceipts();
+    for (const appointment of appointments) {
+      const events = seen.get(appointment) ?? [];
+      expect(events).toHaveLength(1 + rounds);
+      expect([...events].sort()).toEqual(events);
+    }
+  });
+});

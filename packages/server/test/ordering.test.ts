@@ -5,12 +5,14 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dialects } from "./support/databases.js";
-import { booking } from "./support/fixtures.js";
+import { booking, until } from "./support/fixtures.js";
 import { type Harness, LOCAL_DELIVERY_ENV, startHarness, type Tenant } from "./support/harness.js";
 import { type Received, type Receiver, startReceiver } from "./support/receiver.js";
 
 const WEBHOOKS = "/notification/v1/connect/webhook/subscriptions";
 const APPOINTMENTS = "/dr/v1/business/appointments";
+
+const resourceOf = (request: Received) => (JSON.parse(request.body) as { data: { appointment_id: string } }).data;
 
 interface Seen {
   readonly resource: string;
@@ -52,8 +54,6 @@ describe.each(dialects())("per-webhook delivery settings on %s", (dialect) => {
     expect(created.statusCode, created.body).toBe(201);
     return { tenant, receiver, id: created.json().id };
   }
-
-  const resourceOf = (request: Received) => (JSON.parse(request.body) as { data: { appointment_id: string } }).data;
 
   it("sends one resource's events one at a time, in the order written, retries included; others in parallel", async () => {
     const { tenant, receiver, id } = await webhook({ ordering: "per_resource" });
@@ -166,5 +166,81 @@ describe.each(dialects())("per-webhook delivery settings on %s", (dialect) => {
     expect(await read()).toMatchObject({ ordering: "per_resource", max_in_flight: 3, rate_limit: 20 });
     await tenant.request("PATCH", `${WEBHOOKS}/${id}`, { max_in_flight: null, rate_limit: null });
     expect(await read()).toMatchObject({ ordering: "per_resource", max_in_flight: null, rate_limit: null });
+  });
+});
+
+describe.each(dialects())("per-resource ordering through a breaker trip on %s", (dialect) => {
+  let h: Harness;
+  const receivers: Receiver[] = [];
+  beforeAll(async () => {
+    h = await startHarness(
+      dialect,
+      {
+        ...LOCAL_DELIVERY_ENV,
+        CAREHOOKS_RETRY_SCHEDULE: "100ms,100ms,200ms,400ms,800ms,1s,1s,1s,1s,1s",
+        CAREHOOKS_BREAKER_THRESHOLD: "3",
+        CAREHOOKS_DISABLE_AFTER: "1h",
+      },
+      { dispatcher: true },
+    );
+  });
+  afterAll(async () => {
+    await h?.close();
+    for (const receiver of receivers) await receiver.close();
+  });
+
+  async function webhook(body: Record<string, unknown>): Promise<{ tenant: Tenant; receiver: Receiver; id: string }> {
+    const receiver = await startReceiver();
+    receivers.push(receiver);
+    const tenant = await h.tenant();
+    const created = await tenant.request("POST", WEBHOOKS, {
+      endpoint: receiver.url,
+      event_names: ["appointment.created", "appointment.updated"],
+      ...body,
+    });
+    expect(created.statusCode, created.body).toBe(201);
+    return { tenant, receiver, id: created.json().id };
+  }
+
+  it("keeps each resource's order through a breaker trip and its recovery", async () => {
+    const { tenant, receiver, id } = await webhook({ ordering: "per_resource" });
+    let failing = true;
+    receiver.answer = () => (failing ? { status: 503 } : { status: 200, delayMs: 5 });
+    const appointments: string[] = [];
+    for (let i = 0; i < 4; i++)
+      appointments.push((await tenant.request("POST", APPOINTMENTS, booking)).json().appointment_id);
+    for (const appointment of appointments) {
+      await tenant.request("PATCH", `${APPOINTMENTS}/${appointment}`, { notes: "first" });
+      await tenant.request("PATCH", `${APPOINTMENTS}/${appointment}`, { notes: "second" });
+    }
+    await until(
+      async () => (await tenant.request("GET", `${WEBHOOKS}/${id}`)).json().data.state === "degraded",
+      15_000,
+      "degraded",
+    );
+    failing = false;
+    await until(
+      async () => (await tenant.request("GET", `${WEBHOOKS}/${id}`)).json().data.state === "active",
+      15_000,
+      "active again",
+    );
+    const succeeded = async () => {
+      const list = (await tenant.request("GET", `${WEBHOOKS}/${id}/deliveries?limit=100`)).json().data as {
+        status: string;
+      }[];
+      return list.length === 12 && list.every((delivery) => delivery.status === "succeeded");
+    };
+    await until(succeeded, 20_000, "every delivery to succeed");
+    // Attempts failed before the breaker opened, and probes after: more requests than deliveries.
+    expect(receiver.received.length).toBeGreaterThan(12);
+    // After the recovery, each resource's events arrived in the order written.
+    for (const appointment of appointments) {
+      const events = receiver.received
+        .filter((request) => resourceOf(request).appointment_id === appointment)
+        .map((request) => String(request.headers["webhook-id"]));
+      const firsts = events.filter((event, i) => events.indexOf(event) === i);
+      expect(firsts).toHaveLength(3);
+      expect([...firsts].sort()).toEqual(firsts);
+    }
   });
 });
