@@ -43,7 +43,7 @@ describe("migrations", () => {
     cleanups.push(async () => Promise.all(adapters.map((adapter) => adapter.close())));
     const results = await Promise.all(adapters.map((adapter) => migrateDatabase(adapter)));
     const all = loadMigrations(dialect).map((m) => m.version);
-    expect(results.flat().sort()).toEqual(all);
+    expect(results.flat().sort((a, b) => a - b)).toEqual(all);
     expect(await migrateDatabase(adapters[0]!)).toEqual([]);
   });
 
