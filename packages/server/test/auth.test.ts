@@ -66,7 +66,17 @@ describe.each(dialects())("client-credential auth on %s", (dialect) => {
     );
     const response = await list({ authorization: `Bearer ${expired}` });
     expect(response.statusCode).toBe(401);
-    expect(response.json().error.message).toMatch(/expired/);
+    expect(response.json().error.message).toMatch(/has expired: refresh it/);
+    // RFC 6750: every 401 names the scheme; a token that was sent but cannot be used says why.
+    expect(response.headers["www-authenticate"]).toBe(
+      'Bearer realm="carehooks", error="invalid_token", error_description="the access token expired"',
+    );
+    expect(missing.headers["www-authenticate"]).toBe('Bearer realm="carehooks"');
+    const forged = await list({ authorization: `Bearer ${header}.${payload}.forgedsignature` });
+    expect(forged.json().error.message).toMatch(/is invalid/);
+    expect(forged.headers["www-authenticate"]).toMatch(
+      /error="invalid_token", error_description="the access token is invalid"/,
+    );
   });
 
   it("rotates refresh tokens, and a reused one revokes its family", async () => {

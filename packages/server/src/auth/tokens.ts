@@ -61,6 +61,12 @@ export class TokenService {
 
   /** The claims of a valid token, or undefined for anything else (bad signature, expired, malformed). */
   async verify(token: string, now = Date.now()): Promise<VerifiedClaims | undefined> {
+    const checked = await this.check(token, now);
+    return typeof checked === "string" ? undefined : checked;
+  }
+
+  /** The claims of a valid token, or why it is not: `expired` (well signed, past its exp) or `invalid`. */
+  async check(token: string, now = Date.now()): Promise<VerifiedClaims | "expired" | "invalid"> {
     const known = this.#verified.get(token);
     if (known !== undefined) {
       if (now < known.expiresAt) return known;
@@ -73,9 +79,9 @@ export class TokenService {
         currentDate: new Date(now),
       });
       if (typeof payload.sub !== "string" || typeof payload.biz !== "string" || typeof payload.exp !== "number") {
-        return undefined;
+        return "invalid";
       }
-      if (payload.scp !== undefined && typeof payload.scp !== "string") return undefined;
+      if (payload.scp !== undefined && typeof payload.scp !== "string") return "invalid";
       const expiresAt = payload.exp * 1000;
       const claims: VerifiedClaims =
         typeof payload.scp === "string"
@@ -89,7 +95,8 @@ export class TokenService {
       this.#verified.set(token, claims);
       return claims;
     } catch (error) {
-      if (error instanceof joseErrors.JOSEError) return undefined;
+      if (error instanceof joseErrors.JWTExpired) return "expired";
+      if (error instanceof joseErrors.JOSEError) return "invalid";
       throw error;
     }
   }

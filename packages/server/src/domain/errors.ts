@@ -37,7 +37,18 @@ export class ApiError extends Error {
 }
 
 export const invalidRequest = (message: string) => new ApiError("INVALID_REQUEST", message);
-export const unauthorized = (message = "missing, invalid or expired token") => new ApiError("UNAUTHORIZED", message);
+/**
+ * A 401 with the challenge RFC 6750 asks for: `Bearer realm="carehooks"`, and
+ * `error="invalid_token"` with a description when a token was sent but cannot
+ * be used (expired, invalid, its client revoked).
+ */
+export function unauthorized(message = "missing, invalid or expired token", tokenProblem?: string): ApiError {
+  const challenge =
+    tokenProblem === undefined
+      ? 'Bearer realm="carehooks"'
+      : `Bearer realm="carehooks", error="invalid_token", error_description="${tokenProblem.replaceAll('"', "'")}"`;
+  return new ApiError("UNAUTHORIZED", message, { "www-authenticate": challenge });
+}
 export const forbidden = (message: string) => new ApiError("FORBIDDEN", message);
 export const notFound = (what: string) => new ApiError("NOT_FOUND", `${what} not found`);
 export const conflict = (message: string) => new ApiError("CONFLICT", message);

@@ -9,6 +9,8 @@ import { forbidden, unauthorized } from "../domain/errors.js";
 import { auditRead } from "./audit.js";
 import type { AppContext } from "./context.js";
 
+const INVALID_TOKEN = "the access token is invalid (not one this server issued, or altered): log in again";
+
 /** `Authorization: Bearer <token>`, or the legacy `auth: <token>` header. */
 function tokenOf(request: FastifyRequest): string | undefined {
   const bearer = (value: unknown) => (typeof value === "string" ? /^Bearer\s+(\S+)\s*$/i.exec(value)?.[1] : undefined);
@@ -25,11 +27,17 @@ export function authenticate(ctx: AppContext) {
     if (!scope) return;
     const token = tokenOf(request);
     if (!token) throw unauthorized("missing token: send Authorization: Bearer <access_token>");
-    const claims = await ctx.tokens.verify(token);
-    if (!claims) throw unauthorized("invalid or expired token");
+    const claims = await ctx.tokens.check(token);
+    if (claims === "expired") {
+      throw unauthorized(
+        "the access token has expired: refresh it (POST /connect-auth/v1/account/refresh) or log in again",
+        "the access token expired",
+      );
+    }
+    if (claims === "invalid") throw unauthorized(INVALID_TOKEN, "the access token is invalid");
     const client = await ctx.caches.clients.get(ctx.db, claims.clientId);
-    if (!client || client.business_id !== claims.businessId) throw unauthorized("invalid or expired token");
-    if (client.revoked_at !== null) throw unauthorized("this client has been revoked");
+    if (!client || client.business_id !== claims.businessId) throw unauthorized(INVALID_TOKEN, "unknown client");
+    if (client.revoked_at !== null) throw unauthorized("this client has been revoked", "the client was revoked");
     // A token may carry fewer scopes than its client (a read-only portal session), never more.
     const scopes = claims.scopes ? client.scopes.filter((held) => claims.scopes?.includes(held)) : client.scopes;
     request.principal = {
