@@ -35,6 +35,21 @@ describe("error answers", () => {
     expect(JSON.stringify(body)).not.toMatch(/at .*\.(ts|js):\d+|SELECT|sqlite/i);
   }
 
+  it("lists the allowed values when a field must be one of several", async () => {
+    const headers = { authorization: `Bearer ${tenant.accessToken}`, "content-type": "application/json" };
+    const body = { endpoint: "https://example.com/hook", event_names: ["appointment.created"], ordering: "sorted" };
+    const response = await h.app.inject({ method: "POST", url: BASE, headers, payload: body });
+    expectError(response, 400, "INVALID_REQUEST");
+    expect(response.json().error.message).toBe("body.ordering must be one of none, per_resource");
+    const protocol = await h.app.inject({
+      method: "POST",
+      url: BASE,
+      headers,
+      payload: { ...body, ordering: "none", protocol: "ftp" },
+    });
+    expect(protocol.json().error.message).toBe("body.protocol must be one of http, https");
+  });
+
   it("answers 404 for an unknown route and 405 for a known path with the wrong method", async () => {
     expectError(await h.app.inject({ method: "GET", url: "/no/such/thing" }), 404, "NOT_FOUND");
     const wrong = await h.app.inject({ method: "PUT", url: `${BASE}/wh_abc` });

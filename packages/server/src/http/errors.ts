@@ -41,7 +41,28 @@ function describeValidation(error: FastifyError): string {
     return `${where} has unknown field "${String(issue.params?.additionalProperty)}"`;
   }
   if (issue.keyword === "required") return `${where} is missing "${String(issue.params?.missingProperty)}"`;
+  const allowed = allowedValues(error.validation as ValidationIssue[], issue.instancePath ?? "");
+  if (allowed.length > 0) return `${where} must be one of ${allowed.join(", ")}`;
   return `${where} ${issue.message ?? "is invalid"}`;
+}
+
+/**
+ * The values a field may take, when what failed is a choice among constants:
+ * an `enum`, or a union of literals (an `anyOf` whose branches each failed
+ * with `const`), so the answer can list them instead of "must be equal to
+ * constant".
+ */
+function allowedValues(issues: readonly ValidationIssue[], path: string): string[] {
+  const values: string[] = [];
+  for (const issue of issues) {
+    if ((issue.instancePath ?? "") !== path) continue;
+    if (issue.keyword === "enum" && Array.isArray(issue.params?.allowedValues)) {
+      values.push(...(issue.params.allowedValues as unknown[]).map(String));
+    } else if (issue.keyword === "const") {
+      values.push(String(issue.params?.allowedValue));
+    }
+  }
+  return [...new Set(values)];
 }
 
 /** Maps anything a handler or Fastify threw to a catalogued ApiError; undefined means "a bug". */
