@@ -1,4 +1,5 @@
 /** The HTTP client of the integrator commands: logs in, refreshes, and turns error answers into messages. */
+import { describeNetworkError } from "./network-error.js";
 import type { Profile } from "./profile.js";
 
 export class ApiCallError extends Error {
@@ -49,7 +50,7 @@ export class Api {
         signal: AbortSignal.timeout(30_000),
       });
     } catch (error) {
-      throw new Error(`cannot reach ${this.profile.url}: ${(error as Error).message}`);
+      throw new Error(describeNetworkError(this.profile.url, error));
     }
     const text = await response.text();
     const parsed = text === "" ? undefined : (JSON.parse(text) as unknown);
