@@ -218,11 +218,18 @@ export function toBytes(body: RawBody): Buffer {
   );
 }
 
-function checkKeys(signingKey: SigningKeys): readonly string[] {
-  const keys = typeof signingKey === "string" ? [signingKey] : signingKey;
+/**
+ * The keys to verify with, or a TypeError: an adapter calls this when it is
+ * made, so a key missing from the environment fails at start-up, not on the
+ * first webhook. `where` names the caller in the message.
+ */
+export function checkKeys(signingKey: SigningKeys, where = "signingKey"): readonly string[] {
+  const keys = typeof signingKey === "string" ? [signingKey] : Array.isArray(signingKey) ? signingKey : [];
   if (keys.length === 0 || keys.some((key) => typeof key !== "string" || key.length === 0)) {
     // A lost key must not turn into an empty HMAC key that anyone can sign with.
-    throw new TypeError("signingKey must be a non-empty string (or a non-empty list of them)");
+    throw new TypeError(
+      `${where}: the signing key must be a non-empty string (or a non-empty list of them), got ${describe(signingKey)}; is the environment variable that holds it set?`,
+    );
   }
   for (const key of keys) {
     if (key.startsWith(WHSEC_PREFIX) && Buffer.from(key.slice(WHSEC_PREFIX.length), "base64").length === 0) {
@@ -338,4 +345,10 @@ function standardMac(key: string, id: string, timestamp: number, body: Buffer): 
 function single(values: readonly string[]): string | undefined {
   const distinct = new Set(values.map((value) => value.trim()));
   return distinct.size === 1 ? [...distinct][0] : undefined;
+}
+
+function describe(value: unknown): string {
+  if (value === undefined || value === null) return String(value);
+  if (typeof value === "string") return value === "" ? "an empty string" : "a string";
+  return Array.isArray(value) ? `a list of ${value.length}` : typeof value;
 }

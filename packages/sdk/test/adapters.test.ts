@@ -372,3 +372,16 @@ describe("fastifyWebhook (real Fastify instance)", () => {
     expect(response.json().error.code).toBe("handler_failed");
   });
 });
+
+describe("adapters made without a key", () => {
+  it("throw when made, naming the adapter, not on the first webhook", () => {
+    const missing = process.env.CAREHOOKS_TEST_KEY_THAT_IS_NOT_SET as string;
+    expect(() => nodeHandler(missing, () => {})).toThrow(
+      /^nodeHandler: the signing key must be a non-empty string .* got undefined; is the environment variable/,
+    );
+    expect(() => expressMiddleware("")).toThrow(/^expressMiddleware: .* got an empty string/);
+    expect(() => fastifyWebhook({ signingKey: [], handler: async () => {} } as never)).toThrow(
+      /^fastifyWebhook: .* got a list of 0/,
+    );
+  });
+});

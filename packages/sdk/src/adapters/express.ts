@@ -5,7 +5,7 @@
 import type { CarehooksEvent } from "../events.js";
 import { DEFAULT_MAX_BODY_BYTES, type NodeRequestLike, rawBodyOf } from "../raw-body.js";
 import { BodyAlreadyParsedError } from "../verification-errors.js";
-import { type SigningKeys, type VerifiedSignature, verifyAndParse } from "../verify.js";
+import { checkKeys, type SigningKeys, type VerifiedSignature, verifyAndParse } from "../verify.js";
 import { type AdapterOptions, failureAnswer, report } from "./answer.js";
 
 /** The parts of an Express request the middleware uses; it adds `carehooksEvent` and `carehooksSignature`. */
@@ -63,6 +63,7 @@ export function expressMiddleware(
   signingKey: SigningKeys,
   options: AdapterOptions = {},
 ): (req: ExpressRequestLike, res: ExpressResponseLike, next: ExpressNext) => Promise<void> {
+  checkKeys(signingKey, "expressMiddleware");
   return async (req, res, next) => {
     let verified: ReturnType<typeof verifyAndParse>;
     try {

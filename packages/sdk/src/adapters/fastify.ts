@@ -7,7 +7,7 @@
  */
 import type { CarehooksEvent } from "../events.js";
 import { bodyAlreadyParsed } from "../raw-body.js";
-import { type SigningKeys, type VerifiedSignature, type VerifyOptions, verifyAndParse } from "../verify.js";
+import { checkKeys, type SigningKeys, type VerifiedSignature, type VerifyOptions, verifyAndParse } from "../verify.js";
 import { type AdapterOptions, failureAnswer, RECEIVED, report } from "./answer.js";
 
 /** The parts of a Fastify request the helpers read. */
@@ -104,6 +104,7 @@ export interface FastifyWebhookOptions<Request = FastifyRequestLike, Reply = Fas
 export function fastifyWebhook<Request extends FastifyRequestLike = FastifyRequestLike, Reply = FastifyReplyLike>(
   options: FastifyWebhookOptions<Request, Reply>,
 ): (instance: FastifyInstanceLike) => Promise<void> {
+  checkKeys(options.signingKey, "fastifyWebhook");
   return async (instance) => {
     // A parent's JSON parser (default or custom) is replaced only inside this plugin.
     if (instance.hasContentTypeParser("application/json")) instance.removeContentTypeParser("application/json");

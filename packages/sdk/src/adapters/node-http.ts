@@ -2,7 +2,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { CarehooksEvent } from "../events.js";
 import { DEFAULT_MAX_BODY_BYTES, rawBodyOf } from "../raw-body.js";
-import { type SigningKeys, type VerifiedSignature, verifyAndParse } from "../verify.js";
+import { checkKeys, type SigningKeys, type VerifiedSignature, verifyAndParse } from "../verify.js";
 import { type AdapterOptions, failureAnswer, RECEIVED, report } from "./answer.js";
 
 /** What a `nodeHandler` listener gets besides the event. */
@@ -43,6 +43,7 @@ export function nodeHandler(
   listener: NodeWebhookListener,
   options: AdapterOptions = {},
 ): (request: IncomingMessage, response: ServerResponse) => Promise<void> {
+  checkKeys(signingKey, "nodeHandler");
   return async (request, response) => {
     try {
       if (request.method !== undefined && request.method !== "POST") {
