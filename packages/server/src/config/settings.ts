@@ -273,6 +273,12 @@ export const SETTINGS = {
   },
   egressProxy: { name: "EGRESS_PROXY", default: "", doc: "HTTP proxy for deliveries.", parse: optional },
   sourceIps: { name: "SOURCE_IPS", default: "", doc: "Comma-separated IPs published to receivers.", parse: parseList },
+  failureLogInterval: {
+    name: "FAILURE_LOG_INTERVAL",
+    default: "10s",
+    doc: "Failed delivery attempts are logged at warn level at most once per webhook per this interval (the line counts the ones it stands for).",
+    parse: duration,
+  },
   logLevel: {
     name: "LOG_LEVEL",
     default: "info",

@@ -46,6 +46,7 @@ import { releaseLeases, releaseWorker, type WorkerIdentity } from "../store/queu
 import type { Wakeup } from "../store/wakeup.js";
 import { version } from "../version.js";
 import { CompletionBatcher } from "./completion-batcher.js";
+import { FailureLog } from "./failure-log.js";
 import { HealthBook } from "./health-book.js";
 import { Heartbeat } from "./heartbeat.js";
 import { Lanes } from "./lanes.js";
@@ -89,6 +90,7 @@ export class Dispatcher {
   readonly #sending = new Set<Promise<void>>();
   /** Per subscription: attempts sending (at most its cap), deliveries leased ahead, its rate limit. */
   readonly #lanes: Lanes;
+  readonly #failures: FailureLog;
   /** Per rate-limited subscription waiting for a token: the timer that sends its next delivery. */
   readonly #tokenTimers = new Map<string, NodeJS.Timeout>();
   /** Deliveries answered whose outcome is not written yet (their slots are free), with their lease tokens. */
@@ -114,6 +116,7 @@ export class Dispatcher {
     const { config, adapter, log } = deps;
     this.#me = { id: `wrk_${randomBytes(10).toString("hex")}`, host: os.hostname(), pid: process.pid };
     this.#lanes = new Lanes(config.maxInFlightPerEndpoint);
+    this.#failures = new FailureLog(log, config.failureLogInterval);
     this.#book = new HealthBook({
       threshold: config.breakerThreshold,
       disableAfterMs: config.disableAfter,
@@ -421,6 +424,16 @@ export class Dispatcher {
     this.#deps.metrics?.attempts.inc({ outcome: outcome.kind });
     this.#deps.metrics?.attemptDuration.observe(result.durationMs / 1000);
     const failure = result.kind === "error" ? storable(`${result.error}: ${result.message}`) : null;
+    if (outcome.kind !== "succeeded") {
+      this.#failures.failed({
+        subscriptionId: delivery.subscription_id,
+        deliveryId: delivery.id,
+        attempt: n,
+        status: result.kind === "response" ? result.status : null,
+        error: failure,
+        outcome: outcome.kind,
+      });
+    }
     // A success frees its slot now; a failure's slot frees once its outcome, and what the breaker
     // makes of it, is written: a failing endpoint is not refilled ahead of its breaker.
     if (outcome.kind === "succeeded") this.#credit.set(delivery.id, delivery.lease_token);
