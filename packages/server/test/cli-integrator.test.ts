@@ -92,6 +92,28 @@ describe("the integrator commands against a running server", () => {
       await cli("webhooks", "create", "--url", receiver.url, "--events", "appointment.created", "--json"),
     );
     expect(created.id).toMatch(/^wh_/);
+    // No key given: the server generated one, shown this once.
+    expect(created.signing_key).toMatch(/^whsec_/);
+    const unsigned = JSON.parse(
+      await cli(
+        "webhooks",
+        "create",
+        "--url",
+        `${receiver.url}/unsigned`,
+        "--event",
+        "appointment.created",
+        "--event",
+        "appointment.updated",
+        "--no-signing-key",
+        "--json",
+      ),
+    );
+    expect(unsigned.signing_key).toBeUndefined();
+    expect(JSON.parse(await cli("webhooks", "get", unsigned.id, "--json"))).toMatchObject({
+      signed: false,
+      event_names: ["appointment.created", "appointment.updated"],
+    });
+    await cli("webhooks", "delete", unsigned.id);
     expect(await cli("webhooks", "list")).toMatch(
       new RegExp(`${created.id}\\s+active\\s+appointment.created\\s+${receiver.url}`),
     );

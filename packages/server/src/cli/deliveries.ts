@@ -1,6 +1,14 @@
 /** `carehooks deliveries list|show|resend|recover`. */
 import { Command } from "commander";
-import { apiFor, type IntegratorOptions, WEBHOOK_API, withProfile } from "./integrator.js";
+import {
+  apiFor,
+  type EventOptions,
+  type IntegratorOptions,
+  oneEventOf,
+  WEBHOOK_API,
+  withEventOption,
+  withProfile,
+} from "./integrator.js";
 import { printJson, printRecord, printTable } from "./output.js";
 
 interface Delivery {
@@ -43,23 +51,26 @@ export function deliveriesCommand(): Command {
   const deliveries = new Command("deliveries").description("Inspect, resend and recover deliveries");
 
   withProfile(
-    deliveries
-      .command("list")
+    withEventOption(deliveries.command("list"), "only this event name")
       .description("A webhook's deliveries")
       .argument("<webhook-id>")
       .option("--status <status>", "pending, in_flight, succeeded, failed or cancelled")
-      .option("--event <name>", "only this event name")
       .option("--since <time>", "created at or after (ISO-8601 or Unix seconds)")
       .option("--until <time>", "created before")
       .option("--limit <n>", "at most this many", "100"),
   ).action(
     async (
       webhookId: string,
-      options: IntegratorOptions & { status?: string; event?: string; since?: string; until?: string; limit: string },
+      options: IntegratorOptions & EventOptions & { status?: string; since?: string; until?: string; limit: string },
     ) => {
       const api = apiFor(options);
       const items: Delivery[] = [];
-      const query = { status: options.status, event_name: options.event, since: options.since, until: options.until };
+      const query = {
+        status: options.status,
+        event_name: oneEventOf(options),
+        since: options.since,
+        until: options.until,
+      };
       for await (const item of api.pages<Delivery>(`${WEBHOOK_API}/subscriptions/${webhookId}/deliveries`, query)) {
         items.push(item);
         if (items.length >= Number(options.limit)) break;

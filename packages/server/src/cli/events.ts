@@ -1,6 +1,15 @@
 /** `carehooks events list|tail`. */
 import { Command } from "commander";
-import { apiFor, type IntegratorOptions, list, WEBHOOK_API, withProfile } from "./integrator.js";
+import {
+  apiFor,
+  type EventOptions,
+  eventsOf,
+  type IntegratorOptions,
+  oneEventOf,
+  WEBHOOK_API,
+  withEventOption,
+  withProfile,
+} from "./integrator.js";
 import { printJson, printTable } from "./output.js";
 import { followStream } from "./stream-client.js";
 
@@ -16,16 +25,14 @@ export function eventsCommand(): Command {
   const events = new Command("events").description("The business's events");
 
   withProfile(
-    events
-      .command("list")
+    withEventOption(events.command("list"), "only this event name")
       .description("List events, oldest first")
-      .option("--event <name>", "only this event name")
       .option("--since <time>", "at or after (ISO-8601 or Unix seconds)")
       .option("--limit <n>", "at most this many", "100"),
-  ).action(async (options: IntegratorOptions & { event?: string; since?: string; limit: string }) => {
+  ).action(async (options: IntegratorOptions & EventOptions & { since?: string; limit: string }) => {
     const items: Event[] = [];
     for await (const item of apiFor(options).pages<Event>(`${WEBHOOK_API}/events`, {
-      event_name: options.event,
+      event_name: oneEventOf(options),
       since: options.since,
     })) {
       items.push(item);
@@ -46,13 +53,12 @@ export function eventsCommand(): Command {
   });
 
   withProfile(
-    events
-      .command("tail")
-      .description("Print new events as they happen (follows the server's stream)")
-      .option("--events <list>", "only these event names"),
-  ).action(async (options: IntegratorOptions & { events?: string }) => {
+    withEventOption(events.command("tail"), "only these event names").description(
+      "Print new events as they happen (follows the server's stream)",
+    ),
+  ).action(async (options: IntegratorOptions & EventOptions) => {
     await followStream(apiFor(options), {
-      events: options.events ? list(options.events) : undefined,
+      events: eventsOf(options),
       onEvent: (event) => {
         if (options.json) return printJson({ id: event.id, event: event.name, payload: JSON.parse(event.data) });
         const payload = JSON.parse(event.data) as { data?: Record<string, unknown> };

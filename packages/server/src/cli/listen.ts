@@ -8,19 +8,25 @@ import { randomBytes } from "node:crypto";
 import { Command } from "commander";
 import { signatureHeaders } from "../domain/signing.js";
 import { version } from "../version.js";
-import { apiFor, type IntegratorOptions, list, withProfile } from "./integrator.js";
+import {
+  apiFor,
+  type EventOptions,
+  eventsOf,
+  type IntegratorOptions,
+  withEventOption,
+  withProfile,
+} from "./integrator.js";
 import { followStream } from "./stream-client.js";
 
 const FORWARD_TIMEOUT_MS = 10_000;
 
 export function listenCommand(): Command {
   return withProfile(
-    new Command("listen")
+    withEventOption(new Command("listen"), "only these event names")
       .description("Forward the server's events to a local URL, signed with a session key")
       .requiredOption("--forward-to <url>", "local receiver, e.g. http://localhost:3000/webhooks")
-      .option("--events <list>", "only these event names")
       .option("--signing-key <key>", "use this key instead of a fresh session key"),
-  ).action(async (options: IntegratorOptions & { forwardTo: string; events?: string; signingKey?: string }) => {
+  ).action(async (options: IntegratorOptions & EventOptions & { forwardTo: string; signingKey?: string }) => {
     const target = new URL(options.forwardTo);
     if (target.protocol !== "http:" && target.protocol !== "https:")
       throw new Error("--forward-to must be an http(s) URL");
@@ -33,7 +39,7 @@ export function listenCommand(): Command {
       say("Verify with it as you would with your webhook's key. Ctrl-C to stop.");
     }
     await followStream(apiFor(options), {
-      events: options.events ? list(options.events) : undefined,
+      events: eventsOf(options),
       onEvent: async (event) => {
         const started = performance.now();
         const headers = {

@@ -1,6 +1,15 @@
 /** `carehooks webhooks list|create|update|secret|delete|enable|disable|test`. */
-import { Command } from "commander";
-import { apiFor, type IntegratorOptions, list, WEBHOOK_API, withProfile } from "./integrator.js";
+import { Command, Option } from "commander";
+import {
+  apiFor,
+  type EventOptions,
+  eventsOf,
+  type IntegratorOptions,
+  oneEventOf,
+  WEBHOOK_API,
+  withEventOption,
+  withProfile,
+} from "./integrator.js";
 import { printJson, printRecord, printTable } from "./output.js";
 
 interface Webhook {
@@ -56,22 +65,27 @@ export function webhooksCommand(): Command {
   );
 
   withProfile(
-    withSettings(webhooks.command("create"))
-      .description("Register an endpoint")
+    withSettings(withEventOption(webhooks.command("create"), "the events to send (required)"))
+      .description("Register an endpoint; requests are signed with a generated key unless told otherwise")
       .requiredOption("--url <url>", "the endpoint (https)")
-      .requiredOption("--events <list>", "comma-separated event names")
-      .option("--signing-key <key>", "signing key (16–256 printable characters, or whsec_…)")
-      .option("--generate-signing-key", "have the server generate a whsec_ key, printed once"),
+      .option("--signing-key <key>", "use this signing key (16–256 printable characters, or whsec_…)")
+      .option("--no-signing-key", "send unsigned requests (not recommended)")
+      .addOption(new Option("--generate-signing-key", "the default: a whsec_ key the server generates").hideHelp()),
   ).action(
     async (
-      options: IntegratorOptions &
-        SettingsOptions & { url: string; events: string; signingKey?: string; generateSigningKey?: boolean },
+      options: IntegratorOptions & SettingsOptions & EventOptions & { url: string; signingKey?: string | false },
     ) => {
+      const eventNames = eventsOf(options);
+      if (!eventNames) throw new Error("give the events to send: --event appointment.created,appointment.updated");
       const body = {
         endpoint: options.url,
-        event_names: list(options.events),
-        ...(options.signingKey ? { signing_key: options.signingKey } : {}),
-        ...(options.generateSigningKey ? { generate_signing_key: true } : {}),
+        event_names: eventNames,
+        // No key given: the server generates one and shows it once; --no-signing-key: unsigned.
+        ...(typeof options.signingKey === "string"
+          ? { signing_key: options.signingKey }
+          : options.signingKey === false
+            ? {}
+            : { generate_signing_key: true }),
         ...settingsOf(options),
       };
       const created = await apiFor(options).request<{ id: string; signing_key?: string }>("POST", BASE, body);
@@ -80,11 +94,10 @@ export function webhooksCommand(): Command {
   );
 
   withProfile(
-    withSettings(webhooks.command("update"))
+    withSettings(withEventOption(webhooks.command("update"), "the new events to send"))
       .description("Change a webhook's endpoint, events, signing key or delivery settings")
       .argument("<id>")
       .option("--url <url>", "new endpoint")
-      .option("--events <list>", "new comma-separated event names")
       .option("--signing-key <key>", "new signing key (the old one keeps signing for CAREHOOKS_KEY_OVERLAP)")
       .option("--generate-signing-key", "rotate to a whsec_ key the server generates, printed once")
       .option("--expire-previous-key", "stop signing with the replaced key now"),
@@ -92,9 +105,9 @@ export function webhooksCommand(): Command {
     async (
       id: string,
       options: IntegratorOptions &
-        SettingsOptions & {
+        SettingsOptions &
+        EventOptions & {
           url?: string;
-          events?: string;
           signingKey?: string;
           generateSigningKey?: boolean;
           expirePreviousKey?: boolean;
@@ -102,7 +115,7 @@ export function webhooksCommand(): Command {
     ) => {
       const body = {
         ...(options.url ? { endpoint: options.url } : {}),
-        ...(options.events ? { event_names: list(options.events) } : {}),
+        ...(eventsOf(options) ? { event_names: eventsOf(options) } : {}),
         ...(options.signingKey ? { signing_key: options.signingKey } : {}),
         ...(options.generateSigningKey ? { generate_signing_key: true } : {}),
         ...(options.expirePreviousKey ? { expire_previous_key: true } : {}),
@@ -157,16 +170,15 @@ export function webhooksCommand(): Command {
   }
 
   withProfile(
-    webhooks
-      .command("test")
+    withEventOption(webhooks.command("test"), "the event to send (default: the webhook's first)")
       .description("Send a sample event to one webhook")
-      .argument("<id>")
-      .option("--event <name>", "event name (default: the webhook's first)"),
-  ).action(async (id: string, options: IntegratorOptions & { event?: string }) => {
+      .argument("<id>"),
+  ).action(async (id: string, options: IntegratorOptions & EventOptions) => {
+    const event = oneEventOf(options);
     const { data } = await apiFor(options).request<{ data: { id: string; event_name: string } }>(
       "POST",
       `${BASE}/${id}/test`,
-      options.event ? { event_name: options.event } : {},
+      event ? { event_name: event } : {},
     );
     printRecord(options, data, `queued ${data.event_name} as delivery ${data.id}`);
   });
