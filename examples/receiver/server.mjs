@@ -18,9 +18,10 @@ const client = new CarehooksClient({
   clientId: env("CAREHOOKS_CLIENT_ID"),
   clientSecret: env("CAREHOOKS_CLIENT_SECRET"),
 });
-const signingKey = env("WEBHOOK_SIGNING_KEY");
+// CAREHOOKS_SIGNING_KEY, as in the SDK's README; WEBHOOK_SIGNING_KEY, its earlier name, still works.
+const signingKey = process.env.CAREHOOKS_SIGNING_KEY ?? env("WEBHOOK_SIGNING_KEY");
 const port = Number(env("PORT", "3000"));
-const path = env("WEBHOOK_PATH", "/webhooks");
+const path = env("WEBHOOK_PATH", "/webhooks/carehooks");
 const dedupe = new Deduplicator();
 
 const log = (line) => process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...line })}\n`);

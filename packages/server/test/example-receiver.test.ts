@@ -39,7 +39,7 @@ describe("the example receiver", () => {
         CAREHOOKS_URL: server.url,
         CAREHOOKS_CLIENT_ID: integrator.client_id,
         CAREHOOKS_CLIENT_SECRET: integrator.client_secret,
-        WEBHOOK_SIGNING_KEY: KEY,
+        CAREHOOKS_SIGNING_KEY: KEY,
         PORT: String(port),
       },
       stdio: ["ignore", "pipe", "pipe"],
@@ -67,7 +67,7 @@ describe("the example receiver", () => {
       }).then(async (response) => ({ status: response.status, body: (await response.json()) as Record<string, any> }));
 
     const hook = await api("POST", "/notification/v1/connect/webhook/subscriptions", {
-      endpoint: `http://127.0.0.1:${port}/webhooks`,
+      endpoint: `http://127.0.0.1:${port}/webhooks/carehooks`,
       event_names: ["appointment.created", "appointment.updated"],
       signing_key: KEY,
     });
@@ -94,7 +94,7 @@ describe("the example receiver", () => {
     for (const line of handled)
       expect((line.fetched as { appointment_id: string }).appointment_id).toBe(appointment.appointment_id);
 
-    const forged = await fetch(`http://127.0.0.1:${port}/webhooks`, {
+    const forged = await fetch(`http://127.0.0.1:${port}/webhooks/carehooks`, {
       method: "POST",
       headers: {
         "content-type": "application/json",

@@ -93,6 +93,12 @@ export async function serve(config: Config): Promise<void> {
     app.log.info({ database: adapter.name, role: config.role }, `carehooks listening on ${address}`);
     if (returned > 0) app.log.warn({ returned }, "returned deliveries left in flight by a process that stopped");
     if (demo) printDemoCredentials(address, demo);
+    else if (adapter.name === "sqlite" && config.role === "all") {
+      // The demo client's secret was shown once, at the first start: say how to get a client again.
+      app.log.info(
+        "API credentials: the first start printed the demo client's; make another with `npx carehooks clients create --business \"Demo Clinic\" --scopes all`",
+      );
+    }
 
     const stop = async (signal: string) => {
       if (closing) {
