@@ -96,7 +96,7 @@ export async function serve(config: Config): Promise<void> {
     else if (adapter.name === "sqlite" && config.role === "all") {
       // The demo client's secret was shown once, at the first start: say how to get a client again.
       app.log.info(
-        "API credentials: the first start printed the demo client's; make another with `npx carehooks clients create --business \"Demo Clinic\" --scopes all`",
+        'API credentials: the first start printed the demo client\'s; make another with `npx carehooks clients create --business "Demo Clinic" --scopes all`',
       );
     }
 
