@@ -1,33 +1,8 @@
 /** The `carehooks` binary: one subcommand per file in this folder. */
-import { Command } from "commander";
 import { ConfigError } from "../config/load.js";
-import { version } from "../version.js";
-import { clientsCommand } from "./clients.js";
-import { deliveriesCommand } from "./deliveries.js";
-import { eventsCommand } from "./events.js";
-import { healthcheckCommand } from "./healthcheck.js";
-import { listenCommand } from "./listen.js";
-import { loginCommand } from "./login.js";
-import { migrateCommand } from "./migrate.js";
-import { openapiCommand } from "./openapi.js";
-import { serveCommand } from "./serve.js";
-import { webhooksCommand } from "./webhooks.js";
+import { buildProgram } from "./program.js";
 
-const program = new Command("carehooks")
-  .description("Signed, at-least-once webhooks for a clinic business API")
-  .version(version)
-  .showHelpAfterError();
-
-program.addCommand(serveCommand());
-program.addCommand(migrateCommand());
-program.addCommand(clientsCommand());
-program.addCommand(healthcheckCommand());
-program.addCommand(openapiCommand());
-program.addCommand(loginCommand());
-program.addCommand(webhooksCommand());
-program.addCommand(deliveriesCommand());
-program.addCommand(eventsCommand());
-program.addCommand(listenCommand());
+const program = buildProgram();
 
 try {
   await program.parseAsync(process.argv);
