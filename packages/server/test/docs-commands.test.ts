@@ -100,7 +100,7 @@ describe("the API calls the docs show", () => {
     shellLines(page)
       .filter((line) => line.startsWith("curl ") && line.includes("$URL/"))
       .map((line) => {
-        const path = (/\$URL(\/[^\s'"?]*)/.exec(line)?.[1] as string).replace(/\/$/, "");
+        const path = (/\$URL(\/[^\s'"?]*)/.exec(line)?.[1] ?? "").replace(/\/$/, "");
         const method = /-X (\w+)/.exec(line)?.[1] ?? (/ -d /.test(` ${line} `) ? "POST" : "GET");
         return { page, method, path };
       }),
