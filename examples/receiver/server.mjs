@@ -47,6 +47,11 @@ async function details(event) {
 const handle = nodeHandler(
   signingKey,
   async (event) => {
+    if (event.test) {
+      // A test event (`carehooks webhooks test`): its ids are examples, there is nothing to fetch.
+      log({ verified: true, event_id: event.event_id, event: event.event, test: true });
+      return;
+    }
     const outcome = await dedupe.process(event, async () => {
       const fetched = await details(event);
       log({ verified: true, event_id: event.event_id, event: event.event, action: event.data.action, fetched });

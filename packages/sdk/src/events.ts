@@ -31,6 +31,8 @@ export interface AppointmentCreatedEvent {
   /** The API client whose request caused the change. */
   readonly client_id: string;
   readonly business_id: string;
+  /** Only on a test event (`webhooks test`, `POST …/subscriptions/{id}/test`): its ids are examples that do not exist; acknowledge it without fetching anything. */
+  readonly test?: true;
   readonly data: AppointmentCreatedData;
 }
 
@@ -64,6 +66,8 @@ export interface AppointmentUpdatedEvent {
   /** The API client whose request caused the change. */
   readonly client_id: string;
   readonly business_id: string;
+  /** Only on a test event (`webhooks test`, `POST …/subscriptions/{id}/test`): its ids are examples that do not exist; acknowledge it without fetching anything. */
+  readonly test?: true;
   readonly data: AppointmentUpdatedData;
 }
 
@@ -98,6 +102,8 @@ export interface PrescriptionCreatedEvent {
   /** The API client whose request caused the change. */
   readonly client_id: string;
   readonly business_id: string;
+  /** Only on a test event (`webhooks test`, `POST …/subscriptions/{id}/test`): its ids are examples that do not exist; acknowledge it without fetching anything. */
+  readonly test?: true;
   readonly data: PrescriptionCreatedData;
 }
 
@@ -132,6 +138,8 @@ export interface PrescriptionUpdatedEvent {
   /** The API client whose request caused the change. */
   readonly client_id: string;
   readonly business_id: string;
+  /** Only on a test event (`webhooks test`, `POST …/subscriptions/{id}/test`): its ids are examples that do not exist; acknowledge it without fetching anything. */
+  readonly test?: true;
   readonly data: PrescriptionUpdatedData;
 }
 

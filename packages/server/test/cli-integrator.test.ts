@@ -199,6 +199,53 @@ describe("the integrator commands against a running server", () => {
     await cli("webhooks", "delete", id as string);
   });
 
+  it("triggers real events whose records a receiver can fetch", { timeout: 60_000 }, async () => {
+    const target = await startReceiver();
+    try {
+      const hook = JSON.parse(
+        await cli(
+          "webhooks",
+          "create",
+          "--url",
+          target.url,
+          "--event",
+          "appointment.created,appointment.updated,prescription.created,prescription.updated",
+          "--json",
+        ),
+      );
+      const made: Record<string, string> = {};
+      for (const event of [
+        "appointment.created",
+        "appointment.updated",
+        "prescription.created",
+        "prescription.updated",
+      ]) {
+        const answer = JSON.parse(await cli("trigger", event, "--json"));
+        expect(answer.event).toBe(event);
+        made[event] = answer.appointment_id ?? answer.prescription_id;
+      }
+      // The updates made their record first: 2 + 1 events for appointments, the same for prescriptions.
+      const requests = await target.waitFor(6, 15_000);
+      const events = requests.map(
+        (request) => JSON.parse(request.body) as { event: string; test?: boolean; data: Record<string, string> },
+      );
+      expect(events.every((event) => event.test === undefined)).toBe(true);
+      const completed = events.find((event) => event.event === "appointment.updated");
+      expect(completed?.data).toMatchObject({ appointment_id: made["appointment.updated"], action: "completed" });
+      // A receiver can fetch what the events name.
+      const appointment = await fetch(`${server.url}/dr/v1/business/appointments/${made["appointment.updated"]}`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      expect(appointment.status).toBe(200);
+      const unknown = await run(["trigger", "appointment.deleted"], cliEnv);
+      expect(unknown.code).not.toBe(0);
+      expect(unknown.stderr).toMatch(/choose one of appointment.created, appointment.updated/);
+      await cli("webhooks", "delete", hook.id);
+    } finally {
+      await target.close();
+    }
+  });
+
   it("explains a missing profile and an API error in words", async () => {
     const none = await run(["webhooks", "list"], { XDG_CONFIG_HOME: tempDir() });
     expect(none.code).toBe(1);

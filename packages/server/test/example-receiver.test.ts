@@ -105,6 +105,20 @@ describe("the example receiver", () => {
     expect(forged.status).toBe(400);
     await until(() => lines.find((line) => line.verified === false), 5000, "the forged request to be logged");
 
+    // A test event (its ids are examples) is acknowledged without fetching: it succeeds at once, no retries.
+    const test = await api("POST", `/notification/v1/connect/webhook/subscriptions/${hook.body.id}/test`, {});
+    expect(test.status).toBe(202);
+    await until(() => lines.find((line) => line.test === true), 10_000, "the test event to be acknowledged");
+    const delivered = await until(
+      async () => {
+        const detail = await api("GET", `/notification/v1/connect/webhook/deliveries/${test.body.data.id}`);
+        return detail.body.data.status === "succeeded" ? detail.body.data : undefined;
+      },
+      10_000,
+      "the test delivery to succeed",
+    );
+    expect(delivered.attempts).toHaveLength(1);
+
     const logs = await api(
       "GET",
       `/audit/v1/access-logs?resource_id=${appointment.appointment_id}&client_id=${integrator.client_id}&outcome=allowed`,

@@ -10,6 +10,7 @@ import { loginCommand } from "./login.js";
 import { migrateCommand } from "./migrate.js";
 import { openapiCommand } from "./openapi.js";
 import { serveCommand } from "./serve.js";
+import { triggerCommand } from "./trigger.js";
 import { webhooksCommand } from "./webhooks.js";
 
 export function buildProgram(): Command {
@@ -28,5 +29,6 @@ export function buildProgram(): Command {
   program.addCommand(deliveriesCommand());
   program.addCommand(eventsCommand());
   program.addCommand(listenCommand());
+  program.addCommand(triggerCommand());
   return program;
 }

@@ -30,6 +30,12 @@ function envelope<S extends string, E extends string, D extends TSchema>(service
       transaction_id: Type.String({ description: "The id of the API request that caused the change." }),
       client_id: Type.String({ description: "The API client whose request caused the change." }),
       business_id: Type.String(),
+      test: Type.Optional(
+        Type.Literal(true, {
+          description:
+            "Only on a test event (`webhooks test`, `POST …/subscriptions/{id}/test`): its ids are examples that do not exist; acknowledge it without fetching anything.",
+        }),
+      ),
       data: data,
     },
     { additionalProperties: false },

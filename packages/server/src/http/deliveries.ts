@@ -338,6 +338,8 @@ export function deliveryRoutes(app: App, ctx: AppContext): void {
           transaction_id: request.id,
           client_id: principal.clientId,
           business_id: principal.businessId,
+          // Its ids are the catalog's examples: a receiver must not go and fetch them.
+          test: true,
         });
         const resourceId = Object.values(entry.example.data)[0] as string;
         await trx
