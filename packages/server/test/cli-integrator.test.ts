@@ -273,8 +273,9 @@ describe("the integrator commands against a running server", () => {
     await until(() => stderr.includes("connected"), 10_000, "listen to connect");
 
     const first = await book();
-    const [forwarded] = await local.waitFor(1);
-    const verified = new StandardWebhook(key).verify(forwarded!.body, forwarded!.headers as Record<string, string>) as {
+    // Events of the tests before may come first (the stream starts a little in the past): find ours.
+    const forwarded = await until(() => local.received.find((r) => r.body.includes(first)), 10_000, "the booking");
+    const verified = new StandardWebhook(key).verify(forwarded.body, forwarded.headers as Record<string, string>) as {
       data: { appointment_id: string };
     };
     expect(verified.data.appointment_id).toBe(first);
@@ -284,13 +285,73 @@ describe("the integrator commands against a running server", () => {
     server = await startServer(serverEnv);
     const restartedAt = Date.now();
     const whileAway = [await book(), await book()];
-    await local.waitFor(3, 10_000);
+    const ours = [first, ...whileAway];
+    const appointments = () =>
+      local.received
+        .map((r) => (JSON.parse(r.body) as { data: { appointment_id?: string } }).data.appointment_id)
+        .filter((id) => id !== undefined && ours.includes(id));
+    await until(() => appointments().length >= 3, 10_000, "the bookings made while the server was away");
     expect(Date.now() - restartedAt).toBeLessThan(5000 + 2000);
-    const appointments = local.received.map(
-      (r) => (JSON.parse(r.body) as { data: { appointment_id: string } }).data.appointment_id,
-    );
-    expect(appointments).toEqual([first, ...whileAway]);
+    expect(appointments()).toEqual(ours);
     child.kill("SIGTERM");
     await local.close();
+  });
+
+  it("listen keeps its key per profile, retries a receiver that is down, adds -H headers and prints bodies", {
+    timeout: 60_000,
+  }, async () => {
+    const start = (...extra: string[]) => {
+      const child = spawn(process.execPath, [BINARY, "listen", ...extra, "--json"], {
+        env: { ...process.env, ...cliEnv, CAREHOOKS_URL: "", CAREHOOKS_CLIENT_ID: "", CAREHOOKS_CLIENT_SECRET: "" },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      children.push(child);
+      const lines: Record<string, unknown>[] = [];
+      let stderr = "";
+      child.stderr?.on("data", (chunk) => (stderr += chunk));
+      child.stdout?.on("data", (chunk: Buffer) => {
+        for (const line of chunk.toString().split("\n").filter(Boolean)) lines.push(JSON.parse(line));
+      });
+      return { child, lines, connected: () => until(() => stderr.includes("connected"), 10_000, "listen to connect") };
+    };
+    const keyOf = async (run: ReturnType<typeof start>) =>
+      ((await until(() => run.lines[0], 10_000, "the key")) as { signing_key: string }).signing_key;
+
+    // The receiver is not up yet: its port is chosen, nothing listens there.
+    const localPort = await freePort();
+    const url = `http://127.0.0.1:${localPort}/local`;
+    const first = start("--forward-to", url, "-H", "x-tunnel: dev", "--print-json");
+    const key = await keyOf(first);
+    await first.connected();
+    const booked = await book();
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    const local = await startReceiver("/local", localPort);
+    try {
+      type Line = { status: number; tries: number; body: { data: { appointment_id: string } } };
+      const line = (await until(
+        () => (first.lines as Line[]).find((l) => l.status === 200 && l.body.data.appointment_id === booked),
+        15_000,
+        "the booking forwarded",
+      )) as Line;
+      // The receiver was down at first: what came then was tried again until it was up.
+      expect(Math.max(...(first.lines as Line[]).map((l) => l.tries ?? 0))).toBeGreaterThan(1);
+      expect(line.body.data.appointment_id).toBe(booked);
+      const forwarded = local.received.find((r) => r.body.includes(booked)) as (typeof local.received)[number];
+      expect(forwarded.headers["x-tunnel"]).toBe("dev");
+      new StandardWebhook(key).verify(forwarded.body, forwarded.headers as Record<string, string>);
+      first.child.kill("SIGTERM");
+
+      // The key is the profile's: the next run signs with it again, --new-key replaces it.
+      const again = start("--forward-to", url);
+      expect(await keyOf(again)).toBe(key);
+      again.child.kill("SIGTERM");
+      const renewed = start("--forward-to", url, "--new-key");
+      expect(await keyOf(renewed)).not.toBe(key);
+      renewed.child.kill("SIGTERM");
+    } finally {
+      await local.close();
+    }
+    const refused = await run(["listen", "--forward-to", url, "-H", "webhook-id: x"], cliEnv);
+    expect(refused.stderr).toMatch(/listen sets that header itself/);
   });
 });

@@ -16,6 +16,8 @@ export interface Profile {
 
 interface ProfileFile {
   profiles: Record<string, Profile>;
+  /** Per profile: the key `listen` signs with, kept so a receiver's configured key works across runs. */
+  listen_keys?: Record<string, string>;
 }
 
 export function profilesPath(env: NodeJS.ProcessEnv = process.env): string {
@@ -33,9 +35,27 @@ function readFile(file: string): ProfileFile {
 }
 
 export function saveProfile(name: string, profile: Profile, env: NodeJS.ProcessEnv = process.env): string {
+  return updateFile(env, (content) => {
+    content.profiles[name] = profile;
+  });
+}
+
+/** The key `listen` signed with last time for this profile, if any. */
+export function storedListenKey(name: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return readFile(profilesPath(env)).listen_keys?.[name];
+}
+
+export function saveListenKey(name: string, key: string, env: NodeJS.ProcessEnv = process.env): string {
+  return updateFile(env, (content) => {
+    content.listen_keys = { ...content.listen_keys, [name]: key };
+  });
+}
+
+/** Changes the profiles file, which holds secrets: its folder 0700, the file 0600. */
+function updateFile(env: NodeJS.ProcessEnv, change: (content: ProfileFile) => void): string {
   const file = profilesPath(env);
   const content = readFile(file);
-  content.profiles[name] = profile;
+  change(content);
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   fs.writeFileSync(file, `${JSON.stringify(content, null, 2)}\n`, { mode: 0o600 });
   fs.chmodSync(file, 0o600);

@@ -30,7 +30,8 @@ export interface Receiver {
   close(): Promise<void>;
 }
 
-export async function startReceiver(path = "/hook"): Promise<Receiver> {
+/** `port`: a given one (a test that starts the receiver after something began sending to it); default any free one. */
+export async function startReceiver(path = "/hook", atPort = 0): Promise<Receiver> {
   const received: Received[] = [];
   const waiters: { count: number; resolve: () => void }[] = [];
   const receiver: Receiver = {
@@ -90,7 +91,7 @@ export async function startReceiver(path = "/hook"): Promise<Receiver> {
       else respond();
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve) => server.listen(atPort, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
   return Object.assign(receiver, { url: `http://127.0.0.1:${port}${path}` });
 }
