@@ -20,6 +20,7 @@ import { eventTypeRoutes } from "./event-types.js";
 import { healthRoutes } from "./health.js";
 import { logoutRoutes } from "./logout.js";
 import { MethodTable } from "./method-table.js";
+import { operationIdFrom, withExtras } from "./openapi-extras.js";
 import { portalSessionRoutes } from "./portal-sessions.js";
 import { prescriptionRoutes } from "./prescriptions.js";
 import { statsRoutes } from "./stats.js";
@@ -101,12 +102,20 @@ export async function buildApp(ctx: AppContext, options: BuildOptions = {}): Pro
   });
 
   const methods = new MethodTable();
+  const operationIds = new Set<string>();
   app.addHook("onRoute", (route) => {
     methods.add(route.method, route.url);
     const scope = route.config?.scope;
     if (scope && route.schema) {
       route.schema.security = [{ bearer: [] }, { legacyAuth: [] }];
       route.schema.description = `Scope: \`${scope}\`.${route.schema.description ? ` ${route.schema.description}` : ""}`;
+    } else if (route.schema) {
+      // Login, refresh, health and the like: no token.
+      route.schema.security = [];
+    }
+    const schema = route.schema as { summary?: string; operationId?: string; hide?: boolean } | undefined;
+    if (schema?.summary && !schema.operationId && !schema.hide) {
+      schema.operationId = operationIdFrom(schema.summary, String(route.method), operationIds);
     }
   });
   app.addHook("onRequest", authenticate(ctx));
@@ -140,6 +149,8 @@ export async function buildApp(ctx: AppContext, options: BuildOptions = {}): Pro
   });
 
   await app.register(swagger, {
+    // biome-ignore lint/suspicious/noExplicitAny: the plugin types the 3.0, 3.1 and 3.2 documents apart; this adds 3.1 fields.
+    transformObject: (documents) => withExtras((documents as { openapiObject: any }).openapiObject) as any,
     openapi: {
       openapi: "3.1.0",
       info: {
