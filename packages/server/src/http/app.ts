@@ -153,6 +153,7 @@ export async function buildApp(ctx: AppContext, options: BuildOptions = {}): Pro
     transformObject: (documents) => withExtras((documents as { openapiObject: any }).openapiObject) as any,
     openapi: {
       openapi: "3.1.0",
+      servers: [{ url: "/", description: "The carehooks server that serves this document" }],
       info: {
         title: "carehooks API",
         version,
