@@ -126,9 +126,22 @@ describe("error answers", () => {
     const doc = (await h.app.inject({ method: "GET", url: "/openapi.json" })).json();
     expect(doc.openapi).toBe("3.1.0");
     expect(Object.keys(doc.paths)).toContain(BASE);
-    const page = await h.app.inject({ method: "GET", url: "/docs" });
+    // The interactive reference: its page and assets come from this server, and its CSP allows nothing else.
+    const page = await h.app.inject({ method: "GET", url: "/docs/" });
+    expect(page.statusCode).toBe(200);
     expect(page.headers["content-type"]).toMatch(/text\/html/);
-    expect(page.body).toContain(`${BASE}/{id}`);
+    const csp = String(page.headers["content-security-policy"]);
+    expect(csp).toMatch(/default-src 'self'/);
+    expect(csp).not.toMatch(/https?:/);
+    const assets = [...page.body.matchAll(/(?:src|href)="([^"]+)"/g)].map((match) => match[1] as string);
+    expect(assets.length).toBeGreaterThan(2);
+    for (const asset of assets) {
+      expect(asset, asset).not.toMatch(/^(https?:)?\/\//);
+      const url = new URL(asset, "http://host/docs/").pathname;
+      expect((await h.app.inject({ method: "GET", url })).statusCode, url).toBe(200);
+    }
+    const spec = (await h.app.inject({ method: "GET", url: "/docs/json" })).json();
+    expect(Object.keys(spec.paths)).toContain(`${BASE}/{id}`);
   });
 });
 

@@ -185,7 +185,7 @@ export async function buildApp(ctx: AppContext, options: BuildOptions = {}): Pro
     dashboardRoutes(app, ctx);
   }
   healthRoutes(app, ctx);
-  docsRoutes(app);
+  await docsRoutes(app);
   await app.ready();
   return app;
 }
