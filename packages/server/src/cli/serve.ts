@@ -69,7 +69,19 @@ export async function serve(config: Config): Promise<void> {
     const ctx = await createContext(config, adapter, secrets);
     const demo = config.role === "worker" ? undefined : await createDemoDataOnce(adapter);
     const app = await buildApp(ctx, {
-      logger: { level: config.logLevel, redact: { paths: LOG_REDACTIONS, censor: "[redacted]" } },
+      logger: {
+        level: config.logLevel,
+        redact: { paths: LOG_REDACTIONS, censor: "[redacted]" },
+        // Readable lines for a person at a terminal; JSON lines for everything else (log collectors, tests).
+        ...(process.stdout.isTTY && !process.env.CI
+          ? {
+              transport: {
+                target: "pino-pretty",
+                options: { translateTime: "SYS:HH:MM:ss.l", ignore: "pid,hostname" },
+              },
+            }
+          : {}),
+      },
       routes: config.role === "worker" ? "ops" : "all",
     });
     // The embedded database's dispatcher gets a thread of its own; an api process sends nothing.

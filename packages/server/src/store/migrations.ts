@@ -1,4 +1,13 @@
-/** Loads the ordered SQL migrations of one dialect from `migrations/<dialect>/NNNN_name.sql`. */
+/**
+ * Loads the ordered SQL migrations of one dialect from `migrations/<dialect>/NNNN_name.sql`.
+ *
+ * Hand-written rather than Kysely's `Migrator`: the migrations are plain SQL
+ * files per dialect (triggers, partial indexes, PL/pgSQL), which Migrator
+ * would only wrap in TypeScript; each dialect applies them its own way
+ * (PostgreSQL under an advisory lock, SQLite under `serve`'s file lock); and
+ * databases already record them in `schema_migration`, which Migrator's own
+ * tables would not read.
+ */
 import fs from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { Migration } from "./dialect/adapter.js";
