@@ -3,6 +3,7 @@
  * on a dropped connection or a server restart it reconnects with
  * `Last-Event-ID`, so nothing created meanwhile is missed.
  */
+import { createParser, type EventSourceMessage } from "eventsource-parser";
 import type { Api } from "./api.js";
 
 export interface StreamEvent {
@@ -43,27 +44,17 @@ export async function followStream(api: Api, options: FollowOptions): Promise<vo
       if (!response.ok || !response.body) throw new Error(`HTTP ${response.status}`);
       failures = 0;
       options.onStatus?.("connected");
+      // The SSE framing (CR/LF, multi-line data, comments, retry) is eventsource-parser's; events are handed
+      // on in order, each awaited before the next.
+      const received: EventSourceMessage[] = [];
+      const parser = createParser({ onEvent: (event) => received.push(event) });
       const decoder = new TextDecoder();
-      let buffer = "";
       for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-        buffer += decoder.decode(chunk, { stream: true });
-        let end = buffer.indexOf("\n\n");
-        while (end >= 0) {
-          const block = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const fields: Record<string, string> = {};
-          for (const line of block.split("\n")) {
-            if (line.startsWith(":")) continue;
-            const colon = line.indexOf(":");
-            if (colon < 0) continue;
-            const value = line.slice(colon + 1);
-            fields[line.slice(0, colon)] = value.startsWith(" ") ? value.slice(1) : value;
-          }
-          if (fields.id && fields.data !== undefined) {
-            lastEventId = fields.id;
-            await options.onEvent({ id: fields.id, name: fields.event ?? "message", data: fields.data });
-          }
-          end = buffer.indexOf("\n\n");
+        parser.feed(decoder.decode(chunk, { stream: true }));
+        for (const event of received.splice(0)) {
+          if (!event.id) continue;
+          lastEventId = event.id;
+          await options.onEvent({ id: event.id, name: event.event ?? "message", data: event.data });
         }
       }
       options.onStatus?.("disconnected", "the server closed the stream");
