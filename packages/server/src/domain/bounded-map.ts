@@ -1,41 +1,19 @@
 /**
- * A Map that forgets its oldest entry once it holds `capacity`: for caches of
- * values that are expensive to compute and never change for their key.
+ * A cache that holds at most `capacity` entries and forgets the least
+ * recently used first: `lru-cache`, plus the one call every cache here makes
+ * (`getOrSet`: the cached value, or the one `make` computes on a miss).
  */
-export class BoundedMap<K, V> {
-  readonly #entries = new Map<K, V>();
-  readonly #capacity: number;
+import { LRUCache } from "lru-cache";
 
+/** `{}`: lru-cache's own bound, any value but null and undefined. */
+export class BoundedMap<K extends {}, V extends {}> extends LRUCache<K, V> {
   constructor(capacity: number) {
-    this.#capacity = capacity;
-  }
-
-  get size(): number {
-    return this.#entries.size;
-  }
-
-  get(key: K): V | undefined {
-    return this.#entries.get(key);
-  }
-
-  set(key: K, value: V): void {
-    if (this.#entries.size >= this.#capacity && !this.#entries.has(key)) {
-      this.#entries.delete(this.#entries.keys().next().value as K);
-    }
-    this.#entries.set(key, value);
-  }
-
-  delete(key: K): void {
-    this.#entries.delete(key);
-  }
-
-  clear(): void {
-    this.#entries.clear();
+    super({ max: capacity });
   }
 
   /** The cached value, computed by `make` on a miss. */
   getOrSet(key: K, make: () => V): V {
-    const cached = this.#entries.get(key);
+    const cached = this.get(key);
     if (cached !== undefined) return cached;
     const value = make();
     this.set(key, value);

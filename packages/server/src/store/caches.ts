@@ -38,6 +38,10 @@ export function createCaches(
         }
       );
     }),
-    subscriptions: new ReadCache(adapter.changes, { ...options, kind: "subs" }, liveSubscriptionsOf),
+    subscriptions: new ReadCache<readonly LiveSubscription[]>(
+      adapter.changes,
+      { ...options, kind: "subs" },
+      liveSubscriptionsOf,
+    ),
   };
 }
