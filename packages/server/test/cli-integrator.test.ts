@@ -80,6 +80,22 @@ describe("the integrator commands against a running server", () => {
       ).json()) as { appointment_id: string }
     ).appointment_id;
 
+  /** `carehooks listen … --json` in a child process: its JSON lines as they come, and a wait for its connection. */
+  const startListen = (...args: string[]) => {
+    const child = spawn(process.execPath, [BINARY, "listen", ...args, "--json"], {
+      env: { ...process.env, ...cliEnv, CAREHOOKS_URL: "", CAREHOOKS_CLIENT_ID: "", CAREHOOKS_CLIENT_SECRET: "" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    children.push(child);
+    const lines: Record<string, unknown>[] = [];
+    let stderr = "";
+    child.stderr?.on("data", (chunk) => (stderr += chunk));
+    child.stdout?.on("data", (chunk: Buffer) => {
+      for (const line of chunk.toString().split("\n").filter(Boolean)) lines.push(JSON.parse(line));
+    });
+    return { child, lines, connected: () => until(() => stderr.includes("connected"), 10_000, "listen to connect") };
+  };
+
   it("stores the profile privately", () => {
     const file = path.join(configHome, "carehooks", "profiles.json");
     expect(fs.statSync(file).mode & 0o777).toBe(0o600);
@@ -257,20 +273,10 @@ describe("the integrator commands against a running server", () => {
 
   it("listen forwards events signed with its session key, and catches up after the server restarts", async () => {
     const local = await startReceiver("/local");
-    const child = spawn(process.execPath, [BINARY, "listen", "--forward-to", local.url, "--json"], {
-      env: { ...process.env, ...cliEnv, CAREHOOKS_URL: "", CAREHOOKS_CLIENT_ID: "", CAREHOOKS_CLIENT_SECRET: "" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    children.push(child);
-    const lines: Record<string, unknown>[] = [];
-    let stderr = "";
-    child.stderr?.on("data", (chunk) => (stderr += chunk));
-    child.stdout?.on("data", (chunk: Buffer) => {
-      for (const line of chunk.toString().split("\n").filter(Boolean)) lines.push(JSON.parse(line));
-    });
+    const { child, lines, connected } = startListen("--forward-to", local.url);
     const { signing_key: key } = (await until(() => lines[0], 10_000, "the session key")) as { signing_key: string };
     expect(key).toMatch(/^whsec_/);
-    await until(() => stderr.includes("connected"), 10_000, "listen to connect");
+    await connected();
 
     const first = await book();
     // Events of the tests before may come first (the stream starts a little in the past): find ours.
@@ -300,21 +306,8 @@ describe("the integrator commands against a running server", () => {
   it("listen keeps its key per profile, retries a receiver that is down, adds -H headers and prints bodies", {
     timeout: 60_000,
   }, async () => {
-    const start = (...extra: string[]) => {
-      const child = spawn(process.execPath, [BINARY, "listen", ...extra, "--json"], {
-        env: { ...process.env, ...cliEnv, CAREHOOKS_URL: "", CAREHOOKS_CLIENT_ID: "", CAREHOOKS_CLIENT_SECRET: "" },
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-      children.push(child);
-      const lines: Record<string, unknown>[] = [];
-      let stderr = "";
-      child.stderr?.on("data", (chunk) => (stderr += chunk));
-      child.stdout?.on("data", (chunk: Buffer) => {
-        for (const line of chunk.toString().split("\n").filter(Boolean)) lines.push(JSON.parse(line));
-      });
-      return { child, lines, connected: () => until(() => stderr.includes("connected"), 10_000, "listen to connect") };
-    };
-    const keyOf = async (run: ReturnType<typeof start>) =>
+    const start = startListen;
+    const keyOf = async (run: ReturnType<typeof startListen>) =>
       ((await until(() => run.lines[0], 10_000, "the key")) as { signing_key: string }).signing_key;
 
     // The receiver is not up yet: its port is chosen, nothing listens there.

@@ -4,7 +4,7 @@
  * its rate limit; and how each is validated.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { dialects } from "./support/databases.js";
+import { type DialectName, dialects } from "./support/databases.js";
 import { booking, until } from "./support/fixtures.js";
 import { type Harness, LOCAL_DELIVERY_ENV, startHarness, type Tenant } from "./support/harness.js";
 import { type Received, type Receiver, startReceiver } from "./support/receiver.js";
@@ -21,28 +21,21 @@ interface Seen {
   status?: number;
 }
 
-describe.each(dialects())("per-webhook delivery settings on %s", (dialect) => {
+/**
+ * A server with a dispatcher for the enclosing describe, and a function that registers a webhook
+ * (with the given settings) to a receiver of its own, for a tenant of its own.
+ */
+function serverWithWebhooks(dialect: DialectName, env: Record<string, string>) {
   let h: Harness;
   const receivers: Receiver[] = [];
-
   beforeAll(async () => {
-    h = await startHarness(
-      dialect,
-      {
-        ...LOCAL_DELIVERY_ENV,
-        CAREHOOKS_RETRY_SCHEDULE: "100ms,100ms,100ms,100ms,100ms",
-        CAREHOOKS_BREAKER_THRESHOLD: "1000",
-        CAREHOOKS_MAX_IN_FLIGHT_PER_ENDPOINT: "8",
-      },
-      { dispatcher: true },
-    );
+    h = await startHarness(dialect, { ...LOCAL_DELIVERY_ENV, ...env }, { dispatcher: true });
   });
   afterAll(async () => {
     await h?.close();
     for (const receiver of receivers) await receiver.close();
   });
-
-  async function webhook(body: Record<string, unknown>): Promise<{ tenant: Tenant; receiver: Receiver; id: string }> {
+  return async (body: Record<string, unknown>): Promise<{ tenant: Tenant; receiver: Receiver; id: string }> => {
     const receiver = await startReceiver();
     receivers.push(receiver);
     const tenant = await h.tenant();
@@ -53,7 +46,15 @@ describe.each(dialects())("per-webhook delivery settings on %s", (dialect) => {
     });
     expect(created.statusCode, created.body).toBe(201);
     return { tenant, receiver, id: created.json().id };
-  }
+  };
+}
+
+describe.each(dialects())("per-webhook delivery settings on %s", (dialect) => {
+  const webhook = serverWithWebhooks(dialect, {
+    CAREHOOKS_RETRY_SCHEDULE: "100ms,100ms,100ms,100ms,100ms",
+    CAREHOOKS_BREAKER_THRESHOLD: "1000",
+    CAREHOOKS_MAX_IN_FLIGHT_PER_ENDPOINT: "8",
+  });
 
   it("sends one resource's events one at a time, in the order written, retries included; others in parallel", async () => {
     const { tenant, receiver, id } = await webhook({ ordering: "per_resource" });
@@ -169,37 +170,11 @@ describe.each(dialects())("per-webhook delivery settings on %s", (dialect) => {
 });
 
 describe.each(dialects())("per-resource ordering through a breaker trip on %s", (dialect) => {
-  let h: Harness;
-  const receivers: Receiver[] = [];
-  beforeAll(async () => {
-    h = await startHarness(
-      dialect,
-      {
-        ...LOCAL_DELIVERY_ENV,
-        CAREHOOKS_RETRY_SCHEDULE: "100ms,100ms,200ms,400ms,800ms,1s,1s,1s,1s,1s",
-        CAREHOOKS_BREAKER_THRESHOLD: "3",
-        CAREHOOKS_DISABLE_AFTER: "1h",
-      },
-      { dispatcher: true },
-    );
+  const webhook = serverWithWebhooks(dialect, {
+    CAREHOOKS_RETRY_SCHEDULE: "100ms,100ms,200ms,400ms,800ms,1s,1s,1s,1s,1s",
+    CAREHOOKS_BREAKER_THRESHOLD: "3",
+    CAREHOOKS_DISABLE_AFTER: "1h",
   });
-  afterAll(async () => {
-    await h?.close();
-    for (const receiver of receivers) await receiver.close();
-  });
-
-  async function webhook(body: Record<string, unknown>): Promise<{ tenant: Tenant; receiver: Receiver; id: string }> {
-    const receiver = await startReceiver();
-    receivers.push(receiver);
-    const tenant = await h.tenant();
-    const created = await tenant.request("POST", WEBHOOKS, {
-      endpoint: receiver.url,
-      event_names: ["appointment.created", "appointment.updated"],
-      ...body,
-    });
-    expect(created.statusCode, created.body).toBe(201);
-    return { tenant, receiver, id: created.json().id };
-  }
 
   it("keeps each resource's order through a breaker trip and its recovery", async () => {
     const { tenant, receiver, id } = await webhook({ ordering: "per_resource" });
