@@ -1,4 +1,11 @@
-/** The HTTP client of the integrator commands: logs in, refreshes, and turns error answers into messages. */
+/**
+ * The integrator commands' API client: `@carehooks/sdk`'s `CarehooksClient`
+ * (log-in and token renewal, retries with backoff, idempotency keys on
+ * writes) for a stored profile, with its errors turned into what the CLI
+ * prints: the API's code, message and request id, or the network cause.
+ */
+import { CarehooksApiError, CarehooksClient, CarehooksConnectionError, type HttpMethod } from "@carehooks/sdk/client";
+import { version } from "../version.js";
 import { describeNetworkError } from "./network-error.js";
 import type { Profile } from "./profile.js";
 
@@ -14,101 +21,68 @@ export class ApiCallError extends Error {
   }
 }
 
-interface Tokens {
-  access_token: string;
-  expires_in: number;
-  refresh_token: string;
-}
-
 export class Api {
-  #tokens: Tokens | undefined;
-  #expiresAt = 0;
+  readonly #client: CarehooksClient;
+  /** An access token of its own for the event stream, which the SDK's calls do not cover. */
+  #streamToken: { value: string; expiresAt: number } | undefined;
 
-  constructor(readonly profile: Profile) {}
-
-  async #post<T>(path: string, body: unknown, token?: string): Promise<T> {
-    return this.#fetch<T>("POST", path, body, token);
+  constructor(readonly profile: Profile) {
+    this.#client = new CarehooksClient({
+      baseUrl: profile.url,
+      clientId: profile.client_id,
+      clientSecret: profile.client_secret,
+      userAgent: `carehooks-cli/${version}`,
+      // A person is waiting: a couple of quick retries, then say what is wrong.
+      maxRetries: 2,
+      retryBaseDelayMs: 250,
+    });
   }
 
-  async #fetch<T>(
-    method: string,
-    path: string,
-    body: unknown,
-    token?: string,
-    headers: Record<string, string> = {},
-  ): Promise<T> {
-    let response: Response;
-    try {
-      response = await fetch(`${this.profile.url}${path}`, {
-        method,
-        headers: {
-          ...(body === undefined ? {} : { "content-type": "application/json" }),
-          ...(token ? { authorization: `Bearer ${token}` } : {}),
-          ...headers,
-        },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        signal: AbortSignal.timeout(30_000),
-      });
-    } catch (error) {
-      throw new Error(describeNetworkError(this.profile.url, error));
-    }
-    const text = await response.text();
-    const parsed = text === "" ? undefined : (JSON.parse(text) as unknown);
-    if (!response.ok) {
-      const error = (parsed as { error?: { code?: string; message?: string; request_id?: string } } | undefined)?.error;
-      throw new ApiCallError(
-        response.status,
-        error?.code ?? `HTTP_${response.status}`,
-        error?.message ?? text,
-        error?.request_id,
-      );
-    }
-    return parsed as T;
-  }
-
-  /** A valid access token: logs in, or refreshes shortly before expiry. */
+  /** A valid access token (for the event stream): logs in, again shortly before it expires. */
   async token(): Promise<string> {
-    if (this.#tokens && Date.now() < this.#expiresAt) return this.#tokens.access_token;
-    if (this.#tokens) {
-      try {
-        this.#store(
-          await this.#post<Tokens>("/connect-auth/v1/account/refresh", { refresh_token: this.#tokens.refresh_token }),
-        );
-        return (this.#tokens as Tokens).access_token;
-      } catch {
-        // fall through to a fresh login
-      }
-    }
-    this.#store(
-      await this.#post<Tokens>("/connect-auth/v1/account/login", {
-        client_id: this.profile.client_id,
-        client_secret: this.profile.client_secret,
-      }),
+    if (this.#streamToken && Date.now() < this.#streamToken.expiresAt) return this.#streamToken.value;
+    const pair = await this.#call(() => this.#client.login());
+    this.#streamToken = {
+      value: pair.access_token,
+      expiresAt: Date.now() + Math.max(5, pair.expires_in - 30) * 1000,
+    };
+    return pair.access_token;
+  }
+
+  request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    return this.#call(() =>
+      this.#client.request<T>({ method: method as HttpMethod, path, ...(body === undefined ? {} : { body }) }),
     );
-    return (this.#tokens as Tokens).access_token;
-  }
-
-  #store(tokens: Tokens): void {
-    this.#tokens = tokens;
-    this.#expiresAt = Date.now() + Math.max(5, tokens.expires_in - 30) * 1000;
-  }
-
-  async request<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
-    return this.#fetch<T>(method, path, body, await this.token(), headers);
   }
 
   /** Every item of a cursor-paged list. */
   async *pages<T>(path: string, query: Record<string, string | undefined> = {}): AsyncGenerator<T> {
     let cursor: string | null = null;
     do {
-      const params = new URLSearchParams(
+      const params = Object.fromEntries(
         Object.entries({ ...query, limit: "500", ...(cursor ? { cursor } : {}) }).filter(
           (entry): entry is [string, string] => entry[1] !== undefined,
         ),
       );
-      const page: { data: T[]; next_cursor: string | null } = await this.request("GET", `${path}?${params}`);
+      const page: { data: T[]; next_cursor: string | null } = await this.#call(() =>
+        this.#client.request({ method: "GET", path, query: params }),
+      );
       yield* page.data;
       cursor = page.next_cursor;
     } while (cursor);
+  }
+
+  async #call<T>(call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      if (error instanceof CarehooksApiError) {
+        throw new ApiCallError(error.status, error.code, error.message, error.requestId);
+      }
+      if (error instanceof CarehooksConnectionError) {
+        throw new Error(describeNetworkError(this.profile.url, error.cause ?? error));
+      }
+      throw error;
+    }
   }
 }
