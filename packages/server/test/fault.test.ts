@@ -291,36 +291,79 @@ describe("liveness on SQLite", () => {
   });
 });
 
+/** An ordered webhook on its own receiver: its id, the receiver, and each resource's event ids in order of first receipt. */
+async function orderedWebhook(url: string, headers: Record<string, string>) {
+  const receiver = await startReceiver();
+  cleanups.push(() => receiver.close());
+  receiver.answer = () => ({ status: 200, delayMs: 10 });
+  const hook = await fetch(`${url}/notification/v1/connect/webhook/subscriptions`, {
+    method: "POST",
+    headers,
+    body: JSON.stringify({
+      endpoint: receiver.url,
+      event_names: ["appointment.created", "appointment.updated"],
+      ordering: "per_resource",
+    }),
+  });
+  expect(hook.status).toBe(201);
+  const firstReceipts = () => {
+    const seen = new Map<string, string[]>();
+    const counted = new Set<string>();
+    for (const request of receiver.received) {
+      const event = String(request.headers["webhook-id"]);
+      if (counted.has(event)) continue;
+      counted.add(event);
+      const id = (JSON.parse(request.body) as { data: { appointment_id: string } }).data.appointment_id;
+      seen.set(id, [...(seen.get(id) ?? []), event]);
+    }
+    return { seen, count: counted.size };
+  };
+  return { id: ((await hook.json()) as { id: string }).id, receiver, firstReceipts };
+}
+
+/** Rounds of changes to each appointment (appointment.updated events), through whichever server is up. */
+async function updateRounds(
+  url: () => string,
+  headers: Record<string, string>,
+  appointments: string[],
+  rounds: number,
+) {
+  for (let round = 0; round < rounds; round++) {
+    for (const appointment of appointments) {
+      for (;;) {
+        const answer = await fetch(`${url()}/dr/v1/business/appointments/${appointment}`, {
+          method: "PATCH",
+          headers,
+          body: JSON.stringify({ notes: `round ${round}` }),
+        }).catch(() => undefined);
+        if (answer?.status === 200) break;
+        // The server is down (killed, restarting): try again shortly.
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+  }
+}
+
+/** Each resource's events arrived in the order written (a change retried after a kill may add one more). */
+function expectInOrder(seen: Map<string, string[]>, appointments: string[], perResource: number): void {
+  for (const appointment of appointments) {
+    const events = seen.get(appointment) ?? [];
+    expect(events.length).toBeGreaterThanOrEqual(perResource);
+    expect([...events].sort()).toEqual(events);
+  }
+}
+
+/** Every appointment has had at least `perResource` events arrive. */
+const allArrived = (seen: Map<string, string[]>, appointments: string[], perResource: number) =>
+  appointments.every((appointment) => (seen.get(appointment)?.length ?? 0) >= perResource);
+
 describe.runIf(dialects().includes("postgres"))("per-resource ordering with its sender killed on PostgreSQL", () => {
   it("keeps each resource's events in the order written across the takeover", { timeout: 120_000 }, async () => {
     const { db, api, headers } = await apiAndTwoWorkers(FAST);
-    const receiver = await startReceiver();
-    cleanups.push(() => receiver.close());
-    receiver.answer = () => ({ status: 200, delayMs: 10 });
-    const hook = await fetch(`${api.url}/notification/v1/connect/webhook/subscriptions`, {
-      method: "POST",
-      headers,
-      body: JSON.stringify({
-        endpoint: receiver.url,
-        event_names: ["appointment.created", "appointment.updated"],
-        ordering: "per_resource",
-      }),
-    });
-    expect(hook.status).toBe(201);
-    const webhookId = ((await hook.json()) as { id: string }).id;
+    const { id: webhookId, receiver, firstReceipts } = await orderedWebhook(api.url, headers);
     const appointments = [...(await book(api.url, headers, 30))];
     const rounds = 3;
-    const updates = (async () => {
-      for (let round = 0; round < rounds; round++) {
-        for (const appointment of appointments) {
-          await fetch(`${api.url}/dr/v1/business/appointments/${appointment}`, {
-            method: "PATCH",
-            headers,
-            body: JSON.stringify({ notes: `round ${round}` }),
-          });
-        }
-      }
-    })();
+    const updates = updateRounds(() => api.url, headers, appointments, rounds);
 
     // Kill whichever worker is sending this webhook's deliveries.
     const client = new pg.Client({ connectionString: db.url.replace(/\?.*$/, "") });
@@ -334,29 +377,37 @@ describe.runIf(dialects().includes("postgres"))("per-resource ordering with its 
         ])
       ).rows[0]?.pid as number | undefined;
     await until(() => receiver.received.length >= 30, 30_000, "the first deliveries");
-    const pid = await until(senderPid, 30_000, "a sender");
-    process.kill(pid, "SIGKILL");
+    process.kill(await until(senderPid, 30_000, "a sender"), "SIGKILL");
     await updates;
 
-    const total = appointments.length * (1 + rounds);
-    const firstReceipts = () => {
-      const seen = new Map<string, string[]>();
-      const counted = new Set<string>();
-      for (const request of receiver.received) {
-        const event = String(request.headers["webhook-id"]);
-        if (counted.has(event)) continue;
-        counted.add(event);
-        const id = (JSON.parse(request.body) as { data: { appointment_id: string } }).data.appointment_id;
-        seen.set(id, [...(seen.get(id) ?? []), event]);
-      }
-      return { seen, count: counted.size };
-    };
-    await until(() => firstReceipts().count >= total, 90_000, "every event to arrive");
-    const { seen } = firstReceipts();
-    for (const appointment of appointments) {
-      const events = seen.get(appointment) ?? [];
-      expect(events).toHaveLength(1 + rounds);
-      expect([...events].sort()).toEqual(events);
-    }
+    await until(() => allArrived(firstReceipts().seen, appointments, 1 + rounds), 90_000, "every event to arrive");
+    expectInOrder(firstReceipts().seen, appointments, 1 + rounds);
+  });
+});
+
+describe("per-resource ordering with the embedded server killed on SQLite", () => {
+  it("keeps each resource's events in the order written across the restart", { timeout: 120_000 }, async () => {
+    const dataDir = tempDir();
+    const env = { ...FAST, CAREHOOKS_DATA_DIR: dataDir };
+    let server: Server | undefined;
+    cleanups.push(async () => server?.stop("SIGKILL"));
+    const { api, headers } = await prepare(env, async () => {
+      server = await startServer(env);
+      return server;
+    });
+    const { receiver, firstReceipts } = await orderedWebhook(api.url, headers);
+    const appointments = [...(await book(api.url, headers, 20))];
+    const rounds = 3;
+    let url = api.url;
+    const updates = updateRounds(() => url, headers, appointments, rounds);
+    await until(() => receiver.received.length >= 25, 30_000, "the first deliveries");
+    await killNow(server as Server);
+    server = await startServer({ ...env, CAREHOOKS_PORT: new URL(api.url).port });
+    url = server.url;
+    await updates;
+
+    await until(() => allArrived(firstReceipts().seen, appointments, 1 + rounds), 90_000, "every event to arrive");
+    expectInOrder(firstReceipts().seen, appointments, 1 + rounds);
+    expect(await server.stop("SIGTERM")).toBe(0);
   });
 });
