@@ -24,6 +24,9 @@ interface Bucket {
   at: number;
 }
 
+/** A token counts as whole within this much: refills add up in floating point (0.998 + 0.002 < 1). */
+const WHOLE = 1 - 1e-9;
+
 /** Buckets kept for subscriptions with nothing in their lane; past this, full ones are dropped. */
 const IDLE_BUCKETS = 1_000;
 
@@ -69,8 +72,8 @@ export class Lanes {
     const bucket = this.#buckets.get(subscriptionId);
     if (bucket) {
       refill(bucket, now);
-      if (bucket.tokens < 1) return undefined;
-      bucket.tokens -= 1;
+      if (bucket.tokens < WHOLE) return undefined;
+      bucket.tokens = Math.max(0, bucket.tokens - 1);
     }
     this.#ready--;
     lane.sending++;
@@ -82,7 +85,7 @@ export class Lanes {
     const bucket = this.#buckets.get(subscriptionId);
     if (!bucket || this.waiting(subscriptionId) === 0) return 0;
     refill(bucket, now);
-    return bucket.tokens >= 1 ? 0 : Math.ceil(((1 - bucket.tokens) * 1000) / bucket.rate);
+    return bucket.tokens >= WHOLE ? 0 : Math.ceil(((1 - bucket.tokens) * 1000) / bucket.rate);
   }
 
   /** An attempt ended: its slot is free. */
