@@ -11,8 +11,12 @@
  *
  * Either header is enough. During a key rotation a header holds one `v1` entry
  * per valid key, so every entry is tried.
+ *
+ * A webhook with `signature_scheme: "ed25519"` is verified with its public
+ * key (`whpk_…`): `webhook-signature` then holds `v1a,<base64>` entries,
+ * Ed25519 signatures over the same `<id>.<t>.<body>`, and there is no Eka header.
  */
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { createHmac, createPublicKey, type KeyObject, timingSafeEqual, verify } from "node:crypto";
 import type { CarehooksEvent } from "./events.js";
 import {
   InvalidPayloadError,
@@ -55,7 +59,8 @@ export type SignatureVerification =
 
 /**
  * One signing key, or several while the receiver itself rotates keys (any one may match).
- * Use the subscription's `signing_key` exactly as registered, `whsec_` prefix included.
+ * Use the subscription's `signing_key` exactly as registered, `whsec_` prefix included;
+ * for an ed25519 webhook, its `public_key` (`whpk_…`).
  */
 export type SigningKeys = string | readonly string[];
 
@@ -64,6 +69,10 @@ export const DEFAULT_TOLERANCE_SECONDS = 300;
 const EKA_HEADER = "eka-webhook-signature";
 const STANDARD_HEADER = "webhook-signature";
 const WHSEC_PREFIX = "whsec_";
+const WHPK_PREFIX = "whpk_";
+/** SPKI DER of an Ed25519 public key: this fixed header, then its 32 bytes (RFC 8410). */
+const ED25519_SPKI_HEADER = Buffer.from("302a300506032b6570032100", "hex");
+const ED25519_KEY_BYTES = 32;
 const TIMESTAMP = /^\d{1,15}$/;
 const HEX_MAC = /^[0-9a-fA-F]{64}$/;
 
@@ -235,6 +244,12 @@ export function checkKeys(signingKey: SigningKeys, where = "signingKey"): readon
     if (key.startsWith(WHSEC_PREFIX) && Buffer.from(key.slice(WHSEC_PREFIX.length), "base64").length === 0) {
       throw new TypeError("a whsec_ signing key must carry base64 key bytes after the prefix");
     }
+    if (key.startsWith(WHPK_PREFIX)) publicKeyOf(key);
+    if (key.startsWith("whsk_")) {
+      throw new TypeError(
+        "a whsk_ key is an Ed25519 private key, which carehooks keeps: verify with the webhook's public_key (whpk_…)",
+      );
+    }
   }
   return keys;
 }
@@ -277,7 +292,7 @@ function verifyEka(body: Buffer, header: string, keys: readonly string[]): numbe
   if (entries === 0) return new MalformedHeaderError(EKA_HEADER, "no v1= entry");
   const signed = timestamp;
   return anyMatches(
-    keys.map((key) => ekaMac(key, signed, body)),
+    keys.filter((key) => !key.startsWith(WHPK_PREFIX)).map((key) => ekaMac(key, signed, body)),
     given,
   )
     ? timestamp
@@ -303,20 +318,48 @@ function verifyStandard(
   const timestamp = Number(time);
 
   const given: Buffer[] = [];
-  let entries = 0;
+  const asymmetric: Buffer[] = [];
   for (const entry of header.trim().split(/\s+/)) {
     const comma = entry.indexOf(",");
-    if (comma < 0 || entry.slice(0, comma) !== "v1") continue;
-    entries++;
-    given.push(Buffer.from(entry.slice(comma + 1), "base64"));
+    const version = comma < 0 ? "" : entry.slice(0, comma);
+    if (version === "v1") given.push(Buffer.from(entry.slice(comma + 1), "base64"));
+    else if (version === "v1a") asymmetric.push(Buffer.from(entry.slice(comma + 1), "base64"));
   }
-  if (entries === 0) return new MalformedHeaderError(STANDARD_HEADER, "no v1,<base64> entry");
-  return anyMatches(
-    keys.map((key) => standardMac(key, id, timestamp, body)),
+  if (given.length + asymmetric.length === 0) {
+    return new MalformedHeaderError(STANDARD_HEADER, "no v1,<base64> or v1a,<base64> entry");
+  }
+  const macKeys = keys.filter((key) => !key.startsWith(WHPK_PREFIX));
+  const publicKeys = keys.filter((key) => key.startsWith(WHPK_PREFIX));
+  const macMatched = anyMatches(
+    macKeys.map((key) => standardMac(key, id, timestamp, body)),
     given,
-  )
-    ? timestamp
-    : new NoMatchingSignatureError();
+  );
+  const signedContent = Buffer.concat([Buffer.from(`${id}.${timestamp}.`, "utf8"), body]);
+  // Every pair is checked, as for the MACs: which entry matched is not told by the time taken.
+  let signatureMatched = false;
+  for (const key of publicKeys) {
+    for (const signature of asymmetric) {
+      if (signature.length === 64 && verify(null, signedContent, publicKeyOf(key), signature)) signatureMatched = true;
+    }
+  }
+  return macMatched || signatureMatched ? timestamp : new NoMatchingSignatureError();
+}
+
+const publicKeys = new Map<string, KeyObject>();
+
+/** The key object of a `whpk_` public key; a TypeError when it is not one. */
+function publicKeyOf(key: string): KeyObject {
+  const known = publicKeys.get(key);
+  if (known) return known;
+  const raw = Buffer.from(key.slice(WHPK_PREFIX.length), "base64");
+  if (raw.length !== ED25519_KEY_BYTES) {
+    throw new TypeError(`a whpk_ public key must carry the base64 of ${ED25519_KEY_BYTES} bytes after the prefix`);
+  }
+  const object = createPublicKey({ key: Buffer.concat([ED25519_SPKI_HEADER, raw]), format: "der", type: "spki" });
+  // A receiver verifies with one or two keys: a small map suffices, bounded anyway.
+  if (publicKeys.size >= 100) publicKeys.clear();
+  publicKeys.set(key, object);
+  return object;
 }
 
 /** Constant-time comparison of every pair, without stopping early, so timing does not say which entry matched. */

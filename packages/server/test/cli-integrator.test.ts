@@ -189,6 +189,39 @@ describe("the integrator commands against a running server", () => {
       max_in_flight: null,
       rate_limit: null,
     });
+    // Options: filter, headers, timeout and retry schedule, set and cleared.
+    await cli(
+      "webhooks",
+      "update",
+      created.id,
+      "--filter",
+      '{"data.clinic_id":{"$in":["clinic-7"]}}',
+      "--header",
+      "X-Gateway-Token: gw-1",
+      "--header",
+      "x-region:south",
+      "--timeout",
+      "5s",
+      "--retry-schedule",
+      "10s,1m",
+    );
+    expect(JSON.parse(await cli("webhooks", "get", created.id, "--json"))).toMatchObject({
+      filter: { "data.clinic_id": { $in: ["clinic-7"] } },
+      headers: { "x-gateway-token": "********", "x-region": "south" },
+      timeout: 5,
+      retry_schedule: [10, 60],
+    });
+    await cli("webhooks", "update", created.id, "--filter", "none", "--clear-headers", "--timeout", "default");
+    await cli("webhooks", "update", created.id, "--retry-schedule", "none");
+    expect(JSON.parse(await cli("webhooks", "get", created.id, "--json"))).toMatchObject({
+      filter: null,
+      headers: null,
+      timeout: null,
+      retry_schedule: [],
+    });
+    await expect(cli("webhooks", "update", created.id, "--filter", "{clinic}")).rejects.toThrow(
+      /--filter must be JSON/,
+    );
     await cli("webhooks", "update", created.id, "--events", "appointment.created,appointment.updated");
     await cli("webhooks", "delete", created.id);
     expect(await cli("webhooks", "list")).toMatch(/no webhooks/);
@@ -213,6 +246,26 @@ describe("the integrator commands against a running server", () => {
     const secret = JSON.parse(await cli("webhooks", "secret", id as string, "--json"));
     expect(secret).toMatchObject({ signing_key: rotated.signing_key, previous_signing_key: key });
     await cli("webhooks", "delete", id as string);
+
+    // ed25519: a pair the server makes; only its public key is ever printed.
+    const paired = await cli(
+      "webhooks",
+      "create",
+      "--url",
+      `${receiver.url}/paired`,
+      "--event",
+      "appointment.created",
+      "--signature-scheme",
+      "ed25519",
+    );
+    const [, pairedId, publicKey] = /^created (wh_\S+)\npublic key .*: (whpk_\S+)$/m.exec(paired.trim()) ?? [];
+    expect(publicKey, paired).toMatch(/^whpk_/);
+    expect(JSON.parse(await cli("webhooks", "get", pairedId as string, "--json"))).toMatchObject({
+      signature_scheme: "ed25519",
+      public_key: publicKey,
+    });
+    await expect(cli("webhooks", "secret", pairedId as string)).rejects.toThrow(/ed25519/);
+    await cli("webhooks", "delete", pairedId as string);
   });
 
   it("triggers real events whose records a receiver can fetch", { timeout: 60_000 }, async () => {

@@ -301,6 +301,22 @@ describe("Sender network errors", () => {
     expect(result.durationMs).toBeLessThan(5000);
   });
 
+  it("holds each attempt to its own timeout when a shorter one starts after a longer one", async () => {
+    const target = await receiver(() => {}); // never responds
+    const send = sender({ requestTimeoutMs: 3000 });
+    const long = send.send({ url: target.url, headers: HEADERS, body: BODY });
+    const short = send.send({ url: target.url, headers: HEADERS, body: BODY, timeoutMs: 300 });
+    const cut = expectError(await short);
+    expect(cut.error).toBe("timeout");
+    expect(cut.message).toMatch(/300 ms/);
+    // The armed timer was waiting for the 3 s deadline: the 300 ms one must have re-armed it.
+    expect(cut.durationMs).toBeGreaterThanOrEqual(250);
+    expect(cut.durationMs).toBeLessThan(2000);
+    const late = expectError(await long);
+    expect(late.error).toBe("timeout");
+    expect(late.durationMs).toBeGreaterThanOrEqual(2900);
+  });
+
   it.each([false, true])(
     "times out a receiver that sends headers then dribbles the body (keepSuccessBody %s)",
     async (keepSuccessBody) => {

@@ -43,6 +43,14 @@ export interface Webhook {
   readonly max_in_flight: number | null;
   /** Requests per second to the webhook; null: no limit. */
   readonly rate_limit: number | null;
+  /** Seconds an attempt may take; null: the server's CAREHOOKS_REQUEST_TIMEOUT. */
+  readonly timeout: number | null;
+  /** Seconds to wait after each failed attempt; null: the server's schedule. */
+  readonly retry_schedule: number[] | null;
+  /** Conditions on the event's payload; null: every event asked for. */
+  readonly filter: WebhookFilter | null;
+  /** Static request headers, credential-like values shown as "********"; null: none. */
+  readonly headers: Record<string, string> | null;
   readonly created_at: string;
   readonly updated_at: string;
   readonly created_by: string;
@@ -51,13 +59,45 @@ export interface Webhook {
 
 export type WebhookOrdering = "none" | "per_resource";
 
-/** A webhook's own delivery settings; on update, null sets a number back to the server's default. */
+/** A scalar a filter compares a payload field with. */
+export type FilterValue = string | number | boolean | null;
+
+/** The operators on one payload field; several must all hold. */
+export interface FieldCondition {
+  readonly $eq?: FilterValue;
+  readonly $neq?: FilterValue;
+  readonly $in?: readonly FilterValue[];
+  readonly $nin?: readonly FilterValue[];
+  /** Present and not null. */
+  readonly $exists?: boolean;
+}
+
+/**
+ * A webhook's attribute filter: dotted payload paths (`data.clinic_id`) to a
+ * value (equality) or a FieldCondition, all of which must hold, plus `$and`,
+ * `$or` and `$not`.
+ */
+export type WebhookFilter = {
+  readonly $and?: readonly WebhookFilter[];
+  readonly $or?: readonly WebhookFilter[];
+  readonly $not?: WebhookFilter;
+} & { readonly [path: string]: FilterValue | FieldCondition | readonly WebhookFilter[] | WebhookFilter | undefined };
+
+/** A webhook's own delivery settings; on update, null sets one back to the server's default. */
 export interface WebhookSettings {
   readonly ordering?: WebhookOrdering;
   /** 1 to the server's CAREHOOKS_MAX_IN_FLIGHT_PER_ENDPOINT. */
   readonly max_in_flight?: number | null;
   /** 1 to 10 000 requests per second. */
   readonly rate_limit?: number | null;
+  /** 1 to the server's CAREHOOKS_REQUEST_TIMEOUT, in seconds. */
+  readonly timeout?: number | null;
+  /** Seconds after each failed attempt, at most as many as the server's schedule; [] never retries. */
+  readonly retry_schedule?: readonly number[] | null;
+  /** Only events matching it are delivered. */
+  readonly filter?: WebhookFilter | null;
+  /** Sent with every attempt; not content-type, user-agent, webhook-*, eka-* or hop-by-hop headers. */
+  readonly headers?: Readonly<Record<string, string>> | null;
 }
 
 export interface CreateWebhookInput extends WebhookSettings {

@@ -1,5 +1,6 @@
 /** `carehooks webhooks list|create|update|secret|delete|enable|disable|test`. */
 import { Command, Option } from "commander";
+import { parseDuration } from "../config/units.js";
 import {
   apiFor,
   type EventOptions,
@@ -22,15 +23,31 @@ interface Webhook {
 }
 
 /** Prints a key the server generated: the answer is the only place it is shown without `webhooks secret`. */
-function printGenerated(options: IntegratorOptions, answer: { signing_key?: string }, done: string): void {
-  if (options.json || answer.signing_key === undefined) {
+function printGenerated(
+  options: IntegratorOptions,
+  answer: { signing_key?: string; public_key?: string },
+  done: string,
+): void {
+  if (options.json || (answer.signing_key === undefined && answer.public_key === undefined)) {
     printRecord(options, answer, done);
+    return;
+  }
+  if (answer.public_key !== undefined) {
+    process.stdout.write(
+      `${done}\npublic key (verify ed25519 signatures with it; \`webhooks get\` shows it): ${answer.public_key}\n`,
+    );
     return;
   }
   process.stdout.write(
     `${done}\nsigning key (shown once; \`carehooks webhooks secret\` shows it again): ${answer.signing_key}\n`,
   );
 }
+
+const schemeOption = () =>
+  new Option(
+    "--signature-scheme <scheme>",
+    "hmac-sha256 (a shared key), or ed25519 (a key pair the server generates; receivers verify with its public key)",
+  ).choices(["hmac-sha256", "ed25519"]);
 
 const BASE = `${WEBHOOK_API}/subscriptions`;
 
@@ -70,22 +87,28 @@ export function webhooksCommand(): Command {
       .requiredOption("--url <url>", "the endpoint (https)")
       .option("--signing-key <key>", "use this signing key (16–256 printable characters, or whsec_…)")
       .option("--no-signing-key", "send unsigned requests (not recommended)")
+      .addOption(schemeOption())
       .addOption(new Option("--generate-signing-key", "the default: a whsec_ key the server generates").hideHelp()),
   ).action(
     async (
-      options: IntegratorOptions & SettingsOptions & EventOptions & { url: string; signingKey?: string | false },
+      options: IntegratorOptions &
+        SettingsOptions &
+        EventOptions & { url: string; signingKey?: string | false; signatureScheme?: string },
     ) => {
       const eventNames = eventsOf(options);
       if (!eventNames) throw new Error("give the events to send: --event appointment.created,appointment.updated");
       const body = {
         endpoint: options.url,
         event_names: eventNames,
-        // No key given: the server generates one and shows it once; --no-signing-key: unsigned.
-        ...(typeof options.signingKey === "string"
-          ? { signing_key: options.signingKey }
-          : options.signingKey === false
-            ? {}
-            : { generate_signing_key: true }),
+        // No key given: the server generates one and shows it once (an ed25519 pair: its public key);
+        // --no-signing-key: unsigned.
+        ...(options.signatureScheme === "ed25519"
+          ? { signature_scheme: "ed25519" }
+          : typeof options.signingKey === "string"
+            ? { signing_key: options.signingKey }
+            : options.signingKey === false
+              ? {}
+              : { generate_signing_key: true }),
         ...settingsOf(options),
       };
       const created = await apiFor(options).request<{ id: string; signing_key?: string }>("POST", BASE, body);
@@ -100,7 +123,8 @@ export function webhooksCommand(): Command {
       .option("--url <url>", "new endpoint")
       .option("--signing-key <key>", "new signing key (the old one keeps signing for CAREHOOKS_KEY_OVERLAP)")
       .option("--generate-signing-key", "rotate to a whsec_ key the server generates, printed once")
-      .option("--expire-previous-key", "stop signing with the replaced key now"),
+      .option("--expire-previous-key", "stop signing with the replaced key now")
+      .addOption(schemeOption()),
   ).action(
     async (
       id: string,
@@ -111,6 +135,7 @@ export function webhooksCommand(): Command {
           signingKey?: string;
           generateSigningKey?: boolean;
           expirePreviousKey?: boolean;
+          signatureScheme?: string;
         },
     ) => {
       const body = {
@@ -119,9 +144,14 @@ export function webhooksCommand(): Command {
         ...(options.signingKey ? { signing_key: options.signingKey } : {}),
         ...(options.generateSigningKey ? { generate_signing_key: true } : {}),
         ...(options.expirePreviousKey ? { expire_previous_key: true } : {}),
+        ...(options.signatureScheme ? { signature_scheme: options.signatureScheme } : {}),
         ...settingsOf(options),
       };
-      const answer = await apiFor(options).request<{ signing_key?: string }>("PATCH", `${BASE}/${id}`, body);
+      const answer = await apiFor(options).request<{ signing_key?: string; public_key?: string }>(
+        "PATCH",
+        `${BASE}/${id}`,
+        body,
+      );
       printGenerated(options, answer, `updated ${id}`);
     },
   );
@@ -190,6 +220,11 @@ interface SettingsOptions {
   ordering?: string;
   maxInFlight?: string;
   rateLimit?: string;
+  timeout?: string;
+  retrySchedule?: string;
+  filter?: string;
+  header?: string[];
+  clearHeaders?: boolean;
 }
 
 /** The per-webhook delivery settings, the same on create and update. */
@@ -200,7 +235,51 @@ function withSettings(command: Command): Command {
       "--max-in-flight <n>",
       "requests open to the webhook at once (at most the server's cap); default: the server's",
     )
-    .option("--rate-limit <n>", "requests per second to the webhook; none: no limit");
+    .option("--rate-limit <n>", "requests per second to the webhook; none: no limit")
+    .option(
+      "--timeout <duration>",
+      "how long an attempt may take (5s, 2500ms; at most the server's); default: the server's",
+    )
+    .option(
+      "--retry-schedule <delays>",
+      "delays after each failed attempt (10s,1m,1h); none: never retry; default: the server's",
+    )
+    .option("--filter <json>", `only events matching it, e.g. '{"data.clinic_id":"clinic-7"}'; none: every event`)
+    .option("--header <name:value>", "a header sent with every attempt (repeat for more; replaces the set)", collect)
+    .option("--clear-headers", "send no custom headers");
+}
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+/** Whole seconds of a duration (`5s`, `2500ms` rounds up); a bare number is seconds. */
+function seconds(text: string): number {
+  return /^\d+$/.test(text) ? Number(text) : Math.ceil(parseDuration(text) / 1000);
+}
+
+function headersOf(options: SettingsOptions): Record<string, unknown> {
+  if (options.clearHeaders) {
+    if (options.header) throw new Error("give --header or --clear-headers, not both");
+    return { headers: null };
+  }
+  if (!options.header) return {};
+  const headers: Record<string, string> = {};
+  for (const given of options.header) {
+    const colon = given.indexOf(":");
+    if (colon <= 0) throw new Error(`--header "${given}" must be name:value`);
+    headers[given.slice(0, colon).trim()] = given.slice(colon + 1).trim();
+  }
+  return { headers };
+}
+
+function filterOf(text: string): unknown {
+  if (text === "none") return null;
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new Error(`--filter must be JSON (${(error as Error).message}), or none`);
+  }
 }
 
 /** The settings given, as the API takes them; `default` and `none` clear a number. */
@@ -210,5 +289,20 @@ function settingsOf(options: SettingsOptions): Record<string, unknown> {
     ...(options.ordering !== undefined ? { ordering: options.ordering } : {}),
     ...(options.maxInFlight !== undefined ? { max_in_flight: count(options.maxInFlight) } : {}),
     ...(options.rateLimit !== undefined ? { rate_limit: count(options.rateLimit) } : {}),
+    ...(options.timeout !== undefined
+      ? { timeout: options.timeout === "default" ? null : seconds(options.timeout) }
+      : {}),
+    ...(options.retrySchedule !== undefined
+      ? {
+          retry_schedule:
+            options.retrySchedule === "default"
+              ? null
+              : options.retrySchedule === "none"
+                ? []
+                : options.retrySchedule.split(",").map((delay) => seconds(delay.trim())),
+        }
+      : {}),
+    ...(options.filter !== undefined ? { filter: filterOf(options.filter) } : {}),
+    ...headersOf(options),
   };
 }

@@ -1,13 +1,14 @@
 /**
- * The whole-attempt deadline (CAREHOOKS_REQUEST_TIMEOUT, connect to last body
- * byte) for every attempt in flight, kept by one timer instead of an
- * AbortController and a timer per attempt. undici's own timeouts are idle
- * gaps (headers, then between body chunks), so a receiver dribbling its body
- * would outlast them; this cuts it off.
+ * The whole-attempt deadline (CAREHOOKS_REQUEST_TIMEOUT, or a webhook's
+ * shorter `timeout`; connect to last body byte) for every attempt in flight,
+ * kept by one timer instead of an AbortController and a timer per attempt.
+ * undici's own timeouts are idle gaps (headers, then between body chunks), so
+ * a receiver dribbling its body would outlast them; this cuts it off.
  *
- * Every attempt gets the same timeout, so attempts in start order are also in
- * deadline order: the timer only ever waits for the oldest one in flight, and
- * a sweep stops at the first attempt that is not overdue.
+ * Attempts are queued by their timeout: within one queue, start order is
+ * deadline order, so the timer only ever waits for the earliest head of a
+ * queue, and a sweep stops in each queue at the first attempt not overdue.
+ * There are as many queues as distinct timeouts in use: one, or a handful.
  */
 
 /** Most a deadline may be overshot so that attempts expiring together share one wake-up. */
@@ -25,7 +26,10 @@ export class InFlight {
   reason: Error | undefined;
   #listeners: (() => void)[] = [];
 
-  constructor(readonly deadline: number) {}
+  constructor(
+    readonly deadline: number,
+    readonly timeoutMs: number,
+  ) {}
 
   /** Aborts the attempt (the first reason wins): undici destroys its request or response body with `reason`. */
   abort(reason: Error): void {
@@ -63,64 +67,83 @@ export class AttemptTimeout extends Error {
 
 export class AttemptDeadlines {
   readonly #timeoutMs: number;
-  readonly #slackMs: number;
-  /** In start order, which is deadline order. */
-  readonly #inFlight = new Set<InFlight>();
+  /** Per timeout: its attempts in start order, which is deadline order. */
+  readonly #queues = new Map<number, Set<InFlight>>();
+  #size = 0;
   #timer: NodeJS.Timeout | undefined;
+  /** The deadline the armed timer waits for. */
+  #armedFor = Number.POSITIVE_INFINITY;
 
+  /** `timeoutMs`: an attempt's timeout unless `start` is given another. */
   constructor(timeoutMs: number) {
     this.#timeoutMs = timeoutMs;
-    this.#slackMs = Math.min(MAX_SLACK_MS, timeoutMs / 20);
   }
 
   get size(): number {
-    return this.#inFlight.size;
+    return this.#size;
   }
 
   /** Registers an attempt starting now; `finish` it however it ends. */
-  start(): InFlight {
-    const attempt = new InFlight(performance.now() + this.#timeoutMs);
-    this.#inFlight.add(attempt);
-    // An armed timer waits for an older deadline, so it comes before this one.
-    if (this.#timer === undefined) this.#arm(attempt.deadline);
+  start(timeoutMs = this.#timeoutMs): InFlight {
+    const attempt = new InFlight(performance.now() + timeoutMs, timeoutMs);
+    let queue = this.#queues.get(timeoutMs);
+    if (queue === undefined) {
+      queue = new Set();
+      this.#queues.set(timeoutMs, queue);
+    }
+    queue.add(attempt);
+    this.#size += 1;
+    // An armed timer waits for an earlier deadline unless this attempt has a shorter timeout than those before it.
+    if (attempt.deadline < this.#armedFor) this.#arm(attempt.deadline);
     return attempt;
   }
 
   finish(attempt: InFlight): void {
     // The timer stays armed: it costs nothing to let it find no one overdue, and re-arming per attempt would.
-    this.#inFlight.delete(attempt);
+    if (this.#queues.get(attempt.timeoutMs)?.delete(attempt)) this.#size -= 1;
   }
 
   /** Aborts every attempt in flight with `reason`. */
   abortAll(reason: Error): void {
-    for (const attempt of this.#inFlight) attempt.abort(reason);
+    for (const queue of this.#queues.values()) for (const attempt of queue) attempt.abort(reason);
   }
 
   /** Stops the timer (once nothing is in flight). */
   stop(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#armedFor = Number.POSITIVE_INFINITY;
   }
 
   #arm(deadline: number): void {
-    const delay = Math.max(0, deadline - performance.now()) + this.#slackMs;
+    clearTimeout(this.#timer);
+    const slack = Math.min(MAX_SLACK_MS, this.#timeoutMs / 20);
+    const delay = Math.max(0, deadline - performance.now()) + slack;
+    this.#armedFor = deadline;
     // Unref'd: an attempt keeps the process alive through its socket, never through its deadline.
     this.#timer = setTimeout(() => this.#sweep(), delay).unref();
   }
 
   #sweep(): void {
     this.#timer = undefined;
+    this.#armedFor = Number.POSITIVE_INFINITY;
     const now = performance.now();
-    // Made only when needed and shared by the sweep: an Error captures a stack.
-    let timeout: AttemptTimeout | undefined;
-    for (const attempt of this.#inFlight) {
-      if (attempt.deadline > now) {
-        this.#arm(attempt.deadline);
-        return;
+    let next = Number.POSITIVE_INFINITY;
+    for (const [timeoutMs, queue] of this.#queues) {
+      // Made only when needed and shared by the queue's sweep: an Error captures a stack.
+      let timeout: AttemptTimeout | undefined;
+      for (const attempt of queue) {
+        if (attempt.deadline > now) {
+          next = Math.min(next, attempt.deadline);
+          break;
+        }
+        queue.delete(attempt);
+        this.#size -= 1;
+        timeout ??= new AttemptTimeout(timeoutMs);
+        attempt.abort(timeout);
       }
-      this.#inFlight.delete(attempt);
-      timeout ??= new AttemptTimeout(this.#timeoutMs);
-      attempt.abort(timeout);
+      if (queue.size === 0) this.#queues.delete(timeoutMs);
     }
+    if (next !== Number.POSITIVE_INFINITY) this.#arm(next);
   }
 }

@@ -51,6 +51,7 @@ import { HealthBook } from "./health-book.js";
 import { Heartbeat } from "./heartbeat.js";
 import { Lanes } from "./lanes.js";
 import type { Sender, SendResult } from "./sender.js";
+import { WebhookOptions } from "./webhook-options.js";
 
 const CLAIM_BATCH = 100;
 const COMPLETION_BATCH = 200;
@@ -91,6 +92,7 @@ export class Dispatcher {
   /** Per subscription: attempts sending (at most its cap), deliveries leased ahead, its rate limit. */
   readonly #lanes: Lanes;
   readonly #failures: FailureLog;
+  readonly #options: WebhookOptions;
   /** Per rate-limited subscription waiting for a token: the timer that sends its next delivery. */
   readonly #tokenTimers = new Map<string, NodeJS.Timeout>();
   /** Deliveries answered whose outcome is not written yet (their slots are free), with their lease tokens. */
@@ -117,6 +119,7 @@ export class Dispatcher {
     this.#me = { id: `wrk_${randomBytes(10).toString("hex")}`, host: os.hostname(), pid: process.pid };
     this.#lanes = new Lanes(config.maxInFlightPerEndpoint);
     this.#failures = new FailureLog(log, config.failureLogInterval);
+    this.#options = new WebhookOptions(deps.keyBox, config.retrySchedule);
     this.#book = new HealthBook({
       threshold: config.breakerThreshold,
       disableAfterMs: config.disableAfter,
@@ -391,9 +394,13 @@ export class Dispatcher {
     const { keyBox, sender } = this.#deps;
     const startedAt = Date.now();
     let headers: Record<string, string> = {};
+    /** What the attempt log keeps: the headers, with a custom header's credentials masked. */
+    let recorded = headers;
     let result: SendResult;
     try {
       headers = {
+        // A webhook's own headers first: they can never replace carehooks' (domain/custom-headers.ts).
+        ...this.#options.headersOf(delivery.headers),
         "content-type": "application/json",
         "user-agent": `carehooks/${version}`,
         ...signatureHeaders({
@@ -403,7 +410,14 @@ export class Dispatcher {
           keys: signingKeys(delivery, keyBox, startedAt),
         }),
       };
-      result = await sender.send({ url: delivery.endpoint, headers, body: delivery.payload });
+      recorded =
+        delivery.headers === null ? headers : { ...headers, ...this.#options.maskedHeadersOf(delivery.headers) };
+      result = await sender.send({
+        url: delivery.endpoint,
+        headers,
+        body: delivery.payload,
+        timeoutMs: delivery.timeout_ms ?? undefined,
+      });
     } catch (error) {
       // A key that cannot be opened (wrong master key, damaged row) must not loop through leases forever.
       result = { kind: "error", error: "network", message: `cannot sign: ${(error as Error).message}`, durationMs: 0 };
@@ -416,7 +430,7 @@ export class Dispatcher {
       result.kind === "response" ? result : { kind: "error", error: result.error, message: result.message },
       {
         now: finishedAt,
-        schedule: this.#deps.config.retrySchedule,
+        schedule: this.#options.scheduleOf(delivery.retry_schedule),
         attemptsInRound: n - delivery.retries_from,
         random: this.#random,
       },
@@ -451,7 +465,7 @@ export class Dispatcher {
         n,
         started_at: startedAt,
         duration_ms: Math.round(result.durationMs),
-        request_headers: JSON.stringify(headers),
+        request_headers: JSON.stringify(recorded),
         response_status: result.kind === "response" ? result.status : null,
         response_body: result.kind === "response" ? storable(result.body) : null,
         error: failure,

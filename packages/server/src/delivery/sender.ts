@@ -45,6 +45,8 @@ export interface SendRequest {
   readonly url: string;
   readonly headers: Readonly<Record<string, string>>;
   readonly body: string;
+  /** The webhook's own timeout, shorter than the sender's `requestTimeoutMs`; undefined for that. */
+  readonly timeoutMs?: number | undefined;
 }
 
 export type SendError =
@@ -224,12 +226,15 @@ export class Sender {
     const started = performance.now();
     const endpoint = this.#endpoints.get(outgoing.url);
     if (!endpoint.ok) return failure(endpoint.error, endpoint.message, started);
-    const attempt = this.#deadlines.start();
+    const { timeoutMs } = outgoing;
+    const attempt = this.#deadlines.start(timeoutMs);
     try {
       const response = await this.#dispatcher.request({
         origin: endpoint.origin,
         path: endpoint.path,
         method: "POST",
+        // undici's idle timers are the agent's unless the webhook has its own, shorter timeout.
+        ...(timeoutMs === undefined ? {} : { headersTimeout: timeoutMs, bodyTimeout: timeoutMs }),
         // A copy through the proxy: undici's ProxyAgent adds a missing Host header to the object it is given.
         headers: this.#proxied ? { ...outgoing.headers, host: endpoint.host } : outgoing.headers,
         body: outgoing.body,

@@ -5,6 +5,7 @@
  * Payloads carry ids and the action only, never clinical content.
  */
 import { type Static, type TSchema, Type } from "@sinclair/typebox";
+import { filterFieldsOf } from "./event-filter.js";
 
 export const APPOINTMENT_STATUSES = ["BK", "OG", "CM", "CMNP", "CN", "CND", "CNS", "NS"] as const;
 export type AppointmentStatus = (typeof APPOINTMENT_STATUSES)[number];
@@ -219,3 +220,6 @@ export type EventName = (typeof EVENT_CATALOG)[number]["name"];
 export function isEventName(value: string): value is EventName {
   return (EVENT_NAMES as readonly string[]).includes(value);
 }
+
+/** The payload fields a webhook's filter may name: every scalar field of every catalogued event. */
+export const FILTER_FIELDS = filterFieldsOf(EVENT_CATALOG.map((entry) => entry.schema));

@@ -7,8 +7,13 @@
  * verifiers accept us). During a key rotation each header holds one entry per
  * valid key, new key first. The body is signed exactly as stored: a
  * re-serialised body would not match what the receiver gets.
+ *
+ * An Ed25519 key (`whsk_…`, domain/ed25519-keys.ts) signs only in
+ * `webhook-signature`, as a `v1a` entry; Eka's header has no asymmetric
+ * form, so a webhook signed only with Ed25519 gets no `eka-webhook-signature`.
  */
 import { createHmac, timingSafeEqual } from "node:crypto";
+import { ed25519Signature, isEd25519Key } from "./ed25519-keys.js";
 
 export interface SignInput {
   /** The event id; also the `webhook-id` header. */
@@ -32,11 +37,20 @@ export function signatureHeaders(input: SignInput): Record<string, string> {
     "webhook-timestamp": String(timestamp),
   };
   if (keys.length === 0) return headers;
-  headers["eka-webhook-signature"] = [
-    `t=${timestamp}`,
-    ...keys.map((key) => `v1=${ekaSignature(key, timestamp, body)}`),
-  ].join(",");
-  headers["webhook-signature"] = keys.map((key) => `v1,${standardSignature(key, eventId, timestamp, body)}`).join(" ");
+  const macKeys = keys.filter((key) => !isEd25519Key(key));
+  if (macKeys.length > 0) {
+    headers["eka-webhook-signature"] = [
+      `t=${timestamp}`,
+      ...macKeys.map((key) => `v1=${ekaSignature(key, timestamp, body)}`),
+    ].join(",");
+  }
+  headers["webhook-signature"] = keys
+    .map((key) =>
+      isEd25519Key(key)
+        ? `v1a,${ed25519Signature(key, eventId, timestamp, body)}`
+        : `v1,${standardSignature(key, eventId, timestamp, body)}`,
+    )
+    .join(" ");
   return headers;
 }
 

@@ -1,12 +1,15 @@
 /** Webhook subscriptions: the Eka-compatible register/list/get/update/delete, plus enable and disable. */
 import { type Static, Type } from "@sinclair/typebox";
 import type { Updateable } from "kysely";
+import { checkCustomHeaders, HEADER_LIMITS, MASK, maskedHeaders } from "../domain/custom-headers.js";
 import { checkDeliverySettings, MAX_RATE_LIMIT, ORDERINGS } from "../domain/delivery-settings.js";
+import { publicKeyOf } from "../domain/ed25519-keys.js";
 import { invalidRequest, notFound } from "../domain/errors.js";
-import { EVENT_NAMES } from "../domain/event-catalog.js";
+import { EVENT_NAMES, FILTER_FIELDS } from "../domain/event-catalog.js";
+import { compileFilter, FILTER_LIMITS } from "../domain/event-filter.js";
 import { newId } from "../domain/ids.js";
-import { generateSigningKey } from "../domain/signing-key.js";
-import { checkEndpointInput, checkSigningKey, eventNamesOf } from "../domain/subscription-input.js";
+import type { KeyBox } from "../domain/key-box.js";
+import { checkEndpointInput, eventNamesOf } from "../domain/subscription-input.js";
 import { isoTime } from "../domain/time.js";
 import { announceChanges, forgetChanges, subscriptionsChanged } from "../store/changes.js";
 import { cancelPendingDeliveries } from "../store/deliveries.js";
@@ -22,6 +25,7 @@ import {
 import { type App, type AppContext, principalOf } from "./context.js";
 import { decodeCursor, toPage } from "./pagination.js";
 import { EmptyBody, errorResponses, IdParams, ListPage, ListQuery } from "./schemas.js";
+import { nextKeyOf, SIGNATURE_SCHEMES, schemeOf } from "./subscription-keys.js";
 import { runWrite } from "./writes.js";
 
 const BASE = "/notification/v1/connect/webhook/subscriptions";
@@ -52,11 +56,51 @@ const MaxInFlight = Type.Union([Type.Integer(), Type.Null()], {
 const RateLimit = Type.Union([Type.Integer(), Type.Null()], {
   description: `Requests per second to this webhook, 1 to ${MAX_RATE_LIMIT} (bursts of up to one second's worth); null for none.`,
 });
+const Timeout = Type.Union([Type.Integer(), Type.Null()], {
+  description:
+    "Seconds an attempt to this webhook may take, connect to last byte: 1 to the server's CAREHOOKS_REQUEST_TIMEOUT; null for that default.",
+});
+const RetrySchedule = Type.Union([Type.Array(Type.Integer(), { maxItems: 100 }), Type.Null()], {
+  description:
+    "Seconds to wait after each failed attempt (±20 % jitter), at most as many delays as the server's CAREHOOKS_RETRY_SCHEDULE; [] sends once, never retrying; null for the server's schedule.",
+  examples: [[10, 60, 600, 3600]],
+});
+const Filter = Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()], {
+  description: `Conditions on the event's payload; an event that does not match creates no delivery. Keys are dotted payload paths (${[
+    ...FILTER_FIELDS,
+  ]
+    .filter((field) => field.startsWith("data."))
+    .slice(0, 4)
+    .join(
+      ", ",
+    )}, …); a bare value means $eq; operators $eq, $neq, $in, $nin, $exists; logic $and, $or, $not. At most ${FILTER_LIMITS.bytes} bytes, ${FILTER_LIMITS.conditions} conditions. null: every event asked for.`,
+  examples: [{ "data.clinic_id": { $in: ["clinic-7", "clinic-9"] }, "data.action": "completed" }],
+});
+const CustomHeaders = Type.Union([Type.Record(Type.String(), Type.String()), Type.Null()], {
+  description: `Static headers sent with every attempt (at most ${HEADER_LIMITS.count}); never content-type, user-agent, the webhook-*/eka-* headers or hop-by-hop headers. Reads show credential-like values (authorization, cookie, *token*, *secret*, *key*) as "${MASK}". null: none.`,
+  examples: [{ "x-gateway-token": "gw_5f2c…", "x-clinic-region": "south" }],
+});
 const SettingsFields = {
   ordering: Type.Optional(Ordering),
   max_in_flight: Type.Optional(MaxInFlight),
   rate_limit: Type.Optional(RateLimit),
+  timeout: Type.Optional(Timeout),
+  retry_schedule: Type.Optional(RetrySchedule),
+  filter: Type.Optional(Filter),
+  headers: Type.Optional(CustomHeaders),
 };
+
+const Scheme = Type.Union(
+  SIGNATURE_SCHEMES.map((scheme) => Type.Literal(scheme)),
+  {
+    description:
+      "`hmac-sha256` (default): a shared key signs both signature headers. `ed25519`: carehooks generates a key pair, signs `webhook-signature` with `v1a` entries (Standard Webhooks' asymmetric form) and sends no `eka-webhook-signature`; receivers verify with `public_key`. Changing it generates the new scheme's key; the replaced key keeps signing through CAREHOOKS_KEY_OVERLAP.",
+  },
+);
+const PublicKey = Type.String({
+  description: "An Ed25519 public key: `whpk_` and the base64 of its 32 bytes.",
+  examples: ["whpk_8o3VGYnYTmvp1zKQ2Qv3xmYFYnFv3oN0m2W4Vv8ZbqA="],
+});
 
 const GenerateSigningKey = Type.Boolean({
   description:
@@ -69,6 +113,7 @@ const CreateBody = Type.Object(
     ...EventNameFields,
     signing_key: Type.Optional(Type.Union([SigningKey, Type.Null()])),
     generate_signing_key: Type.Optional(GenerateSigningKey),
+    signature_scheme: Type.Optional(Scheme),
     protocol: Type.Optional(Protocol),
     ...SettingsFields,
   },
@@ -86,6 +131,7 @@ const UpdateBody = Type.Object(
     expire_previous_key: Type.Optional(
       Type.Boolean({ description: "Stop signing with the replaced key now instead of after CAREHOOKS_KEY_OVERLAP." }),
     ),
+    signature_scheme: Type.Optional(Scheme),
     protocol: Type.Optional(Protocol),
     ...SettingsFields,
   },
@@ -99,6 +145,13 @@ export const Webhook = Type.Object({
   signed: Type.Boolean({
     description: "Whether requests carry signatures. The key itself is never in a read: see `GET …/{id}/secret`.",
   }),
+  signature_scheme: Type.Union([Scheme, Type.Null()], { description: "null: unsigned." }),
+  public_key: Type.Union([PublicKey, Type.Null()], {
+    description: "An ed25519 webhook's public key, to verify its requests with; null for other webhooks.",
+  }),
+  previous_public_key: Type.Union([PublicKey, Type.Null()], {
+    description: "After a rotation of an ed25519 webhook: the replaced key's public key while it still signs.",
+  }),
   protocol: Protocol,
   client_id: Type.String(),
   state: Type.Union([Type.Literal("active"), Type.Literal("degraded"), Type.Literal("disabled")]),
@@ -110,6 +163,10 @@ export const Webhook = Type.Object({
   ordering: Ordering,
   max_in_flight: MaxInFlight,
   rate_limit: RateLimit,
+  timeout: Timeout,
+  retry_schedule: RetrySchedule,
+  filter: Filter,
+  headers: CustomHeaders,
   created_at: Type.String({ format: "date-time" }),
   updated_at: Type.String({ format: "date-time" }),
   created_by: Type.String(),
@@ -123,28 +180,40 @@ const UpdateAnswer = Type.Object({
   status: Type.String(),
   msg: Type.Literal("success"),
   signing_key: Type.Optional({ ...SigningKey, description: "The generated key, shown this once." }),
+  public_key: Type.Optional({ ...PublicKey, description: "The public key of a newly generated Ed25519 pair." }),
 });
 
-/** A webhook as reads show it: whether it is signed, never with what (a reader could forge requests). */
-export function presentWebhook(row: SubscriptionRow): Webhook {
+/**
+ * A webhook as reads show it: whether it is signed, never with what (a reader
+ * could forge requests), and its headers with credentials masked.
+ */
+export function presentWebhook(row: SubscriptionRow, keyBox: KeyBox): Webhook {
+  const key = row.signing_key === null ? null : keyBox.open(row.signing_key);
+  // Only while the old key still signs: an expired overlap is no longer worth showing.
+  const previousAlive = row.previous_signing_key !== null && Number(row.previous_key_expires_at ?? 0) > Date.now();
+  const previous = previousAlive ? keyBox.open(row.previous_signing_key as string) : null;
   return {
     id: row.id,
     endpoint: row.endpoint,
     event_names: JSON.parse(row.event_names) as string[],
-    signed: row.signing_key !== null,
+    signed: key !== null,
+    signature_scheme: schemeOf(key),
+    public_key: key !== null && schemeOf(key) === "ed25519" ? publicKeyOf(key) : null,
+    previous_public_key: previous !== null && schemeOf(previous) === "ed25519" ? publicKeyOf(previous) : null,
     protocol: row.protocol as "http" | "https",
     client_id: row.client_id,
     state: row.state,
     state_reason: row.state_reason,
     state_changed_at: isoTime(row.state_changed_at),
-    // Only while the old key still signs: an expired overlap is no longer worth showing.
-    previous_key_expires_at:
-      row.previous_signing_key !== null && Number(row.previous_key_expires_at ?? 0) > Date.now()
-        ? isoTime(Number(row.previous_key_expires_at))
-        : null,
+    previous_key_expires_at: previousAlive ? isoTime(Number(row.previous_key_expires_at)) : null,
     ordering: row.ordering,
     max_in_flight: row.max_in_flight,
     rate_limit: row.rate_limit,
+    timeout: row.timeout_ms === null ? null : Number(row.timeout_ms) / 1000,
+    retry_schedule:
+      row.retry_schedule === null ? null : (JSON.parse(row.retry_schedule) as number[]).map((ms) => ms / 1000),
+    filter: row.filter === null ? null : (JSON.parse(row.filter) as Record<string, unknown>),
+    headers: row.headers === null ? null : maskedHeaders(JSON.parse(keyBox.open(row.headers))),
     created_at: isoTime(row.created_at),
     updated_at: isoTime(row.updated_at),
     created_by: row.created_by,
@@ -152,11 +221,18 @@ export function presentWebhook(row: SubscriptionRow): Webhook {
   };
 }
 
-/** A key generated for this request, when it asked for one; asking and giving a key at once is refused. */
-function generatedKey(body: { signing_key?: string | null; generate_signing_key?: boolean }): string | undefined {
-  if (body.generate_signing_key !== true) return undefined;
-  if (body.signing_key !== undefined) throw invalidRequest("give signing_key or generate_signing_key, not both");
-  return generateSigningKey();
+/** The options of `body` beyond endpoint, events and key, checked and as stored. */
+function optionsOf(body: Static<typeof CreateBody> | Static<typeof UpdateBody>, ctx: AppContext) {
+  const options: Updateable<SubscriptionTable> = checkDeliverySettings(body, ctx.config);
+  if (body.filter !== undefined) {
+    if (body.filter !== null) compileFilter(body.filter, FILTER_FIELDS);
+    options.filter = body.filter === null ? null : JSON.stringify(body.filter);
+  }
+  if (body.headers !== undefined) {
+    const headers = checkCustomHeaders(body.headers);
+    options.headers = headers === null ? null : ctx.keyBox.seal(JSON.stringify(headers));
+  }
+  return options;
 }
 
 async function mustFind(db: Db, businessId: string, id: string): Promise<SubscriptionRow> {
@@ -193,6 +269,7 @@ export function subscriptionRoutes(app: App, ctx: AppContext): void {
             id: Type.String(),
             status: Type.Literal("success"),
             signing_key: Type.Optional({ ...SigningKey, description: "The generated key, shown this once." }),
+            public_key: Type.Optional({ ...PublicKey, description: "An ed25519 webhook's public key." }),
           }),
           ...errorResponses(400, 401, 403, 409, 413, 415),
         },
@@ -204,9 +281,9 @@ export function subscriptionRoutes(app: App, ctx: AppContext): void {
       const endpoint = checkEndpointInput(body.endpoint, body.protocol, ctx.urlPolicy);
       const eventNames = eventNamesOf(body);
       if (!eventNames) throw invalidRequest('body is missing "event_names"');
-      const generated = generatedKey(body);
-      const signingKey = generated ?? (body.signing_key == null ? null : checkSigningKey(body.signing_key));
-      const settings = checkDeliverySettings(body, ctx.config.maxInFlightPerEndpoint);
+      const next = nextKeyOf(body, null, true);
+      const signingKey = next.key ?? null;
+      const options = optionsOf(body, ctx);
       return guardDuplicate(() =>
         runWrite(ctx, request, reply, async (trx, now) => {
           const id = newId("subscription", now);
@@ -226,13 +303,17 @@ export function subscriptionRoutes(app: App, ctx: AppContext): void {
             updated_by: principal.clientId,
             created_at: now,
             updated_at: now,
-            ordering: settings.ordering ?? "none",
-            max_in_flight: settings.max_in_flight ?? null,
-            rate_limit: settings.rate_limit ?? null,
+            ordering: options.ordering ?? "none",
+            max_in_flight: options.max_in_flight ?? null,
+            rate_limit: options.rate_limit ?? null,
+            timeout_ms: options.timeout_ms ?? null,
+            retry_schedule: options.retry_schedule ?? null,
+            filter: options.filter ?? null,
+            headers: options.headers ?? null,
           });
           return {
             status: 201,
-            body: { id, status: "success", ...(generated ? { signing_key: generated } : {}) },
+            body: { id, status: "success", ...next.shown },
             changed: [subscriptionsChanged(principal.businessId)],
           };
         }),
@@ -257,7 +338,7 @@ export function subscriptionRoutes(app: App, ctx: AppContext): void {
         after: decodeCursor(request.query.cursor),
         limit: limit + 1,
       });
-      return toPage(rows, limit, (row) => presentWebhook(row));
+      return toPage(rows, limit, (row) => presentWebhook(row, keyBox));
     },
   );
 
@@ -274,7 +355,7 @@ export function subscriptionRoutes(app: App, ctx: AppContext): void {
     },
     async (request) => {
       const row = await mustFind(db, principalOf(request).businessId, request.params.id);
-      return { data: presentWebhook(row), msg: "success" as const };
+      return { data: presentWebhook(row, keyBox), msg: "success" as const };
     },
   );
 
@@ -297,13 +378,11 @@ export function subscriptionRoutes(app: App, ctx: AppContext): void {
       const body = request.body ?? {};
       if (Object.keys(body).length === 0) {
         throw invalidRequest(
-          "nothing to update: give endpoint, event_names, signing_key, generate_signing_key, expire_previous_key, ordering, max_in_flight or rate_limit",
+          "nothing to update: give endpoint, event_names, signing_key, generate_signing_key, expire_previous_key, ordering, max_in_flight, rate_limit, timeout, retry_schedule, filter or headers",
         );
       }
       const eventNames = eventNamesOf(body);
-      const generated = generatedKey(body);
-      const newKey = generated ?? body.signing_key;
-      const settings = checkDeliverySettings(body, ctx.config.maxInFlightPerEndpoint);
+      const options = optionsOf(body, ctx);
       return guardDuplicate(() =>
         runWrite(ctx, request, reply, async (trx, now) => {
           const row = await mustFind(trx, principal.businessId, request.params.id);
@@ -317,10 +396,10 @@ export function subscriptionRoutes(app: App, ctx: AppContext): void {
             });
           }
           if (eventNames) change.event_names = JSON.stringify(eventNames);
-          Object.assign(change, settings);
-          if (newKey !== undefined) {
-            const current = row.signing_key === null ? null : keyBox.open(row.signing_key);
-            const next = newKey === null ? null : checkSigningKey(newKey);
+          Object.assign(change, options);
+          const current = row.signing_key === null ? null : keyBox.open(row.signing_key);
+          const { key: next, shown } = nextKeyOf(body, current, false);
+          if (next !== undefined) {
             if (next !== current) {
               change.signing_key = next === null ? null : keyBox.seal(next);
               // Removing the key means unsigned from now on: the old key does not linger.
@@ -339,7 +418,7 @@ export function subscriptionRoutes(app: App, ctx: AppContext): void {
             body: {
               status: "webhook updated successfully",
               msg: "success",
-              ...(generated ? { signing_key: generated } : {}),
+              ...shown,
             },
             changed: [subscriptionsChanged(principal.businessId)],
           };
@@ -413,7 +492,7 @@ export function subscriptionRoutes(app: App, ctx: AppContext): void {
           const updated = await mustFind(trx, principal.businessId, row.id);
           return {
             status: 200,
-            body: { data: presentWebhook(updated), msg: "success" },
+            body: { data: presentWebhook(updated, keyBox), msg: "success" },
             changed: [subscriptionsChanged(principal.businessId)],
           };
         });

@@ -175,6 +175,13 @@ export async function recordChange(
 ): Promise<RecordedChange> {
   const eventId = newId("event", now);
   const subscriptions = await ctx.caches.subscriptions.get(db, principal.businessId);
+  const payload = change.payload({
+    eventId,
+    at: now,
+    transactionId: request.id,
+    clientId: principal.clientId,
+    businessId: principal.businessId,
+  });
   const deliveries = await recordEvent(ctx.adapter, db, {
     records: change.records ?? [],
     event: {
@@ -183,16 +190,10 @@ export async function recordChange(
       name: change.name,
       resource_type: change.resourceType,
       resource_id: change.resourceId,
-      payload: change.payload({
-        eventId,
-        at: now,
-        transactionId: request.id,
-        clientId: principal.clientId,
-        businessId: principal.businessId,
-      }),
+      payload,
       created_at: now,
     },
-    subscriptionIds: subscribersOf(subscriptions, change.name),
+    subscriptionIds: subscribersOf(subscriptions, change.name, () => JSON.parse(payload)),
   });
   return { event: change.name, deliveries };
 }

@@ -69,6 +69,14 @@ export interface SubscriptionTable {
   max_in_flight: number | null;
   /** Requests per second to the webhook; null: no limit. */
   rate_limit: number | null;
+  /** JSON: its attribute filter (domain/event-filter.ts); null: every event it asked for. */
+  filter: string | null;
+  /** Sealed JSON object of static request headers; null: none. */
+  headers: string | null;
+  /** Request timeout (ms), below the server's CAREHOOKS_REQUEST_TIMEOUT; null: the server's. */
+  timeout_ms: number | null;
+  /** JSON list of retry delays (ms); null: the server's CAREHOOKS_RETRY_SCHEDULE. */
+  retry_schedule: string | null;
 }
 
 export type SubscriptionOrdering = "none" | "per_resource";

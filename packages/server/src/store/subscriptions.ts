@@ -1,4 +1,6 @@
 import type { Updateable } from "kysely";
+import { FILTER_FIELDS } from "../domain/event-catalog.js";
+import { compileFilter, type EventPredicate } from "../domain/event-filter.js";
 import type { Db } from "./open.js";
 import { prepare } from "./prepared.js";
 import type { SubscriptionOrdering, SubscriptionState, SubscriptionTable } from "./schema.js";
@@ -70,12 +72,14 @@ export async function updateSubscription(
 export interface LiveSubscription {
   readonly id: string;
   readonly eventNames: readonly string[];
+  /** Its attribute filter; undefined: every event it asked for. */
+  readonly matches?: EventPredicate;
 }
 
 const liveOf = prepare((db, p: { businessId: string }) =>
   db
     .selectFrom("subscription")
-    .select(["id", "event_names"])
+    .select(["id", "event_names", "filter"])
     .where("business_id", "=", p.businessId)
     .where("deleted_at", "is", null)
     .where("state", "!=", "disabled"),
@@ -83,10 +87,44 @@ const liveOf = prepare((db, p: { businessId: string }) =>
 
 export async function liveSubscriptionsOf(db: Db, businessId: string): Promise<LiveSubscription[]> {
   const rows = await liveOf.all(db, { businessId });
-  return rows.map((row) => ({ id: row.id, eventNames: JSON.parse(row.event_names) as string[] }));
+  return rows.map((row) => ({
+    id: row.id,
+    eventNames: JSON.parse(row.event_names) as string[],
+    ...(row.filter === null ? {} : { matches: storedFilter(row.filter) }),
+  }));
 }
 
-/** The ids of the subscriptions that asked for the event. */
-export function subscribersOf(subscriptions: readonly LiveSubscription[], eventName: string): string[] {
-  return subscriptions.filter((subscription) => subscription.eventNames.includes(eventName)).map((s) => s.id);
+/**
+ * A stored filter's predicate. It was checked when it was set; should a later
+ * catalog no longer know one of its fields, it lets every event through:
+ * a webhook getting more than it asked for loses nothing, one getting less would.
+ */
+function storedFilter(text: string): EventPredicate {
+  try {
+    return compileFilter(JSON.parse(text), FILTER_FIELDS);
+  } catch {
+    return () => true;
+  }
+}
+
+/**
+ * The ids of the subscriptions that asked for the event and whose filter it
+ * matches. `payload` parses the event's payload, called only when a filter needs it.
+ */
+export function subscribersOf(
+  subscriptions: readonly LiveSubscription[],
+  eventName: string,
+  payload: () => unknown,
+): string[] {
+  let parsed: unknown;
+  const ids: string[] = [];
+  for (const subscription of subscriptions) {
+    if (!subscription.eventNames.includes(eventName)) continue;
+    if (subscription.matches) {
+      parsed ??= payload();
+      if (!subscription.matches(parsed)) continue;
+    }
+    ids.push(subscription.id);
+  }
+  return ids;
 }

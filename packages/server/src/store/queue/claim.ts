@@ -95,6 +95,11 @@ export interface ClaimedDelivery extends Health {
   readonly previous_key_expires_at: number | null;
   readonly max_in_flight: number | null;
   readonly rate_limit: number | null;
+  /** Sealed JSON of its custom headers, or null. */
+  readonly headers: string | null;
+  readonly timeout_ms: number | null;
+  /** JSON list of ms, or null for the server's schedule. */
+  readonly retry_schedule: string | null;
 }
 
 export interface ClaimResult {
@@ -105,7 +110,7 @@ const SENDER_COLUMNS = `
   d.id, d.event_id, d.subscription_id, d.event_name, d.attempts, d.retries_from, d.lease_token,
   e.payload, s.endpoint, s.signing_key, s.previous_signing_key, s.previous_key_expires_at,
   s.state, s.state_reason, s.state_changed_at, s.failure_streak, s.failing_since, s.probe_at,
-  s.max_in_flight, s.rate_limit`;
+  s.max_in_flight, s.rate_limit, s.headers, s.timeout_ms, s.retry_schedule`;
 
 /**
  * SQLite: @credit is JSON [[delivery id, lease token], …].
@@ -172,7 +177,7 @@ credit AS (
 s AS (
   SELECT s.id, s.endpoint, s.signing_key, s.previous_signing_key, s.previous_key_expires_at,
     s.state, s.state_reason, s.state_changed_at, s.failure_streak, s.failing_since, s.probe_at,
-    s.max_in_flight, s.rate_limit, s.ordering,
+    s.max_in_flight, s.rate_limit, s.ordering, s.headers, s.timeout_ms, s.retry_schedule,
     CASE WHEN s.state = 'degraded' THEN 1
          ELSE least(${allowance}, ${allowance} - s.in_flight + coalesce((SELECT n FROM credit WHERE credit.id = s.id), 0)) END AS free
   FROM subscription s, clock

@@ -1,0 +1,254 @@
+/**
+ * A webhook's attribute filter, custom headers, timeout and retry schedule,
+ * end to end through a real receiver on both databases; and how each is
+ * validated.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { FILTER_FIELDS } from "../src/domain/event-catalog.js";
+import { compileFilter } from "../src/domain/event-filter.js";
+import { type DialectName, dialects } from "./support/databases.js";
+import { booking, until } from "./support/fixtures.js";
+import { type Harness, LOCAL_DELIVERY_ENV, startHarness, type Tenant } from "./support/harness.js";
+import { type Receiver, startReceiver } from "./support/receiver.js";
+
+const WEBHOOKS = "/notification/v1/connect/webhook/subscriptions";
+const APPOINTMENTS = "/dr/v1/business/appointments";
+
+interface Hook {
+  readonly tenant: Tenant;
+  readonly receiver: Receiver;
+  readonly id: string;
+}
+
+function serverWithWebhooks(dialect: DialectName, env: Record<string, string>) {
+  let h: Harness;
+  const receivers: Receiver[] = [];
+  beforeAll(async () => {
+    h = await startHarness(dialect, { ...LOCAL_DELIVERY_ENV, ...env }, { dispatcher: true });
+  });
+  afterAll(async () => {
+    await h?.close();
+    for (const receiver of receivers) await receiver.close();
+  });
+  return async (body: Record<string, unknown>, tenant?: Tenant): Promise<Hook> => {
+    const receiver = await startReceiver();
+    receivers.push(receiver);
+    const owner = tenant ?? (await h.tenant());
+    const created = await owner.request("POST", WEBHOOKS, {
+      endpoint: receiver.url,
+      event_names: ["appointment.created", "appointment.updated"],
+      ...body,
+    });
+    expect(created.statusCode, created.body).toBe(201);
+    return { tenant: owner, receiver, id: created.json().id };
+  };
+}
+
+const dataOf = (body: string) => (JSON.parse(body) as { data: Record<string, unknown> }).data;
+
+async function deliveriesOf(hook: Hook): Promise<Record<string, unknown>[]> {
+  const page = await hook.tenant.request("GET", `/notification/v1/connect/webhook/subscriptions/${hook.id}/deliveries`);
+  expect(page.statusCode, page.body).toBe(200);
+  return page.json().data;
+}
+
+describe.each(dialects())("webhook options on %s", (dialect) => {
+  const webhook = serverWithWebhooks(dialect, {
+    CAREHOOKS_RETRY_SCHEDULE: "5s,5s,5s",
+    CAREHOOKS_REQUEST_TIMEOUT: "10s",
+    CAREHOOKS_LEASE: "30s",
+  });
+
+  it("delivers only the events its filter matches, and PATCH changes or clears the filter", async () => {
+    const filter = { "data.clinic_id": { $in: ["clinic-7", "clinic-9"] }, "data.action": { $neq: "modified" } };
+    const hook = await webhook({ filter });
+    // A second webhook of the same business without a filter gets everything: the filter is per webhook.
+    const all = await webhook({}, hook.tenant);
+    expect((await hook.tenant.request("GET", `${WEBHOOKS}/${hook.id}`)).json().data.filter).toEqual(filter);
+
+    const book = async (clinic: string) => {
+      const created = await hook.tenant.request("POST", APPOINTMENTS, { ...booking, clinic_id: clinic });
+      expect(created.statusCode, created.body).toBe(201);
+      return created.json().appointment_id as string;
+    };
+    const seven = await book("clinic-7");
+    await book("clinic-8");
+    const nine = await book("clinic-9");
+    // modified: filtered out; cancelled: in.
+    await hook.tenant.request("PATCH", `${APPOINTMENTS}/${seven}`, { notes: "moved" });
+    await hook.tenant.request("POST", `${APPOINTMENTS}/${nine}/cancel`, { cancelled_by: "staff" });
+    await until(() => all.receiver.received.length >= 5, 10_000, "the unfiltered webhook's five events");
+    await until(() => hook.receiver.received.length >= 3, 10_000, "the filtered webhook's three events");
+    // Both webhooks' deliveries are created in the same write: nothing more can still be coming.
+    expect((await deliveriesOf(hook)).length).toBe(3);
+    const got = hook.receiver.received.map((request) => dataOf(request.body));
+    expect(got.map((data) => [data.clinic_id, data.action])).toEqual(
+      expect.arrayContaining([
+        ["clinic-7", "created"],
+        ["clinic-9", "created"],
+        ["clinic-9", "cancelled"],
+      ]),
+    );
+
+    const patched = await hook.tenant.request("PATCH", `${WEBHOOKS}/${hook.id}`, {
+      filter: { $or: [{ "data.status": "BK" }, { "data.partner_appointment_id": { $exists: true } }] },
+    });
+    expect(patched.statusCode, patched.body).toBe(200);
+    await book("clinic-8");
+    await until(() => hook.receiver.received.length >= 4, 10_000, "an event the new filter matches");
+    const cleared = await hook.tenant.request("PATCH", `${WEBHOOKS}/${hook.id}`, { filter: null });
+    expect(cleared.statusCode, cleared.body).toBe(200);
+    expect((await hook.tenant.request("GET", `${WEBHOOKS}/${hook.id}`)).json().data.filter).toBeNull();
+  });
+
+  it("refuses a filter it cannot apply, naming the field or operator", async () => {
+    const { tenant, id } = await webhook({});
+    const refused = async (filter: unknown, pattern: RegExp) => {
+      const response = await tenant.request("PATCH", `${WEBHOOKS}/${id}`, { filter });
+      expect(response.statusCode, response.body).toBe(400);
+      expect(response.json().error.code).toBe("INVALID_REQUEST");
+      expect(response.json().error.message).toMatch(pattern);
+    };
+    await refused({ "data.diagnosis": "flu" }, /unknown field "data.diagnosis"/);
+    await refused({ "data.clinic_id": { $regex: "^c" } }, /unknown operator \$regex/);
+    await refused({ $xor: [] }, /unknown operator \$xor/);
+    await refused({ "data.clinic_id": ["a", "b"] }, /use \$in/);
+    await refused({ "data.clinic_id": { $in: [] } }, /list of 1 to 100 values/);
+    await refused({ "data.clinic_id": { $exists: "yes" } }, /true or false/);
+    await refused({}, /at least one condition/);
+    let deep: Record<string, unknown> = { "data.action": "created" };
+    for (let i = 0; i < 7; i++) deep = { $not: deep };
+    await refused(deep, /deeper than 5/);
+    await refused({ $or: Array.from({ length: 60 }, (_, i) => ({ "data.doctor_id": `d${i}` })) }, /more than 50/);
+    await refused({ "data.clinic_id": { $in: Array.from({ length: 100 }, () => "x".repeat(50)) } }, /4096 bytes/);
+  });
+
+  it("sends its custom headers, and shows credentials masked in reads and the attempt log", async () => {
+    const headers = { "X-Gateway-Token": "gw-secret-123", "x-clinic-region": "south" };
+    const hook = await webhook({ headers });
+    const read = (await hook.tenant.request("GET", `${WEBHOOKS}/${hook.id}`)).json().data;
+    expect(read.headers).toEqual({ "x-gateway-token": "********", "x-clinic-region": "south" });
+    await hook.tenant.request("POST", APPOINTMENTS, booking);
+    const [request] = await until(() => hook.receiver.received.length > 0 && hook.receiver.received, 10_000);
+    expect(request?.headers["x-gateway-token"]).toBe("gw-secret-123");
+    expect(request?.headers["x-clinic-region"]).toBe("south");
+    expect(request?.headers["content-type"]).toBe("application/json");
+    expect(request?.headers["webhook-id"]).toMatch(/^evt_/);
+
+    const [delivery] = await until(async () => {
+      const rows = await deliveriesOf(hook);
+      return rows[0]?.status === "succeeded" && rows;
+    }, 10_000);
+    const detail = await hook.tenant.request("GET", `/notification/v1/connect/webhook/deliveries/${delivery?.id}`);
+    const logged = detail.json().data.attempts[0].request_headers;
+    expect(logged["x-gateway-token"]).toBe("********");
+    expect(logged["x-clinic-region"]).toBe("south");
+    expect(detail.body).not.toContain("gw-secret-123");
+
+    const refused = async (body: unknown, pattern: RegExp) => {
+      const response = await hook.tenant.request("PATCH", `${WEBHOOKS}/${hook.id}`, { headers: body });
+      expect(response.statusCode, response.body).toBe(400);
+      expect(response.json().error.message).toMatch(pattern);
+    };
+    await refused({ "Content-Type": "text/plain" }, /set by carehooks/);
+    await refused({ "webhook-signature": "v1,x" }, /set by carehooks/);
+    await refused({ "eka-webhook-signature": "x" }, /set by carehooks/);
+    await refused({ "transfer-encoding": "chunked" }, /belongs to the connection/);
+    await refused({ host: "evil.example" }, /belongs to the connection/);
+    await refused({ "bad name": "x" }, /not a valid HTTP header name/);
+    await refused({ "x-a": "line\r\nx-injected: 1" }, /printable ASCII/);
+    await refused({ "x-gateway-token": "********" }, /send its real value/);
+    await refused(Object.fromEntries(Array.from({ length: 21 }, (_, i) => [`x-h${i}`, "v"])), /at most 20/);
+    const cleared = await hook.tenant.request("PATCH", `${WEBHOOKS}/${hook.id}`, { headers: null });
+    expect(cleared.statusCode).toBe(200);
+    expect((await hook.tenant.request("GET", `${WEBHOOKS}/${hook.id}`)).json().data.headers).toBeNull();
+  });
+
+  it("times an attempt out after the webhook's own timeout, not the server's", async () => {
+    const hook = await webhook({ timeout: 1 });
+    expect((await hook.tenant.request("GET", `${WEBHOOKS}/${hook.id}`)).json().data.timeout).toBe(1);
+    hook.receiver.answer = () => ({ status: 200, delayMs: 4000 });
+    await hook.tenant.request("POST", APPOINTMENTS, booking);
+    const [delivery] = await until(async () => {
+      const rows = await deliveriesOf(hook);
+      return Number(rows[0]?.attempts) >= 1 && rows;
+    }, 10_000);
+    expect(delivery?.last_error).toMatch(/^timeout/);
+    const detail = await hook.tenant.request("GET", `/notification/v1/connect/webhook/deliveries/${delivery?.id}`);
+    const attempt = detail.json().data.attempts[0];
+    // The server's timeout is 10 s: a 1 s timeout ends the attempt well before the receiver's 4 s answer.
+    expect(attempt.duration_ms).toBeGreaterThanOrEqual(900);
+    expect(attempt.duration_ms).toBeLessThan(3000);
+  });
+
+  it("retries on the webhook's own schedule; an empty schedule sends once", async () => {
+    const hook = await webhook({ retry_schedule: [1, 1] });
+    hook.receiver.answer = () => ({ status: 500 });
+    await hook.tenant.request("POST", APPOINTMENTS, booking);
+    // The server's schedule waits 5 s between attempts; this webhook's 1 s (±20 %), twice, then it is exhausted.
+    const [delivery] = await until(async () => {
+      const rows = await deliveriesOf(hook);
+      return rows[0]?.status === "failed" && rows;
+    }, 10_000);
+    expect(delivery?.attempts).toBe(3);
+    const starts = hook.receiver.received.map((request) => request.at);
+    expect(starts).toHaveLength(3);
+    for (let i = 1; i < starts.length; i++) {
+      const gap = (starts[i] as number) - (starts[i - 1] as number);
+      expect(gap).toBeGreaterThanOrEqual(750);
+      expect(gap).toBeLessThan(4000);
+    }
+
+    const once = await webhook({ retry_schedule: [] });
+    once.receiver.answer = () => ({ status: 500 });
+    await once.tenant.request("POST", APPOINTMENTS, booking);
+    await until(async () => (await deliveriesOf(once))[0]?.status === "failed", 10_000, "failed after one attempt");
+    expect(once.receiver.received).toHaveLength(1);
+  });
+
+  it("validates timeout and retry_schedule against the server's own settings", async () => {
+    const { tenant, id } = await webhook({});
+    const refused = async (body: Record<string, unknown>, pattern: RegExp) => {
+      const response = await tenant.request("PATCH", `${WEBHOOKS}/${id}`, body);
+      expect(response.statusCode, response.body).toBe(400);
+      expect(response.json().error.message).toMatch(pattern);
+    };
+    await refused({ timeout: 11 }, /timeout must be a whole number from 1 to 10/);
+    await refused({ timeout: 0 }, /timeout/);
+    await refused({ retry_schedule: [1, 1, 1, 1] }, /at most 3 delays/);
+    await refused({ retry_schedule: [0] }, /retry_schedule\[0\] must be a whole number of seconds from 1 to 86400/);
+    await refused({ retry_schedule: [1.5] }, /retry_schedule/);
+    const changed = await tenant.request("PATCH", `${WEBHOOKS}/${id}`, { timeout: 3, retry_schedule: [2, 60, 3600] });
+    expect(changed.statusCode, changed.body).toBe(200);
+    const read = async () => (await tenant.request("GET", `${WEBHOOKS}/${id}`)).json().data;
+    expect(await read()).toMatchObject({ timeout: 3, retry_schedule: [2, 60, 3600] });
+    await tenant.request("PATCH", `${WEBHOOKS}/${id}`, { timeout: null, retry_schedule: null });
+    expect(await read()).toMatchObject({ timeout: null, retry_schedule: null });
+  });
+});
+
+describe("the filter language", () => {
+  const match = (filter: unknown, payload: unknown) => compileFilter(filter, FILTER_FIELDS)(payload);
+  const event = { service: "appointment", data: { clinic_id: "c7", action: "created", partner_appointment_id: null } };
+
+  it("gives each operator its meaning", () => {
+    expect(match({ "data.clinic_id": "c7" }, event)).toBe(true);
+    expect(match({ "data.clinic_id": { $eq: "c8" } }, event)).toBe(false);
+    expect(match({ "data.clinic_id": { $neq: "c8" } }, event)).toBe(true);
+    expect(match({ "data.clinic_id": { $in: ["c1", "c7"] } }, event)).toBe(true);
+    expect(match({ "data.clinic_id": { $nin: ["c1", "c7"] } }, event)).toBe(false);
+    // $exists: present and not null.
+    expect(match({ "data.partner_appointment_id": { $exists: true } }, event)).toBe(false);
+    expect(match({ "data.partner_appointment_id": { $exists: false } }, event)).toBe(true);
+    expect(match({ "data.partner_appointment_id": null }, event)).toBe(true);
+    // A field the event does not have (a prescription's, on an appointment) equals nothing and differs from everything.
+    expect(match({ "data.prescription_id": "rx" }, event)).toBe(false);
+    expect(match({ "data.prescription_id": { $neq: "rx" } }, event)).toBe(true);
+    // Every key must hold; $or any; $not none.
+    expect(match({ service: "appointment", "data.action": "modified" }, event)).toBe(false);
+    expect(match({ $or: [{ "data.action": "modified" }, { "data.clinic_id": "c7" }] }, event)).toBe(true);
+    expect(match({ $and: [{ "data.action": "created" }, { "data.clinic_id": "c7" }] }, event)).toBe(true);
+    expect(match({ $not: { "data.action": "created" } }, event)).toBe(false);
+    expect(match({ "data.clinic_id": { $neq: "c1", $nin: ["c2"] } }, event)).toBe(true);
+  });
+});
