@@ -154,9 +154,9 @@ export async function createContext(
     caches: createCaches(adapter, config),
     metrics: new Metrics(async (gauge) => {
       const lag = await queueLag(adapter.db, Date.now());
-      gauge.set(lag.pending, { state: "pending" });
-      gauge.set(lag.inFlight, { state: "in_flight" });
-      gauge.set(lag.oldestDueMs / 1000, { state: "oldest_due_seconds" });
+      gauge.set({ state: "pending" }, lag.pending);
+      gauge.set({ state: "in_flight" }, lag.inFlight);
+      gauge.set({ state: "oldest_due_seconds" }, lag.oldestDueMs / 1000);
     }, adapter.storageStats?.bind(adapter)),
   };
 }

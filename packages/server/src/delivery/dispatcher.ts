@@ -37,7 +37,7 @@ import { outcomeOf } from "../domain/delivery-outcome.js";
 import { newId } from "../domain/ids.js";
 import type { KeyBox } from "../domain/key-box.js";
 import { signatureHeaders } from "../domain/signing.js";
-import type { Metrics } from "../ops/metrics.js";
+import type { DeliveryMetrics } from "../ops/delivery-metrics.js";
 import type { DialectAdapter } from "../store/dialect/adapter.js";
 import { type ClaimedDelivery, claimBatch, nextDueIn } from "../store/queue/claim.js";
 import { type Completion, type CompletionResult, completeBatch } from "../store/queue/complete.js";
@@ -66,7 +66,7 @@ export interface DispatcherDeps {
   readonly sender: Sender;
   readonly wakeup: Wakeup;
   readonly log: FastifyBaseLogger;
-  readonly metrics?: Metrics;
+  readonly metrics?: DeliveryMetrics;
   readonly random?: () => number;
 }
 
@@ -132,7 +132,7 @@ export class Dispatcher {
       settings: { timeoutMs: config.workerTimeout, leaseMs: config.lease },
       log,
       returned: (count) => {
-        deps.metrics?.leasesReturned.inc({}, count);
+        deps.metrics?.leasesReturned.inc(count);
         deps.wakeup.notify();
       },
     });

@@ -3,7 +3,7 @@ import type { FastifyBaseLogger } from "fastify";
 import type { Config } from "../config/load.js";
 import type { KeyBox } from "../domain/key-box.js";
 import type { UrlPolicy } from "../domain/url-policy.js";
-import type { Metrics } from "../ops/metrics.js";
+import type { DeliveryMetrics } from "../ops/delivery-metrics.js";
 import type { DialectAdapter } from "../store/dialect/adapter.js";
 import type { Wakeup } from "../store/wakeup.js";
 import { Dispatcher } from "./dispatcher.js";
@@ -20,7 +20,8 @@ export interface EngineParts {
   readonly adapter: DialectAdapter;
   readonly keyBox: KeyBox;
   readonly wakeup: Wakeup;
-  readonly metrics: Metrics;
+  /** The API's Metrics, or the dispatcher thread's delivery metrics alone. */
+  readonly metrics: { readonly delivery: DeliveryMetrics };
   readonly urlPolicy: UrlPolicy;
 }
 
@@ -42,7 +43,7 @@ export function createDeliveryEngine(ctx: EngineParts, log: FastifyBaseLogger): 
     sender,
     wakeup: ctx.wakeup,
     log,
-    metrics: ctx.metrics,
+    metrics: ctx.metrics.delivery,
   });
   return { sender, dispatcher };
 }

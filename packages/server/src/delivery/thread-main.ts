@@ -6,7 +6,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import type { FastifyBaseLogger } from "fastify";
 import { KeyBox } from "../domain/key-box.js";
-import { Metrics } from "../ops/metrics.js";
+import { DeliveryMetrics } from "../ops/delivery-metrics.js";
 import { urlPolicyOf } from "../runtime.js";
 import { openDatabase } from "../store/open.js";
 import { LocalWakeup } from "../store/wakeup.js";
@@ -68,9 +68,17 @@ const adapter = openDatabase(config.databaseUrl, {
   onStorageFailure: (error) => post({ type: "fatal", message: error.message }),
 });
 const wakeup = new LocalWakeup();
-const metrics = new Metrics(async () => {});
+// No default metrics: process_* are process-wide, on the main thread's /metrics; a thread-labelled copy doubles sums.
+const metrics = new DeliveryMetrics();
 const { sender, dispatcher } = createDeliveryEngine(
-  { config, adapter, keyBox: new KeyBox(masterKey), wakeup, metrics, urlPolicy: urlPolicyOf(config) },
+  {
+    config,
+    adapter,
+    keyBox: new KeyBox(masterKey),
+    wakeup,
+    metrics: { delivery: metrics },
+    urlPolicy: urlPolicyOf(config),
+  },
   log,
 );
 
@@ -80,7 +88,7 @@ port.on("message", (message: ToThread) => {
       wakeup.deliver();
       return;
     case "metrics":
-      post({ type: "metrics", id: message.id, text: metrics.renderDelivery() });
+      void metrics.render().then((text) => post({ type: "metrics", id: message.id, text }));
       return;
     case "stop":
       void stop(message.graceMs);

@@ -130,7 +130,7 @@ export async function buildApp(ctx: AppContext, options: BuildOptions = {}): Pro
     const route = request.routeOptions.url ?? "unmatched";
     const labels = { method: request.method, route, status: String(reply.statusCode) };
     ctx.metrics.httpRequests.inc(labels);
-    ctx.metrics.httpDuration.observe(reply.elapsedTime / 1000, { route });
+    ctx.metrics.httpDuration.observe({ route }, reply.elapsedTime / 1000);
   });
   app.setErrorHandler(handleError(ctx.adapter));
   app.setNotFoundHandler((request, reply) => {

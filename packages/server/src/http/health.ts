@@ -24,7 +24,7 @@ export function healthRoutes(app: App, ctx: AppContext): void {
   app.get(
     "/metrics",
     { schema: { tags: ["ops"], summary: "Prometheus metrics", hide: true } },
-    async (_request, reply) => reply.type("text/plain; version=0.0.4; charset=utf-8").send(await ctx.metrics.render()),
+    async (_request, reply) => reply.type(ctx.metrics.contentType).send(await ctx.metrics.render()),
   );
 
   app.get(
