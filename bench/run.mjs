@@ -45,6 +45,9 @@ const HELP = `Usage: node bench/run.mjs [options]
   --fanout-target T     ports (10 receiver ports) | paths (10 paths on one port) | both (default both)
   --ordering O          none | per_resource: every bench webhook's ordering (default none), to
                         measure what per-resource ordering costs (each event is its own resource)
+  --filter JSON         an attribute filter on every bench webhook, to measure what filtering
+                        costs at ingest (e.g. '{"data.action":{"$in":["created","modified"]}}',
+                        which every bench event matches, so deliveries are unchanged)
   --workers N           PostgreSQL worker processes (default 2)
   --postgres URL        PostgreSQL server (default $CAREHOOKS_BENCH_POSTGRES_URL or
                         postgres://postgres@127.0.0.1:5432/test); a fresh schema bench_<random> is
@@ -76,6 +79,7 @@ const { values: opt } = parseArgs({
     skip: { type: "string", default: "" },
     "fanout-target": { type: "string", default: "both" },
     ordering: { type: "string", default: "none" },
+    filter: { type: "string" },
     workers: { type: "string", default: "2" },
     postgres: {
       type: "string",
@@ -130,6 +134,7 @@ const O = {
   ),
   fanoutTarget: opt["fanout-target"],
   ordering: opt.ordering,
+  filter: opt.filter === undefined ? undefined : JSON.parse(opt.filter),
   postgres: opt.postgres,
   redis: opt.redis,
   out: path.resolve(opt.out),
@@ -148,7 +153,7 @@ if (!["none", "per_resource"].includes(O.ordering)) {
   process.stderr.write(`--ordering ${O.ordering}: expected none or per_resource\n`);
   process.exit(2);
 }
-setWebhookSettings({ ordering: O.ordering });
+setWebhookSettings({ ordering: O.ordering, ...(O.filter === undefined ? {} : { filter: O.filter }) });
 if (opt["no-peers"]) O.only.delete("peers");
 if (!["ports", "paths", "both"].includes(O.fanoutTarget)) {
   process.stderr.write("--fanout-target must be ports, paths or both\n");

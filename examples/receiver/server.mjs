@@ -5,7 +5,15 @@
 // 4. process it (here: one JSON line on stdout).
 // Answer 2xx only once processing succeeded: anything else makes carehooks retry.
 import http from "node:http";
-import { CarehooksClient, Deduplicator, isAppointmentCreated, isAppointmentUpdated, nodeHandler } from "@carehooks/sdk";
+import {
+  CarehooksClient,
+  Deduplicator,
+  isAppointmentCreated,
+  isAppointmentUpdated,
+  isPrescriptionCreated,
+  isPrescriptionUpdated,
+  nodeHandler,
+} from "@carehooks/sdk";
 
 const env = (name, fallback) => {
   const value = process.env[name] ?? fallback;
@@ -36,12 +44,17 @@ async function details(event) {
       start_time: appointment.start_time,
     };
   }
-  const prescription = await client.prescriptions.get(event.data.prescription_id);
-  return {
-    prescription_id: prescription.prescription_id,
-    version: prescription.version,
-    items: prescription.prescription_details.length,
-  };
+  if (isPrescriptionCreated(event) || isPrescriptionUpdated(event)) {
+    const prescription = await client.prescriptions.get(event.data.prescription_id);
+    return {
+      prescription_id: prescription.prescription_id,
+      version: prescription.version,
+      items: prescription.prescription_details.length,
+    };
+  }
+  // An operational event (webhook.degraded, .disabled, .recovered, delivery.exhausted) says all it has to say:
+  // a real receiver would page someone here.
+  return event.data;
 }
 
 const handle = nodeHandler(

@@ -143,12 +143,153 @@ export interface PrescriptionUpdatedEvent {
   readonly data: PrescriptionUpdatedData;
 }
 
+/** The `data` of a `webhook.degraded` event. */
+export interface WebhookDegradedData {
+  /** The webhook the event is about (never sent to it). */
+  readonly webhook_id: string;
+  readonly endpoint: string;
+  readonly state: "degraded";
+  /** Why, in words: the last failure, or 410 Gone. */
+  readonly reason: string | null;
+  /** When the current run of failures began (Unix seconds); null once recovered. */
+  readonly failing_since: number | null;
+  /** When the state changed (Unix seconds). */
+  readonly changed_at: number;
+}
+
+/** Operational: a webhook failed CAREHOOKS_BREAKER_THRESHOLD times in a row and now gets one probe at a time until it answers. Sent to the business's other webhooks that ask for it, never to the one it is about; client_id is "carehooks" and transaction_id the event's own id. */
+export interface WebhookDegradedEvent {
+  readonly service: "webhook";
+  readonly event: "webhook.degraded";
+  /** Equals the webhook-id header; de-duplicate on it. */
+  readonly event_id: string;
+  /** When the change happened (Unix seconds). */
+  readonly event_time: number;
+  /** When the webhook was generated (Unix seconds). */
+  readonly timestamp: number;
+  /** The id of the API request that caused the change. */
+  readonly transaction_id: string;
+  /** The API client whose request caused the change. */
+  readonly client_id: string;
+  readonly business_id: string;
+  /** Only on a test event (`webhooks test`, `POST …/subscriptions/{id}/test`): its ids are examples that do not exist; acknowledge it without fetching anything. */
+  readonly test?: true;
+  readonly data: WebhookDegradedData;
+}
+
+/** The `data` of a `webhook.disabled` event. */
+export interface WebhookDisabledData {
+  /** The webhook the event is about (never sent to it). */
+  readonly webhook_id: string;
+  readonly endpoint: string;
+  readonly state: "disabled";
+  /** Why, in words: the last failure, or 410 Gone. */
+  readonly reason: string | null;
+  /** When the current run of failures began (Unix seconds); null once recovered. */
+  readonly failing_since: number | null;
+  /** When the state changed (Unix seconds). */
+  readonly changed_at: number;
+}
+
+/** Operational: carehooks stopped delivering to a webhook: it kept failing for CAREHOOKS_DISABLE_AFTER, or answered 410 Gone. Its pending deliveries are cancelled; `POST …/subscriptions/{id}/enable` starts it again. Never sent to the webhook it is about. */
+export interface WebhookDisabledEvent {
+  readonly service: "webhook";
+  readonly event: "webhook.disabled";
+  /** Equals the webhook-id header; de-duplicate on it. */
+  readonly event_id: string;
+  /** When the change happened (Unix seconds). */
+  readonly event_time: number;
+  /** When the webhook was generated (Unix seconds). */
+  readonly timestamp: number;
+  /** The id of the API request that caused the change. */
+  readonly transaction_id: string;
+  /** The API client whose request caused the change. */
+  readonly client_id: string;
+  readonly business_id: string;
+  /** Only on a test event (`webhooks test`, `POST …/subscriptions/{id}/test`): its ids are examples that do not exist; acknowledge it without fetching anything. */
+  readonly test?: true;
+  readonly data: WebhookDisabledData;
+}
+
+/** The `data` of a `webhook.recovered` event. */
+export interface WebhookRecoveredData {
+  /** The webhook the event is about (never sent to it). */
+  readonly webhook_id: string;
+  readonly endpoint: string;
+  readonly state: "active";
+  /** Why, in words: the last failure, or 410 Gone. */
+  readonly reason: string | null;
+  /** When the current run of failures began (Unix seconds); null once recovered. */
+  readonly failing_since: number | null;
+  /** When the state changed (Unix seconds). */
+  readonly changed_at: number;
+}
+
+/** Operational: a degraded webhook answered its probe with a 2xx and gets its full share of deliveries again. Never sent to the webhook it is about. */
+export interface WebhookRecoveredEvent {
+  readonly service: "webhook";
+  readonly event: "webhook.recovered";
+  /** Equals the webhook-id header; de-duplicate on it. */
+  readonly event_id: string;
+  /** When the change happened (Unix seconds). */
+  readonly event_time: number;
+  /** When the webhook was generated (Unix seconds). */
+  readonly timestamp: number;
+  /** The id of the API request that caused the change. */
+  readonly transaction_id: string;
+  /** The API client whose request caused the change. */
+  readonly client_id: string;
+  readonly business_id: string;
+  /** Only on a test event (`webhooks test`, `POST …/subscriptions/{id}/test`): its ids are examples that do not exist; acknowledge it without fetching anything. */
+  readonly test?: true;
+  readonly data: WebhookRecoveredData;
+}
+
+/** The `data` of a `delivery.exhausted` event. */
+export interface DeliveryExhaustedData {
+  /** Read it, with every attempt, at GET …/webhook/deliveries/{id}. */
+  readonly delivery_id: string;
+  /** The webhook it was for (never sent to it). */
+  readonly webhook_id: string;
+  /** The event it carried. */
+  readonly event_id: string;
+  readonly event_name: string;
+  readonly attempts: number;
+  /** null: no HTTP answer. */
+  readonly last_status_code: number | null;
+  readonly last_error: string | null;
+}
+
+/** Operational: a delivery used its whole retry schedule without a 2xx and is now failed (resend it with `POST …/deliveries/{id}/resend`). Never sent to the webhook it was for, and never raised for a delivery of a delivery.exhausted event. */
+export interface DeliveryExhaustedEvent {
+  readonly service: "delivery";
+  readonly event: "delivery.exhausted";
+  /** Equals the webhook-id header; de-duplicate on it. */
+  readonly event_id: string;
+  /** When the change happened (Unix seconds). */
+  readonly event_time: number;
+  /** When the webhook was generated (Unix seconds). */
+  readonly timestamp: number;
+  /** The id of the API request that caused the change. */
+  readonly transaction_id: string;
+  /** The API client whose request caused the change. */
+  readonly client_id: string;
+  readonly business_id: string;
+  /** Only on a test event (`webhooks test`, `POST …/subscriptions/{id}/test`): its ids are examples that do not exist; acknowledge it without fetching anything. */
+  readonly test?: true;
+  readonly data: DeliveryExhaustedData;
+}
+
 /** Every event carehooks sends. Narrow it by `event`, or with the `is…` guards below. */
 export type CarehooksEvent =
   | AppointmentCreatedEvent
   | AppointmentUpdatedEvent
   | PrescriptionCreatedEvent
-  | PrescriptionUpdatedEvent;
+  | PrescriptionUpdatedEvent
+  | WebhookDegradedEvent
+  | WebhookDisabledEvent
+  | WebhookRecoveredEvent
+  | DeliveryExhaustedEvent;
 
 /** The name of an event, such as `appointment.updated`. */
 export type EventName = CarehooksEvent["event"];
@@ -159,6 +300,10 @@ export interface EventsByName {
   readonly "appointment.updated": AppointmentUpdatedEvent;
   readonly "prescription.created": PrescriptionCreatedEvent;
   readonly "prescription.updated": PrescriptionUpdatedEvent;
+  readonly "webhook.degraded": WebhookDegradedEvent;
+  readonly "webhook.disabled": WebhookDisabledEvent;
+  readonly "webhook.recovered": WebhookRecoveredEvent;
+  readonly "delivery.exhausted": DeliveryExhaustedEvent;
 }
 
 /** Every catalogued event name. */
@@ -167,6 +312,10 @@ export const EVENT_NAMES = [
   "appointment.updated",
   "prescription.created",
   "prescription.updated",
+  "webhook.degraded",
+  "webhook.disabled",
+  "webhook.recovered",
+  "delivery.exhausted",
 ] as const;
 
 /** Whether `value` is an event of a catalogued name (the payload itself is not validated). */
@@ -193,6 +342,26 @@ export function isPrescriptionCreated(event: unknown): event is PrescriptionCrea
 /** Whether `event` is a `prescription.updated` event. */
 export function isPrescriptionUpdated(event: unknown): event is PrescriptionUpdatedEvent {
   return eventNameOf(event) === "prescription.updated";
+}
+
+/** Whether `event` is a `webhook.degraded` event. */
+export function isWebhookDegraded(event: unknown): event is WebhookDegradedEvent {
+  return eventNameOf(event) === "webhook.degraded";
+}
+
+/** Whether `event` is a `webhook.disabled` event. */
+export function isWebhookDisabled(event: unknown): event is WebhookDisabledEvent {
+  return eventNameOf(event) === "webhook.disabled";
+}
+
+/** Whether `event` is a `webhook.recovered` event. */
+export function isWebhookRecovered(event: unknown): event is WebhookRecoveredEvent {
+  return eventNameOf(event) === "webhook.recovered";
+}
+
+/** Whether `event` is a `delivery.exhausted` event. */
+export function isDeliveryExhausted(event: unknown): event is DeliveryExhaustedEvent {
+  return eventNameOf(event) === "delivery.exhausted";
 }
 
 function eventNameOf(value: unknown): string | undefined {

@@ -229,6 +229,33 @@ describe("webhooks", () => {
       signed: true,
     });
     expect(webhook).not.toHaveProperty("signing_key");
+
+    // The newer settings and an ed25519 key pair go through the typed client as they are.
+    const configured = await client.webhooks.update(created.id, {
+      filter: { "data.clinic_id": { $in: ["clinic-7"] } },
+      headers: { "x-region": "south" },
+      timeout: 5,
+      retry_schedule: [10, 60],
+      signature_scheme: "ed25519",
+    });
+    expect(configured.public_key).toMatch(/^whpk_/);
+    expect(await client.webhooks.get(created.id)).toMatchObject({
+      filter: { "data.clinic_id": { $in: ["clinic-7"] } },
+      headers: { "x-region": "south" },
+      timeout: 5,
+      retry_schedule: [10, 60],
+      signature_scheme: "ed25519",
+      public_key: configured.public_key,
+    });
+    await client.webhooks.update(created.id, {
+      signature_scheme: "hmac-sha256",
+      signing_key: "a-long-random-signing-key-02",
+      expire_previous_key: true,
+      filter: null,
+      headers: null,
+      timeout: null,
+      retry_schedule: null,
+    });
     expect(await client.webhooks.secret(created.id)).toEqual({
       signing_key: "a-long-random-signing-key-02",
       previous_signing_key: null,

@@ -134,6 +134,10 @@ describe.each(dialects())("the access log on %s", (dialect) => {
       "appointment.updated",
       "prescription.created",
       "prescription.updated",
+      "webhook.degraded",
+      "webhook.disabled",
+      "webhook.recovered",
+      "delivery.exhausted",
     ]);
     for (const entry of catalog) expect(Object.keys(entry.schema.properties)).toContain("event_id");
   });

@@ -17,20 +17,32 @@ describe("docs/openapi.json", () => {
         string,
         Record<string, { responses: Record<string, { content?: Record<string, { schema: any }> }> }>
       >;
+      components: { schemas: Record<string, any> };
     };
+    // One shared definition, which every error answer refers to.
+    expect(document.components.schemas.Error?.properties?.error?.required).toEqual(["code", "message", "request_id"]);
     for (const [path, item] of Object.entries(document.paths)) {
       for (const [method, operation] of Object.entries(item)) {
         for (const [status, response] of Object.entries(operation.responses)) {
           if (Number(status) < 400) continue;
           const schema = response.content?.["application/json"]?.schema;
-          expect(schema?.properties?.error?.required, `${method} ${path} ${status}`).toEqual([
-            "code",
-            "message",
-            "request_id",
-          ]);
+          expect(schema, `${method} ${path} ${status}`).toEqual({ $ref: "#/components/schemas/Error" });
         }
       }
     }
+  });
+
+  it("shares one named schema per resource in components.schemas, each referred to and resolvable", async () => {
+    const document = await openApiDocument();
+    const schemas = (document as { components: { schemas: Record<string, unknown> } }).components.schemas;
+    for (const name of ["Webhook", "Delivery", "Attempt", "Appointment", "Prescription", "Event", "Error"]) {
+      expect(schemas[name], name).toMatchObject({ type: "object", title: name });
+    }
+    const text = JSON.stringify(document);
+    const refs = new Set([...text.matchAll(/"\$ref":"#\/components\/schemas\/([A-Za-z0-9]+)"/g)].map((m) => m[1]));
+    for (const ref of refs) expect(schemas[ref as string], ref).toBeDefined();
+    // The webhook read is one definition used by the list, the get, enable and disable.
+    expect(text.match(/"\$ref":"#\/components\/schemas\/Webhook"/g)?.length).toBeGreaterThanOrEqual(4);
   });
 
   it("names every operation, says which need no token, and describes every event sent", async () => {
@@ -52,7 +64,9 @@ describe("docs/openapi.json", () => {
     expect(document.info.license?.identifier).toBe("Apache-2.0");
     expect(Object.keys(document.webhooks ?? {}).sort()).toEqual(EVENT_NAMES.slice().sort());
     for (const hook of Object.values(document.webhooks ?? {})) {
-      expect(hook.post?.requestBody?.content?.["application/json"]?.schema).toBeDefined();
+      expect(hook.post?.requestBody?.content?.["application/json"]?.schema).toMatchObject({
+        $ref: expect.stringMatching(/^#\/components\/schemas\/[A-Za-z]+Event$/),
+      });
     }
   });
 });

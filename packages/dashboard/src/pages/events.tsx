@@ -104,8 +104,8 @@ export function EventsPage(props: { session: Session }) {
       {events.data && shown.length === 0 && (
         <Empty title="No events in this window">
           <p>
-            Events appear here live as appointments and prescriptions change. Send a test event from a webhook's page to
-            see one now.
+            Events appear here live as appointments and prescriptions change, and when carehooks degrades, disables or
+            recovers a webhook. Send a test event from a webhook's page to see one now.
           </p>
         </Empty>
       )}

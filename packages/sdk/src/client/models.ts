@@ -23,6 +23,9 @@ export type TimeInput = string | number | Date;
 
 export type WebhookState = "active" | "degraded" | "disabled";
 
+/** `hmac-sha256`: a shared key; `ed25519`: a key pair the server generates, verified with its public key. */
+export type WebhookSignatureScheme = "hmac-sha256" | "ed25519";
+
 /** A webhook subscription. */
 export interface Webhook {
   readonly id: string;
@@ -30,6 +33,12 @@ export interface Webhook {
   readonly event_names: EventName[];
   /** Whether requests are signed. The key is never in a read: see `webhooks.secret(id)`. */
   readonly signed: boolean;
+  /** How requests are signed; null: unsigned. */
+  readonly signature_scheme: WebhookSignatureScheme | null;
+  /** An ed25519 webhook's public key (`whpk_…`), to verify its requests with; null otherwise. */
+  readonly public_key: string | null;
+  /** After an ed25519 rotation: the replaced key's public key while it still signs. */
+  readonly previous_public_key: string | null;
   readonly protocol: "http" | "https";
   readonly client_id: string;
   readonly state: WebhookState;
@@ -108,6 +117,8 @@ export interface CreateWebhookInput extends WebhookSettings {
   readonly signing_key?: string | null;
   /** Have the server generate a `whsec_` key instead; the answer's `signing_key` shows it this once. */
   readonly generate_signing_key?: boolean;
+  /** `ed25519`: the server generates a key pair; the answer's `public_key` is what receivers verify with. */
+  readonly signature_scheme?: WebhookSignatureScheme;
   readonly protocol?: "http" | "https";
 }
 
@@ -120,6 +131,8 @@ export interface UpdateWebhookInput extends WebhookSettings {
   readonly generate_signing_key?: boolean;
   /** Stop signing with the replaced key now. */
   readonly expire_previous_key?: boolean;
+  /** Switch scheme: to `ed25519` generates a pair; to `hmac-sha256` needs `signing_key` or `generate_signing_key`. */
+  readonly signature_scheme?: WebhookSignatureScheme;
   readonly protocol?: "http" | "https";
 }
 
@@ -129,12 +142,16 @@ export interface CreatedWebhook {
   readonly status: "success";
   /** Only when `generate_signing_key` was set: the generated key, shown this once. */
   readonly signing_key?: string;
+  /** Only for an ed25519 webhook: its public key. */
+  readonly public_key?: string;
 }
 
 /** Answer of `PATCH /subscriptions/{id}`. */
 export interface UpdatedWebhook extends StatusMessage {
   /** Only when `generate_signing_key` was set: the generated key, shown this once. */
   readonly signing_key?: string;
+  /** Only when a new ed25519 pair was generated: its public key. */
+  readonly public_key?: string;
 }
 
 /** Answer of `GET /subscriptions/{id}/secret` (scope `webhooks:write`). */

@@ -39,6 +39,7 @@ import type { KeyBox } from "../domain/key-box.js";
 import { signatureHeaders } from "../domain/signing.js";
 import type { DeliveryMetrics } from "../ops/delivery-metrics.js";
 import type { DialectAdapter } from "../store/dialect/adapter.js";
+import { deliveriesExhausted } from "../store/operational-events.js";
 import { type ClaimedDelivery, claimBatch, nextDueIn } from "../store/queue/claim.js";
 import { type Completion, type CompletionResult, completeBatch } from "../store/queue/complete.js";
 import { writeHealth } from "../store/queue/health.js";
@@ -483,7 +484,30 @@ export class Dispatcher {
     const result = await this.#record(batch);
     for (const completion of batch) this.#credit.delete(completion.deliveryId);
     await this.#writeBreaker(batch, result);
+    await this.#announceExhausted(batch, result);
     return result;
+  }
+
+  /**
+   * Raises delivery.exhausted for the deliveries of the batch that ran out of
+   * retries. After their outcome's commit, in a transaction of its own: should
+   * this worker die between the two, those events are not raised (the
+   * deliveries are failed all the same, and the delivery log shows it).
+   */
+  async #announceExhausted(batch: readonly Completion[], { moved, now }: CompletionResult): Promise<void> {
+    const exhausted = batch
+      .filter((completion) => completion.outcome.kind === "failed" && moved.has(completion.deliveryId))
+      .map((completion) => completion.deliveryId);
+    if (exhausted.length === 0) return;
+    const { adapter, log, wakeup } = this.#deps;
+    try {
+      const deliveries = await adapter.db
+        .transaction()
+        .execute((trx) => deliveriesExhausted(adapter, trx, exhausted, now));
+      if (deliveries > 0) wakeup.notify();
+    } catch (error) {
+      log.error({ err: error, deliveries: exhausted.length }, "could not raise delivery.exhausted");
+    }
   }
 
   /**
@@ -534,9 +558,10 @@ export class Dispatcher {
     }
     for (const [subscriptionId, { before, after }] of changes) {
       try {
-        const written = await writeHealth(this.#deps.adapter, subscriptionId, before, after, now);
-        if (!written) this.#book.forget(subscriptionId);
+        const health = await writeHealth(this.#deps.adapter, subscriptionId, before, after, now);
+        if (!health.written) this.#book.forget(subscriptionId);
         else if (after.state !== before.state) {
+          if (health.deliveries > 0) this.#deps.wakeup.notify();
           this.#deps.metrics?.breakerChanges.inc({ state: after.state });
           const fields = { subscription: subscriptionId, reason: after.state_reason };
           if (after.state === "active") log.info(fields, "subscription recovered");

@@ -99,15 +99,65 @@ export const PrescriptionUpdated = envelope(
   prescriptionData(Type.Literal("updated")),
 );
 
+/** The `data` of an operational event about a webhook: what it is and the state it is now in. */
+function webhookStateData<S extends TSchema>(state: S) {
+  return Type.Object(
+    {
+      webhook_id: Type.String({ description: "The webhook the event is about (never sent to it)." }),
+      endpoint: Type.String(),
+      state,
+      reason: Type.Union([Type.String(), Type.Null()], {
+        description: "Why, in words: the last failure, or 410 Gone.",
+      }),
+      failing_since: Type.Union([unixSeconds(), Type.Null()], {
+        description: "When the current run of failures began (Unix seconds); null once recovered.",
+      }),
+      changed_at: unixSeconds("When the state changed (Unix seconds)."),
+    },
+    { additionalProperties: false },
+  );
+}
+
+export const WebhookDegraded = envelope("webhook", "webhook.degraded", webhookStateData(Type.Literal("degraded")));
+export const WebhookDisabled = envelope("webhook", "webhook.disabled", webhookStateData(Type.Literal("disabled")));
+export const WebhookRecovered = envelope("webhook", "webhook.recovered", webhookStateData(Type.Literal("active")));
+export const DeliveryExhausted = envelope(
+  "delivery",
+  "delivery.exhausted",
+  Type.Object(
+    {
+      delivery_id: Type.String({ description: "Read it, with every attempt, at GET …/webhook/deliveries/{id}." }),
+      webhook_id: Type.String({ description: "The webhook it was for (never sent to it)." }),
+      event_id: Type.String({ description: "The event it carried." }),
+      event_name: Type.String(),
+      attempts: Type.Integer({ minimum: 1 }),
+      last_status_code: Type.Union([Type.Integer(), Type.Null()], { description: "null: no HTTP answer." }),
+      last_error: Type.Union([Type.String(), Type.Null()]),
+    },
+    { additionalProperties: false },
+  ),
+);
+
 export type AppointmentCreatedPayload = Static<typeof AppointmentCreated>;
 export type AppointmentUpdatedPayload = Static<typeof AppointmentUpdated>;
 export type PrescriptionCreatedPayload = Static<typeof PrescriptionCreated>;
 export type PrescriptionUpdatedPayload = Static<typeof PrescriptionUpdated>;
+export type WebhookDegradedPayload = Static<typeof WebhookDegraded>;
+export type WebhookDisabledPayload = Static<typeof WebhookDisabled>;
+export type WebhookRecoveredPayload = Static<typeof WebhookRecovered>;
+export type DeliveryExhaustedPayload = Static<typeof DeliveryExhausted>;
 export type EventPayload =
   | AppointmentCreatedPayload
   | AppointmentUpdatedPayload
   | PrescriptionCreatedPayload
-  | PrescriptionUpdatedPayload;
+  | PrescriptionUpdatedPayload
+  | WebhookDegradedPayload
+  | WebhookDisabledPayload
+  | WebhookRecoveredPayload
+  | DeliveryExhaustedPayload;
+
+/** The origin fields of an operational event, which carehooks itself causes: no API client, no request. */
+export const OPERATIONAL_CLIENT = "carehooks";
 
 const ids = {
   event_id: "evt_01JD3Q8W6ZK4M2X9T7R5B1C0N8",
@@ -211,6 +261,99 @@ export const EVENT_CATALOG = [
         modified_at: 1730190000,
       },
     } satisfies PrescriptionUpdatedPayload,
+  },
+  {
+    name: "webhook.degraded",
+    description:
+      "Operational: a webhook failed CAREHOOKS_BREAKER_THRESHOLD times in a row and now gets one probe at a time until it answers. Sent to the business's other webhooks that ask for it, never to the one it is about; client_id is \"carehooks\" and transaction_id the event's own id.",
+    schema: WebhookDegraded,
+    example: {
+      service: "webhook",
+      event: "webhook.degraded",
+      ...ids,
+      client_id: "carehooks",
+      transaction_id: ids.event_id,
+      event_time: 1730190100,
+      timestamp: 1730190100,
+      data: {
+        webhook_id: "wh_01JD3Q9A1B2C3D4E5F6G7H8J9K",
+        endpoint: "https://partner.example/webhooks/carehooks",
+        state: "degraded",
+        reason: "HTTP 503",
+        failing_since: 1730189900,
+        changed_at: 1730190100,
+      },
+    } satisfies WebhookDegradedPayload,
+  },
+  {
+    name: "webhook.disabled",
+    description:
+      "Operational: carehooks stopped delivering to a webhook: it kept failing for CAREHOOKS_DISABLE_AFTER, or answered 410 Gone. Its pending deliveries are cancelled; `POST …/subscriptions/{id}/enable` starts it again. Never sent to the webhook it is about.",
+    schema: WebhookDisabled,
+    example: {
+      service: "webhook",
+      event: "webhook.disabled",
+      ...ids,
+      client_id: "carehooks",
+      transaction_id: ids.event_id,
+      event_time: 1730276500,
+      timestamp: 1730276500,
+      data: {
+        webhook_id: "wh_01JD3Q9A1B2C3D4E5F6G7H8J9K",
+        endpoint: "https://partner.example/webhooks/carehooks",
+        state: "disabled",
+        reason: "the endpoint answered 410 Gone",
+        failing_since: 1730189900,
+        changed_at: 1730276500,
+      },
+    } satisfies WebhookDisabledPayload,
+  },
+  {
+    name: "webhook.recovered",
+    description:
+      "Operational: a degraded webhook answered its probe with a 2xx and gets its full share of deliveries again. Never sent to the webhook it is about.",
+    schema: WebhookRecovered,
+    example: {
+      service: "webhook",
+      event: "webhook.recovered",
+      ...ids,
+      client_id: "carehooks",
+      transaction_id: ids.event_id,
+      event_time: 1730190700,
+      timestamp: 1730190700,
+      data: {
+        webhook_id: "wh_01JD3Q9A1B2C3D4E5F6G7H8J9K",
+        endpoint: "https://partner.example/webhooks/carehooks",
+        state: "active",
+        reason: null,
+        failing_since: null,
+        changed_at: 1730190700,
+      },
+    } satisfies WebhookRecoveredPayload,
+  },
+  {
+    name: "delivery.exhausted",
+    description:
+      "Operational: a delivery used its whole retry schedule without a 2xx and is now failed (resend it with `POST …/deliveries/{id}/resend`). Never sent to the webhook it was for, and never raised for a delivery of a delivery.exhausted event.",
+    schema: DeliveryExhausted,
+    example: {
+      service: "delivery",
+      event: "delivery.exhausted",
+      ...ids,
+      client_id: "carehooks",
+      transaction_id: ids.event_id,
+      event_time: 1730450000,
+      timestamp: 1730450000,
+      data: {
+        delivery_id: "dlv_01JD3QC4D5E6F7G8H9J0K1M2N3",
+        webhook_id: "wh_01JD3Q9A1B2C3D4E5F6G7H8J9K",
+        event_id: "evt_01JD3Q8W6ZK4M2X9T7R5B1C0N8",
+        event_name: "appointment.created",
+        attempts: 10,
+        last_status_code: 500,
+        last_error: "HTTP 500; gave up after 10 attempts",
+      },
+    } satisfies DeliveryExhaustedPayload,
   },
 ] as const;
 

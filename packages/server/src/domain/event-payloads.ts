@@ -2,12 +2,14 @@
  * Builds the payload text of an event. The text is built once, stored, and
  * sent byte-identical on every attempt; key order is fixed here.
  */
-import type {
-  AppointmentAction,
-  AppointmentStatus,
-  EventName,
-  EventPayload,
-  PrescriptionAction,
+import {
+  type AppointmentAction,
+  type AppointmentStatus,
+  type DeliveryExhaustedPayload,
+  type EventName,
+  type EventPayload,
+  OPERATIONAL_CLIENT,
+  type PrescriptionAction,
 } from "./event-catalog.js";
 
 export interface EventOrigin {
@@ -21,7 +23,7 @@ export interface EventOrigin {
 
 const seconds = (ms: number) => Math.floor(ms / 1000);
 
-function envelope(service: "appointment" | "prescription", event: EventName, origin: EventOrigin, data: object) {
+function envelope(service: EventPayload["service"], event: EventName, origin: EventOrigin, data: object) {
   return {
     service,
     event,
@@ -97,4 +99,62 @@ export function prescriptionEvent(
       modified_at: seconds(prescription.updated_at),
     }),
   );
+}
+
+/** What an operational event about a webhook says of it (times in ms). */
+export interface WebhookStateFacts {
+  readonly webhookId: string;
+  readonly endpoint: string;
+  readonly state: "active" | "degraded" | "disabled";
+  readonly reason: string | null;
+  readonly failingSince: number | null;
+  readonly changedAt: number;
+}
+
+/** The origin of an event carehooks itself causes: its own id stands for the request, carehooks for the client. */
+export function operationalOrigin(eventId: string, at: number, businessId: string): EventOrigin {
+  return { eventId, at, transactionId: eventId, clientId: OPERATIONAL_CLIENT, businessId };
+}
+
+const WEBHOOK_EVENTS = {
+  active: "webhook.recovered",
+  degraded: "webhook.degraded",
+  disabled: "webhook.disabled",
+} as const;
+
+/** `webhook.degraded`, `webhook.disabled` or `webhook.recovered`, by the state it changed to. */
+export function webhookStateEvent(origin: EventOrigin, facts: WebhookStateFacts): { name: EventName; payload: string } {
+  const name = WEBHOOK_EVENTS[facts.state];
+  const data = {
+    webhook_id: facts.webhookId,
+    endpoint: facts.endpoint,
+    state: facts.state,
+    reason: facts.reason,
+    failing_since: facts.failingSince === null ? null : seconds(facts.failingSince),
+    changed_at: seconds(facts.changedAt),
+  };
+  return { name, payload: JSON.stringify(envelope("webhook", name, origin, data)) };
+}
+
+export interface ExhaustedFacts {
+  readonly deliveryId: string;
+  readonly webhookId: string;
+  readonly eventId: string;
+  readonly eventName: string;
+  readonly attempts: number;
+  readonly lastStatusCode: number | null;
+  readonly lastError: string | null;
+}
+
+export function deliveryExhaustedEvent(origin: EventOrigin, facts: ExhaustedFacts): string {
+  const data: DeliveryExhaustedPayload["data"] = {
+    delivery_id: facts.deliveryId,
+    webhook_id: facts.webhookId,
+    event_id: facts.eventId,
+    event_name: facts.eventName,
+    attempts: facts.attempts,
+    last_status_code: facts.lastStatusCode,
+    last_error: facts.lastError,
+  };
+  return JSON.stringify(envelope("delivery", "delivery.exhausted", origin, data));
 }

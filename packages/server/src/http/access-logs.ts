@@ -10,20 +10,23 @@ import { errorResponses, ListPage, ListQuery } from "./schemas.js";
 
 const EXPORT_BATCH = 500;
 
-export const AccessLog = Type.Object({
-  id: Type.String(),
-  time: Type.String({ format: "date-time" }),
-  client_id: Type.String(),
-  resource_type: Type.String(),
-  resource_id: Type.Union([Type.String(), Type.Null()]),
-  resource_ids: Type.Union([Type.Array(Type.String()), Type.Null()]),
-  outcome: Type.Union([Type.Literal("allowed"), Type.Literal("forbidden"), Type.Literal("not_found")]),
-  method: Type.String(),
-  path: Type.String(),
-  request_id: Type.String(),
-  ip: Type.Union([Type.String(), Type.Null()]),
-  user_agent: Type.Union([Type.String(), Type.Null()]),
-});
+export const AccessLog = Type.Object(
+  {
+    id: Type.String(),
+    time: Type.String({ format: "date-time" }),
+    client_id: Type.String(),
+    resource_type: Type.String(),
+    resource_id: Type.Union([Type.String(), Type.Null()]),
+    resource_ids: Type.Union([Type.Array(Type.String()), Type.Null()]),
+    outcome: Type.Union([Type.Literal("allowed"), Type.Literal("forbidden"), Type.Literal("not_found")]),
+    method: Type.String(),
+    path: Type.String(),
+    request_id: Type.String(),
+    ip: Type.Union([Type.String(), Type.Null()]),
+    user_agent: Type.Union([Type.String(), Type.Null()]),
+  },
+  { title: "AccessLogEntry" },
+);
 type AccessLog = Static<typeof AccessLog>;
 
 function present(row: AccessLogRow): AccessLog {

@@ -10,17 +10,20 @@ import { issueRefreshToken, rotateRefreshToken } from "../store/refresh-tokens.j
 import type { App, AppContext } from "./context.js";
 import { errorResponses } from "./schemas.js";
 
-const TokenPair = Type.Object({
-  access_token: Type.String(),
-  expires_in: Type.Integer({ description: "seconds" }),
-  refresh_token: Type.String(),
-  refresh_expires_in: Type.Integer({ description: "seconds" }),
-  scope: Type.String({
-    description:
-      "The client's scopes, space-separated (as OAuth 2.0 answers them), so a UI can hide what it cannot use",
-    examples: ["webhooks:read webhooks:write"],
-  }),
-});
+const TokenPair = Type.Object(
+  {
+    access_token: Type.String(),
+    expires_in: Type.Integer({ description: "seconds" }),
+    refresh_token: Type.String(),
+    refresh_expires_in: Type.Integer({ description: "seconds" }),
+    scope: Type.String({
+      description:
+        "The client's scopes, space-separated (as OAuth 2.0 answers them), so a UI can hide what it cannot use",
+      examples: ["webhooks:read webhooks:write"],
+    }),
+  },
+  { title: "TokenPair" },
+);
 
 const LoginBody = Type.Object(
   {

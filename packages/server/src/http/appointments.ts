@@ -32,7 +32,7 @@ const Payment = Type.Object(
     payment_status: Type.Union([Type.Literal("paid"), Type.Literal("unpaid"), Type.Literal("partially_paid")]),
     amount: Type.Optional(Type.Union([Type.Number({ minimum: 0 }), Type.Null()])),
   },
-  { additionalProperties: false },
+  { title: "Payment", additionalProperties: false },
 );
 type Payment = Static<typeof Payment>;
 
@@ -60,7 +60,7 @@ const CreateBody = Type.Object(
     start_time: Time,
     end_time: Time,
   },
-  { additionalProperties: false },
+  { title: "NewAppointment", additionalProperties: false },
 );
 
 const ModifyBody = Type.Object(changeableFields, { additionalProperties: false });
@@ -70,29 +70,32 @@ const CancelBody = Type.Object(
   { additionalProperties: false },
 );
 
-export const Appointment = Type.Object({
-  appointment_id: Type.String(),
-  doctor_id: Type.String(),
-  patient_id: Type.String(),
-  clinic_id: Type.String(),
-  partner_appointment_id: Type.Union([Type.String(), Type.Null()]),
-  partner_doctor_id: Type.Union([Type.String(), Type.Null()]),
-  partner_patient_id: Type.Union([Type.String(), Type.Null()]),
-  partner_clinic_id: Type.Union([Type.String(), Type.Null()]),
-  status: Type.Union(APPOINTMENT_STATUSES.map((status) => Type.Literal(status))),
-  mode: Mode,
-  channel: Type.Union([Type.String(), Type.Null()]),
-  start_time: Type.String({ format: "date-time" }),
-  end_time: Type.String({ format: "date-time" }),
-  payment: Type.Union([Payment, Type.Null()]),
-  prescription_id: Type.Union([Type.String(), Type.Null()]),
-  notes: Type.Union([Type.String(), Type.Null()]),
-  custom_attributes: Type.Union([FreeObject, Type.Null()]),
-  partner_meta: Type.Union([FreeObject, Type.Null()]),
-  cancelled_by: Type.Union([Type.String(), Type.Null()]),
-  created_at: Type.String({ format: "date-time" }),
-  updated_at: Type.String({ format: "date-time" }),
-});
+export const Appointment = Type.Object(
+  {
+    appointment_id: Type.String(),
+    doctor_id: Type.String(),
+    patient_id: Type.String(),
+    clinic_id: Type.String(),
+    partner_appointment_id: Type.Union([Type.String(), Type.Null()]),
+    partner_doctor_id: Type.Union([Type.String(), Type.Null()]),
+    partner_patient_id: Type.Union([Type.String(), Type.Null()]),
+    partner_clinic_id: Type.Union([Type.String(), Type.Null()]),
+    status: Type.Union(APPOINTMENT_STATUSES.map((status) => Type.Literal(status))),
+    mode: Mode,
+    channel: Type.Union([Type.String(), Type.Null()]),
+    start_time: Type.String({ format: "date-time" }),
+    end_time: Type.String({ format: "date-time" }),
+    payment: Type.Union([Payment, Type.Null()]),
+    prescription_id: Type.Union([Type.String(), Type.Null()]),
+    notes: Type.Union([Type.String(), Type.Null()]),
+    custom_attributes: Type.Union([FreeObject, Type.Null()]),
+    partner_meta: Type.Union([FreeObject, Type.Null()]),
+    cancelled_by: Type.Union([Type.String(), Type.Null()]),
+    created_at: Type.String({ format: "date-time" }),
+    updated_at: Type.String({ format: "date-time" }),
+  },
+  { title: "Appointment" },
+);
 type Appointment = Static<typeof Appointment>;
 
 const json = (value: unknown) => (value === undefined || value === null ? null : JSON.stringify(value));

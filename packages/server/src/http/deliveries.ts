@@ -38,51 +38,63 @@ const DeliveryStatus = Type.Union(
   ["pending", "in_flight", "succeeded", "failed", "cancelled"].map((status) => Type.Literal(status)),
 );
 
-export const Delivery = Type.Object({
-  id: Type.String(),
-  event_id: Type.String(),
-  subscription_id: Type.String(),
-  event_name: Type.String(),
-  status: DeliveryStatus,
-  attempts: Type.Integer(),
-  next_attempt_at: Nullable(Time),
-  last_status_code: Nullable(Type.Integer()),
-  last_error: Nullable(Type.String()),
-  created_at: Time,
-  updated_at: Time,
-});
-export const Attempt = Type.Object({
-  id: Type.String(),
-  n: Type.Integer(),
-  started_at: Time,
-  duration_ms: Type.Integer(),
-  request_headers: Type.Record(Type.String(), Type.String()),
-  response_status: Nullable(Type.Integer()),
-  response_body: Nullable(
-    Type.String({
-      description: "The first 4 KiB of the response; empty for a 2xx unless CAREHOOKS_KEEP_SUCCESS_BODY is set",
-    }),
-  ),
-  error: Nullable(Type.String()),
-});
-export const Task = Type.Object({
-  id: Type.String(),
-  kind: Type.String(),
-  state: Type.Union(["queued", "running", "succeeded", "failed"].map((state) => Type.Literal(state))),
-  total: Type.Integer(),
-  done: Type.Integer(),
-  error: Nullable(Type.String()),
-  created_at: Time,
-  finished_at: Nullable(Time),
-});
-export const Event = Type.Object({
-  id: Type.String(),
-  event_name: Type.String(),
-  resource_type: Type.String(),
-  resource_id: Type.String(),
-  payload: Type.Unknown({ description: "The payload exactly as delivered" }),
-  created_at: Time,
-});
+export const Delivery = Type.Object(
+  {
+    id: Type.String(),
+    event_id: Type.String(),
+    subscription_id: Type.String(),
+    event_name: Type.String(),
+    status: DeliveryStatus,
+    attempts: Type.Integer(),
+    next_attempt_at: Nullable(Time),
+    last_status_code: Nullable(Type.Integer()),
+    last_error: Nullable(Type.String()),
+    created_at: Time,
+    updated_at: Time,
+  },
+  { title: "Delivery" },
+);
+export const Attempt = Type.Object(
+  {
+    id: Type.String(),
+    n: Type.Integer(),
+    started_at: Time,
+    duration_ms: Type.Integer(),
+    request_headers: Type.Record(Type.String(), Type.String()),
+    response_status: Nullable(Type.Integer()),
+    response_body: Nullable(
+      Type.String({
+        description: "The first 4 KiB of the response; empty for a 2xx unless CAREHOOKS_KEEP_SUCCESS_BODY is set",
+      }),
+    ),
+    error: Nullable(Type.String()),
+  },
+  { title: "Attempt" },
+);
+export const Task = Type.Object(
+  {
+    id: Type.String(),
+    kind: Type.String(),
+    state: Type.Union(["queued", "running", "succeeded", "failed"].map((state) => Type.Literal(state))),
+    total: Type.Integer(),
+    done: Type.Integer(),
+    error: Nullable(Type.String()),
+    created_at: Time,
+    finished_at: Nullable(Time),
+  },
+  { title: "Task" },
+);
+export const Event = Type.Object(
+  {
+    id: Type.String(),
+    event_name: Type.String(),
+    resource_type: Type.String(),
+    resource_id: Type.String(),
+    payload: Type.Unknown({ description: "The payload exactly as delivered" }),
+    created_at: Time,
+  },
+  { title: "Event" },
+);
 
 export function presentDelivery(row: DeliveryRow): Static<typeof Delivery> {
   return {

@@ -4,12 +4,15 @@ import { EVENT_CATALOG } from "../domain/event-catalog.js";
 import type { App } from "./context.js";
 import { errorResponses } from "./schemas.js";
 
-const EventType = Type.Object({
-  name: Type.String(),
-  description: Type.String(),
-  schema: Type.Unknown({ description: "JSON Schema of the payload" }),
-  example: Type.Unknown(),
-});
+const EventType = Type.Object(
+  {
+    name: Type.String(),
+    description: Type.String(),
+    schema: Type.Unknown({ description: "JSON Schema of the payload" }),
+    example: Type.Unknown(),
+  },
+  { title: "EventType" },
+);
 
 /** Plain JSON copies: TypeBox schemas carry symbol keys that are no business of API callers. */
 const CATALOG = EVENT_CATALOG.map((entry) => JSON.parse(JSON.stringify(entry)) as object);

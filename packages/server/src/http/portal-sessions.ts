@@ -40,7 +40,7 @@ const Branding = Type.Object(
     ),
     accent_color: Type.Optional(Type.String({ pattern: "^#[0-9a-fA-F]{6}$", description: "#rrggbb" })),
   },
-  { additionalProperties: false },
+  { title: "Branding", additionalProperties: false },
 );
 
 const CreateBody = Type.Object(
@@ -58,13 +58,16 @@ const CreateBody = Type.Object(
   { additionalProperties: false },
 );
 
-const PortalSession = Type.Object({
-  id: Type.String(),
-  url: Type.String({ description: "Open it once, before expires_at; it signs the browser in for the business" }),
-  expires_at: Type.String({ format: "date-time" }),
-  read_only: Type.Boolean(),
-  session_expires_in: Type.Integer({ description: "Seconds the opened portal stays signed in" }),
-});
+const PortalSession = Type.Object(
+  {
+    id: Type.String(),
+    url: Type.String({ description: "Open it once, before expires_at; it signs the browser in for the business" }),
+    expires_at: Type.String({ format: "date-time" }),
+    read_only: Type.Boolean(),
+    session_expires_in: Type.Integer({ description: "Seconds the opened portal stays signed in" }),
+  },
+  { title: "PortalSession" },
+);
 
 const ExchangeBody = Type.Object(
   { token: Type.String({ pattern: "^chp_[A-Za-z0-9_-]{20,100}$" }) },

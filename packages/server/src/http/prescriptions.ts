@@ -25,6 +25,7 @@ const Name = Type.Union([Type.String({ maxLength: 200 }), Type.Null()]);
 const DetailItem = Type.Object(
   { resource_type: Type.String({ enum: PRESCRIPTION_ITEM_TYPES, description: PRESCRIPTION_ITEM_TYPES.join(" | ") }) },
   {
+    title: "PrescriptionItem",
     additionalProperties: Type.Union([Type.String({ maxLength: 2000 }), Type.Number(), Type.Boolean(), Type.Null()]),
     description:
       "medicationrequest {drug_name, dose, frequency, duration, route, timing, instructions, drug_id}; condition {name, code, status, since, notes}; advices {text}; vitals {name, value, unit, recorded_at}; follow_up {date, days, notes}; notes {text}",
@@ -42,7 +43,7 @@ const CreateBody = Type.Object(
     patient_name: Type.Optional(Name),
     prescription_details: Details,
   },
-  { additionalProperties: false },
+  { title: "NewPrescription", additionalProperties: false },
 );
 
 const UpdateBody = Type.Object(
@@ -50,20 +51,23 @@ const UpdateBody = Type.Object(
   { additionalProperties: false },
 );
 
-export const Prescription = Type.Object({
-  prescription_id: Type.String(),
-  appointment_id: Type.Union([Type.String(), Type.Null()]),
-  doctor_id: Type.String(),
-  patient_id: Type.String(),
-  clinic_id: Type.String(),
-  doctor_name: Type.Union([Type.String(), Type.Null()]),
-  patient_name: Type.Union([Type.String(), Type.Null()]),
-  version: Type.Integer(),
-  current_version: Type.Integer(),
-  prescription_details: Details,
-  created_at: Type.String({ format: "date-time" }),
-  updated_at: Type.String({ format: "date-time", description: "When this version was written." }),
-});
+export const Prescription = Type.Object(
+  {
+    prescription_id: Type.String(),
+    appointment_id: Type.Union([Type.String(), Type.Null()]),
+    doctor_id: Type.String(),
+    patient_id: Type.String(),
+    clinic_id: Type.String(),
+    doctor_name: Type.Union([Type.String(), Type.Null()]),
+    patient_name: Type.Union([Type.String(), Type.Null()]),
+    version: Type.Integer(),
+    current_version: Type.Integer(),
+    prescription_details: Details,
+    created_at: Type.String({ format: "date-time" }),
+    updated_at: Type.String({ format: "date-time", description: "When this version was written." }),
+  },
+  { title: "Prescription" },
+);
 type Prescription = Static<typeof Prescription>;
 
 export function presentPrescription(row: PrescriptionRow, version: PrescriptionVersionRow): Prescription {

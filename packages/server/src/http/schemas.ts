@@ -9,7 +9,7 @@ export const ErrorBody = Type.Object(
       request_id: Type.String(),
     }),
   },
-  { description: "Every error has this shape; `code` is one of the catalog in docs/errors.md." },
+  { title: "Error", description: "Every error has this shape; `code` is one of the catalog in docs/errors.md." },
 );
 
 /** Response schemas for the error statuses a route can answer. */

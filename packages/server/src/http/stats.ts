@@ -17,28 +17,31 @@ import { errorResponses } from "./schemas.js";
 const MINUTE = 60_000;
 const DAY = 24 * 60 * MINUTE;
 
-const Stats = Type.Object({
-  queue: Type.Object({
-    pending: Type.Integer(),
-    in_flight: Type.Integer(),
-    oldest_due_seconds: Type.Number({
-      description: "How long the earliest due pending delivery has waited; 0 when none",
+const Stats = Type.Object(
+  {
+    queue: Type.Object({
+      pending: Type.Integer(),
+      in_flight: Type.Integer(),
+      oldest_due_seconds: Type.Number({
+        description: "How long the earliest due pending delivery has waited; 0 when none",
+      }),
     }),
-  }),
-  minutes: Type.Array(
-    Type.Object({
-      minute: Type.String({ format: "date-time" }),
-      succeeded: Type.Integer(),
-      failed: Type.Integer(),
-      other: Type.Integer({ description: "pending, in flight or cancelled" }),
-    }),
-    { description: "One entry per minute of the window, oldest first, by the deliveries' creation time" },
-  ),
-  webhooks: Type.Array(
-    Type.Object({ subscription_id: Type.String(), succeeded: Type.Integer(), failed: Type.Integer() }),
-    { description: "Outcomes of each webhook's deliveries created in the last 24 hours" },
-  ),
-});
+    minutes: Type.Array(
+      Type.Object({
+        minute: Type.String({ format: "date-time" }),
+        succeeded: Type.Integer(),
+        failed: Type.Integer(),
+        other: Type.Integer({ description: "pending, in flight or cancelled" }),
+      }),
+      { description: "One entry per minute of the window, oldest first, by the deliveries' creation time" },
+    ),
+    webhooks: Type.Array(
+      Type.Object({ subscription_id: Type.String(), succeeded: Type.Integer(), failed: Type.Integer() }),
+      { description: "Outcomes of each webhook's deliveries created in the last 24 hours" },
+    ),
+  },
+  { title: "DeliveryStats" },
+);
 
 export function statsRoutes(app: App, ctx: AppContext): void {
   app.get(

@@ -12,13 +12,16 @@ import { findSubscription } from "../store/subscriptions.js";
 import { type App, type AppContext, principalOf } from "./context.js";
 import { errorResponses, IdParams } from "./schemas.js";
 
-const Secret = Type.Object({
-  signing_key: Type.Union([Type.String(), Type.Null()], { description: "null: requests go unsigned." }),
-  previous_signing_key: Type.Union([Type.String(), Type.Null()], {
-    description: "The replaced key while it still signs alongside the new one, else null.",
-  }),
-  previous_key_expires_at: Type.Union([Type.String({ format: "date-time" }), Type.Null()]),
-});
+const Secret = Type.Object(
+  {
+    signing_key: Type.Union([Type.String(), Type.Null()], { description: "null: requests go unsigned." }),
+    previous_signing_key: Type.Union([Type.String(), Type.Null()], {
+      description: "The replaced key while it still signs alongside the new one, else null.",
+    }),
+    previous_key_expires_at: Type.Union([Type.String({ format: "date-time" }), Type.Null()]),
+  },
+  { title: "WebhookSecret" },
+);
 
 const BASE = "/notification/v1/connect/webhook/subscriptions";
 

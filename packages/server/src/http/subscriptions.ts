@@ -117,7 +117,7 @@ const CreateBody = Type.Object(
     protocol: Type.Optional(Protocol),
     ...SettingsFields,
   },
-  { additionalProperties: false },
+  { title: "NewWebhook", additionalProperties: false },
 );
 
 const UpdateBody = Type.Object(
@@ -135,43 +135,46 @@ const UpdateBody = Type.Object(
     protocol: Type.Optional(Protocol),
     ...SettingsFields,
   },
-  { additionalProperties: false },
+  { title: "WebhookChange", additionalProperties: false },
 );
 
-export const Webhook = Type.Object({
-  id: Type.String({ examples: ["wh_01JDQ3Z6M1X8V4N7R2T5Y9B0C3"] }),
-  endpoint: Type.String(),
-  event_names: Type.Array(Type.String({ enum: [...EVENT_NAMES] })),
-  signed: Type.Boolean({
-    description: "Whether requests carry signatures. The key itself is never in a read: see `GET …/{id}/secret`.",
-  }),
-  signature_scheme: Type.Union([Scheme, Type.Null()], { description: "null: unsigned." }),
-  public_key: Type.Union([PublicKey, Type.Null()], {
-    description: "An ed25519 webhook's public key, to verify its requests with; null for other webhooks.",
-  }),
-  previous_public_key: Type.Union([PublicKey, Type.Null()], {
-    description: "After a rotation of an ed25519 webhook: the replaced key's public key while it still signs.",
-  }),
-  protocol: Protocol,
-  client_id: Type.String(),
-  state: Type.Union([Type.Literal("active"), Type.Literal("degraded"), Type.Literal("disabled")]),
-  state_reason: Type.Union([Type.String(), Type.Null()]),
-  state_changed_at: Type.String({ format: "date-time" }),
-  previous_key_expires_at: Type.Union([Type.String({ format: "date-time" }), Type.Null()], {
-    description: "After a key rotation: until when the replaced key keeps signing alongside the new one",
-  }),
-  ordering: Ordering,
-  max_in_flight: MaxInFlight,
-  rate_limit: RateLimit,
-  timeout: Timeout,
-  retry_schedule: RetrySchedule,
-  filter: Filter,
-  headers: CustomHeaders,
-  created_at: Type.String({ format: "date-time" }),
-  updated_at: Type.String({ format: "date-time" }),
-  created_by: Type.String(),
-  updated_by: Type.String(),
-});
+export const Webhook = Type.Object(
+  {
+    id: Type.String({ examples: ["wh_01JDQ3Z6M1X8V4N7R2T5Y9B0C3"] }),
+    endpoint: Type.String(),
+    event_names: Type.Array(Type.String({ enum: [...EVENT_NAMES] })),
+    signed: Type.Boolean({
+      description: "Whether requests carry signatures. The key itself is never in a read: see `GET …/{id}/secret`.",
+    }),
+    signature_scheme: Type.Union([Scheme, Type.Null()], { description: "null: unsigned." }),
+    public_key: Type.Union([PublicKey, Type.Null()], {
+      description: "An ed25519 webhook's public key, to verify its requests with; null for other webhooks.",
+    }),
+    previous_public_key: Type.Union([PublicKey, Type.Null()], {
+      description: "After a rotation of an ed25519 webhook: the replaced key's public key while it still signs.",
+    }),
+    protocol: Protocol,
+    client_id: Type.String(),
+    state: Type.Union([Type.Literal("active"), Type.Literal("degraded"), Type.Literal("disabled")]),
+    state_reason: Type.Union([Type.String(), Type.Null()]),
+    state_changed_at: Type.String({ format: "date-time" }),
+    previous_key_expires_at: Type.Union([Type.String({ format: "date-time" }), Type.Null()], {
+      description: "After a key rotation: until when the replaced key keeps signing alongside the new one",
+    }),
+    ordering: Ordering,
+    max_in_flight: MaxInFlight,
+    rate_limit: RateLimit,
+    timeout: Timeout,
+    retry_schedule: RetrySchedule,
+    filter: Filter,
+    headers: CustomHeaders,
+    created_at: Type.String({ format: "date-time" }),
+    updated_at: Type.String({ format: "date-time" }),
+    created_by: Type.String(),
+    updated_by: Type.String(),
+  },
+  { title: "Webhook" },
+);
 export type Webhook = Static<typeof Webhook>;
 
 const WebhookEnvelope = Type.Object({ data: Webhook, msg: Type.Literal("success") });

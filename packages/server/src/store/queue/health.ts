@@ -3,11 +3,14 @@
  * keeps it in memory: delivery/health-book.ts), and only if nobody else
  * changed it since this worker read it: the update is conditional on the
  * state and its change time as read. A subscription that becomes disabled has
- * its pending deliveries cancelled in the same transaction.
+ * its pending deliveries cancelled in the same transaction, and a change of
+ * state raises its operational event (webhook.degraded, .disabled,
+ * .recovered) in it too.
  */
 import type { Health } from "../../domain/breaker.js";
 import { notifySubscriptionsChanged } from "../changes.js";
 import type { DialectAdapter } from "../dialect/adapter.js";
+import { webhookStateChanged } from "../operational-events.js";
 import { changedBy, numbered } from "./raw.js";
 
 const WRITE = `
@@ -19,14 +22,19 @@ const CANCEL_PENDING = `
 UPDATE delivery SET status = 'cancelled', next_attempt_at = NULL, last_error = ?, updated_at = ?
 WHERE subscription_id = ? AND status = 'pending'`;
 
-/** True when written; false when the row changed meanwhile (or was deleted): read it again. */
+export type HealthWrite =
+  /** The row changed meanwhile (or was deleted): read it again. */
+  | { readonly written: false }
+  /** `deliveries`: how many the operational event of a state change created. */
+  | { readonly written: true; readonly deliveries: number };
+
 export async function writeHealth(
   adapter: DialectAdapter,
   subscriptionId: string,
   before: Health,
   after: Health,
   now: number,
-): Promise<boolean> {
+): Promise<HealthWrite> {
   const pg = adapter.name === "postgres";
   return adapter.db.transaction().execute(async (trx) => {
     const written = await changedBy(trx, pg ? numbered(WRITE) : WRITE, [
@@ -40,7 +48,7 @@ export async function writeHealth(
       before.state,
       before.state_changed_at,
     ]);
-    if (written === 0) return false;
+    if (written === 0) return { written: false };
     if (after.state === "disabled" && before.state !== "disabled") {
       await changedBy(trx, pg ? numbered(CANCEL_PENDING) : CANCEL_PENDING, [
         `subscription disabled: ${after.state_reason}`,
@@ -50,6 +58,8 @@ export async function writeHealth(
       // Every API process stops caching it as a webhook to write deliveries for.
       await notifySubscriptionsChanged(adapter, trx, [subscriptionId]);
     }
-    return true;
+    const deliveries =
+      after.state === before.state ? 0 : await webhookStateChanged(adapter, trx, subscriptionId, after);
+    return { written: true, deliveries };
   });
 }

@@ -95,13 +95,27 @@ export async function beat(adapter: DialectAdapter, me: WorkerIdentity, settings
   return reap(adapter, me, settings);
 }
 
+/**
+ * A released delivery whose subscription was disabled or deleted meanwhile
+ * (its breaker opened on the very response that released it) is cancelled,
+ * as the disabling cancelled its pending ones: released as pending, it would
+ * wait for a subscription that will never be claimed.
+ */
+const STOPPED = (d: string) =>
+  `EXISTS (SELECT 1 FROM subscription s WHERE s.id = ${d}.subscription_id AND (s.state = 'disabled' OR s.deleted_at IS NOT NULL))`;
+const RELEASED = (d: string) => `
+  status = CASE WHEN ${STOPPED(d)} THEN 'cancelled' ELSE 'pending' END,
+  next_attempt_at = CASE WHEN ${STOPPED(d)} THEN NULL ELSE ${d}.next_attempt_at END,
+  last_error = CASE WHEN ${STOPPED(d)} THEN 'subscription deleted or disabled' ELSE ${d}.last_error END,
+  lease_token = NULL, lease_expires_at = NULL, worker_id = NULL`;
+
 const RELEASE_SOME = {
   sqlite: `
-UPDATE delivery SET status = 'pending', lease_token = NULL, lease_expires_at = NULL, worker_id = NULL, updated_at = ?
+UPDATE delivery SET ${RELEASED("delivery")}, updated_at = ?
 FROM json_each(?) j
 WHERE delivery.id = j.value ->> 0 AND delivery.lease_token = j.value ->> 1 AND delivery.status = 'in_flight'`,
   postgres: `
-UPDATE delivery d SET status = 'pending', lease_token = NULL, lease_expires_at = NULL, worker_id = NULL, updated_at = $1
+UPDATE delivery d SET ${RELEASED("d")}, updated_at = $1
 FROM unnest($2::text[], $3::text[]) AS l(id, token)
 WHERE d.id = l.id AND d.lease_token = l.token AND d.status = 'in_flight'`,
 };
