@@ -6,14 +6,13 @@
  * valid against their catalogued schemas.
  */
 import { Value } from "@sinclair/typebox/value";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { EVENT_CATALOG } from "../src/domain/event-catalog.js";
 import { dialects } from "./support/databases.js";
 import { booking, until } from "./support/fixtures.js";
-import { type Harness, LOCAL_DELIVERY_ENV, startHarness, type Tenant } from "./support/harness.js";
-import { type Received, type Receiver, startReceiver } from "./support/receiver.js";
+import type { Received, Receiver } from "./support/receiver.js";
+import { serverWithWebhooks, WEBHOOKS } from "./support/webhook-server.js";
 
-const WEBHOOKS = "/notification/v1/connect/webhook/subscriptions";
 const APPOINTMENTS = "/dr/v1/business/appointments";
 const OPERATIONAL = ["webhook.degraded", "webhook.disabled", "webhook.recovered", "delivery.exhausted"];
 
@@ -37,44 +36,22 @@ function expectValid(payload: Payload): void {
 }
 
 describe.each(dialects())("operational events on %s", (dialect) => {
-  let h: Harness;
-  const receivers: Receiver[] = [];
-
-  beforeAll(async () => {
-    h = await startHarness(
-      dialect,
-      {
-        ...LOCAL_DELIVERY_ENV,
-        CAREHOOKS_RETRY_SCHEDULE: "100ms,100ms,100ms,100ms",
-        CAREHOOKS_BREAKER_THRESHOLD: "2",
-        CAREHOOKS_DISABLE_AFTER: "1h",
-      },
-      { dispatcher: true },
-    );
+  const webhook = serverWithWebhooks(dialect, {
+    CAREHOOKS_RETRY_SCHEDULE: "100ms,100ms,100ms,100ms",
+    CAREHOOKS_BREAKER_THRESHOLD: "2",
+    CAREHOOKS_DISABLE_AFTER: "1h",
   });
-  afterAll(async () => {
-    await h?.close();
-    for (const receiver of receivers) await receiver.close();
-  });
-
-  async function register(tenant: Tenant, body: Record<string, unknown>): Promise<{ id: string; receiver: Receiver }> {
-    const receiver = await startReceiver();
-    receivers.push(receiver);
-    const created = await tenant.request("POST", WEBHOOKS, { endpoint: receiver.url, ...body });
-    expect(created.statusCode, created.body).toBe(201);
-    return { id: created.json().id, receiver };
-  }
 
   it("tells the other webhooks when one degrades, recovers and is disabled, never the one it is about", async () => {
-    const tenant = await h.tenant();
     // The failing webhook asks for the operational events too: it must still never hear about itself.
-    const partner = await register(tenant, {
+    const partner = await webhook({
       event_names: ["appointment.created", "webhook.degraded", "webhook.recovered", "webhook.disabled"],
     });
-    const monitor = await register(tenant, { event_names: OPERATIONAL });
-    const bystander = await register(tenant, { event_names: ["appointment.updated"] });
+    const { tenant } = partner;
+    const monitor = await webhook({ event_names: OPERATIONAL }, tenant);
+    const bystander = await webhook({ event_names: ["appointment.updated"] }, tenant);
     // A filter applies to operational events like any other: this one wants only disabling.
-    const pager = await register(tenant, { event_names: OPERATIONAL, filter: { "data.state": "disabled" } });
+    const pager = await webhook({ event_names: OPERATIONAL, filter: { "data.state": "disabled" } }, tenant);
 
     let mode: "fail" | "ok" | "gone" = "fail";
     partner.receiver.answer = () => ({ status: mode === "fail" ? 500 : mode === "gone" ? 410 : 200 });
@@ -122,13 +99,13 @@ describe.each(dialects())("operational events on %s", (dialect) => {
   });
 
   it("raises delivery.exhausted when a schedule runs out, but not for a delivery of delivery.exhausted", async () => {
-    const tenant = await h.tenant();
-    const dead = await register(tenant, { event_names: ["appointment.created"], retry_schedule: [] });
+    const dead = await webhook({ event_names: ["appointment.created"], retry_schedule: [] });
+    const { tenant } = dead;
     dead.receiver.answer = () => ({ status: 502 });
     // A second dead webhook that asks for delivery.exhausted: its own failure to take one must not raise another.
-    const deadMonitor = await register(tenant, { event_names: ["delivery.exhausted"], retry_schedule: [] });
+    const deadMonitor = await webhook({ event_names: ["delivery.exhausted"], retry_schedule: [] }, tenant);
     deadMonitor.receiver.answer = () => ({ status: 500 });
-    const monitor = await register(tenant, { event_names: ["delivery.exhausted"] });
+    const monitor = await webhook({ event_names: ["delivery.exhausted"] }, tenant);
 
     await tenant.request("POST", APPOINTMENTS, booking);
     const exhausted = await until(() => eventsIn(monitor.receiver)[0], 10_000, "delivery.exhausted");

@@ -3,13 +3,12 @@
  * per-resource ordering (with retries in between), a webhook's own cap, and
  * its rate limit; and how each is validated.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type DialectName, dialects } from "./support/databases.js";
+import { describe, expect, it } from "vitest";
+import { dialects } from "./support/databases.js";
 import { booking, until } from "./support/fixtures.js";
-import { type Harness, LOCAL_DELIVERY_ENV, startHarness, type Tenant } from "./support/harness.js";
-import { type Received, type Receiver, startReceiver } from "./support/receiver.js";
+import type { Received } from "./support/receiver.js";
+import { serverWithWebhooks, WEBHOOKS } from "./support/webhook-server.js";
 
-const WEBHOOKS = "/notification/v1/connect/webhook/subscriptions";
 const APPOINTMENTS = "/dr/v1/business/appointments";
 
 const resourceOf = (request: Received) => (JSON.parse(request.body) as { data: { appointment_id: string } }).data;
@@ -19,34 +18,6 @@ interface Seen {
   readonly event: string;
   readonly at: number;
   status?: number;
-}
-
-/**
- * A server with a dispatcher for the enclosing describe, and a function that registers a webhook
- * (with the given settings) to a receiver of its own, for a tenant of its own.
- */
-function serverWithWebhooks(dialect: DialectName, env: Record<string, string>) {
-  let h: Harness;
-  const receivers: Receiver[] = [];
-  beforeAll(async () => {
-    h = await startHarness(dialect, { ...LOCAL_DELIVERY_ENV, ...env }, { dispatcher: true });
-  });
-  afterAll(async () => {
-    await h?.close();
-    for (const receiver of receivers) await receiver.close();
-  });
-  return async (body: Record<string, unknown>): Promise<{ tenant: Tenant; receiver: Receiver; id: string }> => {
-    const receiver = await startReceiver();
-    receivers.push(receiver);
-    const tenant = await h.tenant();
-    const created = await tenant.request("POST", WEBHOOKS, {
-      endpoint: receiver.url,
-      event_names: ["appointment.created", "appointment.updated"],
-      ...body,
-    });
-    expect(created.statusCode, created.body).toBe(201);
-    return { tenant, receiver, id: created.json().id };
-  };
 }
 
 describe.each(dialects())("per-webhook delivery settings on %s", (dialect) => {

@@ -3,46 +3,14 @@
  * end to end through a real receiver on both databases; and how each is
  * validated.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { FILTER_FIELDS } from "../src/domain/event-catalog.js";
 import { compileFilter } from "../src/domain/event-filter.js";
-import { type DialectName, dialects } from "./support/databases.js";
+import { dialects } from "./support/databases.js";
 import { booking, until } from "./support/fixtures.js";
-import { type Harness, LOCAL_DELIVERY_ENV, startHarness, type Tenant } from "./support/harness.js";
-import { type Receiver, startReceiver } from "./support/receiver.js";
+import { type Hook, serverWithWebhooks, WEBHOOKS } from "./support/webhook-server.js";
 
-const WEBHOOKS = "/notification/v1/connect/webhook/subscriptions";
 const APPOINTMENTS = "/dr/v1/business/appointments";
-
-interface Hook {
-  readonly tenant: Tenant;
-  readonly receiver: Receiver;
-  readonly id: string;
-}
-
-function serverWithWebhooks(dialect: DialectName, env: Record<string, string>) {
-  let h: Harness;
-  const receivers: Receiver[] = [];
-  beforeAll(async () => {
-    h = await startHarness(dialect, { ...LOCAL_DELIVERY_ENV, ...env }, { dispatcher: true });
-  });
-  afterAll(async () => {
-    await h?.close();
-    for (const receiver of receivers) await receiver.close();
-  });
-  return async (body: Record<string, unknown>, tenant?: Tenant): Promise<Hook> => {
-    const receiver = await startReceiver();
-    receivers.push(receiver);
-    const owner = tenant ?? (await h.tenant());
-    const created = await owner.request("POST", WEBHOOKS, {
-      endpoint: receiver.url,
-      event_names: ["appointment.created", "appointment.updated"],
-      ...body,
-    });
-    expect(created.statusCode, created.body).toBe(201);
-    return { tenant: owner, receiver, id: created.json().id };
-  };
-}
 
 const dataOf = (body: string) => (JSON.parse(body) as { data: Record<string, unknown> }).data;
 
