@@ -1,4 +1,5 @@
 import type { Updateable } from "kysely";
+import { BoundedMap } from "../domain/bounded-map.js";
 import { FILTER_FIELDS } from "../domain/event-catalog.js";
 import { compileFilter, type EventPredicate } from "../domain/event-filter.js";
 import type { Db } from "./open.js";
@@ -94,17 +95,22 @@ export async function liveSubscriptionsOf(db: Db, businessId: string): Promise<L
   }));
 }
 
+/** Compiled filters by their stored text: on SQLite a create reads its business's webhooks every time. */
+const compiledFilters = new BoundedMap<string, EventPredicate>(10_000);
+
 /**
  * A stored filter's predicate. It was checked when it was set; should a later
  * catalog no longer know one of its fields, it lets every event through:
  * a webhook getting more than it asked for loses nothing, one getting less would.
  */
 function storedFilter(text: string): EventPredicate {
-  try {
-    return compileFilter(JSON.parse(text), FILTER_FIELDS);
-  } catch {
-    return () => true;
-  }
+  return compiledFilters.getOrSet(text, () => {
+    try {
+      return compileFilter(JSON.parse(text), FILTER_FIELDS);
+    } catch {
+      return () => true;
+    }
+  });
 }
 
 /**
