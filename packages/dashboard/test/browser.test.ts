@@ -298,6 +298,31 @@ describe.skipIf(chromiumPath === undefined)("the dashboard in Chromium", () => {
     await page.setViewportSize({ width: 1280, height: 900 });
   }, 60_000);
 
+  it("shows an ed25519 webhook's public key and its own delivery settings", async () => {
+    const created = await api<{ id: string; public_key: string }>("POST", WEBHOOKS, {
+      endpoint: `${receiver.url}/ed25519`,
+      event_names: ["webhook.disabled", "delivery.exhausted"],
+      signature_scheme: "ed25519",
+      filter: { "data.state": "disabled" },
+      timeout: 1,
+      retry_schedule: [],
+      headers: { "x-gateway-token": "gw-secret" },
+    });
+    await page.evaluate((to) => {
+      window.history.pushState(null, "", `/dashboard${to}`);
+      window.dispatchEvent(new PopStateEvent("popstate"));
+    }, `/webhooks/${created.id}`);
+    await page.getByTestId("public-key").waitFor();
+    expect(await page.getByTestId("public-key").textContent()).toBe(created.public_key);
+    expect(await page.getByRole("button", { name: "Reveal signing key" }).count()).toBe(0);
+    expect(await page.getByTestId("filter").textContent()).toBe('{"data.state":"disabled"}');
+    const facts = (await page.locator("dl.facts").textContent()) ?? "";
+    expect(facts).toContain("Timeout1 s");
+    expect(facts).toContain("x-gateway-token: ********");
+    expect(facts).not.toContain("gw-secret");
+    await api("DELETE", `${WEBHOOKS}/${created.id}`);
+  });
+
   it("edits, disables, enables and deletes a webhook (after confirming)", async () => {
     const spare = await api<{ id: string }>("POST", WEBHOOKS, {
       endpoint: `${receiver.url}/spare`,

@@ -1,4 +1,7 @@
 /** One webhook: its key, edit, rotate, disable / enable, test, delete, and its deliveries. */
+import type { Webhook } from "@carehooks/sdk/client";
+import type { ComponentChild } from "preact";
+import { Fragment } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { eventTypes, generateSigningKey } from "../api/catalog.js";
 import { can, type Session } from "../api/session.js";
@@ -89,6 +92,13 @@ export function WebhookPage(props: { session: Session; id: string }) {
         <dd>
           {!current.signed ? (
             "none (requests are not signed)"
+          ) : current.signature_scheme === "ed25519" ? (
+            <>
+              Ed25519; receivers verify with the public key{" "}
+              <code class="secret" data-testid="public-key">
+                {current.public_key}
+              </code>
+            </>
           ) : secret !== undefined ? (
             <code class="secret" data-testid="signing-key">
               {secret}
@@ -116,6 +126,12 @@ export function WebhookPage(props: { session: Session; id: string }) {
             <dd>still signs alongside the new one until {when(current.previous_key_expires_at)}</dd>
           </>
         )}
+        {settingsOf(current).map(([name, value]) => (
+          <Fragment key={name}>
+            <dt>{name}</dt>
+            <dd>{value}</dd>
+          </Fragment>
+        ))}
       </dl>
       <output class="notice" aria-live="polite">
         {message}
@@ -217,4 +233,29 @@ export function WebhookPage(props: { session: Session; id: string }) {
       <DeliveriesPanel session={session} webhook={current} version={deliveriesVersion} />
     </section>
   );
+}
+
+/** The webhook's own delivery settings that differ from the server's, as label and text. */
+function settingsOf(webhook: Webhook): [string, ComponentChild][] {
+  const settings: [string, ComponentChild][] = [];
+  if (webhook.filter) settings.push(["Filter", <code data-testid="filter">{JSON.stringify(webhook.filter)}</code>]);
+  if (webhook.ordering === "per_resource") settings.push(["Ordering", "one resource's events at a time, in order"]);
+  if (webhook.max_in_flight !== null) settings.push(["Max in flight", String(webhook.max_in_flight)]);
+  if (webhook.rate_limit !== null) settings.push(["Rate limit", `${webhook.rate_limit} requests/s`]);
+  if (webhook.timeout !== null) settings.push(["Timeout", `${webhook.timeout} s`]);
+  if (webhook.retry_schedule !== null) {
+    settings.push([
+      "Retries",
+      webhook.retry_schedule.length === 0 ? "none" : webhook.retry_schedule.map((seconds) => `${seconds} s`).join(", "),
+    ]);
+  }
+  if (webhook.headers) {
+    settings.push([
+      "Headers",
+      Object.entries(webhook.headers)
+        .map(([name, value]) => `${name}: ${value}`)
+        .join("; "),
+    ]);
+  }
+  return settings;
 }
