@@ -1,16 +1,20 @@
 #!/usr/bin/env node
 // Summarises a V8 .cpuprofile (from `node bench/run.mjs --cpu-prof DIR`): self time by function,
 // by file/package, and inclusive time of chosen carehooks functions.
-// Usage: node bench/profile-summary.mjs FILE.cpuprofile [--top 30] [--match REGEX]
+// Usage: node bench/profile-summary.mjs FILE.cpuprofile [--top 30] [--match REGEX] [--between REGEX] [--per N]
 //   --match: also list the inclusive time of every function whose "name file" matches REGEX
 //   (inclusive time is per synchronous stack: work continued after an await is not included).
+//   --between: count only the samples from the first to the last whose stack has a function
+//   matching REGEX (e.g. "send .*sender" for the drain, leaving out start-up and shutdown).
+//   --per: also print microseconds per unit of work (e.g. the deliveries of the drain).
 import { readFileSync } from "node:fs";
 
 const file = process.argv[2];
 const top = Number(process.argv[process.argv.indexOf("--top") + 1]) || 30;
-const match = process.argv.includes("--match")
-  ? new RegExp(process.argv[process.argv.indexOf("--match") + 1])
-  : undefined;
+const option = (name) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined);
+const match = option("--match") === undefined ? undefined : new RegExp(option("--match"));
+const between = option("--between") === undefined ? undefined : new RegExp(option("--between"));
+const per = Number(option("--per")) || undefined;
 if (!file) {
   process.stderr.write("usage: node bench/profile-summary.mjs FILE.cpuprofile [--top N]\n");
   process.exit(2);
@@ -20,9 +24,24 @@ const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
 const parent = new Map();
 for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
 
+// --between: the first and last sample whose stack has a matching function
+let first = 0;
+let last = profile.samples.length - 1;
+if (between) {
+  const hits = (id) => {
+    for (let cur = id; cur !== undefined; cur = parent.get(cur)) {
+      const cf = nodes.get(cur).callFrame;
+      if (between.test(`${cf.functionName || "(anonymous)"}  ${cf.url}`)) return true;
+    }
+    return false;
+  };
+  first = profile.samples.findIndex(hits);
+  last = profile.samples.findLastIndex(hits);
+}
+
 // self time per node from samples and timeDeltas (µs)
 const self = new Map();
-for (let i = 0; i < profile.samples.length; i++) {
+for (let i = first; i <= last; i++) {
   const id = profile.samples[i];
   self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
 }
@@ -64,12 +83,18 @@ for (const [id, us] of self) {
   }
 }
 
-const pct = (us) => `${((us / total) * 100).toFixed(1).padStart(5)}%`;
+const pct = (us) =>
+  `${((us / total) * 100).toFixed(1).padStart(5)}%${per ? `  ${(us / per).toFixed(1).padStart(6)} µs` : ""}`;
 const print = (title, map, n) => {
   process.stdout.write(`\n${title}\n`);
   for (const [k, us] of [...map].sort((a, b) => b[1] - a[1]).slice(0, n)) process.stdout.write(`${pct(us)}  ${k}\n`);
 };
 process.stdout.write(`profile: ${(total / 1e6).toFixed(2)} s of samples\n`);
+if (per) {
+  const idle = [...self].filter(([id]) => nodes.get(id).callFrame.functionName === "(idle)");
+  const busy = total - idle.reduce((sum, [, us]) => sum + us, 0);
+  process.stdout.write(`busy ${(busy / per).toFixed(1)} µs per unit (${per} units)\n`);
+}
 print("self time by package / file", byFile, top);
 print("self time by function", byFn, top);
 print("inclusive time of carehooks functions", new Map([...inclusive].filter(([k]) => k.includes("carehooks:"))), top);

@@ -148,6 +148,42 @@ describe.each(dialects())("claiming on %s", (dialect) => {
     expect(await releaseLeases(h.ctx.adapter, [])).toBe(0);
   });
 
+  it("cancel a lease given back once its subscription was disabled or deleted, as a retry would be", async () => {
+    const tenant = await h.tenant();
+    const now = Date.now();
+    const due = await Promise.all(
+      [1, 2, 3].map(() => subscriptionWithDue(tenant.businessId, "active", null, now - 1000)),
+    );
+    const ids = new Set(due.map((d) => d.deliveryId));
+    const held = (await claimBatch(h.ctx.adapter, limits)).claimed.filter((d) => ids.has(d.id));
+    expect(held).toHaveLength(3);
+    const [disabled, deleted, live] = due as [(typeof due)[0], (typeof due)[0], (typeof due)[0]];
+    // Its breaker opened (410) while these waited in its lane; another was deleted.
+    await h.ctx.db.updateTable("subscription").set({ state: "disabled" }).where("id", "=", disabled.id).execute();
+    await h.ctx.db.updateTable("subscription").set({ deleted_at: now }).where("id", "=", deleted.id).execute();
+    const released = await releaseLeases(
+      h.ctx.adapter,
+      held.map((d) => ({ id: d.id, token: d.lease_token })),
+    );
+    expect(released).toBe(3);
+    const rows = await h.ctx.db
+      .selectFrom("delivery")
+      .select(["id", "status", "next_attempt_at", "last_error", "lease_token"])
+      .where("id", "in", [...ids])
+      .execute();
+    const byId = new Map(rows.map((row) => [row.id, row]));
+    for (const gone of [disabled, deleted]) {
+      expect(byId.get(gone.deliveryId)).toMatchObject({
+        status: "cancelled",
+        next_attempt_at: null,
+        last_error: "subscription deleted or disabled",
+        lease_token: null,
+      });
+    }
+    expect(byId.get(live.deliveryId)).toMatchObject({ status: "pending", last_error: null, lease_token: null });
+    expect(Number(byId.get(live.deliveryId)?.next_attempt_at)).toBe(now - 1000);
+  });
+
   it("record a late attempt but change nothing once its lease was taken over (fencing)", async () => {
     const tenant = await h.tenant();
     const now = Date.now();

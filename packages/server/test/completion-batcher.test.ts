@@ -58,6 +58,33 @@ describe("the completion batcher", () => {
     expect(batcher.size).toBe(0);
   });
 
+  it("gives what arrives during a write its own delay, rather than writing it as soon as that write ends", async () => {
+    const started: { items: number[]; at: number }[] = [];
+    const batcher = new CompletionBatcher<number, void>({
+      maxItems: 3,
+      maxDelayMs: 30,
+      retryDelayMs: 5,
+      write: async (items) => {
+        started.push({ items: [...items], at: performance.now() });
+        if (started.length === 1) await sleep(10);
+      },
+      written: () => {},
+      failed: () => {},
+      keepTrying: () => true,
+    });
+    for (const n of [1, 2, 3]) batcher.add(n);
+    const addedAt = performance.now();
+    batcher.add(4);
+    batcher.add(5);
+    await sleep(60);
+    expect(started.map((write) => write.items)).toEqual([
+      [1, 2, 3],
+      [4, 5],
+    ]);
+    // Timers may fire a little early by performance.now().
+    expect((started[1]?.at ?? 0) - addedAt).toBeGreaterThanOrEqual(29);
+  });
+
   it("writes a failed batch again until it is written, and only then reports it written", async () => {
     const { batcher, batches, written } = recorder({ failFirst: 2 });
     batcher.add(1);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { Lanes } from "../src/delivery/lanes.js";
-import type { ClaimedDelivery } from "../src/store/queue/claim.js";
+import { type ClaimedDelivery, LEASE_AHEAD } from "../src/store/queue/claim.js";
 
 let n = 0;
 const delivery = (subscription: string, settings: { cap?: number; rate?: number } = {}): ClaimedDelivery =>
@@ -39,13 +39,18 @@ describe("lanes (deliveries leased ahead of an endpoint's cap)", () => {
   it("keeps a webhook's own cap, never above the server's", () => {
     const lanes = new Lanes(3);
     for (let i = 0; i < 5; i++) lanes.add(delivery("low", { cap: 1 }));
-    for (let i = 0; i < 5; i++) lanes.add(delivery("high", { cap: 50 }));
+    // What a claim leases at most: LEASE_AHEAD times the cap.
+    for (let i = 0; i < LEASE_AHEAD * 3; i++) lanes.add(delivery("high", { cap: 50 }));
     expect(drain(lanes, "low")).toHaveLength(1);
     expect(drain(lanes, "high")).toHaveLength(3);
-    // Claim more once half of what was leased ahead is gone: not yet for "high" (2 left of a cap of 3 waiting).
-    expect(lanes.low("high")).toBe(false);
-    lanes.finished("high");
-    drain(lanes, "high");
+    // Claim more once half of what was leased beyond the cap is gone: "high" waits until
+    // at most (LEASE_AHEAD - 1) × 3 / 2 are left waiting.
+    const threshold = Math.floor(((LEASE_AHEAD - 1) * 3) / 2);
+    for (let waiting = LEASE_AHEAD * 3 - 3; waiting > threshold; waiting--) {
+      expect(lanes.low("high")).toBe(false);
+      lanes.finished("high");
+      drain(lanes, "high");
+    }
     expect(lanes.low("high")).toBe(true);
   });
 

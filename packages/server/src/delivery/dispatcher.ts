@@ -12,10 +12,10 @@
  * - Lease ahead: one worker sends an endpoint's deliveries at a time (SQLite
  *   has one dispatcher; on PostgreSQL the subscription's `sender`, see
  *   store/queue/claim.ts), so it keeps the endpoint's cap in memory and a
- *   claim may lease up to twice the cap; the extra wait in its lane
- *   (lanes.ts) and go as its responses end, so a busy endpoint's slots never
- *   wait for a claim, and claims come half as often, twice as large. A
- *   failure or the breaker opening sends the waiting ones back unsent.
+ *   claim may lease up to LEASE_AHEAD times the cap; the extra wait in its
+ *   lane (lanes.ts) and go as its responses end, so a busy endpoint's slots
+ *   never wait for a claim, and claims are few and large. A failure or the
+ *   breaker opening sends the waiting ones back unsent.
  * - Complete: outcomes are written in batches (completion-batcher.ts,
  *   store/queue/complete.ts). Claims and completion writes take turns, so the
  *   credit a claim is given always matches what the database has recorded.

@@ -9,7 +9,7 @@
  * the extra wait here and go the moment a response ends, with no claim in
  * between.
  */
-import type { ClaimedDelivery } from "../store/queue/claim.js";
+import { type ClaimedDelivery, LEASE_AHEAD } from "../store/queue/claim.js";
 
 interface Lane {
   cap: number;
@@ -101,10 +101,10 @@ export class Lanes {
     return this.#lanes.get(subscriptionId)?.ready.length ?? 0;
   }
 
-  /** True when a subscription has used up half of what it leased ahead: time to claim more. */
+  /** True when a subscription has used up half of what it leases ahead of its cap: time to claim more. */
   low(subscriptionId: string): boolean {
     const lane = this.#lanes.get(subscriptionId);
-    return !lane || lane.ready.length <= lane.cap / 2;
+    return !lane || lane.ready.length <= (lane.cap * (LEASE_AHEAD - 1)) / 2;
   }
 
   /** Takes every waiting delivery of one subscription (a failure or an open breaker: they go back unsent). */

@@ -244,10 +244,16 @@ export class Sender {
       const body = await this.#readBody(response);
       // A discarded body ends quietly however it ends, so a body cut by the deadline is caught here.
       if (attempt.aborted) throw attempt.reason;
+      const raw = response.headers;
+      let captured: Record<string, string> | undefined;
       return {
         kind: "response",
         status: response.statusCode,
-        headers: captureHeaders(response.headers),
+        // Copied when first read: the dispatcher reads them only for a 429 or 503 (Retry-After).
+        get headers() {
+          captured ??= captureHeaders(raw);
+          return captured;
+        },
         body,
         durationMs: since(started),
       };

@@ -58,9 +58,28 @@ UPDATE delivery SET status = 'cancelled', next_attempt_at = NULL, last_error = '
 WHERE status = 'pending'
   AND subscription_id IN (SELECT id FROM subscription WHERE deleted_at IS NOT NULL OR state = 'disabled')`;
 
-const RELEASE = `
-UPDATE delivery SET status = 'pending', lease_token = NULL, lease_expires_at = NULL, worker_id = NULL, updated_at = ?
-WHERE status = 'in_flight' AND worker_id = ?`;
+/**
+ * A lease this worker gives back unfinished: pending again, or cancelled when
+ * its subscription was deleted or disabled meanwhile (its breaker opened while
+ * the delivery waited in its lane), as a retry would be (complete.ts). `d` is
+ * the delivery and `s` its subscription.
+ */
+const GIVE_BACK = (d: string) => `
+  status = CASE WHEN s.deleted_at IS NULL AND s.state <> 'disabled' THEN 'pending' ELSE 'cancelled' END,
+  next_attempt_at = CASE WHEN s.deleted_at IS NULL AND s.state <> 'disabled' THEN ${d}.next_attempt_at END,
+  last_error = CASE WHEN s.deleted_at IS NULL AND s.state <> 'disabled' THEN ${d}.last_error ELSE 'subscription deleted or disabled' END,
+  lease_token = NULL, lease_expires_at = NULL, worker_id = NULL`;
+
+const RELEASE = {
+  sqlite: `
+UPDATE delivery SET ${GIVE_BACK("delivery")}, updated_at = ?
+FROM subscription s
+WHERE delivery.status = 'in_flight' AND delivery.worker_id = ? AND s.id = delivery.subscription_id`,
+  postgres: `
+UPDATE delivery d SET ${GIVE_BACK("d")}, updated_at = $1
+FROM subscription s
+WHERE d.status = 'in_flight' AND d.worker_id = $2 AND s.id = d.subscription_id`,
+};
 
 function dialectText(adapter: DialectAdapter, text: string): string {
   return adapter.name === "postgres" ? numbered(text) : text;
@@ -95,35 +114,23 @@ export async function beat(adapter: DialectAdapter, me: WorkerIdentity, settings
   return reap(adapter, me, settings);
 }
 
-/**
- * A released delivery whose subscription was disabled or deleted meanwhile
- * (its breaker opened on the very response that released it) is cancelled,
- * as the disabling cancelled its pending ones: released as pending, it would
- * wait for a subscription that will never be claimed.
- */
-const STOPPED = (d: string) =>
-  `EXISTS (SELECT 1 FROM subscription s WHERE s.id = ${d}.subscription_id AND (s.state = 'disabled' OR s.deleted_at IS NOT NULL))`;
-const RELEASED = (d: string) => `
-  status = CASE WHEN ${STOPPED(d)} THEN 'cancelled' ELSE 'pending' END,
-  next_attempt_at = CASE WHEN ${STOPPED(d)} THEN NULL ELSE ${d}.next_attempt_at END,
-  last_error = CASE WHEN ${STOPPED(d)} THEN 'subscription deleted or disabled' ELSE ${d}.last_error END,
-  lease_token = NULL, lease_expires_at = NULL, worker_id = NULL`;
-
 const RELEASE_SOME = {
   sqlite: `
-UPDATE delivery SET ${RELEASED("delivery")}, updated_at = ?
-FROM json_each(?) j
-WHERE delivery.id = j.value ->> 0 AND delivery.lease_token = j.value ->> 1 AND delivery.status = 'in_flight'`,
+UPDATE delivery SET ${GIVE_BACK("delivery")}, updated_at = ?
+FROM json_each(?) j, subscription s
+WHERE delivery.id = j.value ->> 0 AND delivery.lease_token = j.value ->> 1 AND delivery.status = 'in_flight'
+  AND s.id = delivery.subscription_id`,
   postgres: `
-UPDATE delivery d SET ${RELEASED("d")}, updated_at = $1
-FROM unnest($2::text[], $3::text[]) AS l(id, token)
-WHERE d.id = l.id AND d.lease_token = l.token AND d.status = 'in_flight'`,
+UPDATE delivery d SET ${GIVE_BACK("d")}, updated_at = $1
+FROM unnest($2::text[], $3::text[]) AS l(id, token), subscription s
+WHERE d.id = l.id AND d.lease_token = l.token AND d.status = 'in_flight' AND s.id = d.subscription_id`,
 };
 
 /**
  * Deliveries this worker holds but will not finish (their outcome could not be
  * decided or written, or their subscription's breaker opened before they were
- * sent): back to pending, in one statement, each only under its own lease.
+ * sent): back to pending (cancelled if their subscription was deleted or
+ * disabled meanwhile), in one statement, each only under its own lease.
  */
 export async function releaseLeases(
   adapter: DialectAdapter,
@@ -140,11 +147,14 @@ export async function releaseLeases(
     : changedBy(adapter.db, RELEASE_SOME.sqlite, [now, JSON.stringify(leases.map((lease) => [lease.id, lease.token]))]);
 }
 
-/** At shutdown: this worker's unfinished deliveries go back to pending and its row is removed. */
+/**
+ * At shutdown: this worker's unfinished deliveries go back to pending (or are
+ * cancelled, their subscription deleted or disabled) and its row is removed.
+ */
 export async function releaseWorker(adapter: DialectAdapter, workerId: string): Promise<number> {
   const now = await adapter.now(adapter.db);
   return adapter.db.transaction().execute(async (trx) => {
-    const released = await run(adapter, trx, RELEASE, [now, workerId]);
+    const released = await changedBy(trx, RELEASE[adapter.name], [now, workerId]);
     await run(adapter, trx, "DELETE FROM worker WHERE id = ?", [workerId]);
     return released;
   });
