@@ -111,10 +111,20 @@ describe.each([
     // Said by the dispatcher thread, through the main thread's logger, or by the main thread itself.
     expect(logged.thread).toBe(thread === "true" ? "dispatcher" : undefined);
 
-    const metrics = await (await fetch(`${server.url}/metrics`)).text();
-    expect(metrics).toContain(`carehooks_delivery_attempts_total{outcome="succeeded"} ${EVENTS}\n`);
+    // A receiver counts a request when it arrives; the dispatcher counts its attempt once the answer is read.
+    const succeeded = `carehooks_delivery_attempts_total{outcome="succeeded"} ${EVENTS}\n`;
+    const goneCount = (text: string) =>
+      Number(text.match(/^carehooks_delivery_attempts_total\{outcome="gone"\} (\d+)$/m)?.[1]);
+    const metrics = await until(
+      async () => {
+        const text = await (await fetch(`${server.url}/metrics`)).text();
+        return text.includes(succeeded) && goneCount(text) === goneReceiver.received.length && text;
+      },
+      10_000,
+      "every attempt the receivers answered counted in /metrics",
+    );
     // Requests already on their way to it when the first 410 came back were answered 410 too.
-    const gone = Number(metrics.match(/^carehooks_delivery_attempts_total\{outcome="gone"\} (\d+)$/m)?.[1]);
+    const gone = goneCount(metrics);
     expect(gone).toBeGreaterThanOrEqual(1);
     expect(gone).toBe(goneReceiver.received.length);
     expect(metrics.match(/^# TYPE carehooks_delivery_attempts_total counter$/gm)).toHaveLength(1);
