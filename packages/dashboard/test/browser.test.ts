@@ -320,6 +320,15 @@ describe.skipIf(chromiumPath === undefined)("the dashboard in Chromium", () => {
     expect(facts).toContain("Timeout1 s");
     expect(facts).toContain("x-gateway-token: ********");
     expect(facts).not.toContain("gw-secret");
+    // Rotating makes a new pair on the server; the page shows its public key.
+    await page.getByRole("button", { name: "Rotate key" }).click();
+    await page.getByText("Key pair rotated").waitFor();
+    await until(
+      async () => (await page.getByTestId("public-key").textContent()) !== created.public_key,
+      5000,
+      "the new public key",
+    );
+    expect(await page.getByTestId("public-key").textContent()).toMatch(/^whpk_/);
     await api("DELETE", `${WEBHOOKS}/${created.id}`);
   });
 

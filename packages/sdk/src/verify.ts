@@ -73,6 +73,14 @@ const WHPK_PREFIX = "whpk_";
 /** SPKI DER of an Ed25519 public key: this fixed header, then its 32 bytes (RFC 8410). */
 const ED25519_SPKI_HEADER = Buffer.from("302a300506032b6570032100", "hex");
 const ED25519_KEY_BYTES = 32;
+/** A `whpk_` public key: exactly 32 bytes of padded base64. Anything else is taken as an HMAC key. */
+const PUBLIC_KEY = /^whpk_[A-Za-z0-9+/]{43}=$/;
+/** An HMAC-SHA256 MAC (32 bytes) and an Ed25519 signature (64 bytes), as padded standard base64. */
+const MAC_BASE64 = /^[A-Za-z0-9+/]{43}=$/;
+const SIGNATURE_BASE64 = /^[A-Za-z0-9+/]{86}==$/;
+
+/** A `whpk_` public key; a key of another form (an older HMAC key that starts `whpk_`, say) is an HMAC key. */
+const isPublicKey = (key: string): boolean => PUBLIC_KEY.test(key);
 const TIMESTAMP = /^\d{1,15}$/;
 const HEX_MAC = /^[0-9a-fA-F]{64}$/;
 
@@ -244,12 +252,7 @@ export function checkKeys(signingKey: SigningKeys, where = "signingKey"): readon
     if (key.startsWith(WHSEC_PREFIX) && Buffer.from(key.slice(WHSEC_PREFIX.length), "base64").length === 0) {
       throw new TypeError("a whsec_ signing key must carry base64 key bytes after the prefix");
     }
-    if (key.startsWith(WHPK_PREFIX)) publicKeyOf(key);
-    if (key.startsWith("whsk_")) {
-      throw new TypeError(
-        "a whsk_ key is an Ed25519 private key, which carehooks keeps: verify with the webhook's public_key (whpk_…)",
-      );
-    }
+    if (isPublicKey(key)) publicKeyOf(key);
   }
   return keys;
 }
@@ -292,7 +295,7 @@ function verifyEka(body: Buffer, header: string, keys: readonly string[]): numbe
   if (entries === 0) return new MalformedHeaderError(EKA_HEADER, "no v1= entry");
   const signed = timestamp;
   return anyMatches(
-    keys.filter((key) => !key.startsWith(WHPK_PREFIX)).map((key) => ekaMac(key, signed, body)),
+    keys.filter((key) => !isPublicKey(key)).map((key) => ekaMac(key, signed, body)),
     given,
   )
     ? timestamp
@@ -319,17 +322,21 @@ function verifyStandard(
 
   const given: Buffer[] = [];
   const asymmetric: Buffer[] = [];
+  let entries = 0;
   for (const entry of header.trim().split(/\s+/)) {
     const comma = entry.indexOf(",");
     const version = comma < 0 ? "" : entry.slice(0, comma);
-    if (version === "v1") given.push(Buffer.from(entry.slice(comma + 1), "base64"));
-    else if (version === "v1a") asymmetric.push(Buffer.from(entry.slice(comma + 1), "base64"));
+    const value = entry.slice(comma + 1);
+    // Strict base64 of the exact length: Buffer.from would skip stray characters and still decode.
+    if (version === "v1" && MAC_BASE64.test(value)) given.push(Buffer.from(value, "base64"));
+    else if (version === "v1a" && SIGNATURE_BASE64.test(value)) asymmetric.push(Buffer.from(value, "base64"));
+    if (version === "v1" || version === "v1a") entries++;
   }
-  if (given.length + asymmetric.length === 0) {
+  if (entries === 0) {
     return new MalformedHeaderError(STANDARD_HEADER, "no v1,<base64> or v1a,<base64> entry");
   }
-  const macKeys = keys.filter((key) => !key.startsWith(WHPK_PREFIX));
-  const publicKeys = keys.filter((key) => key.startsWith(WHPK_PREFIX));
+  const macKeys = keys.filter((key) => !isPublicKey(key));
+  const publicKeys = keys.filter(isPublicKey);
   const macMatched = anyMatches(
     macKeys.map((key) => standardMac(key, id, timestamp, body)),
     given,
@@ -339,7 +346,7 @@ function verifyStandard(
   let signatureMatched = false;
   for (const key of publicKeys) {
     for (const signature of asymmetric) {
-      if (signature.length === 64 && verify(null, signedContent, publicKeyOf(key), signature)) signatureMatched = true;
+      if (verify(null, signedContent, publicKeyOf(key), signature)) signatureMatched = true;
     }
   }
   return macMatched || signatureMatched ? timestamp : new NoMatchingSignatureError();

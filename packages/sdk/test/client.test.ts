@@ -241,7 +241,7 @@ describe("webhooks", () => {
     expect(configured.public_key).toMatch(/^whpk_/);
     expect(await client.webhooks.get(created.id)).toMatchObject({
       filter: { "data.clinic_id": { $in: ["clinic-7"] } },
-      headers: { "x-region": "south" },
+      headers: { "x-region": "********" },
       timeout: 5,
       retry_schedule: [10, 60],
       signature_scheme: "ed25519",

@@ -17,6 +17,7 @@ import {
   verifyWebhook,
   WebhookVerificationError,
 } from "../src/index.js";
+import { checkKeys } from "../src/verify.js";
 
 interface Vector {
   name: string;
@@ -230,6 +231,26 @@ describe("refusals, each with its own error class", () => {
     const standard = only(vector.headers, STANDARD_ONLY);
     const list = `v1a,xyz v1,AAAA ${standard["webhook-signature"]}`;
     expect(verifyWebhook(vector.body, { ...standard, "webhook-signature": list }, key, { now })).toBeTruthy();
+  });
+
+  it("reads a signature only as strict base64 of its exact length", () => {
+    const standard = only(vector.headers, STANDARD_ONLY);
+    const [version, mac] = standard["webhook-signature"]!.split(",") as [string, string];
+    // Buffer.from(…, "base64") would skip the stray characters and decode the same bytes.
+    const dirty = `${version},${mac.slice(0, 10)}!!!${mac.slice(10)}`;
+    expect(() => verifyWebhook(vector.body, { ...standard, "webhook-signature": dirty }, key, { now })).toThrow(
+      NoMatchingSignatureError,
+    );
+    const unpadded = `${version},${mac.replace(/=+$/, "")}`;
+    expect(() => verifyWebhook(vector.body, { ...standard, "webhook-signature": unpadded }, key, { now })).toThrow(
+      NoMatchingSignatureError,
+    );
+  });
+
+  it("takes a key of another form than whpk_ + 32 bytes as an HMAC key, and a whsk_ key too", () => {
+    // Keys registered before ed25519 existed may look like either; they stay HMAC keys.
+    expect(() => checkKeys(["whpk_not-a-public-key", "whsk_an-older-hmac-key"])).not.toThrow();
+    expect(() => checkKeys(`whpk_${Buffer.alloc(31).toString("base64")}`)).not.toThrow();
   });
 
   it("a verified body that is not a JSON object: InvalidPayloadError", () => {

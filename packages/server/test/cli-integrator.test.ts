@@ -207,7 +207,7 @@ describe("the integrator commands against a running server", () => {
     );
     expect(JSON.parse(await cli("webhooks", "get", created.id, "--json"))).toMatchObject({
       filter: { "data.clinic_id": { $in: ["clinic-7"] } },
-      headers: { "x-gateway-token": "********", "x-region": "south" },
+      headers: { "x-gateway-token": "********", "x-region": "********" },
       timeout: 5,
       retry_schedule: [10, 60],
     });

@@ -156,6 +156,50 @@ describe.each(dialects())("ed25519 signatures on %s", (dialect) => {
     await tenant.request("DELETE", `${WEBHOOKS}/${id}`);
   });
 
+  it("keeps an HMAC key stored before ed25519 existed that starts whsk_ an HMAC key", async () => {
+    const created = await tenant.request("POST", WEBHOOKS, {
+      endpoint: `${receiver.url}?legacy`,
+      event_names: ["appointment.created"],
+      signing_key: "an-ordinary-hmac-key",
+    });
+    const { id } = created.json();
+    // As an older version accepted it: any printable key, this one shaped like a Standard Webhooks private key.
+    const legacy = `whsk_${Buffer.alloc(32, 7).toString("base64")}`;
+    await h.ctx.db
+      .updateTable("subscription")
+      .set({ signing_key: h.ctx.keyBox.seal(legacy) })
+      .where("id", "=", id)
+      .execute();
+    const read = await tenant.request("GET", `${WEBHOOKS}/${id}`);
+    expect(read.statusCode, read.body).toBe(200);
+    expect(read.json().data).toMatchObject({ signature_scheme: "hmac-sha256", public_key: null });
+    expect((await tenant.request("GET", WEBHOOKS)).statusCode).toBe(200);
+    expect((await tenant.request("GET", `${WEBHOOKS}/${id}/secret`)).json().data.signing_key).toBe(legacy);
+    const sent = await nextRequest();
+    expect(sent.path).toContain("legacy");
+    expect(versionsOf(sent)).toEqual(["v1"]);
+    expect(verifyWebhook(sent.body, sent.headers as Record<string, string>, legacy).event).toBe("appointment.created");
+    await tenant.request("DELETE", `${WEBHOOKS}/${id}`);
+  });
+
+  it("lets signing_key null make an ed25519 webhook unsigned", async () => {
+    const { id } = (
+      await tenant.request("POST", WEBHOOKS, {
+        endpoint: `${receiver.url}?unsign`,
+        event_names: ["prescription.created"],
+        signature_scheme: "ed25519",
+      })
+    ).json();
+    const changed = await tenant.request("PATCH", `${WEBHOOKS}/${id}`, { signing_key: null });
+    expect(changed.statusCode, changed.body).toBe(200);
+    expect((await tenant.request("GET", `${WEBHOOKS}/${id}`)).json().data).toMatchObject({
+      signed: false,
+      signature_scheme: null,
+      public_key: null,
+    });
+    await tenant.request("DELETE", `${WEBHOOKS}/${id}`);
+  });
+
   it("refuses keys that cannot go with the scheme", async () => {
     const refused = async (method: string, path: string, body: Record<string, unknown>, pattern: RegExp) => {
       const response = await tenant.request(method, path, body);

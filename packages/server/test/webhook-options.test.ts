@@ -4,6 +4,7 @@
  * validated.
  */
 import { describe, expect, it } from "vitest";
+import { checkDeliverySettings } from "../src/domain/delivery-settings.js";
 import { FILTER_FIELDS } from "../src/domain/event-catalog.js";
 import { compileFilter } from "../src/domain/event-filter.js";
 import { dialects } from "./support/databases.js";
@@ -89,13 +90,16 @@ describe.each(dialects())("webhook options on %s", (dialect) => {
     await refused(deep, /deeper than 5/);
     await refused({ $or: Array.from({ length: 60 }, (_, i) => ({ "data.doctor_id": `d${i}` })) }, /more than 50/);
     await refused({ "data.clinic_id": { $in: Array.from({ length: 100 }, () => "x".repeat(50)) } }, /4096 bytes/);
+    // Bytes, not characters: 60 × 30 three-byte characters are 5 400 bytes in under 2 000 characters.
+    await refused({ "data.clinic_id": { $in: Array.from({ length: 60 }, () => "界".repeat(30)) } }, /4096 bytes/);
   });
 
   it("sends its custom headers, and shows credentials masked in reads and the attempt log", async () => {
     const headers = { "X-Gateway-Token": "gw-secret-123", "x-clinic-region": "south" };
     const hook = await webhook({ headers });
     const read = (await hook.tenant.request("GET", `${WEBHOOKS}/${hook.id}`)).json().data;
-    expect(read.headers).toEqual({ "x-gateway-token": "********", "x-clinic-region": "south" });
+    // Names only: which header is a credential cannot be told from its name (x-clinic-region could be one).
+    expect(read.headers).toEqual({ "x-gateway-token": "********", "x-clinic-region": "********" });
     await hook.tenant.request("POST", APPOINTMENTS, booking);
     const [request] = await until(() => hook.receiver.received.length > 0 && hook.receiver.received, 10_000);
     expect(request?.headers["x-gateway-token"]).toBe("gw-secret-123");
@@ -110,7 +114,7 @@ describe.each(dialects())("webhook options on %s", (dialect) => {
     const detail = await hook.tenant.request("GET", `/notification/v1/connect/webhook/deliveries/${delivery?.id}`);
     const logged = detail.json().data.attempts[0].request_headers;
     expect(logged["x-gateway-token"]).toBe("********");
-    expect(logged["x-clinic-region"]).toBe("south");
+    expect(logged["x-clinic-region"]).toBe("********");
     expect(detail.body).not.toContain("gw-secret-123");
 
     const refused = async (body: unknown, pattern: RegExp) => {
@@ -125,6 +129,8 @@ describe.each(dialects())("webhook options on %s", (dialect) => {
     await refused({ host: "evil.example" }, /belongs to the connection/);
     await refused({ "bad name": "x" }, /not a valid HTTP header name/);
     await refused({ "x-a": "line\r\nx-injected: 1" }, /printable ASCII/);
+    // The JSON parser already refuses a __proto__ key; the header check would too.
+    await refused(JSON.parse('{"__proto__": "x"}'), /not valid JSON|cannot be stored/);
     await refused({ "x-gateway-token": "********" }, /send its real value/);
     await refused(Object.fromEntries(Array.from({ length: 21 }, (_, i) => [`x-h${i}`, "v"])), /at most 20/);
     const cleared = await hook.tenant.request("PATCH", `${WEBHOOKS}/${hook.id}`, { headers: null });
@@ -218,5 +224,16 @@ describe("the filter language", () => {
     expect(match({ $and: [{ "data.action": "created" }, { "data.clinic_id": "c7" }] }, event)).toBe(true);
     expect(match({ $not: { "data.action": "created" } }, event)).toBe(false);
     expect(match({ "data.clinic_id": { $neq: "c1", $nin: ["c2"] } }, event)).toBe(true);
+  });
+});
+
+describe("a webhook's timeout against the server's", () => {
+  const server = { maxInFlightPerEndpoint: 10, retrySchedule: [5000] };
+
+  it("is never above it, and cannot be set when the server's is under a second", () => {
+    expect(checkDeliverySettings({ timeout: 2 }, { ...server, requestTimeout: 2500 })).toEqual({ timeout_ms: 2000 });
+    expect(() => checkDeliverySettings({ timeout: 3 }, { ...server, requestTimeout: 2500 })).toThrow(/from 1 to 2/);
+    expect(() => checkDeliverySettings({ timeout: 1 }, { ...server, requestTimeout: 500 })).toThrow(/under one second/);
+    expect(checkDeliverySettings({ timeout: null }, { ...server, requestTimeout: 500 })).toEqual({ timeout_ms: null });
   });
 });

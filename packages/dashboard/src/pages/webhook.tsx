@@ -147,6 +147,11 @@ export function WebhookPage(props: { session: Session; id: string }) {
             disabled={busy || !current.signed}
             onClick={() =>
               act(async () => {
+                if (current.signature_scheme === "ed25519") {
+                  // A new pair, made by the server: its public key shows in the reloaded webhook.
+                  await client.webhooks.update(id, { generate_signing_key: true });
+                  return "Key pair rotated: the previous key keeps signing during the overlap, so receivers can switch to the new public key.";
+                }
                 const key = generateSigningKey();
                 await client.webhooks.update(id, { signing_key: key });
                 setSecret(key);

@@ -58,7 +58,7 @@ export interface Webhook {
   readonly retry_schedule: number[] | null;
   /** Conditions on the event's payload; null: every event asked for. */
   readonly filter: WebhookFilter | null;
-  /** Static request headers, credential-like values shown as "********"; null: none. */
+  /** Static request headers' names, every value shown as "********"; null: none. */
   readonly headers: Record<string, string> | null;
   readonly created_at: string;
   readonly updated_at: string;

@@ -264,13 +264,13 @@ function headersOf(options: SettingsOptions): Record<string, unknown> {
     return { headers: null };
   }
   if (!options.header) return {};
-  const headers: Record<string, string> = {};
-  for (const given of options.header) {
+  const entries = options.header.map((given) => {
     const colon = given.indexOf(":");
     if (colon <= 0) throw new Error(`--header "${given}" must be name:value`);
-    headers[given.slice(0, colon).trim()] = given.slice(colon + 1).trim();
-  }
-  return { headers };
+    return [given.slice(0, colon).trim(), given.slice(colon + 1).trim()] as const;
+  });
+  // fromEntries defines own properties: a header named __proto__ reaches the server, which refuses it by name.
+  return { headers: Object.fromEntries(entries) };
 }
 
 function filterOf(text: string): unknown {

@@ -395,7 +395,7 @@ export class Dispatcher {
     const { keyBox, sender } = this.#deps;
     const startedAt = Date.now();
     let headers: Record<string, string> = {};
-    /** What the attempt log keeps: the headers, with a custom header's credentials masked. */
+    /** What the attempt log keeps: the headers, with custom headers' values masked. */
     let recorded = headers;
     let result: SendResult;
     try {

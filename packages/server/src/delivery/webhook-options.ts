@@ -30,7 +30,7 @@ export class WebhookOptions {
     return this.#headers.getOrSet(sealed, () => Object.freeze(JSON.parse(this.#keyBox.open(sealed))));
   }
 
-  /** The custom headers as the attempt log keeps them: credentials masked, as a read of the webhook shows them. */
+  /** The custom headers as the attempt log keeps them: values masked, as a read of the webhook shows them. */
   maskedHeadersOf(sealed: string): Readonly<Record<string, string>> {
     return this.#masked.getOrSet(sealed, () => Object.freeze(maskedHeaders(this.headersOf(sealed))));
   }

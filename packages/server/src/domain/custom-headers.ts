@@ -35,9 +35,11 @@ const HOP_BY_HOP = new Set([
   "upgrade",
 ]);
 
-/** Names whose values are credentials: a read shows them masked. */
-const SENSITIVE = /authorization|cookie|token|secret|password|api-?key|signature/i;
-/** What a read shows instead of a sensitive value; sending it back is refused, not stored. */
+/**
+ * What a read shows instead of every value: which header holds a credential
+ * cannot be told from its name (`x-functions-key`, `ocp-apim-subscription-key`,
+ * `x-auth`, …), so none is shown. Sending it back is refused, not stored.
+ */
 export const MASK = "********";
 
 /** An RFC 9110 token: what a header name may be made of. */
@@ -65,6 +67,7 @@ export function checkCustomHeaders(input: unknown): Record<string, string> | nul
       throw invalidRequest(`header "${given}" is set by carehooks (identity and signatures) and cannot be replaced`);
     }
     if (HOP_BY_HOP.has(name)) throw invalidRequest(`header "${given}" belongs to the connection and cannot be set`);
+    if (name === "__proto__") throw invalidRequest(`header name "${given}" cannot be stored`);
     if (Object.hasOwn(headers, name)) throw invalidRequest(`header "${given}" is given twice`);
     if (typeof value !== "string" || !VALUE.test(value) || value.length > HEADER_LIMITS.valueChars) {
       throw invalidRequest(
@@ -83,9 +86,7 @@ export function checkCustomHeaders(input: unknown): Record<string, string> | nul
   return headers;
 }
 
-/** The headers as a read shows them: credentials masked. */
+/** The headers as a read and the attempt log show them: names only, every value masked. */
 export function maskedHeaders(headers: Readonly<Record<string, string>>): Record<string, string> {
-  return Object.fromEntries(
-    Object.entries(headers).map(([name, value]) => [name, SENSITIVE.test(name) ? MASK : value]),
-  );
+  return Object.fromEntries(Object.keys(headers).map((name) => [name, MASK]));
 }

@@ -71,7 +71,11 @@ export function checkDeliverySettings(input: DeliverySettingsInput, server: Serv
     settings.rate_limit = bounded("rate_limit", input.rate_limit, MAX_RATE_LIMIT, "requests per second");
   }
   if (input.timeout !== undefined) {
-    const max = Math.max(1, Math.floor(server.requestTimeout / 1000));
+    // Never above the server's: the lease is sized against it (CAREHOOKS_LEASE ≥ 2 × CAREHOOKS_REQUEST_TIMEOUT).
+    const max = Math.floor(server.requestTimeout / 1000);
+    if (max < 1 && input.timeout !== null) {
+      throw invalidRequest("timeout cannot be set: the server's CAREHOOKS_REQUEST_TIMEOUT is under one second");
+    }
     const seconds = bounded("timeout", input.timeout, max, "seconds; the server's CAREHOOKS_REQUEST_TIMEOUT");
     settings.timeout_ms = seconds === null ? null : seconds * 1000;
   }

@@ -4,16 +4,18 @@
  * `v1a` signatures. The receiver verifies with the public key alone, so
  * whoever can read it (a gateway, a log) still cannot forge a request.
  *
- * Keys travel as Standard Webhooks spells them: the private key
- * `whsk_<base64 of the 32-byte seed>` (stored sealed by the KeyBox, never
- * shown), the public key `whpk_<base64 of the 32 raw bytes>`. The prefix is
- * what tells an Ed25519 key from an HMAC one everywhere a key is used, so a
- * webhook's scheme is its key's kind and cannot disagree with it.
+ * The public key travels as Standard Webhooks spells it,
+ * `whpk_<base64 of the 32 raw bytes>`. The private key is stored, sealed by
+ * the KeyBox and never shown, as `ed25519 <base64 of the 32-byte seed>`: a
+ * space no HMAC signing key has ever been allowed to hold, so a stored key's
+ * text tells its kind without doubt (an older HMAC key that happens to start
+ * `whsk_` stays an HMAC key), and a webhook's scheme is its key's kind.
  */
 import { createPrivateKey, createPublicKey, type KeyObject, randomBytes, sign } from "node:crypto";
 import { BoundedMap } from "./bounded-map.js";
 
-export const PRIVATE_PREFIX = "whsk_";
+/** The stored form's prefix; the space keeps it apart from every key signing_key accepts. */
+export const PRIVATE_PREFIX = "ed25519 ";
 export const PUBLIC_PREFIX = "whpk_";
 const SEED_BYTES = 32;
 /** PKCS#8 DER of an Ed25519 private key is this fixed header and the 32-byte seed (RFC 8410). */
@@ -28,7 +30,7 @@ export function isEd25519Key(key: string): boolean {
   return key.startsWith(PRIVATE_PREFIX);
 }
 
-/** A new private key, `whsk_…`. */
+/** A new private key, in its stored form. */
 export function generateEd25519Key(): string {
   return `${PRIVATE_PREFIX}${randomBytes(SEED_BYTES).toString("base64")}`;
 }
@@ -41,7 +43,7 @@ function privateKeyOf(key: string): KeyObject {
   });
 }
 
-/** The public key of a `whsk_` private key, `whpk_…`. */
+/** The public key of a private key, `whpk_…`. */
 export function publicKeyOf(key: string): string {
   const spki = createPublicKey(privateKeyOf(key)).export({ format: "der", type: "spki" });
   return `${PUBLIC_PREFIX}${spki.subarray(SPKI_HEADER_BYTES).toString("base64")}`;

@@ -66,7 +66,7 @@ interface Budget {
 
 /** Checks a filter and returns its predicate; throws INVALID_REQUEST naming what is wrong. */
 export function compileFilter(filter: unknown, fields: ReadonlySet<string>): EventPredicate {
-  if (JSON.stringify(filter).length > FILTER_LIMITS.bytes) {
+  if (Buffer.byteLength(JSON.stringify(filter) ?? "", "utf8") > FILTER_LIMITS.bytes) {
     throw invalidRequest(`filter is larger than ${FILTER_LIMITS.bytes} bytes of JSON`);
   }
   return compileAll(filter, "filter", fields, 0, { conditions: 0 });

@@ -8,7 +8,7 @@
  * valid key, new key first. The body is signed exactly as stored: a
  * re-serialised body would not match what the receiver gets.
  *
- * An Ed25519 key (`whsk_…`, domain/ed25519-keys.ts) signs only in
+ * An Ed25519 key (domain/ed25519-keys.ts) signs only in
  * `webhook-signature`, as a `v1a` entry; Eka's header has no asymmetric
  * form, so a webhook signed only with Ed25519 gets no `eka-webhook-signature`.
  */

@@ -77,7 +77,7 @@ const Filter = Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null
   examples: [{ "data.clinic_id": { $in: ["clinic-7", "clinic-9"] }, "data.action": "completed" }],
 });
 const CustomHeaders = Type.Union([Type.Record(Type.String(), Type.String()), Type.Null()], {
-  description: `Static headers sent with every attempt (at most ${HEADER_LIMITS.count}); never content-type, user-agent, the webhook-*/eka-* headers or hop-by-hop headers. Reads show credential-like values (authorization, cookie, *token*, *secret*, *key*) as "${MASK}". null: none.`,
+  description: `Static headers sent with every attempt (at most ${HEADER_LIMITS.count}); never content-type, user-agent, the webhook-*/eka-* headers or hop-by-hop headers. Reads show the names only, every value as "${MASK}" (send real values again when changing them). null: none.`,
   examples: [{ "x-gateway-token": "gw_5f2c…", "x-clinic-region": "south" }],
 });
 const SettingsFields = {
