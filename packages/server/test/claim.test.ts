@@ -118,7 +118,8 @@ describe.each(dialects())("claiming on %s", (dialect) => {
     };
   }
 
-  it("release leases in one call, each only under its own token", async () => {
+  /** Three active subscriptions of a new business, each with one due delivery, all three claimed. */
+  async function threeClaimed() {
     const tenant = await h.tenant();
     const now = Date.now();
     const due = await Promise.all(
@@ -127,6 +128,11 @@ describe.each(dialects())("claiming on %s", (dialect) => {
     const ids = new Set(due.map((d) => d.deliveryId));
     const held = (await claimBatch(h.ctx.adapter, limits)).claimed.filter((d) => ids.has(d.id));
     expect(held).toHaveLength(3);
+    return { now, due, ids, held };
+  }
+
+  it("release leases in one call, each only under its own token", async () => {
+    const { ids, held } = await threeClaimed();
     const [first, second, third] = held as [ClaimedDelivery, ClaimedDelivery, ClaimedDelivery];
     const released = await releaseLeases(h.ctx.adapter, [
       { id: first.id, token: first.lease_token },
@@ -149,14 +155,7 @@ describe.each(dialects())("claiming on %s", (dialect) => {
   });
 
   it("cancel a lease given back once its subscription was disabled or deleted, as a retry would be", async () => {
-    const tenant = await h.tenant();
-    const now = Date.now();
-    const due = await Promise.all(
-      [1, 2, 3].map(() => subscriptionWithDue(tenant.businessId, "active", null, now - 1000)),
-    );
-    const ids = new Set(due.map((d) => d.deliveryId));
-    const held = (await claimBatch(h.ctx.adapter, limits)).claimed.filter((d) => ids.has(d.id));
-    expect(held).toHaveLength(3);
+    const { now, due, ids, held } = await threeClaimed();
     const [disabled, deleted, live] = due as [(typeof due)[0], (typeof due)[0], (typeof due)[0]];
     // Its breaker opened (410) while these waited in its lane; another was deleted.
     await h.ctx.db.updateTable("subscription").set({ state: "disabled" }).where("id", "=", disabled.id).execute();
