@@ -273,6 +273,13 @@ function headersOf(options: SettingsOptions): Record<string, unknown> {
   return { headers: Object.fromEntries(entries) };
 }
 
+/** `--retry-schedule`: delays in seconds; `none` never retries, `default` is the server's schedule. */
+function scheduleOf(text: string): number[] | null {
+  if (text === "default") return null;
+  if (text === "none") return [];
+  return text.split(",").map((delay) => seconds(delay.trim()));
+}
+
 function filterOf(text: string): unknown {
   if (text === "none") return null;
   try {
@@ -292,16 +299,7 @@ function settingsOf(options: SettingsOptions): Record<string, unknown> {
     ...(options.timeout !== undefined
       ? { timeout: options.timeout === "default" ? null : seconds(options.timeout) }
       : {}),
-    ...(options.retrySchedule !== undefined
-      ? {
-          retry_schedule:
-            options.retrySchedule === "default"
-              ? null
-              : options.retrySchedule === "none"
-                ? []
-                : options.retrySchedule.split(",").map((delay) => seconds(delay.trim())),
-        }
-      : {}),
+    ...(options.retrySchedule !== undefined ? { retry_schedule: scheduleOf(options.retrySchedule) } : {}),
     ...(options.filter !== undefined ? { filter: filterOf(options.filter) } : {}),
     ...headersOf(options),
   };

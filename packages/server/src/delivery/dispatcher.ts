@@ -37,6 +37,7 @@ import { outcomeOf } from "../domain/delivery-outcome.js";
 import { newId } from "../domain/ids.js";
 import type { KeyBox } from "../domain/key-box.js";
 import { signatureHeaders } from "../domain/signing.js";
+import { previousKeyStillSigning } from "../domain/signing-key.js";
 import type { DeliveryMetrics } from "../ops/delivery-metrics.js";
 import type { DialectAdapter } from "../store/dialect/adapter.js";
 import { deliveriesExhausted } from "../store/operational-events.js";
@@ -75,9 +76,8 @@ export interface DispatcherDeps {
 export function signingKeys(delivery: ClaimedDelivery, keyBox: KeyBox, now: number): string[] {
   const keys: string[] = [];
   if (delivery.signing_key) keys.push(keyBox.open(delivery.signing_key));
-  if (delivery.previous_signing_key && Number(delivery.previous_key_expires_at ?? 0) > now) {
-    keys.push(keyBox.open(delivery.previous_signing_key));
-  }
+  const previous = previousKeyStillSigning(delivery, now);
+  if (previous !== null) keys.push(keyBox.open(previous));
   return keys;
 }
 

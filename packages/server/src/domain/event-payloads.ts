@@ -122,9 +122,14 @@ const WEBHOOK_EVENTS = {
   disabled: "webhook.disabled",
 } as const;
 
-/** `webhook.degraded`, `webhook.disabled` or `webhook.recovered`, by the state it changed to. */
-export function webhookStateEvent(origin: EventOrigin, facts: WebhookStateFacts): { name: EventName; payload: string } {
-  const name = WEBHOOK_EVENTS[facts.state];
+/** `webhook.degraded`, `webhook.disabled` or `webhook.recovered`: the event of a change to `state`. */
+export function webhookEventName(state: WebhookStateFacts["state"]): EventName {
+  return WEBHOOK_EVENTS[state];
+}
+
+/** The payload of the event a webhook's change of state raises (`webhookEventName`). */
+export function webhookStateEvent(origin: EventOrigin, facts: WebhookStateFacts): string {
+  const name = webhookEventName(facts.state);
   const data = {
     webhook_id: facts.webhookId,
     endpoint: facts.endpoint,
@@ -133,7 +138,7 @@ export function webhookStateEvent(origin: EventOrigin, facts: WebhookStateFacts)
     failing_since: facts.failingSince === null ? null : seconds(facts.failingSince),
     changed_at: seconds(facts.changedAt),
   };
-  return { name, payload: JSON.stringify(envelope("webhook", name, origin, data)) };
+  return JSON.stringify(envelope("webhook", name, origin, data));
 }
 
 export interface ExhaustedFacts {

@@ -21,6 +21,23 @@ export function signingKeyProblem(key: string): string | undefined {
   return undefined;
 }
 
+/** What decides whether a replaced key still signs: the sealed key and the end of its overlap. */
+export interface KeyOverlap {
+  readonly previous_signing_key: string | null;
+  readonly previous_key_expires_at: number | null;
+}
+
+/**
+ * The replaced (sealed) key while it still signs beside the current one,
+ * until the end of its CAREHOOKS_KEY_OVERLAP; null once it has ended or when
+ * there is none.
+ */
+export function previousKeyStillSigning(row: KeyOverlap, now: number): string | null {
+  return row.previous_signing_key !== null && Number(row.previous_key_expires_at ?? 0) > now
+    ? row.previous_signing_key
+    : null;
+}
+
 /** A Standard Webhooks key: `whsec_` and 32 random bytes in base64, as Svix and the SDK expect. */
 export function generateSigningKey(): string {
   return `whsec_${randomBytes(32).toString("base64")}`;

@@ -7,6 +7,7 @@
 import { Type } from "@sinclair/typebox";
 import { isEd25519Key } from "../domain/ed25519-keys.js";
 import { invalidRequest, notFound } from "../domain/errors.js";
+import { previousKeyStillSigning } from "../domain/signing-key.js";
 import { isoTime } from "../domain/time.js";
 import { findSubscription } from "../store/subscriptions.js";
 import { type App, type AppContext, principalOf } from "./context.js";
@@ -53,14 +54,14 @@ export function subscriptionSecretRoute(app: App, ctx: AppContext): void {
           "this webhook signs with ed25519: its private key never leaves carehooks; verify with the public_key of GET …/subscriptions/{id}",
         );
       }
-      const previousAlive = row.previous_signing_key !== null && Number(row.previous_key_expires_at ?? 0) > now;
-      const previous = previousAlive ? ctx.keyBox.open(row.previous_signing_key as string) : null;
+      const sealedPrevious = previousKeyStillSigning(row, now);
+      const previous = sealedPrevious === null ? null : ctx.keyBox.open(sealedPrevious);
       request.log.info({ webhook: row.id, client: principal.clientId }, "signing key revealed");
       return {
         data: {
           signing_key: key,
           previous_signing_key: previous !== null && !isEd25519Key(previous) ? previous : null,
-          previous_key_expires_at: previousAlive ? isoTime(Number(row.previous_key_expires_at)) : null,
+          previous_key_expires_at: previous === null ? null : isoTime(Number(row.previous_key_expires_at)),
         },
         msg: "success" as const,
       };

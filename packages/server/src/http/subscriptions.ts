@@ -9,6 +9,7 @@ import { EVENT_NAMES, FILTER_FIELDS } from "../domain/event-catalog.js";
 import { compileFilter, FILTER_LIMITS } from "../domain/event-filter.js";
 import { newId } from "../domain/ids.js";
 import type { KeyBox } from "../domain/key-box.js";
+import { previousKeyStillSigning } from "../domain/signing-key.js";
 import { checkEndpointInput, eventNamesOf } from "../domain/subscription-input.js";
 import { isoTime } from "../domain/time.js";
 import { announceChanges, forgetChanges, subscriptionsChanged } from "../store/changes.js";
@@ -188,27 +189,29 @@ const UpdateAnswer = Type.Object({
 
 /**
  * A webhook as reads show it: whether it is signed, never with what (a reader
- * could forge requests), and its headers with credentials masked.
+ * could forge requests; an ed25519 webhook shows its public key), and its
+ * headers' names with every value masked.
  */
 export function presentWebhook(row: SubscriptionRow, keyBox: KeyBox): Webhook {
   const key = row.signing_key === null ? null : keyBox.open(row.signing_key);
+  const scheme = schemeOf(key);
   // Only while the old key still signs: an expired overlap is no longer worth showing.
-  const previousAlive = row.previous_signing_key !== null && Number(row.previous_key_expires_at ?? 0) > Date.now();
-  const previous = previousAlive ? keyBox.open(row.previous_signing_key as string) : null;
+  const sealedPrevious = previousKeyStillSigning(row, Date.now());
+  const previous = sealedPrevious === null ? null : keyBox.open(sealedPrevious);
   return {
     id: row.id,
     endpoint: row.endpoint,
     event_names: JSON.parse(row.event_names) as string[],
     signed: key !== null,
-    signature_scheme: schemeOf(key),
-    public_key: key !== null && schemeOf(key) === "ed25519" ? publicKeyOf(key) : null,
+    signature_scheme: scheme,
+    public_key: key !== null && scheme === "ed25519" ? publicKeyOf(key) : null,
     previous_public_key: previous !== null && schemeOf(previous) === "ed25519" ? publicKeyOf(previous) : null,
     protocol: row.protocol as "http" | "https",
     client_id: row.client_id,
     state: row.state,
     state_reason: row.state_reason,
     state_changed_at: isoTime(row.state_changed_at),
-    previous_key_expires_at: previousAlive ? isoTime(Number(row.previous_key_expires_at)) : null,
+    previous_key_expires_at: previous === null ? null : isoTime(Number(row.previous_key_expires_at)),
     ordering: row.ordering,
     max_in_flight: row.max_in_flight,
     rate_limit: row.rate_limit,

@@ -8,7 +8,12 @@
  */
 import type { Health } from "../domain/breaker.js";
 import type { EventName } from "../domain/event-catalog.js";
-import { deliveryExhaustedEvent, operationalOrigin, webhookStateEvent } from "../domain/event-payloads.js";
+import {
+  deliveryExhaustedEvent,
+  operationalOrigin,
+  webhookEventName,
+  webhookStateEvent,
+} from "../domain/event-payloads.js";
 import { newId } from "../domain/ids.js";
 import type { DialectAdapter } from "./dialect/adapter.js";
 import type { Db } from "./open.js";
@@ -93,15 +98,14 @@ export async function webhookStateChanged(
     failingSince: after.failing_since === null ? null : Number(after.failing_since),
     changedAt: at,
   };
-  const { name } = webhookStateEvent(operationalOrigin("", at, row.business_id), facts);
   return recordOperationalEvents(adapter, trx, [
     {
       businessId: row.business_id,
-      name,
+      name: webhookEventName(after.state),
       resourceType: "subscription",
       resourceId: subscriptionId,
       about: subscriptionId,
-      payload: (eventId) => webhookStateEvent(operationalOrigin(eventId, at, row.business_id), facts).payload,
+      payload: (eventId) => webhookStateEvent(operationalOrigin(eventId, at, row.business_id), facts),
       at,
     },
   ]);

@@ -64,10 +64,11 @@ WHERE status = 'pending'
  * the delivery waited in its lane), as a retry would be (complete.ts). `d` is
  * the delivery and `s` its subscription.
  */
+const LIVE = "s.deleted_at IS NULL AND s.state <> 'disabled'";
 const GIVE_BACK = (d: string) => `
-  status = CASE WHEN s.deleted_at IS NULL AND s.state <> 'disabled' THEN 'pending' ELSE 'cancelled' END,
-  next_attempt_at = CASE WHEN s.deleted_at IS NULL AND s.state <> 'disabled' THEN ${d}.next_attempt_at END,
-  last_error = CASE WHEN s.deleted_at IS NULL AND s.state <> 'disabled' THEN ${d}.last_error ELSE 'subscription deleted or disabled' END,
+  status = CASE WHEN ${LIVE} THEN 'pending' ELSE 'cancelled' END,
+  next_attempt_at = CASE WHEN ${LIVE} THEN ${d}.next_attempt_at END,
+  last_error = CASE WHEN ${LIVE} THEN ${d}.last_error ELSE 'subscription deleted or disabled' END,
   lease_token = NULL, lease_expires_at = NULL, worker_id = NULL`;
 
 const RELEASE = {
