@@ -221,3 +221,55 @@ export const selfCpuSeconds = () => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1e6;
 };
+
+/**
+ * Every thread on the machine: `pid/tid` → { name (the process's, then the thread's comm), user, system }
+ * in CPU seconds. For `--threads`: which thread of which process did the work.
+ */
+export function threadTimes() {
+  const out = new Map();
+  for (const pid of readdirSync("/proc")) {
+    if (!/^\d+$/.test(pid)) continue;
+    let tids;
+    try {
+      tids = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue;
+    }
+    let processName = "";
+    try {
+      processName = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").slice(0, 4).join(" ").slice(-60);
+    } catch {}
+    for (const tid of tids) {
+      try {
+        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+        const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+        const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        out.set(`${pid}/${tid}`, {
+          name: `${processName} [${comm}]`,
+          user: Number(f[11]) / clkTck,
+          system: Number(f[12]) / clkTck,
+        });
+      } catch {}
+    }
+  }
+  return out;
+}
+
+/** The threads that used the most CPU between two `threadTimes()`, as lines of text. */
+export function threadReport(before, after, seconds, top = 12) {
+  const rows = [];
+  for (const [key, b] of after) {
+    const a = before.get(key) ?? { user: 0, system: 0 };
+    const user = b.user - a.user;
+    const system = b.system - a.system;
+    if (user + system > 0) rows.push({ key, name: b.name, user, system });
+  }
+  rows.sort((x, y) => y.user + y.system - (x.user + x.system));
+  return rows
+    .slice(0, top)
+    .map(
+      (r) =>
+        `  ${String(Math.round(((r.user + r.system) / seconds) * 100)).padStart(4)}% (user ${Math.round((r.user / seconds) * 100)}%, sys ${Math.round((r.system / seconds) * 100)}%)  ${r.key}  ${r.name}`,
+    );
+}

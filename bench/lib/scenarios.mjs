@@ -4,7 +4,7 @@
 import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { benchIdentity } from "./payload.mjs";
-import { cpuMeter, cpuSecondsOf, forkChild, selfCpuSeconds, stopChild } from "./procs.mjs";
+import { cpuMeter, cpuSecondsOf, forkChild, selfCpuSeconds, stopChild, threadReport, threadTimes } from "./procs.mjs";
 import { now, round, runPool, sleep, summarize } from "./stats.mjs";
 
 const RAW_SENDER = fileURLToPath(new URL("./raw-sender.mjs", import.meta.url));
@@ -149,8 +149,13 @@ export async function drain({ receiver, key, tag, expected, startDispatcher, tim
   const tStart = now();
   const sources = await startDispatcher();
   const meter = cpuMeter({ ...cpuSources, ...sources, bench: selfCpuSeconds });
+  const threadsBefore = process.env.BENCH_THREADS ? threadTimes() : undefined;
   const stats = await receiver.call("waitFor", { count: expected, timeoutMs });
-  const { cpu, cpuSeconds } = meter();
+  const { cpu, cpuSeconds, seconds } = meter();
+  if (threadsBefore)
+    console.log(
+      `threads during the drain (${round(seconds, 2)} s):\n${threadReport(threadsBefore, threadTimes(), seconds).join("\n")}`,
+    );
   const span = (stats.last - stats.first) / 1000;
   return {
     expected,
