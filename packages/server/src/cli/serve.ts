@@ -9,6 +9,7 @@ import { startRetention } from "../ops/retention.js";
 import { createContext, createDemoDataOnce, openMigratedDatabase, resolveSecrets, resumeTasks } from "../runtime.js";
 import { lockDatabase } from "../store/dialect/sqlite-lock.js";
 import { dialectOf } from "../store/open.js";
+import { directQueue } from "../store/queue/delivery-queue.js";
 import { returnAllLeases } from "../store/queue/workers.js";
 import { addSettingOptions, configFrom } from "./database-options.js";
 
@@ -92,6 +93,7 @@ export async function serve(config: Config): Promise<void> {
           config,
           masterKey: secrets.masterKey,
           shared: threadShares,
+          queue: directQueue(ctx.adapter),
           wakeup: ctx.wakeup,
           metrics: ctx.metrics,
           log: app.log,

@@ -41,8 +41,9 @@ import { previousKeyStillSigning } from "../domain/signing-key.js";
 import type { DeliveryMetrics } from "../ops/delivery-metrics.js";
 import type { DialectAdapter } from "../store/dialect/adapter.js";
 import { deliveriesExhausted } from "../store/operational-events.js";
-import { type ClaimedDelivery, claimBatch, nextDueIn } from "../store/queue/claim.js";
-import { type Completion, type CompletionResult, completeBatch } from "../store/queue/complete.js";
+import { type ClaimedDelivery, nextDueIn } from "../store/queue/claim.js";
+import type { Completion, CompletionResult } from "../store/queue/complete.js";
+import { type DeliveryQueue, directQueue } from "../store/queue/delivery-queue.js";
 import { writeHealth } from "../store/queue/health.js";
 import { releaseLeases, releaseWorker, type WorkerIdentity } from "../store/queue/workers.js";
 import type { Wakeup } from "../store/wakeup.js";
@@ -63,6 +64,8 @@ const REFILL_COALESCE_MS = 1;
 
 export interface DispatcherDeps {
   readonly adapter: DialectAdapter;
+  /** Where claims and completions run: the adapter's connection unless given (delivery/thread.ts). */
+  readonly queue?: DeliveryQueue;
   readonly config: Config;
   readonly keyBox: KeyBox;
   readonly sender: Sender;
@@ -84,6 +87,7 @@ export function signingKeys(delivery: ClaimedDelivery, keyBox: KeyBox, now: numb
 export class Dispatcher {
   readonly #deps: DispatcherDeps;
   readonly #random: () => number;
+  readonly #queue: DeliveryQueue;
   readonly #me: WorkerIdentity;
   readonly #book: HealthBook;
   readonly #heartbeat: Heartbeat;
@@ -98,8 +102,6 @@ export class Dispatcher {
   readonly #tokenTimers = new Map<string, NodeJS.Timeout>();
   /** Deliveries answered whose outcome is not written yet (their slots are free), with their lease tokens. */
   readonly #credit = new Map<string, string>();
-  /** Claims and completion writes, one at a time. */
-  #turn: Promise<unknown> = Promise.resolve();
   /** The last claim filled this worker or an endpoint: more may be due as slots free up. */
   #more = false;
   /** When the last claim started (`performance.now()`: a wall clock stepping back must not stall wake-ups). */
@@ -116,6 +118,7 @@ export class Dispatcher {
   constructor(deps: DispatcherDeps) {
     this.#deps = deps;
     this.#random = deps.random ?? Math.random;
+    this.#queue = deps.queue ?? directQueue(deps.adapter);
     const { config, adapter, log } = deps;
     this.#me = { id: `wrk_${randomBytes(10).toString("hex")}`, host: os.hostname(), pid: process.pid };
     this.#lanes = new Lanes(config.maxInFlightPerEndpoint);
@@ -141,7 +144,7 @@ export class Dispatcher {
       maxItems: COMPLETION_BATCH,
       maxDelayMs: config.completionFlush,
       retryDelayMs: ERROR_BACKOFF_MS,
-      write: (batch) => this.#inTurn(() => this.#write(batch)),
+      write: (batch) => this.#write(batch),
       written: (batch, result) => this.#written(batch, result),
       failed: (error) => log.error({ err: error }, "recording completions failed; retrying"),
       keepTrying: () => this.#running || Date.now() < this.#giveUpAt,
@@ -245,28 +248,22 @@ export class Dispatcher {
     return this.#deps.config.maxInFlight - this.#sending.size - this.#lanes.ready;
   }
 
-  /** Runs a claim or a completion write when no other is running. */
-  #inTurn<T>(work: () => Promise<T>): Promise<T> {
-    const result = this.#turn.then(work);
-    this.#turn = result.catch(() => undefined);
-    return result;
-  }
-
   async #claim(limit: number): Promise<ClaimedDelivery[]> {
-    const { adapter, config } = this.#deps;
+    const { config } = this.#deps;
     this.#lastClaimStartedAt = performance.now();
-    const { claimed } = await this.#inTurn(() =>
-      claimBatch(adapter, {
-        limit,
-        perEndpoint: config.maxInFlightPerEndpoint,
-        leaseMs: config.lease,
-        workerId: this.#me.id,
-        credit: new Map(this.#credit),
-      }),
-    );
+    // Completions are written meanwhile: the credit is checked against each row's lease in the statement,
+    // and a breaker change made here while the claim ran outranks the older row it read.
+    const readFrom = this.#book.mark;
+    const { claimed } = await this.#queue.claim({
+      limit,
+      perEndpoint: config.maxInFlightPerEndpoint,
+      leaseMs: config.lease,
+      workerId: this.#me.id,
+      credit: new Map(this.#credit),
+    });
     const touched = new Set<string>();
     for (const delivery of claimed) {
-      this.#book.seen(delivery.subscription_id, delivery);
+      this.#book.seen(delivery.subscription_id, delivery, readFrom);
       this.#lanes.add(delivery);
       touched.add(delivery.subscription_id);
     }
@@ -517,7 +514,7 @@ export class Dispatcher {
   async #record(batch: readonly Completion[]): Promise<CompletionResult> {
     const { adapter, log } = this.#deps;
     try {
-      return await completeBatch(adapter, batch);
+      return await this.#queue.complete(batch);
     } catch (error) {
       if (adapter.isUnavailable(error) || batch.length === 0) throw error;
       if (batch.length > 1) {
@@ -532,7 +529,7 @@ export class Dispatcher {
         "the database refused an attempt's detail; recording it without",
       );
       try {
-        return await completeBatch(adapter, [withoutDetail(only, error as Error)]);
+        return await this.#queue.complete([withoutDetail(only, error as Error)]);
       } catch (again) {
         if (adapter.isUnavailable(again)) throw again;
         log.error(

@@ -5,6 +5,7 @@ import type { KeyBox } from "../domain/key-box.js";
 import type { UrlPolicy } from "../domain/url-policy.js";
 import type { DeliveryMetrics } from "../ops/delivery-metrics.js";
 import type { DialectAdapter } from "../store/dialect/adapter.js";
+import type { DeliveryQueue } from "../store/queue/delivery-queue.js";
 import type { Wakeup } from "../store/wakeup.js";
 import { Dispatcher } from "./dispatcher.js";
 import { Sender } from "./sender.js";
@@ -18,6 +19,8 @@ export interface DeliveryEngine {
 export interface EngineParts {
   readonly config: Config;
   readonly adapter: DialectAdapter;
+  /** Where claims and completions run, when not on `adapter` (the dispatcher thread's: the main thread). */
+  readonly queue?: DeliveryQueue;
   readonly keyBox: KeyBox;
   readonly wakeup: Wakeup;
   /** The API's Metrics, or the dispatcher thread's delivery metrics alone. */
@@ -38,6 +41,7 @@ export function createDeliveryEngine(ctx: EngineParts, log: FastifyBaseLogger): 
   });
   const dispatcher = new Dispatcher({
     adapter: ctx.adapter,
+    ...(ctx.queue ? { queue: ctx.queue } : {}),
     config,
     keyBox: ctx.keyBox,
     sender,

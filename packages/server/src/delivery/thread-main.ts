@@ -9,6 +9,7 @@ import { KeyBox } from "../domain/key-box.js";
 import { DeliveryMetrics } from "../ops/delivery-metrics.js";
 import { urlPolicyOf } from "../runtime.js";
 import { openDatabase } from "../store/open.js";
+import { type DeliveryQueue, errorOfAnswer, type QueueAnswer, type QueueCall } from "../store/queue/delivery-queue.js";
 import { LocalWakeup } from "../store/wakeup.js";
 import { createDeliveryEngine } from "./engine.js";
 import { plain } from "./log-fields.js";
@@ -67,6 +68,25 @@ const adapter = openDatabase(config.databaseUrl, {
   sqliteWaitForOwnCommits: false,
   onStorageFailure: (error) => post({ type: "fatal", message: error.message }),
 });
+/** Claims and completions, run by the main thread on its connection: this thread's loop only sends. */
+const waiting = new Map<number, (answer: QueueAnswer) => void>();
+let nextCall = 0;
+function onMain(call: QueueCall): Promise<QueueAnswer> {
+  const id = nextCall++;
+  return new Promise((resolve) => {
+    waiting.set(id, resolve);
+    post({ type: "queue", id, call });
+  });
+}
+function resultOf<T>(answer: QueueAnswer): T {
+  if (!answer.ok) throw errorOfAnswer(answer.error);
+  return answer.result as T;
+}
+const queue: DeliveryQueue = {
+  claim: async (limits) => resultOf(await onMain({ op: "claim", limits })),
+  complete: async (completions) => resultOf(await onMain({ op: "complete", completions })),
+};
+
 const wakeup = new LocalWakeup();
 // No default metrics: process_* are process-wide, on the main thread's /metrics; a thread-labelled copy doubles sums.
 const metrics = new DeliveryMetrics();
@@ -74,6 +94,7 @@ const { sender, dispatcher } = createDeliveryEngine(
   {
     config,
     adapter,
+    queue,
     keyBox: new KeyBox(masterKey),
     wakeup,
     metrics: { delivery: metrics },
@@ -86,6 +107,10 @@ port.on("message", (message: ToThread) => {
   switch (message.type) {
     case "wake":
       wakeup.deliver();
+      return;
+    case "queue":
+      waiting.get(message.id)?.(message.answer);
+      waiting.delete(message.id);
       return;
     case "metrics":
       void metrics.render().then((text) => post({ type: "metrics", id: message.id, text }));

@@ -1,0 +1,181 @@
+import { MessageChannel, type MessagePort } from "node:worker_threads";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HealthBook } from "../src/delivery/health-book.js";
+import type { Health } from "../src/domain/breaker.js";
+import { newId } from "../src/domain/ids.js";
+import type { ClaimResult } from "../src/store/queue/claim.js";
+import type { CompletionResult } from "../src/store/queue/complete.js";
+import {
+  answerQueueCall,
+  type DeliveryQueue,
+  directQueue,
+  errorOfAnswer,
+  type QueueAnswer,
+  type QueueCall,
+} from "../src/store/queue/delivery-queue.js";
+import { beat } from "../src/store/queue/workers.js";
+import { booking } from "./support/fixtures.js";
+import { type Harness, LOCAL_DELIVERY_ENV, startHarness } from "./support/harness.js";
+
+const active = (changedAt: number): Health => ({
+  state: "active",
+  state_reason: null,
+  state_changed_at: changedAt,
+  failure_streak: 0,
+  failing_since: null,
+  probe_at: null,
+});
+
+describe("the breaker's book and claims running beside completions", () => {
+  const settings = { threshold: 2, disableAfterMs: 3_600_000, schedule: [1000, 2000], random: () => 0.5 };
+  const failure = { kind: "retry", at: 0, reason: "HTTP 500" } as const;
+
+  it("keeps a state it changed after a claim began over the older row that claim read", () => {
+    const book = new HealthBook(settings);
+    book.seen("wh_1", active(1));
+    const readFrom = book.mark;
+    // Meanwhile two failures are written: the breaker opens here, its write is on its way.
+    book.record("wh_1", failure, 10);
+    expect(book.record("wh_1", failure, 11)?.after.state).toBe("degraded");
+    // The claim comes back with the row as it was when it read it.
+    book.seen("wh_1", active(1), readFrom);
+    expect(book.state("wh_1")).toBe("degraded");
+  });
+
+  it("adopts what another worker wrote when this one changed nothing since the claim began", () => {
+    const book = new HealthBook(settings);
+    book.seen("wh_1", active(1));
+    book.record("wh_1", failure, 10);
+    book.record("wh_1", failure, 11);
+    const readFrom = book.mark;
+    // Another worker's success made it active again after this worker's change.
+    book.seen("wh_1", active(20), readFrom);
+    expect(book.state("wh_1")).toBe("active");
+  });
+
+  it("reads a PostgreSQL row's int8 time as the same state, keeping this worker's failure count", () => {
+    const book = new HealthBook(settings);
+    book.seen("wh_1", active(1));
+    book.record("wh_1", failure, 10);
+    // pg returns int8 as a string: the same state read again must not reset the count.
+    book.seen("wh_1", { ...active(1), state_changed_at: "1" as unknown as number });
+    expect(book.record("wh_1", failure, 11)?.after.state).toBe("degraded");
+  });
+});
+
+/** Calls `queue` from the other end of a MessageChannel, as the dispatcher thread does: everything is cloned. */
+function across(queue: DeliveryQueue): { remote: DeliveryQueue; close(): void } {
+  const { port1, port2 } = new MessageChannel();
+  port2.on("message", ({ id, call }: { id: number; call: QueueCall }) => {
+    void answerQueueCall(queue, call).then((answer) => port2.postMessage({ id, answer }));
+  });
+  const waiting = new Map<number, (answer: QueueAnswer) => void>();
+  let next = 0;
+  port1.on("message", ({ id, answer }: { id: number; answer: QueueAnswer }) => waiting.get(id)?.(answer));
+  const call = async <T>(port: MessagePort, body: QueueCall): Promise<T> => {
+    const id = next++;
+    const answer = await new Promise<QueueAnswer>((resolve) => {
+      waiting.set(id, resolve);
+      port.postMessage({ id, call: body });
+    });
+    if (!answer.ok) throw errorOfAnswer(answer.error);
+    return answer.result as T;
+  };
+  return {
+    remote: {
+      claim: (limits) => call<ClaimResult>(port1, { op: "claim", limits }),
+      complete: (completions) => call<CompletionResult>(port1, { op: "complete", completions }),
+    },
+    close: () => {
+      port1.close();
+      port2.close();
+    },
+  };
+}
+
+describe("claims and completions run on another thread's connection (SQLite)", () => {
+  let h: Harness;
+  const workerId = "wrk_queue_test";
+  beforeAll(async () => {
+    h = await startHarness("sqlite", LOCAL_DELIVERY_ENV);
+    await beat(h.ctx.adapter, { id: workerId, host: "test", pid: 1 }, { timeoutMs: 3_600_000, leaseMs: 60_000 });
+  });
+  afterAll(async () => h?.close());
+
+  it("leases, sends what it needs, and records outcomes, with the lease fencing a second write", async () => {
+    const tenant = await h.tenant();
+    const created = await tenant.request("POST", "/notification/v1/connect/webhook/subscriptions", {
+      endpoint: "http://127.0.0.1:9/hooks",
+      event_names: ["appointment.created"],
+    });
+    expect(created.statusCode, created.body).toBe(201);
+    const hook = created.json() as { id: string };
+    for (let i = 0; i < 2; i++) {
+      expect((await tenant.request("POST", "/dr/v1/business/appointments", booking)).statusCode).toBe(201);
+    }
+    const { remote, close } = across(directQueue(h.ctx.adapter));
+    try {
+      const { claimed } = await remote.claim({
+        limit: 10,
+        perEndpoint: 5,
+        leaseMs: 60_000,
+        workerId,
+        credit: new Map(),
+      });
+      expect(claimed.map((d) => d.subscription_id)).toEqual([hook.id, hook.id]);
+      expect(JSON.parse(claimed[0]?.payload ?? "{}")).toMatchObject({ event: "appointment.created" });
+      const now = Date.now();
+      const completions = claimed.map((d, i) => ({
+        deliveryId: d.id,
+        subscriptionId: d.subscription_id,
+        leaseToken: d.lease_token,
+        outcome: { kind: "succeeded" } as const,
+        decidedAt: now,
+        statusCode: 200,
+        error: null,
+        attempt: {
+          id: newId("attempt", now + i),
+          delivery_id: d.id,
+          n: 1,
+          started_at: now,
+          duration_ms: 3,
+          request_headers: "{}",
+          response_status: 200,
+          response_body: null,
+          error: null,
+        },
+      }));
+      const written = await remote.complete(completions);
+      expect([...written.moved].sort()).toEqual(claimed.map((d) => d.id).sort());
+      // Written again (a retried flush): the leases are gone, nothing moves twice.
+      expect((await remote.complete(completions)).moved.size).toBe(0);
+      const rows = await h.ctx.db
+        .selectFrom("delivery")
+        .select("status")
+        .where("subscription_id", "=", hook.id)
+        .execute();
+      expect(rows.map((r) => r.status)).toEqual(["succeeded", "succeeded"]);
+    } finally {
+      close();
+    }
+  });
+
+  it("hands back a failure with its code, so the dispatcher still tells an unavailable database", async () => {
+    const busy = Object.assign(new Error("database is locked"), { code: "SQLITE_BUSY" });
+    const failing: DeliveryQueue = {
+      claim: () => Promise.reject(busy),
+      complete: () => Promise.reject(new Error("no such table: attempt")),
+    };
+    const { remote, close } = across(failing);
+    try {
+      const claimError = await remote.claim({ limit: 1, perEndpoint: 1, leaseMs: 1, workerId }).catch((e) => e);
+      expect(claimError).toMatchObject({ message: "database is locked", code: "SQLITE_BUSY" });
+      expect(h.ctx.adapter.isUnavailable(claimError)).toBe(true);
+      const completeError = await remote.complete([]).catch((e) => e);
+      expect(completeError.message).toBe("no such table: attempt");
+      expect(h.ctx.adapter.isUnavailable(completeError)).toBe(false);
+    } finally {
+      close();
+    }
+  });
+});
