@@ -10,6 +10,19 @@ import { now, round, runPool, sleep, summarize } from "./stats.mjs";
 const RAW_SENDER = fileURLToPath(new URL("./raw-sender.mjs", import.meta.url));
 
 /** A fresh tag (the clinic_id of one measurement's creates), so the receiver ignores earlier phases' stragglers. */
+/** With BENCH_THREADS=1: a thread meter that prints each thread's CPU over a scenario when stopped. */
+function threadMeter(label) {
+  if (!process.env.BENCH_THREADS) return () => {};
+  const before = threadTimes();
+  const t0 = now();
+  return () => {
+    const seconds = (now() - t0) / 1000;
+    console.log(
+      `threads during ${label} (${round(seconds, 2)} s):\n${threadReport(before, threadTimes(), seconds).join("\n")}`,
+    );
+  };
+}
+
 export function newTag(label) {
   return `cln_${label}_${randomBytes(4).toString("hex")}`;
 }
@@ -68,10 +81,12 @@ export function createMany(api, n, concurrency, offset = 0, tag = undefined) {
 /** Creates `events` appointments while no dispatcher runs: the API's cost alone. */
 export async function apiOnlyCreates({ api, events, concurrency, cpuSources, offset, tag }) {
   const meter = cpuMeter({ ...cpuSources, bench: selfCpuSeconds });
+  const threads = threadMeter("API-only creates");
   const t0 = now();
   const { results, errors } = await createMany(api, events, concurrency, offset, tag);
   const elapsed = now() - t0;
   const { cpu, cpuSeconds } = meter();
+  threads();
   const apiLatency = summarize(results.map((r) => r.commit - r.sent));
   return {
     created: results.length,
@@ -105,12 +120,14 @@ export async function endToEnd({ api, receiver, key, events, fanout, concurrency
   const tag = newTag("e2e");
   await receiver.call("reset", { key, tag });
   const meter = cpuMeter({ ...cpuSources, bench: selfCpuSeconds });
+  const threads = threadMeter(`end to end, fan-out ${fanout}`);
   const t0 = now();
   const { results, errors } = await createMany(api, events, concurrency, offset, tag);
   const tCreated = now();
   const expected = results.length * fanout;
   const stats = await receiver.call("waitFor", { count: expected, timeoutMs });
   const { cpu, cpuSeconds } = meter();
+  threads();
   const end = stats.last ?? now();
   const seconds = (end - t0) / 1000;
   const eventsDone = stats.deliveries / fanout;
@@ -149,13 +166,10 @@ export async function drain({ receiver, key, tag, expected, startDispatcher, tim
   const tStart = now();
   const sources = await startDispatcher();
   const meter = cpuMeter({ ...cpuSources, ...sources, bench: selfCpuSeconds });
-  const threadsBefore = process.env.BENCH_THREADS ? threadTimes() : undefined;
+  const threads = threadMeter("the drain");
   const stats = await receiver.call("waitFor", { count: expected, timeoutMs });
-  const { cpu, cpuSeconds, seconds } = meter();
-  if (threadsBefore)
-    console.log(
-      `threads during the drain (${round(seconds, 2)} s):\n${threadReport(threadsBefore, threadTimes(), seconds).join("\n")}`,
-    );
+  const { cpu, cpuSeconds } = meter();
+  threads();
   const span = (stats.last - stats.first) / 1000;
   return {
     expected,
