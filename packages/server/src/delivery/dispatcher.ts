@@ -575,9 +575,11 @@ export class Dispatcher {
   #written(batch: readonly Completion[], { moved }: CompletionResult): void {
     const fenced = batch.length - moved.size;
     if (fenced > 0) this.#deps.log.info({ fenced }, "attempts recorded after their lease was taken over");
-    // A retry or a breaker change sets a due time the claim loop must sleep towards.
+    // A retry or a breaker change sets a due time the claim loop must sleep towards. And with nothing
+    // sending, a claim that ran beside this write may have passed over a subscription whose row the
+    // write held (PostgreSQL's SKIP LOCKED) and come back empty: nothing else would claim for it.
     const quiet = batch.every((completion) => completion.outcome.kind === "succeeded");
-    if (!quiet && this.#running) this.#signal(REFILL_COALESCE_MS);
+    if ((!quiet || this.#sending.size === 0) && this.#running) this.#signal(REFILL_COALESCE_MS);
   }
 }
 
