@@ -1,8 +1,7 @@
 import { MessageChannel, type MessagePort } from "node:worker_threads";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { HealthBook } from "../src/delivery/health-book.js";
-import type { Health } from "../src/domain/breaker.js";
 import { newId } from "../src/domain/ids.js";
+import { lostTransaction } from "../src/store/dialect/sqlite-shared-transaction.js";
 import type { ClaimResult } from "../src/store/queue/claim.js";
 import type { CompletionResult } from "../src/store/queue/complete.js";
 import {
@@ -16,52 +15,6 @@ import {
 import { beat } from "../src/store/queue/workers.js";
 import { booking } from "./support/fixtures.js";
 import { type Harness, LOCAL_DELIVERY_ENV, startHarness } from "./support/harness.js";
-
-const active = (changedAt: number): Health => ({
-  state: "active",
-  state_reason: null,
-  state_changed_at: changedAt,
-  failure_streak: 0,
-  failing_since: null,
-  probe_at: null,
-});
-
-describe("the breaker's book and claims running beside completions", () => {
-  const settings = { threshold: 2, disableAfterMs: 3_600_000, schedule: [1000, 2000], random: () => 0.5 };
-  const failure = { kind: "retry", at: 0, reason: "HTTP 500" } as const;
-
-  it("keeps a state it changed after a claim began over the older row that claim read", () => {
-    const book = new HealthBook(settings);
-    book.seen("wh_1", active(1));
-    const readFrom = book.mark;
-    // Meanwhile two failures are written: the breaker opens here, its write is on its way.
-    book.record("wh_1", failure, 10);
-    expect(book.record("wh_1", failure, 11)?.after.state).toBe("degraded");
-    // The claim comes back with the row as it was when it read it.
-    book.seen("wh_1", active(1), readFrom);
-    expect(book.state("wh_1")).toBe("degraded");
-  });
-
-  it("adopts what another worker wrote when this one changed nothing since the claim began", () => {
-    const book = new HealthBook(settings);
-    book.seen("wh_1", active(1));
-    book.record("wh_1", failure, 10);
-    book.record("wh_1", failure, 11);
-    const readFrom = book.mark;
-    // Another worker's success made it active again after this worker's change.
-    book.seen("wh_1", active(20), readFrom);
-    expect(book.state("wh_1")).toBe("active");
-  });
-
-  it("reads a PostgreSQL row's int8 time as the same state, keeping this worker's failure count", () => {
-    const book = new HealthBook(settings);
-    book.seen("wh_1", active(1));
-    book.record("wh_1", failure, 10);
-    // pg returns int8 as a string: the same state read again must not reset the count.
-    book.seen("wh_1", { ...active(1), state_changed_at: "1" as unknown as number });
-    expect(book.record("wh_1", failure, 11)?.after.state).toBe("degraded");
-  });
-});
 
 /** Calls `queue` from the other end of a MessageChannel, as the dispatcher thread does: everything is cloned. */
 function across(queue: DeliveryQueue): { remote: DeliveryQueue; close(): void } {
@@ -171,6 +124,12 @@ describe("claims and completions run on another thread's connection (SQLite)", (
       const claimError = await remote.claim({ limit: 1, perEndpoint: 1, leaseMs: 1, workerId }).catch((e) => e);
       expect(claimError).toMatchObject({ message: "database is locked", code: "SQLITE_BUSY" });
       expect(h.ctx.adapter.isUnavailable(claimError)).toBe(true);
+      // A completion lost with a shared transaction that another member's failure rolled back.
+      const rolledBack = across({ ...failing, claim: () => Promise.reject(lostTransaction()) });
+      const lost = await rolledBack.remote.claim({ limit: 1, perEndpoint: 1, leaseMs: 1, workerId }).catch((e) => e);
+      rolledBack.close();
+      expect(lost.code).toBe("SQLITE_ABORT_ROLLBACK");
+      expect(h.ctx.adapter.isUnavailable(lost)).toBe(true);
       const completeError = await remote.complete([]).catch((e) => e);
       expect(completeError.message).toBe("no such table: attempt");
       expect(h.ctx.adapter.isUnavailable(completeError)).toBe(false);

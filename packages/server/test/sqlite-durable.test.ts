@@ -139,6 +139,8 @@ describe("durable SQLite commits", () => {
     ]);
     expect(results.map((result) => result.status)).toEqual(["rejected", "rejected", "fulfilled"]);
     expect((results[0] as PromiseRejectedResult).reason.message).toMatch(/shared SQLite transaction was rolled back/);
+    // A member lost through another's failure may be tried again: the code says so.
+    expect((results[0] as PromiseRejectedResult).reason.code).toBe("SQLITE_ABORT_ROLLBACK");
     const rows = await db.selectFrom("item").select("label").orderBy("id").execute();
     expect(rows.map((row) => row.label)).toEqual(["after"]);
     // The lost transaction's write turn ended with it: later transactions commit.

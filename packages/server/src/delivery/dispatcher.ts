@@ -102,6 +102,8 @@ export class Dispatcher {
   readonly #tokenTimers = new Map<string, NodeJS.Timeout>();
   /** Deliveries answered whose outcome is not written yet (their slots are free), with their lease tokens. */
   readonly #credit = new Map<string, string>();
+  /** Claims and completion writes, one at a time. */
+  #turn: Promise<unknown> = Promise.resolve();
   /** The last claim filled this worker or an endpoint: more may be due as slots free up. */
   #more = false;
   /** When the last claim started (`performance.now()`: a wall clock stepping back must not stall wake-ups). */
@@ -144,7 +146,7 @@ export class Dispatcher {
       maxItems: COMPLETION_BATCH,
       maxDelayMs: config.completionFlush,
       retryDelayMs: ERROR_BACKOFF_MS,
-      write: (batch) => this.#write(batch),
+      write: (batch) => this.#inTurn(() => this.#write(batch)),
       written: (batch, result) => this.#written(batch, result),
       failed: (error) => log.error({ err: error }, "recording completions failed; retrying"),
       keepTrying: () => this.#running || Date.now() < this.#giveUpAt,
@@ -248,22 +250,32 @@ export class Dispatcher {
     return this.#deps.config.maxInFlight - this.#sending.size - this.#lanes.ready;
   }
 
+  /**
+   * Runs a claim or a completion write when no other is running: a claim never reads a subscription
+   * between an outcome's commit and the breaker change it caused, and on PostgreSQL never skips
+   * (SKIP LOCKED) a subscription whose row this worker's own completion holds.
+   */
+  #inTurn<T>(work: () => Promise<T>): Promise<T> {
+    const result = this.#turn.then(work);
+    this.#turn = result.catch(() => undefined);
+    return result;
+  }
+
   async #claim(limit: number): Promise<ClaimedDelivery[]> {
     const { config } = this.#deps;
     this.#lastClaimStartedAt = performance.now();
-    // Completions are written meanwhile: the credit is checked against each row's lease in the statement,
-    // and a breaker change made here while the claim ran outranks the older row it read.
-    const readFrom = this.#book.mark;
-    const { claimed } = await this.#queue.claim({
-      limit,
-      perEndpoint: config.maxInFlightPerEndpoint,
-      leaseMs: config.lease,
-      workerId: this.#me.id,
-      credit: new Map(this.#credit),
-    });
+    const { claimed } = await this.#inTurn(() =>
+      this.#queue.claim({
+        limit,
+        perEndpoint: config.maxInFlightPerEndpoint,
+        leaseMs: config.lease,
+        workerId: this.#me.id,
+        credit: new Map(this.#credit),
+      }),
+    );
     const touched = new Set<string>();
     for (const delivery of claimed) {
-      this.#book.seen(delivery.subscription_id, delivery, readFrom);
+      this.#book.seen(delivery.subscription_id, delivery);
       this.#lanes.add(delivery);
       touched.add(delivery.subscription_id);
     }
@@ -575,11 +587,9 @@ export class Dispatcher {
   #written(batch: readonly Completion[], { moved }: CompletionResult): void {
     const fenced = batch.length - moved.size;
     if (fenced > 0) this.#deps.log.info({ fenced }, "attempts recorded after their lease was taken over");
-    // A retry or a breaker change sets a due time the claim loop must sleep towards. And with nothing
-    // sending, a claim that ran beside this write may have passed over a subscription whose row the
-    // write held (PostgreSQL's SKIP LOCKED) and come back empty: nothing else would claim for it.
+    // A retry or a breaker change sets a due time the claim loop must sleep towards.
     const quiet = batch.every((completion) => completion.outcome.kind === "succeeded");
-    if ((!quiet || this.#sending.size === 0) && this.#running) this.#signal(REFILL_COALESCE_MS);
+    if (!quiet && this.#running) this.#signal(REFILL_COALESCE_MS);
   }
 }
 

@@ -31,43 +31,29 @@ export interface HealthChange {
 
 export class HealthBook {
   readonly #settings: BreakerSettings;
-  readonly #known = new BoundedMap<string, { health: Health; changed: number }>(CAPACITY);
-  /** Changes of state this worker has made: `changed` is this count when an entry last changed here. */
-  #changes = 0;
+  readonly #known = new BoundedMap<string, Health>(CAPACITY);
 
   constructor(settings: BreakerSettings) {
     this.#settings = settings;
   }
 
-  /** Where this worker's changes have got to: a claim notes it before it reads (`seen`'s `readFrom`). */
-  get mark(): number {
-    return this.#changes;
-  }
-
-  /**
-   * A claim read this row: adopt it unless it is the state this worker already follows, or this
-   * worker changed the state after that claim began (`readFrom`, the `mark` then): the row it
-   * read is older than what this worker knows, and its write is on its way.
-   */
-  seen(subscriptionId: string, row: Health, readFrom = Number.POSITIVE_INFINITY): void {
+  /** A claim read this row: adopt it unless it is the state this worker already follows. */
+  seen(subscriptionId: string, row: Health): void {
     const known = this.#known.get(subscriptionId);
-    if (known && (known.changed > readFrom || sameState(known.health, row))) return;
+    if (known && known.state === row.state && known.state_changed_at === row.state_changed_at) return;
     this.#known.set(subscriptionId, {
-      changed: known?.changed ?? 0,
-      health: {
-        state: row.state,
-        state_reason: row.state_reason,
-        state_changed_at: Number(row.state_changed_at),
-        failure_streak: Number(row.failure_streak),
-        failing_since: row.failing_since === null ? null : Number(row.failing_since),
-        probe_at: row.probe_at === null ? null : Number(row.probe_at),
-      },
+      state: row.state,
+      state_reason: row.state_reason,
+      state_changed_at: Number(row.state_changed_at),
+      failure_streak: Number(row.failure_streak),
+      failing_since: row.failing_since === null ? null : Number(row.failing_since),
+      probe_at: row.probe_at === null ? null : Number(row.probe_at),
     });
   }
 
   /** Counts an outcome; returns the change to write, if the state or the probe time changed. */
   record(subscriptionId: string, outcome: DeliveryOutcome, now: number): HealthChange | undefined {
-    const before = this.#known.get(subscriptionId)?.health;
+    const before = this.#known.get(subscriptionId);
     if (!before) return undefined;
     const after =
       outcome.kind === "succeeded"
@@ -75,23 +61,18 @@ export class HealthBook {
         : outcome.kind === "gone"
           ? afterGone(before, now, outcome.reason)
           : afterFailure(before, now, this.#settings);
+    this.#known.set(subscriptionId, after);
     const changed = after.state !== before.state || after.probe_at !== before.probe_at;
-    const entry = this.#known.get(subscriptionId);
-    this.#known.set(subscriptionId, { health: after, changed: changed ? ++this.#changes : (entry?.changed ?? 0) });
     return changed ? { subscriptionId, before, after } : undefined;
   }
 
   /** The state this worker follows for a subscription; undefined when it has not read one. */
   state(subscriptionId: string): Health["state"] | undefined {
-    return this.#known.get(subscriptionId)?.health.state;
+    return this.#known.get(subscriptionId)?.state;
   }
 
   /** The row changed under us: read it again with the next claim. */
   forget(subscriptionId: string): void {
     this.#known.delete(subscriptionId);
   }
-}
-
-function sameState(known: Health, row: Health): boolean {
-  return known.state === row.state && known.state_changed_at === Number(row.state_changed_at);
 }

@@ -64,7 +64,9 @@ const adapter = openDatabase(config.databaseUrl, {
   sqliteCheckpoints: "background",
   poolSize: config.databasePoolSize,
   shared,
-  // What the dispatcher writes need not be on disk before it sends; what it reads must be (other connections').
+  // What this connection writes (heartbeats, breaker changes, releases, operational events) need not be on
+  // disk before the thread goes on; what it reads must be (other connections'). Claims and outcomes are
+  // written on the main thread's connection, which waits for them.
   sqliteWaitForOwnCommits: false,
   onStorageFailure: (error) => post({ type: "fatal", message: error.message }),
 });

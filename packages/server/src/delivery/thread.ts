@@ -10,9 +10,9 @@
  *   on its connection (store/queue/delivery-queue.ts), one message per
  *   batch. better-sqlite3 runs a statement on the calling thread, so a claim
  *   run on the sending thread held up every response it was waiting for
- *   (the thread's loop lagged 2–6 ms at p90); the thread now only sends.
- *   Its rarer writes (heartbeat, breaker changes, releases) use a connection
- *   of its own.
+ *   (the thread's loop lagged 2–6 ms at p90). Its other statements (next
+ *   due time, heartbeat, breaker changes, releases, operational events) use
+ *   a connection of its own, whose commits are flushed without waiting.
  * - Commits: the two connections share the write-ahead log's commit counters
  *   (`SqliteShared`), so nothing either thread sends or answers rests on a
  *   commit that is not on disk yet, whichever thread made it.

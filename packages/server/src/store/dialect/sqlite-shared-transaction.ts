@@ -56,6 +56,15 @@ export class SharedTransaction {
   }
 }
 
+/**
+ * What each member of a lost shared transaction fails with. SQLite's own code for a statement
+ * aborted by its transaction's rollback: a member lost through another's failure did nothing
+ * wrong and may be tried again, so `isUnavailable` counts it (503 for the API, a retry of the
+ * whole batch for a completion write, never a split).
+ */
 export function lostTransaction(cause?: unknown): Error {
-  return new Error("the shared SQLite transaction was rolled back: no member of it is committed", { cause });
+  return Object.assign(
+    new Error("the shared SQLite transaction was rolled back: no member of it is committed", { cause }),
+    { code: "SQLITE_ABORT_ROLLBACK" },
+  );
 }

@@ -24,10 +24,14 @@ const SLOTS = LAST_COMMIT + MAX_WRITERS;
 export interface WalFlusherOptions {
   /**
    * Wait for this connection's own commits before answering (default true).
-   * False for the dispatcher's connection: what it writes (leases, outcomes)
-   * is flushed in the background, since losing it to a power cut only means a
-   * delivery is sent again; it still waits for every other connection's
-   * commits, so it never sends an event that is not on disk.
+   * False for the dispatcher thread's own connection: what it writes
+   * (heartbeats, breaker changes, returned leases, operational events) is
+   * flushed in the background: a power cut losing the last of it loses
+   * nothing an event or its answer depends on (README, "Running in
+   * production", says what each loss means); it still
+   * waits for every other connection's commits, so it never acts on what is
+   * not on disk. Claims and outcomes go through the main thread's
+   * connection, which waits.
    */
   readonly waitForOwnCommits?: boolean;
 }

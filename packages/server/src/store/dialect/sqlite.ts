@@ -122,7 +122,7 @@ export function openSqlite(file: string, options: DialectOptions): DialectAdapte
     writableCtes: false,
     isUnavailable(error) {
       const code = (error as { code?: unknown })?.code;
-      return typeof code === "string" && /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|READONLY)/.test(code);
+      return typeof code === "string" && /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|READONLY|ABORT_ROLLBACK)/.test(code);
     },
     isInvalidText: () => false,
     isUniqueViolation(error) {
