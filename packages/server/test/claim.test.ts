@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { newId } from "../src/domain/ids.js";
 import { type ClaimedDelivery, type ClaimLimits, claimBatch } from "../src/store/queue/claim.js";
 import { type Completion, completeBatch } from "../src/store/queue/complete.js";
-import { beat, releaseLeases } from "../src/store/queue/workers.js";
+import { beat, reconcileInFlight, releaseLeases } from "../src/store/queue/workers.js";
 import { claimTask } from "../src/store/tasks.js";
 import { dialects } from "./support/databases.js";
 import { type Harness, startHarness } from "./support/harness.js";
@@ -93,6 +93,52 @@ describe.each(dialects())("claiming on %s", (dialect) => {
     const healthy = await subscriptionWithDue(tenant.businessId, "active", null, now - 1000);
     const { claimed } = await claimBatch(h.ctx.adapter, { ...limits, limit: 10 });
     expect(claimed.map((d) => d.id)).toEqual([healthy.deliveryId]);
+  });
+
+  it.runIf(dialect === "postgres")(
+    "sets right an in-flight count that disagrees with the deliveries, freeing an endpoint it held back",
+    async () => {
+      const tenant = await h.tenant();
+      const now = Date.now();
+      const sending = await subscriptionWithDue(tenant.businessId, "active", null, now - 2000);
+      const held = (await claimBatch(h.ctx.adapter, limits)).claimed.filter((d) => d.id === sending.deliveryId);
+      expect(held).toHaveLength(1);
+      const stuck = await subscriptionWithDue(tenant.businessId, "active", null, now - 1000);
+      // A hand edit (or triggers off during a restore): one count too high, one far above the allowance.
+      const drift = (id: string, n: number) =>
+        h.ctx.db
+          .updateTable("subscription")
+          .set({ in_flight: n } as never)
+          .where("id", "=", id)
+          .execute();
+      await drift(sending.id, 7);
+      await drift(stuck.id, 80);
+      const before = await claimBatch(h.ctx.adapter, limits);
+      expect(before.claimed.map((d) => d.id)).not.toContain(stuck.deliveryId);
+
+      const fixed = await reconcileInFlight(h.ctx.adapter);
+      expect(fixed).toEqual(
+        expect.arrayContaining([
+          { subscriptionId: sending.id, was: 7, now: 1 },
+          { subscriptionId: stuck.id, was: 80, now: 0 },
+        ]),
+      );
+      expect(fixed).toHaveLength(2);
+      const row = await h.ctx.db
+        .selectFrom("subscription")
+        .select(["in_flight", "sender"] as never[])
+        .where("id", "=", stuck.id)
+        .executeTakeFirstOrThrow();
+      expect(row).toEqual({ in_flight: 0, sender: null });
+      // Nothing left to set right, and the endpoint it held back gets its delivery.
+      expect(await reconcileInFlight(h.ctx.adapter)).toEqual([]);
+      const after = await claimBatch(h.ctx.adapter, limits);
+      expect(after.claimed.map((d) => d.id)).toContain(stuck.deliveryId);
+    },
+  );
+
+  it.runIf(dialect === "sqlite")("has no in-flight counts to set right on SQLite (it counts the rows)", async () => {
+    expect(await reconcileInFlight(h.ctx.adapter)).toEqual([]);
   });
 
   function succeeded(delivery: ClaimedDelivery): Completion {

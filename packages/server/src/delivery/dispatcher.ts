@@ -141,6 +141,7 @@ export class Dispatcher {
         deps.metrics?.leasesReturned.inc(count);
         deps.wakeup.notify();
       },
+      freed: () => deps.wakeup.notify(),
     });
     this.#batcher = new CompletionBatcher({
       maxItems: COMPLETION_BATCH,

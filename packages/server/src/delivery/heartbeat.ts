@@ -7,7 +7,10 @@
  */
 import type { FastifyBaseLogger } from "fastify";
 import type { DialectAdapter } from "../store/dialect/adapter.js";
-import { type BeatSettings, beatRow, reap, type WorkerIdentity } from "../store/queue/workers.js";
+import { type BeatSettings, beatRow, reap, reconcileInFlight, type WorkerIdentity } from "../store/queue/workers.js";
+
+/** How often a worker checks PostgreSQL's in-flight counts against the deliveries (workers.ts, reconcileInFlight). */
+const RECONCILE_EVERY_MS = 60_000;
 
 export interface HeartbeatDeps {
   readonly adapter: DialectAdapter;
@@ -16,6 +19,8 @@ export interface HeartbeatDeps {
   readonly log: FastifyBaseLogger;
   /** Deliveries went back to pending: claim them. */
   readonly returned: (count: number) => void;
+  /** In-flight counts were set lower: their slots are free, claim for them. */
+  readonly freed: () => void;
 }
 
 export class Heartbeat {
@@ -25,6 +30,8 @@ export class Heartbeat {
   #stopped = false;
   /** When this worker's row was last beaten (`performance.now()`). */
   #beatenAt = Number.NEGATIVE_INFINITY;
+  /** When the in-flight counts were last checked (`performance.now()`); the first check is a minute in. */
+  #reconciledAt = performance.now();
 
   constructor(deps: HeartbeatDeps) {
     this.#deps = deps;
@@ -76,6 +83,14 @@ export class Heartbeat {
         this.#deps.returned(returned);
       }
       if (cancelled > 0) log.info({ cancelled }, "cancelled deliveries of deleted or disabled subscriptions");
+      if (performance.now() - this.#reconciledAt >= RECONCILE_EVERY_MS) {
+        this.#reconciledAt = performance.now();
+        for (const recount of await reconcileInFlight(adapter)) {
+          log.warn(recount, "a webhook's in-flight count disagreed with its deliveries; set right");
+          // Slots freed: claim for them now, not at the next poll.
+          if (recount.was > recount.now) this.#deps.freed();
+        }
+      }
     } catch (error) {
       if (first) throw error;
       log.error({ err: error }, "worker heartbeat failed");

@@ -10,8 +10,12 @@
  * - returns leases that expired anyway (the last resort, e.g. a worker that
  *   cannot reach the database) and cancels deliveries left pending for a
  *   subscription deleted or disabled while they were being written.
+ * And about once a minute (delivery/heartbeat.ts), on PostgreSQL, it sets
+ * right any subscription's in-flight count that disagrees with its
+ * deliveries (reconcileInFlight, below).
  * Nothing here is on the hot path: a beat is a few statements every seconds.
  */
+import { CompiledQuery } from "kysely";
 import type { DialectAdapter } from "../dialect/adapter.js";
 import type { Db } from "../open.js";
 import { changedBy, numbered } from "./raw.js";
@@ -178,4 +182,55 @@ export async function returnAllLeases(adapter: DialectAdapter): Promise<number> 
     await run(adapter, trx, "DELETE FROM worker WHERE true", []);
     return returned;
   });
+}
+
+/**
+ * PostgreSQL keeps each subscription's in-flight count in `subscription.in_flight` (triggers on
+ * delivery, migrations 0005 and 0010), and claims trust it for the endpoint's cap. Should it ever
+ * disagree with the delivery rows (a hand edit, triggers disabled during a restore), a count too
+ * high would hold the endpoint back for good. Found in one snapshot (exact for what is committed:
+ * a count and the rows it counts change in one transaction), each is then recounted under its row
+ * lock, in a statement of its own: a fresh snapshot taken after the lock sees every transaction
+ * that changed the count before, and one that has changed rows but not yet the count waits for the
+ * lock and applies its change to the recount.
+ */
+const DRIFTED = `
+SELECT s.id FROM subscription s
+LEFT JOIN (SELECT subscription_id, count(*)::int AS n FROM delivery WHERE status = 'in_flight' GROUP BY subscription_id) c
+  ON c.subscription_id = s.id
+WHERE s.in_flight <> coalesce(c.n, 0)
+LIMIT 100`;
+const LOCK_COUNT = "SELECT in_flight FROM subscription WHERE id = $1 FOR UPDATE";
+const RECOUNT = `
+UPDATE subscription s
+SET in_flight = c.n,
+  sender = CASE WHEN c.n = 0 THEN NULL ELSE coalesce(s.sender, c.worker) END
+FROM (
+  SELECT count(*)::int AS n, max(worker_id) AS worker FROM delivery WHERE subscription_id = $1 AND status = 'in_flight'
+) c
+WHERE s.id = $1 AND s.in_flight <> c.n
+RETURNING s.in_flight`;
+
+export interface Recount {
+  readonly subscriptionId: string;
+  readonly was: number;
+  readonly now: number;
+}
+
+/** PostgreSQL: sets every in-flight count that disagrees with its deliveries right; SQLite counts rows and has none. */
+export async function reconcileInFlight(adapter: DialectAdapter): Promise<Recount[]> {
+  if (adapter.name !== "postgres") return [];
+  const { rows } = await adapter.db.executeQuery<{ id: string }>(CompiledQuery.raw(DRIFTED, []));
+  const fixed: Recount[] = [];
+  for (const { id } of rows) {
+    const recount = await adapter.db.transaction().execute(async (trx) => {
+      const [locked] = (await trx.executeQuery<{ in_flight: number }>(CompiledQuery.raw(LOCK_COUNT, [id]))).rows;
+      const [set] = (await trx.executeQuery<{ in_flight: number }>(CompiledQuery.raw(RECOUNT, [id]))).rows;
+      return locked && set
+        ? { subscriptionId: id, was: Number(locked.in_flight), now: Number(set.in_flight) }
+        : undefined;
+    });
+    if (recount) fixed.push(recount);
+  }
+  return fixed;
 }
