@@ -15,10 +15,9 @@
  * deliveries (reconcileInFlight, below).
  * Nothing here is on the hot path: a beat is a few statements every seconds.
  */
-import { CompiledQuery } from "kysely";
 import type { DialectAdapter } from "../dialect/adapter.js";
 import type { Db } from "../open.js";
-import { changedBy, numbered } from "./raw.js";
+import { changedBy, numbered, rowsOf } from "./raw.js";
 
 export interface WorkerIdentity {
   readonly id: string;
@@ -220,12 +219,11 @@ export interface Recount {
 /** PostgreSQL: sets every in-flight count that disagrees with its deliveries right; SQLite counts rows and has none. */
 export async function reconcileInFlight(adapter: DialectAdapter): Promise<Recount[]> {
   if (adapter.name !== "postgres") return [];
-  const { rows } = await adapter.db.executeQuery<{ id: string }>(CompiledQuery.raw(DRIFTED, []));
   const fixed: Recount[] = [];
-  for (const { id } of rows) {
+  for (const { id } of await rowsOf<{ id: string }>(adapter.db, DRIFTED, [])) {
     const recount = await adapter.db.transaction().execute(async (trx) => {
-      const [locked] = (await trx.executeQuery<{ in_flight: number }>(CompiledQuery.raw(LOCK_COUNT, [id]))).rows;
-      const [set] = (await trx.executeQuery<{ in_flight: number }>(CompiledQuery.raw(RECOUNT, [id]))).rows;
+      const [locked] = await rowsOf<{ in_flight: number }>(trx, LOCK_COUNT, [id]);
+      const [set] = await rowsOf<{ in_flight: number }>(trx, RECOUNT, [id]);
       return locked && set
         ? { subscriptionId: id, was: Number(locked.in_flight), now: Number(set.in_flight) }
         : undefined;
