@@ -1,6 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { Lanes } from "../src/delivery/lanes.js";
-import { type ClaimedDelivery, LEASE_AHEAD } from "../src/store/queue/claim.js";
+import { LEASE_AHEAD as AHEAD, type ClaimedDelivery } from "../src/store/queue/claim.js";
+
+/** How many times its cap a claim leases (SQLite's). */
+const LEASE_AHEAD = AHEAD.sqlite;
 
 let n = 0;
 const delivery = (subscription: string, settings: { cap?: number; rate?: number } = {}): ClaimedDelivery =>
@@ -21,7 +24,7 @@ function drain(lanes: Lanes, subscription: string, now = 0): ClaimedDelivery[] {
 
 describe("lanes (deliveries leased ahead of an endpoint's cap)", () => {
   it("sends up to the cap and keeps the rest waiting, in claim order", () => {
-    const lanes = new Lanes(2);
+    const lanes = new Lanes(2, LEASE_AHEAD);
     const claimed = [delivery("a"), delivery("a"), delivery("a"), delivery("a"), delivery("b")];
     for (const d of claimed) lanes.add(d);
     expect(drain(lanes, "a")).toEqual(claimed.slice(0, 2));
@@ -37,7 +40,7 @@ describe("lanes (deliveries leased ahead of an endpoint's cap)", () => {
   });
 
   it("keeps a webhook's own cap, never above the server's", () => {
-    const lanes = new Lanes(3);
+    const lanes = new Lanes(3, LEASE_AHEAD);
     for (let i = 0; i < 5; i++) lanes.add(delivery("low", { cap: 1 }));
     // What a claim leases at most: LEASE_AHEAD times the cap.
     for (let i = 0; i < LEASE_AHEAD * 3; i++) lanes.add(delivery("high", { cap: 50 }));
@@ -55,7 +58,7 @@ describe("lanes (deliveries leased ahead of an endpoint's cap)", () => {
   });
 
   it("lets a rate-limited webhook send one second's worth at once, then one per token", () => {
-    const lanes = new Lanes(10);
+    const lanes = new Lanes(10, LEASE_AHEAD);
     for (let i = 0; i < 6; i++) lanes.add(delivery("r", { rate: 2 }));
     const start = performance.now();
     expect(drain(lanes, "r", start)).toHaveLength(2);
@@ -71,7 +74,7 @@ describe("lanes (deliveries leased ahead of an endpoint's cap)", () => {
   });
 
   it("gives back a subscription's waiting deliveries and frees their count", () => {
-    const lanes = new Lanes(1);
+    const lanes = new Lanes(1, LEASE_AHEAD);
     const claimed = [delivery("a"), delivery("a"), delivery("a")];
     for (const d of claimed) lanes.add(d);
     drain(lanes, "a");

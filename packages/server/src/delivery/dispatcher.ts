@@ -41,7 +41,7 @@ import { previousKeyStillSigning } from "../domain/signing-key.js";
 import type { DeliveryMetrics } from "../ops/delivery-metrics.js";
 import type { DialectAdapter } from "../store/dialect/adapter.js";
 import { deliveriesExhausted } from "../store/operational-events.js";
-import { type ClaimedDelivery, nextDueIn } from "../store/queue/claim.js";
+import { type ClaimedDelivery, LEASE_AHEAD, nextDueIn } from "../store/queue/claim.js";
 import type { Completion, CompletionResult } from "../store/queue/complete.js";
 import { type DeliveryQueue, directQueue } from "../store/queue/delivery-queue.js";
 import { writeHealth } from "../store/queue/health.js";
@@ -123,7 +123,7 @@ export class Dispatcher {
     this.#queue = deps.queue ?? directQueue(deps.adapter);
     const { config, adapter, log } = deps;
     this.#me = { id: `wrk_${randomBytes(10).toString("hex")}`, host: os.hostname(), pid: process.pid };
-    this.#lanes = new Lanes(config.maxInFlightPerEndpoint);
+    this.#lanes = new Lanes(config.maxInFlightPerEndpoint, LEASE_AHEAD[adapter.name]);
     this.#failures = new FailureLog(log, config.failureLogInterval);
     this.#options = new WebhookOptions(deps.keyBox, config.retrySchedule);
     this.#book = new HealthBook({

@@ -9,7 +9,7 @@
  * the extra wait here and go the moment a response ends, with no claim in
  * between.
  */
-import { type ClaimedDelivery, LEASE_AHEAD } from "../store/queue/claim.js";
+import type { ClaimedDelivery } from "../store/queue/claim.js";
 
 interface Lane {
   cap: number;
@@ -32,14 +32,19 @@ const IDLE_BUCKETS = 1_000;
 
 export class Lanes {
   readonly #serverCap: number;
+  readonly #leaseAhead: number;
   readonly #lanes = new Map<string, Lane>();
   /** Outlive their lanes: a lane emptied and refilled a moment later must not start with a full bucket. */
   readonly #buckets = new Map<string, Bucket>();
   #ready = 0;
 
-  /** `serverCap`: CAREHOOKS_MAX_IN_FLIGHT_PER_ENDPOINT, the cap of a subscription that sets none lower. */
-  constructor(serverCap: number) {
+  /**
+   * `serverCap`: CAREHOOKS_MAX_IN_FLIGHT_PER_ENDPOINT, the cap of a subscription that sets none lower.
+   * `leaseAhead`: how many times its cap a claim leases (store/queue/claim.ts, LEASE_AHEAD).
+   */
+  constructor(serverCap: number, leaseAhead: number) {
     this.#serverCap = serverCap;
+    this.#leaseAhead = leaseAhead;
   }
 
   /** Deliveries leased and waiting, over every subscription. */
@@ -104,7 +109,7 @@ export class Lanes {
   /** True when a subscription has used up half of what it leases ahead of its cap: time to claim more. */
   low(subscriptionId: string): boolean {
     const lane = this.#lanes.get(subscriptionId);
-    return !lane || lane.ready.length <= (lane.cap * (LEASE_AHEAD - 1)) / 2;
+    return !lane || lane.ready.length <= (lane.cap * (this.#leaseAhead - 1)) / 2;
   }
 
   /** Takes every waiting delivery of one subscription (a failure or an open breaker: they go back unsent). */

@@ -49,12 +49,18 @@ const CANDIDATES = 200;
 
 /**
  * A subscription's allowance is this many times its cap: its sender leases
- * ahead seven times what it sends, and claims again once half of that has
+ * ahead what it does not send yet, and claims again once half of that has
  * gone (delivery/lanes.ts). Twice the cap made a busy endpoint's claims carry
  * about 9 deliveries each (702 claims for a backlog of 6 200); eight times,
- * about 35 (176 claims), each costing about the same.
+ * about 35 (176 claims), each costing about the same. SQLite leases further
+ * ahead: the embedded dispatcher thread's claim goes through the main thread
+ * and waits for the completion write before it (8–9 ms a claim during a
+ * drain), longer than half of eight times the cap lasted at 3.5k deliveries/s
+ * (6 % of freed slots found their lane empty); sixteen times made that
+ * 0.5–1 % and the claims 164 → 100. On PostgreSQL a claim is one round trip
+ * and sixteen times gained nothing.
  */
-export const LEASE_AHEAD = 8;
+export const LEASE_AHEAD: Readonly<Record<DialectAdapter["name"], number>> = { sqlite: 16, postgres: 8 };
 
 /** Its cap (its own max_in_flight, never above the server's), as SQL over a subscription row `s`. */
 const capOf = (cap: number, min: "min" | "least") => `${min}(coalesce(s.max_in_flight, ${cap}), ${cap})`;
@@ -134,7 +140,7 @@ WITH credit(id, n) AS (
   GROUP BY d.subscription_id
 ),
 counted AS (
-  SELECT s.id, s.state, s.probe_at, s.ordering, ${LEASE_AHEAD} * ${capOf(cap, "min")} AS allowance,
+  SELECT s.id, s.state, s.probe_at, s.ordering, ${LEASE_AHEAD.sqlite} * ${capOf(cap, "min")} AS allowance,
     (SELECT count(*) FROM delivery f WHERE f.subscription_id = s.id AND f.status = 'in_flight') AS busy,
     (SELECT min(p.next_attempt_at) FROM delivery p WHERE p.subscription_id = s.id AND p.status = 'pending') AS due
   FROM subscription s
@@ -156,7 +162,7 @@ ranked AS (
     SELECT q.id FROM delivery q
     WHERE q.subscription_id = r.id AND q.status = 'pending' AND q.next_attempt_at <= @now
       AND (r.ordering = 'none' OR ${IN_ORDER})
-    ORDER BY q.next_attempt_at LIMIT ${LEASE_AHEAD * cap}
+    ORDER BY q.next_attempt_at LIMIT ${LEASE_AHEAD.sqlite * cap}
   )
 )
 UPDATE delivery SET status = 'in_flight', lease_token = @token, lease_expires_at = @expires, worker_id = @worker, updated_at = @now
@@ -173,7 +179,7 @@ JOIN subscription s ON s.id = d.subscription_id`;
 
 /** PostgreSQL: $1 token, $2 lease ms, $3 worker, $4 credited delivery ids, $5 their lease tokens, $6 limit. */
 const postgresClaim = perLimit((cap) => {
-  const allowance = `${LEASE_AHEAD} * ${capOf(cap, "least")}`;
+  const allowance = `${LEASE_AHEAD.postgres} * ${capOf(cap, "least")}`;
   return `
 WITH clock AS MATERIALIZED (SELECT (extract(epoch from statement_timestamp()) * 1000)::bigint AS now),
 credit AS (
