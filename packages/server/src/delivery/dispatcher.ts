@@ -79,8 +79,8 @@ export interface DispatcherDeps {
 export function signingKeys(delivery: ClaimedDelivery, keyBox: KeyBox, now: number): string[] {
   const keys: string[] = [];
   if (delivery.signing_key) keys.push(keyBox.open(delivery.signing_key));
-  const previous = previousKeyStillSigning(delivery, now);
-  if (previous !== null) keys.push(keyBox.open(previous));
+  const previous = previousKeyStillSigning(delivery, keyBox, now);
+  if (previous !== null) keys.push(previous);
   return keys;
 }
 

@@ -1,5 +1,6 @@
 /** The rule a subscription's `signing_key` must meet, and the keys carehooks generates. */
 import { randomBytes } from "node:crypto";
+import type { KeyBox } from "./key-box.js";
 
 const PRINTABLE = /^[\x21-\x7e]+$/;
 
@@ -28,13 +29,13 @@ export interface KeyOverlap {
 }
 
 /**
- * The replaced (sealed) key while it still signs beside the current one,
+ * The replaced key, opened, while it still signs beside the current one,
  * until the end of its CAREHOOKS_KEY_OVERLAP; null once it has ended or when
  * there is none.
  */
-export function previousKeyStillSigning(row: KeyOverlap, now: number): string | null {
+export function previousKeyStillSigning(row: KeyOverlap, keyBox: KeyBox, now: number): string | null {
   return row.previous_signing_key !== null && Number(row.previous_key_expires_at ?? 0) > now
-    ? row.previous_signing_key
+    ? keyBox.open(row.previous_signing_key)
     : null;
 }
 

@@ -54,8 +54,7 @@ export function subscriptionSecretRoute(app: App, ctx: AppContext): void {
           "this webhook signs with ed25519: its private key never leaves carehooks; verify with the public_key of GET …/subscriptions/{id}",
         );
       }
-      const sealedPrevious = previousKeyStillSigning(row, now);
-      const previous = sealedPrevious === null ? null : ctx.keyBox.open(sealedPrevious);
+      const previous = previousKeyStillSigning(row, ctx.keyBox, now);
       request.log.info({ webhook: row.id, client: principal.clientId }, "signing key revealed");
       return {
         data: {

@@ -196,8 +196,7 @@ export function presentWebhook(row: SubscriptionRow, keyBox: KeyBox): Webhook {
   const key = row.signing_key === null ? null : keyBox.open(row.signing_key);
   const scheme = schemeOf(key);
   // Only while the old key still signs: an expired overlap is no longer worth showing.
-  const sealedPrevious = previousKeyStillSigning(row, Date.now());
-  const previous = sealedPrevious === null ? null : keyBox.open(sealedPrevious);
+  const previous = previousKeyStillSigning(row, keyBox, Date.now());
   return {
     id: row.id,
     endpoint: row.endpoint,
