@@ -130,13 +130,24 @@ try {
   clkTck = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim()) || 100;
 } catch {}
 
+/**
+ * A `/proc/<pid>/stat` (or `/proc/<pid>/task/<tid>/stat`) file: the command name, and the fields
+ * after it, where f[0] is field 3 (state), f[1] the ppid and f[11..14] utime, stime, cutime and
+ * cstime in clock ticks (fields 14-17). Throws when the process is gone.
+ */
+function readStat(file) {
+  const stat = readFileSync(file, "utf8");
+  return {
+    comm: stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")),
+    f: stat.slice(stat.lastIndexOf(")") + 2).split(" "),
+  };
+}
+
 /** CPU seconds (user + system) used so far by a pid, or undefined if it is gone. */
 export function cpuSecondsOf(pid) {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    // fields[0] is field 3 (state); utime is field 14, stime field 15
-    return (Number(fields[11]) + Number(fields[12])) / clkTck;
+    const { f } = readStat(`/proc/${pid}/stat`);
+    return (Number(f[11]) + Number(f[12])) / clkTck;
   } catch {
     return undefined;
   }
@@ -152,11 +163,8 @@ export function cpuSecondsOfComm(name) {
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      const { comm, f } = readStat(`/proc/${entry}/stat`);
       if (comm !== name) continue;
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      // f[1] = ppid (field 4); f[11..14] = utime, stime, cutime, cstime (fields 14-17)
       procs.set(Number(entry), {
         ppid: Number(f[1]),
         own: Number(f[11]) + Number(f[12]),
@@ -224,7 +232,7 @@ export const selfCpuSeconds = () => {
 
 /**
  * Every thread on the machine: `pid/tid` → { name (the process's, then the thread's comm), user, system }
- * in CPU seconds. For `--threads`: which thread of which process did the work.
+ * in CPU seconds. For `BENCH_THREADS=1`: which thread of which process did the work.
  */
 export function threadTimes() {
   const out = new Map();
@@ -242,9 +250,7 @@ export function threadTimes() {
     } catch {}
     for (const tid of tids) {
       try {
-        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
-        const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-        const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        const { comm, f } = readStat(`/proc/${pid}/task/${tid}/stat`);
         out.set(`${pid}/${tid}`, {
           name: `${processName} [${comm}]`,
           user: Number(f[11]) / clkTck,
