@@ -61,12 +61,12 @@ if (opts.serve !== undefined) {
 
 async function loadBuild(dist) {
   const url = (file) => pathToFileURL(path.join(dist, file)).href;
-  const [{ Sender }, { parseAllowedTargets }, { Metrics }] = await Promise.all([
+  const [{ Sender }, { parseAllowedTargets }, { DeliveryMetrics }] = await Promise.all([
     import(url("delivery/sender.js")),
     import(url("domain/url-policy.js")),
-    import(url("ops/metrics.js")),
+    import(url("ops/delivery-metrics.js")),
   ]);
-  return { Sender, parseAllowedTargets, Metrics };
+  return { Sender, parseAllowedTargets, Metrics: DeliveryMetrics };
 }
 
 async function main() {
@@ -165,7 +165,7 @@ async function run(send, total, concurrency) {
 
 /** What the dispatcher does to metrics per attempt, timed in a tight loop. */
 function metricCalls(Metrics, rounds) {
-  const metrics = new Metrics(async () => {});
+  const metrics = new Metrics();
   const outcomes = ["succeeded", "retry", "failed"];
   const calls = 500_000;
   const perCall = [];
