@@ -1,12 +1,15 @@
 /**
  * The per-process caches of API clients and webhooks (store/caches.ts), in
- * one process: what they keep, and that a LISTEN connection lost, or alive
+ * one process: what they keep; on SQLite, that a commit on any other
+ * connection empties them; on PostgreSQL, that a LISTEN connection lost, or alive
  * but answering nothing, leaves no stale entry served for longer than
  * CAREHOOKS_CACHE_STALENESS. Across processes: scale-out-caches.test.ts.
  */
 import fs from "node:fs";
+import BetterSqlite3 from "better-sqlite3";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { revokeApiClient } from "../src/store/api-clients.js";
 import { notifySubscriptionsChanged } from "../src/store/changes.js";
 import { ReadCache } from "../src/store/read-cache.js";
 import { dialects } from "./support/databases.js";
@@ -40,11 +43,48 @@ describe("caches on SQLite", () => {
   });
   afterAll(async () => h?.close());
 
-  it("keep nothing: a change made by hand is seen by the next request", async () => {
+  /** A statement on a connection of its own, as the CLI, the dispatcher thread or a `sqlite3` shell would run it. */
+  function onAnotherConnection(statement: string, ...parameters: unknown[]): void {
+    const other = new BetterSqlite3(h.ctx.config.databaseUrl.replace(/^sqlite:/, ""), { timeout: 5000 });
+    try {
+      other.prepare(statement).run(...parameters);
+    } finally {
+      other.close();
+    }
+  }
+
+  it("keep a client, and see a change committed on another connection at the next request", async () => {
+    const [cached, changed] = [await h.tenant(), await h.tenant()];
+    expect(await status(cached)).toBe(200);
+    expect(await status(changed)).toBe(200);
+    // Cached: a write on the API's own connection that does not announce itself goes unseen (no code path makes one).
+    await revokeByHand(h, cached.clientId);
+    expect(await status(cached)).toBe(200);
+    onAnotherConnection("UPDATE api_client SET revoked_at = ? WHERE id = ?", Date.now(), changed.clientId);
+    expect(await status(changed)).toBe(401);
+    // Every cache was emptied, so the unannounced change on the API's own connection shows now too.
+    expect(await status(cached)).toBe(401);
+  });
+
+  it("drop a client revoked through carehooks at once", async () => {
     const tenant = await h.tenant();
     expect(await status(tenant)).toBe(200);
-    await revokeByHand(h, tenant.clientId);
+    expect(await revokeApiClient(h.ctx.adapter, tenant.clientId)).toBe(true);
     expect(await status(tenant)).toBe(401);
+  });
+
+  it("drop a business's webhooks when another connection disables one (the dispatcher thread's breaker)", async () => {
+    const tenant = await h.tenant();
+    const hook = await tenant.request("POST", WEBHOOKS, {
+      endpoint: "https://breaker.example.com/",
+      event_names: ["appointment.created"],
+    });
+    const id = hook.json().id as string;
+    const live = async () =>
+      (await h.ctx.caches.subscriptions.get(h.ctx.db, tenant.businessId)).map((subscription) => subscription.id);
+    expect(await live()).toEqual([id]);
+    onAnotherConnection("UPDATE subscription SET state = 'disabled' WHERE id = ?", id);
+    expect(await live()).toEqual([]);
   });
 });
 

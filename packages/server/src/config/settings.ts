@@ -54,7 +54,7 @@ export const SETTINGS = {
   cacheTtl: {
     name: "CACHE_TTL",
     default: "60s",
-    doc: "PostgreSQL: longest an API process uses a cached client or list of a business's webhooks before reading it again, a safety net for changes made outside carehooks; `0` turns the caches off. Changes made through carehooks reach every process within `CACHE_STALENESS`.",
+    doc: "Longest an API process uses a cached client or list of a business's webhooks before reading it again, a safety net on PostgreSQL for changes made outside carehooks (SQLite sees those at the next request); `0` turns the caches off. Changes made through carehooks reach every process within `CACHE_STALENESS`.",
     parse: duration,
   },
   cacheStaleness: {

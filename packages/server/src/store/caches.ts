@@ -1,8 +1,9 @@
 /**
  * The per-process caches a create reads before it writes: the calling API
  * client (the auth hook) and the live webhooks of its business (the outbox).
- * Kept on PostgreSQL, where each read is a round trip; on SQLite every read
- * goes to the database (see DialectAdapter.changes).
+ * On PostgreSQL each read they save is a round trip; on SQLite, two
+ * statements of the half dozen a create runs. How each dialect hears of
+ * changes: DialectAdapter.changes.
  */
 import type { Config } from "../config/load.js";
 import { type ApiClient, findApiClient } from "./api-clients.js";

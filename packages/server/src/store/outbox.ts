@@ -10,6 +10,7 @@ import type { DialectAdapter } from "./dialect/adapter.js";
 import type { Db } from "./open.js";
 import { writeInOneStatement } from "./outbox-statement.js";
 import { insertRows } from "./prepared.js";
+import { changedBy } from "./queue/raw.js";
 import type { Database, EventTable } from "./schema.js";
 
 export type NewEvent = EventTable;
@@ -38,29 +39,30 @@ export async function recordEvent(adapter: DialectAdapter, db: Db, outgoing: Out
   for (const { table, row } of outgoing.records) await insertRows(db, table, [row] as never);
   await insertRows(db, "event", [outgoing.event]);
   const { event, subscriptionIds } = outgoing;
-  await insertRows(
-    db,
-    "delivery",
-    subscriptionIds.map((subscriptionId) => ({
-      id: newId("delivery", event.created_at),
-      event_id: event.id,
-      subscription_id: subscriptionId,
-      business_id: event.business_id,
-      event_name: event.name,
-      status: "pending" as const,
-      attempts: 0,
-      next_attempt_at: event.created_at,
-      lease_token: null,
-      lease_expires_at: null,
-      last_status_code: null,
-      last_error: null,
-      created_at: event.created_at,
-      updated_at: event.created_at,
-      resource_key: resourceKeyOf(event),
-    })),
-  );
-  return subscriptionIds.length;
+  if (subscriptionIds.length === 0) return 0;
+  const ids = subscriptionIds.map((subscriptionId) => [newId("delivery", event.created_at), subscriptionId]);
+  return changedBy(db, SQLITE_DELIVERIES, {
+    event: event.id,
+    business: event.business_id,
+    name: event.name,
+    at: event.created_at,
+    resource: resourceKeyOf(event),
+    ids: JSON.stringify(ids),
+  });
 }
+
+/**
+ * SQLite: one pending delivery per `[delivery id, subscription id]` of @ids
+ * whose subscription is still live in the database, whatever the caller's
+ * (cached) list says: a webhook deleted or disabled by another connection
+ * (the breaker) gets none.
+ */
+const SQLITE_DELIVERIES = `
+INSERT INTO delivery (id, event_id, subscription_id, business_id, event_name, status, attempts, next_attempt_at,
+  created_at, updated_at, resource_key)
+SELECT j.value ->> 0, @event, s.id, @business, @name, 'pending', 0, @at, @at, @at, @resource
+FROM json_each(@ids) AS j JOIN subscription AS s ON s.id = j.value ->> 1
+WHERE s.deleted_at IS NULL AND s.state <> 'disabled'`;
 
 /** What per-resource ordering orders a delivery by: its event's resource. */
 export function resourceKeyOf(event: Pick<NewEvent, "resource_type" | "resource_id">): string {

@@ -62,9 +62,8 @@ export interface DialectAdapter {
   /**
    * Tells every process which rows it may have cached have changed
    * (PostgreSQL: a NOTIFY channel of its own, heard on the LISTEN
-   * connection). Absent where nothing is cached (SQLite: one process, whose
-   * reads cost microseconds, and which the CLI and the dispatcher thread
-   * change from outside).
+   * connection; SQLite: the commits of other connections, counted by SQLite
+   * itself, drop every cache). Absent where nothing may be cached.
    */
   readonly changes?: ChangeFeed;
   /**

@@ -7,6 +7,7 @@ import type { Database } from "../schema.js";
 import { LocalWakeup } from "../wakeup.js";
 import type { DialectAdapter, DialectOptions, Migration } from "./adapter.js";
 import { BusyGate } from "./sqlite-busy.js";
+import { dataVersionFeed } from "./sqlite-changes.js";
 import { Checkpointer } from "./sqlite-checkpointer.js";
 import { DurableSqliteDialect } from "./sqlite-durable.js";
 import { syncDirectory, WalFlusher } from "./sqlite-wal-flusher.js";
@@ -118,6 +119,7 @@ export function openSqlite(file: string, options: DialectOptions): DialectAdapte
     // BEGIN IMMEDIATE already holds the only writer lock for the whole transaction.
     lockRows: (query) => query,
     createWakeup: () => new LocalWakeup(),
+    changes: dataVersionFeed(raw),
     // In-process: a record, its event and its deliveries are statements of the caller's transaction.
     writableCtes: false,
     isUnavailable(error) {

@@ -15,7 +15,7 @@ export async function rowsOf<R>(db: Db, text: string, parameters: Parameters): P
   return (await db.executeQuery<R>(CompiledQuery.raw(text, parameters as unknown[]))).rows;
 }
 
-export async function changedBy(db: Db, text: string, parameters: readonly unknown[]): Promise<number> {
+export async function changedBy(db: Db, text: string, parameters: Parameters): Promise<number> {
   return Number((await db.executeQuery(CompiledQuery.raw(text, parameters as unknown[]))).numAffectedRows ?? 0);
 }
 
