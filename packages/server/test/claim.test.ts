@@ -156,6 +156,7 @@ describe.each(dialects())("claiming on %s", (dialect) => {
         started_at: Date.now(),
         duration_ms: 3,
         request_headers: "{}",
+        request_meta: null,
         response_status: 200,
         response_body: "",
         error: null,

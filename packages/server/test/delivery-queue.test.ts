@@ -93,6 +93,7 @@ describe("claims and completions run on another thread's connection (SQLite)", (
           started_at: now,
           duration_ms: 3,
           request_headers: "{}",
+          request_meta: null,
           response_status: 200,
           response_body: null,
           error: null,

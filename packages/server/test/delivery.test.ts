@@ -2,6 +2,7 @@ import { createHmac, timingSafeEqual } from "node:crypto";
 import { Webhook as StandardWebhook } from "standardwebhooks";
 import { Webhook as SvixWebhook } from "svix";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { keyIdOf } from "../src/domain/request-headers.js";
 import { dialects } from "./support/databases.js";
 import { booking, until } from "./support/fixtures.js";
 import { type Harness, LOCAL_DELIVERY_ENV, startHarness, type Tenant } from "./support/harness.js";
@@ -227,6 +228,72 @@ describe.each(dialects())("delivery on %s", (dialect) => {
     expect((after!.headers["eka-webhook-signature"] as string).split(",").filter((p) => p.startsWith("v1="))).toEqual([
       `v1=${createHmac("sha256", "the-second-signing-key").update(`${after!.headers["webhook-timestamp"]}.${after!.body}`).digest("hex")}`,
     ]);
+  });
+
+  it("logs the headers each attempt was sent with, rebuilt from a few stored bytes, naming a key rotated out since", async () => {
+    const { tenant, receiver, webhookId } = await setup({
+      signing_key: "the-first-signing-key",
+      headers: { "x-gateway-token": "gw-secret-123" },
+    });
+    await tenant.request("PATCH", `${WEBHOOKS}/${webhookId}`, { signing_key: "the-second-signing-key" });
+    await tenant.request("POST", APPOINTMENTS, booking);
+    const [request] = await receiver.waitFor(1);
+    const sent = request?.headers ?? {};
+    const delivery = await until(async () => {
+      const d = await deliveryOf(tenant, webhookId);
+      return d.status === "succeeded" ? d : undefined;
+    });
+    const logged = async () =>
+      (await detailOf(tenant, delivery.id)).attempts[0].request_headers as Record<string, string>;
+    const own = [
+      "content-type",
+      "user-agent",
+      "webhook-id",
+      "webhook-timestamp",
+      "webhook-signature",
+      "eka-webhook-signature",
+    ];
+    expect(await logged()).toEqual({
+      "x-gateway-token": "********",
+      ...Object.fromEntries(own.map((name) => [name, sent[name]])),
+    });
+    const row = await h.ctx.db
+      .selectFrom("attempt")
+      .select(["request_headers", "request_meta"])
+      .where("delivery_id", "=", delivery.id)
+      .executeTakeFirstOrThrow();
+    expect(row.request_headers).toBe("");
+    expect(row.request_meta?.length).toBeLessThan(120);
+    expect(row.request_meta).not.toContain("gw-secret-123");
+
+    // A third key: the webhook no longer holds the first, so its signature's place names it.
+    await tenant.request("PATCH", `${WEBHOOKS}/${webhookId}`, { signing_key: "the-third-signing-key" });
+    const gone = `(key ${keyIdOf("the-first-signing-key")} no longer held)`;
+    const [second] = (sent["webhook-signature"] as string).split(" ");
+    const [t, secondMac] = (sent["eka-webhook-signature"] as string).split(",");
+    const after = await logged();
+    expect(after["webhook-signature"]).toBe(`${second} v1,${gone}`);
+    expect(after["eka-webhook-signature"]).toBe(`${t},${secondMac},v1=${gone}`);
+    expect(after["webhook-id"]).toBe(sent["webhook-id"]);
+
+    // An attempt logged before request_meta was kept shows the headers it stored.
+    await h.ctx.db
+      .insertInto("attempt")
+      .values({
+        id: "att_zzzzzzzzzzzzzzzzzzzzzzzzzz",
+        delivery_id: delivery.id,
+        n: 2,
+        started_at: Date.now(),
+        duration_ms: 3,
+        request_headers: JSON.stringify({ "webhook-id": "evt_stored" }),
+        request_meta: null,
+        response_status: 200,
+        response_body: "",
+        error: null,
+      })
+      .execute();
+    const [, legacy] = (await detailOf(tenant, delivery.id)).attempts;
+    expect(legacy.request_headers).toEqual({ "webhook-id": "evt_stored" });
   });
 
   it("resends a delivered event, sends a test event, and recovers failed ones as a task", async () => {

@@ -32,11 +32,12 @@ import { randomBytes } from "node:crypto";
 import os from "node:os";
 import type { FastifyBaseLogger } from "fastify";
 import type { Config } from "../config/load.js";
+import { BoundedMap } from "../domain/bounded-map.js";
 import type { Health } from "../domain/breaker.js";
 import { outcomeOf } from "../domain/delivery-outcome.js";
 import { newId } from "../domain/ids.js";
 import type { KeyBox } from "../domain/key-box.js";
-import { signatureHeaders } from "../domain/signing.js";
+import { encodeRequestMeta, keyIdOf, requestHeaders } from "../domain/request-headers.js";
 import { previousKeyStillSigning } from "../domain/signing-key.js";
 import type { DeliveryMetrics } from "../ops/delivery-metrics.js";
 import type { DialectAdapter } from "../store/dialect/adapter.js";
@@ -102,6 +103,8 @@ export class Dispatcher {
   readonly #tokenTimers = new Map<string, NodeJS.Timeout>();
   /** Deliveries answered whose outcome is not written yet (their slots are free), with their lease tokens. */
   readonly #credit = new Map<string, string>();
+  /** RequestMeta texts by the keys and header names they describe: the same for every attempt of a webhook. */
+  readonly #metas = new BoundedMap<string, string>(1000);
   /** Claims and completion writes, one at a time. */
   #turn: Promise<unknown> = Promise.resolve();
   /** The last claim filled this worker or an endpoint: more may be due as slots free up. */
@@ -404,25 +407,21 @@ export class Dispatcher {
   async #attempt(delivery: ClaimedDelivery): Promise<boolean> {
     const { keyBox, sender } = this.#deps;
     const startedAt = Date.now();
-    let headers: Record<string, string> = {};
-    /** What the attempt log keeps: the headers, with custom headers' values masked. */
-    let recorded = headers;
+    /** What the attempt log rebuilds its headers from; null when nothing was sent. */
+    let meta: string | null = null;
     let result: SendResult;
     try {
-      headers = {
-        // A webhook's own headers first: they can never replace carehooks' (domain/custom-headers.ts).
-        ...this.#options.headersOf(delivery.headers),
-        "content-type": "application/json",
-        "user-agent": `carehooks/${version}`,
-        ...signatureHeaders({
-          eventId: delivery.event_id,
-          timestamp: Math.floor(startedAt / 1000),
-          body: delivery.payload,
-          keys: signingKeys(delivery, keyBox, startedAt),
-        }),
-      };
-      recorded =
-        delivery.headers === null ? headers : { ...headers, ...this.#options.maskedHeadersOf(delivery.headers) };
+      const keys = signingKeys(delivery, keyBox, startedAt);
+      const custom = this.#options.headersOf(delivery.headers);
+      const headers = requestHeaders({
+        eventId: delivery.event_id,
+        timestamp: Math.floor(startedAt / 1000),
+        body: delivery.payload,
+        keys,
+        custom,
+        version,
+      });
+      meta = this.#requestMeta(keys, custom);
       result = await sender.send({
         url: delivery.endpoint,
         headers,
@@ -476,13 +475,23 @@ export class Dispatcher {
         n,
         started_at: startedAt,
         duration_ms: Math.round(result.durationMs),
-        request_headers: JSON.stringify(recorded),
+        // Rebuilt from request_meta when read; "{}" for an attempt that could not be signed.
+        request_headers: meta === null ? "{}" : "",
+        request_meta: meta,
         response_status: result.kind === "response" ? result.status : null,
         response_body: result.kind === "response" ? storable(result.body) : null,
         error: failure,
       },
     });
     return outcome.kind === "succeeded";
+  }
+
+  /** What an attempt's headers are rebuilt from in the delivery log (domain/request-headers.ts). */
+  #requestMeta(keys: readonly string[], custom: Readonly<Record<string, string>>): string {
+    const names = Object.keys(custom);
+    return this.#metas.getOrSet(`${names.join("\n")}\u0000${keys.join("\u0000")}`, () =>
+      encodeRequestMeta({ version, keyIds: keys.map(keyIdOf), headerNames: names }),
+    );
   }
 
   /**

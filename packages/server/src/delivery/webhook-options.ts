@@ -5,7 +5,6 @@
  * and over with the same values.
  */
 import { BoundedMap } from "../domain/bounded-map.js";
-import { maskedHeaders } from "../domain/custom-headers.js";
 import type { KeyBox } from "../domain/key-box.js";
 
 /** Distinct stored values remembered; the oldest is forgotten first. */
@@ -16,7 +15,6 @@ export class WebhookOptions {
   readonly #keyBox: KeyBox;
   readonly #serverSchedule: readonly number[];
   readonly #headers = new BoundedMap<string, Readonly<Record<string, string>>>(CAPACITY);
-  readonly #masked = new BoundedMap<string, Readonly<Record<string, string>>>(CAPACITY);
   readonly #schedules = new BoundedMap<string, readonly number[]>(CAPACITY);
 
   constructor(keyBox: KeyBox, serverSchedule: readonly number[]) {
@@ -28,11 +26,6 @@ export class WebhookOptions {
   headersOf(sealed: string | null): Readonly<Record<string, string>> {
     if (sealed === null) return NONE;
     return this.#headers.getOrSet(sealed, () => Object.freeze(JSON.parse(this.#keyBox.open(sealed))));
-  }
-
-  /** The custom headers as the attempt log keeps them: values masked, as a read of the webhook shows them. */
-  maskedHeadersOf(sealed: string): Readonly<Record<string, string>> {
-    return this.#masked.getOrSet(sealed, () => Object.freeze(maskedHeaders(this.headersOf(sealed))));
   }
 
   /** The retry delays (ms) of a stored `subscription.retry_schedule`; the server's for null. */

@@ -4,6 +4,7 @@ import { runRecoverTask } from "../delivery/recover.js";
 import { conflict, invalidRequest, notFound } from "../domain/errors.js";
 import { EVENT_CATALOG, EVENT_NAMES, type EventName } from "../domain/event-catalog.js";
 import { newId } from "../domain/ids.js";
+import { decodeRequestMeta, rebuiltHeaders } from "../domain/request-headers.js";
 import { isoTime, isoTimeOrNull, parseTimeFilter } from "../domain/time.js";
 import {
   type AttemptRow,
@@ -60,7 +61,10 @@ export const Attempt = Type.Object(
     n: Type.Integer(),
     started_at: Time,
     duration_ms: Type.Integer(),
-    request_headers: Type.Record(Type.String(), Type.String()),
+    request_headers: Type.Record(Type.String(), Type.String(), {
+      description:
+        "Every header the request was sent with, the webhook's own header values masked. Rebuilt when read from what the attempt stored: a signature made with a key the webhook no longer holds reads `(key <id> no longer held)`",
+    }),
     response_status: Nullable(Type.Integer()),
     response_body: Nullable(
       Type.String({
@@ -112,13 +116,38 @@ export function presentDelivery(row: DeliveryRow): Static<typeof Delivery> {
   };
 }
 
-function presentAttempt(row: AttemptRow): Static<typeof Attempt> {
+/** Rebuilds an attempt's request headers from its RequestMeta (domain/request-headers.ts). */
+type Rebuild = (meta: string, startedAt: number) => Record<string, string>;
+
+/**
+ * Rebuilds attempts' headers from the delivery's event and the keys its
+ * webhook holds now (a deleted webhook holds none); read only when an attempt
+ * needs them.
+ */
+async function rebuilderOf(ctx: AppContext, delivery: DeliveryRow, attempts: readonly AttemptRow[]): Promise<Rebuild> {
+  if (attempts.every((attempt) => attempt.request_meta === null)) return () => ({});
+  const businessId = delivery.business_id;
+  const [event, webhook] = await Promise.all([
+    findEvent(ctx.db, businessId, delivery.event_id),
+    findSubscription(ctx.db, businessId, delivery.subscription_id),
+  ]);
+  const sealed = webhook ? [webhook.signing_key, webhook.previous_signing_key] : [];
+  const held = sealed.flatMap((key) => (key === null ? [] : [ctx.keyBox.open(key)]));
+  const body = event?.payload ?? "";
+  return (meta, startedAt) =>
+    rebuiltHeaders(decodeRequestMeta(meta), { eventId: delivery.event_id, startedAt, body }, held);
+}
+
+function presentAttempt(row: AttemptRow, rebuild: Rebuild): Static<typeof Attempt> {
   return {
     id: row.id,
     n: row.n,
     started_at: new Date(row.started_at).toISOString(),
     duration_ms: row.duration_ms,
-    request_headers: JSON.parse(row.request_headers) as Record<string, string>,
+    request_headers:
+      row.request_meta === null
+        ? (JSON.parse(row.request_headers) as Record<string, string>)
+        : rebuild(row.request_meta, row.started_at),
     response_status: row.response_status,
     response_body: row.response_body,
     error: row.error,
@@ -232,7 +261,11 @@ export function deliveryRoutes(app: App, ctx: AppContext): void {
       const row = await findDelivery(ctx.db, principalOf(request).businessId, request.params.id);
       if (!row) throw notFound("delivery");
       const attempts = await listAttempts(ctx.db, row.id);
-      return { data: { ...presentDelivery(row), attempts: attempts.map(presentAttempt) }, msg: "success" as const };
+      const rebuild = await rebuilderOf(ctx, row, attempts);
+      return {
+        data: { ...presentDelivery(row), attempts: attempts.map((attempt) => presentAttempt(attempt, rebuild)) },
+        msg: "success" as const,
+      };
     },
   );
 

@@ -176,8 +176,14 @@ export interface AttemptTable {
   n: number;
   started_at: number;
   duration_ms: number;
-  /** JSON object of the request headers, signatures removed. */
+  /**
+   * JSON object of the request headers, custom header values masked, of
+   * attempts made before request_meta; "" since (rebuilt when read), "{}"
+   * for an attempt that could not be signed.
+   */
   request_headers: string;
+  /** What the request headers are rebuilt from (domain/request-headers.ts); null before it was kept. */
+  request_meta: string | null;
   response_status: number | null;
   response_body: string | null;
   error: string | null;

@@ -65,6 +65,7 @@ function columnsOf(completions: readonly Completion[]) {
     startedAt: completions.map((c) => c.attempt.started_at),
     durations: completions.map((c) => c.attempt.duration_ms),
     headers: completions.map((c) => c.attempt.request_headers),
+    metas: completions.map((c) => c.attempt.request_meta),
     bodies: completions.map((c) => c.attempt.response_body),
     attemptErrors: completions.map((c) => c.attempt.error),
   };
@@ -92,8 +93,8 @@ moved AS (
   RETURNING d.id
 ),
 recorded AS (
-  INSERT INTO attempt (id, delivery_id, n, started_at, duration_ms, request_headers, response_status, response_body, error)
-  SELECT * FROM unnest($8::text[], $1::text[], $4::int[], $9::bigint[], $10::int[], $11::text[], $6::int[], $12::text[], $13::text[])
+  INSERT INTO attempt (id, delivery_id, n, started_at, duration_ms, request_headers, request_meta, response_status, response_body, error)
+  SELECT * FROM unnest($8::text[], $1::text[], $4::int[], $9::bigint[], $10::int[], $11::text[], $14::text[], $6::int[], $12::text[], $13::text[])
   ON CONFLICT (id) DO NOTHING
 )
 SELECT clock.now, moved.id FROM clock LEFT JOIN moved ON true`;
@@ -112,8 +113,8 @@ RETURNING delivery.id`;
 
 /** SQLite: @attempts holds JSON rows in column order. */
 const SQLITE_ATTEMPTS = `
-INSERT INTO attempt (id, delivery_id, n, started_at, duration_ms, request_headers, response_status, response_body, error)
-SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, value ->> 7, value ->> 8
+INSERT INTO attempt (id, delivery_id, n, started_at, duration_ms, request_headers, request_meta, response_status, response_body, error)
+SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, value ->> 7, value ->> 8, value ->> 9
 FROM json_each(@attempts) WHERE true
 ON CONFLICT (id) DO NOTHING`;
 
@@ -146,6 +147,7 @@ export async function completeBatch(
         c.headers,
         c.bodies,
         c.attemptErrors,
+        c.metas,
       ],
     );
     const moved = new Set(rows.flatMap((row) => (row.id === null ? [] : [row.id])));
@@ -160,6 +162,7 @@ export async function completeBatch(
       c.startedAt,
       c.durations,
       c.headers,
+      c.metas,
       c.codes,
       c.bodies,
       c.attemptErrors,
