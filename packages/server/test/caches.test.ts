@@ -36,6 +36,23 @@ async function refusedAfter(tenant: Tenant, timeoutMs: number): Promise<number> 
   return performance.now() - started;
 }
 
+/**
+ * A tenant's webhook, and its business's live webhook ids as the cache has them (read once here, so
+ * cached from now on).
+ */
+async function cachedWebhook(h: Harness): Promise<{ id: string; live: () => Promise<string[]> }> {
+  const tenant = await h.tenant();
+  const hook = await tenant.request("POST", WEBHOOKS, {
+    endpoint: "https://breaker.example.com/",
+    event_names: ["appointment.created"],
+  });
+  const id = hook.json().id as string;
+  const live = async () =>
+    (await h.ctx.caches.subscriptions.get(h.ctx.db, tenant.businessId)).map((subscription) => subscription.id);
+  expect(await live()).toEqual([id]);
+  return { id, live };
+}
+
 describe("caches on SQLite", () => {
   let h: Harness;
   beforeAll(async () => {
@@ -74,15 +91,7 @@ describe("caches on SQLite", () => {
   });
 
   it("drop a business's webhooks when another connection disables one (the dispatcher thread's breaker)", async () => {
-    const tenant = await h.tenant();
-    const hook = await tenant.request("POST", WEBHOOKS, {
-      endpoint: "https://breaker.example.com/",
-      event_names: ["appointment.created"],
-    });
-    const id = hook.json().id as string;
-    const live = async () =>
-      (await h.ctx.caches.subscriptions.get(h.ctx.db, tenant.businessId)).map((subscription) => subscription.id);
-    expect(await live()).toEqual([id]);
+    const { id, live } = await cachedWebhook(h);
     onAnotherConnection("UPDATE subscription SET state = 'disabled' WHERE id = ?", id);
     expect(await live()).toEqual([]);
   });
@@ -142,15 +151,7 @@ describe.runIf(dialects().includes("postgres"))("caches on PostgreSQL", () => {
   });
 
   it("drop a business's webhooks when code that changes subscriptions by id announces them (the breaker)", async () => {
-    const tenant = await h.tenant();
-    const hook = await tenant.request("POST", WEBHOOKS, {
-      endpoint: "https://breaker.example.com/",
-      event_names: ["appointment.created"],
-    });
-    const id = hook.json().id as string;
-    const live = async () =>
-      (await h.ctx.caches.subscriptions.get(h.ctx.db, tenant.businessId)).map((subscription) => subscription.id);
-    expect(await live()).toEqual([id]);
+    const { id, live } = await cachedWebhook(h);
     await h.ctx.db.transaction().execute(async (trx) => {
       await trx.updateTable("subscription").set({ state: "disabled" }).where("id", "=", id).execute();
       await notifySubscriptionsChanged(h.ctx.adapter, trx, [id, id]);
