@@ -10,7 +10,12 @@ import BetterSqlite3 from "better-sqlite3";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { revokeApiClient } from "../src/store/api-clients.js";
-import { notifySubscriptionsChanged } from "../src/store/changes.js";
+import {
+  announceChanges,
+  forgetChanges,
+  notifySubscriptionsChanged,
+  subscriptionsChanged,
+} from "../src/store/changes.js";
 import { ReadCache } from "../src/store/read-cache.js";
 import { dialects } from "./support/databases.js";
 import { until } from "./support/fixtures.js";
@@ -40,15 +45,16 @@ async function refusedAfter(tenant: Tenant, timeoutMs: number): Promise<number> 
  * A tenant's webhook, and its business's live webhook ids as the cache has them (read once here, so
  * cached from now on).
  */
-async function cachedWebhook(h: Harness): Promise<{ id: string; live: () => Promise<string[]> }> {
-  const tenant = await h.tenant();
+async function cachedWebhook(h: Harness, tenant?: Tenant): Promise<{ id: string; live: () => Promise<string[]> }> {
+  tenant ??= await h.tenant();
   const hook = await tenant.request("POST", WEBHOOKS, {
     endpoint: "https://breaker.example.com/",
     event_names: ["appointment.created"],
   });
   const id = hook.json().id as string;
+  const { businessId } = tenant;
   const live = async () =>
-    (await h.ctx.caches.subscriptions.get(h.ctx.db, tenant.businessId)).map((subscription) => subscription.id);
+    (await h.ctx.caches.subscriptions.get(h.ctx.db, businessId)).map((subscription) => subscription.id);
   expect(await live()).toEqual([id]);
   return { id, live };
 }
@@ -94,6 +100,31 @@ describe("caches on SQLite", () => {
     const { id, live } = await cachedWebhook(h);
     onAnotherConnection("UPDATE subscription SET state = 'disabled' WHERE id = ?", id);
     expect(await live()).toEqual([]);
+  });
+
+  it("drop what a read saw of a shared transaction that is then rolled back", async () => {
+    const tenant = await h.tenant();
+    const { id, live } = await cachedWebhook(h, tenant);
+    const changed = [subscriptionsChanged(tenant.businessId)];
+    // One turn of the event loop, so one shared SQLite transaction: A deletes the webhook, B reads the
+    // business's webhooks into the cache (seeing A's delete), C makes the shared COMMIT fail.
+    const a = h.ctx.db
+      .transaction()
+      .execute(async (trx) => {
+        await trx.updateTable("subscription").set({ deleted_at: Date.now() }).where("id", "=", id).execute();
+        await announceChanges(h.ctx.adapter, trx, changed);
+      })
+      .then(() => forgetChanges(h.ctx.adapter, changed));
+    h.ctx.caches.subscriptions.forget(tenant.businessId);
+    const b = h.ctx.db.transaction().execute(async (trx) => h.ctx.caches.subscriptions.get(trx, tenant.businessId));
+    const c = h.ctx.db.transaction().execute(async (trx) => {
+      // A foreign key checked only at COMMIT stands in for any failure there (I/O, a full disk).
+      await sql`PRAGMA defer_foreign_keys = ON`.execute(trx);
+      await trx.updateTable("subscription").set({ business_id: "biz_nobody" }).where("id", "=", id).execute();
+    });
+    const settled = await Promise.allSettled([a, b, c]);
+    expect(settled.map((result) => result.status)).toEqual(["rejected", "rejected", "rejected"]);
+    expect(await live()).toEqual([id]);
   });
 });
 

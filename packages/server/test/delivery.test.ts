@@ -262,19 +262,27 @@ describe.each(dialects())("delivery on %s", (dialect) => {
       .select(["request_headers", "request_meta"])
       .where("delivery_id", "=", delivery.id)
       .executeTakeFirstOrThrow();
-    expect(row.request_headers).toBe("");
+    expect(row.request_headers).toBe("{}");
     expect(row.request_meta?.length).toBeLessThan(120);
     expect(row.request_meta).not.toContain("gw-secret-123");
 
     // A third key: the webhook no longer holds the first, so its signature's place names it.
     await tenant.request("PATCH", `${WEBHOOKS}/${webhookId}`, { signing_key: "the-third-signing-key" });
-    const gone = `(key ${keyIdOf("the-first-signing-key")} no longer held)`;
+    const gone = `(key ${keyIdOf("the-first-signing-key", h.ctx.keyBox)} no longer held)`;
     const [second] = (sent["webhook-signature"] as string).split(" ");
     const [t, secondMac] = (sent["eka-webhook-signature"] as string).split(",");
     const after = await logged();
     expect(after["webhook-signature"]).toBe(`${second} v1,${gone}`);
     expect(after["eka-webhook-signature"]).toBe(`${t},${secondMac},v1=${gone}`);
     expect(after["webhook-id"]).toBe(sent["webhook-id"]);
+    // A key that cannot be opened (a damaged row, another master key) is not held: the log still reads.
+    await h.ctx.db
+      .updateTable("subscription")
+      .set({ signing_key: "v1.damaged.row", previous_signing_key: "v1.damaged.row" })
+      .where("id", "=", webhookId)
+      .execute();
+    const damaged = await logged();
+    expect(damaged["webhook-signature"]).toMatch(/^v1,\(key hmac_[0-9a-f]{16} no longer held\) v1,\(key hmac_/);
 
     // An attempt logged before request_meta was kept shows the headers it stored.
     await h.ctx.db

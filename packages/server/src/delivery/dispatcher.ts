@@ -103,7 +103,7 @@ export class Dispatcher {
   readonly #tokenTimers = new Map<string, NodeJS.Timeout>();
   /** Deliveries answered whose outcome is not written yet (their slots are free), with their lease tokens. */
   readonly #credit = new Map<string, string>();
-  /** RequestMeta texts by the keys and header names they describe: the same for every attempt of a webhook. */
+  /** RequestMeta texts by the sealed keys and header names they describe: the same for every attempt of a webhook. */
   readonly #metas = new BoundedMap<string, string>(1000);
   /** Claims and completion writes, one at a time. */
   #turn: Promise<unknown> = Promise.resolve();
@@ -421,7 +421,7 @@ export class Dispatcher {
         custom,
         version,
       });
-      meta = this.#requestMeta(keys, custom);
+      meta = this.#requestMeta(delivery, keys, custom);
       result = await sender.send({
         url: delivery.endpoint,
         headers,
@@ -475,8 +475,8 @@ export class Dispatcher {
         n,
         started_at: startedAt,
         duration_ms: Math.round(result.durationMs),
-        // Rebuilt from request_meta when read; "{}" for an attempt that could not be signed.
-        request_headers: meta === null ? "{}" : "",
+        // Rebuilt from request_meta when read ("{}" is what a reader without it shows).
+        request_headers: "{}",
         request_meta: meta,
         response_status: result.kind === "response" ? result.status : null,
         response_body: result.kind === "response" ? storable(result.body) : null,
@@ -486,11 +486,21 @@ export class Dispatcher {
     return outcome.kind === "succeeded";
   }
 
-  /** What an attempt's headers are rebuilt from in the delivery log (domain/request-headers.ts). */
-  #requestMeta(keys: readonly string[], custom: Readonly<Record<string, string>>): string {
+  /**
+   * What an attempt's headers are rebuilt from in the delivery log
+   * (domain/request-headers.ts). `keys`: the keys `delivery` was signed
+   * with, opened (its own, then the previous one while it still signs).
+   */
+  #requestMeta(delivery: ClaimedDelivery, keys: readonly string[], custom: Readonly<Record<string, string>>): string {
     const names = Object.keys(custom);
-    return this.#metas.getOrSet(`${names.join("\n")}\u0000${keys.join("\u0000")}`, () =>
-      encodeRequestMeta({ version, keyIds: keys.map(keyIdOf), headerNames: names }),
+    const withPrevious = keys.length > (delivery.signing_key === null ? 0 : 1);
+    const sealed = `${delivery.signing_key ?? ""}\u0000${withPrevious ? delivery.previous_signing_key : ""}`;
+    return this.#metas.getOrSet(`${names.join("\n")}\u0000${sealed}`, () =>
+      encodeRequestMeta({
+        version,
+        keyIds: keys.map((key) => keyIdOf(key, this.#deps.keyBox)),
+        headerNames: names,
+      }),
     );
   }
 
@@ -614,6 +624,6 @@ function withoutDetail(completion: Completion, error: Error): Completion {
   return {
     ...completion,
     error: completion.error === null ? null : note,
-    attempt: { ...completion.attempt, request_headers: "{}", response_body: null, error: note },
+    attempt: { ...completion.attempt, request_headers: "{}", request_meta: null, response_body: null, error: note },
   };
 }

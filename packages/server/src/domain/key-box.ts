@@ -16,6 +16,7 @@ export class KeyBox {
   readonly keyId: string;
   readonly #key: Buffer;
   readonly #opened = new BoundedMap<string, string>(OPENED_CAPACITY);
+  #names: Buffer | undefined;
 
   constructor(masterKeyHex: string) {
     if (!/^[0-9a-fA-F]{64}$/.test(masterKeyHex)) throw new Error("the master key must be 64 hex characters");
@@ -46,6 +47,17 @@ export class KeyBox {
     decipher.setAAD(Buffer.from(this.keyId));
     decipher.setAuthTag(raw.subarray(IV_BYTES, IV_BYTES + TAG_BYTES));
     return Buffer.concat([decipher.update(raw.subarray(IV_BYTES + TAG_BYTES)), decipher.final()]).toString("utf8");
+  }
+
+  /**
+   * 16 hex digits that name `secret` in this installation (a signing key in
+   * the delivery log): a MAC under a key derived from the master key, so the
+   * name of a weak key cannot be looked up in a table made for every
+   * installation, nor tested without the master key.
+   */
+  fingerprint(secret: string): string {
+    this.#names ??= createHmac("sha256", this.#key).update("carehooks key names").digest();
+    return createHmac("sha256", this.#names).update(secret, "utf8").digest("hex").slice(0, 16);
   }
 
   /**

@@ -11,7 +11,6 @@
  * The webhook's own header values are masked in the log, as they always were:
  * they often carry credentials.
  */
-import { createHash } from "node:crypto";
 import { MASK } from "./custom-headers.js";
 import { isEd25519Key } from "./ed25519-keys.js";
 import { signatureHeaders } from "./signing.js";
@@ -51,14 +50,17 @@ export function requestHeaders(input: RequestInput): Record<string, string> {
   };
 }
 
+/** What names a signing key in the delivery log: KeyBox.fingerprint. */
+export interface KeyNamer {
+  fingerprint(secret: string): string;
+}
+
 /**
- * A key's name in the delivery log: its kind and 16 hex digits of its
- * SHA-256. It tells keys apart and gives away nothing a signature made with
- * the key does not.
+ * A key's name in the delivery log: its kind and its fingerprint in this
+ * installation.
  */
-export function keyIdOf(key: string): string {
-  const digest = createHash("sha256").update(key, "utf8").digest("hex").slice(0, 16);
-  return `${isEd25519Key(key) ? "ed25519" : "hmac"}_${digest}`;
+export function keyIdOf(key: string, namer: KeyNamer): string {
+  return `${isEd25519Key(key) ? "ed25519" : "hmac"}_${namer.fingerprint(key)}`;
 }
 
 export function encodeRequestMeta(meta: RequestMeta): string {
@@ -79,38 +81,50 @@ export interface SentAttempt {
   readonly eventId: string;
   /** Epoch ms: its `webhook-timestamp` is the whole seconds of it. */
   readonly startedAt: number;
-  readonly body: string;
+  /** The event's stored text; undefined when the event is gone. */
+  readonly body: string | undefined;
 }
 
 /**
  * The headers an attempt was sent with, rebuilt. `heldKeys`: the keys the
- * webhook holds now, opened; one the attempt was signed with and that is no
- * longer among them is named in place of its signature.
+ * webhook holds now, by their `keyIdOf`, opened; a key the attempt was signed
+ * with and no longer held is named in place of its signature, in the order
+ * the keys signed.
  */
 export function rebuiltHeaders(
   meta: RequestMeta,
   attempt: SentAttempt,
-  heldKeys: readonly string[],
+  heldKeys: ReadonlyMap<string, string>,
 ): Record<string, string> {
-  const byId = new Map(heldKeys.map((key) => [keyIdOf(key), key]));
   const timestamp = Math.floor(attempt.startedAt / 1000);
   const headers = requestHeaders({
     eventId: attempt.eventId,
     timestamp,
-    body: attempt.body,
-    keys: meta.keyIds.flatMap((id) => byId.get(id) ?? []),
+    body: "",
+    keys: [],
     custom: Object.fromEntries(meta.headerNames.map((name) => [name, MASK])),
     version: meta.version,
   });
-  for (const id of meta.keyIds.filter((keyId) => !byId.has(keyId))) {
-    const gone = `(key ${id} no longer held)`;
-    const ed25519 = id.startsWith("ed25519_");
-    headers["webhook-signature"] = [headers["webhook-signature"], `${ed25519 ? "v1a" : "v1"},${gone}`]
-      .filter(Boolean)
-      .join(" ");
-    // Eka's header carries the MAC keys only.
-    if (!ed25519)
-      headers["eka-webhook-signature"] = `${headers["eka-webhook-signature"] ?? `t=${timestamp}`},v1=${gone}`;
+  const eka: string[] = [];
+  const standard: string[] = [];
+  for (const id of meta.keyIds) {
+    const key = heldKeys.get(id);
+    if (key === undefined || attempt.body === undefined) {
+      const why = `(key ${id} ${key === undefined ? "no longer held" : "signed an event no longer stored"})`;
+      if (id.startsWith("ed25519_")) standard.push(`v1a,${why}`);
+      else {
+        eka.push(`v1=${why}`);
+        standard.push(`v1,${why}`);
+      }
+      continue;
+    }
+    const one = signatureHeaders({ eventId: attempt.eventId, timestamp, body: attempt.body, keys: [key] });
+    const ekaEntry = one["eka-webhook-signature"];
+    // Eka's header carries the MAC keys only: `t=<timestamp>,v1=<mac>`.
+    if (ekaEntry !== undefined) eka.push(ekaEntry.slice(ekaEntry.indexOf(",") + 1));
+    standard.push(one["webhook-signature"] as string);
   }
+  if (eka.length > 0) headers["eka-webhook-signature"] = [`t=${timestamp}`, ...eka].join(",");
+  if (standard.length > 0) headers["webhook-signature"] = standard.join(" ");
   return headers;
 }

@@ -1,8 +1,8 @@
 /**
  * Authenticates every route that names a scope, and checks the scope. The
  * client comes from the per-process cache (store/caches.ts): a revocation
- * takes effect at once in the process that made it and within
- * CAREHOOKS_CACHE_STALENESS in every other.
+ * takes effect at once in the process that made it, and in every other at
+ * its next request on SQLite, within CAREHOOKS_CACHE_STALENESS on PostgreSQL.
  */
 import type { FastifyRequest } from "fastify";
 import { forbidden, unauthorized } from "../domain/errors.js";

@@ -4,7 +4,7 @@ import { runRecoverTask } from "../delivery/recover.js";
 import { conflict, invalidRequest, notFound } from "../domain/errors.js";
 import { EVENT_CATALOG, EVENT_NAMES, type EventName } from "../domain/event-catalog.js";
 import { newId } from "../domain/ids.js";
-import { decodeRequestMeta, rebuiltHeaders } from "../domain/request-headers.js";
+import { decodeRequestMeta, keyIdOf, rebuiltHeaders } from "../domain/request-headers.js";
 import { isoTime, isoTimeOrNull, parseTimeFilter } from "../domain/time.js";
 import {
   type AttemptRow,
@@ -131,11 +131,23 @@ async function rebuilderOf(ctx: AppContext, delivery: DeliveryRow, attempts: rea
     findEvent(ctx.db, businessId, delivery.event_id),
     findSubscription(ctx.db, businessId, delivery.subscription_id),
   ]);
-  const sealed = webhook ? [webhook.signing_key, webhook.previous_signing_key] : [];
-  const held = sealed.flatMap((key) => (key === null ? [] : [ctx.keyBox.open(key)]));
-  const body = event?.payload ?? "";
+  const held = new Map<string, string>();
+  for (const sealed of webhook ? [webhook.signing_key, webhook.previous_signing_key] : []) {
+    const key = sealed === null ? undefined : openedOrUndefined(ctx, sealed);
+    if (key !== undefined) held.set(keyIdOf(key, ctx.keyBox), key);
+  }
+  const body = event?.payload;
   return (meta, startedAt) =>
     rebuiltHeaders(decodeRequestMeta(meta), { eventId: delivery.event_id, startedAt, body }, held);
+}
+
+/** A sealed key, opened; undefined when it cannot be (another master key, a damaged row): not held. */
+function openedOrUndefined(ctx: AppContext, sealed: string): string | undefined {
+  try {
+    return ctx.keyBox.open(sealed);
+  } catch {
+    return undefined;
+  }
 }
 
 function presentAttempt(row: AttemptRow, rebuild: Rebuild): Static<typeof Attempt> {

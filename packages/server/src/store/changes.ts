@@ -1,8 +1,9 @@
 /**
  * What changed, for the per-process caches (store/caches.ts): announced in
  * the changing transaction, so every process hears of it at the commit
- * (PostgreSQL NOTIFY on the cache channel; nothing on SQLite, which caches
- * nothing), and passed at once to the process that made the change.
+ * (PostgreSQL NOTIFY on the cache channel; on SQLite the commit itself,
+ * store/dialect/sqlite-changes.ts), and passed at once to the process that
+ * made the change.
  */
 import type { DialectAdapter } from "./dialect/adapter.js";
 import type { Db } from "./open.js";
@@ -34,20 +35,20 @@ const businessesOf = prepare((db, p: { ids: string[] }) =>
 
 /**
  * For code that changes subscriptions by id (the breaker disabling one): in
- * `db`'s transaction, announces that their businesses' webhooks changed.
- * Creates never deliver to a deleted or disabled subscription even before
- * the announcement arrives (the outbox checks in SQL); what it saves is
- * carrying the disabled one's id in every process's cache.
+ * `db`'s transaction, announces that their businesses' webhooks changed, and
+ * returns what it announced, for `forgetChanges` after the commit. Creates
+ * never deliver to a deleted or disabled subscription even before the
+ * announcement arrives (the outbox checks in SQL); what it saves is carrying
+ * the disabled one's id in every process's cache.
  */
 export async function notifySubscriptionsChanged(
   adapter: DialectAdapter,
   db: Db,
   subscriptionIds: readonly string[],
-): Promise<void> {
-  if (!adapter.changes || subscriptionIds.length === 0) return;
+): Promise<string[]> {
+  if (!adapter.changes || subscriptionIds.length === 0) return [];
   const rows = await businessesOf.all(db, { ids: [...new Set(subscriptionIds)] });
-  await adapter.changes.announce(
-    db,
-    rows.map((row) => subscriptionsChanged(row.business_id)),
-  );
+  const keys = rows.map((row) => subscriptionsChanged(row.business_id));
+  await adapter.changes.announce(db, keys);
+  return keys;
 }

@@ -43,7 +43,7 @@ export class ReadCache<V> {
   #version = 0;
   #watching = false;
 
-  /** Without a feed (SQLite) nothing is cached: `get` always reads. */
+  /** Without a feed (or with `ttlMs` 0) nothing is cached: `get` always reads. */
   constructor(feed: ChangeFeed | undefined, options: ReadCacheOptions, load: (db: Db, id: string) => Promise<V>) {
     this.#feed = options.ttlMs > 0 ? feed : undefined;
     this.#options = options;

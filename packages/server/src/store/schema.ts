@@ -178,8 +178,8 @@ export interface AttemptTable {
   duration_ms: number;
   /**
    * JSON object of the request headers, custom header values masked, of
-   * attempts made before request_meta; "" since (rebuilt when read), "{}"
-   * for an attempt that could not be signed.
+   * attempts made before request_meta; "{}" since (they are rebuilt from
+   * request_meta when read; "{}" is what a release without it shows).
    */
   request_headers: string;
   /** What the request headers are rebuilt from (domain/request-headers.ts); null before it was kept. */

@@ -2,26 +2,37 @@
  * The change feed of the per-process caches on SQLite (store/read-cache.ts).
  *
  * The API's connection makes nearly every change to API clients and
- * webhooks, and says so (`deliverLocally`). Other connections change them
- * too: the dispatcher thread's (its breaker disables a webhook), another
- * process's (`carehooks clients revoke` while `serve` runs, an operator's
- * `sqlite3` shell). SQLite counts the commits other connections make to the
- * file (`PRAGMA data_version`, a read of shared memory): while the count
- * stands, nothing has changed behind this connection's back; when it moves,
- * every cache is dropped. The check runs before every cached read, so a
- * change made elsewhere is seen by the next request after its commit.
+ * webhooks, and says so after its commit (`deliverLocally`). Other
+ * connections change them too: the dispatcher thread's (its breaker disables
+ * a webhook), another process's (`carehooks clients revoke` while `serve`
+ * runs, an operator's `sqlite3` shell). SQLite counts the commits other
+ * connections make to the file (`PRAGMA data_version`, a read of shared
+ * memory): while the count stands, nothing has changed behind this
+ * connection's back; when it moves, every cache is dropped. The check runs
+ * before every cached read, so a change made elsewhere is seen by the next
+ * request after its commit.
  *
- * The one change it cannot see is a write on this same connection that does
- * not announce itself, which only code can make; every code path that
- * changes a client or a webhook announces it (store/changes.ts).
+ * On this connection, a cache may have read rows that a shared transaction
+ * then rolled back (sqlite-durable.ts): the driver calls `dropAll` then. The
+ * one change left unseen is a write here that announces nothing, which only
+ * code makes; every code path that changes a client or a webhook announces
+ * it (store/changes.ts).
  */
 import type BetterSqlite3 from "better-sqlite3";
 import type { ChangeFeed, ChangeWatcher } from "./adapter.js";
 
-export function dataVersionFeed(raw: BetterSqlite3.Database): ChangeFeed {
+export interface SqliteChangeFeed extends ChangeFeed {
+  /** Empties every cache: writes they may have read were rolled back. */
+  dropAll(): void;
+}
+
+export function dataVersionFeed(raw: BetterSqlite3.Database): SqliteChangeFeed {
   const dataVersion = raw.prepare("PRAGMA data_version").pluck();
   let seen = dataVersion.get();
   const watchers = new Set<ChangeWatcher>();
+  const dropAll = () => {
+    for (const watcher of watchers) watcher.reset();
+  };
   return {
     // Nothing to send: other connections see the commit itself; this one hears `deliverLocally`.
     async announce() {},
@@ -32,11 +43,19 @@ export function dataVersionFeed(raw: BetterSqlite3.Database): ChangeFeed {
       watchers.add(watcher);
       return () => watchers.delete(watcher);
     },
+    dropAll,
     heardUntil() {
-      const now = dataVersion.get();
+      let now: unknown;
+      try {
+        now = dataVersion.get();
+      } catch {
+        // The database cannot say (closed, locked): the caches are not trusted, and every read goes to it.
+        dropAll();
+        return Number.NEGATIVE_INFINITY;
+      }
       if (now !== seen) {
         seen = now;
-        for (const watcher of watchers) watcher.reset();
+        dropAll();
       }
       return performance.now();
     },

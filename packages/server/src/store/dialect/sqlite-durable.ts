@@ -79,12 +79,21 @@ export class DurableSqliteDriver implements Driver {
   #broken: Error | undefined;
 
   readonly #limits: SharedLimits;
+  /** Writes were rolled back that other statements on this connection may have read (the caches' reset). */
+  readonly #onRolledBack: (() => void) | undefined;
 
-  constructor(db: BetterSqlite3.Database, wal: WalFlusher | undefined, turns?: WriteTurns, limits = SHARED_LIMITS) {
+  constructor(
+    db: BetterSqlite3.Database,
+    wal: WalFlusher | undefined,
+    turns?: WriteTurns,
+    limits = SHARED_LIMITS,
+    onRolledBack?: () => void,
+  ) {
     this.#db = db;
     this.#limits = limits;
     this.#wal = wal;
     this.#turns = turns;
+    this.#onRolledBack = onRolledBack;
   }
 
   async init(): Promise<void> {}
@@ -153,6 +162,7 @@ export class DurableSqliteDriver implements Driver {
         try {
           this.#db.prepare("rollback to member").run();
           this.#db.prepare("release member").run();
+          if (lease.wrote) this.#onRolledBack?.();
         } catch (error) {
           // Its writes cannot be taken out alone, and must not be committed with the others.
           this.#abandon(shared, error as Error);
@@ -286,8 +296,11 @@ export class DurableSqliteDriver implements Driver {
     this.#shared = undefined;
     shared.failure = error;
     this.#turns?.done();
-    if (error) shared.reject(error);
-    else shared.resolve();
+    if (error) {
+      // Its members' writes are gone, though statements of the transaction may have read them.
+      if (shared.wrote) this.#onRolledBack?.();
+      shared.reject(error);
+    } else shared.resolve();
   }
 
   async #takeTurn(lease: Lease): Promise<void> {
@@ -327,19 +340,22 @@ export class DurableSqliteDialect extends SqliteDialect {
   readonly #wal: WalFlusher | undefined;
   readonly #turns: WriteTurns | undefined;
   readonly #limits: SharedLimits | undefined;
+  readonly #onRolledBack: (() => void) | undefined;
   constructor(
     database: BetterSqlite3.Database,
     wal: WalFlusher | undefined,
     turns?: WriteTurns,
     limits?: SharedLimits,
+    onRolledBack?: () => void,
   ) {
     super({ database });
     this.#database = database;
     this.#wal = wal;
     this.#turns = turns;
     this.#limits = limits;
+    this.#onRolledBack = onRolledBack;
   }
   override createDriver(): Driver {
-    return new DurableSqliteDriver(this.#database, this.#wal, this.#turns, this.#limits);
+    return new DurableSqliteDriver(this.#database, this.#wal, this.#turns, this.#limits, this.#onRolledBack);
   }
 }

@@ -62,7 +62,10 @@ export function openSqlite(file: string, options: DialectOptions): DialectAdapte
       })
     : undefined;
   const turns = raw.memory ? undefined : new WriteTurns(options.shared?.writeTurns);
-  const db = new Kysely<Database>({ dialect: new DurableSqliteDialect(withStatementCache(raw, gate), wal, turns) });
+  const changes = dataVersionFeed(raw);
+  const db = new Kysely<Database>({
+    dialect: new DurableSqliteDialect(withStatementCache(raw, gate), wal, turns, undefined, changes.dropAll),
+  });
   const shared = turns && {
     writeTurns: turns.sharedState,
     ...(wal ? { wal: wal.sharedState } : {}),
@@ -119,7 +122,7 @@ export function openSqlite(file: string, options: DialectOptions): DialectAdapte
     // BEGIN IMMEDIATE already holds the only writer lock for the whole transaction.
     lockRows: (query) => query,
     createWakeup: () => new LocalWakeup(),
-    changes: dataVersionFeed(raw),
+    changes,
     // In-process: a record, its event and its deliveries are statements of the caller's transaction.
     writableCtes: false,
     isUnavailable(error) {

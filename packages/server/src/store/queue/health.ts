@@ -8,7 +8,7 @@
  * .recovered) in it too.
  */
 import type { Health } from "../../domain/breaker.js";
-import { notifySubscriptionsChanged } from "../changes.js";
+import { forgetChanges, notifySubscriptionsChanged } from "../changes.js";
 import type { DialectAdapter } from "../dialect/adapter.js";
 import { webhookStateChanged } from "../operational-events.js";
 import { changedBy, numbered } from "./raw.js";
@@ -36,7 +36,8 @@ export async function writeHealth(
   now: number,
 ): Promise<HealthWrite> {
   const pg = adapter.name === "postgres";
-  return adapter.db.transaction().execute(async (trx) => {
+  let changed: string[] = [];
+  const result = await adapter.db.transaction().execute(async (trx): Promise<HealthWrite> => {
     const written = await changedBy(trx, pg ? numbered(WRITE) : WRITE, [
       after.state,
       after.state_reason,
@@ -56,10 +57,13 @@ export async function writeHealth(
         subscriptionId,
       ]);
       // Every API process stops caching it as a webhook to write deliveries for.
-      await notifySubscriptionsChanged(adapter, trx, [subscriptionId]);
+      changed = await notifySubscriptionsChanged(adapter, trx, [subscriptionId]);
     }
     const deliveries =
       after.state === before.state ? 0 : await webhookStateChanged(adapter, trx, subscriptionId, after);
     return { written: true, deliveries };
   });
+  // This process's caches too, now: on SQLite the same connection's commit tells them nothing.
+  forgetChanges(adapter, changed);
+  return result;
 }
