@@ -13,7 +13,7 @@
  */
 import { MASK } from "./custom-headers.js";
 import { isEd25519Key } from "./ed25519-keys.js";
-import { signatureHeaders } from "./signing.js";
+import { type SignatureEntry, signatureEntry, signatureHeaders, signatureHeadersOf } from "./signing.js";
 
 /** What an attempt's headers derive from, besides its delivery and its start. */
 export interface RequestMeta {
@@ -97,34 +97,24 @@ export function rebuiltHeaders(
   heldKeys: ReadonlyMap<string, string>,
 ): Record<string, string> {
   const timestamp = Math.floor(attempt.startedAt / 1000);
-  const headers = requestHeaders({
-    eventId: attempt.eventId,
-    timestamp,
-    body: "",
-    keys: [],
-    custom: Object.fromEntries(meta.headerNames.map((name) => [name, MASK])),
-    version: meta.version,
-  });
-  const eka: string[] = [];
-  const standard: string[] = [];
-  for (const id of meta.keyIds) {
+  const entries = meta.keyIds.map((id): SignatureEntry => {
     const key = heldKeys.get(id);
-    if (key === undefined || attempt.body === undefined) {
-      const why = `(key ${id} ${key === undefined ? "no longer held" : "signed an event no longer stored"})`;
-      if (id.startsWith("ed25519_")) standard.push(`v1a,${why}`);
-      else {
-        eka.push(`v1=${why}`);
-        standard.push(`v1,${why}`);
-      }
-      continue;
+    if (key !== undefined && attempt.body !== undefined) {
+      return signatureEntry(key, attempt.eventId, timestamp, attempt.body);
     }
-    const one = signatureHeaders({ eventId: attempt.eventId, timestamp, body: attempt.body, keys: [key] });
-    const ekaEntry = one["eka-webhook-signature"];
-    // Eka's header carries the MAC keys only: `t=<timestamp>,v1=<mac>`.
-    if (ekaEntry !== undefined) eka.push(ekaEntry.slice(ekaEntry.indexOf(",") + 1));
-    standard.push(one["webhook-signature"] as string);
-  }
-  if (eka.length > 0) headers["eka-webhook-signature"] = [`t=${timestamp}`, ...eka].join(",");
-  if (standard.length > 0) headers["webhook-signature"] = standard.join(" ");
-  return headers;
+    const why = `(key ${id} ${key === undefined ? "no longer held" : "signed an event no longer stored"})`;
+    // As signatureEntry's: Eka's header carries the MAC keys only.
+    return id.startsWith("ed25519_") ? { standard: `v1a,${why}` } : { eka: `v1=${why}`, standard: `v1,${why}` };
+  });
+  return {
+    ...requestHeaders({
+      eventId: attempt.eventId,
+      timestamp,
+      body: "",
+      keys: [],
+      custom: Object.fromEntries(meta.headerNames.map((name) => [name, MASK])),
+      version: meta.version,
+    }),
+    ...signatureHeadersOf(timestamp, entries),
+  };
 }

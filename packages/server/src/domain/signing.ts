@@ -32,25 +32,40 @@ const WHSEC_PREFIX = "whsec_";
 export function signatureHeaders(input: SignInput): Record<string, string> {
   const { eventId, timestamp, body, keys } = input;
   assertTimestamp(timestamp);
-  const headers: Record<string, string> = {
+  return {
     "webhook-id": eventId,
     "webhook-timestamp": String(timestamp),
+    ...signatureHeadersOf(
+      timestamp,
+      keys.map((key) => signatureEntry(key, eventId, timestamp, body)),
+    ),
   };
-  if (keys.length === 0) return headers;
-  const macKeys = keys.filter((key) => !isEd25519Key(key));
-  if (macKeys.length > 0) {
-    headers["eka-webhook-signature"] = [
-      `t=${timestamp}`,
-      ...macKeys.map((key) => `v1=${ekaSignature(key, timestamp, body)}`),
-    ].join(",");
-  }
-  headers["webhook-signature"] = keys
-    .map((key) =>
-      isEd25519Key(key)
-        ? `v1a,${ed25519Signature(key, eventId, timestamp, body)}`
-        : `v1,${standardSignature(key, eventId, timestamp, body)}`,
-    )
-    .join(" ");
+}
+
+/**
+ * One key's entries in the two signature headers: Eka's `v1=<hex>` (MAC keys
+ * only) and Standard Webhooks' `v1,<base64>` (MAC) or `v1a,<base64>` (Ed25519).
+ */
+export interface SignatureEntry {
+  readonly eka?: string;
+  readonly standard: string;
+}
+
+export function signatureEntry(key: string, eventId: string, timestamp: number, body: string): SignatureEntry {
+  return isEd25519Key(key)
+    ? { standard: `v1a,${ed25519Signature(key, eventId, timestamp, body)}` }
+    : {
+        eka: `v1=${ekaSignature(key, timestamp, body)}`,
+        standard: `v1,${standardSignature(key, eventId, timestamp, body)}`,
+      };
+}
+
+/** The signature headers of `entries`, one per key, new key first; none for an unsigned request. */
+export function signatureHeadersOf(timestamp: number, entries: readonly SignatureEntry[]): Record<string, string> {
+  const headers: Record<string, string> = {};
+  const eka = entries.flatMap((entry) => (entry.eka === undefined ? [] : [entry.eka]));
+  if (eka.length > 0) headers["eka-webhook-signature"] = [`t=${timestamp}`, ...eka].join(",");
+  if (entries.length > 0) headers["webhook-signature"] = entries.map((entry) => entry.standard).join(" ");
   return headers;
 }
 
