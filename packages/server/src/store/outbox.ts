@@ -53,16 +53,17 @@ export async function recordEvent(adapter: DialectAdapter, db: Db, outgoing: Out
 
 /**
  * SQLite: one pending delivery per `[delivery id, subscription id]` of @ids
- * whose subscription is still live in the database, whatever the caller's
- * (cached) list says: a webhook deleted or disabled by another connection
- * (the breaker) gets none.
+ * whose subscription is still live in the database and the event's
+ * business's, whatever the caller's (cached) list says: a webhook deleted or
+ * disabled by another connection (the breaker) gets none. PostgreSQL's one
+ * statement (outbox-statement.ts) checks the same.
  */
 const SQLITE_DELIVERIES = `
 INSERT INTO delivery (id, event_id, subscription_id, business_id, event_name, status, attempts, next_attempt_at,
   created_at, updated_at, resource_key)
-SELECT j.value ->> 0, @event, s.id, @business, @name, 'pending', 0, @at, @at, @at, @resource
+SELECT j.value ->> 0, @event, s.id, s.business_id, @name, 'pending', 0, @at, @at, @at, @resource
 FROM json_each(@ids) AS j JOIN subscription AS s ON s.id = j.value ->> 1
-WHERE s.deleted_at IS NULL AND s.state <> 'disabled'`;
+WHERE s.business_id = @business AND s.deleted_at IS NULL AND s.state <> 'disabled'`;
 
 /** What per-resource ordering orders a delivery by: its event's resource. */
 export function resourceKeyOf(event: Pick<NewEvent, "resource_type" | "resource_id">): string {
