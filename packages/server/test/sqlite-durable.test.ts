@@ -2,7 +2,9 @@
  * The embedded database's commits: durable before they are answered, with
  * fsyncs shared between commits that arrive together, on a real file.
  */
+import { pbkdf2 } from "node:crypto";
 import path from "node:path";
+import { promisify } from "node:util";
 import BetterSqlite3 from "better-sqlite3";
 import { Kysely, sql } from "kysely";
 import { afterEach, describe, expect, it } from "vitest";
@@ -123,6 +125,43 @@ describe("durable SQLite commits", () => {
     });
     const next = insertInTransaction(aged.db, 2, "next");
     await Promise.all([busy, next]);
+    expect(aged.wal.stats).toMatchObject({ committed: 2, flushed: 2 });
+  });
+
+  it("keeps a shared transaction open while a flush runs, for the turns after it to join, within its age limit", async () => {
+    // libuv's pool kept busy, so the first commit's fsync waits behind it: a flush that runs for a while.
+    const busyPool = () =>
+      Array.from({ length: Number(process.env.UV_THREADPOOL_SIZE ?? 4) }, () =>
+        promisify(pbkdf2)("carehooks", "salt", 400_000, 32, "sha256"),
+      );
+    const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+
+    const { db, wal } = open();
+    const pool = busyPool();
+    const first = insertInTransaction(db, 1, "first");
+    while (!wal.flushing) await nextTurn();
+    expect(wal.stats.committed).toBe(1);
+    const second = insertInTransaction(db, 2, "second");
+    await nextTurn();
+    const third = insertInTransaction(db, 3, "third");
+    await nextTurn();
+    // A COMMIT now would wait for the next flush anyway: the two later turns share one, made when this flush ends.
+    expect(wal.flushing).toBe(true);
+    expect(wal.stats.committed).toBe(1);
+    await Promise.all([...pool, first, second, third]);
+    expect(wal.stats).toMatchObject({ committed: 2, flushed: 2 });
+
+    // With the serving limit (10 ms), it is committed when that old, though the flush still runs.
+    const aged = open(undefined, undefined, { members: 100, ms: 10 });
+    const agedPool = busyPool();
+    const one = insertInTransaction(aged.db, 1, "one");
+    while (!aged.wal.flushing) await nextTurn();
+    const two = insertInTransaction(aged.db, 2, "two");
+    const startedAt = performance.now();
+    while (aged.wal.stats.committed < 2) await nextTurn();
+    expect(aged.wal.flushing).toBe(true);
+    expect(performance.now() - startedAt).toBeLessThan(1000);
+    await Promise.all([...agedPool, one, two]);
     expect(aged.wal.stats).toMatchObject({ committed: 2, flushed: 2 });
   });
 

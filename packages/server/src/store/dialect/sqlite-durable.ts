@@ -245,9 +245,29 @@ export class DurableSqliteDriver implements Driver {
     await this.#wal?.durable();
   }
 
-  /** The end of a turn of the event loop: commit the shared transaction once no member holds the connection. */
+  /**
+   * The end of a turn of the event loop: commit the shared transaction once no member holds the
+   * connection. While this thread's flush runs, a COMMIT now would wait for the flush after it
+   * anyway: the transaction stays open until that flush ends (within its limits), and what
+   * arrives meanwhile joins it, so one COMMIT writes the pages they all changed.
+   */
   #close(shared: SharedTransaction): void {
     if (this.#shared !== shared) return;
+    const wal = this.#wal;
+    const age = performance.now() - shared.openedAt;
+    if (wal?.flushing && shared.members < this.#limits.members && age < this.#limits.ms) {
+      if (!shared.awaitingFlush) {
+        shared.awaitingFlush = true;
+        // A slow disk must not keep it open past its age limit: the other thread waits for the write turn.
+        const old = setTimeout(() => this.#close(shared), this.#limits.ms - age);
+        wal.afterFlush(() => {
+          clearTimeout(old);
+          shared.awaitingFlush = false;
+          this.#close(shared);
+        });
+      }
+      return;
+    }
     if (this.#held) shared.closeWhenFree = true;
     else this.#commitShared(shared);
   }

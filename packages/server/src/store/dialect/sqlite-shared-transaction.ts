@@ -25,7 +25,10 @@ export const SHARED_LIMITS: SharedLimits = { members: 100, ms: 10 };
  *   one that fails is rolled back alone.
  * - The COMMIT runs once no transaction holds the connection, at the end of
  *   the turn (`setImmediate`), and before the connection goes to a
- *   transaction of a later turn: a shared transaction lasts one turn.
+ *   transaction of a later turn: a shared transaction lasts one turn. But
+ *   when the turn ends while this thread's flush runs, a COMMIT then would
+ *   wait for the flush after it anyway: it stays open until that flush
+ *   ends, and the transactions of the turns meanwhile join it.
  * - A member that would find it full or old (`SharedLimits`: 100, 10 ms)
  *   commits it first and starts the next one; so does one that lets go of
  *   an old one.
@@ -41,6 +44,8 @@ export class SharedTransaction {
   wrote = false;
   /** The end of the turn came while a member held the connection: commit when it lets go. */
   closeWhenFree = false;
+  /** The end of the turn came during a flush: commit when it ends (sqlite-durable.ts, `#close`). */
+  awaitingFlush = false;
   /** Why it ended without committing. */
   failure: Error | undefined;
   readonly settled: Promise<void>;

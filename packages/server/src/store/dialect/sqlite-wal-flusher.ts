@@ -52,6 +52,8 @@ export class WalFlusher {
   #flushing = false;
   #failure: Error | undefined;
   #waiters: { upTo: bigint; resolve(): void; reject(error: Error): void }[] = [];
+  /** Called when this thread's flush in progress ends, before the next one starts. */
+  #afterFlush: (() => void)[] = [];
 
   readonly #writer: number;
   readonly #waitForOwnCommits: boolean;
@@ -118,6 +120,20 @@ export class WalFlusher {
     });
   }
 
+  /** True while a flush started on this thread runs: a commit made now waits for the one after it. */
+  get flushing(): boolean {
+    return this.#flushing;
+  }
+
+  /**
+   * Calls `then` once this thread's flush in progress has ended (or failed), before the next one
+   * starts, so that a commit made then is covered by that next flush; at once when none runs.
+   */
+  afterFlush(then: () => void): void {
+    if (this.#flushing) this.#afterFlush.push(then);
+    else then();
+  }
+
   /** The number of the last commit any other connection started. */
   #othersCommitted(): bigint {
     let last = 0n;
@@ -161,6 +177,7 @@ export class WalFlusher {
       setTimeout(() => {
         this.#flushing = false;
         this.#settle();
+        this.#flushEnded();
         this.#flush();
       }, 1);
       return;
@@ -196,8 +213,15 @@ export class WalFlusher {
         seen = was;
       }
       this.#settle();
+      this.#flushEnded();
       this.#flush();
     });
+  }
+
+  #flushEnded(): void {
+    const callbacks = this.#afterFlush;
+    this.#afterFlush = [];
+    for (const then of callbacks) then();
   }
 
   /** Resolves the waiters whose commits are on disk, by this thread's flush or another's. */
@@ -218,6 +242,7 @@ export class WalFlusher {
     const waiting = this.#waiters;
     this.#waiters = [];
     for (const waiter of waiting) waiter.reject(this.#failure);
+    this.#flushEnded();
     this.#onFailure?.(this.#failure);
   }
 }
