@@ -7,6 +7,8 @@
 //   --between: count only the samples from the first to the last whose stack has a function
 //   matching REGEX (e.g. "send .*sender" for the drain, leaving out start-up and shutdown).
 //   --per: also print microseconds per unit of work (e.g. the deliveries of the drain).
+//   --window MS: count only the first MS milliseconds from the first sample counted (e.g. the
+//   cold start of a drain, while V8 has compiled little of it).
 import { readFileSync } from "node:fs";
 
 const file = process.argv[2];
@@ -15,6 +17,7 @@ const option = (name) => (process.argv.includes(name) ? process.argv[process.arg
 const match = option("--match") === undefined ? undefined : new RegExp(option("--match"));
 const between = option("--between") === undefined ? undefined : new RegExp(option("--between"));
 const per = Number(option("--per")) || undefined;
+const windowMs = Number(option("--window")) || undefined;
 if (!file) {
   process.stderr.write("usage: node bench/profile-summary.mjs FILE.cpuprofile [--top N]\n");
   process.exit(2);
@@ -37,6 +40,16 @@ if (between) {
   };
   first = profile.samples.findIndex(hits);
   last = profile.samples.findLastIndex(hits);
+}
+if (windowMs !== undefined) {
+  let elapsed = 0;
+  for (let i = first + 1; i <= last; i++) {
+    elapsed += profile.timeDeltas[i] ?? 0;
+    if (elapsed > windowMs * 1000) {
+      last = i - 1;
+      break;
+    }
+  }
 }
 
 // self time per node from samples and timeDeltas (µs)

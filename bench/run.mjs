@@ -61,6 +61,8 @@ const HELP = `Usage: node bench/run.mjs [options]
   --out FILE            JSON results (default bench/results/latest.json)
   --env KEY=VALUE       extra environment for every carehooks process (repeatable), e.g.
                         --env CAREHOOKS_SQLITE_SYNCHRONOUS=NORMAL
+  --node-flags=FLAGS    flags for node in every carehooks process (space-separated; after "=",
+                        as they start with "--"), e.g. --node-flags=--interrupt-budget=16384
   --cpu-prof DIR        run every carehooks process with node --cpu-prof, profiles into DIR
   --sql-profile DIR     time every SQLite statement in carehooks processes, DIR/sql-<pid>.json
 `;
@@ -93,6 +95,7 @@ const { values: opt } = parseArgs({
     timeout: { type: "string", default: "60" },
     out: { type: "string", default: path.join(ROOT, "bench/results/latest.json") },
     env: { type: "string", multiple: true, default: [] },
+    "node-flags": { type: "string" },
     "cpu-prof": { type: "string" },
     "sql-profile": { type: "string" },
     help: { type: "boolean", default: false },
@@ -164,6 +167,7 @@ if (!["ports", "paths", "both"].includes(O.fanoutTarget)) {
   process.stderr.write("--fanout-target must be ports, paths or both\n");
   process.exit(2);
 }
+if (opt["node-flags"]) serveNodeFlags.push(...opt["node-flags"].split(/\s+/).filter(Boolean));
 if (opt["cpu-prof"]) {
   const dir = path.resolve(opt["cpu-prof"]);
   mkdirSync(dir, { recursive: true });
@@ -730,6 +734,15 @@ function buildRows(results) {
         cpuText(d.cpu),
         peerRate ? `${ratio(d.rate, peerRate)} × ${PEERS[peer].label}` : "",
       ]);
+      const peerWarm = results.peers?.[peer]?.drain?.secondHalfRate;
+      rows.push([
+        name,
+        "  its second half (warmed up)",
+        `${d.secondHalfRate} deliveries/s`,
+        ratio(d.secondHalfRate, b1),
+        "",
+        peerWarm ? `${ratio(d.secondHalfRate, peerWarm)} × ${PEERS[peer].label}'s` : "",
+      ]);
       rows.push([
         name,
         "  API-only create rate (no dispatcher)",
@@ -769,6 +782,13 @@ function buildRows(results) {
       `${d.rate} deliveries/s`,
       ratio(d.rate, b1),
       `${cpuText(d.cpu)}; jobs ${JSON.stringify(d.counts)}`,
+    ]);
+    rows.push([
+      "",
+      "  its second half (warmed up)",
+      `${d.secondHalfRate} deliveries/s`,
+      ratio(d.secondHalfRate, b1),
+      "",
     ]);
   }
   return rows;
@@ -908,6 +928,9 @@ async function main() {
       drain: ratio(r.drain?.rate, b1),
       // the peer queue on the same kind of store (PEER_OF), measured in the same run
       drainVsPeer: ratio(r.drain?.rate, results.peers?.[PEER_OF[db]]?.drain?.rate),
+      // the second half of each drain: both warmed up (the targets are on the whole drain)
+      drainSecondHalf: ratio(r.drain?.secondHalfRate, b1),
+      drainSecondHalfVsPeer: ratio(r.drain?.secondHalfRate, results.peers?.[PEER_OF[db]]?.drain?.secondHalfRate),
       peer: PEER_OF[db],
       latencyP99Ms: r.latency?.latencyMs?.p99,
       latencyLowRateP99Ms: r.latencyLow?.latencyMs?.p99,

@@ -171,6 +171,7 @@ export async function drain({ receiver, key, tag, expected, startDispatcher, tim
   const { cpu, cpuSeconds } = meter();
   threads();
   const span = (stats.last - stats.first) / 1000;
+  const receipts = await receiver.call("receipts");
   return {
     expected,
     delivered: stats.deliveries,
@@ -183,7 +184,34 @@ export async function drain({ receiver, key, tag, expected, startDispatcher, tim
     signaturesBad: stats.sigBad,
     cpu,
     cpuMsPerDelivery: cpuMsPer(cpuSeconds, stats.deliveries),
+    secondHalfRate: secondHalfRate(receipts.map(([, t]) => t)),
+    perQuarterSecond: ratesByWindow(
+      receipts.map(([, t]) => t),
+      stats.first,
+      250,
+    ),
   };
+}
+
+/**
+ * Receipts a second over the second half of them: the drain once the process has warmed up (a
+ * fresh process runs its first second or so in V8's baseline tiers, at a third of its later rate).
+ */
+function secondHalfRate(times) {
+  const sorted = [...times].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  const span = (sorted[sorted.length - 1] - sorted[mid]) / 1000;
+  return span > 0 ? round((sorted.length - 1 - mid) / span) : undefined;
+}
+
+/** Receipts a second in consecutive windows from `first`: how a cold process warms up during a drain. */
+function ratesByWindow(times, first, windowMs) {
+  const counts = [];
+  for (const t of times) {
+    const i = Math.floor((t - first) / windowMs);
+    counts[i] = (counts[i] ?? 0) + 1;
+  }
+  return Array.from(counts, (n) => Math.round(((n ?? 0) * 1000) / windowMs));
 }
 
 /**
