@@ -40,7 +40,7 @@ function open(
   raw.pragma("synchronous = NORMAL");
   raw.exec("CREATE TABLE item (id INTEGER PRIMARY KEY, label TEXT NOT NULL UNIQUE)");
   const wal = new WalFlusher(walPath ? walPath(file) : `${file}-wal`, onFailure);
-  const db = new Kysely<Tables>({ dialect: new DurableSqliteDialect(raw, wal, undefined, limits) });
+  const db = new Kysely<Tables>({ dialect: new DurableSqliteDialect(raw, { wal, limits }) });
   opened.push(db);
   return { db, wal, file };
 }
@@ -278,7 +278,7 @@ describe("durable SQLite commits", () => {
       const raw = new BetterSqlite3(file, { timeout: 5000 });
       raw.pragma("journal_mode = WAL");
       raw.exec("CREATE TABLE IF NOT EXISTS item (id INTEGER PRIMARY KEY, label TEXT NOT NULL UNIQUE)");
-      const db = new Kysely<Tables>({ dialect: new DurableSqliteDialect(raw, undefined, turns, UNHURRIED) });
+      const db = new Kysely<Tables>({ dialect: new DurableSqliteDialect(raw, { turns, limits: UNHURRIED }) });
       opened.push(db);
       return db;
     };

@@ -76,13 +76,20 @@ export interface DispatcherDeps {
   readonly random?: () => number;
 }
 
-/** The keys that sign an attempt now: the current one, then the previous one during its overlap. */
-export function signingKeys(delivery: ClaimedDelivery, keyBox: KeyBox, now: number): string[] {
+/**
+ * The keys that sign an attempt now, opened: the current one, then the previous one during its
+ * overlap (`withPrevious`).
+ */
+export function signingKeys(
+  delivery: ClaimedDelivery,
+  keyBox: KeyBox,
+  now: number,
+): { keys: string[]; withPrevious: boolean } {
   const keys: string[] = [];
   if (delivery.signing_key) keys.push(keyBox.open(delivery.signing_key));
   const previous = previousKeyStillSigning(delivery, keyBox, now);
   if (previous !== null) keys.push(previous);
-  return keys;
+  return { keys, withPrevious: previous !== null };
 }
 
 export class Dispatcher {
@@ -411,7 +418,7 @@ export class Dispatcher {
     let meta: string | null = null;
     let result: SendResult;
     try {
-      const keys = signingKeys(delivery, keyBox, startedAt);
+      const { keys, withPrevious } = signingKeys(delivery, keyBox, startedAt);
       const custom = this.#options.headersOf(delivery.headers);
       const headers = requestHeaders({
         eventId: delivery.event_id,
@@ -421,7 +428,7 @@ export class Dispatcher {
         custom,
         version,
       });
-      meta = this.#requestMeta(delivery, keys, custom);
+      meta = this.#requestMeta(delivery, keys, withPrevious, custom);
       result = await sender.send({
         url: delivery.endpoint,
         headers,
@@ -489,11 +496,15 @@ export class Dispatcher {
   /**
    * What an attempt's headers are rebuilt from in the delivery log
    * (domain/request-headers.ts). `keys`: the keys `delivery` was signed
-   * with, opened (its own, then the previous one while it still signs).
+   * with, opened (its own, then the previous one when `withPrevious`).
    */
-  #requestMeta(delivery: ClaimedDelivery, keys: readonly string[], custom: Readonly<Record<string, string>>): string {
+  #requestMeta(
+    delivery: ClaimedDelivery,
+    keys: readonly string[],
+    withPrevious: boolean,
+    custom: Readonly<Record<string, string>>,
+  ): string {
     const names = Object.keys(custom);
-    const withPrevious = keys.length > (delivery.signing_key === null ? 0 : 1);
     const sealed = `${delivery.signing_key ?? ""}\u0000${withPrevious ? delivery.previous_signing_key : ""}`;
     return this.#metas.getOrSet(`${names.join("\n")}\u0000${sealed}`, () =>
       encodeRequestMeta({

@@ -36,6 +36,18 @@ import type { WriteTurns } from "./sqlite-write-turns.js";
 
 export type { SharedLimits };
 
+/** What the durable driver works with besides its connection. */
+export interface DurableOptions {
+  /** Flushes the log for `synchronous=FULL`; absent when commits need no flush here (`NORMAL`, in memory). */
+  readonly wal?: WalFlusher | undefined;
+  /** Turns at writing shared with the connections on other threads (none for an in-memory database). */
+  readonly turns?: WriteTurns | undefined;
+  /** How large and old a shared transaction may grow (SHARED_LIMITS unless given). */
+  readonly limits?: SharedLimits | undefined;
+  /** Writes were rolled back that other statements on this connection may have read (the caches' reset). */
+  readonly onRolledBack?: (() => void) | undefined;
+}
+
 /**
  * One turn with the single connection. A transaction keeps it until its
  * commit or rollback (its savepoint's, or the BEGIN it made); a statement
@@ -82,18 +94,12 @@ export class DurableSqliteDriver implements Driver {
   /** Writes were rolled back that other statements on this connection may have read (the caches' reset). */
   readonly #onRolledBack: (() => void) | undefined;
 
-  constructor(
-    db: BetterSqlite3.Database,
-    wal: WalFlusher | undefined,
-    turns?: WriteTurns,
-    limits = SHARED_LIMITS,
-    onRolledBack?: () => void,
-  ) {
+  constructor(db: BetterSqlite3.Database, options: DurableOptions = {}) {
     this.#db = db;
-    this.#limits = limits;
-    this.#wal = wal;
-    this.#turns = turns;
-    this.#onRolledBack = onRolledBack;
+    this.#limits = options.limits ?? SHARED_LIMITS;
+    this.#wal = options.wal;
+    this.#turns = options.turns;
+    this.#onRolledBack = options.onRolledBack;
   }
 
   async init(): Promise<void> {}
@@ -357,25 +363,13 @@ export class DurableSqliteDriver implements Driver {
 /** Kysely's SQLite dialect on this driver. */
 export class DurableSqliteDialect extends SqliteDialect {
   readonly #database: BetterSqlite3.Database;
-  readonly #wal: WalFlusher | undefined;
-  readonly #turns: WriteTurns | undefined;
-  readonly #limits: SharedLimits | undefined;
-  readonly #onRolledBack: (() => void) | undefined;
-  constructor(
-    database: BetterSqlite3.Database,
-    wal: WalFlusher | undefined,
-    turns?: WriteTurns,
-    limits?: SharedLimits,
-    onRolledBack?: () => void,
-  ) {
+  readonly #options: DurableOptions;
+  constructor(database: BetterSqlite3.Database, options: DurableOptions = {}) {
     super({ database });
     this.#database = database;
-    this.#wal = wal;
-    this.#turns = turns;
-    this.#limits = limits;
-    this.#onRolledBack = onRolledBack;
+    this.#options = options;
   }
   override createDriver(): Driver {
-    return new DurableSqliteDriver(this.#database, this.#wal, this.#turns, this.#limits, this.#onRolledBack);
+    return new DurableSqliteDriver(this.#database, this.#options);
   }
 }

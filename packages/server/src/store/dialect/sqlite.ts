@@ -64,7 +64,7 @@ export function openSqlite(file: string, options: DialectOptions): DialectAdapte
   const turns = raw.memory ? undefined : new WriteTurns(options.shared?.writeTurns);
   const changes = dataVersionFeed(raw);
   const db = new Kysely<Database>({
-    dialect: new DurableSqliteDialect(withStatementCache(raw, gate), wal, turns, undefined, changes.dropAll),
+    dialect: new DurableSqliteDialect(withStatementCache(raw, gate), { wal, turns, onRolledBack: changes.dropAll }),
   });
   const shared = turns && {
     writeTurns: turns.sharedState,
