@@ -254,26 +254,31 @@ export class DurableSqliteDriver implements Driver {
   /**
    * The end of a turn of the event loop: commit the shared transaction once no member holds the
    * connection. While this thread's flush runs, a COMMIT now would wait for the flush after it
-   * anyway: the transaction stays open until that flush ends (within its limits), and what
-   * arrives meanwhile joins it, so one COMMIT writes the pages they all changed.
+   * anyway (where members wait for their own commits: not on the dispatcher thread's
+   * connection): a transaction that wrote stays open until that flush ends, or until its age
+   * limit, and the transactions of the turns meanwhile join it, so one COMMIT writes the pages
+   * they all changed.
    */
   #close(shared: SharedTransaction): void {
-    if (this.#shared !== shared) return;
     const wal = this.#wal;
     const age = performance.now() - shared.openedAt;
-    if (wal?.flushing && shared.members < this.#limits.members && age < this.#limits.ms) {
-      if (!shared.awaitingFlush) {
-        shared.awaitingFlush = true;
-        // A slow disk must not keep it open past its age limit: the other thread waits for the write turn.
-        const old = setTimeout(() => this.#close(shared), this.#limits.ms - age);
-        wal.afterFlush(() => {
-          clearTimeout(old);
-          shared.awaitingFlush = false;
-          this.#close(shared);
-        });
-      }
+    const worthWaiting =
+      wal?.flushing && wal.waitsForOwnCommits && shared.wrote && shared.members < this.#limits.members;
+    if (this.#shared === shared && worthWaiting && age < this.#limits.ms) {
+      // A slow disk must not keep it open past its age limit: the other thread waits for the write turn.
+      const old = setTimeout(() => this.#commitWhenFree(shared), this.#limits.ms - age);
+      wal.afterFlush(() => {
+        clearTimeout(old);
+        this.#commitWhenFree(shared);
+      });
       return;
     }
+    this.#commitWhenFree(shared);
+  }
+
+  /** Commits the shared transaction now, or as soon as the member holding the connection lets go. */
+  #commitWhenFree(shared: SharedTransaction): void {
+    if (this.#shared !== shared) return;
     if (this.#held) shared.closeWhenFree = true;
     else this.#commitShared(shared);
   }

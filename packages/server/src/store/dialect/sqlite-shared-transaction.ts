@@ -44,8 +44,6 @@ export class SharedTransaction {
   wrote = false;
   /** The end of the turn came while a member held the connection: commit when it lets go. */
   closeWhenFree = false;
-  /** The end of the turn came during a flush: commit when it ends (sqlite-durable.ts, `#close`). */
-  awaitingFlush = false;
   /** Why it ended without committing. */
   failure: Error | undefined;
   readonly settled: Promise<void>;

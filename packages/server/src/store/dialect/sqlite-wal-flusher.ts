@@ -120,6 +120,11 @@ export class WalFlusher {
     });
   }
 
+  /** Whether this connection's statements wait for its own commits to be on disk (WalFlusherOptions). */
+  get waitsForOwnCommits(): boolean {
+    return this.#waitForOwnCommits;
+  }
+
   /** True while a flush started on this thread runs: a commit made now waits for the one after it. */
   get flushing(): boolean {
     return this.#flushing;
@@ -221,7 +226,16 @@ export class WalFlusher {
   #flushEnded(): void {
     const callbacks = this.#afterFlush;
     this.#afterFlush = [];
-    for (const then of callbacks) then();
+    for (const then of callbacks) {
+      try {
+        then();
+      } catch (error) {
+        // Not at the cost of the other callbacks, nor of the next flush: thrown on its own.
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    }
   }
 
   /** Resolves the waiters whose commits are on disk, by this thread's flush or another's. */
