@@ -926,6 +926,7 @@ async function main() {
       fanout10Ports: ratio(r.fanout?.ports?.deliveryRate, b10),
       fanout10Paths: ratio(r.fanout?.paths?.deliveryRate, b1),
       drain: ratio(r.drain?.rate, b1),
+      apiOnly: ratio(r.drain?.apiOnlyCreateRate, b1),
       // the peer queue on the same kind of store (PEER_OF), measured in the same run
       drainVsPeer: ratio(r.drain?.rate, results.peers?.[PEER_OF[db]]?.drain?.rate),
       // the second half of each drain: both warmed up (the targets are on the whole drain)
@@ -949,13 +950,16 @@ async function main() {
   const atLeast = (x, min) => (x === undefined ? undefined : x >= min);
   const q = results.ratios;
   results.targets = {
-    sqliteE2eAtLeastHalfOfRaw: atLeast(q.sqlite?.e2eFanout1, 0.5),
+    // The data path v2 issue's targets; the latency ones at --rate (500/s by default; the issue asks
+    // PostgreSQL's at 200/s). PostgreSQL end to end against the figure before v2 is not a same-run ratio.
     sqliteDrainAtLeastHalfOfRaw: atLeast(q.sqlite?.drain, 0.5),
     sqliteDrainAtLeast1_5xBullmq: atLeast(q.sqlite?.drainVsPeer, 1.5),
+    sqliteE2eAtLeast0_3xRaw: atLeast(q.sqlite?.e2eFanout1, 0.3),
+    sqliteApiOnlyAtLeast0_35xRaw: atLeast(q.sqlite?.apiOnly, 0.35),
     postgresDrainAtLeast0_35xRaw: atLeast(q.postgres?.drain, 0.35),
     postgresDrainAtLeast2xGraphile: atLeast(q.postgres?.drainVsPeer, 2),
     sqliteP99AtMost50ms: results.sqlite?.latency ? results.sqlite.latency.latencyMs.p99 <= 50 : undefined,
-    postgresP99AtMost50ms: results.postgres?.latency ? results.postgres.latency.latencyMs.p99 <= 50 : undefined,
+    postgresP99AtMost100ms: results.postgres?.latency ? results.postgres.latency.latencyMs.p99 <= 100 : undefined,
   };
   results.wallSeconds = round((now() - started) / 1000, 1);
 
