@@ -27,8 +27,9 @@ export const SHARED_LIMITS: SharedLimits = { members: 100, ms: 10 };
  *   the turn (`setImmediate`), and before the connection goes to a
  *   transaction of a later turn: a shared transaction lasts one turn. But
  *   when the turn ends while this thread's flush runs, a COMMIT then would
- *   wait for the flush after it anyway: it stays open until that flush
- *   ends, and the transactions of the turns meanwhile join it.
+ *   wait for the flush after it anyway: one that wrote, on a connection
+ *   that waits for its own commits, stays open until that flush ends (or
+ *   its age limit), and the transactions of the turns meanwhile join it.
  * - A member that would find it full or old (`SharedLimits`: 100, 10 ms)
  *   commits it first and starts the next one; so does one that lets go of
  *   an old one.
