@@ -2,7 +2,8 @@ import { Kysely, PostgresDialect, sql } from "kysely";
 import pg from "pg";
 import type { Database } from "../schema.js";
 import { LocalWakeup, type Wakeup } from "../wakeup.js";
-import type { ChangeFeed, ChangeWatcher, DialectAdapter, DialectOptions, Migration } from "./adapter.js";
+import type { ChangeFeed, DialectAdapter, DialectOptions, Migration } from "./adapter.js";
+import { ChangeWatchers } from "./change-watchers.js";
 import { PgListener } from "./postgres-listener.js";
 
 const INT8_OID = 20;
@@ -70,30 +71,24 @@ function wakeupOn(listener: PgListener, channel: string, pool: pg.Pool): Wakeup 
 
 /** Cache changes on their own channel, the payload naming what changed; a reconnect means some may have been missed. */
 function changesOn(listener: PgListener, channel: string): ChangeFeed {
-  const watchers = new Set<ChangeWatcher>();
+  const watchers = new ChangeWatchers();
   let heard = false;
   const hear = () => {
     if (heard) return;
     heard = true;
-    listener.on(channel, (key) => {
-      for (const watcher of watchers) watcher.changed(key);
-    });
-    listener.onReconnect(() => {
-      for (const watcher of watchers) watcher.reset();
-    });
+    listener.on(channel, (key) => watchers.changed([key]));
+    listener.onReconnect(() => watchers.reset());
   };
   return {
     async announce(db, keys) {
       if (keys.length === 0) return;
       await sql`SELECT pg_notify(${channel}, key) FROM unnest(${[...keys]}::text[]) AS key`.execute(db);
     },
-    deliverLocally(keys) {
-      for (const key of keys) for (const watcher of watchers) watcher.changed(key);
-    },
+    deliverLocally: (keys) => watchers.changed(keys),
     watch(watcher) {
-      watchers.add(watcher);
+      const remove = watchers.add(watcher);
       hear();
-      return () => watchers.delete(watcher);
+      return remove;
     },
     heardUntil: () => listener.heardUntil(),
   };

@@ -19,7 +19,8 @@
  * it (store/changes.ts).
  */
 import type BetterSqlite3 from "better-sqlite3";
-import type { ChangeFeed, ChangeWatcher } from "./adapter.js";
+import type { ChangeFeed } from "./adapter.js";
+import { ChangeWatchers } from "./change-watchers.js";
 
 export interface SqliteChangeFeed extends ChangeFeed {
   /** Empties every cache: writes they may have read were rolled back. */
@@ -29,20 +30,13 @@ export interface SqliteChangeFeed extends ChangeFeed {
 export function dataVersionFeed(raw: BetterSqlite3.Database): SqliteChangeFeed {
   const dataVersion = raw.prepare("PRAGMA data_version").pluck();
   let seen = dataVersion.get();
-  const watchers = new Set<ChangeWatcher>();
-  const dropAll = () => {
-    for (const watcher of watchers) watcher.reset();
-  };
+  const watchers = new ChangeWatchers();
+  const dropAll = () => watchers.reset();
   return {
     // Nothing to send: other connections see the commit itself; this one hears `deliverLocally`.
     async announce() {},
-    deliverLocally(keys) {
-      for (const key of keys) for (const watcher of watchers) watcher.changed(key);
-    },
-    watch(watcher) {
-      watchers.add(watcher);
-      return () => watchers.delete(watcher);
-    },
+    deliverLocally: (keys) => watchers.changed(keys),
+    watch: (watcher) => watchers.add(watcher),
     dropAll,
     heardUntil() {
       let now: unknown;
