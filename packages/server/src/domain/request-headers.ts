@@ -55,12 +55,15 @@ export interface KeyNamer {
   fingerprint(secret: string): string;
 }
 
+/** How an Ed25519 key's name starts: its signature is in `webhook-signature` only. */
+const ED25519_ID = "ed25519_";
+
 /**
  * A key's name in the delivery log: its kind and its fingerprint in this
  * installation.
  */
 export function keyIdOf(key: string, namer: KeyNamer): string {
-  return `${isEd25519Key(key) ? "ed25519" : "hmac"}_${namer.fingerprint(key)}`;
+  return `${isEd25519Key(key) ? ED25519_ID : "hmac_"}${namer.fingerprint(key)}`;
 }
 
 export function encodeRequestMeta(meta: RequestMeta): string {
@@ -104,7 +107,7 @@ export function rebuiltHeaders(
     }
     const why = `(key ${id} ${key === undefined ? "no longer held" : "signed an event no longer stored"})`;
     // As signatureEntry's: Eka's header carries the MAC keys only.
-    return id.startsWith("ed25519_") ? { standard: `v1a,${why}` } : { eka: `v1=${why}`, standard: `v1,${why}` };
+    return id.startsWith(ED25519_ID) ? { standard: `v1a,${why}` } : { eka: `v1=${why}`, standard: `v1,${why}` };
   });
   return {
     ...requestHeaders({
