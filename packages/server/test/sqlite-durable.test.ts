@@ -10,7 +10,7 @@ import { Kysely, sql } from "kysely";
 import { afterEach, describe, expect, it } from "vitest";
 import { Metrics } from "../src/ops/metrics.js";
 import { DurableSqliteDialect, type SharedLimits } from "../src/store/dialect/sqlite-durable.js";
-import { WalFlusher } from "../src/store/dialect/sqlite-wal-flusher.js";
+import { WalFlusher, type WalFlusherOptions } from "../src/store/dialect/sqlite-wal-flusher.js";
 import { WriteTurns } from "../src/store/dialect/sqlite-write-turns.js";
 import { migrateDatabase, openDatabase } from "../src/store/open.js";
 import { tempDir } from "./support/databases.js";
@@ -33,13 +33,14 @@ function open(
   walPath?: (file: string) => string,
   onFailure?: (error: Error) => void,
   limits: SharedLimits = UNHURRIED,
+  flusher: WalFlusherOptions = {},
 ): { db: Kysely<Tables>; wal: WalFlusher; file: string } {
   const file = path.join(tempDir(), "durable.db");
   const raw = new BetterSqlite3(file);
   raw.pragma("journal_mode = WAL");
   raw.pragma("synchronous = NORMAL");
   raw.exec("CREATE TABLE item (id INTEGER PRIMARY KEY, label TEXT NOT NULL UNIQUE)");
-  const wal = new WalFlusher(walPath ? walPath(file) : `${file}-wal`, onFailure);
+  const wal = new WalFlusher(walPath ? walPath(file) : `${file}-wal`, onFailure, undefined, flusher);
   const db = new Kysely<Tables>({ dialect: new DurableSqliteDialect(raw, { wal, limits }) });
   opened.push(db);
   return { db, wal, file };
@@ -164,14 +165,7 @@ describe("durable SQLite commits", () => {
     expect(aged.wal.stats).toMatchObject({ committed: 2, flushed: 2 });
 
     // A connection that does not wait for its own commits (the dispatcher thread's) gains nothing by waiting.
-    const file = path.join(tempDir(), "own.db");
-    const raw = new BetterSqlite3(file);
-    raw.pragma("journal_mode = WAL");
-    raw.pragma("synchronous = NORMAL");
-    raw.exec("CREATE TABLE item (id INTEGER PRIMARY KEY, label TEXT NOT NULL UNIQUE)");
-    const own = new WalFlusher(`${file}-wal`, undefined, undefined, { waitForOwnCommits: false });
-    const ownDb = new Kysely<Tables>({ dialect: new DurableSqliteDialect(raw, { wal: own, limits: UNHURRIED }) });
-    opened.push(ownDb);
+    const { db: ownDb, wal: own } = open(undefined, undefined, UNHURRIED, { waitForOwnCommits: false });
     const ownPool = busyPool();
     await insertInTransaction(ownDb, 1, "one");
     expect(own.flushing).toBe(true);
