@@ -171,7 +171,7 @@ export async function drain({ receiver, key, tag, expected, startDispatcher, tim
   const { cpu, cpuSeconds } = meter();
   threads();
   const span = (stats.last - stats.first) / 1000;
-  const receipts = await receiver.call("receipts");
+  const receivedAt = (await receiver.call("receipts")).map(([, t]) => t);
   return {
     expected,
     delivered: stats.deliveries,
@@ -184,12 +184,8 @@ export async function drain({ receiver, key, tag, expected, startDispatcher, tim
     signaturesBad: stats.sigBad,
     cpu,
     cpuMsPerDelivery: cpuMsPer(cpuSeconds, stats.deliveries),
-    secondHalfRate: secondHalfRate(receipts.map(([, t]) => t)),
-    perQuarterSecond: ratesByWindow(
-      receipts.map(([, t]) => t),
-      stats.first,
-      250,
-    ),
+    secondHalfRate: secondHalfRate(receivedAt),
+    perQuarterSecond: ratesByWindow(receivedAt, stats.first, 250),
   };
 }
 
