@@ -4,6 +4,7 @@
  * a thread of their own keeps the log from growing. Run from `dist`, as
  * `serve` runs it: the checkpointer is a worker thread of the built module.
  */
+import { statSync } from "node:fs";
 import path from "node:path";
 import { sql } from "kysely";
 import { afterEach, describe, expect, it } from "vitest";
@@ -24,17 +25,17 @@ const ROWS_PER_BATCH = 15;
 /** Each row is about 8 KiB: two overflow pages and its leaf, three frames of the log per commit. */
 const NAME = "x".repeat(8000);
 
-async function open(checkpoints: "auto" | "background") {
+async function open(checkpoints: "auto" | "background", sqliteSynchronous: "NORMAL" | "FULL" = "NORMAL") {
   const file = path.join(tempDir(), "checkpoints.db");
   const adapter = built.openDatabase(`sqlite:${file}`, {
-    sqliteSynchronous: "NORMAL",
+    sqliteSynchronous,
     poolSize: 1,
     sqliteCheckpoints: checkpoints,
   });
   opened.push(adapter);
   await built.migrateDatabase(adapter);
   const setting = await sql<{ wal_autocheckpoint: number }>`pragma wal_autocheckpoint`.execute(adapter.db);
-  return { adapter, autoCheckpoint: setting.rows[0]?.wal_autocheckpoint };
+  return { adapter, file, autoCheckpoint: setting.rows[0]?.wal_autocheckpoint };
 }
 
 /** Writes BATCHES × ROWS_PER_BATCH rows, one commit each, pausing between batches; returns the frames in the log then. */
@@ -75,6 +76,37 @@ describe("SQLite checkpoints in the background", () => {
     expect(background.stats?.checkpoints).toBeGreaterThanOrEqual(BATCHES / 2);
     expect(background.stats?.logFrames).toBeGreaterThan(0);
     expect(none.stats).toBeUndefined();
+  });
+
+  it("start the log over under a steady stream of commits, whose transaction is nearly always open", async () => {
+    // FULL: the shared transaction stays open while the log is flushed, so a checkpoint nearly
+    // always runs beside an open transaction, whose frames it cannot copy.
+    const { adapter, file } = await open("background", "FULL");
+    const CONCURRENT = 16;
+    // Each value needs two overflow pages: at least two frames of the log per row.
+    const framesPerRow = 2;
+    const frameBytes = 24 + 4096;
+    let written = 0;
+    let largestLog = 0;
+    for (let round = 0; written < 160 * 2 ** 20; round++) {
+      await Promise.all(
+        Array.from({ length: CONCURRENT }, (_, n) =>
+          adapter.db
+            .insertInto("setting")
+            .values({ key: `k${String(round).padStart(8, "0")}.${n}`, value: NAME })
+            .execute(),
+        ),
+      );
+      written += CONCURRENT * framesPerRow * frameBytes;
+      largestLog = Math.max(largestLog, statSync(`${file}-wal`).size);
+    }
+    const stats = adapter.storageStats?.();
+    console.info(
+      `log file at most ${(largestLog / 2 ** 20).toFixed(1)} MiB for at least ${(written / 2 ** 20).toFixed(0)} MiB of frames; started over ${stats?.logRestarts} times`,
+    );
+    // Without the checkpoint in a write turn, the log file held every frame written.
+    expect(stats?.logRestarts).toBeGreaterThanOrEqual(2);
+    expect(largestLog).toBeLessThan(written / 2);
   });
 
   it("leaves SQLite's own checkpoints on by default", async () => {

@@ -53,7 +53,7 @@ export class Metrics {
     if (storage) {
       new Gauge({
         name: "carehooks_sqlite_wal",
-        help: "Commits, write-ahead-log fsyncs and background checkpoints since start (commits per fsync = how many commits shared one), and the pages in the log at the last checkpoint (log_frames).",
+        help: "Commits, write-ahead-log fsyncs and background checkpoints since start (commits per fsync = how many commits shared one), checkpoints that copied the whole log back so that it starts over (log_restarts), and the pages in the log at the last checkpoint (log_frames).",
         labelNames: ["kind"] as const,
         registers: [this.#registry],
         collect() {
@@ -62,6 +62,7 @@ export class Metrics {
             ["commits", stats.commits],
             ["fsyncs", stats.flushes],
             ["checkpoints", stats.checkpoints],
+            ["log_restarts", stats.logRestarts],
             ["log_frames", stats.logFrames],
           ] as const;
           for (const [kind, value] of kinds) if (value !== undefined) this.set({ kind }, value);

@@ -147,6 +147,8 @@ export interface StorageStats {
   /** Background checkpoints that found pages to copy, and the pages in the log at the last one. */
   readonly checkpoints?: number;
   readonly logFrames?: number;
+  /** Background checkpoints that copied the whole log back: the next commit starts it over. */
+  readonly logRestarts?: number;
 }
 
 /** What the connections of one process to one SQLite file share, one connection per thread. */

@@ -11,17 +11,35 @@
  * blocks readers and writers. Durability is unchanged: a checkpoint only
  * copies committed pages, and SQLite syncs the database file before the log
  * is reused.
+ *
+ * SQLite starts the log over (writes its frames from the file's start
+ * again) only at a write that finds every frame copied back, and under a
+ * steady stream of commits a PASSIVE checkpoint never finds that: it copies
+ * what is committed, while a write transaction is nearly always open and
+ * appends its frames when it commits. The log then grew without end, 370 MB in
+ * 16 000 creates, and every commit extended the file: the kernel allocated
+ * and zeroed new blocks and journalled the new size, a fifth of the API
+ * thread's time. So once the log passes FINISH_AT_FRAMES, the checkpoint
+ * is followed by another in a write turn (sqlite-write-turns.ts: no
+ * transaction of this process is open meanwhile), which copies the few
+ * frames committed since; the next commit starts the log over, in blocks
+ * the file already has.
  */
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
 import BetterSqlite3 from "better-sqlite3";
+import { WriteTurns } from "./sqlite-write-turns.js";
 
 const CHECKPOINT_EVERY_MS = 100;
+/** SQLite's own automatic checkpoint size: a log this long is copied back whole, and then starts over. */
+const FINISH_AT_FRAMES = 1000;
 
 interface CheckpointerData {
   readonly role: "sqlite-checkpointer";
   readonly file: string;
-  /** [checkpoints that found pages to copy, pages in the log at the last one] */
+  /** [checkpoints that found pages to copy, pages in the log at the last one, whole logs copied back in a write turn] */
   readonly counters: SharedArrayBuffer;
+  /** The write turns of the process's connections, taken to copy the last frames back. */
+  readonly writeTurns?: SharedArrayBuffer;
 }
 
 type FromCheckpointer = { type: "failed"; message: string; code?: string };
@@ -29,14 +47,18 @@ type FromCheckpointer = { type: "failed"; message: string; code?: string };
 export class Checkpointer {
   readonly #worker: Worker;
   readonly #exited: Promise<void>;
-  readonly #counters = new BigInt64Array(new SharedArrayBuffer(2 * BigInt64Array.BYTES_PER_ELEMENT));
+  readonly #counters = new BigInt64Array(new SharedArrayBuffer(3 * BigInt64Array.BYTES_PER_ELEMENT));
 
-  /** `onFailure`: a checkpoint could not write the database file (the disk failed): nothing more can be promised. */
-  constructor(file: string, onFailure?: (error: Error) => void) {
+  /**
+   * `onFailure`: a checkpoint could not write the database file (the disk failed): nothing more can be promised.
+   * `writeTurns`: the shared state of the process's write turns, taken to finish a long log.
+   */
+  constructor(file: string, onFailure?: (error: Error) => void, writeTurns?: SharedArrayBuffer) {
     const data: CheckpointerData = {
       role: "sqlite-checkpointer",
       file,
       counters: this.#counters.buffer as SharedArrayBuffer,
+      ...(writeTurns ? { writeTurns } : {}),
     };
     this.#worker = new Worker(new URL(import.meta.url), { workerData: data, name: "carehooks-checkpointer" });
     this.#worker.on("message", (message: FromCheckpointer) => {
@@ -51,9 +73,13 @@ export class Checkpointer {
     this.#worker.unref();
   }
 
-  /** Checkpoints that found pages to copy, and the pages in the log at the last one. */
-  get stats(): { checkpoints: number; logFrames: number } {
-    return { checkpoints: Number(Atomics.load(this.#counters, 0)), logFrames: Number(Atomics.load(this.#counters, 1)) };
+  /** Checkpoints that found pages to copy, the pages in the log at the last one, and the times the log was copied back whole to start over. */
+  get stats(): { checkpoints: number; logFrames: number; logRestarts: number } {
+    return {
+      checkpoints: Number(Atomics.load(this.#counters, 0)),
+      logFrames: Number(Atomics.load(this.#counters, 1)),
+      logRestarts: Number(Atomics.load(this.#counters, 2)),
+    };
   }
 
   /** Runs a last checkpoint and closes its connection; resolves when the thread is gone. */
@@ -65,33 +91,55 @@ export class Checkpointer {
   }
 }
 
-/** The thread's side: its own connection, a PASSIVE checkpoint on a timer. */
-function runCheckpoints({ file, counters: shared }: CheckpointerData): void {
+/** The thread's side: its own connection, a PASSIVE checkpoint on a timer, finished in a write turn when the log is long. */
+function runCheckpoints({ file, counters: shared, writeTurns }: CheckpointerData): void {
   const port = parentPort;
   if (!port) return;
   const db = new BetterSqlite3(file);
   // Its checkpoints sync the log before copying and the database file after.
   db.pragma("synchronous = NORMAL");
   const counters = new BigInt64Array(shared);
+  const turns = writeTurns && new WriteTurns(writeTurns);
   let last = { log: 0, checkpointed: 0 };
-  const checkpoint = () => {
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  /** One PASSIVE checkpoint; false once one failed (the failure is reported and nothing more is tried). */
+  const checkpoint = (): boolean => {
     try {
       const [result] = db.pragma("wal_checkpoint(PASSIVE)") as { log: number; checkpointed: number }[];
-      if (!result) return;
+      if (!result) return true;
       // Nothing written since the last one: the same log, already copied back.
       const copied = result.checkpointed > 0 && (result.log !== last.log || result.checkpointed !== last.checkpointed);
       if (copied) Atomics.add(counters, 0, 1n);
       Atomics.store(counters, 1, BigInt(result.log));
       last = result;
+      return true;
     } catch (error) {
-      clearInterval(timer);
+      stopped = true;
       const { message, code } = error as Error & { code?: string };
       port.postMessage({ type: "failed", message, ...(code ? { code } : {}) } satisfies FromCheckpointer);
+      return false;
     }
   };
-  const timer = setInterval(checkpoint, CHECKPOINT_EVERY_MS);
+  /** Copies the frames committed since the last checkpoint while no transaction of this process is open. */
+  const finish = async (): Promise<void> => {
+    if (!turns) return;
+    await turns.take();
+    try {
+      // All of it copied with nobody writing: the next commit starts the log over.
+      if (!stopped && checkpoint() && last.checkpointed === last.log) Atomics.add(counters, 2, 1n);
+    } finally {
+      turns.done();
+    }
+  };
+  const round = async (): Promise<void> => {
+    if (checkpoint() && last.log >= FINISH_AT_FRAMES) await finish();
+    if (!stopped) timer = setTimeout(round, CHECKPOINT_EVERY_MS);
+  };
+  timer = setTimeout(round, CHECKPOINT_EVERY_MS);
   port.on("message", () => {
-    clearInterval(timer);
+    stopped = true;
+    clearTimeout(timer);
     checkpoint();
     db.close();
     // With nothing left to listen to, the thread exits: what `stop` waits for.

@@ -54,7 +54,6 @@ export function openSqlite(file: string, options: DialectOptions): DialectAdapte
   raw.pragma("temp_store = MEMORY");
   const background = options.sqliteCheckpoints === "background" && !raw.memory;
   if (background) raw.pragma("wal_autocheckpoint = 0");
-  const checkpointer = background && !options.shared ? new Checkpointer(raw.name, options.onStorageFailure) : undefined;
   if (flushed) syncDirectory(path.dirname(path.resolve(file)));
   const wal = flushed
     ? new WalFlusher(`${raw.name}-wal`, options.onStorageFailure, options.shared?.wal, {
@@ -62,6 +61,10 @@ export function openSqlite(file: string, options: DialectOptions): DialectAdapte
       })
     : undefined;
   const turns = raw.memory ? undefined : new WriteTurns(options.shared?.writeTurns);
+  const checkpointer =
+    background && !options.shared
+      ? new Checkpointer(raw.name, options.onStorageFailure, turns?.sharedState)
+      : undefined;
   const changes = dataVersionFeed(raw);
   const db = new Kysely<Database>({
     dialect: new DurableSqliteDialect(withStatementCache(raw, gate), { wal, turns, onRolledBack: changes.dropAll }),
