@@ -20,10 +20,12 @@
  * 16 000 creates, and every commit extended the file: the kernel allocated
  * and zeroed new blocks and journalled the new size, a fifth of the API
  * thread's time. So once the log passes FINISH_AT_FRAMES, the checkpoint
- * is followed by another in a write turn (sqlite-write-turns.ts: no
- * transaction of this process is open meanwhile), which copies the few
- * frames committed since; the next commit starts the log over, in blocks
- * the file already has.
+ * is followed by another in a write turn (sqlite-write-turns.ts: no write
+ * transaction of this process is open meanwhile), which copies the frames
+ * committed during the first and syncs both files: under heavy load the
+ * process's writes wait 15–25 ms for it, once every 150–200 ms. The next
+ * commit starts the log over, in blocks the file already has (unless a
+ * read is using the log at that moment: then the next finish tries again).
  */
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
 import BetterSqlite3 from "better-sqlite3";
@@ -121,19 +123,24 @@ function runCheckpoints({ file, counters: shared, writeTurns }: CheckpointerData
       return false;
     }
   };
-  /** Copies the frames committed since the last checkpoint while no transaction of this process is open. */
+  /** The log's length when it was last copied back whole in a write turn: idle since, it needs no other turn. */
+  let finishedAt = -1;
+  /** Copies the frames committed since the last checkpoint while no write transaction of this process is open. */
   const finish = async (): Promise<void> => {
     if (!turns) return;
     await turns.take();
     try {
       // All of it copied with nobody writing: the next commit starts the log over.
-      if (!stopped && checkpoint() && last.checkpointed === last.log) Atomics.add(counters, 2, 1n);
+      if (!stopped && checkpoint() && last.checkpointed === last.log) {
+        finishedAt = last.log;
+        Atomics.add(counters, 2, 1n);
+      }
     } finally {
       turns.done();
     }
   };
   const round = async (): Promise<void> => {
-    if (checkpoint() && last.log >= FINISH_AT_FRAMES) await finish();
+    if (checkpoint() && last.log >= FINISH_AT_FRAMES && last.log !== finishedAt) await finish();
     if (!stopped) timer = setTimeout(round, CHECKPOINT_EVERY_MS);
   };
   timer = setTimeout(round, CHECKPOINT_EVERY_MS);
