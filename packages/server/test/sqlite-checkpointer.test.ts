@@ -52,6 +52,18 @@ async function open(checkpoints: "auto" | "background", sqliteSynchronous: "NORM
   return { adapter, file, autoCheckpoint: setting.rows[0]?.wal_autocheckpoint };
 }
 
+/** Writes 16 rows of about 8 KiB at once: one shared transaction, as concurrent API requests make. */
+function writeTogether(adapter: DialectAdapter, round: number): Promise<unknown> {
+  return Promise.all(
+    Array.from({ length: 16 }, (_, n) =>
+      adapter.db
+        .insertInto("setting")
+        .values({ key: `k${round}.${n}`, value: NAME })
+        .execute(),
+    ),
+  );
+}
+
 /** Writes BATCHES × ROWS_PER_BATCH rows, one commit each, pausing between batches; returns the frames in the log then. */
 async function writeAndMeasure(checkpoints: "auto" | "background", autoCheckpointOff: boolean) {
   const { adapter, autoCheckpoint } = await open(checkpoints);
@@ -96,7 +108,6 @@ describe("SQLite checkpoints in the background", () => {
     // FULL: the shared transaction stays open while the log is flushed, so a checkpoint nearly
     // always runs beside an open transaction, whose frames it cannot copy.
     const { adapter, file } = await open("background", "FULL");
-    const CONCURRENT = 16;
     const log = `${file}-wal`;
     const firstRestarts = restartsOf(log);
     let largestLog = 0;
@@ -104,14 +115,7 @@ describe("SQLite checkpoints in the background", () => {
     const deadline = Date.now() + 15_000;
     for (let round = 0; restartsOf(log) - firstRestarts < 3; round++) {
       if (largestLog > 200 * 2 ** 20 || Date.now() > deadline) break;
-      await Promise.all(
-        Array.from({ length: CONCURRENT }, (_, n) =>
-          adapter.db
-            .insertInto("setting")
-            .values({ key: `k${String(round).padStart(8, "0")}.${n}`, value: NAME })
-            .execute(),
-        ),
-      );
+      await writeTogether(adapter, round);
       largestLog = Math.max(largestLog, statSync(log).size);
     }
     const restarts = restartsOf(log) - firstRestarts;
@@ -124,14 +128,7 @@ describe("SQLite checkpoints in the background", () => {
   it("take no write turn while the log is idle", async () => {
     const { adapter } = await open("background", "FULL");
     for (let round = 0; round < 40; round++) {
-      await Promise.all(
-        Array.from({ length: 16 }, (_, n) =>
-          adapter.db
-            .insertInto("setting")
-            .values({ key: `k${round}.${n}`, value: NAME })
-            .execute(),
-        ),
-      );
+      await writeTogether(adapter, round);
     }
     // A few checkpoints (every 100 ms) copy the burst back; then nothing is written.
     await new Promise((resolve) => setTimeout(resolve, 500));

@@ -41,7 +41,7 @@ interface CheckpointerData {
   /** [checkpoints that found pages to copy, pages in the log at the last one, whole logs copied back in a write turn] */
   readonly counters: SharedArrayBuffer;
   /** The write turns of the process's connections, taken to copy the last frames back. */
-  readonly writeTurns?: SharedArrayBuffer;
+  readonly writeTurns: SharedArrayBuffer;
 }
 
 type FromCheckpointer = { type: "failed"; message: string; code?: string };
@@ -52,15 +52,15 @@ export class Checkpointer {
   readonly #counters = new BigInt64Array(new SharedArrayBuffer(3 * BigInt64Array.BYTES_PER_ELEMENT));
 
   /**
-   * `onFailure`: a checkpoint could not write the database file (the disk failed): nothing more can be promised.
    * `writeTurns`: the shared state of the process's write turns, taken to finish a long log.
+   * `onFailure`: a checkpoint could not write the database file (the disk failed): nothing more can be promised.
    */
-  constructor(file: string, onFailure?: (error: Error) => void, writeTurns?: SharedArrayBuffer) {
+  constructor(file: string, writeTurns: SharedArrayBuffer, onFailure?: (error: Error) => void) {
     const data: CheckpointerData = {
       role: "sqlite-checkpointer",
       file,
       counters: this.#counters.buffer as SharedArrayBuffer,
-      ...(writeTurns ? { writeTurns } : {}),
+      writeTurns,
     };
     this.#worker = new Worker(new URL(import.meta.url), { workerData: data, name: "carehooks-checkpointer" });
     this.#worker.on("message", (message: FromCheckpointer) => {
@@ -101,7 +101,7 @@ function runCheckpoints({ file, counters: shared, writeTurns }: CheckpointerData
   // Its checkpoints sync the log before copying and the database file after.
   db.pragma("synchronous = NORMAL");
   const counters = new BigInt64Array(shared);
-  const turns = writeTurns && new WriteTurns(writeTurns);
+  const turns = new WriteTurns(writeTurns);
   let last = { log: 0, checkpointed: 0 };
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
@@ -127,7 +127,6 @@ function runCheckpoints({ file, counters: shared, writeTurns }: CheckpointerData
   let finishedAt = -1;
   /** Copies the frames committed since the last checkpoint while no write transaction of this process is open. */
   const finish = async (): Promise<void> => {
-    if (!turns) return;
     await turns.take();
     try {
       // All of it copied with nobody writing: the next commit starts the log over.

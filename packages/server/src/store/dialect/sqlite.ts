@@ -61,9 +61,10 @@ export function openSqlite(file: string, options: DialectOptions): DialectAdapte
       })
     : undefined;
   const turns = raw.memory ? undefined : new WriteTurns(options.shared?.writeTurns);
+  // The process's first connection checkpoints (a thread's is `shared`); a file, which `background` needs, has turns.
   const checkpointer =
-    background && !options.shared
-      ? new Checkpointer(raw.name, options.onStorageFailure, turns?.sharedState)
+    background && turns && !options.shared
+      ? new Checkpointer(raw.name, turns.sharedState, options.onStorageFailure)
       : undefined;
   const changes = dataVersionFeed(raw);
   const db = new Kysely<Database>({
