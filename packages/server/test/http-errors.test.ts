@@ -1,3 +1,5 @@
+import { once } from "node:events";
+import net, { type AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AccessLogWriter } from "../src/audit/access-log-writer.js";
 import { TokenService } from "../src/auth/tokens.js";
@@ -200,6 +202,49 @@ describe("an unreachable database", () => {
     } finally {
       await app.close();
       await adapter.close();
+    }
+  });
+});
+
+describe("a server that is shutting down", () => {
+  it("answers a request that arrives after closing began with 503, Retry-After and Connection: close", async () => {
+    const h = await startHarness("sqlite");
+    let closed: Promise<void> | undefined;
+    const socket = new net.Socket();
+    try {
+      await h.app.listen({ host: "127.0.0.1", port: 0 });
+      const { port } = h.app.server.address() as AddressInfo;
+      const received: Buffer[] = [];
+      socket.on("data", (chunk: Buffer) => received.push(chunk));
+      const ended = once(socket, "close");
+      socket.connect(port, "127.0.0.1");
+      await once(socket, "connect");
+      // A request whose body is still arriving keeps its connection busy, so closing does not drop it.
+      const started = once(h.app.server, "request");
+      socket.write(
+        "POST /connect-auth/v1/account/login HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{",
+      );
+      await started;
+      closed = h.app.close();
+      // The rest of that body, then a second request on the same connection: the one that must be turned away.
+      socket.write("}GET /healthz HTTP/1.1\r\nhost: test\r\n\r\n");
+      await ended;
+      const answers = Buffer.concat(received)
+        .toString("utf8")
+        .split(/(?=HTTP\/1\.1 )/);
+      expect(answers).toHaveLength(2);
+      // The first request began before closing: it is answered as usual (here, the empty login is invalid).
+      expect(answers[0]).toMatch(/^HTTP\/1\.1 400 /);
+      const [head, body] = (answers[1] as string).split("\r\n\r\n") as [string, string];
+      expect(head).toMatch(/^HTTP\/1\.1 503 /);
+      expect(head).toMatch(/\r\nconnection: close\r\n/i);
+      expect(head).toMatch(/\r\nretry-after: 1\r\n/i);
+      expect(head).toMatch(/\r\nx-request-id: \S+/i);
+      expect(JSON.parse(body).error.code).toBe("SERVICE_UNAVAILABLE");
+    } finally {
+      socket.destroy();
+      await (closed ?? h.app.close());
+      await h.close();
     }
   });
 });
