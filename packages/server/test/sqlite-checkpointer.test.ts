@@ -4,7 +4,7 @@
  * a thread of their own keeps the log from growing. Run from `dist`, as
  * `serve` runs it: the checkpointer is a worker thread of the built module.
  */
-import { closeSync, openSync, readSync, statSync } from "node:fs";
+import { closeSync, openSync, readSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { sql } from "kysely";
 import { afterEach, describe, expect, it } from "vitest";
@@ -15,9 +15,19 @@ const built: typeof import("../src/store/open.js") = await import(
   new URL("../dist/store/open.js", import.meta.url).href
 );
 
+const checkpoints: typeof import("../src/store/dialect/sqlite-checkpointer.js") = await import(
+  new URL("../dist/store/dialect/sqlite-checkpointer.js", import.meta.url).href
+);
+const turns: typeof import("../src/store/dialect/sqlite-write-turns.js") = await import(
+  new URL("../dist/store/dialect/sqlite-write-turns.js", import.meta.url).href
+);
+
 const opened: DialectAdapter[] = [];
+/** Checkpointers started by a test on their own, stopped after it. */
+const stopping: InstanceType<typeof checkpoints.Checkpointer>[] = [];
 afterEach(async () => {
   for (const adapter of opened.splice(0)) await adapter.close();
+  for (const checkpointer of stopping.splice(0)) await checkpointer.stop();
 });
 
 const BATCHES = 16;
@@ -135,6 +145,24 @@ describe("SQLite checkpoints in the background", () => {
     const settled = adapter.storageStats?.().logRestarts;
     await new Promise((resolve) => setTimeout(resolve, 600));
     expect(adapter.storageStats?.().logRestarts).toBe(settled);
+  });
+
+  it("report a file it cannot checkpoint once, with SQLite's message, and stop cleanly after", async () => {
+    const file = path.join(tempDir(), "not-a-database.db");
+    writeFileSync(file, Buffer.alloc(8192, 0x5a));
+    const failures: Error[] = [];
+    const failed = new Promise<void>((resolve) => {
+      const checkpointer = new checkpoints.Checkpointer(file, new turns.WriteTurns().sharedState, (error) => {
+        failures.push(error);
+        resolve();
+      });
+      stopping.push(checkpointer);
+    });
+    await failed;
+    await stopping.splice(0)[0]?.stop();
+    expect(failures.map((error) => error.message)).toEqual([
+      expect.stringMatching(/^checkpointing the SQLite log failed: .*not a database/),
+    ]);
   });
 
   it("leaves SQLite's own checkpoints on by default", async () => {

@@ -45,6 +45,7 @@ import {
   type QueueCall,
 } from "../store/queue/delivery-queue.js";
 import type { Wakeup } from "../store/wakeup.js";
+import { threadError } from "../thread-error.js";
 
 /** What the thread starts from: copied to it, so plain data only. */
 export interface ThreadData {
@@ -106,7 +107,7 @@ export class DispatcherThread {
     });
     this.#worker = worker;
     worker.on("message", (message: FromThread) => this.#receive(message));
-    worker.on("error", (error) => this.#fatal(error));
+    worker.on("error", (error) => this.#fatal(threadError(error, "the dispatcher thread")));
     const exited = new Promise<number>((resolve) => worker.once("exit", resolve));
     this.#stopped = exited.then((code) => {
       this.#unsubscribe?.();

@@ -29,6 +29,7 @@
  */
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
 import BetterSqlite3 from "better-sqlite3";
+import { threadError } from "../../thread-error.js";
 import { WriteTurns } from "./sqlite-write-turns.js";
 
 const CHECKPOINT_EVERY_MS = 100;
@@ -69,7 +70,7 @@ export class Checkpointer {
       });
       onFailure?.(error);
     });
-    this.#worker.on("error", (error) => onFailure?.(error));
+    this.#worker.on("error", (error) => onFailure?.(threadError(error, "the SQLite checkpoint thread")));
     this.#exited = new Promise((resolve) => this.#worker.once("exit", () => resolve()));
     // Its timer alone does not keep the process alive.
     this.#worker.unref();
@@ -97,14 +98,32 @@ export class Checkpointer {
 function runCheckpoints({ file, counters: shared, writeTurns }: CheckpointerData): void {
   const port = parentPort;
   if (!port) return;
-  const db = new BetterSqlite3(file);
-  // Its checkpoints sync the log before copying and the database file after.
-  db.pragma("synchronous = NORMAL");
+  const report = (error: unknown): void => {
+    const { message, code } = error as Error & { code?: string };
+    port.postMessage({
+      type: "failed",
+      message: String(message),
+      ...(code ? { code } : {}),
+    } satisfies FromCheckpointer);
+  };
+  let db: BetterSqlite3.Database;
+  try {
+    db = new BetterSqlite3(file);
+    // Its checkpoints sync the log before copying and the database file after.
+    db.pragma("synchronous = NORMAL");
+  } catch (error) {
+    // Said as a checkpoint's failure would be: a worker's uncaught SqliteError reaches the main thread without its message.
+    report(error);
+    port.close();
+    return;
+  }
   const counters = new BigInt64Array(shared);
   const turns = new WriteTurns(writeTurns);
   let last = { log: 0, checkpointed: 0 };
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
+  /** A checkpoint failed: reported once, and nothing more is tried, not even at stop. */
+  let failed = false;
   /** One PASSIVE checkpoint; false once one failed (the failure is reported and nothing more is tried). */
   const checkpoint = (): boolean => {
     try {
@@ -118,8 +137,8 @@ function runCheckpoints({ file, counters: shared, writeTurns }: CheckpointerData
       return true;
     } catch (error) {
       stopped = true;
-      const { message, code } = error as Error & { code?: string };
-      port.postMessage({ type: "failed", message, ...(code ? { code } : {}) } satisfies FromCheckpointer);
+      failed = true;
+      report(error);
       return false;
     }
   };
@@ -146,7 +165,7 @@ function runCheckpoints({ file, counters: shared, writeTurns }: CheckpointerData
   port.on("message", () => {
     stopped = true;
     clearTimeout(timer);
-    checkpoint();
+    if (!failed) checkpoint();
     db.close();
     // With nothing left to listen to, the thread exits: what `stop` waits for.
     port.close();
