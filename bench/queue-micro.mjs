@@ -1,0 +1,142 @@
+#!/usr/bin/env node
+// What the SQLite claim and completion statements cost per delivery, in one process, with nothing
+// else running: a backlog is made through the API (a real `serve --role api`), then claimed in
+// batches and completed as successes until none is left, on a fresh copy of the database each
+// round. `--baseline DIR` (another build's dist, inside this checkout so its imports resolve, e.g.
+// packages/server/.baseline/dist) alternates rounds with it, so both see the same machine load.
+//
+//   npm run build && node bench/queue-micro.mjs [--events N] [--batch B] [--rounds R] [--baseline DIR]
+//
+// Run it under `node --import ./bench/lib/sql-timing.mjs` with CAREHOOKS_BENCH_SQL_PROFILE_DIR set
+// for the time of each statement (bench/sql-summary.mjs prints them).
+import { cpSync, mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+import { parseArgs } from "node:util";
+import { Api, prepareDeployment } from "./lib/carehooks.mjs";
+import { SERVER_DIR } from "./lib/deps.mjs";
+import { createMany } from "./lib/scenarios.mjs";
+import { summarize } from "./lib/stats.mjs";
+
+const HELP = `Usage: node bench/queue-micro.mjs [options]
+
+  --events N         deliveries in the backlog, made through the API (default 6000)
+  --batch B          deliveries per claim, the dispatcher's free slots (default 60)
+  --rounds R         rounds per build; the median is reported (default 5)
+  --synchronous S    the connection's synchronous setting, FULL or NORMAL (default NORMAL: no fsync,
+                     so the figures are the statements' CPU)
+  --baseline DIR     another build's dist directory, measured in alternate rounds as "before"
+`;
+
+const { values: opts } = parseArgs({
+  options: {
+    events: { type: "string", default: "6000" },
+    batch: { type: "string", default: "60" },
+    rounds: { type: "string", default: "5" },
+    synchronous: { type: "string", default: "NORMAL" },
+    baseline: { type: "string" },
+    help: { type: "boolean", default: false },
+  },
+});
+if (opts.help) {
+  process.stdout.write(HELP);
+  process.exit(0);
+}
+
+const builds = { after: path.join(SERVER_DIR, "dist") };
+if (opts.baseline) builds.before = path.resolve(opts.baseline);
+
+const deployment = await prepareDeployment({ kind: "sqlite" });
+try {
+  const proc = await deployment.serve("api", "api");
+  const api = new Api(proc.port);
+  await api.login(deployment.clients[0]);
+  // Never sent to: only the statements are measured.
+  await api.createWebhook("http://127.0.0.1:9/hook", `whsec_${Buffer.alloc(32, 1).toString("base64")}`);
+  await createMany(api, Number(opts.events), 16);
+  await api.close();
+  await deployment.stopAll();
+
+  const samples = Object.fromEntries(Object.keys(builds).map((label) => [label, []]));
+  for (let r = 0; r < Number(opts.rounds); r += 1) {
+    for (const [label, dist] of Object.entries(builds)) samples[label].push(await drainOnce(dist));
+  }
+  console.log(
+    `queue: ${opts.events} deliveries per round, claims of ${opts.batch}, synchronous=${opts.synchronous}, ${opts.rounds} rounds, medians`,
+  );
+  console.log("build     claim µs/delivery   complete µs/delivery   claims");
+  for (const [label, rounds] of Object.entries(samples)) {
+    const median = (key) => summarize(rounds.map((round) => round[key])).p50;
+    console.log(
+      `${label.padEnd(9)} ${String(median("claimUs")).padStart(17)} ${String(median("completeUs")).padStart(22)} ${String(median("claims")).padStart(8)}`,
+    );
+  }
+} finally {
+  await deployment.cleanup();
+}
+
+/** Claims and completes the whole backlog with `dist`'s statements, on a fresh copy of the database. */
+async function drainOnce(dist) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "carehooks-queue-micro-"));
+  for (const file of ["carehooks.db", "carehooks.db-wal"]) {
+    try {
+      cpSync(path.join(deployment.dataDir, file), path.join(dir, file));
+    } catch {
+      // No log left after a clean stop.
+    }
+  }
+  const load = (file) => import(pathToFileURL(path.join(dist, file)).href);
+  const [{ openDatabase }, { claimBatch }, { completeBatch }, { beat }] = await Promise.all([
+    load("store/open.js"),
+    load("store/queue/claim.js"),
+    load("store/queue/complete.js"),
+    load("store/queue/workers.js"),
+  ]);
+  const adapter = openDatabase(`sqlite://${path.join(dir, "carehooks.db")}`, {
+    sqliteSynchronous: opts.synchronous,
+  });
+  const me = { id: "wrk_queue_micro", host: os.hostname(), pid: process.pid };
+  await beat(adapter, me, { timeoutMs: 3_600_000, leaseMs: 60_000 });
+  const limits = { limit: Number(opts.batch), perEndpoint: 10, leaseMs: 60_000, workerId: me.id };
+  let claimMs = 0;
+  let completeMs = 0;
+  let delivered = 0;
+  let claims = 0;
+  for (;;) {
+    let t0 = performance.now();
+    const { claimed } = await claimBatch(adapter, limits);
+    claimMs += performance.now() - t0;
+    claims += 1;
+    if (claimed.length === 0) break;
+    delivered += claimed.length;
+    const now = Date.now();
+    const completions = claimed.map((delivery) => ({
+      deliveryId: delivery.id,
+      subscriptionId: delivery.subscription_id,
+      leaseToken: delivery.lease_token,
+      outcome: { kind: "succeeded" },
+      decidedAt: now,
+      statusCode: 200,
+      error: null,
+      attempt: {
+        id: `att_${delivery.id}`,
+        delivery_id: delivery.id,
+        n: delivery.attempts + 1,
+        started_at: now,
+        duration_ms: 1,
+        request_headers: "{}",
+        request_meta: '{"v":"0.1.0","k":["k1"],"h":[]}',
+        response_status: 200,
+        response_body: "",
+        error: null,
+      },
+    }));
+    t0 = performance.now();
+    await completeBatch(adapter, completions);
+    completeMs += performance.now() - t0;
+  }
+  await adapter.close();
+  rmSync(dir, { recursive: true, force: true });
+  return { claimUs: (claimMs * 1000) / delivered, completeUs: (completeMs * 1000) / delivered, claims };
+}
