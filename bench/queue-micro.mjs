@@ -10,6 +10,7 @@
 // Run it under `node --import ./bench/lib/sql-timing.mjs` with CAREHOOKS_BENCH_SQL_PROFILE_DIR set
 // for the time of each statement (bench/sql-summary.mjs prints them).
 import { cpSync, mkdtempSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
@@ -26,6 +27,8 @@ const HELP = `Usage: node bench/queue-micro.mjs [options]
   --rounds R         rounds per build; the median is reported (default 5)
   --synchronous S    the connection's synchronous setting, FULL or NORMAL (default NORMAL: no fsync,
                      so the figures are the statements' CPU)
+  --analyze          run ANALYZE on each copy first, as an operator's ANALYZE or PRAGMA optimize
+                     would leave it: statistics taken while nothing is in flight
   --baseline DIR     another build's dist directory, measured in alternate rounds as "before"
 `;
 
@@ -35,6 +38,7 @@ const { values: opts } = parseArgs({
     batch: { type: "string", default: "60" },
     rounds: { type: "string", default: "5" },
     synchronous: { type: "string", default: "NORMAL" },
+    analyze: { type: "boolean", default: false },
     baseline: { type: "string" },
     help: { type: "boolean", default: false },
   },
@@ -44,6 +48,7 @@ if (opts.help) {
   process.exit(0);
 }
 
+const Database = createRequire(path.join(SERVER_DIR, "package.json"))("better-sqlite3");
 const builds = { after: path.join(SERVER_DIR, "dist") };
 if (opts.baseline) builds.before = path.resolve(opts.baseline);
 
@@ -63,7 +68,7 @@ try {
     for (const [label, dist] of Object.entries(builds)) samples[label].push(await drainOnce(dist));
   }
   console.log(
-    `queue: ${opts.events} deliveries per round, claims of ${opts.batch}, synchronous=${opts.synchronous}, ${opts.rounds} rounds, medians`,
+    `queue: ${opts.events} deliveries per round, claims of ${opts.batch}, synchronous=${opts.synchronous}${opts.analyze ? ", analyzed" : ""}, ${opts.rounds} rounds, medians`,
   );
   console.log("build     claim µs/delivery   complete µs/delivery   claims");
   for (const [label, rounds] of Object.entries(samples)) {
@@ -85,6 +90,11 @@ async function drainOnce(dist) {
     } catch {
       // No log left after a clean stop.
     }
+  }
+  if (opts.analyze) {
+    const raw = new Database(path.join(dir, "carehooks.db"));
+    raw.exec("ANALYZE");
+    raw.close();
   }
   const load = (file) => import(pathToFileURL(path.join(dist, file)).href);
   const [{ openDatabase }, { claimBatch }, { completeBatch }, { beat }] = await Promise.all([

@@ -126,7 +126,8 @@ const SENDER_COLUMNS = `
   s.max_in_flight, s.rate_limit, s.headers, s.timeout_ms, s.retry_schedule`;
 
 /**
- * SQLite: @credit is JSON [[delivery id, lease token], …].
+ * SQLite: @credit is JSON [[delivery id, lease token], …], driving its loop
+ * whatever the statistics say (INDEXED BY: see SQLITE_COMPLETE in complete.ts).
  * The per-subscription LIMIT and the candidate LIMIT are written into the text:
  * SQLite plans a constant LIMIT with a small sorter heap. A subscription gives
  * at most its share of the claim, the limit over the candidates (rounded up):
@@ -143,7 +144,7 @@ const sqliteClaim = perLimit(
   (cap) => `
 WITH credit(id, n) AS (
   SELECT d.subscription_id, count(*) FROM json_each(@credit) j
-  JOIN delivery d ON d.id = j.value ->> 0 AND d.lease_token = j.value ->> 1 AND d.status = 'in_flight'
+  JOIN delivery d INDEXED BY sqlite_autoindex_delivery_1 ON d.id = j.value ->> 0 AND d.lease_token = j.value ->> 1 AND d.status = 'in_flight'
   GROUP BY d.subscription_id
 ),
 counted AS (
@@ -178,12 +179,13 @@ WHERE id IN (SELECT id FROM ranked WHERE rn <= free ORDER BY rn, at LIMIT CAST(@
 RETURNING id`,
 );
 
+/** The leased rows, in the list's order: CROSS JOIN keeps the list outermost whatever the statistics say. */
 const SQLITE_LEASED = `
 SELECT ${SENDER_COLUMNS}
 FROM json_each(@ids) j
-JOIN delivery d ON d.id = j.value
-JOIN event e ON e.id = d.event_id
-JOIN subscription s ON s.id = d.subscription_id`;
+CROSS JOIN delivery d ON d.id = j.value
+CROSS JOIN event e ON e.id = d.event_id
+CROSS JOIN subscription s ON s.id = d.subscription_id`;
 
 /** PostgreSQL: $1 token, $2 lease ms, $3 worker, $4 credited delivery ids, $5 their lease tokens, $6 limit. */
 const postgresClaim = perLimit((cap) => {

@@ -99,9 +99,19 @@ recorded AS (
 )
 SELECT clock.now, moved.id FROM clock LEFT JOIN moved ON true`;
 
-/** SQLite: @changes holds JSON rows [id, token, status, attempts, delay, code, error]. */
+/**
+ * SQLite: @changes holds JSON rows [id, token, status, attempts, delay, code, error].
+ *
+ * INDEXED BY the primary key keeps the array driving the loop, each delivery found by
+ * its id, whatever the statistics say. Statistics taken while nothing was in flight
+ * (an operator's `ANALYZE` or `PRAGMA optimize`) rate the partial indexes of in-flight
+ * deliveries as empty, and SQLite scanned every delivery in flight against every row of
+ * the array: in-flight × batch rows per statement (a unary `+` on status instead sent it
+ * through all of a subscription's deliveries). Every JSON list joined to deliveries (the
+ * claim's credit, releases) is pinned the same way; test/sqlite-plans.test.ts checks them.
+ */
 const SQLITE_COMPLETE = `
-UPDATE delivery SET ${MOVE("@now")}
+UPDATE delivery INDEXED BY sqlite_autoindex_delivery_1 SET ${MOVE("@now")}
 FROM (
   SELECT value ->> 0 AS id, value ->> 1 AS token, value ->> 2 AS status, value ->> 3 AS attempts,
     value ->> 4 AS delay, value ->> 5 AS code, value ->> 6 AS error

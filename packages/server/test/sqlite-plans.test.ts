@@ -1,0 +1,143 @@
+/**
+ * SQLite plans a join as nested loops. A statement that joins a JSON list of
+ * deliveries to the tables must loop over the list and find each row by its
+ * key: looping over the in-flight deliveries instead, with the list scanned
+ * for each, costs in-flight × list rows. Statistics taken while nothing is in
+ * flight (an operator's ANALYZE or PRAGMA optimize) rate the partial indexes
+ * of in-flight deliveries as empty, and SQLite chose that loop for the
+ * completion, the claim's credit and releases. This runs the real statements
+ * through the store, then asks SQLite how it would plan each with such
+ * statistics on a large database.
+ */
+import path from "node:path";
+import BetterSqlite3 from "better-sqlite3";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { claimBatch } from "../src/store/queue/claim.js";
+import { type Completion, completeBatch } from "../src/store/queue/complete.js";
+import { beat, releaseLeases } from "../src/store/queue/workers.js";
+import { type Harness, startHarness, type Tenant } from "./support/harness.js";
+
+const WORKER = { id: "wrk_plans", host: "test", pid: 1 };
+/** A loop over a table of the store (by its name or the aliases the statements give it), not over a CTE. */
+const TABLE_SCAN = /^SCAN (delivery|d|q|f|p|subscription|s|event|e)\b/;
+const DELIVERY_SCAN = /^SCAN (delivery|d|q|f|p)\b/;
+
+describe("SQLite statements over a JSON list of deliveries, after ANALYZE with nothing in flight", () => {
+  let h: Harness;
+  let tenant: Tenant;
+  /** Every statement text the store prepared on its connection while the test ran. */
+  const prepared = new Set<string>();
+  const prepare = BetterSqlite3.prototype.prepare;
+
+  beforeAll(async () => {
+    BetterSqlite3.prototype.prepare = function recorded(this: BetterSqlite3.Database, source: string) {
+      prepared.add(source);
+      return prepare.call(this, source);
+    } as typeof prepare;
+    h = await startHarness("sqlite");
+    tenant = await h.tenant();
+    const webhook = await tenant.request("POST", "/notification/v1/connect/webhook/subscriptions", {
+      endpoint: "https://receiver.example.com/hook",
+      event_names: ["appointment.created"],
+    });
+    expect(webhook.statusCode).toBe(201);
+    for (let i = 0; i < 30; i++) {
+      const created = await tenant.request("POST", "/dr/v1/business/appointments", {
+        doctor_id: "doc_1",
+        patient_id: `pat_${i}`,
+        clinic_id: "cln_1",
+        start_time: "2026-12-01T09:00:00Z",
+        end_time: "2026-12-01T09:30:00Z",
+      });
+      expect(created.statusCode).toBe(201);
+    }
+  });
+  afterAll(async () => {
+    BetterSqlite3.prototype.prepare = prepare;
+    await h?.close();
+  });
+
+  it("loop over the list and find each delivery by its id", async () => {
+    const { adapter } = h.ctx;
+    await beat(adapter, WORKER, { timeoutMs: 3_600_000, leaseMs: 60_000 });
+    const limits = { limit: 10, perEndpoint: 10, leaseMs: 60_000, workerId: WORKER.id };
+    prepared.clear();
+    const first = await claimBatch(adapter, limits);
+    expect(first.claimed).toHaveLength(10);
+    // Answered but not yet written: credit for the next claim.
+    const credit = new Map(first.claimed.slice(0, 5).map((d) => [d.id, d.lease_token]));
+    const second = await claimBatch(adapter, { ...limits, credit });
+    expect(second.claimed.length).toBeGreaterThan(0);
+    const now = Date.now();
+    const completions: Completion[] = first.claimed.map((d) => ({
+      deliveryId: d.id,
+      subscriptionId: d.subscription_id,
+      leaseToken: d.lease_token,
+      outcome: { kind: "succeeded" },
+      decidedAt: now,
+      statusCode: 200,
+      error: null,
+      attempt: {
+        id: `att_${d.id}`,
+        delivery_id: d.id,
+        n: 1,
+        started_at: now,
+        duration_ms: 1,
+        request_headers: "{}",
+        request_meta: null,
+        response_status: 200,
+        response_body: "",
+        error: null,
+      },
+    }));
+    expect((await completeBatch(adapter, completions)).moved.size).toBe(10);
+    expect(
+      await releaseLeases(
+        adapter,
+        second.claimed.map((d) => ({ id: d.id, token: d.lease_token })),
+      ),
+    ).toBe(second.claimed.length);
+
+    const overLists = [...prepared].filter((text) => /json_each/.test(text) && /\bdelivery\b/.test(text));
+    // The claim (its credit), the leased rows, the completion and the release.
+    expect(overLists).toHaveLength(4);
+    const planner = new BetterSqlite3(path.join(h.database.dataDir, "carehooks.db"));
+    try {
+      // Statistics of a large database at rest: a million events and deliveries, none in flight.
+      planner.exec("ANALYZE");
+      planner.exec(`UPDATE sqlite_stat1 SET stat = '1000000' || substr(stat, instr(stat || ' ', ' '))
+        WHERE tbl IN ('delivery', 'event') AND stat NOT LIKE '0%'`);
+      planner.exec("ANALYZE sqlite_schema");
+      for (const text of overLists) {
+        const plan = planner.prepare(`EXPLAIN QUERY PLAN ${text}`).all(placeholdersOf(text)) as PlanStep[];
+        // The list drives its loop: no table is scanned in an outer loop of the same query (a search
+        // finds rows by a key).
+        const list = plan.find((step) => /^SCAN (j|json_each)\b/.test(step.detail));
+        const outer = plan
+          .slice(0, list === undefined ? 0 : plan.indexOf(list))
+          .filter((step) => step.parent === list?.parent && TABLE_SCAN.test(step.detail))
+          .map((step) => step.detail);
+        expect({ text, outer }).toEqual({ text, outer: [] });
+        // And no delivery is read by scanning the table or an index of it.
+        const scans = plan.filter((step) => DELIVERY_SCAN.test(step.detail)).map((step) => step.detail);
+        expect({ text, scans }).toEqual({ text, scans: [] });
+      }
+    } finally {
+      planner.close();
+    }
+  });
+});
+
+/** A row of EXPLAIN QUERY PLAN: loops nest under their parent's id. */
+interface PlanStep {
+  readonly id: number;
+  readonly parent: number;
+  readonly detail: string;
+}
+
+/** Values for a statement's parameters, enough for SQLite to plan it: named (`@x`) or positional (`?`). */
+function placeholdersOf(text: string): Record<string, unknown> | unknown[] {
+  const named = [...text.matchAll(/@(\w+)/g)].map((match) => match[1] as string);
+  if (named.length > 0) return Object.fromEntries(named.map((name) => [name, "[]"]));
+  return [...text.matchAll(/\?/g)].map(() => "[]");
+}
