@@ -42,7 +42,7 @@
 import { randomBytes } from "node:crypto";
 import type { Health } from "../../domain/breaker.js";
 import type { DialectAdapter } from "../dialect/adapter.js";
-import { perLimit, rowsOf, statementRows } from "./raw.js";
+import { DELIVERY_BY_ID, perLimit, rowsOf, statementRows } from "./raw.js";
 
 /** Subscriptions looked at per claim: enough that a few hundred that cannot take work never starve the rest. */
 const CANDIDATES = 200;
@@ -144,7 +144,7 @@ const sqliteClaim = perLimit(
   (cap) => `
 WITH credit(id, n) AS (
   SELECT d.subscription_id, count(*) FROM json_each(@credit) j
-  JOIN delivery d INDEXED BY sqlite_autoindex_delivery_1 ON d.id = j.value ->> 0 AND d.lease_token = j.value ->> 1 AND d.status = 'in_flight'
+  JOIN delivery d INDEXED BY ${DELIVERY_BY_ID} ON d.id = j.value ->> 0 AND d.lease_token = j.value ->> 1 AND d.status = 'in_flight'
   GROUP BY d.subscription_id
 ),
 counted AS (

@@ -12,7 +12,7 @@
 import type { DeliveryOutcome } from "../../domain/delivery-outcome.js";
 import type { DialectAdapter } from "../dialect/adapter.js";
 import type { AttemptTable, DeliveryStatus } from "../schema.js";
-import { rowsOf, statementRows } from "./raw.js";
+import { DELIVERY_BY_ID, rowsOf, statementRows } from "./raw.js";
 
 export interface Completion {
   readonly deliveryId: string;
@@ -111,7 +111,7 @@ SELECT clock.now, moved.id FROM clock LEFT JOIN moved ON true`;
  * claim's credit, releases) is pinned the same way; test/sqlite-plans.test.ts checks them.
  */
 const SQLITE_COMPLETE = `
-UPDATE delivery INDEXED BY sqlite_autoindex_delivery_1 SET ${MOVE("@now")}
+UPDATE delivery INDEXED BY ${DELIVERY_BY_ID} SET ${MOVE("@now")}
 FROM (
   SELECT value ->> 0 AS id, value ->> 1 AS token, value ->> 2 AS status, value ->> 3 AS attempts,
     value ->> 4 AS delay, value ->> 5 AS code, value ->> 6 AS error

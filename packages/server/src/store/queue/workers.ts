@@ -17,7 +17,7 @@
  */
 import type { DialectAdapter } from "../dialect/adapter.js";
 import type { Db } from "../open.js";
-import { changedBy, numbered, rowsOf } from "./raw.js";
+import { changedBy, DELIVERY_BY_ID, numbered, rowsOf } from "./raw.js";
 
 export interface WorkerIdentity {
   readonly id: string;
@@ -121,7 +121,7 @@ export async function beat(adapter: DialectAdapter, me: WorkerIdentity, settings
 /** SQLite's list drives the loop whatever the statistics say (INDEXED BY: see SQLITE_COMPLETE in complete.ts). */
 const RELEASE_SOME = {
   sqlite: `
-UPDATE delivery INDEXED BY sqlite_autoindex_delivery_1 SET ${GIVE_BACK("delivery")}, updated_at = ?
+UPDATE delivery INDEXED BY ${DELIVERY_BY_ID} SET ${GIVE_BACK("delivery")}, updated_at = ?
 FROM json_each(?) j, subscription s
 WHERE delivery.id = j.value ->> 0 AND delivery.lease_token = j.value ->> 1 AND delivery.status = 'in_flight'
   AND s.id = delivery.subscription_id`,
