@@ -12,6 +12,7 @@ import { writeInOneStatement } from "./outbox-statement.js";
 import { insertRows } from "./prepared.js";
 import { changedBy } from "./queue/raw.js";
 import type { Database, EventTable } from "./schema.js";
+import { SUBSCRIPTION_BY_ID } from "./sqlite-keys.js";
 
 export type NewEvent = EventTable;
 
@@ -56,13 +57,14 @@ export async function recordEvent(adapter: DialectAdapter, db: Db, outgoing: Out
  * whose subscription is still live in the database and the event's
  * business's, whatever the caller's (cached) list says: a webhook deleted or
  * disabled by another connection (the breaker) gets none. PostgreSQL's one
- * statement (outbox-statement.ts) checks the same.
+ * statement (outbox-statement.ts) checks the same. The list drives the loop
+ * whatever the planner's statistics say (queue/held.ts).
  */
 const SQLITE_DELIVERIES = `
 INSERT INTO delivery (id, event_id, subscription_id, business_id, event_name, status, attempts, next_attempt_at,
   created_at, updated_at, resource_key)
 SELECT j.value ->> 0, @event, s.id, s.business_id, @name, 'pending', 0, @at, @at, @at, @resource
-FROM json_each(@ids) AS j JOIN subscription AS s ON s.id = j.value ->> 1
+FROM json_each(@ids) AS j CROSS JOIN subscription AS s INDEXED BY ${SUBSCRIPTION_BY_ID} ON s.id = j.value ->> 1
 WHERE s.business_id = @business AND s.deleted_at IS NULL AND s.state <> 'disabled'`;
 
 /** What per-resource ordering orders a delivery by: its event's resource. */

@@ -166,7 +166,12 @@ function runCheckpoints({ file, counters: shared, writeTurns }: CheckpointerData
     stopped = true;
     clearTimeout(timer);
     if (!failed) checkpoint();
-    db.close();
+    try {
+      db.close();
+    } catch (error) {
+      // Reported once: after a failed checkpoint, closing says nothing new.
+      if (!failed) report(error);
+    }
     // With nothing left to listen to, the thread exits: what `stop` waits for.
     port.close();
   });

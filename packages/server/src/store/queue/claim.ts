@@ -42,7 +42,8 @@
 import { randomBytes } from "node:crypto";
 import type { Health } from "../../domain/breaker.js";
 import type { DialectAdapter } from "../dialect/adapter.js";
-import { DELIVERY_BY_ID, perLimit, rowsOf, statementRows } from "./raw.js";
+import { DELIVERY_BY_ID, EVENT_BY_ID, SUBSCRIPTION_BY_ID } from "../sqlite-keys.js";
+import { perLimit, rowsOf, statementRows } from "./raw.js";
 
 /** Subscriptions looked at per claim: enough that a few hundred that cannot take work never starve the rest. */
 const CANDIDATES = 200;
@@ -127,7 +128,9 @@ const SENDER_COLUMNS = `
 
 /**
  * SQLite: @credit is JSON [[delivery id, lease token], …], driving its loop
- * whatever the statistics say (INDEXED BY: see SQLITE_COMPLETE in complete.ts).
+ * whatever the statistics say; the deliveries each candidate gives, and the
+ * UPDATE's, are found by primary key too (CROSS JOIN and INDEXED BY: see
+ * held.ts). Statistics of a small database made it scan the whole table.
  * The per-subscription LIMIT and the candidate LIMIT are written into the text:
  * SQLite plans a constant LIMIT with a small sorter heap. A subscription gives
  * at most its share of the claim, the limit over the candidates (rounded up):
@@ -144,7 +147,7 @@ const sqliteClaim = perLimit(
   (cap) => `
 WITH credit(id, n) AS (
   SELECT d.subscription_id, count(*) FROM json_each(@credit) j
-  JOIN delivery d INDEXED BY ${DELIVERY_BY_ID} ON d.id = j.value ->> 0 AND d.lease_token = j.value ->> 1 AND d.status = 'in_flight'
+  CROSS JOIN delivery d INDEXED BY ${DELIVERY_BY_ID} ON d.id = j.value ->> 0 AND d.lease_token = j.value ->> 1 AND d.status = 'in_flight'
   GROUP BY d.subscription_id
 ),
 counted AS (
@@ -167,25 +170,25 @@ share(n) AS (SELECT (CAST(@limit AS INTEGER) + count(*) - 1) / max(count(*), 1) 
 ranked AS (
   SELECT d.id, d.next_attempt_at AS at, r.free,
     row_number() OVER (PARTITION BY r.id ORDER BY d.next_attempt_at, d.id) AS rn
-  FROM roomy r JOIN delivery d ON d.id IN (
+  FROM roomy r CROSS JOIN delivery d INDEXED BY ${DELIVERY_BY_ID} ON d.id IN (
     SELECT q.id FROM delivery q
     WHERE q.subscription_id = r.id AND q.status = 'pending' AND q.next_attempt_at <= @now
       AND (r.ordering = 'none' OR ${IN_ORDER})
     ORDER BY q.next_attempt_at LIMIT min(${LEASE_AHEAD.sqlite * cap}, (SELECT n FROM share))
   )
 )
-UPDATE delivery SET status = 'in_flight', lease_token = @token, lease_expires_at = @expires, worker_id = @worker, updated_at = @now
+UPDATE delivery INDEXED BY ${DELIVERY_BY_ID} SET status = 'in_flight', lease_token = @token, lease_expires_at = @expires, worker_id = @worker, updated_at = @now
 WHERE id IN (SELECT id FROM ranked WHERE rn <= free ORDER BY rn, at LIMIT CAST(@limit AS INTEGER))
 RETURNING id`,
 );
 
-/** The leased rows, in the list's order: CROSS JOIN keeps the list outermost whatever the statistics say. */
+/** The leased rows, looked up list first by primary keys whatever the statistics say (see held.ts). */
 const SQLITE_LEASED = `
 SELECT ${SENDER_COLUMNS}
 FROM json_each(@ids) j
-CROSS JOIN delivery d ON d.id = j.value
-CROSS JOIN event e ON e.id = d.event_id
-CROSS JOIN subscription s ON s.id = d.subscription_id`;
+CROSS JOIN delivery d INDEXED BY ${DELIVERY_BY_ID} ON d.id = j.value
+CROSS JOIN event e INDEXED BY ${EVENT_BY_ID} ON e.id = d.event_id
+CROSS JOIN subscription s INDEXED BY ${SUBSCRIPTION_BY_ID} ON s.id = d.subscription_id`;
 
 /** PostgreSQL: $1 token, $2 lease ms, $3 worker, $4 credited delivery ids, $5 their lease tokens, $6 limit. */
 const postgresClaim = perLimit((cap) => {

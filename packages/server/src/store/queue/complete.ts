@@ -12,7 +12,8 @@
 import type { DeliveryOutcome } from "../../domain/delivery-outcome.js";
 import type { DialectAdapter } from "../dialect/adapter.js";
 import type { AttemptTable, DeliveryStatus } from "../schema.js";
-import { DELIVERY_BY_ID, rowsOf, statementRows } from "./raw.js";
+import { heldOf } from "./held.js";
+import { changedBy, rowsOf, statementRows } from "./raw.js";
 
 export interface Completion {
   readonly deliveryId: string;
@@ -100,26 +101,15 @@ recorded AS (
 SELECT clock.now, moved.id FROM clock LEFT JOIN moved ON true`;
 
 /**
- * SQLite: @changes holds JSON rows [id, token, status, attempts, delay, code, error].
- *
- * INDEXED BY the primary key keeps the array driving the loop, each delivery found by
- * its id, whatever the statistics say. Statistics taken while nothing was in flight
- * (an operator's `ANALYZE` or `PRAGMA optimize`) rate the partial indexes of in-flight
- * deliveries as empty, and SQLite scanned every delivery in flight against every row of
- * the array: in-flight × batch rows per statement (a unary `+` on status instead sent it
- * through all of a subscription's deliveries). Every JSON list joined to deliveries (the
- * claim's credit, releases) is pinned the same way; test/sqlite-plans.test.ts checks them.
+ * SQLite: one held delivery's outcome, by the rowid `heldOf` found (held.ts): the
+ * same as MOVE, with the webhook's liveness read there. One statement per row:
+ * a single UPDATE over the rowids (`rowid IN (…)`) scanned the whole table under
+ * statistics of a small database.
  */
-const SQLITE_COMPLETE = `
-UPDATE delivery INDEXED BY ${DELIVERY_BY_ID} SET ${MOVE("@now")}
-FROM (
-  SELECT value ->> 0 AS id, value ->> 1 AS token, value ->> 2 AS status, value ->> 3 AS attempts,
-    value ->> 4 AS delay, value ->> 5 AS code, value ->> 6 AS error
-  FROM json_each(@changes)
-) AS c, subscription s
-WHERE delivery.id = c.id AND delivery.lease_token = c.token AND delivery.status = 'in_flight'
-  AND s.id = delivery.subscription_id
-RETURNING delivery.id`;
+const SQLITE_MOVE_ONE = `
+UPDATE delivery SET status = @status, attempts = @attempts, next_attempt_at = @next, last_status_code = @code,
+  last_error = @error, lease_token = NULL, lease_expires_at = NULL, worker_id = NULL, updated_at = @now
+WHERE rowid = @rowid`;
 
 /** SQLite: @attempts holds JSON rows in column order. */
 const SQLITE_ATTEMPTS = `
@@ -178,8 +168,21 @@ export async function completeBatch(
       c.attemptErrors,
     ]);
     await rowsOf(trx, SQLITE_ATTEMPTS, { attempts: JSON.stringify(attempts) });
-    const changes = zip([c.ids, c.tokens, c.statuses, c.attempts, c.delays, c.codes, c.errors]);
-    const rows = await rowsOf<{ id: string }>(trx, SQLITE_COMPLETE, { changes: JSON.stringify(changes), now });
-    return { moved: new Set(rows.map((row) => row.id)), now };
+    const moved = new Set<string>();
+    for (const { i, rowid, live } of await heldOf(trx, zip([c.ids, c.tokens]) as [string, string][])) {
+      // A retry for a webhook deleted or disabled meanwhile is cancelled instead (MOVE).
+      const stopped = c.statuses[i] === "pending" && !live;
+      await changedBy(trx, SQLITE_MOVE_ONE, {
+        rowid,
+        now,
+        status: stopped ? "cancelled" : c.statuses[i],
+        attempts: c.attempts[i],
+        next: c.statuses[i] === "pending" && live ? now + (c.delays[i] as number) : null,
+        code: c.codes[i],
+        error: stopped ? STOPPED_ERROR : c.errors[i],
+      });
+      moved.add(c.ids[i] as string);
+    }
+    return { moved, now };
   });
 }

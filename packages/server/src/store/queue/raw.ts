@@ -7,13 +7,6 @@ import { CompiledQuery } from "kysely";
 import type { DialectAdapter } from "../dialect/adapter.js";
 import type { Db } from "../open.js";
 
-/**
- * SQLite's own name for the index of `delivery`'s primary key (its first
- * constraint, migration 0002), for statements that must find deliveries by id
- * whatever the statistics say (`INDEXED BY`, see complete.ts).
- */
-export const DELIVERY_BY_ID = "sqlite_autoindex_delivery_1";
-
 /** Positional values (`$1` on PostgreSQL, `?` on SQLite), or named ones for SQLite's `@name`. */
 export type Parameters = readonly unknown[] | Readonly<Record<string, unknown>>;
 

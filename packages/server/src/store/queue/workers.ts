@@ -17,7 +17,8 @@
  */
 import type { DialectAdapter } from "../dialect/adapter.js";
 import type { Db } from "../open.js";
-import { changedBy, DELIVERY_BY_ID, numbered, rowsOf } from "./raw.js";
+import { heldOf } from "./held.js";
+import { changedBy, numbered, rowsOf } from "./raw.js";
 
 export interface WorkerIdentity {
   readonly id: string;
@@ -118,18 +119,19 @@ export async function beat(adapter: DialectAdapter, me: WorkerIdentity, settings
   return reap(adapter, me, settings);
 }
 
-/** SQLite's list drives the loop whatever the statistics say (INDEXED BY: see SQLITE_COMPLETE in complete.ts). */
-const RELEASE_SOME = {
-  sqlite: `
-UPDATE delivery INDEXED BY ${DELIVERY_BY_ID} SET ${GIVE_BACK("delivery")}, updated_at = ?
-FROM json_each(?) j, subscription s
-WHERE delivery.id = j.value ->> 0 AND delivery.lease_token = j.value ->> 1 AND delivery.status = 'in_flight'
-  AND s.id = delivery.subscription_id`,
-  postgres: `
+/** PostgreSQL: the leases given back, each only under its own token. */
+const RELEASE_SOME = `
 UPDATE delivery d SET ${GIVE_BACK("d")}, updated_at = $1
 FROM unnest($2::text[], $3::text[]) AS l(id, token), subscription s
-WHERE d.id = l.id AND d.lease_token = l.token AND d.status = 'in_flight' AND s.id = d.subscription_id`,
-};
+WHERE d.id = l.id AND d.lease_token = l.token AND d.status = 'in_flight' AND s.id = d.subscription_id`;
+
+/** SQLite: one held delivery given back, by the rowid `heldOf` found (held.ts), as GIVE_BACK with the liveness read there. */
+const RELEASE_ONE = `
+UPDATE delivery SET status = CASE WHEN @live THEN 'pending' ELSE 'cancelled' END,
+  next_attempt_at = CASE WHEN @live THEN next_attempt_at END,
+  last_error = CASE WHEN @live THEN last_error ELSE 'subscription deleted or disabled' END,
+  lease_token = NULL, lease_expires_at = NULL, worker_id = NULL, updated_at = @now
+WHERE rowid = @rowid`;
 
 /**
  * Deliveries this worker holds but will not finish (their outcome could not be
@@ -143,13 +145,21 @@ export async function releaseLeases(
 ): Promise<number> {
   if (leases.length === 0) return 0;
   const now = await adapter.now(adapter.db);
-  return adapter.name === "postgres"
-    ? changedBy(adapter.db, RELEASE_SOME.postgres, [
-        now,
-        leases.map((lease) => lease.id),
-        leases.map((lease) => lease.token),
-      ])
-    : changedBy(adapter.db, RELEASE_SOME.sqlite, [now, JSON.stringify(leases.map((lease) => [lease.id, lease.token]))]);
+  if (adapter.name === "postgres") {
+    return changedBy(adapter.db, RELEASE_SOME, [
+      now,
+      leases.map((lease) => lease.id),
+      leases.map((lease) => lease.token),
+    ]);
+  }
+  return adapter.db.transaction().execute(async (trx) => {
+    const held = await heldOf(
+      trx,
+      leases.map((lease) => [lease.id, lease.token] as const),
+    );
+    for (const { rowid, live } of held) await changedBy(trx, RELEASE_ONE, { rowid, live, now });
+    return held.length;
+  });
 }
 
 /**
