@@ -29,4 +29,12 @@ describe("a worker thread's uncaught error", () => {
     const original = new TypeError("boom");
     expect(threadError(original, "the test thread")).toBe(original);
   });
+
+  it("says what it was when it has neither a message nor a code, and keeps it as the cause", () => {
+    const odd = { errno: -5, syscall: "read" };
+    const error = threadError(odd, "the test thread");
+    expect(error.message).toBe("the test thread failed: { errno: -5, syscall: 'read' }");
+    expect(error.cause).toBe(odd);
+    expect(threadError(new Error(""), "the test thread").message).toMatch(/^the test thread failed: /);
+  });
 });
