@@ -7,6 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { BIN, pg, ROOT, undici } from "./deps.mjs";
 import { freePort, spawnNode, stopChild } from "./procs.mjs";
+import { now } from "./stats.mjs";
 
 const { Pool } = undici;
 
@@ -206,9 +207,9 @@ export class Api {
     });
   }
 
-  /** Creates one appointment (clinicId tags the measurement it belongs to); resolves to { id, sent, commit } (wall-clock ms, sub-ms precision). */
+  /** Creates one appointment (clinicId tags the measurement it belongs to); resolves to { id, sent, commit } (monotonic ms, stats.mjs's `now`). */
   async createAppointment(i, clinicId = "cln_bench_main") {
-    const sent = performance.timeOrigin + performance.now();
+    const sent = now();
     const answer = await this.call("POST", "/dr/v1/business/appointments", {
       doctor_id: `doc_bench_${i % 17}`,
       patient_id: `pat_bench_${i}`,
@@ -217,7 +218,7 @@ export class Api {
       start_time: "2026-12-01T09:00:00Z",
       end_time: "2026-12-01T09:30:00Z",
     });
-    const commit = performance.timeOrigin + performance.now();
+    const commit = now();
     return { id: answer.appointment_id, sent, commit };
   }
 

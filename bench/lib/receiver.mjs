@@ -3,13 +3,13 @@
 // Each measurement sets a tag (the clinic_id its creates use), so deliveries left over from an earlier
 // phase are answered but not counted. It verifies both signatures, de-duplicates on
 // (port, path, webhook-id) and records the first receipt
-// time of each event (wall clock, sub-millisecond: performance.timeOrigin + performance.now()).
+// time of each event (the machine's monotonic clock in ms, sub-millisecond: stats.mjs's `now`).
 // Controlled over IPC (answerCalls): reset, stats, waitFor, receipts, close.
 import http from "node:http";
 import { answerCalls } from "./ipc.mjs";
 import { verifyEka, verifyStandard } from "./payload.mjs";
+import { now } from "./stats.mjs";
 
-const now = () => performance.timeOrigin + performance.now();
 const portCount = Number(process.argv[2] ?? 1);
 
 let state;

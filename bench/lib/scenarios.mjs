@@ -1,5 +1,5 @@
-// The measurements themselves. Every time is wall-clock ms with sub-ms precision
-// (performance.timeOrigin + performance.now()), comparable across the bench process and its children.
+// The measurements themselves. Every time is ms on the machine's monotonic clock with sub-ms
+// precision (stats.mjs's `now`), comparable across the bench process and its children.
 
 import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
