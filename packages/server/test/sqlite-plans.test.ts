@@ -131,6 +131,55 @@ describe("SQLite statements over a JSON list of deliveries, after ANALYZE with n
   });
 });
 
+describe("the queue's depth on /readyz and /metrics", () => {
+  let h: Harness;
+  const prepared = new Set<string>();
+  const prepare = BetterSqlite3.prototype.prepare;
+
+  beforeAll(async () => {
+    BetterSqlite3.prototype.prepare = function recorded(this: BetterSqlite3.Database, source: string) {
+      prepared.add(source);
+      return prepare.call(this, source);
+    } as typeof prepare;
+    h = await startHarness("sqlite");
+  });
+  afterAll(async () => {
+    BetterSqlite3.prototype.prepare = prepare;
+    await h?.close();
+  });
+
+  it("reads only the partial indexes of pending and in-flight deliveries, never the whole table", async () => {
+    expect((await h.app.inject({ method: "GET", url: "/readyz" })).statusCode).toBe(200);
+    expect((await h.app.inject({ method: "GET", url: "/metrics" })).statusCode).toBe(200);
+    const counts = [...prepared].filter((text) => /count\(\*\)/.test(text) && /\bdelivery\b/.test(text));
+    expect(counts).toHaveLength(1);
+    const planner = new BetterSqlite3(path.join(h.database.dataDir, "carehooks.db"));
+    try {
+      for (const statistics of ["none", "small"]) {
+        if (statistics === "small") {
+          planner.exec("ANALYZE");
+          planner.exec("ANALYZE sqlite_schema");
+        }
+        const plan = planner
+          .prepare(`EXPLAIN QUERY PLAN ${counts[0]}`)
+          .all()
+          .map((step) => (step as PlanStep).detail)
+          .filter((detail) => /\bdelivery\b/.test(detail));
+        expect({ statistics, plan }).toEqual({
+          statistics,
+          plan: [
+            expect.stringMatching(/INDEX delivery_(pending_due|due)\b/),
+            expect.stringMatching(/INDEX delivery_(pending_due|due)\b/),
+            expect.stringMatching(/INDEX delivery_leased/),
+          ],
+        });
+      }
+    } finally {
+      planner.close();
+    }
+  });
+});
+
 /**
  * Each list drives its loop: no table of the store is scanned in an outer loop of the same query,
  * and the rows the list names are found by their keys (a search), never by a scan or a skip-scan.

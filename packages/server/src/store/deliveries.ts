@@ -146,18 +146,19 @@ export interface QueueLag {
 }
 
 export async function queueLag(db: Db, now: number): Promise<QueueLag> {
-  const rows = await db
-    .selectFrom("delivery")
-    .select(["status"])
-    .select((eb) => [eb.fn.countAll<number>().as("n"), eb.fn.min("next_attempt_at").as("oldest")])
-    .where("status", "in", ["pending", "in_flight"])
-    .groupBy("status")
-    .execute();
-  const pending = rows.find((row) => row.status === "pending");
-  const oldest = pending?.oldest === null || pending?.oldest === undefined ? undefined : Number(pending.oldest);
+  // Each status spelled out, so each count reads its own partial index (delivery_pending_due,
+  // delivery_leased): `status IN (…)` with bound values matched neither, and /readyz and every
+  // /metrics scrape scanned the whole table, delivered history included.
+  const { rows } = await sql<{ pending: number | string; oldest: number | string | null; in_flight: number | string }>`
+    SELECT (SELECT count(*) FROM delivery WHERE status = 'pending') AS pending,
+      (SELECT min(next_attempt_at) FROM delivery WHERE status = 'pending') AS oldest,
+      (SELECT count(*) FROM delivery WHERE status = 'in_flight') AS in_flight`.execute(db);
+  const [row] = rows;
+  // PostgreSQL's count and bigint arrive as text.
+  const oldest = row?.oldest === null || row?.oldest === undefined ? undefined : Number(row.oldest);
   return {
-    pending: Number(pending?.n ?? 0),
-    inFlight: Number(rows.find((row) => row.status === "in_flight")?.n ?? 0),
+    pending: Number(row?.pending ?? 0),
+    inFlight: Number(row?.in_flight ?? 0),
     oldestDueMs: oldest !== undefined && oldest < now ? now - oldest : 0,
   };
 }
