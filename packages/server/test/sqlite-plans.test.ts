@@ -24,18 +24,33 @@ const TABLE_SCAN = /^SCAN (delivery|d|q|f|p|subscription|s|event|e)\b/;
 const PRIMARY_KEYS = { delivery: DELIVERY_BY_ID, event: EVENT_BY_ID, subscription: SUBSCRIPTION_BY_ID };
 const DELIVERY_SCAN = /^SCAN (delivery|d|q|f|p)\b/;
 
+/**
+ * Records every statement text better-sqlite3 prepares from now on (the store prepares each once
+ * per connection), until `stop`. Copy `texts` before preparing anything else while reading it.
+ */
+function recordPrepared(): { readonly texts: Set<string>; stop(): void } {
+  const texts = new Set<string>();
+  const prepare = BetterSqlite3.prototype.prepare;
+  BetterSqlite3.prototype.prepare = function recorded(this: BetterSqlite3.Database, source: string) {
+    texts.add(source);
+    return prepare.call(this, source);
+  } as typeof prepare;
+  return {
+    texts,
+    stop: () => {
+      BetterSqlite3.prototype.prepare = prepare;
+    },
+  };
+}
+
 describe("SQLite statements over a JSON list of deliveries, after ANALYZE with nothing in flight", () => {
   let h: Harness;
   let tenant: Tenant;
   /** Every statement text the store prepared on its connection while the test ran. */
-  const prepared = new Set<string>();
-  const prepare = BetterSqlite3.prototype.prepare;
+  let recording: ReturnType<typeof recordPrepared>;
 
   beforeAll(async () => {
-    BetterSqlite3.prototype.prepare = function recorded(this: BetterSqlite3.Database, source: string) {
-      prepared.add(source);
-      return prepare.call(this, source);
-    } as typeof prepare;
+    recording = recordPrepared();
     h = await startHarness("sqlite");
     tenant = await h.tenant();
     const webhook = await tenant.request("POST", "/notification/v1/connect/webhook/subscriptions", {
@@ -55,7 +70,7 @@ describe("SQLite statements over a JSON list of deliveries, after ANALYZE with n
     }
   });
   afterAll(async () => {
-    BetterSqlite3.prototype.prepare = prepare;
+    recording?.stop();
     await h?.close();
   });
 
@@ -99,7 +114,7 @@ describe("SQLite statements over a JSON list of deliveries, after ANALYZE with n
       ),
     ).toBe(second.claimed.length);
 
-    const overLists = [...prepared].filter(
+    const overLists = [...recording.texts].filter(
       (text) => /json_each/.test(text) && /\b(delivery|subscription)\b/.test(text),
     );
     // A create's deliveries, the claim (its credit), the leased rows, and the held leases (of a
@@ -133,25 +148,21 @@ describe("SQLite statements over a JSON list of deliveries, after ANALYZE with n
 
 describe("the queue's depth on /readyz and /metrics", () => {
   let h: Harness;
-  const prepared = new Set<string>();
-  const prepare = BetterSqlite3.prototype.prepare;
+  let recording: ReturnType<typeof recordPrepared>;
 
   beforeAll(async () => {
-    BetterSqlite3.prototype.prepare = function recorded(this: BetterSqlite3.Database, source: string) {
-      prepared.add(source);
-      return prepare.call(this, source);
-    } as typeof prepare;
+    recording = recordPrepared();
     h = await startHarness("sqlite");
   });
   afterAll(async () => {
-    BetterSqlite3.prototype.prepare = prepare;
+    recording?.stop();
     await h?.close();
   });
 
   it("reads only the partial indexes of pending and in-flight deliveries, never the whole table", async () => {
     expect((await h.app.inject({ method: "GET", url: "/readyz" })).statusCode).toBe(200);
     expect((await h.app.inject({ method: "GET", url: "/metrics" })).statusCode).toBe(200);
-    const counts = [...prepared].filter((text) => /count\(\*\)/.test(text) && /\bdelivery\b/.test(text));
+    const counts = [...recording.texts].filter((text) => /count\(\*\)/.test(text) && /\bdelivery\b/.test(text));
     expect(counts).toHaveLength(1);
     const planner = new BetterSqlite3(path.join(h.database.dataDir, "carehooks.db"));
     try {
