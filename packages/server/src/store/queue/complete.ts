@@ -12,7 +12,7 @@
 import type { DeliveryOutcome } from "../../domain/delivery-outcome.js";
 import type { DialectAdapter } from "../dialect/adapter.js";
 import type { AttemptTable, DeliveryStatus } from "../schema.js";
-import { heldOf } from "./held.js";
+import { heldOf, LIVE, STOPPED_ERROR } from "./held.js";
 import { changedBy, rowsOf, statementRows } from "./raw.js";
 
 export interface Completion {
@@ -37,8 +37,6 @@ export interface CompletionResult {
   /** The database's clock that the completions were recorded at. */
   readonly now: number;
 }
-
-const STOPPED_ERROR = "subscription deleted or disabled";
 
 function statusAfter(outcome: DeliveryOutcome): DeliveryStatus {
   switch (outcome.kind) {
@@ -72,13 +70,17 @@ function columnsOf(completions: readonly Completion[]) {
   };
 }
 
-/** The new status, next attempt and error of a delivery: `c` is the completion, `s` its subscription. */
-const MOVE = (now: string) => `
-  status = CASE WHEN c.status = 'pending' AND (s.deleted_at IS NOT NULL OR s.state = 'disabled') THEN 'cancelled' ELSE c.status END,
-  attempts = c.attempts,
-  next_attempt_at = CASE WHEN c.status = 'pending' AND s.deleted_at IS NULL AND s.state <> 'disabled' THEN ${now} + c.delay END,
-  last_status_code = c.code,
-  last_error = CASE WHEN c.status = 'pending' AND (s.deleted_at IS NOT NULL OR s.state = 'disabled') THEN '${STOPPED_ERROR}' ELSE c.error END,
+/**
+ * The new status, next attempt and error of a delivery: `c(column)` is the
+ * completion's value, `live` true while its subscription is neither deleted
+ * nor disabled (a retry for one that is not is cancelled instead).
+ */
+const MOVE = (now: string, c: (column: string) => string, live: string) => `
+  status = CASE WHEN ${c("status")} = 'pending' AND NOT (${live}) THEN 'cancelled' ELSE ${c("status")} END,
+  attempts = ${c("attempts")},
+  next_attempt_at = CASE WHEN ${c("status")} = 'pending' AND (${live}) THEN ${now} + ${c("delay")} END,
+  last_status_code = ${c("code")},
+  last_error = CASE WHEN ${c("status")} = 'pending' AND NOT (${live}) THEN '${STOPPED_ERROR}' ELSE ${c("error")} END,
   lease_token = NULL, lease_expires_at = NULL, worker_id = NULL, updated_at = ${now}`;
 
 const POSTGRES_COMPLETE = `
@@ -88,7 +90,7 @@ c AS (
     AS c(id, token, status, attempts, delay, code, error)
 ),
 moved AS (
-  UPDATE delivery d SET ${MOVE("clock.now")}
+  UPDATE delivery d SET ${MOVE("clock.now", (column) => `c.${column}`, LIVE)}
   FROM c, subscription s, clock
   WHERE d.id = c.id AND d.lease_token = c.token AND d.status = 'in_flight' AND s.id = d.subscription_id
   RETURNING d.id
@@ -101,14 +103,12 @@ recorded AS (
 SELECT clock.now, moved.id FROM clock LEFT JOIN moved ON true`;
 
 /**
- * SQLite: one held delivery's outcome, by the rowid `heldOf` found (held.ts): the
- * same as MOVE, with the webhook's liveness read there. One statement per row:
- * a single UPDATE over the rowids (`rowid IN (…)`) scanned the whole table under
- * statistics of a small database.
+ * SQLite: one held delivery's outcome, by the rowid `heldOf` found (held.ts), with
+ * the liveness read there. One statement per row: a single UPDATE over the rowids
+ * (`rowid IN (…)`) scanned the whole table under statistics of a small database.
  */
 const SQLITE_MOVE_ONE = `
-UPDATE delivery SET status = @status, attempts = @attempts, next_attempt_at = @next, last_status_code = @code,
-  last_error = @error, lease_token = NULL, lease_expires_at = NULL, worker_id = NULL, updated_at = @now
+UPDATE delivery SET ${MOVE("@now", (column) => `@${column}`, "@live")}
 WHERE rowid = @rowid`;
 
 /** SQLite: @attempts holds JSON rows in column order. */
@@ -170,16 +170,15 @@ export async function completeBatch(
     await rowsOf(trx, SQLITE_ATTEMPTS, { attempts: JSON.stringify(attempts) });
     const moved = new Set<string>();
     for (const { i, rowid, live } of await heldOf(trx, zip([c.ids, c.tokens]) as [string, string][])) {
-      // A retry for a webhook deleted or disabled meanwhile is cancelled instead (MOVE).
-      const stopped = c.statuses[i] === "pending" && !live;
       await changedBy(trx, SQLITE_MOVE_ONE, {
         rowid,
+        live,
         now,
-        status: stopped ? "cancelled" : c.statuses[i],
+        status: c.statuses[i],
         attempts: c.attempts[i],
-        next: c.statuses[i] === "pending" && live ? now + (c.delays[i] as number) : null,
+        delay: c.delays[i],
         code: c.codes[i],
-        error: stopped ? STOPPED_ERROR : c.errors[i],
+        error: c.errors[i],
       });
       moved.add(c.ids[i] as string);
     }

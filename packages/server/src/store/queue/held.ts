@@ -19,6 +19,12 @@ import type { Db } from "../open.js";
 import { DELIVERY_BY_ID, SUBSCRIPTION_BY_ID } from "../sqlite-keys.js";
 import { rowsOf } from "./raw.js";
 
+/** SQL, true while the delivery's subscription `s` is neither deleted nor disabled. */
+export const LIVE = "s.deleted_at IS NULL AND s.state <> 'disabled'";
+
+/** The error of a delivery cancelled because its subscription was deleted or disabled. */
+export const STOPPED_ERROR = "subscription deleted or disabled";
+
 /** A delivery of the list still in flight under its lease: its place in the list, its rowid, and whether its webhook is live. */
 export interface Held {
   readonly i: number;
@@ -28,7 +34,7 @@ export interface Held {
 }
 
 const SQLITE_HELD = `
-SELECT j.key AS i, d.rowid AS rowid, (s.deleted_at IS NULL AND s.state <> 'disabled') AS live
+SELECT j.key AS i, d.rowid AS rowid, (${LIVE}) AS live
 FROM json_each(@leases) j
 CROSS JOIN delivery d INDEXED BY ${DELIVERY_BY_ID} ON d.id = j.value ->> 0
 CROSS JOIN subscription s INDEXED BY ${SUBSCRIPTION_BY_ID} ON s.id = d.subscription_id

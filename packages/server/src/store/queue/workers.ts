@@ -17,7 +17,7 @@
  */
 import type { DialectAdapter } from "../dialect/adapter.js";
 import type { Db } from "../open.js";
-import { heldOf } from "./held.js";
+import { heldOf, LIVE, STOPPED_ERROR } from "./held.js";
 import { changedBy, numbered, rowsOf } from "./raw.js";
 
 export interface WorkerIdentity {
@@ -68,11 +68,10 @@ WHERE status = 'pending'
  * the delivery waited in its lane), as a retry would be (complete.ts). `d` is
  * the delivery and `s` its subscription.
  */
-const LIVE = "s.deleted_at IS NULL AND s.state <> 'disabled'";
-const GIVE_BACK = (d: string) => `
-  status = CASE WHEN ${LIVE} THEN 'pending' ELSE 'cancelled' END,
-  next_attempt_at = CASE WHEN ${LIVE} THEN ${d}.next_attempt_at END,
-  last_error = CASE WHEN ${LIVE} THEN ${d}.last_error ELSE 'subscription deleted or disabled' END,
+const GIVE_BACK = (d: string, live = LIVE) => `
+  status = CASE WHEN ${live} THEN 'pending' ELSE 'cancelled' END,
+  next_attempt_at = CASE WHEN ${live} THEN ${d}.next_attempt_at END,
+  last_error = CASE WHEN ${live} THEN ${d}.last_error ELSE '${STOPPED_ERROR}' END,
   lease_token = NULL, lease_expires_at = NULL, worker_id = NULL`;
 
 const RELEASE = {
@@ -125,12 +124,9 @@ UPDATE delivery d SET ${GIVE_BACK("d")}, updated_at = $1
 FROM unnest($2::text[], $3::text[]) AS l(id, token), subscription s
 WHERE d.id = l.id AND d.lease_token = l.token AND d.status = 'in_flight' AND s.id = d.subscription_id`;
 
-/** SQLite: one held delivery given back, by the rowid `heldOf` found (held.ts), as GIVE_BACK with the liveness read there. */
+/** SQLite: one held delivery given back, by the rowid `heldOf` found (held.ts), with the liveness read there. */
 const RELEASE_ONE = `
-UPDATE delivery SET status = CASE WHEN @live THEN 'pending' ELSE 'cancelled' END,
-  next_attempt_at = CASE WHEN @live THEN next_attempt_at END,
-  last_error = CASE WHEN @live THEN last_error ELSE 'subscription deleted or disabled' END,
-  lease_token = NULL, lease_expires_at = NULL, worker_id = NULL, updated_at = @now
+UPDATE delivery SET ${GIVE_BACK("delivery", "@live")}, updated_at = @now
 WHERE rowid = @rowid`;
 
 /**
