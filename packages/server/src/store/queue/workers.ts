@@ -58,7 +58,7 @@ WHERE status = 'in_flight' AND (worker_id IS NULL OR worker_id <> ?) AND (
 const FORGET_DEAD = "DELETE FROM worker WHERE heartbeat_at < ? AND id <> ?";
 
 const CANCEL_ORPHANS = `
-UPDATE delivery SET status = 'cancelled', next_attempt_at = NULL, last_error = 'subscription deleted or disabled', updated_at = ?
+UPDATE delivery SET status = 'cancelled', next_attempt_at = NULL, last_error = '${STOPPED_ERROR}', updated_at = ?
 WHERE status = 'pending'
   AND subscription_id IN (SELECT id FROM subscription WHERE deleted_at IS NOT NULL OR state = 'disabled')`;
 
