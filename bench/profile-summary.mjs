@@ -40,6 +40,10 @@ if (between) {
   };
   first = profile.samples.findIndex(hits);
   last = profile.samples.findLastIndex(hits);
+  if (first === -1) {
+    console.error(`no sample's stack has a function matching --between ${between} (it is tested against "name  url")`);
+    process.exit(1);
+  }
 }
 if (windowMs !== undefined) {
   let elapsed = 0;

@@ -255,6 +255,7 @@ export function threadTimes() {
           name: `${processName} [${comm}]`,
           user: Number(f[11]) / clkTck,
           system: Number(f[12]) / clkTck,
+          waiting: runQueueSeconds(`/proc/${pid}/task/${tid}/schedstat`),
         });
       } catch {}
     }
@@ -262,20 +263,36 @@ export function threadTimes() {
   return out;
 }
 
-/** The threads that used the most CPU between two `threadTimes()`, as lines of text. */
+/**
+ * Seconds a thread has spent runnable but waiting for a core (the second field of schedstat, in
+ * ns); 0 where the kernel keeps no scheduler statistics.
+ */
+function runQueueSeconds(file) {
+  try {
+    return Number(readFileSync(file, "utf8").split(" ")[1]) / 1e9 || 0;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * The threads that used the most CPU between two `threadTimes()`, as lines of text: CPU (user,
+ * system), then the time each spent runnable but waiting for a core, as a share of the span.
+ */
 export function threadReport(before, after, seconds, top = 12) {
   const rows = [];
   for (const [key, b] of after) {
-    const a = before.get(key) ?? { user: 0, system: 0 };
+    const a = before.get(key) ?? { user: 0, system: 0, waiting: 0 };
     const user = b.user - a.user;
     const system = b.system - a.system;
-    if (user + system > 0) rows.push({ key, name: b.name, user, system });
+    const waiting = b.waiting - a.waiting;
+    if (user + system > 0) rows.push({ key, name: b.name, user, system, waiting });
   }
   rows.sort((x, y) => y.user + y.system - (x.user + x.system));
   return rows
     .slice(0, top)
     .map(
       (r) =>
-        `  ${String(Math.round(((r.user + r.system) / seconds) * 100)).padStart(4)}% (user ${Math.round((r.user / seconds) * 100)}%, sys ${Math.round((r.system / seconds) * 100)}%)  ${r.key}  ${r.name}`,
+        `  ${String(Math.round(((r.user + r.system) / seconds) * 100)).padStart(4)}% (user ${Math.round((r.user / seconds) * 100)}%, sys ${Math.round((r.system / seconds) * 100)}%, waiting for a core ${Math.round((r.waiting / seconds) * 100)}%)  ${r.key}  ${r.name}`,
     );
 }
