@@ -35,8 +35,9 @@ const page = `# Command line reference
 Generated from \`carehooks … --help\` by \`npm run docs\`; do not edit by hand.
 
 \`serve\`, \`migrate\` and \`clients\` work on the database directly and read the
-[configuration](configuration.md); the others call a server's API with a
-profile stored by \`carehooks login\`. A command that fails exits non-zero and
+[configuration](configuration.md); \`healthcheck\` probes a server and \`openapi\`
+prints the API document, neither with a profile; the others call a server's API
+with a profile stored by \`carehooks login\`. A command that fails exits non-zero and
 says why on stderr (for an API error: its [code](errors.md) and request id).
 
 ${sections.join("\n\n")}

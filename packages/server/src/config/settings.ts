@@ -42,7 +42,7 @@ export const SETTINGS = {
   databaseUrl: {
     name: "DATABASE_URL",
     default: undefined,
-    doc: "`sqlite:PATH` or `postgres://…` (default: `sqlite:<DATA_DIR>/carehooks.db`). A `schema` query parameter selects a PostgreSQL schema.",
+    doc: "`sqlite:PATH` or `postgres://…` (default: `sqlite:<CAREHOOKS_DATA_DIR>/carehooks.db`). A `schema` query parameter selects a PostgreSQL schema.",
     parse: optional,
   },
   databasePoolSize: {
@@ -54,7 +54,7 @@ export const SETTINGS = {
   cacheTtl: {
     name: "CACHE_TTL",
     default: "60s",
-    doc: "Longest an API process uses a cached client or list of a business's webhooks before reading it again, a safety net on PostgreSQL for changes made outside carehooks (SQLite sees those at the next request); `0` turns the caches off. Changes made through carehooks reach every process within `CACHE_STALENESS`.",
+    doc: "Longest an API process uses a cached client or list of a business's webhooks before reading it again, a safety net on PostgreSQL for changes made outside carehooks (SQLite sees those at the next request); `0` turns the caches off. Changes made through carehooks reach every process within `CAREHOOKS_CACHE_STALENESS`.",
     parse: duration,
   },
   cacheStaleness: {
@@ -162,7 +162,12 @@ export const SETTINGS = {
     doc: "Concurrent deliveries per subscription, across all workers.",
     parse: (v) => parseInteger(v, 1, 10_000),
   },
-  lease: { name: "LEASE", default: "60s", doc: "Claim lease; at least twice REQUEST_TIMEOUT.", parse: duration },
+  lease: {
+    name: "LEASE",
+    default: "60s",
+    doc: "Claim lease; at least twice `CAREHOOKS_REQUEST_TIMEOUT`.",
+    parse: duration,
+  },
   workerTimeout: {
     name: "WORKER_TIMEOUT",
     default: "10s",
@@ -220,13 +225,13 @@ export const SETTINGS = {
   dispatcherThread: {
     name: "DISPATCHER_THREAD",
     default: "true",
-    doc: "With SQLite and role `all`: run the dispatcher on a thread of its own (a second CPU core) beside the API; `false` runs both on one event loop.",
+    doc: "With SQLite and role `all` or `worker`: run the dispatcher on a thread of its own (a second CPU core) beside the API; `false` runs both on one event loop.",
     parse: parseBoolean,
   },
   shutdownGrace: {
     name: "SHUTDOWN_GRACE",
     default: "20s",
-    doc: "Time to finish in-flight work on SIGTERM.",
+    doc: "Time to finish in-flight work on SIGTERM or SIGINT.",
     parse: duration,
   },
   publicUrl: {

@@ -21,7 +21,7 @@ export function logoutRoutes(app: App, ctx: AppContext): void {
           { refresh_token: Type.String({ pattern: "^[\\x21-\\x7e]{1,256}$" }) },
           { additionalProperties: false },
         ),
-        response: { 204: Type.Null(), ...errorResponses(400, 429) },
+        response: { 204: Type.Null(), ...errorResponses(400) },
       },
     },
     async (request, reply) => {
