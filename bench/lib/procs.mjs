@@ -289,10 +289,11 @@ export function threadReport(before, after, seconds, top = 12) {
     if (user + system > 0) rows.push({ key, name: b.name, user, system, waiting });
   }
   rows.sort((x, y) => y.user + y.system - (x.user + x.system));
+  const share = (s) => Math.round((s / seconds) * 100);
   return rows
     .slice(0, top)
     .map(
       (r) =>
-        `  ${String(Math.round(((r.user + r.system) / seconds) * 100)).padStart(4)}% (user ${Math.round((r.user / seconds) * 100)}%, sys ${Math.round((r.system / seconds) * 100)}%, waiting for a core ${Math.round((r.waiting / seconds) * 100)}%)  ${r.key}  ${r.name}`,
+        `  ${String(share(r.user + r.system)).padStart(4)}% (user ${share(r.user)}%, sys ${share(r.system)}%, waiting for a core ${share(r.waiting)}%)  ${r.key}  ${r.name}`,
     );
 }

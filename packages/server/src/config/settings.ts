@@ -225,7 +225,7 @@ export const SETTINGS = {
   dispatcherThread: {
     name: "DISPATCHER_THREAD",
     default: "true",
-    doc: "With SQLite and role `all` or `worker`: run the dispatcher on a thread of its own (a second CPU core) beside the API; `false` runs both on one event loop.",
+    doc: "With SQLite and role `all` or `worker`: run the dispatcher on a thread of its own (a second CPU core) beside the main thread (the API's, in role `all`); `false` runs both on one event loop.",
     parse: parseBoolean,
   },
   shutdownGrace: {

@@ -1,7 +1,8 @@
 /**
- * Every POST and PATCH that changes data runs through `runWrite` (but the
- * token calls and portal-session creates, whose answers hold secrets that are
- * never stored, so there is nothing to replay): one
+ * Every POST and PATCH that changes data runs through `runWrite`, but for
+ * login, refresh, logout and the two portal-session calls, which take no
+ * Idempotency-Key (their answers hold secrets that are never stored, or, for
+ * logout, nothing): one
  * transaction that holds the change, its outbox rows and, with an
  * `Idempotency-Key`, the key and the stored answer. A retry with the same key
  * and request replays the answer; a different request is a 409.
