@@ -12,10 +12,10 @@ import { AccessLogWriter } from "./audit/access-log-writer.js";
 import { TokenService } from "./auth/tokens.js";
 import { type Config, ConfigError, MASTER_KEY_PATTERN, MIN_JWT_SECRET_LENGTH } from "./config/load.js";
 import { checkSecretFileMode, createPrivateDir } from "./config/private-files.js";
+import { urlPolicyOf } from "./config/url-policy.js";
 import { runRecoverTask } from "./delivery/recover.js";
 import { generateMasterKey, KeyBox } from "./domain/key-box.js";
 import { SCOPES } from "./domain/scopes.js";
-import { parseAllowedTargets, type UrlPolicy } from "./domain/url-policy.js";
 import type { AppContext } from "./http/context.js";
 import { Metrics } from "./ops/metrics.js";
 import { createApiClient, newClientSecret } from "./store/api-clients.js";
@@ -122,15 +122,6 @@ export async function checkMasterKey(adapter: DialectAdapter, keyBox: KeyBox): P
     throw new ConfigError(
       `CAREHOOKS_MASTER_KEY (id ${keyBox.keyId}) is not the key this database was set up with (id ${stored.split(".")[0]})`,
     );
-  }
-}
-
-/** Where deliveries may go, from CAREHOOKS_ALLOW_HTTP and CAREHOOKS_ALLOWED_TARGETS. */
-export function urlPolicyOf(config: Config): UrlPolicy {
-  try {
-    return { allowHttp: config.allowHttp, allowedTargets: parseAllowedTargets(config.allowedTargets) };
-  } catch (error) {
-    throw new ConfigError(`CAREHOOKS_ALLOWED_TARGETS: ${(error as Error).message}`);
   }
 }
 

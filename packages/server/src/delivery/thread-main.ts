@@ -5,9 +5,9 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import type { FastifyBaseLogger } from "fastify";
+import { urlPolicyOf } from "../config/url-policy.js";
 import { KeyBox } from "../domain/key-box.js";
 import { DeliveryMetrics } from "../ops/delivery-metrics.js";
-import { urlPolicyOf } from "../runtime.js";
 import { openDatabase } from "../store/open.js";
 import { type DeliveryQueue, errorOfAnswer, type QueueAnswer, type QueueCall } from "../store/queue/delivery-queue.js";
 import { LocalWakeup } from "../store/wakeup.js";
