@@ -7,9 +7,9 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { Api, pgReachable, prepareDeployment, serveNodeFlags, setWebhookSettings } from "./lib/carehooks.mjs";
-import { ROOT, undiciVersion } from "./lib/deps.mjs";
+import { betterSqliteVersion, ROOT, undiciVersion } from "./lib/deps.mjs";
 import { newSigningKey } from "./lib/payload.mjs";
-import { bullmqDrain, graphileDrain, redisReachable, stopPeers } from "./lib/peers.mjs";
+import { bullmqDrain, graphileDrain, redisReachable, sqliteLoopDrain, stopPeers } from "./lib/peers.mjs";
 import { cores, cpuSecondsOf, cpuSecondsOfComm, killAllNow, startReceiver, stopAll } from "./lib/procs.mjs";
 import {
   apiOnlyCreates,
@@ -44,6 +44,7 @@ const HELP = `Usage: node bench/run.mjs [options]
                         sender warms up for 0.5 s (~6 000 POSTs); the drain backlog includes them
   --only LIST           sqlite,postgres,peers (default all three; the baseline always runs)
   --no-peers            leave out the peer queues (BullMQ on Redis, graphile-worker on PostgreSQL)
+                        and the reference loop (peers/sqlite-loop.mjs)
   --skip LIST           any of e2e,fanout,drain,latency,paths
   --fanout-target T     ports (10 receiver ports) | paths (10 paths on one port) | both (default both)
   --ordering O          none | per_resource: every bench webhook's ordering (default none), to
@@ -608,6 +609,12 @@ const PEERS = {
     reachable: () => redisReachable(O.redis),
     drain: (args) => bullmqDrain({ ...args, redis: O.redis }),
   },
+  loop: {
+    label: "reference loop",
+    store: () => "a SQLite file",
+    reachable: async () => betterSqliteVersion,
+    drain: (args) => sqliteLoopDrain(args),
+  },
   graphile: {
     label: "graphile-worker",
     store: () => O.postgres,
@@ -726,13 +733,19 @@ function buildRows(results) {
       const d = r.drain;
       const peer = PEER_OF[db];
       const peerRate = results.peers?.[peer]?.drain?.rate;
+      const loopRate = db === "sqlite" ? results.peers?.loop?.drain?.rate : undefined;
       rows.push([
         name,
         `backlog drain (dispatcher only, ${d.expected})`,
         `${d.rate} deliveries/s`,
         ratio(d.rate, b1),
         cpuText(d.cpu),
-        peerRate ? `${ratio(d.rate, peerRate)} × ${PEERS[peer].label}` : "",
+        [
+          peerRate ? `${ratio(d.rate, peerRate)} × ${PEERS[peer].label}` : "",
+          loopRate ? `${ratio(d.rate, loopRate)} × the reference loop` : "",
+        ]
+          .filter(Boolean)
+          .join(" · "),
       ]);
       const peerWarm = results.peers?.[peer]?.drain?.secondHalfRate;
       rows.push([
@@ -775,13 +788,19 @@ function buildRows(results) {
     }
     const d = r.drain;
     const version = r.server.split(" ")[0]; // PostgreSQL's has the distribution's build after it
-    const store = peer === "bullmq" ? `Redis ${version}` : `PostgreSQL ${version}`;
+    const setup =
+      peer === "loop"
+        ? `${p.label} + undici, SQLite (better-sqlite3 ${d.version})`
+        : `${p.label} ${d.version} + undici, ${peer === "bullmq" ? "Redis" : "PostgreSQL"} ${version}`;
+    // The reference loop beside BullMQ: what the set-based design at its smallest makes of the same run.
+    const bullmq = peer === "loop" ? results.peers.bullmq?.drain : undefined;
     rows.push([
-      `${p.label} ${d.version} + undici, ${store}`,
+      setup,
       `backlog drain (1 worker, concurrency ${d.concurrency}, ${d.expected})`,
       `${d.rate} deliveries/s`,
       ratio(d.rate, b1),
       `${cpuText(d.cpu)}; jobs ${JSON.stringify(d.counts)}`,
+      bullmq?.rate ? `${ratio(d.rate, bullmq.rate)} × BullMQ` : "",
     ]);
     rows.push([
       "",
@@ -789,6 +808,7 @@ function buildRows(results) {
       `${d.secondHalfRate} deliveries/s`,
       ratio(d.secondHalfRate, b1),
       "",
+      bullmq?.secondHalfRate ? `${ratio(d.secondHalfRate, bullmq.secondHalfRate)} × BullMQ's` : "",
     ]);
   }
   return rows;
@@ -885,6 +905,7 @@ async function main() {
   }
   // each peer right after carehooks on the same kind of store, so the two are minutes apart
   if (O.only.has("peers")) await peerSuite(results, "bullmq", receiverSources);
+  if (O.only.has("peers")) await peerSuite(results, "loop", receiverSources);
   if (O.only.has("postgres")) {
     const version = await pgReachable(O.postgres);
     if (!version) {
@@ -933,6 +954,8 @@ async function main() {
       drainSecondHalf: ratio(r.drain?.secondHalfRate, b1),
       drainSecondHalfVsPeer: ratio(r.drain?.secondHalfRate, results.peers?.[PEER_OF[db]]?.drain?.secondHalfRate),
       peer: PEER_OF[db],
+      // SQLite: against the reference loop (peers/sqlite-loop.mjs), the design's floor on the same file system
+      drainVsLoop: db === "sqlite" ? ratio(r.drain?.rate, results.peers?.loop?.drain?.rate) : undefined,
       latencyP99Ms: r.latency?.latencyMs?.p99,
       latencyLowRateP99Ms: r.latencyLow?.latencyMs?.p99,
       // If the API and the dispatcher only competed for the same CPU, end to end would be about
@@ -946,6 +969,7 @@ async function main() {
   for (const [peer, r] of Object.entries(results.peers ?? {})) {
     results.ratios.peers ??= {};
     results.ratios.peers[peer] = { drain: ratio(r.drain?.rate, b1) };
+    if (peer === "loop") results.ratios.peers.loop.vsBullmq = ratio(r.drain?.rate, results.peers.bullmq?.drain?.rate);
   }
   const atLeast = (x, min) => (x === undefined ? undefined : x >= min);
   const q = results.ratios;

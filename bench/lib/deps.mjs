@@ -12,3 +12,6 @@ const require = createRequire(path.join(SERVER_DIR, "package.json"));
 export const undici = require("undici");
 export const pg = require("pg");
 export const undiciVersion = require("undici/package.json").version;
+/** The SQLite driver carehooks uses, for the reference loop (peers/sqlite-loop.mjs). */
+export const BetterSqlite3 = require("better-sqlite3");
+export const betterSqliteVersion = require("better-sqlite3/package.json").version;

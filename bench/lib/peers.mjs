@@ -78,7 +78,7 @@ async function peerDrain({
       tag,
       expected: events,
       timeoutMs,
-      cpuSources: { ...cpuSources, [storeCpu]: () => cpuSecondsOfComm(storeCpu) },
+      cpuSources: storeCpu ? { ...cpuSources, [storeCpu]: () => cpuSecondsOfComm(storeCpu) } : cpuSources,
       startDispatcher: async () => {
         await child.call("start", { url, key, concurrency });
         return { worker: () => cpuSecondsOf(child.child.pid) };
@@ -95,6 +95,14 @@ async function peerDrain({
 export function bullmqDrain({ redis, ...rest }) {
   const queueName = `carehooks-bench-${randomBytes(6).toString("hex")}`;
   return peerDrain({ ...rest, peer: "bullmq", store: { redis, queueName }, storeCpu: "redis-server" });
+}
+
+/**
+ * The reference loop (peers/sqlite-loop.mjs): the set-based design at its smallest, on a SQLite file
+ * of its own, in its one process (no database server to count).
+ */
+export function sqliteLoopDrain(rest) {
+  return peerDrain({ ...rest, peer: "sqlite-loop", store: {} });
 }
 
 /** graphile-worker on PostgreSQL `postgres`, in a fresh schema (dropped at the end, by the harness too if the child could not). */

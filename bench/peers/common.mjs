@@ -64,8 +64,15 @@ export function webhookPoster({ url, key, connections, version }) {
   const { origin, pathname } = new URL(url);
   const pool = poolFor(origin, connections);
   return {
-    async post({ eventId, payload }) {
-      const status = await postSigned(pool, { path: pathname, key, eventId, body: JSON.stringify(payload), version });
+    /** `body`, when given, is the payload already serialised (as stored): sent as it is. */
+    async post({ eventId, payload, body }) {
+      const status = await postSigned(pool, {
+        path: pathname,
+        key,
+        eventId,
+        body: body ?? JSON.stringify(payload),
+        version,
+      });
       if (status < 200 || status >= 300) throw new Error(`POST ${url}: HTTP ${status}`);
     },
     close: () => pool.close(),
