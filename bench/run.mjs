@@ -9,7 +9,14 @@ import { parseArgs } from "node:util";
 import { Api, pgReachable, prepareDeployment, serveNodeFlags, setWebhookSettings } from "./lib/carehooks.mjs";
 import { betterSqliteVersion, ROOT, undiciVersion } from "./lib/deps.mjs";
 import { newSigningKey } from "./lib/payload.mjs";
-import { bullmqDrain, graphileDrain, redisReachable, sqliteLoopDrain, stopPeers } from "./lib/peers.mjs";
+import {
+  bullmqDrain,
+  graphileDrain,
+  postgresLoopDrain,
+  redisReachable,
+  sqliteLoopDrain,
+  stopPeers,
+} from "./lib/peers.mjs";
 import { cores, cpuSecondsOf, cpuSecondsOfComm, killAllNow, startReceiver, stopAll } from "./lib/procs.mjs";
 import {
   apiOnlyCreates,
@@ -44,7 +51,7 @@ const HELP = `Usage: node bench/run.mjs [options]
                         sender warms up for 0.5 s (~6 000 POSTs); the drain backlog includes them
   --only LIST           sqlite,postgres,peers (default all three; the baseline always runs)
   --no-peers            leave out the peer queues (BullMQ on Redis, graphile-worker on PostgreSQL)
-                        and the reference loop (peers/sqlite-loop.mjs)
+                        and the reference loops (peers/sqlite-loop.mjs, peers/postgres-loop.mjs)
   --skip LIST           any of e2e,fanout,drain,latency,paths
   --fanout-target T     ports (10 receiver ports) | paths (10 paths on one port) | both (default both)
   --ordering O          none | per_resource: every bench webhook's ordering (default none), to
@@ -609,11 +616,17 @@ const PEERS = {
     reachable: () => redisReachable(O.redis),
     drain: (args) => bullmqDrain({ ...args, redis: O.redis }),
   },
-  loop: {
-    label: "reference loop",
+  sqliteLoop: {
+    label: "reference loop, SQLite",
     store: () => "a SQLite file",
     reachable: async () => betterSqliteVersion,
     drain: (args) => sqliteLoopDrain(args),
+  },
+  postgresLoop: {
+    label: "reference loop, PostgreSQL",
+    store: () => O.postgres,
+    reachable: () => pgReachable(O.postgres),
+    drain: (args) => postgresLoopDrain({ ...args, postgres: O.postgres }),
   },
   graphile: {
     label: "graphile-worker",
@@ -624,6 +637,9 @@ const PEERS = {
 };
 /** The peer each carehooks database is compared with. */
 const PEER_OF = { sqlite: "bullmq", postgres: "graphile" };
+/** The reference loop on each kind of store (peers/loop.mjs), and the peer it is compared with. */
+const LOOP_OF = { sqlite: "sqliteLoop", postgres: "postgresLoop" };
+const LOOP_PEER = { sqliteLoop: "bullmq", postgresLoop: "graphile" };
 
 async function peerSuite(results, peer, receiverSources) {
   const p = PEERS[peer];
@@ -733,7 +749,7 @@ function buildRows(results) {
       const d = r.drain;
       const peer = PEER_OF[db];
       const peerRate = results.peers?.[peer]?.drain?.rate;
-      const loopRate = db === "sqlite" ? results.peers?.loop?.drain?.rate : undefined;
+      const loopRate = results.peers?.[LOOP_OF[db]]?.drain?.rate;
       rows.push([
         name,
         `backlog drain (dispatcher only, ${d.expected})`,
@@ -789,18 +805,20 @@ function buildRows(results) {
     const d = r.drain;
     const version = r.server.split(" ")[0]; // PostgreSQL's has the distribution's build after it
     const setup =
-      peer === "loop"
-        ? `${p.label} + undici, SQLite (better-sqlite3 ${d.version})`
-        : `${p.label} ${d.version} + undici, ${peer === "bullmq" ? "Redis" : "PostgreSQL"} ${version}`;
-    // The reference loop beside BullMQ: what the set-based design at its smallest makes of the same run.
-    const bullmq = peer === "loop" ? results.peers.bullmq?.drain : undefined;
+      {
+        sqliteLoop: `${p.label} + undici, SQLite (better-sqlite3 ${d.version})`,
+        postgresLoop: `${p.label} + undici, PostgreSQL ${version} (pg ${d.version})`,
+      }[peer] ?? `${p.label} ${d.version} + undici, ${peer === "bullmq" ? "Redis" : "PostgreSQL"} ${version}`;
+    // A reference loop beside the peer on its kind of store: what the set-based design at its smallest makes of the same run.
+    const against = LOOP_PEER[peer];
+    const other = against ? results.peers[against]?.drain : undefined;
     rows.push([
       setup,
       `backlog drain (1 worker, concurrency ${d.concurrency}, ${d.expected})`,
       `${d.rate} deliveries/s`,
       ratio(d.rate, b1),
       `${cpuText(d.cpu)}; jobs ${JSON.stringify(d.counts)}`,
-      bullmq?.rate ? `${ratio(d.rate, bullmq.rate)} × BullMQ` : "",
+      other?.rate ? `${ratio(d.rate, other.rate)} × ${PEERS[against].label}` : "",
     ]);
     rows.push([
       "",
@@ -808,7 +826,7 @@ function buildRows(results) {
       `${d.secondHalfRate} deliveries/s`,
       ratio(d.secondHalfRate, b1),
       "",
-      bullmq?.secondHalfRate ? `${ratio(d.secondHalfRate, bullmq.secondHalfRate)} × BullMQ's` : "",
+      other?.secondHalfRate ? `${ratio(d.secondHalfRate, other.secondHalfRate)} × ${PEERS[against].label}'s` : "",
     ]);
   }
   return rows;
@@ -905,7 +923,7 @@ async function main() {
   }
   // each peer right after carehooks on the same kind of store, so the two are minutes apart
   if (O.only.has("peers")) await peerSuite(results, "bullmq", receiverSources);
-  if (O.only.has("peers")) await peerSuite(results, "loop", receiverSources);
+  if (O.only.has("peers")) await peerSuite(results, "sqliteLoop", receiverSources);
   if (O.only.has("postgres")) {
     const version = await pgReachable(O.postgres);
     if (!version) {
@@ -923,6 +941,7 @@ async function main() {
     }
   }
   if (O.only.has("peers")) await peerSuite(results, "graphile", receiverSources);
+  if (O.only.has("peers")) await peerSuite(results, "postgresLoop", receiverSources);
 
   log("baseline: once more at the end (drift check)");
   const end = await baseline([receiver.ports[0]], 1);
@@ -954,8 +973,8 @@ async function main() {
       drainSecondHalf: ratio(r.drain?.secondHalfRate, b1),
       drainSecondHalfVsPeer: ratio(r.drain?.secondHalfRate, results.peers?.[PEER_OF[db]]?.drain?.secondHalfRate),
       peer: PEER_OF[db],
-      // SQLite: against the reference loop (peers/sqlite-loop.mjs), the design's floor on the same file system
-      drainVsLoop: db === "sqlite" ? ratio(r.drain?.rate, results.peers?.loop?.drain?.rate) : undefined,
+      // against the reference loop on the same kind of store (peers/loop.mjs), the design at its smallest
+      drainVsLoop: ratio(r.drain?.rate, results.peers?.[LOOP_OF[db]]?.drain?.rate),
       latencyP99Ms: r.latency?.latencyMs?.p99,
       latencyLowRateP99Ms: r.latencyLow?.latencyMs?.p99,
       // If the API and the dispatcher only competed for the same CPU, end to end would be about
@@ -969,7 +988,9 @@ async function main() {
   for (const [peer, r] of Object.entries(results.peers ?? {})) {
     results.ratios.peers ??= {};
     results.ratios.peers[peer] = { drain: ratio(r.drain?.rate, b1) };
-    if (peer === "loop") results.ratios.peers.loop.vsBullmq = ratio(r.drain?.rate, results.peers.bullmq?.drain?.rate);
+    if (LOOP_PEER[peer]) {
+      results.ratios.peers[peer].vsPeer = ratio(r.drain?.rate, results.peers[LOOP_PEER[peer]]?.drain?.rate);
+    }
   }
   const atLeast = (x, min) => (x === undefined ? undefined : x >= min);
   const q = results.ratios;

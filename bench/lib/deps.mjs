@@ -15,3 +15,4 @@ export const undiciVersion = require("undici/package.json").version;
 /** The SQLite driver carehooks uses, for the reference loop (peers/sqlite-loop.mjs). */
 export const BetterSqlite3 = require("better-sqlite3");
 export const betterSqliteVersion = require("better-sqlite3/package.json").version;
+export const pgVersion = require("pg/package.json").version;

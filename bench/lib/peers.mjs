@@ -98,21 +98,31 @@ export function bullmqDrain({ redis, ...rest }) {
 }
 
 /**
- * The reference loop (peers/sqlite-loop.mjs): the set-based design at its smallest, on a SQLite file
- * of its own, in its one process (no database server to count).
+ * The reference loop on SQLite (peers/sqlite-loop.mjs): the set-based design at its smallest, on a
+ * SQLite file of its own, in its one process (no database server to count).
  */
 export function sqliteLoopDrain(rest) {
   return peerDrain({ ...rest, peer: "sqlite-loop", store: {} });
 }
 
-/** graphile-worker on PostgreSQL `postgres`, in a fresh schema (dropped at the end, by the harness too if the child could not). */
+/** The reference loop on PostgreSQL `postgres` (peers/postgres-loop.mjs), in a fresh schema dropped at the end. */
+export function postgresLoopDrain({ postgres, ...rest }) {
+  return postgresPeerDrain({ ...rest, postgres, peer: "postgres-loop", prefix: "bench_loop" });
+}
+
+/** graphile-worker on PostgreSQL `postgres`, in a fresh schema dropped at the end. */
 export function graphileDrain({ postgres, ...rest }) {
-  const schema = `bench_gw_${randomBytes(6).toString("hex")}`;
+  return postgresPeerDrain({ ...rest, postgres, peer: "graphile-worker", prefix: "bench_gw" });
+}
+
+/** A peer on PostgreSQL, in a fresh schema `<prefix>_<random>` that the harness drops too if the child could not. */
+function postgresPeerDrain({ postgres, peer, prefix, ...rest }) {
+  const schema = `${prefix}_${randomBytes(6).toString("hex")}`;
   const url = new URL(postgres);
   url.searchParams.delete("schema");
   return peerDrain({
     ...rest,
-    peer: "graphile-worker",
+    peer,
     store: { postgres: url.toString(), schema },
     storeCpu: "postgres",
     leftover: () => dropSchema(postgres, schema),
