@@ -63,6 +63,22 @@ export async function runPool(n, concurrency, fn) {
  * JSON text laid out the way the repository's formatter (biome) lays it out, so a results file
  * passes `npm run lint`: objects expanded, arrays of primitives on one line when they fit.
  */
+/** Items after `pad`, as many to a line as fit in `width` with their commas. */
+function fill(items, pad, width) {
+  const lines = [];
+  let line = "";
+  items.forEach((item, i) => {
+    const text = i < items.length - 1 ? `${item},` : item;
+    if (line !== "" && pad.length + line.length + 1 + text.length > width) {
+      lines.push(pad + line);
+      line = "";
+    }
+    line = line === "" ? text : `${line} ${text}`;
+  });
+  lines.push(pad + line);
+  return lines.join("\n");
+}
+
 export function formatJson(value, width = 120) {
   // `used`: characters already on the line before the value (indentation and key)
   const render = (v, indent, used) => {
@@ -75,6 +91,8 @@ export function formatJson(value, width = 120) {
         const flat = `[${v.map((x) => JSON.stringify(x) ?? "null").join(", ")}]`;
         if (used + flat.length + 1 <= width) return flat;
       }
+      // numbers fill their lines, as the formatter (biome) lays them out
+      if (v.every((x) => typeof x === "number")) return `[\n${fill(v.map(String), pad, width)}\n${end}]`;
       return `[\n${v.map((x) => pad + render(x, indent + 1, pad.length)).join(",\n")}\n${end}]`;
     }
     const entries = Object.entries(v).filter(([, x]) => x !== undefined);
