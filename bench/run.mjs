@@ -806,8 +806,8 @@ function buildRows(results) {
     const version = r.server.split(" ")[0]; // PostgreSQL's has the distribution's build after it
     const setup =
       {
-        sqliteLoop: `${p.label} + undici, SQLite (better-sqlite3 ${d.version})`,
-        postgresLoop: `${p.label} + undici, PostgreSQL ${version} (pg ${d.version})`,
+        sqliteLoop: `reference loop + undici, SQLite (better-sqlite3 ${d.version})`,
+        postgresLoop: `reference loop + undici, PostgreSQL ${version} (pg ${d.version})`,
       }[peer] ?? `${p.label} ${d.version} + undici, ${peer === "bullmq" ? "Redis" : "PostgreSQL"} ${version}`;
     // A reference loop beside the peer on its kind of store: what the set-based design at its smallest makes of the same run.
     const against = LOOP_PEER[peer];
