@@ -31,6 +31,7 @@ function reset(key, tag) {
     first: undefined,
     last: undefined,
     nonJson: 0,
+    connections: 0, // TCP connections accepted since the reset: a sender that keeps its connections alive opens few
   };
   waiters = [];
 }
@@ -48,6 +49,7 @@ function stats() {
     nonJson: state.nonJson,
     stray: state.stray,
     avgBodyBytes: state.requests ? Math.round(state.bodyBytes / state.requests) : 0,
+    connections: state.connections,
     first: state.first,
     last: state.last,
     perTarget: Object.fromEntries(state.perTarget),
@@ -125,6 +127,9 @@ for (let i = 0; i < portCount; i++) {
   await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address();
   server.on("request", (req, res) => handle(port, req, res));
+  server.on("connection", () => {
+    state.connections += 1;
+  });
   servers.push(server);
   ports.push(port);
 }

@@ -179,6 +179,7 @@ export async function drain({ receiver, key, tag, expected, startDispatcher, tim
     rate: round((stats.deliveries - 1) / span),
     seconds: round(span, 2),
     startToFirstReceiptMs: round(stats.first - tStart),
+    connections: stats.connections,
     duplicates: stats.duplicates,
     strays: stats.stray,
     signaturesBad: stats.sigBad,
