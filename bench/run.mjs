@@ -12,6 +12,7 @@ import { newSigningKey } from "./lib/payload.mjs";
 import {
   bullmqDrain,
   graphileDrain,
+  ingestLoopCreates,
   postgresLoopDrain,
   redisReachable,
   sqliteLoopDrain,
@@ -670,6 +671,18 @@ async function peerSuite(results, peer, receiverSources) {
   }
 }
 
+/** The reference ingest (peers/ingest-loop.mjs): the API-only scenario against the smallest durable API. */
+async function ingestSuite(results) {
+  log(`reference ingest: ${WARM_EVENTS} warm-up creates, then ${O.events} (concurrency ${O.concurrency})`);
+  try {
+    results.ingestLoop = await ingestLoopCreates({ events: O.events, warm: WARM_EVENTS, concurrency: O.concurrency });
+    log(`reference ingest: ${results.ingestLoop.rate} creates/s`);
+  } catch (error) {
+    log(`reference ingest failed: ${error.stack ?? error}`);
+    results.ingestLoop = { error: String(error.message ?? error) };
+  }
+}
+
 // ---- report ----
 function cpuText(cpu) {
   if (!cpu) return "";
@@ -772,12 +785,14 @@ function buildRows(results) {
         "",
         peerWarm ? `${ratio(d.secondHalfRate, peerWarm)} × ${PEERS[peer].label}'s` : "",
       ]);
+      const ingestRate = db === "sqlite" ? results.ingestLoop?.rate : undefined;
       rows.push([
         name,
         "  API-only create rate (no dispatcher)",
         `${d.apiOnlyCreateRate} creates/s`,
         ratio(d.apiOnlyCreateRate, b1),
         cpuText(d.apiOnly?.cpu),
+        ingestRate ? `${ratio(d.apiOnlyCreateRate, ingestRate)} × the reference ingest` : "",
       ]);
     }
     for (const [l, seconds, what] of [
@@ -829,6 +844,18 @@ function buildRows(results) {
       other?.secondHalfRate ? `${ratio(d.secondHalfRate, other.secondHalfRate)} × ${PEERS[against].label}'s` : "",
     ]);
   }
+  const ingest = results.ingestLoop;
+  if (ingest?.error)
+    rows.push(["reference ingest", "API-only creates: not measured", ingest.error.slice(0, 70), "", ""]);
+  else if (ingest) {
+    rows.push([
+      `reference ingest + node:http, SQLite (better-sqlite3 ${ingest.version})`,
+      `API-only creates (${ingest.created}, one thread)`,
+      `${ingest.rate} creates/s`,
+      ratio(ingest.rate, b1),
+      cpuText(ingest.cpu),
+    ]);
+  }
   return rows;
 }
 
@@ -862,6 +889,8 @@ function printCpuPerUnit(results) {
   for (const [peer, r] of Object.entries(results.peers ?? {})) {
     if (r.drain) lines.push([peer, "backlog drain, per delivery", fmt(r.drain.cpuMsPerDelivery)]);
   }
+  if (results.ingestLoop?.cpuMsPerEvent)
+    lines.push(["ingestLoop", "API only, per create", fmt(results.ingestLoop.cpuMsPerEvent)]);
   if (lines.length === 0) return;
   process.stdout.write("CPU milliseconds per unit of work (whole-process CPU; postgres = all its server processes):\n");
   const w0 = Math.max(...lines.map((l) => l[0].length));
@@ -924,6 +953,7 @@ async function main() {
   // each peer right after carehooks on the same kind of store, so the two are minutes apart
   if (O.only.has("peers")) await peerSuite(results, "bullmq", receiverSources);
   if (O.only.has("peers")) await peerSuite(results, "sqliteLoop", receiverSources);
+  if (O.only.has("peers")) await ingestSuite(results);
   if (O.only.has("postgres")) {
     const version = await pgReachable(O.postgres);
     if (!version) {
@@ -975,6 +1005,8 @@ async function main() {
       peer: PEER_OF[db],
       // against the reference loop on the same kind of store (peers/loop.mjs), the design at its smallest
       drainVsLoop: ratio(r.drain?.rate, results.peers?.[LOOP_OF[db]]?.drain?.rate),
+      // SQLite: the API-only rate against the reference ingest (peers/ingest-loop.mjs)
+      apiOnlyVsIngestLoop: db === "sqlite" ? ratio(r.drain?.apiOnlyCreateRate, results.ingestLoop?.rate) : undefined,
       latencyP99Ms: r.latency?.latencyMs?.p99,
       latencyLowRateP99Ms: r.latencyLow?.latencyMs?.p99,
       // If the API and the dispatcher only competed for the same CPU, end to end would be about
@@ -992,6 +1024,7 @@ async function main() {
       results.ratios.peers[peer].vsPeer = ratio(r.drain?.rate, results.peers[LOOP_PEER[peer]]?.drain?.rate);
     }
   }
+  if (results.ingestLoop?.rate) results.ratios.ingestLoop = ratio(results.ingestLoop.rate, b1);
   const atLeast = (x, min) => (x === undefined ? undefined : x >= min);
   const q = results.ratios;
   results.targets = {

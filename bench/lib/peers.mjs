@@ -3,10 +3,10 @@
 import { randomBytes } from "node:crypto";
 import net from "node:net";
 import { fileURLToPath } from "node:url";
-import { dropSchema } from "./carehooks.mjs";
+import { Api, dropSchema } from "./carehooks.mjs";
 import { CLOSE_GRACE_MS } from "./ipc.mjs";
 import { cpuSecondsOf, cpuSecondsOfComm, forkChild, stopChild } from "./procs.mjs";
-import { drain, newTag } from "./scenarios.mjs";
+import { apiOnlyCreates, createMany, drain, newTag } from "./scenarios.mjs";
 import { sleep } from "./stats.mjs";
 
 const script = (name) => fileURLToPath(new URL(`../peers/${name}.mjs`, import.meta.url));
@@ -127,4 +127,31 @@ function postgresPeerDrain({ postgres, peer, prefix, ...rest }) {
     storeCpu: "postgres",
     leftover: () => dropSchema(postgres, schema),
   });
+}
+
+/**
+ * The reference ingest (peers/ingest-loop.mjs): `warm` creates, then the API-only scenario's
+ * `events` creates with the same client and concurrency as carehooks' API-only run.
+ */
+export async function ingestLoopCreates({ events, warm, concurrency }) {
+  const child = await forkChild(script("ingest-loop"), [], "ingest-loop");
+  const entry = { child };
+  running.add(entry);
+  try {
+    const { port } = await child.call("start");
+    const api = new Api(port, 64);
+    await api.login({ client_id: "bench", client_secret: "bench" });
+    await createMany(api, warm, concurrency, 800_000_000);
+    const run = await apiOnlyCreates({
+      api,
+      events,
+      concurrency,
+      cpuSources: { server: () => cpuSecondsOf(child.child.pid) },
+      offset: 3_000_000,
+    });
+    await api.close();
+    return { ...run, version: child.ready.version };
+  } finally {
+    await stopPeer(entry);
+  }
 }
