@@ -52,7 +52,7 @@ const HELP = `Usage: node bench/run.mjs [options]
                         sender warms up for 0.5 s (~6 000 POSTs); the drain backlog includes them
   --only LIST           sqlite,postgres,peers (default all three; the baseline always runs)
   --no-peers            leave out the peer queues (BullMQ on Redis, graphile-worker on PostgreSQL)
-                        and the reference loops (peers/sqlite-loop.mjs, peers/postgres-loop.mjs)
+                        and the references (peers/sqlite-loop.mjs, postgres-loop.mjs, ingest-loop.mjs)
   --skip LIST           any of e2e,fanout,drain,latency,paths
   --fanout-target T     ports (10 receiver ports) | paths (10 paths on one port) | both (default both)
   --ordering O          none | per_resource: every bench webhook's ordering (default none), to

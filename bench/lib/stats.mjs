@@ -61,24 +61,9 @@ export async function runPool(n, concurrency, fn) {
 
 /**
  * JSON text laid out the way the repository's formatter (biome) lays it out, so a results file
- * passes `npm run lint`: objects expanded, arrays of primitives on one line when they fit.
+ * passes `npm run lint`: objects expanded, arrays of primitives on one line when they fit, and
+ * arrays of numbers that do not fit filling their lines.
  */
-/** Items after `pad`, as many to a line as fit in `width` with their commas. */
-function fill(items, pad, width) {
-  const lines = [];
-  let line = "";
-  items.forEach((item, i) => {
-    const text = i < items.length - 1 ? `${item},` : item;
-    if (line !== "" && pad.length + line.length + 1 + text.length > width) {
-      lines.push(pad + line);
-      line = "";
-    }
-    line = line === "" ? text : `${line} ${text}`;
-  });
-  lines.push(pad + line);
-  return lines.join("\n");
-}
-
 export function formatJson(value, width = 120) {
   // `used`: characters already on the line before the value (indentation and key)
   const render = (v, indent, used) => {
@@ -104,4 +89,20 @@ export function formatJson(value, width = 120) {
     return `{\n${entries.map(line).join(",\n")}\n${end}}`;
   };
   return `${render(value, 0, 0)}\n`;
+}
+
+/** Items after `pad`, as many to a line as fit in `width` with their commas. */
+function fill(items, pad, width) {
+  const lines = [];
+  let line = "";
+  items.forEach((item, i) => {
+    const text = i < items.length - 1 ? `${item},` : item;
+    if (line !== "" && pad.length + line.length + 1 + text.length > width) {
+      lines.push(pad + line);
+      line = "";
+    }
+    line = line === "" ? text : `${line} ${text}`;
+  });
+  lines.push(pad + line);
+  return lines.join("\n");
 }
