@@ -73,6 +73,20 @@ describe("lanes (deliveries leased ahead of an endpoint's cap)", () => {
     expect(drain(lanes, "r", start + 1000)).toHaveLength(1);
   });
 
+  it("asked at the instant a token was refused, says how long until one: never 0 a hair short of a token", () => {
+    const lanes = new Lanes(10, LEASE_AHEAD);
+    for (let i = 0; i < 6; i++) lanes.add(delivery("s", { rate: 5 }));
+    const start = performance.now();
+    expect(drain(lanes, "s", start)).toHaveLength(5);
+    // The sixth waits for a token; a timer for it can fire a fraction of a millisecond early.
+    const early = start + 199.9;
+    expect(lanes.next("s", early)).toBeUndefined();
+    expect(lanes.tokenIn("s", early)).toBeGreaterThan(0);
+    // A moment later the token is whole: what a caller reading the clock twice saw, and stopped pumping on.
+    expect(lanes.tokenIn("s", start + 200.1)).toBe(0);
+    expect(lanes.next("s", start + 200.1)).toBeDefined();
+  });
+
   it("gives back a subscription's waiting deliveries and frees their count", () => {
     const lanes = new Lanes(1, LEASE_AHEAD);
     const claimed = [delivery("a"), delivery("a"), delivery("a")];

@@ -393,12 +393,16 @@ export class Dispatcher {
    */
   #pump(subscriptionId: string): void {
     if (!this.#running) return;
+    let now: number;
     for (;;) {
-      const next = this.#lanes.next(subscriptionId, performance.now());
+      now = performance.now();
+      const next = this.#lanes.next(subscriptionId, now);
       if (!next) break;
       this.#launch(next);
     }
-    const wait = this.#lanes.tokenIn(subscriptionId, performance.now());
+    // The same instant as the refusal: a token that came whole a moment later would read as "no wait"
+    // with nothing left to pump again (a timer fires up to a millisecond early by this clock).
+    const wait = this.#lanes.tokenIn(subscriptionId, now);
     if (wait > 0 && !this.#tokenTimers.has(subscriptionId)) {
       this.#tokenTimers.set(
         subscriptionId,
