@@ -141,7 +141,9 @@ export async function ingestLoopCreates({ events, warm, concurrency }) {
     const { port } = await child.call("start");
     const api = new Api(port, 64);
     await api.login({ client_id: "bench", client_secret: "bench" });
-    await createMany(api, warm, concurrency, 800_000_000);
+    const warmed = await createMany(api, warm, concurrency, 800_000_000);
+    if (warmed.errors.length > 0)
+      throw new Error(`reference ingest: ${warmed.errors.length} warm-up creates failed: ${warmed.errors[0]}`);
     const run = await apiOnlyCreates({
       api,
       events,
@@ -150,6 +152,8 @@ export async function ingestLoopCreates({ events, warm, concurrency }) {
       offset: 3_000_000,
     });
     await api.close();
+    if (run.createErrors > 0)
+      throw new Error(`reference ingest: ${run.createErrors} creates failed: ${run.firstError}`);
     return { ...run, version: child.ready.version };
   } finally {
     await stopPeer(entry);

@@ -77,7 +77,13 @@ export function formatJson(value, width = 120) {
         if (used + flat.length + 1 <= width) return flat;
       }
       // numbers fill their lines, as the formatter (biome) lays them out
-      if (v.every((x) => typeof x === "number")) return `[\n${fill(v.map(String), pad, width)}\n${end}]`;
+      if (v.every((x) => typeof x === "number")) {
+        return `[\n${fill(
+          v.map((x) => JSON.stringify(x) ?? "null"),
+          pad,
+          width,
+        )}\n${end}]`;
+      }
       return `[\n${v.map((x) => pad + render(x, indent + 1, pad.length)).join(",\n")}\n${end}]`;
     }
     const entries = Object.entries(v).filter(([, x]) => x !== undefined);

@@ -2,19 +2,22 @@
 // API-only create rate on SQLite. One `node:http` server in one thread answers the two calls the
 // bench's client makes (login, create an appointment): it checks the bearer token, parses and checks
 // the body, and writes what carehooks writes for a create with one webhook (the appointment, its
-// event with the payload, one pending delivery) into a SQLite file of its own (WAL,
-// synchronous=FULL, carehooks' default). The creates of one turn of the event loop share one
-// transaction and one COMMIT, and none is answered before it. None of carehooks' API is here:
+// event with a payload shaped like carehooks', one pending delivery; time-ordered ids) into a SQLite
+// file of its own. The creates of one turn of the event loop share one transaction, each in a
+// savepoint of its own; the COMMIT does not wait for the disk (synchronous=NORMAL), and the turn's
+// creates are answered once an fsync of the log on the thread pool has returned: durable before the
+// answer, as carehooks' default, without holding the event loop. None of carehooks' API is here:
 // schema validation of every field, scopes, idempotency keys, rate limits, audit, the outbox's
 // subscription lookup and filters, metrics, logs. Driven over IPC (lib/ipc.mjs): start → { port },
 // close; the file is removed at close.
-import { randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { randomBytes, timingSafeEqual } from "node:crypto";
+import { closeSync, fsync, mkdtempSync, openSync, rmSync } from "node:fs";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { betterSqliteVersion, BetterSqlite3 as Database } from "../lib/deps.mjs";
 import { answerCalls } from "../lib/ipc.mjs";
+import { appointmentEvent } from "../lib/payload.mjs";
 
 const MAX_BODY_BYTES = 64 * 1024;
 const FIELDS = ["doctor_id", "patient_id", "clinic_id", "partner_appointment_id", "start_time", "end_time"];
@@ -32,51 +35,85 @@ CREATE INDEX delivery_due ON delivery (subscription_id, next_attempt_at) WHERE s
 let dir;
 let db;
 let server;
+let walFd;
+
+/** Time-ordered ids, as carehooks' (a random UUID would scatter the primary keys over the B-trees). */
+let seq = 0;
+const nextId = (prefix) => `${prefix}_${Date.now().toString(36)}${(seq++).toString(36).padStart(6, "0")}`;
 
 function open() {
   dir = mkdtempSync(path.join(os.tmpdir(), "carehooks-bench-ingest-"));
-  db = new Database(path.join(dir, "ingest.db"));
+  process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, "ingest.db");
+  db = new Database(file);
   db.pragma("journal_mode = WAL");
-  db.pragma("synchronous = FULL");
+  db.pragma("synchronous = NORMAL");
   db.exec(SCHEMA);
+  walFd = openSync(`${file}-wal`, "r");
   const appointment = db.prepare(
     "INSERT INTO appointment VALUES (@id, @doctor_id, @patient_id, @clinic_id, @partner_appointment_id, @start_time, @end_time, @at)",
   );
   const event = db.prepare("INSERT INTO event VALUES (?, 'appointment.created', ?, ?, ?)");
   const delivery = db.prepare("INSERT INTO delivery VALUES (?, ?, 'sub_bench', 'pending', ?)");
-  /** Writes one create into the turn's transaction; `done` is answered after its COMMIT. */
+  const savepoint = db.prepare("SAVEPOINT one");
+  const release = db.prepare("RELEASE one");
+  const rollbackOne = db.prepare("ROLLBACK TO one");
+  const identity = { businessId: "biz_bench", clientId: "cli_bench" };
   let waiting;
+  /** The turn's transaction: COMMIT, then an fsync of the log off the event loop, then every answer. */
   const commit = () => {
     const answers = waiting;
     waiting = undefined;
-    let error;
     try {
       db.exec("COMMIT");
-    } catch (e) {
-      error = e;
+    } catch (error) {
       if (db.inTransaction) db.exec("ROLLBACK");
+      for (const done of answers) done(error);
+      return;
     }
-    for (const done of answers) done(error);
+    fsync(walFd, (error) => {
+      for (const done of answers) done(error ?? undefined);
+    });
   };
+  /** Writes one create into the turn's transaction; `done(error, id)` once it is on disk. */
   return (fields, done) => {
-    if (waiting === undefined) {
-      db.exec("BEGIN IMMEDIATE");
-      waiting = [];
-      setImmediate(commit);
+    try {
+      if (waiting === undefined) {
+        db.exec("BEGIN IMMEDIATE");
+        waiting = [];
+        setImmediate(commit);
+      }
+    } catch (error) {
+      done(error);
+      return;
     }
     const at = Date.now();
-    const id = `apt_${randomUUID()}`;
-    const eventId = `evt_${randomUUID()}`;
-    appointment.run({ ...fields, id, at });
-    const payload = JSON.stringify({
-      service: "appointment",
-      event: "appointment.created",
-      event_id: eventId,
-      event_time: Math.floor(at / 1000),
-      data: { appointment_id: id, clinic_id: fields.clinic_id, doctor_id: fields.doctor_id },
-    });
-    event.run(eventId, id, payload, at);
-    delivery.run(`dlv_${randomUUID()}`, eventId, at);
+    const id = nextId("apt");
+    const eventId = nextId("evt");
+    savepoint.run();
+    try {
+      appointment.run({ ...fields, id, at });
+      const { event: payload } = appointmentEvent({
+        ...identity,
+        doctorId: fields.doctor_id,
+        patientId: fields.patient_id,
+        clinicId: fields.clinic_id,
+        partnerId: fields.partner_appointment_id,
+      });
+      event.run(
+        eventId,
+        id,
+        JSON.stringify({ ...payload, event_id: eventId, data: { ...payload.data, appointment_id: id } }),
+        at,
+      );
+      delivery.run(nextId("dlv"), eventId, at);
+      release.run();
+    } catch (error) {
+      rollbackOne.run();
+      release.run();
+      done(error);
+      return;
+    }
     waiting.push((error) => done(error, id));
   };
 }
@@ -124,7 +161,7 @@ function startServer(token) {
         fields[name] = value;
       }
       create(fields, (error, id) =>
-        error ? answer(res, 503, { error: String(error.message) }) : answer(res, 201, { appointment_id: id }),
+        error ? answer(res, 500, { error: String(error.message) }) : answer(res, 201, { appointment_id: id }),
       );
     });
   });
@@ -140,6 +177,7 @@ answerCalls(
     async close() {
       server?.closeAllConnections?.();
       await new Promise((resolve) => (server ? server.close(resolve) : resolve()));
+      if (walFd !== undefined) closeSync(walFd);
       db?.close();
       if (dir) rmSync(dir, { recursive: true, force: true });
     },

@@ -11,20 +11,28 @@ const FLUSH_MS = 10;
 const IDLE_MS = 50;
 
 function startLoop({ concurrency, poster, claim, complete }) {
-  const state = { inFlight: 0, outcomes: [], flushing: undefined, claiming: false, stopped: false };
+  const state = { inFlight: 0, outcomes: [], claiming: false, stopped: false };
   let timer;
   let idle;
   let leases = 0;
 
-  const flush = async () => {
-    timer = undefined;
-    const batch = state.outcomes;
-    state.outcomes = [];
-    if (batch.length > 0) {
-      state.flushing = complete(batch);
-      await state.flushing;
-      state.flushing = undefined;
-    }
+  // One flush at a time, each after the one before: a batch that fails goes back for the next.
+  let flushing = Promise.resolve();
+  const flush = () => {
+    flushing = flushing.then(async () => {
+      timer = undefined;
+      const batch = state.outcomes;
+      state.outcomes = [];
+      if (batch.length === 0) return;
+      try {
+        await complete(batch);
+      } catch (error) {
+        process.stderr.write(`reference loop: writing ${batch.length} outcomes failed: ${error?.stack ?? error}\n`);
+        state.outcomes.unshift(...batch);
+        timer ??= setTimeout(flush, FLUSH_MS);
+      }
+    });
+    return flushing;
   };
   const refill = async () => {
     if (state.stopped || state.claiming) return;
@@ -32,8 +40,15 @@ function startLoop({ concurrency, poster, claim, complete }) {
     if (free < Math.ceil(concurrency / 2)) return;
     state.claiming = true;
     const lease = `l${process.pid}-${leases++}`;
-    const rows = await claim(lease, free);
-    state.claiming = false;
+    let rows;
+    try {
+      rows = await claim(lease, free);
+    } catch (error) {
+      process.stderr.write(`reference loop: claim failed: ${error?.stack ?? error}\n`);
+      rows = [];
+    } finally {
+      state.claiming = false;
+    }
     for (const row of rows) {
       state.inFlight += 1;
       void send(row, lease);
@@ -62,7 +77,6 @@ function startLoop({ concurrency, poster, claim, complete }) {
       clearTimeout(idle);
       while (state.inFlight > 0 || state.claiming) await new Promise((r) => setTimeout(r, 10));
       clearTimeout(timer);
-      await state.flushing;
       await flush();
     },
   };

@@ -1,7 +1,8 @@
 // Reference loop on PostgreSQL (loop.mjs): the backlog in a schema of its own, one
 // UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING a claim, each flush's outcomes
-// in one statement over arrays (the jobs updated and their attempt rows inserted), default
-// synchronous_commit. The schema is dropped at close (by the harness too if this process could not).
+// in one statement over arrays (the jobs updated and their attempt rows inserted), with
+// synchronous_commit=off as carehooks' workers commit. The schema is dropped at close (by the
+// harness too if this process could not).
 import { pg, pgVersion } from "../lib/deps.mjs";
 import { answerLoopCalls } from "./loop.mjs";
 
@@ -15,7 +16,7 @@ CREATE TABLE "${s}".attempt (id bigserial PRIMARY KEY, job_id bigint NOT NULL, n
 CREATE INDEX ON "${s}".attempt (job_id);`;
 
 answerLoopCalls(async ({ postgres, schema }) => {
-  const pool = new pg.Pool({ connectionString: postgres, max: 4 });
+  const pool = new pg.Pool({ connectionString: postgres, max: 4, options: "-c synchronous_commit=off" });
   await pool.query(schemaSql(schema));
   const claimSql = `UPDATE "${schema}".job SET status = 'in_flight', lease = $1, attempts = attempts + 1
     WHERE id IN (SELECT id FROM "${schema}".job WHERE status = 'pending' AND next_at <= $2
