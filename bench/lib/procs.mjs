@@ -231,8 +231,9 @@ export const selfCpuSeconds = () => {
 };
 
 /**
- * Every thread on the machine: `pid/tid` → { name (the process's, then the thread's comm), user, system }
- * in CPU seconds. For `BENCH_THREADS=1`: which thread of which process did the work.
+ * Every thread on the machine: `pid/tid` → { name (the process's, then the thread's comm), user, system,
+ * waiting } in seconds (waiting: runnable but not on a core; undefined where it cannot be read). For
+ * `BENCH_THREADS=1`: which thread of which process did the work.
  */
 export function threadTimes() {
   const out = new Map();
@@ -265,13 +266,14 @@ export function threadTimes() {
 
 /**
  * Seconds a thread has spent runnable but waiting for a core (the second field of schedstat, in
- * ns); 0 where the kernel keeps no scheduler statistics.
+ * ns); undefined where the kernel keeps no scheduler statistics or the thread is gone.
  */
 function runQueueSeconds(file) {
   try {
-    return Number(readFileSync(file, "utf8").split(" ")[1]) / 1e9 || 0;
+    const ns = Number(readFileSync(file, "utf8").split(" ")[1]);
+    return Number.isFinite(ns) ? ns / 1e9 : undefined;
   } catch {
-    return 0;
+    return undefined;
   }
 }
 
@@ -285,7 +287,8 @@ export function threadReport(before, after, seconds, top = 12) {
     const a = before.get(key) ?? { user: 0, system: 0, waiting: 0 };
     const user = b.user - a.user;
     const system = b.system - a.system;
-    const waiting = b.waiting - a.waiting;
+    // unknown unless read at both ends (a thread that exited between its stat and its schedstat)
+    const waiting = a.waiting === undefined || b.waiting === undefined ? undefined : Math.max(0, b.waiting - a.waiting);
     if (user + system > 0) rows.push({ key, name: b.name, user, system, waiting });
   }
   rows.sort((x, y) => y.user + y.system - (x.user + x.system));
@@ -294,6 +297,6 @@ export function threadReport(before, after, seconds, top = 12) {
     .slice(0, top)
     .map(
       (r) =>
-        `  ${String(share(r.user + r.system)).padStart(4)}% (user ${share(r.user)}%, sys ${share(r.system)}%, waiting for a core ${share(r.waiting)}%)  ${r.key}  ${r.name}`,
+        `  ${String(share(r.user + r.system)).padStart(4)}% (user ${share(r.user)}%, sys ${share(r.system)}%, waiting for a core ${r.waiting === undefined ? "n/a" : `${share(r.waiting)}%`})  ${r.key}  ${r.name}`,
     );
 }

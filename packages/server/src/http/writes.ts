@@ -1,8 +1,5 @@
 /**
- * Every POST and PATCH that changes data runs through `runWrite`, but for
- * login, refresh, logout and the two portal-session calls, which take no
- * Idempotency-Key (their answers hold secrets that are never stored, or, for
- * logout, nothing): one
+ * Every POST and PATCH that changes data runs through `runWrite`: one
  * transaction that holds the change, its outbox rows and, with an
  * `Idempotency-Key`, the key and the stored answer. A retry with the same key
  * and request replays the answer; a different request is a 409.
@@ -11,6 +8,10 @@
  * without an Idempotency-Key, its rows, event and deliveries are one
  * statement (one round trip, its own transaction); otherwise it is a
  * `runWrite`.
+ *
+ * Login, refresh, logout and the two portal-session calls do not: they take
+ * no Idempotency-Key, because their answers hold secrets that are never
+ * stored (logout answers nothing).
  */
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { ApiError, invalidRequest } from "../domain/errors.js";
