@@ -640,7 +640,7 @@ const PEERS = {
 const PEER_OF = { sqlite: "bullmq", postgres: "graphile" };
 /** The reference loop on each kind of store (peers/loop.mjs), and the peer it is compared with. */
 const LOOP_OF = { sqlite: "sqliteLoop", postgres: "postgresLoop" };
-const LOOP_PEER = { sqliteLoop: "bullmq", postgresLoop: "graphile" };
+const LOOP_PEER = Object.fromEntries(Object.entries(LOOP_OF).map(([db, loop]) => [loop, PEER_OF[db]]));
 
 async function peerSuite(results, peer, receiverSources) {
   const p = PEERS[peer];

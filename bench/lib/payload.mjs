@@ -29,11 +29,21 @@ export function benchIdentity(tag) {
   };
 }
 
-/** The event the engine sends for appointment.created (same keys, same order), as an object. */
-export function appointmentEvent({ businessId, clientId, doctorId, patientId, clinicId, partnerId }) {
+/**
+ * The event the engine sends for appointment.created (same keys, same order), as an object; its
+ * event and appointment ids are fresh ones unless given.
+ */
+export function appointmentEvent({
+  businessId,
+  clientId,
+  doctorId,
+  patientId,
+  clinicId,
+  partnerId,
+  eventId = fakeId("evt"),
+  appointmentId = fakeId("apt"),
+}) {
   const now = Math.floor(Date.now() / 1000);
-  const eventId = fakeId("evt");
-  const appointmentId = fakeId("apt");
   const event = {
     service: "appointment",
     event: "appointment.created",

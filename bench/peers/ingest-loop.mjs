@@ -99,13 +99,10 @@ function open() {
         patientId: fields.patient_id,
         clinicId: fields.clinic_id,
         partnerId: fields.partner_appointment_id,
-      });
-      event.run(
         eventId,
-        id,
-        JSON.stringify({ ...payload, event_id: eventId, data: { ...payload.data, appointment_id: id } }),
-        at,
-      );
+        appointmentId: id,
+      });
+      event.run(eventId, id, JSON.stringify(payload), at);
       delivery.run(nextId("dlv"), eventId, at);
       release.run();
     } catch (error) {
