@@ -88,6 +88,44 @@ describe.each(dialects())("per-webhook delivery settings on %s", (dialect) => {
     }
   });
 
+  it("orders what was already queued when a webhook switches ordering on", async () => {
+    const { tenant, receiver, id } = await webhook({});
+    let down = true;
+    const open = new Map<string, number>();
+    let peakSameResource = 0;
+    const succeeded: Seen[] = [];
+    receiver.answer = (request) => {
+      if (down) return { status: 503 };
+      const resource = resourceOf(request).appointment_id;
+      open.set(resource, (open.get(resource) ?? 0) + 1);
+      peakSameResource = Math.max(peakSameResource, open.get(resource) ?? 0);
+      succeeded.push({ resource, event: String(request.headers["webhook-id"]), at: Date.now(), status: 200 });
+      setTimeout(() => open.set(resource, (open.get(resource) ?? 1) - 1), 100);
+      return { status: 200, delayMs: 100 };
+    };
+    // Written while the webhook is unordered: three events per appointment, each failing its first attempt.
+    const appointments: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const appointment = (await tenant.request("POST", APPOINTMENTS, booking)).json().appointment_id as string;
+      appointments.push(appointment);
+      for (const notes of ["one", "two"]) {
+        expect((await tenant.request("PATCH", `${APPOINTMENTS}/${appointment}`, { notes })).statusCode).toBe(200);
+      }
+    }
+    await receiver.waitFor(9, 5_000);
+    const switched = await tenant.request("PATCH", `${WEBHOOKS}/${id}`, { ordering: "per_resource" });
+    expect(switched.statusCode, switched.body).toBe(200);
+    down = false;
+    await until(() => new Set(succeeded.map((entry) => entry.event)).size === 9, 20_000, "every event answered 200");
+    // Their retries were due together; once ordered, each resource's go one at a time, in the order written.
+    expect(peakSameResource).toBe(1);
+    for (const appointment of appointments) {
+      const mine = succeeded.filter((entry) => entry.resource === appointment).map((entry) => entry.event);
+      expect(mine).toHaveLength(3);
+      expect([...mine].sort()).toEqual(mine);
+    }
+  });
+
   it("keeps a webhook's own lower cap", async () => {
     const { tenant, receiver } = await webhook({ max_in_flight: 2 });
     let open = 0;

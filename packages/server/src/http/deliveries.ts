@@ -427,7 +427,10 @@ export function deliveryRoutes(app: App, ctx: AppContext): void {
           last_error: null,
           created_at: now,
           updated_at: now,
-          resource_key: resourceKeyOf({ resource_type: "test", resource_id: resourceId }),
+          resource_key:
+            subscription.ordering === "per_resource"
+              ? resourceKeyOf({ resource_type: "test", resource_id: resourceId })
+              : null,
         };
         await trx.insertInto("delivery").values(delivery).execute();
         return { status: 202, body: { data: presentDelivery(delivery) }, deliveries: 1 };

@@ -13,7 +13,7 @@ import { previousKeyStillSigning } from "../domain/signing-key.js";
 import { checkEndpointInput, eventNamesOf } from "../domain/subscription-input.js";
 import { isoTime } from "../domain/time.js";
 import { announceChanges, forgetChanges, subscriptionsChanged } from "../store/changes.js";
-import { cancelPendingDeliveries } from "../store/deliveries.js";
+import { cancelPendingDeliveries, keyOpenDeliveries } from "../store/deliveries.js";
 import type { Db } from "../store/open.js";
 import type { SubscriptionTable } from "../store/schema.js";
 import {
@@ -418,6 +418,9 @@ export function subscriptionRoutes(app: App, ctx: AppContext): void {
             change.previous_key_expires_at = null;
           }
           await updateSubscription(trx, principal.businessId, row.id, change);
+          if (change.ordering === "per_resource" && row.ordering !== "per_resource") {
+            await keyOpenDeliveries(trx, row.id);
+          }
           return {
             status: 200,
             body: {

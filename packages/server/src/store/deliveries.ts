@@ -138,6 +138,24 @@ export async function cancelPendingDeliveries(
   return Number(result.numUpdatedRows);
 }
 
+/**
+ * Names the resource of a webhook's open deliveries that have none, when it
+ * switches to per-resource ordering: only an ordered webhook's deliveries are
+ * written with their resource (outbox.ts), and its claim holds back a delivery
+ * while an earlier one of the same resource is open. One statement per status,
+ * each reading its own partial index, not the webhook's whole history. A
+ * create racing the switch on PostgreSQL may still write one unkeyed: that
+ * delivery goes without waiting for earlier ones of its resource.
+ */
+export async function keyOpenDeliveries(db: Db, subscriptionId: string): Promise<void> {
+  for (const status of ["pending", "in_flight"] as const) {
+    await sql`
+      UPDATE delivery SET resource_key = (
+        SELECT e.resource_type || ':' || e.resource_id FROM event e WHERE e.id = delivery.event_id)
+      WHERE subscription_id = ${subscriptionId} AND status = ${sql.lit(status)} AND resource_key IS NULL`.execute(db);
+  }
+}
+
 export interface QueueLag {
   readonly pending: number;
   readonly inFlight: number;
@@ -146,12 +164,15 @@ export interface QueueLag {
 }
 
 export async function queueLag(db: Db, now: number): Promise<QueueLag> {
-  // Each status spelled out, so each count reads its own partial index (delivery_pending_due,
+  // Each status spelled out, so each count reads its own partial index (delivery_due,
   // delivery_leased): `status IN (…)` with bound values matched neither, and /readyz and every
-  // /metrics scrape scanned the whole table, delivered history included.
+  // /metrics scrape scanned the whole table, delivered history included. The oldest due time is
+  // the least of each webhook's first entry in delivery_due: a search per webhook, no index of
+  // its own for every create to write.
   const { rows } = await sql<{ pending: number | string; oldest: number | string | null; in_flight: number | string }>`
     SELECT (SELECT count(*) FROM delivery WHERE status = 'pending') AS pending,
-      (SELECT min(next_attempt_at) FROM delivery WHERE status = 'pending') AS oldest,
+      (SELECT min((SELECT min(d.next_attempt_at) FROM delivery d WHERE d.subscription_id = s.id AND d.status = 'pending'))
+        FROM subscription s) AS oldest,
       (SELECT count(*) FROM delivery WHERE status = 'in_flight') AS in_flight`.execute(db);
   const [row] = rows;
   // PostgreSQL's count and bigint arrive as text.

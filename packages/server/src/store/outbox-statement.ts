@@ -46,7 +46,7 @@ function shapeFor(tables: readonly string[], columns: readonly (readonly string[
   const at = event("created_at");
   const deliveries = `"d" AS (INSERT INTO "delivery" ("id", "event_id", "subscription_id", "business_id", "event_name", "status", "attempts", "next_attempt_at", "created_at", "updated_at", "resource_key")
     SELECT "v"."id", ${event("id")}, "s"."id", "s"."business_id", ${event("name")}, 'pending', 0, ${at}, ${at}, ${at},
-      ${event("resource_type")} || ':' || ${event("resource_id")}
+      CASE WHEN "s"."ordering" = 'per_resource' THEN ${event("resource_type")} || ':' || ${event("resource_id")} END
     FROM unnest($${n + 1}::text[], $${n + 2}::text[]) AS "v" ("id", "subscription_id")
     JOIN "subscription" AS "s" ON "s"."id" = "v"."subscription_id"
     WHERE "s"."business_id" = ${event("business_id")} AND "s"."deleted_at" IS NULL AND "s"."state" <> 'disabled'

@@ -56,14 +56,17 @@ export async function recordEvent(adapter: DialectAdapter, db: Db, outgoing: Out
  * SQLite: one pending delivery per `[delivery id, subscription id]` of @ids
  * whose subscription is still live in the database and the event's
  * business's, whatever the caller's (cached) list says: a webhook deleted or
- * disabled by another connection (the breaker) gets none. PostgreSQL's one
+ * disabled by another connection (the breaker) gets none. Only a
+ * per-resource webhook's delivery names its resource (resourceKeyOf): no
+ * other claim reads it, and an unkeyed delivery skips that index. PostgreSQL's one
  * statement (outbox-statement.ts) checks the same. The list drives the loop
  * whatever the planner's statistics say (queue/held.ts).
  */
 const SQLITE_DELIVERIES = `
 INSERT INTO delivery (id, event_id, subscription_id, business_id, event_name, status, attempts, next_attempt_at,
   created_at, updated_at, resource_key)
-SELECT j.value ->> 0, @event, s.id, s.business_id, @name, 'pending', 0, @at, @at, @at, @resource
+SELECT j.value ->> 0, @event, s.id, s.business_id, @name, 'pending', 0, @at, @at, @at,
+  CASE WHEN s.ordering = 'per_resource' THEN @resource END
 FROM json_each(@ids) AS j CROSS JOIN subscription AS s INDEXED BY ${SUBSCRIPTION_BY_ID} ON s.id = j.value ->> 1
 WHERE s.business_id = @business AND s.deleted_at IS NULL AND s.state <> 'disabled'`;
 
