@@ -10,10 +10,11 @@ import { Kysely, sql } from "kysely";
 import { afterEach, describe, expect, it } from "vitest";
 import { Metrics } from "../src/ops/metrics.js";
 import { DurableSqliteDialect, type SharedLimits } from "../src/store/dialect/sqlite-durable.js";
-import { WalFlusher, type WalFlusherOptions } from "../src/store/dialect/sqlite-wal-flusher.js";
+import { BACKGROUND_FLUSH_MS, WalFlusher, type WalFlusherOptions } from "../src/store/dialect/sqlite-wal-flusher.js";
 import { WriteTurns } from "../src/store/dialect/sqlite-write-turns.js";
 import { migrateDatabase, openDatabase } from "../src/store/open.js";
 import { tempDir } from "./support/databases.js";
+import { until } from "./support/fixtures.js";
 
 interface Tables {
   item: { id: number; label: string };
@@ -54,6 +55,13 @@ async function withPeer(): Promise<{ wal: WalFlusher; peer: WalFlusher }> {
   peers.push(peer);
   return { wal, peer };
 }
+
+/** libuv's pool kept busy, so the next fsync waits behind it: a flush that runs for a while. */
+const busyPool = () =>
+  Array.from({ length: Number(process.env.UV_THREADPOOL_SIZE ?? 4) }, () =>
+    promisify(pbkdf2)("carehooks", "salt", 400_000, 32, "sha256"),
+  );
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 
 /** A transaction that inserts one item. */
 function insertInTransaction(db: Kysely<Tables>, id: number, label: string) {
@@ -130,13 +138,6 @@ describe("durable SQLite commits", () => {
   });
 
   it("keeps a shared transaction open while a flush runs, for the turns after it to join, within its age limit", async () => {
-    // libuv's pool kept busy, so the first commit's fsync waits behind it: a flush that runs for a while.
-    const busyPool = () =>
-      Array.from({ length: Number(process.env.UV_THREADPOOL_SIZE ?? 4) }, () =>
-        promisify(pbkdf2)("carehooks", "salt", 400_000, 32, "sha256"),
-      );
-    const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
-
     const { db, wal } = open();
     const pool = busyPool();
     const first = insertInTransaction(db, 1, "first");
@@ -164,14 +165,56 @@ describe("durable SQLite commits", () => {
     await Promise.all([...agedPool, one, two]);
     expect(aged.wal.stats).toMatchObject({ committed: 2, flushed: 2 });
 
-    // A connection that does not wait for its own commits (the dispatcher thread's) gains nothing by waiting.
+    // A connection that does not wait for its own commits (the dispatcher thread's) gains nothing by waiting:
+    // each commits at once, and the two go to disk together in the background.
     const { db: ownDb, wal: own } = open(undefined, undefined, UNHURRIED, { waitForOwnCommits: false });
-    const ownPool = busyPool();
     await insertInTransaction(ownDb, 1, "one");
-    expect(own.flushing).toBe(true);
     await insertInTransaction(ownDb, 2, "two");
     expect(own.stats).toMatchObject({ committed: 2, flushes: 0 });
-    await Promise.all(ownPool);
+  });
+
+  it("answers a relaxed lease once what it read is on disk, and flushes its own commits in the background", async () => {
+    const file = path.join(tempDir(), "relaxed.db");
+    const raw = new BetterSqlite3(file);
+    raw.pragma("journal_mode = WAL");
+    raw.pragma("synchronous = NORMAL");
+    raw.exec("CREATE TABLE item (id INTEGER PRIMARY KEY, label TEXT NOT NULL UNIQUE)");
+    const wal = new WalFlusher(`${file}-wal`, undefined, undefined, { relaxedCommits: true });
+    const dialect = new DurableSqliteDialect(raw, { wal, limits: UNHURRIED });
+    const db = new Kysely<Tables>({ dialect });
+    opened.push(db);
+    const relaxed = new Kysely<Tables>({ dialect: dialect.relaxed() });
+
+    // Its own commits: answered at once, on disk within BACKGROUND_FLUSH_MS, one fsync for both.
+    await insertInTransaction(relaxed, 1, "claim");
+    await relaxed.insertInto("item").values({ id: 2, label: "outcome" }).execute();
+    expect(wal.stats).toMatchObject({ committed: 2, flushed: 0, flushes: 0 });
+    await until(() => wal.stats.flushed === 2, 20 * BACKGROUND_FLUSH_MS);
+    expect(wal.stats.flushes).toBe(1);
+
+    // A strict commit before it is waited for, as the event a claim leases must be on disk before it is sent.
+    const pool = busyPool();
+    const strict = insertInTransaction(db, 3, "event");
+    while (!wal.flushing) await nextTurn();
+    const read = await relaxed.selectFrom("item").select("label").where("id", "=", 3).executeTakeFirstOrThrow();
+    expect(read.label).toBe("event");
+    expect(wal.stats).toMatchObject({ committed: 3, flushed: 3 });
+    await Promise.all([...pool, strict]);
+
+    // A strict lease waits for the relaxed commits before it: no answer shows what a power cut could take back.
+    await insertInTransaction(relaxed, 4, "claim 2");
+    expect(wal.stats).toMatchObject({ committed: 4, flushed: 3 });
+    await db.selectFrom("item").selectAll().execute();
+    expect(wal.stats.flushed).toBe(4);
+
+    // A shared transaction a strict lease wrote into is strict, whoever began it: both wait for its flush.
+    const flushes = wal.stats.flushes;
+    const both = [insertInTransaction(relaxed, 5, "claim 3"), insertInTransaction(db, 6, "create")];
+    await Promise.all(both);
+    expect(wal.stats).toMatchObject({ committed: 5, flushed: 5, flushes: flushes + 1 });
+    // Relaxed alone again: not waited for.
+    await insertInTransaction(relaxed, 7, "claim 4");
+    expect(wal.stats).toMatchObject({ committed: 6, flushed: 5 });
   });
 
   it("fails every transaction that committed into a shared one that is lost, and goes on afterwards", async () => {

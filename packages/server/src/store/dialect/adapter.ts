@@ -15,6 +15,14 @@ export interface Migration {
 export interface DialectAdapter {
   readonly name: "sqlite" | "postgres";
   readonly db: Kysely<Database>;
+  /**
+   * SQLite with the log flushed here: the same connection, for the dispatcher's claims and
+   * outcomes, answered once what they read is on disk but not their own commits, which follow
+   * within BACKGROUND_FLUSH_MS (sqlite-durable.ts). A power cut losing the last of them costs
+   * repeats, as an expired lease does: PostgreSQL's workers commit without waiting for the disk
+   * for the same reason (`postgresAsynchronousCommits`).
+   */
+  readonly relaxedDb?: Kysely<Database>;
   /** Applies the pending migrations, each in its own transaction; safe when processes race. Returns the versions applied. */
   migrate(migrations: readonly Migration[]): Promise<number[]>;
   /**

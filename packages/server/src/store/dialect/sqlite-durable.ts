@@ -54,6 +54,11 @@ export interface DurableOptions {
  * outside a transaction keeps it for that statement only.
  */
 class Lease implements DatabaseConnection {
+  /**
+   * Its own commits need not be on disk before it is answered, only what it read: a power cut
+   * losing them costs a repeat, never an event or an answer (the dispatcher's claims and outcomes).
+   */
+  readonly relaxed: boolean;
   inTransaction = false;
   /** It holds the process's write turn (a BEGIN, or one write statement): a shared transaction takes it over. */
   writing = false;
@@ -64,8 +69,9 @@ class Lease implements DatabaseConnection {
   shared: SharedTransaction | undefined;
   savepoint = false;
   readonly #driver: DurableSqliteDriver;
-  constructor(driver: DurableSqliteDriver) {
+  constructor(driver: DurableSqliteDriver, relaxed: boolean) {
     this.#driver = driver;
+    this.relaxed = relaxed;
   }
   executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
     return this.#driver.execute<R>(this, query);
@@ -104,10 +110,35 @@ export class DurableSqliteDriver implements Driver {
 
   async init(): Promise<void> {}
 
-  async acquireConnection(): Promise<DatabaseConnection> {
+  acquireConnection(): Promise<DatabaseConnection> {
+    return this.#acquire(false);
+  }
+
+  /**
+   * This driver for writes whose own commits need not be on disk before they are answered
+   * (`Lease.relaxed`): same connection, same turns and shared transactions. Each is answered once
+   * every commit before it that a strict lease wrote, or another connection, is on disk; its own
+   * go to disk within BACKGROUND_FLUSH_MS, or with the next strict commit. A shared transaction a
+   * strict lease wrote into is strict, whoever began it. Relaxed only where the flusher counts
+   * relaxed commits apart (WalFlusherOptions.relaxedCommits).
+   */
+  relaxed(): Driver {
+    return {
+      init: async () => {},
+      acquireConnection: () => this.#acquire(true),
+      beginTransaction: (connection) => this.beginTransaction(connection),
+      commitTransaction: (connection) => this.commitTransaction(connection),
+      rollbackTransaction: (connection) => this.rollbackTransaction(connection),
+      releaseConnection: (connection) => this.releaseConnection(connection),
+      // The connection is the strict driver's to close.
+      destroy: async () => {},
+    };
+  }
+
+  async #acquire(relaxed: boolean): Promise<DatabaseConnection> {
     if (this.#held) await new Promise<void>((resolve) => this.#queue.push(resolve));
     else this.#held = true;
-    return new Lease(this);
+    return new Lease(this, relaxed);
   }
 
   async releaseConnection(connection: DatabaseConnection): Promise<void> {
@@ -187,7 +218,7 @@ export class DurableSqliteDriver implements Driver {
     // A member still running has not committed: closing takes the whole transaction back, as closing SQLite would.
     if (open && this.#held) this.#abandon(open, new Error("the database was closed during the transaction"));
     else if (open) this.#commitShared(open);
-    await this.#wal?.durable(true).catch(() => undefined);
+    await this.#wal?.durable({ everything: true }).catch(() => undefined);
     this.#wal?.close();
     this.#db.close();
   }
@@ -212,9 +243,12 @@ export class DurableSqliteDriver implements Driver {
         const { changes, lastInsertRowid } = statement.run(parameters);
         return { numAffectedRows: BigInt(changes), insertId: BigInt(lastInsertRowid), rows: [] };
       };
-      result = ownCommit ? this.#commit(true, run) : run();
+      result = ownCommit ? this.#commit(true, run, lease.relaxed) : run();
       if (writes) lease.wrote = true;
-      if (writes && shared) shared.wrote = true;
+      if (writes && shared) {
+        shared.wrote = true;
+        if (!lease.relaxed) shared.strict = true;
+      }
     } catch (error) {
       // Some errors (disk full, I/O) roll the whole shared transaction back: no later statement may run outside it.
       if (shared && !this.#db.inTransaction) this.#end(shared, lostTransaction(error));
@@ -227,10 +261,13 @@ export class DurableSqliteDriver implements Driver {
     return result;
   }
 
-  /** Runs a commit (when it wrote something), counted as started before and as run after, whatever its outcome. */
-  #commit<T>(wrote: boolean, run: () => T): T {
+  /**
+   * Runs a commit (when it wrote something), counted as started before and as run after, whatever
+   * its outcome: by the relaxed leases' flusher when only relaxed leases wrote in it.
+   */
+  #commit<T>(wrote: boolean, run: () => T, relaxed: boolean): T {
     const wal = wrote ? this.#wal : undefined;
-    wal?.committing();
+    wal?.committing(relaxed);
     try {
       return run();
     } finally {
@@ -248,7 +285,7 @@ export class DurableSqliteDriver implements Driver {
   async #finish(lease: Lease, shared: SharedTransaction | undefined): Promise<void> {
     this.#release(lease);
     if (shared) await shared.settled;
-    await this.#wal?.durable();
+    await this.#wal?.durable({ relaxed: lease.relaxed });
   }
 
   /**
@@ -263,7 +300,7 @@ export class DurableSqliteDriver implements Driver {
     const wal = this.#wal;
     const age = performance.now() - shared.openedAt;
     const worthWaiting =
-      wal?.flushing && wal.waitsForOwnCommits && shared.wrote && shared.members < this.#limits.members;
+      wal?.flushing && wal.waitsForOwnCommits && shared.strict && shared.members < this.#limits.members;
     if (this.#shared === shared && worthWaiting && age < this.#limits.ms) {
       // A slow disk must not keep it open past its age limit: the other thread waits for the write turn.
       const old = setTimeout(() => this.#commitWhenFree(shared), this.#limits.ms - age);
@@ -300,7 +337,7 @@ export class DurableSqliteDriver implements Driver {
 
   #commitShared(shared: SharedTransaction): void {
     try {
-      this.#commit(shared.wrote, () => this.#db.prepare("commit").run());
+      this.#commit(shared.wrote, () => this.#db.prepare("commit").run(), !shared.strict);
     } catch (error) {
       this.#abandon(shared, error as Error);
       return;
@@ -369,12 +406,23 @@ export class DurableSqliteDriver implements Driver {
 export class DurableSqliteDialect extends SqliteDialect {
   readonly #database: BetterSqlite3.Database;
   readonly #options: DurableOptions;
+  #driver: DurableSqliteDriver | undefined;
   constructor(database: BetterSqlite3.Database, options: DurableOptions = {}) {
     super({ database });
     this.#database = database;
     this.#options = options;
   }
-  override createDriver(): Driver {
-    return new DurableSqliteDriver(this.#database, this.#options);
+  override createDriver(): DurableSqliteDriver {
+    this.#driver ??= new DurableSqliteDriver(this.#database, this.#options);
+    return this.#driver;
+  }
+  /** A dialect for a second Kysely on the same driver, whose leases are relaxed (`DurableSqliteDriver.relaxed`). */
+  relaxed(): SqliteDialect {
+    const strict = this;
+    return new (class extends SqliteDialect {
+      override createDriver(): Driver {
+        return strict.createDriver().relaxed();
+      }
+    })({ database: this.#database });
   }
 }

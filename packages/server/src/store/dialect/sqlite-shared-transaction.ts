@@ -43,6 +43,8 @@ export class SharedTransaction {
   members = 1;
   /** A member wrote something: its COMMIT is a commit to flush. */
   wrote = false;
+  /** A strict member (not a relaxed one: sqlite-durable.ts) wrote something: somebody waits for its flush. */
+  strict = false;
   /** The end of the turn came while a member held the connection: commit when it lets go. */
   closeWhenFree = false;
   /** Why it ended without committing. */

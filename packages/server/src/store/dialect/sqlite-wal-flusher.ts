@@ -26,15 +26,31 @@ export interface WalFlusherOptions {
    * Wait for this connection's own commits before answering (default true).
    * False for the dispatcher thread's own connection: what it writes
    * (heartbeats, breaker changes, returned leases, operational events) is
-   * flushed in the background: a power cut losing the last of it loses
-   * nothing an event or its answer depends on (README, "Running in
-   * production", says what each loss means); it still
-   * waits for every other connection's commits, so it never acts on what is
-   * not on disk. Claims and outcomes go through the main thread's
-   * connection, which waits.
+   * flushed in the background, within BACKGROUND_FLUSH_MS: a power cut losing
+   * the last of it loses nothing an event or its answer depends on (README,
+   * "Running in production", says what each loss means). It still waits for
+   * every other connection's commits, so it never acts on what is not on disk.
    */
   readonly waitForOwnCommits?: boolean;
+  /**
+   * Some commits of this connection are relaxed (`committing(true)`): the
+   * dispatcher's claims and outcomes that the main thread's connection runs
+   * for it (sqlite-durable.ts, Lease.relaxed). They are counted apart, waited
+   * for by the connection's other statements but not by relaxed ones
+   * (`durable({ relaxed: true })`), and flushed in the background like the
+   * thread's own.
+   */
+  readonly relaxedCommits?: boolean;
 }
+
+/**
+ * The longest a commit nobody waits for stays off the disk (ms), unless a
+ * later commit that somebody waits for takes it along sooner. One fsync per
+ * interval at most, where a flush per claim or outcome batch cost a drain
+ * a fifth of its CPU (docs/benchmarks.md); the background checkpoint, which
+ * flushes the log first, often comes sooner.
+ */
+export const BACKGROUND_FLUSH_MS = 100;
 
 /**
  * Flushes the write-ahead log, many commits per fsync.
@@ -54,8 +70,12 @@ export class WalFlusher {
   #waiters: { upTo: bigint; resolve(): void; reject(error: Error): void }[] = [];
   /** Called when this thread's flush in progress ends, before the next one starts. */
   #afterFlush: (() => void)[] = [];
+  /** The background flush of this connection's own commits, when one is due. */
+  #later: NodeJS.Timeout | undefined;
 
   readonly #writer: number;
+  /** The number that counts this connection's relaxed commits, if it makes any. */
+  readonly #relaxedWriter: number | undefined;
   readonly #waitForOwnCommits: boolean;
 
   /** `shared`: another flusher's `sharedState` for the same log, to count with it. */
@@ -68,9 +88,20 @@ export class WalFlusher {
     this.#path = path.resolve(walPath);
     this.#onFailure = onFailure;
     this.#shared = new BigInt64Array(shared ?? new SharedArrayBuffer(SLOTS * BigInt64Array.BYTES_PER_ELEMENT));
-    this.#writer = Number(Atomics.add(this.#shared, WRITERS, 1n));
-    if (this.#writer >= MAX_WRITERS) throw new Error(`at most ${MAX_WRITERS} connections share a SQLite log`);
+    this.#writer = this.#newWriter();
+    this.#relaxedWriter = options.relaxedCommits ? this.#newWriter() : undefined;
     this.#waitForOwnCommits = options.waitForOwnCommits ?? true;
+  }
+
+  #newWriter(): number {
+    const writer = Number(Atomics.add(this.#shared, WRITERS, 1n));
+    if (writer >= MAX_WRITERS) throw new Error(`at most ${MAX_WRITERS} writers share a SQLite log`);
+    return writer;
+  }
+
+  /** Whether `committing(true)` counts commits apart (WalFlusherOptions.relaxedCommits). */
+  get relaxesCommits(): boolean {
+    return this.#relaxedWriter !== undefined;
   }
 
   /** The counters to give a flusher on another thread. */
@@ -83,9 +114,10 @@ export class WalFlusher {
    * from now on another thread may read what it writes, so a read there waits
    * for it. Always followed by `committed()`, whether it succeeded or not.
    */
-  committing(): void {
+  committing(relaxed = false): void {
     const number = Atomics.add(this.#shared, COMMITTING, 1n) + 1n;
-    Atomics.store(this.#shared, LAST_COMMIT + this.#writer, number);
+    const writer = relaxed ? (this.#relaxedWriter ?? this.#writer) : this.#writer;
+    Atomics.store(this.#shared, LAST_COMMIT + writer, number);
   }
 
   /** That commit has run: its log frames are written, so a flush starting now covers them. */
@@ -95,10 +127,11 @@ export class WalFlusher {
 
   /**
    * Resolves once every commit started so far, on any thread, is on disk; or,
-   * for a flusher that does not wait for its own commits (and unless
-   * `everything`), every other connection's, its own being flushed meanwhile.
+   * unless `everything`, for a flusher that does not wait for its own commits,
+   * every other connection's, and for a `relaxed` statement, every commit but
+   * the relaxed ones; those go to disk within BACKGROUND_FLUSH_MS.
    */
-  durable(everything = false): Promise<void> {
+  durable({ everything = false, relaxed = false }: { everything?: boolean; relaxed?: boolean } = {}): Promise<void> {
     try {
       this.check();
     } catch (error) {
@@ -106,12 +139,18 @@ export class WalFlusher {
     }
     // One running on another thread now may already be visible here.
     const all = Atomics.load(this.#shared, COMMITTING);
-    const upTo = everything || this.#waitForOwnCommits ? all : this.#othersCommitted();
+    const unwaited = everything
+      ? undefined
+      : relaxed && this.#relaxedWriter !== undefined
+        ? this.#relaxedWriter
+        : this.#waitForOwnCommits
+          ? undefined
+          : this.#writer;
+    const upTo = unwaited === undefined ? all : this.#lastCommitBut(unwaited);
     const flushed = Atomics.load(this.#shared, FLUSHED);
     if (flushed >= upTo) {
       // Its own commits go to disk without anyone waiting for them.
-      if (flushed < all) this.#waiters.push({ upTo: all, resolve: () => {}, reject: () => {} });
-      this.#flush();
+      if (flushed < all) this.#flushLater();
       return Promise.resolve();
     }
     return new Promise((resolve, reject) => {
@@ -139,11 +178,24 @@ export class WalFlusher {
     else then();
   }
 
-  /** The number of the last commit any other connection started. */
-  #othersCommitted(): bigint {
+  /** Flushes every commit so far within BACKGROUND_FLUSH_MS, nobody waiting for it. */
+  #flushLater(): void {
+    if (this.#later !== undefined) return;
+    this.#later = setTimeout(() => {
+      this.#later = undefined;
+      if (this.#failure) return;
+      this.#waiters.push({ upTo: Atomics.load(this.#shared, COMMITTING), resolve: () => {}, reject: () => {} });
+      this.#flush();
+    }, BACKGROUND_FLUSH_MS);
+    // A process that exits first has closed its connections, and closing flushes everything (sqlite-durable.ts).
+    this.#later.unref();
+  }
+
+  /** The number of the last commit any writer but `unwaited` started. */
+  #lastCommitBut(unwaited: number): bigint {
     let last = 0n;
     for (let writer = 0; writer < MAX_WRITERS; writer++) {
-      if (writer === this.#writer) continue;
+      if (writer === unwaited) continue;
       const number = Atomics.load(this.#shared, LAST_COMMIT + writer);
       if (number > last) last = number;
     }
@@ -169,6 +221,8 @@ export class WalFlusher {
   }
 
   close(): void {
+    clearTimeout(this.#later);
+    this.#later = undefined;
     if (this.#fd !== undefined) fs.closeSync(this.#fd);
     this.#fd = undefined;
   }

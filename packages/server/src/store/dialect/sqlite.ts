@@ -58,6 +58,8 @@ export function openSqlite(file: string, options: DialectOptions): DialectAdapte
   const wal = flushed
     ? new WalFlusher(`${raw.name}-wal`, options.onStorageFailure, options.shared?.wal, {
         waitForOwnCommits: options.sqliteWaitForOwnCommits ?? true,
+        // The dispatcher's claims and outcomes, on a connection that waits for its other commits.
+        relaxedCommits: options.sqliteWaitForOwnCommits !== false,
       })
     : undefined;
   const turns = raw.memory ? undefined : new WriteTurns(options.shared?.writeTurns);
@@ -67,9 +69,12 @@ export function openSqlite(file: string, options: DialectOptions): DialectAdapte
       ? new Checkpointer(raw.name, turns.sharedState, options.onStorageFailure)
       : undefined;
   const changes = dataVersionFeed(raw);
-  const db = new Kysely<Database>({
-    dialect: new DurableSqliteDialect(withStatementCache(raw, gate), { wal, turns, onRolledBack: changes.dropAll }),
+  const dialect = new DurableSqliteDialect(withStatementCache(raw, gate), {
+    wal,
+    turns,
+    onRolledBack: changes.dropAll,
   });
+  const db = new Kysely<Database>({ dialect });
   const shared = turns && {
     writeTurns: turns.sharedState,
     ...(wal ? { wal: wal.sharedState } : {}),
@@ -79,6 +84,7 @@ export function openSqlite(file: string, options: DialectOptions): DialectAdapte
   return {
     name: "sqlite",
     db,
+    ...(wal?.relaxesCommits ? { relaxedDb: new Kysely<Database>({ dialect: dialect.relaxed() }) } : {}),
     async migrate(migrations: readonly Migration[]): Promise<number[]> {
       // A migration is worth waiting for: a second process starting at once waits here for the first.
       raw.pragma(`busy_timeout = ${Math.max(busyTimeoutMs, BUSY_TIMEOUT_MS)}`);

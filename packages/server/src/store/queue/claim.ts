@@ -257,8 +257,9 @@ export async function claimBatch(adapter: DialectAdapter, limits: ClaimLimits): 
     ]);
     return { claimed: rows };
   }
-  // SQLite runs in process: the clock is this process's, and two statements cost no round trip.
-  return adapter.db.transaction().execute(async (trx) => {
+  // SQLite runs in process: the clock is this process's, and two statements cost no round trip. The
+  // leases need not be on disk before they are sent, only what they lease (DialectAdapter.relaxedDb).
+  return (adapter.relaxedDb ?? adapter.db).transaction().execute(async (trx) => {
     const now = Date.now();
     const leased = await rowsOf<{ id: string }>(trx, sqliteClaim(limits.perEndpoint), {
       token,

@@ -153,7 +153,8 @@ export async function completeBatch(
     const moved = new Set(rows.flatMap((row) => (row.id === null ? [] : [row.id])));
     return { moved, now: rows[0]?.now as number };
   }
-  return adapter.db.transaction().execute(async (trx) => {
+  // Outcomes a power cut takes back are sent again: they are not waited for (DialectAdapter.relaxedDb).
+  return (adapter.relaxedDb ?? adapter.db).transaction().execute(async (trx) => {
     const now = Date.now();
     const attempts = zip([
       c.attemptIds,
