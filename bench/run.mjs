@@ -408,6 +408,18 @@ async function fanoutRuns({ dep, port, receiverSources, otherSources, clientInde
   return out;
 }
 
+/**
+ * The server's write-ahead-log counters since it started (its /metrics): for a drain, how many
+ * commits and fsyncs its deliveries took.
+ */
+async function writeAheadLog(port) {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const counters = {};
+  for (const [, kind, value] of text.matchAll(/^carehooks_sqlite_wal\{kind="(\w+)"\} (\d+)/gm))
+    counters[kind] = Number(value);
+  return counters;
+}
+
 async function sqliteSuite(result, receiverSources) {
   // Deployment 1: one `serve` (role all), default poll interval: throughput at fan-out 1 and 10.
   {
@@ -484,7 +496,12 @@ async function sqliteSuite(result, receiverSources) {
             return { server: pid(srv) };
           },
         });
-        result.drain = { ...d, apiOnlyCreateRate: apiOnlyRun.rate, apiOnly: apiOnlyRun };
+        result.drain = {
+          ...d,
+          log: await writeAheadLog(srv.port),
+          apiOnlyCreateRate: apiOnlyRun.rate,
+          apiOnly: apiOnlyRun,
+        };
         log(`sqlite: drain ${d.rate} deliveries/s`);
       } else {
         srv = await dep.serve("all", "sqlite-all-10s");
