@@ -164,8 +164,8 @@ export interface QueueLag {
 }
 
 export async function queueLag(db: Db, now: number): Promise<QueueLag> {
-  // Each status spelled out, so each count reads its own partial index (delivery_due,
-  // delivery_leased): `status IN (…)` with bound values matched neither, and /readyz and every
+  // Each status spelled out, so each count reads a partial index of its own (delivery_due, one
+  // of the in-flight ones): `status IN (…)` with bound values matched neither, and /readyz and every
   // /metrics scrape scanned the whole table, delivered history included. The oldest due time is
   // the least of each webhook's first entry in delivery_due: a search per webhook, no index of
   // its own for every create to write.
