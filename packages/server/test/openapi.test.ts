@@ -45,6 +45,31 @@ describe("docs/openapi.json", () => {
     expect(text.match(/"\$ref":"#\/components\/schemas\/Webhook"/g)?.length).toBeGreaterThanOrEqual(4);
   });
 
+  it("shows the Idempotency-Key header on every POST and PATCH that takes one, and nowhere else", async () => {
+    const document = (await openApiDocument()) as {
+      paths: Record<string, Record<string, { parameters?: { name: string; in: string }[] }>>;
+    };
+    // Their answers hold secrets that are never stored (or nothing, for logout): no answer to replay.
+    const keyless = [
+      "post /connect-auth/v1/account/login",
+      "post /connect-auth/v1/account/refresh",
+      "post /connect-auth/v1/account/logout",
+      "post /notification/v1/connect/webhook/portal-sessions",
+      "post /connect-auth/v1/portal-sessions/exchange",
+    ];
+    const operations = Object.entries(document.paths).flatMap(([path, item]) =>
+      Object.entries(item).map(([method, operation]) => ({ name: `${method} ${path}`, method, operation })),
+    );
+    const shown = operations
+      .filter(({ operation }) => operation.parameters?.some((p) => p.in === "header" && p.name === "idempotency-key"))
+      .map(({ name }) => name);
+    const writes = operations
+      .filter(({ method, name }) => (method === "post" || method === "patch") && !keyless.includes(name))
+      .map(({ name }) => name);
+    expect(writes.length).toBeGreaterThanOrEqual(15);
+    expect(shown.sort()).toEqual(writes.sort());
+  });
+
   it("names every operation, says which need no token, and describes every event sent", async () => {
     const document = (await openApiDocument()) as {
       info: { license?: { identifier?: string } };

@@ -27,6 +27,7 @@ import { statsRoutes } from "./stats.js";
 import { streamRoutes } from "./stream.js";
 import { subscriptionSecretRoute } from "./subscription-secret.js";
 import { subscriptionRoutes } from "./subscriptions.js";
+import { IDEMPOTENCY_KEY_HEADERS } from "./writes.js";
 
 // ajv-formats is CommonJS: its plugin function is the `default` property of what ESM imports.
 const addFormats = (addFormatsModule as unknown as { default: (ajv: Ajv) => Ajv }).default;
@@ -155,6 +156,11 @@ export async function buildApp(ctx: AppContext, options: BuildOptions = {}): Pro
   });
 
   await app.register(swagger, {
+    // The routes that take an Idempotency-Key show it as a header parameter.
+    transform: ({ schema, url, route }) => ({
+      url,
+      schema: route.config?.idempotent === true ? { ...schema, headers: IDEMPOTENCY_KEY_HEADERS } : schema,
+    }),
     // biome-ignore lint/suspicious/noExplicitAny: the plugin types the 3.0, 3.1 and 3.2 documents apart; this adds 3.1 fields.
     transformObject: (documents) => withExtras((documents as { openapiObject: any }).openapiObject) as any,
     openapi: {

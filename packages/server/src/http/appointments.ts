@@ -156,7 +156,7 @@ async function mustFind(
 
 export function appointmentRoutes(app: App, ctx: AppContext): void {
   const tags = ["appointments"];
-  const write = { scope: "appointments:write" as const };
+  const write = { scope: "appointments:write" as const, idempotent: true as const };
   const read = { scope: "appointments:read" as const, audit: "appointment" as const };
 
   app.post(

@@ -59,6 +59,11 @@ declare module "fastify" {
     scope?: Scope;
     /** Reads of this resource type are written to the access log, denied ones included. */
     audit?: "appointment" | "prescription";
+    /**
+     * The route writes through `runWrite` or `runIngest` (writes.ts), which take an Idempotency-Key:
+     * the OpenAPI document says so on exactly these routes, and the two refuse to run without it.
+     */
+    idempotent?: true;
   }
 }
 

@@ -206,7 +206,7 @@ async function liveSubscription(db: Db, businessId: string, id: string) {
 export function deliveryRoutes(app: App, ctx: AppContext): void {
   const tags = ["deliveries"];
   const read = { scope: "webhooks:read" as const };
-  const write = { scope: "webhooks:write" as const };
+  const write = { scope: "webhooks:write" as const, idempotent: true as const };
 
   app.get(
     `${BASE}/subscriptions/:id/deliveries`,

@@ -100,7 +100,7 @@ function prescriptionChange(row: PrescriptionRow, action: "created" | "updated",
 
 export function prescriptionRoutes(app: App, ctx: AppContext): void {
   const tags = ["prescriptions"];
-  const write = { scope: "prescriptions:write" as const };
+  const write = { scope: "prescriptions:write" as const, idempotent: true as const };
   const read = { scope: "prescriptions:read" as const, audit: "prescription" as const };
 
   app.post(

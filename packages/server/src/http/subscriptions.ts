@@ -264,7 +264,7 @@ export function subscriptionRoutes(app: App, ctx: AppContext): void {
   app.post(
     BASE,
     {
-      config: { scope: "webhooks:write" },
+      config: { scope: "webhooks:write", idempotent: true },
       schema: {
         tags,
         summary: "Register a webhook endpoint",
@@ -367,7 +367,7 @@ export function subscriptionRoutes(app: App, ctx: AppContext): void {
   app.patch(
     `${BASE}/:id`,
     {
-      config: { scope: "webhooks:write" },
+      config: { scope: "webhooks:write", idempotent: true },
       schema: {
         tags,
         summary: "Change a webhook's endpoint, events, signing key or delivery settings",
@@ -470,7 +470,7 @@ export function subscriptionRoutes(app: App, ctx: AppContext): void {
     app.post(
       `${BASE}/:id/${action}`,
       {
-        config: { scope: "webhooks:write" },
+        config: { scope: "webhooks:write", idempotent: true },
         schema: {
           tags,
           summary:

@@ -54,7 +54,25 @@ export interface RecordedChange {
 
 const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
 
+/** The Idempotency-Key header, as the OpenAPI document shows it on every route with `config.idempotent`. */
+export const IDEMPOTENCY_KEY_HEADERS = {
+  type: "object",
+  properties: {
+    "idempotency-key": {
+      type: "string",
+      pattern: KEY_PATTERN.source,
+      description:
+        "1 to 255 printable ASCII characters, scoped to the client and kept CAREHOOKS_IDEMPOTENCY_TTL (24 h): a retry of the same request replays the first answer, with the header idempotent-replayed: true; another request with the same key is a 409 IDEMPOTENCY_MISMATCH. Failed requests are not kept.",
+    },
+  },
+} as const;
+
 export function idempotencyKeyOf(request: FastifyRequest): string | undefined {
+  if (request.routeOptions.config.idempotent !== true) {
+    throw new Error(
+      `${request.method} ${request.routeOptions.url} writes without config.idempotent: say so on the route`,
+    );
+  }
   const key = request.headers["idempotency-key"];
   if (key === undefined) return undefined;
   if (typeof key !== "string" || !KEY_PATTERN.test(key)) {
