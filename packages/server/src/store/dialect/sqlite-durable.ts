@@ -263,7 +263,7 @@ export class DurableSqliteDriver implements Driver {
 
   /**
    * Runs a commit (when it wrote something), counted as started before and as run after, whatever
-   * its outcome: by the relaxed leases' flusher when only relaxed leases wrote in it.
+   * its outcome; counted as relaxed when only relaxed leases wrote in it.
    */
   #commit<T>(wrote: boolean, run: () => T, relaxed: boolean): T {
     const wal = wrote ? this.#wal : undefined;
