@@ -418,11 +418,18 @@ export class DurableSqliteDialect extends SqliteDialect {
   }
   /** A dialect for a second Kysely on the same driver, whose leases are relaxed (`DurableSqliteDriver.relaxed`). */
   relaxed(): SqliteDialect {
-    const strict = this;
-    return new (class extends SqliteDialect {
-      override createDriver(): Driver {
-        return strict.createDriver().relaxed();
-      }
-    })({ database: this.#database });
+    return new RelaxedSqliteDialect(this.#database, this);
+  }
+}
+
+/** The same driver as a DurableSqliteDialect's, through its relaxed view. */
+class RelaxedSqliteDialect extends SqliteDialect {
+  readonly #strict: DurableSqliteDialect;
+  constructor(database: BetterSqlite3.Database, strict: DurableSqliteDialect) {
+    super({ database });
+    this.#strict = strict;
+  }
+  override createDriver(): Driver {
+    return this.#strict.createDriver().relaxed();
   }
 }

@@ -139,13 +139,7 @@ export class WalFlusher {
     }
     // One running on another thread now may already be visible here.
     const all = Atomics.load(this.#shared, COMMITTING);
-    const unwaited = everything
-      ? undefined
-      : relaxed && this.#relaxedWriter !== undefined
-        ? this.#relaxedWriter
-        : this.#waitForOwnCommits
-          ? undefined
-          : this.#writer;
+    const unwaited = everything ? undefined : this.#unwaitedWriter(relaxed);
     const upTo = unwaited === undefined ? all : this.#lastCommitBut(unwaited);
     const flushed = Atomics.load(this.#shared, FLUSHED);
     if (flushed >= upTo) {
@@ -176,6 +170,13 @@ export class WalFlusher {
   afterFlush(then: () => void): void {
     if (this.#flushing) this.#afterFlush.push(then);
     else then();
+  }
+
+  /** The writer whose commits a statement does not wait for: its relaxed ones, or (WalFlusherOptions.waitForOwnCommits) its own. */
+  #unwaitedWriter(relaxed: boolean): number | undefined {
+    if (relaxed && this.#relaxedWriter !== undefined) return this.#relaxedWriter;
+    if (this.#waitForOwnCommits) return undefined;
+    return this.#writer;
   }
 
   /** Flushes every commit so far within BACKGROUND_FLUSH_MS, nobody waiting for it. */
