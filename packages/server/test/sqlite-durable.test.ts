@@ -215,6 +215,17 @@ describe("durable SQLite commits", () => {
     // Relaxed alone again: not waited for.
     await insertInTransaction(relaxed, 7, "claim 4");
     expect(wal.stats).toMatchObject({ committed: 6, flushed: 5 });
+    await until(() => wal.stats.flushed === 6, 20 * BACKGROUND_FLUSH_MS);
+
+    // One that waits for a strict commit whose flush is already running: that flush does not cover
+    // its own commit, which still goes to disk in the background.
+    const slow = busyPool();
+    const create = insertInTransaction(db, 8, "create 2");
+    while (!wal.flushing) await nextTurn();
+    await insertInTransaction(relaxed, 9, "claim 5");
+    await Promise.all([...slow, create]);
+    expect(wal.stats.committed).toBe(8);
+    await until(() => wal.stats.flushed === 8, 20 * BACKGROUND_FLUSH_MS);
   });
 
   it("fails every transaction that committed into a shared one that is lost, and goes on afterwards", async () => {

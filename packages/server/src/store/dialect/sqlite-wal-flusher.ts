@@ -142,11 +142,10 @@ export class WalFlusher {
     const unwaited = everything ? undefined : this.#unwaitedWriter(relaxed);
     const upTo = unwaited === undefined ? all : this.#lastCommitBut(unwaited);
     const flushed = Atomics.load(this.#shared, FLUSHED);
-    if (flushed >= upTo) {
-      // Its own commits go to disk without anyone waiting for them.
-      if (flushed < all) this.#flushLater();
-      return Promise.resolve();
-    }
+    // Its own commits go to disk without anyone waiting for them: a flush already running when it
+    // began need not cover them.
+    if (upTo < all && flushed < all) this.#flushLater();
+    if (flushed >= upTo) return Promise.resolve();
     return new Promise((resolve, reject) => {
       this.#waiters.push({ upTo, resolve, reject });
       this.#flush();
@@ -184,7 +183,9 @@ export class WalFlusher {
     if (this.#later !== undefined) return;
     this.#later = setTimeout(() => {
       this.#later = undefined;
-      if (this.#failure) return;
+      // A failure anywhere has been reported; and a flush since may have covered everything.
+      if (this.#failure || Atomics.load(this.#shared, FAILED) !== 0n) return;
+      if (Atomics.load(this.#shared, FLUSHED) >= Atomics.load(this.#shared, COMMITTING)) return;
       this.#waiters.push({ upTo: Atomics.load(this.#shared, COMMITTING), resolve: () => {}, reject: () => {} });
       this.#flush();
     }, BACKGROUND_FLUSH_MS);
