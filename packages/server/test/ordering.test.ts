@@ -22,7 +22,7 @@ interface Seen {
 
 describe.each(dialects())("per-webhook delivery settings on %s", (dialect) => {
   const webhook = serverWithWebhooks(dialect, {
-    CAREHOOKS_RETRY_SCHEDULE: "100ms,100ms,100ms,100ms,100ms",
+    CAREHOOKS_RETRY_SCHEDULE: "200ms,200ms,200ms,200ms,200ms",
     CAREHOOKS_BREAKER_THRESHOLD: "1000",
     CAREHOOKS_MAX_IN_FLIGHT_PER_ENDPOINT: "8",
   });
@@ -124,6 +124,66 @@ describe.each(dialects())("per-webhook delivery settings on %s", (dialect) => {
       expect(mine).toHaveLength(3);
       expect([...mine].sort()).toEqual(mine);
     }
+  });
+
+  it("holds a resource's new events back behind one that was in flight when ordering was switched on", async () => {
+    const { tenant, receiver, id } = await webhook({});
+    const answered = new Map<string, number>();
+    const arrived = new Map<string, number>();
+    receiver.answer = (request) => {
+      const event = String(request.headers["webhook-id"]);
+      arrived.set(event, Date.now());
+      const delayMs = arrived.size === 1 ? 1_000 : 0;
+      setTimeout(() => answered.set(event, Date.now()), delayMs);
+      return { status: 200, delayMs };
+    };
+    const appointment = (await tenant.request("POST", APPOINTMENTS, booking)).json().appointment_id as string;
+    await receiver.waitFor(1, 5_000);
+    const switched = await tenant.request("PATCH", `${WEBHOOKS}/${id}`, { ordering: "per_resource" });
+    expect(switched.statusCode, switched.body).toBe(200);
+    expect((await tenant.request("PATCH", `${APPOINTMENTS}/${appointment}`, { notes: "after" })).statusCode).toBe(200);
+    await until(() => answered.size === 2, 10_000, "both events answered");
+    const [first, second] = [...arrived.keys()];
+    // The update was written while the create was still at the receiver: it went only once that one was answered.
+    expect(arrived.get(second as string)).toBeGreaterThanOrEqual(answered.get(first as string) as number);
+  });
+
+  it("orders failed deliveries recovered after a webhook switched ordering on", async () => {
+    const { tenant, receiver, id } = await webhook({});
+    let down = true;
+    const open = new Map<string, number>();
+    let peakSameResource = 0;
+    const succeeded: Seen[] = [];
+    receiver.answer = (request) => {
+      if (down) return { status: 503 };
+      const resource = resourceOf(request).appointment_id;
+      open.set(resource, (open.get(resource) ?? 0) + 1);
+      peakSameResource = Math.max(peakSameResource, open.get(resource) ?? 0);
+      succeeded.push({ resource, event: String(request.headers["webhook-id"]), at: Date.now(), status: 200 });
+      setTimeout(() => open.set(resource, (open.get(resource) ?? 1) - 1), 100);
+      return { status: 200, delayMs: 100 };
+    };
+    const since = new Date(Date.now() - 1_000).toISOString();
+    for (let i = 0; i < 2; i++) {
+      const appointment = (await tenant.request("POST", APPOINTMENTS, booking)).json().appointment_id as string;
+      for (const notes of ["one", "two"]) {
+        expect((await tenant.request("PATCH", `${APPOINTMENTS}/${appointment}`, { notes })).statusCode).toBe(200);
+      }
+    }
+    await until(
+      async () => {
+        const list = (await tenant.request("GET", `${WEBHOOKS}/${id}/deliveries?status=failed`)).json();
+        return list.data.length === 6 ? true : undefined;
+      },
+      15_000,
+      "six failed deliveries",
+    );
+    expect((await tenant.request("PATCH", `${WEBHOOKS}/${id}`, { ordering: "per_resource" })).statusCode).toBe(200);
+    down = false;
+    const recover = await tenant.request("POST", `${WEBHOOKS}/${id}/recover`, { since });
+    expect(recover.statusCode, recover.body).toBe(202);
+    await until(() => new Set(succeeded.map((entry) => entry.event)).size === 6, 15_000, "every event answered 200");
+    expect(peakSameResource).toBe(1);
   });
 
   it("keeps a webhook's own lower cap", async () => {

@@ -53,13 +53,21 @@ export async function listAttempts(db: Db, deliveryId: string): Promise<AttemptR
   return db.selectFrom("attempt").selectAll().where("delivery_id", "=", deliveryId).orderBy("id").execute();
 }
 
-/** The change that puts a finished delivery back in the queue as a new round of the retry schedule. */
+/**
+ * The change that puts a finished delivery back in the queue as a new round of
+ * the retry schedule. A delivery that finished while its webhook was unordered
+ * has no resource; if the webhook orders per resource now, it gets one, so it
+ * waits its turn like the rest (see keyOpenDeliveries).
+ */
 const requeue = (now: number) => ({
   status: "pending" as const,
   next_attempt_at: now,
   retries_from: sql<number>`attempts`,
   last_error: null,
   updated_at: now,
+  resource_key: sql<string | null>`coalesce(resource_key, (
+    SELECT e.resource_type || ':' || e.resource_id FROM event e JOIN subscription s ON s.id = delivery.subscription_id
+    WHERE e.id = delivery.event_id AND s.ordering = 'per_resource'))`,
 });
 
 /** Puts a finished delivery back in the queue as a new round of the retry schedule; false when it is not finished. */
