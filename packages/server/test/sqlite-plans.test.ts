@@ -140,6 +140,17 @@ describe("SQLite statements over a JSON list of deliveries, after ANALYZE with n
         WHERE tbl = 'subscription'`);
       planner.exec("ANALYZE sqlite_schema");
       expectListsFirst(planner, overLists, "large, at rest");
+      // The claim's per-resource check reads the partial index of open, ordered deliveries: an unordered
+      // webhook's deliveries are not in it at all (their resource_key is NULL).
+      const claim = [...recording.texts].find((text) => /NOT EXISTS/.test(text) && /resource_key/.test(text));
+      expect(claim).toBeDefined();
+      const reads = (planner.prepare(`EXPLAIN QUERY PLAN ${claim}`).all(placeholdersOf(claim as string)) as PlanStep[])
+        .map((step) => step.detail)
+        .filter((detail) => /^(SCAN|SEARCH) p\b/.test(detail));
+      expect(reads.filter((detail) => !detail.startsWith("SEARCH"))).toEqual([]);
+      expect(reads).toContain(
+        "SEARCH p USING INDEX delivery_resource_open (subscription_id=? AND resource_key=? AND id<?)",
+      );
     } finally {
       planner.close();
     }

@@ -66,7 +66,7 @@ const adapter = openDatabase(config.databaseUrl, {
   shared,
   // What this connection writes (heartbeats, breaker changes, releases, operational events) need not be on
   // disk before the thread goes on; what it reads must be (other connections'). Claims and outcomes are
-  // written on the main thread's connection, which waits for them.
+  // written on the main thread's connection, through its relaxed view: nobody waits for them either.
   sqliteWaitForOwnCommits: false,
   onStorageFailure: (error) => post({ type: "fatal", message: error.message }),
 });

@@ -166,7 +166,12 @@ export interface DeliveryTable {
   updated_at: number;
   /** Attempts made before the current round of the retry schedule (a resend or recover starts a new round). */
   retries_from: Generated<number>;
-  /** `<resource_type>:<resource_id>` of its event: what per-resource ordering orders by. */
+  /**
+   * `<resource_type>:<resource_id>` of its event, what per-resource ordering
+   * orders by: set only while its webhook orders per resource (written at
+   * create, or when the webhook switches, or when it is sent again), NULL
+   * otherwise, so an unordered webhook's creates write no entry for it.
+   */
   resource_key: string | null;
 }
 

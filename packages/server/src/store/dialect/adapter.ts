@@ -124,9 +124,13 @@ export interface DialectOptions {
   readonly sqliteCheckpoints?: "auto" | "background";
   /**
    * SQLite with carehooks flushing the log: false for the dispatcher thread's
-   * connection, whose own commits (leases, outcomes) are flushed without
-   * anyone waiting: losing one to a power cut only sends a delivery again.
-   * It still waits for the other connections' commits. Default true.
+   * connection, whose own commits (heartbeats, breaker changes, returned
+   * leases) are flushed in the background without anyone waiting: losing
+   * one to a power cut only sends a delivery again. It still waits for the
+   * other connections' commits. Default true: statements wait for this
+   * connection's own commits, except those made through its relaxed view
+   * (`relaxedDb`: the claims and outcomes the main thread runs for the
+   * dispatcher), which are counted apart and flushed in the background.
    */
   readonly sqliteWaitForOwnCommits?: boolean;
   /**

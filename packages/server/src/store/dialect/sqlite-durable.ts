@@ -12,7 +12,11 @@
  *   arrive while one runs share the next flush (group commit).
  * - No result leaves the driver before every commit made so far is on disk:
  *   a write is answered only once it is durable, and a read cannot show a
- *   row that a power loss could still take back.
+ *   row that a power loss could still take back. The exception is the
+ *   dispatcher's own writes (claims, outcomes, heartbeats), which nobody is
+ *   answered on: they go to disk in the background within BACKGROUND_FLUSH_MS
+ *   or with the next commit somebody waits for (`relaxed()`), and what they
+ *   read is still only what is on disk.
  * - The connection is free again as soon as SQLite has returned, so the
  *   next transaction runs while the flush is in progress.
  * - Write transactions of one turn of the event loop share one SQLite
@@ -53,7 +57,7 @@ export interface DurableOptions {
  * commit or rollback (its savepoint's, or the BEGIN it made); a statement
  * outside a transaction keeps it for that statement only.
  */
-class Lease implements DatabaseConnection {
+class Checkout implements DatabaseConnection {
   /**
    * Its own commits need not be on disk before it is answered, only what it read: a power cut
    * losing them costs a repeat, never an event or an answer (the dispatcher's claims and outcomes).
@@ -116,10 +120,10 @@ export class DurableSqliteDriver implements Driver {
 
   /**
    * This driver for writes whose own commits need not be on disk before they are answered
-   * (`Lease.relaxed`): same connection, same turns and shared transactions. Each is answered once
-   * every commit before it that a strict lease wrote, or another connection, is on disk; its own
+   * (`Checkout.relaxed`): same connection, same turns and shared transactions. Each is answered once
+   * every commit before it that a strict checkout wrote, or another connection, is on disk; its own
    * go to disk within BACKGROUND_FLUSH_MS, or with the next strict commit. A shared transaction a
-   * strict lease wrote into is strict, whoever began it. Relaxed only where the flusher counts
+   * strict checkout wrote into is strict, whoever began it. Relaxed only where the flusher counts
    * relaxed commits apart (WalFlusherOptions.relaxedCommits).
    */
   relaxed(): Driver {
@@ -138,18 +142,18 @@ export class DurableSqliteDriver implements Driver {
   async #acquire(relaxed: boolean): Promise<DatabaseConnection> {
     if (this.#held) await new Promise<void>((resolve) => this.#queue.push(resolve));
     else this.#held = true;
-    return new Lease(this, relaxed);
+    return new Checkout(this, relaxed);
   }
 
   async releaseConnection(connection: DatabaseConnection): Promise<void> {
-    this.#release(connection as Lease);
+    this.#release(connection as Checkout);
   }
 
   async beginTransaction(connection: DatabaseConnection): Promise<void> {
-    const lease = connection as Lease;
+    const checkout = connection as Checkout;
     this.#check();
     const open = this.#shared;
-    // This lease holds the connection, so no member is running: a full or old one can commit now.
+    // This checkout holds the connection, so no member is running: a full or old one can commit now.
     if (open && (open.members >= this.#limits.members || this.#isOld(open))) {
       this.#commitShared(open);
     } else if (open && !this.#db.inTransaction) {
@@ -158,48 +162,48 @@ export class DurableSqliteDriver implements Driver {
     } else if (open) {
       this.#db.prepare("savepoint member").run();
       open.members++;
-      lease.shared = open;
-      lease.savepoint = true;
-      lease.inTransaction = true;
+      checkout.shared = open;
+      checkout.savepoint = true;
+      checkout.inTransaction = true;
       return;
     }
-    // A BEGIN that fails still ends with the lease's release, and the turn with it.
-    await this.#takeTurn(lease);
+    // A BEGIN that fails still ends with the checkout's release, and the turn with it.
+    await this.#takeTurn(checkout);
     // IMMEDIATE takes the write lock at BEGIN, so two writers never deadlock upgrading from a read.
     this.#db.prepare("begin immediate").run();
     const shared = new SharedTransaction();
-    // The turn is the shared transaction's now: it ends with its COMMIT, not with this lease.
-    lease.writing = false;
+    // The turn is the shared transaction's now: it ends with its COMMIT, not with this checkout.
+    checkout.writing = false;
     this.#shared = shared;
-    lease.shared = shared;
-    lease.inTransaction = true;
+    checkout.shared = shared;
+    checkout.inTransaction = true;
     setImmediate(() => this.#close(shared));
   }
 
   async commitTransaction(connection: DatabaseConnection): Promise<void> {
-    const lease = connection as Lease;
-    const shared = lease.shared as SharedTransaction;
+    const checkout = connection as Checkout;
+    const shared = checkout.shared as SharedTransaction;
     this.#assertOpen(shared);
-    if (lease.savepoint) this.#db.prepare("release member").run();
-    lease.inTransaction = false;
-    await this.#finish(lease, shared);
+    if (checkout.savepoint) this.#db.prepare("release member").run();
+    checkout.inTransaction = false;
+    await this.#finish(checkout, shared);
   }
 
   async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
-    const lease = connection as Lease;
-    lease.inTransaction = false;
+    const checkout = connection as Checkout;
+    checkout.inTransaction = false;
     // Released: it committed and only the shared COMMIT or its flush failed.
-    if (lease.released) return;
-    const shared = lease.shared;
+    if (checkout.released) return;
+    const shared = checkout.shared;
     if (shared && this.#shared === shared) {
       if (!this.#db.inTransaction) {
         // Some errors (disk full, I/O) roll the whole transaction back, members that committed into it too.
         this.#end(shared, lostTransaction());
-      } else if (lease.savepoint) {
+      } else if (checkout.savepoint) {
         try {
           this.#db.prepare("rollback to member").run();
           this.#db.prepare("release member").run();
-          if (lease.wrote) this.#onRolledBack?.();
+          if (checkout.wrote) this.#onRolledBack?.();
         } catch (error) {
           // Its writes cannot be taken out alone, and must not be committed with the others.
           this.#abandon(shared, error as Error);
@@ -210,7 +214,7 @@ export class DurableSqliteDriver implements Driver {
       }
     }
     // Its error may rest on rows it read (a 409 for a state another commit made): those must be on disk first.
-    await this.#finish(lease, this.#shared);
+    await this.#finish(checkout, this.#shared);
   }
 
   async destroy(): Promise<void> {
@@ -223,11 +227,11 @@ export class DurableSqliteDriver implements Driver {
     this.#db.close();
   }
 
-  async execute<R>(lease: Lease, query: CompiledQuery): Promise<QueryResult<R>> {
-    if (lease.released) throw new Error("a SQLite lease outside a transaction serves one statement");
+  async execute<R>(checkout: Checkout, query: CompiledQuery): Promise<QueryResult<R>> {
+    if (checkout.released) throw new Error("a SQLite checkout outside a transaction serves one statement");
     let result: QueryResult<R>;
     // Outside a transaction while a shared one is open, a statement runs inside that one.
-    const shared = lease.inTransaction ? lease.shared : this.#shared;
+    const shared = checkout.inTransaction ? checkout.shared : this.#shared;
     try {
       this.#check();
       if (shared) this.#assertOpen(shared);
@@ -236,34 +240,34 @@ export class DurableSqliteDriver implements Driver {
       // A write with RETURNING is a reader too: `readonly` is what tells a write.
       const writes = !statement.readonly;
       // A write outside a transaction is a transaction, and a commit, of its own: it takes a turn too.
-      const ownCommit = writes && !lease.inTransaction && !shared;
-      if (ownCommit) await this.#takeTurn(lease);
+      const ownCommit = writes && !checkout.inTransaction && !shared;
+      if (ownCommit) await this.#takeTurn(checkout);
       const run = (): QueryResult<R> => {
         if (statement.reader) return { rows: statement.all(parameters) as R[] };
         const { changes, lastInsertRowid } = statement.run(parameters);
         return { numAffectedRows: BigInt(changes), insertId: BigInt(lastInsertRowid), rows: [] };
       };
-      result = ownCommit ? this.#commit(true, run, lease.relaxed) : run();
-      if (writes) lease.wrote = true;
+      result = ownCommit ? this.#commit(true, run, checkout.relaxed) : run();
+      if (writes) checkout.wrote = true;
       if (writes && shared) {
         shared.wrote = true;
-        if (!lease.relaxed) shared.strict = true;
+        if (!checkout.relaxed) shared.strict = true;
       }
     } catch (error) {
       // Some errors (disk full, I/O) roll the whole shared transaction back: no later statement may run outside it.
       if (shared && !this.#db.inTransaction) this.#end(shared, lostTransaction(error));
-      if (lease.inTransaction) throw error;
+      if (checkout.inTransaction) throw error;
       // Its error may rest on what the shared transaction wrote (a duplicate key): answered once that is committed.
-      await this.#finish(lease, shared === this.#shared ? shared : undefined);
+      await this.#finish(checkout, shared === this.#shared ? shared : undefined);
       throw error;
     }
-    if (!lease.inTransaction) await this.#finish(lease, shared);
+    if (!checkout.inTransaction) await this.#finish(checkout, shared);
     return result;
   }
 
   /**
    * Runs a commit (when it wrote something), counted as started before and as run after, whatever
-   * its outcome; counted as relaxed when only relaxed leases wrote in it.
+   * its outcome; counted as relaxed when only relaxed checkouts wrote in it.
    */
   #commit<T>(wrote: boolean, run: () => T, relaxed: boolean): T {
     const wal = wrote ? this.#wal : undefined;
@@ -276,16 +280,17 @@ export class DurableSqliteDriver implements Driver {
   }
 
   /**
-   * Frees the connection (and the lease's write turn, if it holds one rather
+   * Frees the connection (and the checkout's write turn, if it holds one rather
    * than a shared transaction), so the next statement runs while
-   * the disk works, then waits until every commit so far, this lease's own
-   * included, is on disk. Also after reading only: what it read may not be.
+   * the disk works, then waits until every commit so far is on disk, this
+   * checkout's own included unless it is relaxed (then its own go to disk in the
+   * background). Also after reading only: what it read may not be.
    * `shared`: the shared transaction it wrote into or read from, committed first.
    */
-  async #finish(lease: Lease, shared: SharedTransaction | undefined): Promise<void> {
-    this.#release(lease);
+  async #finish(checkout: Checkout, shared: SharedTransaction | undefined): Promise<void> {
+    this.#release(checkout);
     if (shared) await shared.settled;
-    await this.#wal?.durable({ relaxed: lease.relaxed });
+    await this.#wal?.durable({ relaxed: checkout.relaxed });
   }
 
   /**
@@ -371,29 +376,29 @@ export class DurableSqliteDriver implements Driver {
     } else shared.resolve();
   }
 
-  async #takeTurn(lease: Lease): Promise<void> {
+  async #takeTurn(checkout: Checkout): Promise<void> {
     if (!this.#turns) return;
     await this.#turns.take();
-    lease.writing = true;
+    checkout.writing = true;
   }
 
   #isOld(shared: SharedTransaction): boolean {
     return performance.now() - shared.openedAt >= this.#limits.ms;
   }
 
-  #endTurn(lease: Lease): void {
-    if (!lease.writing) return;
-    lease.writing = false;
+  #endTurn(checkout: Checkout): void {
+    if (!checkout.writing) return;
+    checkout.writing = false;
     this.#turns?.done();
   }
 
-  #release(lease: Lease): void {
-    // Whatever ended the lease (COMMIT, ROLLBACK, an error in either), a turn it holds itself ends with it.
-    this.#endTurn(lease);
-    if (lease.released) return;
-    lease.released = true;
-    // The turn of the event loop ended while this lease held the connection, or the shared transaction is old:
-    // it is committed before the next lease, so the write lock is never held long for work between statements.
+  #release(checkout: Checkout): void {
+    // Whatever ended the checkout (COMMIT, ROLLBACK, an error in either), a turn it holds itself ends with it.
+    this.#endTurn(checkout);
+    if (checkout.released) return;
+    checkout.released = true;
+    // The turn of the event loop ended while this checkout held the connection, or the shared transaction is old:
+    // it is committed before the next checkout, so the write lock is never held long for work between statements.
     const open = this.#shared;
     if (open && (open.closeWhenFree || this.#isOld(open))) this.#commitShared(open); // never throws
     const next = this.#queue.shift();
@@ -416,7 +421,7 @@ export class DurableSqliteDialect extends SqliteDialect {
     this.#driver ??= new DurableSqliteDriver(this.#database, this.#options);
     return this.#driver;
   }
-  /** A dialect for a second Kysely on the same driver, whose leases are relaxed (`DurableSqliteDriver.relaxed`). */
+  /** A dialect for a second Kysely on the same driver, whose checkouts are relaxed (`DurableSqliteDriver.relaxed`). */
   relaxed(): SqliteDialect {
     return new RelaxedSqliteDialect(this.#database, this);
   }

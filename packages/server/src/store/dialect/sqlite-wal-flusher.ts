@@ -35,7 +35,7 @@ export interface WalFlusherOptions {
   /**
    * Some commits of this connection are relaxed (`committing(true)`): the
    * dispatcher's claims and outcomes that the main thread's connection runs
-   * for it (sqlite-durable.ts, Lease.relaxed). They are counted apart, waited
+   * for it (sqlite-durable.ts, Checkout.relaxed). They are counted apart, waited
    * for by the connection's other statements but not by relaxed ones
    * (`durable({ relaxed: true })`), and flushed in the background like the
    * thread's own.

@@ -55,11 +55,12 @@ const CANDIDATES = 200;
  * about 9 deliveries each (702 claims for a backlog of 6 200); eight times,
  * about 35 (176 claims), each costing about the same. SQLite leases further
  * ahead: the embedded dispatcher thread's claim goes through the main thread
- * and waits for the completion write before it (8–9 ms a claim during a
- * drain), longer than half of eight times the cap lasted at 3.5k deliveries/s
- * (6 % of freed slots found their lane empty); sixteen times made that
- * 0.5–1 % and the claims 164 → 100. On PostgreSQL a claim is one round trip
- * and sixteen times gained nothing.
+ * and waits for the completion write before it. Measured while those writes
+ * still waited for their fsync (8–9 ms a claim during a drain), that was
+ * longer than half of eight times the cap lasted at 3.5k deliveries/s (6 % of
+ * freed slots found their lane empty); sixteen times made that 0.5–1 % and
+ * the claims 164 → 100. On PostgreSQL a claim is one round trip and sixteen
+ * times gained nothing.
  */
 export const LEASE_AHEAD: Readonly<Record<DialectAdapter["name"], number>> = { sqlite: 16, postgres: 8 };
 
