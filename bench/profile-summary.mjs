@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 // Summarises a V8 .cpuprofile (from `node bench/run.mjs --cpu-prof DIR`): self time by function,
 // by file/package, and inclusive time of chosen carehooks functions.
-// Usage: node bench/profile-summary.mjs FILE.cpuprofile [--top 30] [--match REGEX] [--between REGEX] [--per N]
+// Usage: node bench/profile-summary.mjs FILE.cpuprofile [--top 30] [--match REGEX] [--between REGEX] [--per N] [--from MS] [--window MS]
 //   --match: also list the inclusive time of every function whose "name file" matches REGEX
 //   (inclusive time is per synchronous stack: work continued after an await is not included).
 //   --between: count only the samples from the first to the last whose stack has a function
 //   matching REGEX (e.g. "send .*sender" for the drain, leaving out start-up and shutdown).
 //   --per: also print microseconds per unit of work (e.g. the deliveries of the drain).
+//   --from MS: leave out the first MS milliseconds from the first sample counted (e.g. the cold
+//   start of a drain, to see it warmed up); --window then counts from there.
 //   --window MS: count only the first MS milliseconds from the first sample counted (e.g. the
 //   cold start of a drain, while V8 has compiled little of it).
 import { readFileSync } from "node:fs";
@@ -18,6 +20,7 @@ const match = option("--match") === undefined ? undefined : new RegExp(option("-
 const between = option("--between") === undefined ? undefined : new RegExp(option("--between"));
 const per = Number(option("--per")) || undefined;
 const windowMs = Number(option("--window")) || undefined;
+const fromMs = Number(option("--from")) || undefined;
 if (!file) {
   process.stderr.write("usage: node bench/profile-summary.mjs FILE.cpuprofile [--top N]\n");
   process.exit(2);
@@ -43,6 +46,13 @@ if (between) {
   if (first === -1) {
     console.error(`no sample's stack has a function matching --between ${between} (it is tested against "name  url")`);
     process.exit(1);
+  }
+}
+if (fromMs !== undefined) {
+  let elapsed = 0;
+  while (first < last && elapsed <= fromMs * 1000) {
+    first += 1;
+    elapsed += profile.timeDeltas[first] ?? 0;
   }
 }
 if (windowMs !== undefined) {

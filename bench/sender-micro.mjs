@@ -98,6 +98,50 @@ async function main() {
     },
     close: () => agent.close(),
   });
+  const { origin, pathname } = new URL(url);
+  const rawAgent = new undici.Agent({ connections: 64, pipelining: 1 });
+  variants.push({
+    name: "raw undici dispatch (reference)",
+    send: () =>
+      new Promise((resolve, reject) => {
+        let status = 0;
+        rawAgent.dispatch(
+          { origin, path: pathname, method: "POST", headers, body: payload },
+          {
+            onConnect() {},
+            onHeaders(statusCode) {
+              status = statusCode;
+              return true;
+            },
+            onData: () => true,
+            onComplete: () => (status === 200 ? resolve() : reject(new Error(`HTTP ${status}`))),
+            onError: reject,
+          },
+        );
+      }),
+    close: () => rawAgent.close(),
+  });
+  const newApiAgent = new undici.Agent({ connections: 64, pipelining: 1 });
+  variants.push({
+    name: "raw dispatch, onResponse* handler",
+    send: () =>
+      new Promise((resolve, reject) => {
+        let status = 0;
+        newApiAgent.dispatch(
+          { origin, path: pathname, method: "POST", headers, body: payload },
+          {
+            onRequestStart() {},
+            onResponseStart(_c, statusCode) {
+              status = statusCode;
+            },
+            onResponseData() {},
+            onResponseEnd: () => (status === 200 ? resolve() : reject(new Error(`HTTP ${status}`))),
+            onResponseError: (_c, error) => reject(error),
+          },
+        );
+      }),
+    close: () => newApiAgent.close(),
+  });
   for (const [label, build] of Object.entries(builds)) {
     const policy = { allowHttp: true, allowedTargets: build.parseAllowedTargets(["127.0.0.0/8"]) };
     for (const keepSuccessBody of label === "after" ? [false, true] : [false]) {

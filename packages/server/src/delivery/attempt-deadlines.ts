@@ -15,45 +15,33 @@
 const MAX_SLACK_MS = 100;
 
 /**
- * One attempt in flight, and the abort signal undici listens to. undici's
- * `signal` option takes an EventEmitter as well as an AbortSignal: it reads
- * `aborted` and `reason`, subscribes with `once("abort")` and unsubscribes with
- * `removeListener` when the response body closes. That is all this implements,
- * which is much less than an AbortController's EventTarget.
+ * One attempt in flight. Its deadline or a shutdown aborts it: the request
+ * undici holds is stopped through what the attempt's handler attached once
+ * undici started it (AttemptHandler), or at once when that comes later.
  */
 export class InFlight {
   aborted = false;
   reason: Error | undefined;
-  #listeners: (() => void)[] = [];
+  #stop: ((reason: Error) => void) | undefined;
 
   constructor(
     readonly deadline: number,
     readonly timeoutMs: number,
   ) {}
 
-  /** Aborts the attempt (the first reason wins): undici destroys its request or response body with `reason`. */
+  /** Aborts the attempt (the first reason wins). */
   abort(reason: Error): void {
     if (this.aborted) return;
     this.aborted = true;
     this.reason = reason;
-    const listeners = this.#listeners;
-    this.#listeners = [];
-    for (const listener of listeners) listener();
+    this.#stop?.(reason);
+    this.#stop = undefined;
   }
 
-  on(_event: "abort", listener: () => void): this {
-    this.#listeners.push(listener);
-    return this;
-  }
-
-  once(event: "abort", listener: () => void): this {
-    return this.on(event, listener);
-  }
-
-  removeListener(_event: "abort", listener: () => void): this {
-    const index = this.#listeners.indexOf(listener);
-    if (index !== -1) this.#listeners.splice(index, 1);
-    return this;
+  /** How to stop the request now under way (undefined once it has ended); run at once if already aborted. */
+  attach(stop: ((reason: Error) => void) | undefined): void {
+    if (stop !== undefined && this.aborted) stop(this.reason as Error);
+    else this.#stop = stop;
   }
 }
 

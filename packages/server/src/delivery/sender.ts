@@ -8,13 +8,12 @@
 
 import type { LookupAddress, LookupAllOptions, LookupOptions } from "node:dns";
 import dns from "node:dns";
-import type { EventEmitter } from "node:events";
 import type { LookupFunction } from "node:net";
 import { Agent, type Dispatcher, Pool, ProxyAgent } from "undici";
 import { isAddressAllowed, refusedRange, type UrlPolicy } from "../domain/url-policy.js";
 import { AttemptDeadlines, AttemptTimeout } from "./attempt-deadlines.js";
+import { AttemptHandler, type AttemptResponse, type BodyLimits } from "./attempt-handler.js";
 import { EndpointCache } from "./endpoints.js";
-import { discardCapped, readCapped } from "./response-body.js";
 
 export interface SenderOptions {
   /** CAREHOOKS_CONNECT_TIMEOUT: DNS, TCP and TLS handshake. */
@@ -229,32 +228,32 @@ export class Sender {
     const { timeoutMs } = outgoing;
     const attempt = this.#deadlines.start(timeoutMs);
     try {
-      const response = await this.#dispatcher.request({
-        origin: endpoint.origin,
-        path: endpoint.path,
-        method: "POST",
-        // undici's idle timers are the agent's unless the webhook has its own, shorter timeout.
-        ...(timeoutMs === undefined ? {} : { headersTimeout: timeoutMs, bodyTimeout: timeoutMs }),
-        // A copy through the proxy: undici's ProxyAgent adds a missing Host header to the object it is given.
-        headers: this.#proxied ? { ...outgoing.headers, host: endpoint.host } : outgoing.headers,
-        body: outgoing.body,
-        // undici takes an EventEmitter-like signal; InFlight is the small part of one it uses.
-        signal: attempt as unknown as EventEmitter,
+      const response = await new Promise<AttemptResponse>((resolve, reject) => {
+        this.#dispatcher.dispatch(
+          {
+            origin: endpoint.origin,
+            path: endpoint.path,
+            method: "POST",
+            // undici's idle timers are the agent's unless the webhook has its own, shorter timeout.
+            ...(timeoutMs === undefined ? {} : { headersTimeout: timeoutMs, bodyTimeout: timeoutMs }),
+            // A copy through the proxy: undici's ProxyAgent adds a missing Host header to the object it is given.
+            headers: this.#proxied ? { ...outgoing.headers, host: endpoint.host } : outgoing.headers,
+            body: outgoing.body,
+          },
+          new AttemptHandler(attempt, this.#bodyLimits, resolve, reject),
+        );
       });
-      const body = await this.#readBody(response);
-      // A discarded body ends quietly however it ends, so a body cut by the deadline is caught here.
-      if (attempt.aborted) throw attempt.reason;
       const raw = response.headers;
       let captured: Record<string, string> | undefined;
       return {
         kind: "response",
-        status: response.statusCode,
+        status: response.status,
         // Copied when first read: the dispatcher reads them only for a 429 or 503 (Retry-After).
         get headers() {
           captured ??= captureHeaders(raw);
           return captured;
         },
-        body,
+        body: response.body,
         durationMs: since(started),
       };
     } catch (error) {
@@ -267,15 +266,11 @@ export class Sender {
     }
   }
 
-  /** The first bytes of the body as text, or "" for a success whose body is not kept. */
-  async #readBody(response: Dispatcher.ResponseData): Promise<string> {
-    const success = response.statusCode >= 200 && response.statusCode < 300;
-    if (success && !this.#keepSuccessBody) {
-      await discardCapped(response.body, this.#maxResponseBytes);
-      return "";
-    }
-    return readCapped(response.body, this.#maxResponseBytes, this.#storedResponseBytes);
-  }
+  /** What of a body to read and keep: a success's is dropped undecoded unless kept. */
+  readonly #bodyLimits = (status: number): BodyLimits => ({
+    max: this.#maxResponseBytes,
+    keep: status >= 200 && status < 300 && !this.#keepSuccessBody ? 0 : this.#storedResponseBytes,
+  });
 
   /** Cuts off every request in flight (shutdown, after the grace period): each send answers `aborted`. */
   abortAll(): void {
