@@ -3,9 +3,12 @@
  * per-resource ordering (with retries in between), a webhook's own cap, and
  * its rate limit; and how each is validated.
  */
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { newId } from "../src/domain/ids.js";
+import { recordEvent } from "../src/store/outbox.js";
 import { dialects } from "./support/databases.js";
 import { booking, until } from "./support/fixtures.js";
+import { type Harness, LOCAL_DELIVERY_ENV, startHarness } from "./support/harness.js";
 import type { Received } from "./support/receiver.js";
 import { serverWithWebhooks, WEBHOOKS } from "./support/webhook-server.js";
 
@@ -288,5 +291,67 @@ describe.each(dialects())("per-resource ordering through a breaker trip on %s", 
       expect(firsts).toHaveLength(3);
       expect([...firsts].sort()).toEqual(firsts);
     }
+  });
+});
+
+describe.each(dialects().filter((dialect) => dialect === "postgres"))("switching ordering on %s", (dialect) => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness(dialect, LOCAL_DELIVERY_ENV);
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  it("keys the delivery of a create that read the webhook as unordered and committed after the switch", async () => {
+    const tenant = await h.tenant();
+    const created = await tenant.request("POST", WEBHOOKS, {
+      endpoint: "http://127.0.0.1:9/hook",
+      event_names: ["appointment.created"],
+    });
+    expect(created.statusCode, created.body).toBe(201);
+    const webhookId = created.json().id as string;
+    // A create whose statement has read the webhook as unordered, and has not committed yet.
+    const now = Date.now();
+    const event = {
+      id: newId("event", now),
+      business_id: tenant.businessId,
+      name: "appointment.created",
+      resource_type: "appointment",
+      resource_id: "apt_late",
+      payload: "{}",
+      created_at: now,
+    };
+    let commit!: () => void;
+    const committed = new Promise<void>((resolve) => {
+      commit = resolve;
+    });
+    let written!: () => void;
+    const wrote = new Promise<void>((resolve) => {
+      written = resolve;
+    });
+    const create = h.ctx.db.transaction().execute(async (trx) => {
+      expect(await recordEvent(h.ctx.adapter, trx, { records: [], event, subscriptionIds: [webhookId] })).toBe(1);
+      written();
+      await committed;
+    });
+    await wrote;
+    let answered = false;
+    const switched = tenant.request("PATCH", `${WEBHOOKS}/${webhookId}`, { ordering: "per_resource" }).then((r) => {
+      answered = true;
+      return r;
+    });
+    // The switch waits for the create in progress before it answers.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(answered).toBe(false);
+    commit();
+    await create;
+    expect((await switched).statusCode).toBe(200);
+    const delivery = await h.ctx.db
+      .selectFrom("delivery")
+      .select("resource_key")
+      .where("event_id", "=", event.id)
+      .executeTakeFirstOrThrow();
+    expect(delivery.resource_key).toBe("appointment:apt_late");
   });
 });

@@ -13,7 +13,7 @@ import { previousKeyStillSigning } from "../domain/signing-key.js";
 import { checkEndpointInput, eventNamesOf } from "../domain/subscription-input.js";
 import { isoTime } from "../domain/time.js";
 import { announceChanges, forgetChanges, subscriptionsChanged } from "../store/changes.js";
-import { cancelPendingDeliveries, keyOpenDeliveries } from "../store/deliveries.js";
+import { cancelPendingDeliveries, keyLateDeliveries, keyOpenDeliveries } from "../store/deliveries.js";
 import type { Db } from "../store/open.js";
 import type { SubscriptionTable } from "../store/schema.js";
 import {
@@ -418,9 +418,8 @@ export function subscriptionRoutes(app: App, ctx: AppContext): void {
             change.previous_key_expires_at = null;
           }
           await updateSubscription(trx, principal.businessId, row.id, change);
-          if (change.ordering === "per_resource" && row.ordering !== "per_resource") {
-            await keyOpenDeliveries(trx, row.id);
-          }
+          const ordered = change.ordering === "per_resource" && row.ordering !== "per_resource";
+          if (ordered) await keyOpenDeliveries(trx, row.id);
           return {
             status: 200,
             body: {
@@ -429,6 +428,19 @@ export function subscriptionRoutes(app: App, ctx: AppContext): void {
               ...shown,
             },
             changed: [subscriptionsChanged(principal.businessId)],
+            // On SQLite a create reads the ordering under the write lock, so none can race the switch.
+            ...(ordered && ctx.adapter.name === "postgres"
+              ? {
+                  afterCommit: async () => {
+                    if (!(await keyLateDeliveries(ctx.db, row.id))) {
+                      request.log.warn(
+                        { webhook: row.id },
+                        "switching to per-resource ordering: creates in progress were not waited for; their deliveries may go unordered",
+                      );
+                    }
+                  },
+                }
+              : {}),
           };
         }),
       );

@@ -34,6 +34,8 @@ export interface WriteAnswer {
   readonly event?: string;
   /** What cached rows the write changed (store/changes.ts): announced in its transaction, forgotten here after it. */
   readonly changed?: readonly string[];
+  /** Work that must follow the commit and come before the answer (not on a replay). */
+  readonly afterCommit?: () => Promise<void>;
 }
 
 interface Outcome {
@@ -44,6 +46,7 @@ interface Outcome {
   readonly events: boolean;
   readonly event: string | undefined;
   readonly changed?: readonly string[] | undefined;
+  readonly afterCommit?: (() => Promise<void>) | undefined;
 }
 
 /** What `recordChange` wrote: an answer spreads it in. */
@@ -125,9 +128,11 @@ export async function runWrite(
       events: answer.deliveries !== undefined,
       event: answer.event,
       changed: answer.changed,
+      afterCommit: answer.afterCommit,
     };
   });
   if (outcome.changed) forgetChanges(ctx.adapter, outcome.changed);
+  await outcome.afterCommit?.();
   return respond(ctx, reply, outcome);
 }
 

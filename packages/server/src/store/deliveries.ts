@@ -152,8 +152,7 @@ export async function cancelPendingDeliveries(
  * written with their resource (outbox.ts), and its claim holds back a delivery
  * while an earlier one of the same resource is open. One statement per status,
  * each reading its own partial index, not the webhook's whole history. A
- * create racing the switch on PostgreSQL may still write one unkeyed: that
- * delivery goes without waiting for earlier ones of its resource.
+ * create racing the switch on PostgreSQL is caught by keyLateDeliveries.
  */
 export async function keyOpenDeliveries(db: Db, subscriptionId: string): Promise<void> {
   for (const status of ["pending", "in_flight"] as const) {
@@ -162,6 +161,33 @@ export async function keyOpenDeliveries(db: Db, subscriptionId: string): Promise
         SELECT e.resource_type || ':' || e.resource_id FROM event e WHERE e.id = delivery.event_id)
       WHERE subscription_id = ${subscriptionId} AND status = ${sql.lit(status)} AND resource_key IS NULL`.execute(db);
   }
+}
+
+/** How long a switch to per-resource ordering waits for the creates it raced (PostgreSQL). */
+const SWITCH_WAIT_MS = 2_000;
+
+/**
+ * PostgreSQL, once a switch to per-resource ordering has committed: a create
+ * that read the webhook as unordered just before the switch can commit its
+ * delivery unkeyed after keyOpenDeliveries ran. Such a create has held its
+ * lock on the delivery table since before its statement read the webhook, and
+ * holds it until it commits, so taking the table in SHARE mode waits for
+ * exactly the writes in progress (and holds new ones back only while it
+ * waits, at most SWITCH_WAIT_MS); what they wrote is then keyed too. False
+ * when the wait timed out: a delivery written then may still go unordered.
+ */
+export async function keyLateDeliveries(db: Db, subscriptionId: string): Promise<boolean> {
+  try {
+    await db.transaction().execute(async (trx) => {
+      await sql.raw(`SET LOCAL lock_timeout = ${SWITCH_WAIT_MS}`).execute(trx);
+      await sql`LOCK TABLE delivery IN SHARE MODE`.execute(trx);
+    });
+  } catch (error) {
+    if ((error as { code?: unknown }).code === "55P03") return false;
+    throw error;
+  }
+  await keyOpenDeliveries(db, subscriptionId);
+  return true;
 }
 
 export interface QueueLag {
