@@ -9,7 +9,7 @@ import { recordEvent } from "../src/store/outbox.js";
 import { dialects } from "./support/databases.js";
 import { booking, until } from "./support/fixtures.js";
 import { type Harness, LOCAL_DELIVERY_ENV, startHarness } from "./support/harness.js";
-import type { Received } from "./support/receiver.js";
+import type { Received, Receiver } from "./support/receiver.js";
 import { serverWithWebhooks, WEBHOOKS } from "./support/webhook-server.js";
 
 const APPOINTMENTS = "/dr/v1/business/appointments";
@@ -21,6 +21,25 @@ interface Seen {
   readonly event: string;
   readonly at: number;
   status?: number;
+}
+
+/**
+ * Answers 503 while `down`, then 200 after 100 ms, and records the successes and the most
+ * requests of one resource open at once.
+ */
+function watchResources(receiver: Receiver) {
+  const watch = { down: true, peakSameResource: 0, succeeded: [] as Seen[] };
+  const open = new Map<string, number>();
+  receiver.answer = (request) => {
+    if (watch.down) return { status: 503 };
+    const resource = resourceOf(request).appointment_id;
+    open.set(resource, (open.get(resource) ?? 0) + 1);
+    watch.peakSameResource = Math.max(watch.peakSameResource, open.get(resource) ?? 0);
+    watch.succeeded.push({ resource, event: String(request.headers["webhook-id"]), at: Date.now(), status: 200 });
+    setTimeout(() => open.set(resource, (open.get(resource) ?? 1) - 1), 100);
+    return { status: 200, delayMs: 100 };
+  };
+  return watch;
 }
 
 describe.each(dialects())("per-webhook delivery settings on %s", (dialect) => {
@@ -93,19 +112,7 @@ describe.each(dialects())("per-webhook delivery settings on %s", (dialect) => {
 
   it("orders what was already queued when a webhook switches ordering on", async () => {
     const { tenant, receiver, id } = await webhook({});
-    let down = true;
-    const open = new Map<string, number>();
-    let peakSameResource = 0;
-    const succeeded: Seen[] = [];
-    receiver.answer = (request) => {
-      if (down) return { status: 503 };
-      const resource = resourceOf(request).appointment_id;
-      open.set(resource, (open.get(resource) ?? 0) + 1);
-      peakSameResource = Math.max(peakSameResource, open.get(resource) ?? 0);
-      succeeded.push({ resource, event: String(request.headers["webhook-id"]), at: Date.now(), status: 200 });
-      setTimeout(() => open.set(resource, (open.get(resource) ?? 1) - 1), 100);
-      return { status: 200, delayMs: 100 };
-    };
+    const watch = watchResources(receiver);
     // Written while the webhook is unordered: three events per appointment, each failing its first attempt.
     const appointments: string[] = [];
     for (let i = 0; i < 3; i++) {
@@ -118,12 +125,16 @@ describe.each(dialects())("per-webhook delivery settings on %s", (dialect) => {
     await receiver.waitFor(9, 5_000);
     const switched = await tenant.request("PATCH", `${WEBHOOKS}/${id}`, { ordering: "per_resource" });
     expect(switched.statusCode, switched.body).toBe(200);
-    down = false;
-    await until(() => new Set(succeeded.map((entry) => entry.event)).size === 9, 20_000, "every event answered 200");
+    watch.down = false;
+    await until(
+      () => new Set(watch.succeeded.map((entry) => entry.event)).size === 9,
+      20_000,
+      "every event answered 200",
+    );
     // Their retries were due together; once ordered, each resource's go one at a time, in the order written.
-    expect(peakSameResource).toBe(1);
+    expect(watch.peakSameResource).toBe(1);
     for (const appointment of appointments) {
-      const mine = succeeded.filter((entry) => entry.resource === appointment).map((entry) => entry.event);
+      const mine = watch.succeeded.filter((entry) => entry.resource === appointment).map((entry) => entry.event);
       expect(mine).toHaveLength(3);
       expect([...mine].sort()).toEqual(mine);
     }
@@ -153,19 +164,7 @@ describe.each(dialects())("per-webhook delivery settings on %s", (dialect) => {
 
   it("orders failed deliveries recovered after a webhook switched ordering on", async () => {
     const { tenant, receiver, id } = await webhook({});
-    let down = true;
-    const open = new Map<string, number>();
-    let peakSameResource = 0;
-    const succeeded: Seen[] = [];
-    receiver.answer = (request) => {
-      if (down) return { status: 503 };
-      const resource = resourceOf(request).appointment_id;
-      open.set(resource, (open.get(resource) ?? 0) + 1);
-      peakSameResource = Math.max(peakSameResource, open.get(resource) ?? 0);
-      succeeded.push({ resource, event: String(request.headers["webhook-id"]), at: Date.now(), status: 200 });
-      setTimeout(() => open.set(resource, (open.get(resource) ?? 1) - 1), 100);
-      return { status: 200, delayMs: 100 };
-    };
+    const watch = watchResources(receiver);
     const since = new Date(Date.now() - 1_000).toISOString();
     for (let i = 0; i < 2; i++) {
       const appointment = (await tenant.request("POST", APPOINTMENTS, booking)).json().appointment_id as string;
@@ -182,11 +181,15 @@ describe.each(dialects())("per-webhook delivery settings on %s", (dialect) => {
       "six failed deliveries",
     );
     expect((await tenant.request("PATCH", `${WEBHOOKS}/${id}`, { ordering: "per_resource" })).statusCode).toBe(200);
-    down = false;
+    watch.down = false;
     const recover = await tenant.request("POST", `${WEBHOOKS}/${id}/recover`, { since });
     expect(recover.statusCode, recover.body).toBe(202);
-    await until(() => new Set(succeeded.map((entry) => entry.event)).size === 6, 15_000, "every event answered 200");
-    expect(peakSameResource).toBe(1);
+    await until(
+      () => new Set(watch.succeeded.map((entry) => entry.event)).size === 6,
+      15_000,
+      "every event answered 200",
+    );
+    expect(watch.peakSameResource).toBe(1);
   });
 
   it("keeps a webhook's own lower cap", async () => {
