@@ -147,7 +147,7 @@ describe.each(dialects())("per-webhook delivery settings on %s", (dialect) => {
     receiver.answer = (request) => {
       const event = String(request.headers["webhook-id"]);
       arrived.set(event, Date.now());
-      const delayMs = arrived.size === 1 ? 1_000 : 0;
+      const delayMs = arrived.size === 1 ? 3_000 : 0;
       setTimeout(() => answered.set(event, Date.now()), delayMs);
       return { status: 200, delayMs };
     };
@@ -156,6 +156,8 @@ describe.each(dialects())("per-webhook delivery settings on %s", (dialect) => {
     const switched = await tenant.request("PATCH", `${WEBHOOKS}/${id}`, { ordering: "per_resource" });
     expect(switched.statusCode, switched.body).toBe(200);
     expect((await tenant.request("PATCH", `${APPOINTMENTS}/${appointment}`, { notes: "after" })).statusCode).toBe(200);
+    // Still at the receiver: the update was queued behind a delivery in flight.
+    expect(answered.size).toBe(0);
     await until(() => answered.size === 2, 10_000, "both events answered");
     const [first, second] = [...arrived.keys()];
     // The update was written while the create was still at the receiver: it went only once that one was answered.

@@ -74,6 +74,11 @@ export class AttemptHandler implements Dispatcher.DispatchHandler {
     const { max, keep } = this.#limits(statusCode);
     this.#max = max;
     this.#keep = Math.min(keep, max);
+    // A body nobody keeps that says it is over the cap is not read at all.
+    if (this.#keep === 0 && Number(headers["content-length"]) > max) {
+      this.#succeed(true);
+      this.#controller?.abort(CAP_REACHED);
+    }
   }
 
   onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -103,10 +108,12 @@ export class AttemptHandler implements Dispatcher.DispatchHandler {
 
   #succeed(cut: boolean): void {
     if (this.#settled) return;
+    // Built before settling: if it threw, undici's onResponseError would still reject.
+    const body = this.#text(cut);
     this.#settled = true;
-    this.#attempt.attach(undefined);
-    this.#resolve({ status: this.#status, headers: this.#headers, body: this.#text(cut) });
     this.#kept = [];
+    this.#attempt.attach(undefined);
+    this.#resolve({ status: this.#status, headers: this.#headers, body });
   }
 
   #text(cut: boolean): string {

@@ -431,11 +431,19 @@ export function subscriptionRoutes(app: App, ctx: AppContext): void {
             // On SQLite a create reads the ordering under the write lock, so none can race the switch.
             ...(ordered && ctx.adapter.name === "postgres"
               ? {
+                  // The switch has committed: whatever happens here, the answer is still its success.
                   afterCommit: async () => {
-                    if (!(await keyLateDeliveries(ctx.db, row.id))) {
-                      request.log.warn(
-                        { webhook: row.id },
-                        "switching to per-resource ordering: creates in progress were not waited for; their deliveries may go unordered",
+                    try {
+                      if (!(await keyLateDeliveries(ctx.db, row.id))) {
+                        request.log.warn(
+                          { webhook: row.id },
+                          "switching to per-resource ordering: writes in progress did not end in time; their deliveries may go unordered",
+                        );
+                      }
+                    } catch (error) {
+                      request.log.error(
+                        { err: error, webhook: row.id },
+                        "switching to per-resource ordering: could not order the deliveries of writes in progress",
                       );
                     }
                   },

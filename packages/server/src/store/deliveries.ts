@@ -165,26 +165,39 @@ export async function keyOpenDeliveries(db: Db, subscriptionId: string): Promise
 
 /** How long a switch to per-resource ordering waits for the creates it raced (PostgreSQL). */
 const SWITCH_WAIT_MS = 2_000;
+/** How often it looks whether they have ended. */
+const SWITCH_POLL_MS = 10;
 
 /**
  * PostgreSQL, once a switch to per-resource ordering has committed: a create
  * that read the webhook as unordered just before the switch can commit its
  * delivery unkeyed after keyOpenDeliveries ran. Such a create has held its
- * lock on the delivery table since before its statement read the webhook, and
- * holds it until it commits, so taking the table in SHARE mode waits for
- * exactly the writes in progress (and holds new ones back only while it
- * waits, at most SWITCH_WAIT_MS); what they wrote is then keyed too. False
- * when the wait timed out: a delivery written then may still go unordered.
+ * lock on the delivery table since before its statement read the webhook
+ * (PostgreSQL locks a statement's tables before it takes its snapshot), so it
+ * is among the transactions holding that lock now: this waits until every one
+ * of them has ended, at most SWITCH_WAIT_MS, looking every SWITCH_POLL_MS
+ * without taking a lock itself (nobody else waits), then keys what they wrote.
+ * A create that starts later reads the new ordering. Between such a create's
+ * commit and the keying (a poll interval) its delivery could still be claimed
+ * unordered. False when the wait timed out.
  */
 export async function keyLateDeliveries(db: Db, subscriptionId: string): Promise<boolean> {
-  try {
-    await db.transaction().execute(async (trx) => {
-      await sql.raw(`SET LOCAL lock_timeout = ${SWITCH_WAIT_MS}`).execute(trx);
-      await sql`LOCK TABLE delivery IN SHARE MODE`.execute(trx);
-    });
-  } catch (error) {
-    if ((error as { code?: unknown }).code === "55P03") return false;
-    throw error;
+  const writers = await sql<{ ids: string[] | null }>`
+    SELECT array_agg(virtualtransaction) AS ids FROM pg_locks
+    WHERE locktype = 'relation' AND relation = 'delivery'::regclass AND mode = 'RowExclusiveLock'
+      AND granted AND pid <> pg_backend_pid()`.execute(db);
+  const ids = writers.rows[0]?.ids ?? [];
+  const deadline = Date.now() + SWITCH_WAIT_MS;
+  for (;;) {
+    if (ids.length === 0) break;
+    const running = await sql<{ n: number }>`
+      SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'virtualxid' AND virtualxid = ANY(${ids})`.execute(db);
+    if ((running.rows[0]?.n ?? 0) === 0) break;
+    if (Date.now() >= deadline) {
+      await keyOpenDeliveries(db, subscriptionId);
+      return false;
+    }
+    await new Promise((resolve) => setTimeout(resolve, SWITCH_POLL_MS));
   }
   await keyOpenDeliveries(db, subscriptionId);
   return true;

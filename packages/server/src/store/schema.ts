@@ -168,9 +168,10 @@ export interface DeliveryTable {
   retries_from: Generated<number>;
   /**
    * `<resource_type>:<resource_id>` of its event, what per-resource ordering
-   * orders by: set only while its webhook orders per resource (written at
-   * create, or when the webhook switches, or when it is sent again), NULL
-   * otherwise, so an unordered webhook's creates write no entry for it.
+   * orders by: set when its webhook orders per resource (written at create,
+   * or when the webhook switches, or when it is sent again), and kept if the
+   * webhook switches back; NULL for a delivery of a webhook that never
+   * ordered, so an unordered webhook's creates write no entry for it.
    */
   resource_key: string | null;
 }

@@ -125,7 +125,8 @@ export interface DialectOptions {
   /**
    * SQLite with carehooks flushing the log: false for the dispatcher thread's
    * connection, whose own commits (heartbeats, breaker changes, returned
-   * leases) are flushed in the background without anyone waiting: losing
+   * leases) are flushed in the background, its own statements not waiting
+   * for them (a later statement of another connection does): losing
    * one to a power cut only sends a delivery again. It still waits for the
    * other connections' commits. Default true: statements wait for this
    * connection's own commits, except those made through its relaxed view

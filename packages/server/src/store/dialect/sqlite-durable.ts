@@ -15,8 +15,8 @@
  *   row that a power loss could still take back. The exception is the
  *   dispatcher's own writes (claims, outcomes, heartbeats), which nobody is
  *   answered on: they go to disk in the background within BACKGROUND_FLUSH_MS
- *   or with the next commit somebody waits for (`relaxed()`), and what they
- *   read is still only what is on disk.
+ *   or with the next commit somebody waits for (`relaxed()`); what they read
+ *   of the other writers is on disk, what they read of their own may not be yet.
  * - The connection is free again as soon as SQLite has returned, so the
  *   next transaction runs while the flush is in progress.
  * - Write transactions of one turn of the event loop share one SQLite
