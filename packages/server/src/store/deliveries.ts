@@ -187,20 +187,20 @@ export async function keyLateDeliveries(db: Db, subscriptionId: string): Promise
     WHERE locktype = 'relation' AND relation = 'delivery'::regclass AND mode = 'RowExclusiveLock'
       AND granted AND pid <> pg_backend_pid()`.execute(db);
   const ids = writers.rows[0]?.ids ?? [];
-  const deadline = Date.now() + SWITCH_WAIT_MS;
-  for (;;) {
-    if (ids.length === 0) break;
-    const running = await sql<{ n: number }>`
+  const running = async (): Promise<boolean> => {
+    if (ids.length === 0) return false;
+    const left = await sql<{ n: number }>`
       SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'virtualxid' AND virtualxid = ANY(${ids})`.execute(db);
-    if ((running.rows[0]?.n ?? 0) === 0) break;
-    if (Date.now() >= deadline) {
-      await keyOpenDeliveries(db, subscriptionId);
-      return false;
-    }
+    return (left.rows[0]?.n ?? 0) > 0;
+  };
+  const deadline = Date.now() + SWITCH_WAIT_MS;
+  let waiting = await running();
+  while (waiting && Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, SWITCH_POLL_MS));
+    waiting = await running();
   }
   await keyOpenDeliveries(db, subscriptionId);
-  return true;
+  return !waiting;
 }
 
 export interface QueueLag {
