@@ -1,5 +1,6 @@
 /** Webhook subscriptions: the Eka-compatible register/list/get/update/delete, plus enable and disable. */
 import { type Static, Type } from "@sinclair/typebox";
+import type { FastifyRequest } from "fastify";
 import type { Updateable } from "kysely";
 import { checkCustomHeaders, HEADER_LIMITS, MASK, maskedHeaders } from "../domain/custom-headers.js";
 import { checkDeliverySettings, MAX_RATE_LIMIT, ORDERINGS } from "../domain/delivery-settings.js";
@@ -240,6 +241,27 @@ function optionsOf(body: Static<typeof CreateBody> | Static<typeof UpdateBody>, 
   return options;
 }
 
+/**
+ * After a switch to per-resource ordering has committed on PostgreSQL: orders the deliveries of
+ * the writes that raced it (keyLateDeliveries). The switch stands whatever happens here, so a
+ * failure is logged, never answered.
+ */
+async function orderLateWrites(ctx: AppContext, request: FastifyRequest, webhookId: string): Promise<void> {
+  try {
+    if (!(await keyLateDeliveries(ctx.db, webhookId))) {
+      request.log.warn(
+        { webhook: webhookId },
+        "switching to per-resource ordering: writes in progress did not end in time; their deliveries may go unordered",
+      );
+    }
+  } catch (error) {
+    request.log.error(
+      { err: error, webhook: webhookId },
+      "switching to per-resource ordering: could not order the deliveries of writes in progress",
+    );
+  }
+}
+
 async function mustFind(db: Db, businessId: string, id: string): Promise<SubscriptionRow> {
   const row = await findSubscription(db, businessId, id);
   if (!row) throw notFound("Webhook");
@@ -429,26 +451,8 @@ export function subscriptionRoutes(app: App, ctx: AppContext): void {
             },
             changed: [subscriptionsChanged(principal.businessId)],
             // On SQLite a create reads the ordering under the write lock, so none can race the switch.
-            ...(ordered && ctx.adapter.name === "postgres"
-              ? {
-                  // The switch has committed: whatever happens here, the answer is still its success.
-                  afterCommit: async () => {
-                    try {
-                      if (!(await keyLateDeliveries(ctx.db, row.id))) {
-                        request.log.warn(
-                          { webhook: row.id },
-                          "switching to per-resource ordering: writes in progress did not end in time; their deliveries may go unordered",
-                        );
-                      }
-                    } catch (error) {
-                      request.log.error(
-                        { err: error, webhook: row.id },
-                        "switching to per-resource ordering: could not order the deliveries of writes in progress",
-                      );
-                    }
-                  },
-                }
-              : {}),
+            afterCommit:
+              ordered && ctx.adapter.name === "postgres" ? () => orderLateWrites(ctx, request, row.id) : undefined,
           };
         }),
       );

@@ -35,7 +35,7 @@ export interface WriteAnswer {
   /** What cached rows the write changed (store/changes.ts): announced in its transaction, forgotten here after it. */
   readonly changed?: readonly string[];
   /** Work that must follow the commit and come before the answer (not on a replay). */
-  readonly afterCommit?: () => Promise<void>;
+  readonly afterCommit?: (() => Promise<void>) | undefined;
 }
 
 interface Outcome {

@@ -124,14 +124,12 @@ export interface DialectOptions {
   readonly sqliteCheckpoints?: "auto" | "background";
   /**
    * SQLite with carehooks flushing the log: false for the dispatcher thread's
-   * connection, whose own commits (heartbeats, breaker changes, returned
-   * leases) are flushed in the background, its own statements not waiting
-   * for them (a later statement of another connection does): losing
-   * one to a power cut only sends a delivery again. It still waits for the
-   * other connections' commits. Default true: statements wait for this
-   * connection's own commits, except those made through its relaxed view
-   * (`relaxedDb`: the claims and outcomes the main thread runs for the
-   * dispatcher), which are counted apart and flushed in the background.
+   * connection: its statements wait for the other connections' commits, not
+   * for its own (heartbeats, breaker changes, returned leases), which go to
+   * disk in the background; losing one to a power cut only sends a delivery
+   * again. Default true: statements wait for every commit, except that those
+   * of the relaxed view (`relaxedDb`: the claims and outcomes the main thread
+   * runs for the dispatcher) do not wait for its own commits.
    */
   readonly sqliteWaitForOwnCommits?: boolean;
   /**
