@@ -47,6 +47,10 @@ const HELP = `Usage: node bench/run.mjs [options]
                         baseline (default $CAREHOOKS_MAX_IN_FLIGHT_PER_ENDPOINT or 10)
   --baseline-seconds S  length of one raw-POST baseline run (default 2)
   --repeat K            runs of the fan-out 1 end-to-end scenario, best kept (default 2)
+  --drain-rounds N      rounds of the SQLite comparison (carehooks' API-only run and drain, BullMQ's
+                        and the reference loop's drains, the reference ingest), the main run's
+                        being the first; the report adds the median of each ratio (default 3; 1
+                        keeps the main run's alone)
   --warm-events N       creates before the measured end-to-end and API-only runs (default 2000):
                         the server's JIT, pools and caches settle first, as the raw baseline's
                         sender warms up for 0.5 s (~6 000 POSTs); the drain backlog includes them
@@ -89,6 +93,7 @@ const { values: opt } = parseArgs({
     "in-flight": { type: "string", default: process.env.CAREHOOKS_MAX_IN_FLIGHT_PER_ENDPOINT ?? "10" },
     "baseline-seconds": { type: "string", default: "2" },
     repeat: { type: "string", default: "2" },
+    "drain-rounds": { type: "string", default: "3" },
     only: { type: "string", default: "sqlite,postgres,peers" },
     "no-peers": { type: "boolean", default: false },
     skip: { type: "string", default: "" },
@@ -135,6 +140,7 @@ const O = {
   inFlight: int("in-flight"),
   baselineSeconds: Number(opt["baseline-seconds"]) || 2,
   repeat: int("repeat"),
+  drainRounds: int("drain-rounds"),
   workers: int("workers"),
   timeoutMs: int("timeout") * 1000,
   only: new Set(
@@ -420,6 +426,49 @@ async function writeAheadLog(port) {
   return counters;
 }
 
+/**
+ * On a fresh SQLite deployment: a backlog written by `serve --role api` (its warm-up creates, then
+ * the API-only run), then drained by `serve` (role all, 10 s poll interval), which is left running.
+ */
+async function sqliteBacklogAndDrain(dep, key, receiverSources, round = "") {
+  const apiOnly = await dep.serve("api", `sqlite-api${round}`);
+  const api = new Api(apiOnly.port, 64);
+  await api.login(dep.clients[0]);
+  await api.createWebhook(`http://127.0.0.1:${receiver.ports[0]}/hook/sqlite-drain`, key);
+  const tag = newTag("drain");
+  await createMany(api, WARM_EVENTS, O.concurrency, 800_000_000, tag); // warms the API; delivered with the backlog
+  log(`sqlite${round}: ${O.events} creates with no dispatcher running (API only)`);
+  const apiOnlyRun = await apiOnlyCreates({
+    api,
+    events: O.events,
+    concurrency: O.concurrency,
+    cpuSources: { server: pid(apiOnly) },
+    offset: 3_000_000,
+    tag,
+  });
+  await api.close();
+  await dep.stop(apiOnly);
+  log(`sqlite${round}: API-only create rate ${apiOnlyRun.rate}/s; draining the backlog`);
+  let srv;
+  const d = await drain({
+    receiver,
+    key,
+    tag,
+    expected: apiOnlyRun.created + WARM_EVENTS,
+    timeoutMs: O.timeoutMs,
+    cpuSources: receiverSources,
+    startDispatcher: async () => {
+      srv = await dep.serve("all", `sqlite-all-10s${round}`);
+      return { server: pid(srv) };
+    },
+  });
+  log(`sqlite${round}: drain ${d.rate} deliveries/s`);
+  return {
+    srv,
+    drain: { ...d, log: await writeAheadLog(srv.port), apiOnlyCreateRate: apiOnlyRun.rate, apiOnly: apiOnlyRun },
+  };
+}
+
 async function sqliteSuite(result, receiverSources) {
   // Deployment 1: one `serve` (role all), default poll interval: throughput at fan-out 1 and 10.
   {
@@ -466,43 +515,9 @@ async function sqliteSuite(result, receiverSources) {
       const key = newSigningKey();
       let srv;
       if (!O.skip.has("drain")) {
-        const apiOnly = await dep.serve("api", "sqlite-api");
-        const api = new Api(apiOnly.port, 64);
-        await api.login(dep.clients[0]);
-        await api.createWebhook(`http://127.0.0.1:${receiver.ports[0]}/hook/sqlite-drain`, key);
-        const tag = newTag("drain");
-        await createMany(api, WARM_EVENTS, O.concurrency, 800_000_000, tag); // warms the API; delivered with the backlog
-        log(`sqlite: ${O.events} creates with no dispatcher running (API only)`);
-        const apiOnlyRun = await apiOnlyCreates({
-          api,
-          events: O.events,
-          concurrency: O.concurrency,
-          cpuSources: { server: pid(apiOnly) },
-          offset: 3_000_000,
-          tag,
-        });
-        await api.close();
-        await dep.stop(apiOnly);
-        log(`sqlite: API-only create rate ${apiOnlyRun.rate}/s; draining the backlog`);
-        const d = await drain({
-          receiver,
-          key,
-          tag,
-          expected: apiOnlyRun.created + WARM_EVENTS,
-          timeoutMs: O.timeoutMs,
-          cpuSources: receiverSources,
-          startDispatcher: async () => {
-            srv = await dep.serve("all", "sqlite-all-10s");
-            return { server: pid(srv) };
-          },
-        });
-        result.drain = {
-          ...d,
-          log: await writeAheadLog(srv.port),
-          apiOnlyCreateRate: apiOnlyRun.rate,
-          apiOnly: apiOnlyRun,
-        };
-        log(`sqlite: drain ${d.rate} deliveries/s`);
+        const run = await sqliteBacklogAndDrain(dep, key, receiverSources);
+        srv = run.srv;
+        result.drain = run.drain;
       } else {
         srv = await dep.serve("all", "sqlite-all-10s");
         const api = new Api(srv.port, 8);
@@ -660,16 +675,20 @@ const LOOP_OF = { sqlite: "sqliteLoop", postgres: "postgresLoop" };
 const LOOP_PEER = Object.fromEntries(Object.entries(LOOP_OF).map(([db, loop]) => [loop, PEER_OF[db]]));
 
 async function peerSuite(results, peer, receiverSources) {
-  const p = PEERS[peer];
   results.peers ??= {};
+  results.peers[peer] = await peerDrain(peer, receiverSources);
+}
+
+/** One drain of a peer's backlog: { server, drain } or { error } (the store unreachable, or the run failed). */
+async function peerDrain(peer, receiverSources, round = "") {
+  const p = PEERS[peer];
   const server = await p.reachable();
   if (!server) {
-    log(`${p.label}: ${p.store()} unreachable; skipped`);
-    results.peers[peer] = { error: `unreachable: ${p.store()}` };
-    return;
+    log(`${p.label}${round}: ${p.store()} unreachable; skipped`);
+    return { error: `unreachable: ${p.store()}` };
   }
   const events = O.events + WARM_EVENTS;
-  log(`${p.label}: ${events} jobs enqueued, then drained by one worker process, concurrency ${O.inFlight}`);
+  log(`${p.label}${round}: ${events} jobs enqueued, then drained by one worker process, concurrency ${O.inFlight}`);
   try {
     const d = await p.drain({
       receiver,
@@ -680,12 +699,50 @@ async function peerSuite(results, peer, receiverSources) {
       timeoutMs: O.timeoutMs,
       cpuSources: receiverSources,
     });
-    results.peers[peer] = { server, drain: d };
-    log(`${p.label}: drain ${d.rate} deliveries/s`);
+    log(`${p.label}${round}: drain ${d.rate} deliveries/s`);
+    return { server, drain: d };
   } catch (error) {
-    log(`${p.label} failed: ${error.stack ?? error}`);
-    results.peers[peer] = { server, error: String(error.message ?? error) };
+    log(`${p.label}${round} failed: ${error.stack ?? error}`);
+    return { server, error: String(error.message ?? error) };
   }
+}
+
+/**
+ * Rounds 2..N of the SQLite comparison (round 1 is the main run's): carehooks' API-only run and
+ * drain on a fresh deployment, BullMQ's drain, the reference loop's drain and the reference
+ * ingest, in the main run's order. One run of each is one sample on a noisy machine; the report
+ * gives the median of each ratio over the rounds.
+ */
+async function sqliteRounds(results, receiverSources) {
+  const sample = (sqlite, bullmq, loop, ingest) => ({
+    drain: sqlite?.rate,
+    apiOnly: sqlite?.apiOnlyCreateRate,
+    bullmq: bullmq?.drain?.rate,
+    sqliteLoop: loop?.drain?.rate,
+    ingestLoop: ingest?.rate,
+  });
+  const rounds = [sample(results.sqlite.drain, results.peers?.bullmq, results.peers?.sqliteLoop, results.ingestLoop)];
+  for (let i = 2; i <= O.drainRounds; i++) {
+    const label = ` (round ${i}/${O.drainRounds})`;
+    const dep = await tracked(
+      await prepareDeployment({ kind: "sqlite", extraEnv: { ...commonEnv(), CAREHOOKS_POLL_INTERVAL: "10s" } }),
+    );
+    let sqlite;
+    try {
+      sqlite = (await sqliteBacklogAndDrain(dep, newSigningKey(), receiverSources, label)).drain;
+    } catch (error) {
+      log(`sqlite${label} failed: ${error.stack ?? error}`);
+    } finally {
+      await release(dep, results.sqlite);
+    }
+    const bullmq = await peerDrain("bullmq", receiverSources, label);
+    const loop = await peerDrain("sqliteLoop", receiverSources, label);
+    const ingest = await ingestLoopCreates({ events: O.events, warm: WARM_EVENTS, concurrency: O.concurrency }).catch(
+      (error) => log(`reference ingest${label} failed: ${error.stack ?? error}`),
+    );
+    rounds.push(sample(sqlite, bullmq, loop, ingest));
+  }
+  return rounds;
 }
 
 /** The reference ingest (peers/ingest-loop.mjs): the API-only scenario against the smallest durable API. */
@@ -877,6 +934,42 @@ function buildRows(results) {
 }
 
 /** rows: [setup, figure, value, ÷ raw, notes], and after the notes the ratio to the peer queue or the reference, where there is one. */
+/** Each ratio of every round, and their median (rounds missing either side of a ratio are left out). */
+function roundRatios(rounds, raw) {
+  const of = (f) => {
+    const each = rounds.map(f).filter((x) => x !== undefined);
+    const sorted = [...each].sort((a, b) => a - b);
+    const mid = sorted.length >> 1;
+    const median =
+      sorted.length === 0 ? undefined : sorted.length % 2 ? sorted[mid] : round((sorted[mid - 1] + sorted[mid]) / 2, 2);
+    return { median, each };
+  };
+  return {
+    rounds: rounds.length,
+    drain: of((r) => ratio(r.drain, raw)),
+    apiOnly: of((r) => ratio(r.apiOnly, raw)),
+    drainVsPeer: of((r) => ratio(r.drain, r.bullmq)),
+    drainVsLoop: of((r) => ratio(r.drain, r.sqliteLoop)),
+    apiOnlyVsIngestLoop: of((r) => ratio(r.apiOnly, r.ingestLoop)),
+  };
+}
+
+function printRounds(results) {
+  const m = results.ratios.sqliteRounds;
+  if (!m) return;
+  process.stdout.write(`SQLite over ${m.rounds} rounds (median, then each round's):\n`);
+  for (const [name, r] of [
+    ["drain ÷ raw", m.drain],
+    ["drain ÷ BullMQ's", m.drainVsPeer],
+    ["drain ÷ the reference loop's", m.drainVsLoop],
+    ["API-only creates ÷ raw", m.apiOnly],
+    ["API-only creates ÷ the reference ingest's", m.apiOnlyVsIngestLoop],
+  ]) {
+    process.stdout.write(`  ${name.padEnd(42)} ${String(r.median ?? "-").padEnd(5)} (${r.each.join(", ")})\n`);
+  }
+  process.stdout.write("\n");
+}
+
 function printTable(rows) {
   const header = ["setup", "figure", "value", "÷ raw", "÷ peer, ÷ reference", "notes (CPU % of one core)"];
   const cells = rows.map(([setup, figure, value, raw, notes, peer]) => [setup, figure, value, raw, peer, notes]);
@@ -990,6 +1083,9 @@ async function main() {
   }
   if (O.only.has("peers")) await peerSuite(results, "graphile", receiverSources);
   if (O.only.has("peers")) await peerSuite(results, "postgresLoop", receiverSources);
+  if (O.drainRounds > 1 && O.only.has("peers") && results.sqlite?.drain) {
+    results.rounds = { sqlite: await sqliteRounds(results, receiverSources) };
+  }
 
   log("baseline: once more at the end (drift check)");
   const end = await baseline([receiver.ports[0]], 1);
@@ -1043,6 +1139,7 @@ async function main() {
     }
   }
   if (results.ingestLoop?.rate) results.ratios.ingestLoop = ratio(results.ingestLoop.rate, b1);
+  if (results.rounds?.sqlite) results.ratios.sqliteRounds = roundRatios(results.rounds.sqlite, b1);
   const atLeast = (x, min) => (x === undefined ? undefined : x >= min);
   const q = results.ratios;
   results.targets = {
@@ -1057,11 +1154,23 @@ async function main() {
     sqliteP99AtMost50ms: results.sqlite?.latency ? results.sqlite.latency.latencyMs.p99 <= 50 : undefined,
     postgresP99AtMost100ms: results.postgres?.latency ? results.postgres.latency.latencyMs.p99 <= 100 : undefined,
   };
+  const rounds = q.sqliteRounds;
+  if (rounds) {
+    // the same SQLite targets on the median of the rounds' ratios
+    results.targetsMedianOfRounds = {
+      sqliteDrainAtLeastHalfOfRaw: atLeast(rounds.drain.median, 0.5),
+      sqliteDrainAtLeast1_5xBullmq: atLeast(rounds.drainVsPeer.median, 1.5),
+      sqliteApiOnlyAtLeast0_35xRaw: atLeast(rounds.apiOnly.median, 0.35),
+    };
+  }
   results.wallSeconds = round((now() - started) / 1000, 1);
 
   printTable(buildRows(results));
   printCpuPerUnit(results);
+  printRounds(results);
   process.stdout.write(`targets: ${JSON.stringify(results.targets)}\n`);
+  if (results.targetsMedianOfRounds)
+    process.stdout.write(`targets, median of the rounds: ${JSON.stringify(results.targetsMedianOfRounds)}\n`);
   mkdirSync(path.dirname(O.out), { recursive: true });
   writeFileSync(O.out, formatJson(results));
   process.stdout.write(
