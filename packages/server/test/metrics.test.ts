@@ -36,8 +36,7 @@ describe("the Metrics registries", () => {
   it("render carehooks', the dispatcher's and the process's families once each, collecting gauges at scrape time", async () => {
     let depth = 7;
     const metrics = new Metrics(async (gauge) => gauge.set({ state: "pending" }, depth));
-    metrics.delivery.attempts.inc({ outcome: "succeeded" });
-    metrics.delivery.attemptDuration.observe(0.02);
+    metrics.delivery.attempted("succeeded", 0.02);
     metrics.httpRequests.inc({ method: "GET", route: "/x", status: "200" });
     metrics.httpDuration.observe({ route: "/x" }, 0.3);
     const text = await metrics.render();
@@ -58,9 +57,9 @@ describe("the Metrics registries", () => {
 
   it("render the dispatcher's metrics from where it runs, in place of the unused ones", async () => {
     const metrics = new Metrics(async () => {});
-    metrics.delivery.attempts.inc({ outcome: "failed" });
+    metrics.delivery.attempted("failed", 1);
     const thread = new DeliveryMetrics();
-    thread.attempts.inc({ outcome: "succeeded" }, 4);
+    for (let i = 0; i < 4; i++) thread.attempted("succeeded", 0.1);
     metrics.deliveryFrom(() => thread.render());
     const families = parseExposition(await metrics.render());
     expect([...families.keys()]).toEqual(expect.arrayContaining(ALWAYS));
@@ -72,6 +71,42 @@ describe("the Metrics registries", () => {
     const without = parseExposition(await metrics.render());
     expect(without.has("carehooks_delivery_attempts_total")).toBe(false);
     expect(without.has("carehooks_http_requests_total")).toBe(true);
+  });
+
+  it("render the dispatcher's counts: cumulative buckets, a duration over the last bound in +Inf alone, the in-flight gauge read when scraped", async () => {
+    const delivery = new DeliveryMetrics();
+    let sending = 3;
+    delivery.countInFlight(() => sending);
+    delivery.attempted("succeeded", 0.005); // on a bound: counted in that bucket
+    delivery.attempted("succeeded", 0.3);
+    delivery.attempted("retry", 45);
+    delivery.leasesReturned(2);
+    delivery.breakerChanged("degraded");
+    delivery.breakerChanged("degraded");
+    const families = parseExposition(await delivery.render());
+    const duration = families.get("carehooks_delivery_attempt_duration_seconds");
+    expect(duration?.type).toBe("histogram");
+    const bucket = (le: string) =>
+      duration?.samples.get(`carehooks_delivery_attempt_duration_seconds_bucket{le="${le}"}`);
+    expect([bucket("0.005"), bucket("0.25"), bucket("0.5"), bucket("30"), bucket("+Inf")]).toEqual([1, 1, 2, 2, 3]);
+    expect(duration?.samples.get("carehooks_delivery_attempt_duration_seconds_sum")).toBeCloseTo(45.305);
+    expect(duration?.samples.get("carehooks_delivery_attempt_duration_seconds_count")).toBe(3);
+    expect(families.get("carehooks_delivery_attempts_total")?.samples).toEqual(
+      new Map([
+        ['carehooks_delivery_attempts_total{outcome="succeeded"}', 2],
+        ['carehooks_delivery_attempts_total{outcome="retry"}', 1],
+      ]),
+    );
+    expect(families.get("carehooks_dispatcher_in_flight")?.samples.get("carehooks_dispatcher_in_flight")).toBe(3);
+    expect(families.get("carehooks_leases_returned_total")?.samples.get("carehooks_leases_returned_total")).toBe(2);
+    expect(families.get("carehooks_breaker_transitions_total")?.type).toBe("counter");
+    expect(
+      families
+        .get("carehooks_breaker_transitions_total")
+        ?.samples.get('carehooks_breaker_transitions_total{state="degraded"}'),
+    ).toBe(2);
+    sending = 0;
+    expect(await delivery.render()).toMatch(/^carehooks_dispatcher_in_flight 0$/m);
   });
 
   it("keep several servers in one process apart, sharing the process's default metrics", async () => {

@@ -148,7 +148,7 @@ export class Dispatcher {
       settings: { timeoutMs: config.workerTimeout, leaseMs: config.lease },
       log,
       returned: (count) => {
-        deps.metrics?.leasesReturned.inc(count);
+        deps.metrics?.leasesReturned(count);
         deps.wakeup.notify();
       },
       freed: () => deps.wakeup.notify(),
@@ -162,6 +162,7 @@ export class Dispatcher {
       failed: (error) => log.error({ err: error }, "recording completions failed; retrying"),
       keepTrying: () => this.#running || Date.now() < this.#giveUpAt,
     });
+    deps.metrics?.countInFlight(() => this.#sending.size);
   }
 
   start(): void {
@@ -356,12 +357,10 @@ export class Dispatcher {
       .then((succeeded) => {
         this.#sending.delete(attempt);
         this.#next(delivery.subscription_id, succeeded);
-        this.#deps.metrics?.inFlight.set(this.#sending.size);
         // Claim more once a lane has used up half of what it leased ahead.
         if (this.#more && this.#running && this.#lanes.low(delivery.subscription_id)) this.#signal(REFILL_COALESCE_MS);
       });
     this.#sending.add(attempt);
-    this.#deps.metrics?.inFlight.set(this.#sending.size);
   }
 
   /**
@@ -456,8 +455,7 @@ export class Dispatcher {
         random: this.#random,
       },
     );
-    this.#deps.metrics?.attempts.inc({ outcome: outcome.kind });
-    this.#deps.metrics?.attemptDuration.observe(result.durationMs / 1000);
+    this.#deps.metrics?.attempted(outcome.kind, result.durationMs / 1000);
     const failure = result.kind === "error" ? storable(`${result.error}: ${result.message}`) : null;
     if (outcome.kind !== "succeeded") {
       this.#failures.failed({
@@ -606,7 +604,7 @@ export class Dispatcher {
         if (!health.written) this.#book.forget(subscriptionId);
         else if (after.state !== before.state) {
           if (health.deliveries > 0) this.#deps.wakeup.notify();
-          this.#deps.metrics?.breakerChanges.inc({ state: after.state });
+          this.#deps.metrics?.breakerChanged(after.state);
           const fields = { subscription: subscriptionId, reason: after.state_reason };
           if (after.state === "active") log.info(fields, "subscription recovered");
           else log.warn(fields, `subscription ${after.state}`);
