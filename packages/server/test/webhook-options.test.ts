@@ -1,12 +1,16 @@
 /**
  * A webhook's attribute filter, custom headers, timeout and retry schedule,
- * end to end through a real receiver on both databases; and how each is
- * validated.
+ * end to end through a real receiver on both databases; how each is
+ * validated; and how the dispatcher works out what it sends from them.
  */
 import { describe, expect, it } from "vitest";
+import { WebhookOptions } from "../src/delivery/webhook-options.js";
 import { checkDeliverySettings } from "../src/domain/delivery-settings.js";
 import { FILTER_FIELDS } from "../src/domain/event-catalog.js";
 import { compileFilter } from "../src/domain/event-filter.js";
+import { generateMasterKey, KeyBox } from "../src/domain/key-box.js";
+import { decodeRequestMeta, keyIdOf } from "../src/domain/request-headers.js";
+import { version } from "../src/version.js";
 import { dialects } from "./support/databases.js";
 import { booking, until } from "./support/fixtures.js";
 import { type Hook, serverWithWebhooks, WEBHOOKS } from "./support/webhook-server.js";
@@ -235,5 +239,54 @@ describe("a webhook's timeout against the server's", () => {
     expect(() => checkDeliverySettings({ timeout: 3 }, { ...server, requestTimeout: 2500 })).toThrow(/from 1 to 2/);
     expect(() => checkDeliverySettings({ timeout: 1 }, { ...server, requestTimeout: 500 })).toThrow(/under one second/);
     expect(checkDeliverySettings({ timeout: null }, { ...server, requestTimeout: 500 })).toEqual({ timeout_ms: null });
+  });
+});
+
+describe("a webhook's send options, as the dispatcher works them out", () => {
+  const keyBox = new KeyBox(generateMasterKey());
+  const current = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+  const previous = "an-older-key-0123456789";
+  const overlapEnds = Date.now() + 60_000;
+  const stored = {
+    subscription_id: "wh_1",
+    signing_key: keyBox.seal(current),
+    previous_signing_key: keyBox.seal(previous),
+    previous_key_expires_at: overlapEnds,
+    headers: keyBox.seal(JSON.stringify({ "x-team": "billing" })),
+    retry_schedule: "[1000,5000]",
+  };
+
+  it("signs with the replaced key too until its overlap ends, and names the keys in the attempt log's meta", () => {
+    const options = new WebhookOptions(keyBox, [60_000]);
+    const sent = options.of(stored);
+    expect([sent.custom, sent.schedule]).toEqual([{ "x-team": "billing" }, [1000, 5000]]);
+    const during = sent.signingAt(overlapEnds - 1);
+    const after = sent.signingAt(overlapEnds);
+    expect([during.keys, after.keys]).toEqual([[current, previous], [current]]);
+    const meta = (signing: { meta: string }) => decodeRequestMeta(signing.meta);
+    expect(meta(during).keyIds).toEqual([keyIdOf(current, keyBox), keyIdOf(previous, keyBox)]);
+    expect(meta(after)).toEqual({ version, keyIds: [keyIdOf(current, keyBox)], headerNames: ["x-team"] });
+  });
+
+  it("is worked out once per stored value: a changed key, header or schedule is seen at the next attempt", () => {
+    const options = new WebhookOptions(keyBox, [60_000]);
+    const first = options.of(stored);
+    expect(options.of({ ...stored })).toBe(first);
+    const rotated = options.of({ ...stored, signing_key: keyBox.seal("a-new-key-abcdefghijkl") });
+    const now = Date.now();
+    expect(rotated.signingAt(now).keys).toEqual(["a-new-key-abcdefghijkl", previous]);
+    const unsigned = options.of({ ...stored, signing_key: null, previous_signing_key: null, headers: null });
+    expect([unsigned.signingAt(now).keys, unsigned.custom]).toEqual([[], {}]);
+    expect(options.of({ ...stored, retry_schedule: null }).schedule).toEqual([60_000]);
+    // An overlap that has ended: the replaced key is not even opened.
+    const ended = { ...stored, previous_signing_key: "not sealed", previous_key_expires_at: now - 1 };
+    expect(options.of(ended).signingAt(now).keys).toEqual([current]);
+  });
+
+  it("throws for a key it cannot open, and still gives the webhook's own retry schedule", () => {
+    const options = new WebhookOptions(keyBox, [60_000]);
+    const damaged = { ...stored, signing_key: "not sealed" };
+    expect(() => options.of(damaged)).toThrow();
+    expect(options.scheduleOf(damaged)).toEqual([1000, 5000]);
   });
 });

@@ -32,13 +32,11 @@ import { randomBytes } from "node:crypto";
 import os from "node:os";
 import type { FastifyBaseLogger } from "fastify";
 import type { Config } from "../config/load.js";
-import { BoundedMap } from "../domain/bounded-map.js";
 import type { Health } from "../domain/breaker.js";
 import { outcomeOf } from "../domain/delivery-outcome.js";
 import { newId } from "../domain/ids.js";
 import type { KeyBox } from "../domain/key-box.js";
-import { encodeRequestMeta, keyIdOf, requestHeaders } from "../domain/request-headers.js";
-import { previousKeyStillSigning } from "../domain/signing-key.js";
+import { requestHeaders } from "../domain/request-headers.js";
 import type { DeliveryMetrics } from "../ops/delivery-metrics.js";
 import type { DialectAdapter } from "../store/dialect/adapter.js";
 import { deliveriesExhausted } from "../store/operational-events.js";
@@ -76,22 +74,6 @@ export interface DispatcherDeps {
   readonly random?: () => number;
 }
 
-/**
- * The keys that sign an attempt now, opened: the current one, then the previous one during its
- * overlap (`withPrevious`).
- */
-export function signingKeys(
-  delivery: ClaimedDelivery,
-  keyBox: KeyBox,
-  now: number,
-): { keys: string[]; withPrevious: boolean } {
-  const keys: string[] = [];
-  if (delivery.signing_key) keys.push(keyBox.open(delivery.signing_key));
-  const previous = previousKeyStillSigning(delivery, keyBox, now);
-  if (previous !== null) keys.push(previous);
-  return { keys, withPrevious: previous !== null };
-}
-
 export class Dispatcher {
   readonly #deps: DispatcherDeps;
   readonly #random: () => number;
@@ -110,8 +92,6 @@ export class Dispatcher {
   readonly #tokenTimers = new Map<string, NodeJS.Timeout>();
   /** Deliveries answered whose outcome is not written yet (their slots are free), with their lease tokens. */
   readonly #credit = new Map<string, string>();
-  /** RequestMeta texts by the sealed keys and header names they describe: the same for every attempt of a webhook. */
-  readonly #metas = new BoundedMap<string, string>(1000);
   /** Claims and completion writes, one at a time. */
   #turn: Promise<unknown> = Promise.resolve();
   /** The last claim filled this worker or an endpoint: more may be due as slots free up. */
@@ -415,23 +395,25 @@ export class Dispatcher {
 
   /** Sends one attempt and hands its outcome to the batcher; one cut off at shutdown records nothing. */
   async #attempt(delivery: ClaimedDelivery): Promise<boolean> {
-    const { keyBox, sender } = this.#deps;
+    const { sender } = this.#deps;
     const startedAt = Date.now();
     /** What the attempt log rebuilds its headers from; null when nothing was sent. */
     let meta: string | null = null;
+    let schedule: readonly number[] | undefined;
     let result: SendResult;
     try {
-      const { keys, withPrevious } = signingKeys(delivery, keyBox, startedAt);
-      const custom = this.#options.headersOf(delivery.headers);
+      const options = this.#options.of(delivery);
+      schedule = options.schedule;
+      const signing = options.signingAt(startedAt);
       const headers = requestHeaders({
         eventId: delivery.event_id,
         timestamp: Math.floor(startedAt / 1000),
         body: delivery.payload,
-        keys,
-        custom,
+        keys: signing.keys,
+        custom: options.custom,
         version,
       });
-      meta = this.#requestMeta(delivery, keys, withPrevious, custom);
+      meta = signing.meta;
       result = await sender.send({
         url: delivery.endpoint,
         headers,
@@ -450,7 +432,7 @@ export class Dispatcher {
       result.kind === "response" ? result : { kind: "error", error: result.error, message: result.message },
       {
         now: finishedAt,
-        schedule: this.#options.scheduleOf(delivery.retry_schedule),
+        schedule: schedule ?? this.#options.scheduleOf(delivery),
         attemptsInRound: n - delivery.retries_from,
         random: this.#random,
       },
@@ -493,28 +475,6 @@ export class Dispatcher {
       },
     });
     return outcome.kind === "succeeded";
-  }
-
-  /**
-   * What an attempt's headers are rebuilt from in the delivery log
-   * (domain/request-headers.ts). `keys`: the keys `delivery` was signed
-   * with, opened (its own, then the previous one when `withPrevious`).
-   */
-  #requestMeta(
-    delivery: ClaimedDelivery,
-    keys: readonly string[],
-    withPrevious: boolean,
-    custom: Readonly<Record<string, string>>,
-  ): string {
-    const names = Object.keys(custom);
-    const sealed = `${delivery.signing_key ?? ""}\u0000${withPrevious ? delivery.previous_signing_key : ""}`;
-    return this.#metas.getOrSet(`${names.join("\n")}\u0000${sealed}`, () =>
-      encodeRequestMeta({
-        version,
-        keyIds: keys.map((key) => keyIdOf(key, this.#deps.keyBox)),
-        headerNames: names,
-      }),
-    );
   }
 
   /**

@@ -1,36 +1,115 @@
 /**
- * A webhook's own request headers and retry schedule as the dispatcher uses
- * them, decoded once per stored value rather than once per attempt: the claim
- * returns them as stored (sealed JSON, JSON), and a webhook is sent to over
- * and over with the same values.
+ * What every attempt to one webhook sends alike: its signing keys opened, its
+ * own request headers, its retry schedule and what the delivery log rebuilds
+ * its headers from. The claim returns them as stored (sealed keys, sealed
+ * JSON, JSON) with every delivery, and a webhook is sent to over and over with
+ * the same values, so they are worked out once per webhook and stored value,
+ * not once per attempt: an attempt makes one lookup by webhook id and a few
+ * string comparisons that show nothing changed.
  */
 import { BoundedMap } from "../domain/bounded-map.js";
 import type { KeyBox } from "../domain/key-box.js";
+import { encodeRequestMeta, keyIdOf } from "../domain/request-headers.js";
+import { version } from "../version.js";
 
-/** Distinct stored values remembered; the oldest is forgotten first. */
+/** Webhooks remembered; the one used longest ago is forgotten first. */
 const CAPACITY = 10_000;
 const NONE: Readonly<Record<string, string>> = Object.freeze({});
+
+/** A webhook's settings as the claim returns them with each of its deliveries. */
+export interface StoredOptions {
+  readonly subscription_id: string;
+  readonly signing_key: string | null;
+  readonly previous_signing_key: string | null;
+  readonly previous_key_expires_at: number | string | null;
+  /** Sealed JSON of its custom headers, or null. */
+  readonly headers: string | null;
+  /** JSON list of ms, or null for the server's schedule. */
+  readonly retry_schedule: string | null;
+}
+
+/** The keys that sign an attempt, opened, new key first, and the RequestMeta text naming them. */
+export interface Signing {
+  readonly keys: readonly string[];
+  readonly meta: string;
+}
+
+export interface SendOptions {
+  /** The webhook's own headers. */
+  readonly custom: Readonly<Record<string, string>>;
+  /** Retry delays in ms. */
+  readonly schedule: readonly number[];
+  /** The signing of an attempt at `now` (ms): the replaced key signs too until its overlap ends. */
+  signingAt(now: number): Signing;
+}
+
+interface Entry extends SendOptions {
+  readonly stored: StoredOptions;
+}
 
 export class WebhookOptions {
   readonly #keyBox: KeyBox;
   readonly #serverSchedule: readonly number[];
-  readonly #headers = new BoundedMap<string, Readonly<Record<string, string>>>(CAPACITY);
-  readonly #schedules = new BoundedMap<string, readonly number[]>(CAPACITY);
+  readonly #known = new BoundedMap<string, Entry>(CAPACITY);
 
   constructor(keyBox: KeyBox, serverSchedule: readonly number[]) {
     this.#keyBox = keyBox;
     this.#serverSchedule = serverSchedule;
   }
 
-  /** The custom headers of a sealed `subscription.headers`; none for null. Throws when it cannot be opened. */
-  headersOf(sealed: string | null): Readonly<Record<string, string>> {
-    if (sealed === null) return NONE;
-    return this.#headers.getOrSet(sealed, () => Object.freeze(JSON.parse(this.#keyBox.open(sealed))));
+  /** The options of the webhook `row` belongs to. Throws when a key or the headers cannot be opened. */
+  of(row: StoredOptions): SendOptions {
+    const known = this.#known.get(row.subscription_id);
+    if (known !== undefined && sameStored(known.stored, row)) return known;
+    const entry = this.#work(row);
+    this.#known.set(row.subscription_id, entry);
+    return entry;
   }
 
-  /** The retry delays (ms) of a stored `subscription.retry_schedule`; the server's for null. */
-  scheduleOf(stored: string | null): readonly number[] {
-    if (stored === null) return this.#serverSchedule;
-    return this.#schedules.getOrSet(stored, () => Object.freeze(JSON.parse(stored) as number[]));
+  /** The retry schedule alone: for an attempt whose options could not be opened. */
+  scheduleOf(row: StoredOptions): readonly number[] {
+    return row.retry_schedule === null ? this.#serverSchedule : (JSON.parse(row.retry_schedule) as number[]);
   }
+
+  #work(row: StoredOptions): Entry {
+    const keyBox = this.#keyBox;
+    const custom: Readonly<Record<string, string>> =
+      row.headers === null ? NONE : Object.freeze(JSON.parse(keyBox.open(row.headers)));
+    const headerNames = Object.keys(custom);
+    const signing = (keys: string[]): Signing => ({
+      keys,
+      meta: encodeRequestMeta({ version, keyIds: keys.map((key) => keyIdOf(key, keyBox)), headerNames }),
+    });
+    const current = row.signing_key ? [keyBox.open(row.signing_key)] : [];
+    const alone = signing(current);
+    // The replaced key is opened only while it still signs (CAREHOOKS_KEY_OVERLAP), as before it ends.
+    const previousUntil = Number(row.previous_key_expires_at ?? 0);
+    const both =
+      row.previous_signing_key === null || previousUntil <= Date.now()
+        ? alone
+        : signing([...current, keyBox.open(row.previous_signing_key)]);
+    return {
+      stored: {
+        subscription_id: row.subscription_id,
+        signing_key: row.signing_key,
+        previous_signing_key: row.previous_signing_key,
+        previous_key_expires_at: row.previous_key_expires_at,
+        headers: row.headers,
+        retry_schedule: row.retry_schedule,
+      },
+      custom,
+      schedule: Object.freeze(this.scheduleOf(row)),
+      signingAt: (now) => (previousUntil > now ? both : alone),
+    };
+  }
+}
+
+function sameStored(a: StoredOptions, b: StoredOptions): boolean {
+  return (
+    a.signing_key === b.signing_key &&
+    a.previous_signing_key === b.previous_signing_key &&
+    Number(a.previous_key_expires_at) === Number(b.previous_key_expires_at) &&
+    a.headers === b.headers &&
+    a.retry_schedule === b.retry_schedule
+  );
 }
