@@ -230,6 +230,37 @@ describe.each(dialects())("delivery on %s", (dialect) => {
     ]);
   });
 
+  it("sends nothing with a key it cannot open: the attempt is recorded as such and retried on the webhook's own schedule", async () => {
+    const { tenant, receiver, webhookId } = await setup({
+      signing_key: "a-key-to-damage-0123",
+      retry_schedule: [60_000],
+    });
+    await h.ctx.db
+      .updateTable("subscription")
+      .set({ signing_key: "v1.damaged.row" })
+      .where("id", "=", webhookId)
+      .execute();
+    const before = Date.now();
+    await tenant.request("POST", APPOINTMENTS, booking);
+    const delivery = await until(async () => {
+      const d = await deliveryOf(tenant, webhookId);
+      return d?.attempts === 1 ? d : undefined;
+    });
+    expect(delivery.status).toBe("pending");
+    expect(delivery.last_error).toMatch(/cannot sign/);
+    // The webhook's 60 s, not the server's 100 ms (± 20 %).
+    expect(Date.parse(delivery.next_attempt_at as string) - before).toBeGreaterThan(40_000);
+    const [attempt] = (await detailOf(tenant, delivery.id)).attempts;
+    expect(attempt).toMatchObject({ n: 1, response_status: null, error: expect.stringMatching(/cannot sign/) });
+    const row = await h.ctx.db
+      .selectFrom("attempt")
+      .select("request_meta")
+      .where("delivery_id", "=", delivery.id)
+      .executeTakeFirstOrThrow();
+    expect(row.request_meta).toBeNull();
+    expect(receiver.received).toHaveLength(0);
+  });
+
   it("logs the headers each attempt was sent with, rebuilt from a few stored bytes, naming a key rotated out since", async () => {
     const { tenant, receiver, webhookId } = await setup({
       signing_key: "the-first-signing-key",

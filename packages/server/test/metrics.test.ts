@@ -76,7 +76,7 @@ describe("the Metrics registries", () => {
   it("render the dispatcher's counts: cumulative buckets, a duration over the last bound in +Inf alone, the in-flight gauge read when scraped", async () => {
     const delivery = new DeliveryMetrics();
     let sending = 3;
-    delivery.countInFlight(() => sending);
+    delivery.inFlightFrom(() => sending);
     delivery.attempted("succeeded", 0.005); // on a bound: counted in that bucket
     delivery.attempted("succeeded", 0.3);
     delivery.attempted("retry", 45);
@@ -107,6 +107,10 @@ describe("the Metrics registries", () => {
     ).toBe(2);
     sending = 0;
     expect(await delivery.render()).toMatch(/^carehooks_dispatcher_in_flight 0$/m);
+    // A label value is escaped as the format asks (none of carehooks' own needs it).
+    delivery.breakerChanged('odd "state"\\\n');
+    const escaped = parseExposition(await delivery.render()).get("carehooks_breaker_transitions_total")?.samples;
+    expect(escaped?.get('carehooks_breaker_transitions_total{state="odd \\"state\\"\\\\\\n"}')).toBe(1);
   });
 
   it("keep several servers in one process apart, sharing the process's default metrics", async () => {

@@ -246,7 +246,8 @@ describe("a webhook's send options, as the dispatcher works them out", () => {
   const keyBox = new KeyBox(generateMasterKey());
   const current = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
   const previous = "an-older-key-0123456789";
-  const overlapEnds = Date.now() + 60_000;
+  const now = Date.now();
+  const overlapEnds = now + 60_000;
   const stored = {
     subscription_id: "wh_1",
     signing_key: keyBox.seal(current),
@@ -258,7 +259,7 @@ describe("a webhook's send options, as the dispatcher works them out", () => {
 
   it("signs with the replaced key too until its overlap ends, and names the keys in the attempt log's meta", () => {
     const options = new WebhookOptions(keyBox, [60_000]);
-    const sent = options.of(stored);
+    const sent = options.of(stored, now);
     expect([sent.custom, sent.schedule]).toEqual([{ "x-team": "billing" }, [1000, 5000]]);
     const during = sent.signingAt(overlapEnds - 1);
     const after = sent.signingAt(overlapEnds);
@@ -268,25 +269,45 @@ describe("a webhook's send options, as the dispatcher works them out", () => {
     expect(meta(after)).toEqual({ version, keyIds: [keyIdOf(current, keyBox)], headerNames: ["x-team"] });
   });
 
-  it("is worked out once per stored value: a changed key, header or schedule is seen at the next attempt", () => {
+  it("is worked out once per stored value, and again when any one of them changes", () => {
     const options = new WebhookOptions(keyBox, [60_000]);
-    const first = options.of(stored);
-    expect(options.of({ ...stored })).toBe(first);
-    const rotated = options.of({ ...stored, signing_key: keyBox.seal("a-new-key-abcdefghijkl") });
-    const now = Date.now();
-    expect(rotated.signingAt(now).keys).toEqual(["a-new-key-abcdefghijkl", previous]);
-    const unsigned = options.of({ ...stored, signing_key: null, previous_signing_key: null, headers: null });
+    const first = options.of(stored, now);
+    expect(options.of({ ...stored }, now)).toBe(first);
+    // PostgreSQL gives the end of the overlap (bigint) as text: the same value.
+    expect(options.of({ ...stored, previous_key_expires_at: String(overlapEnds) }, now)).toBe(first);
+    // Each change against the options of `stored`, worked out just before.
+    const changed = (field: Partial<typeof stored>) => {
+      options.of(stored, now);
+      return options.of({ ...stored, ...field }, now);
+    };
+    expect(changed({ signing_key: keyBox.seal("a-new-key-abcdefghijkl") }).signingAt(now).keys).toEqual([
+      "a-new-key-abcdefghijkl",
+      previous,
+    ]);
+    expect(changed({ previous_signing_key: keyBox.seal("another-old-key-0123") }).signingAt(now).keys).toEqual([
+      current,
+      "another-old-key-0123",
+    ]);
+    expect(changed({ previous_key_expires_at: now - 1 }).signingAt(now).keys).toEqual([current]);
+    expect(changed({ headers: keyBox.seal(JSON.stringify({ "x-other": "1" })) }).custom).toEqual({ "x-other": "1" });
+    expect(changed({ retry_schedule: "[7]" }).schedule).toEqual([7]);
+    expect(changed({ retry_schedule: null }).schedule).toEqual([60_000]);
+    const unsigned = changed({ signing_key: null, previous_signing_key: null, headers: null });
     expect([unsigned.signingAt(now).keys, unsigned.custom]).toEqual([[], {}]);
-    expect(options.of({ ...stored, retry_schedule: null }).schedule).toEqual([60_000]);
-    // An overlap that has ended: the replaced key is not even opened.
-    const ended = { ...stored, previous_signing_key: "not sealed", previous_key_expires_at: now - 1 };
-    expect(options.of(ended).signingAt(now).keys).toEqual([current]);
+    // An overlap that had ended when worked out: the replaced key is not even opened.
+    expect(changed({ previous_signing_key: "not sealed", previous_key_expires_at: now }).signingAt(now).keys).toEqual([
+      current,
+    ]);
   });
 
-  it("throws for a key it cannot open, and still gives the webhook's own retry schedule", () => {
+  it("throws for a key it cannot open; the retry schedule is still the webhook's, or the server's for a damaged one", () => {
     const options = new WebhookOptions(keyBox, [60_000]);
     const damaged = { ...stored, signing_key: "not sealed" };
-    expect(() => options.of(damaged)).toThrow();
+    expect(() => options.of(damaged, now)).toThrow();
     expect(options.scheduleOf(damaged)).toEqual([1000, 5000]);
+    for (const schedule of ["not json", '{"a":1}', '["1s"]']) {
+      expect(options.scheduleOf({ ...stored, retry_schedule: schedule })).toEqual([60_000]);
+      expect(options.of({ ...stored, retry_schedule: schedule }, now).schedule).toEqual([60_000]);
+    }
   });
 });

@@ -142,7 +142,7 @@ export class Dispatcher {
       failed: (error) => log.error({ err: error }, "recording completions failed; retrying"),
       keepTrying: () => this.#running || Date.now() < this.#giveUpAt,
     });
-    deps.metrics?.countInFlight(() => this.#sending.size);
+    deps.metrics?.inFlightFrom(() => this.#sending.size);
   }
 
   start(): void {
@@ -402,7 +402,7 @@ export class Dispatcher {
     let schedule: readonly number[] | undefined;
     let result: SendResult;
     try {
-      const options = this.#options.of(delivery);
+      const options = this.#options.of(delivery, startedAt);
       schedule = options.schedule;
       const signing = options.signingAt(startedAt);
       const headers = requestHeaders({

@@ -21,8 +21,8 @@
  *   thread to sleep.
  * - Wake-ups: the API's commits signal this process's wake-up channel; the
  *   signal is passed on to the thread.
- * - Metrics: the thread's delivery metrics (its own prom-client registry) are
- *   fetched as text at scrape time and rendered in place of this thread's
+ * - Metrics: the thread's delivery metrics (plain counts, ops/delivery-metrics.ts)
+ *   are fetched as text at scrape time and rendered in place of this thread's
  *   (unused) ones.
  * - Logs: the thread's log lines go through this thread's logger (same level,
  *   same redaction, same output).

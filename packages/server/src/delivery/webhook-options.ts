@@ -57,21 +57,33 @@ export class WebhookOptions {
     this.#serverSchedule = serverSchedule;
   }
 
-  /** The options of the webhook `row` belongs to. Throws when a key or the headers cannot be opened. */
-  of(row: StoredOptions): SendOptions {
+  /**
+   * The options of the webhook `row` belongs to, for an attempt at `now` (ms). Throws when a key
+   * or the headers cannot be opened.
+   */
+  of(row: StoredOptions, now: number): SendOptions {
     const known = this.#known.get(row.subscription_id);
     if (known !== undefined && sameStored(known.stored, row)) return known;
-    const entry = this.#work(row);
+    const entry = this.#work(row, now);
     this.#known.set(row.subscription_id, entry);
     return entry;
   }
 
-  /** The retry schedule alone: for an attempt whose options could not be opened. */
+  /**
+   * The retry schedule alone (for an attempt whose options could not be opened too): the server's
+   * for none, and for a stored value that is not a list of numbers, which the API never writes, so
+   * that a damaged row is retried on a schedule rather than never recorded.
+   */
   scheduleOf(row: StoredOptions): readonly number[] {
-    return row.retry_schedule === null ? this.#serverSchedule : (JSON.parse(row.retry_schedule) as number[]);
+    if (row.retry_schedule === null) return this.#serverSchedule;
+    try {
+      const schedule: unknown = JSON.parse(row.retry_schedule);
+      if (Array.isArray(schedule) && schedule.every((ms) => typeof ms === "number")) return schedule;
+    } catch {}
+    return this.#serverSchedule;
   }
 
-  #work(row: StoredOptions): Entry {
+  #work(row: StoredOptions, now: number): Entry {
     const keyBox = this.#keyBox;
     const custom: Readonly<Record<string, string>> =
       row.headers === null ? NONE : Object.freeze(JSON.parse(keyBox.open(row.headers)));
@@ -82,10 +94,11 @@ export class WebhookOptions {
     });
     const current = row.signing_key ? [keyBox.open(row.signing_key)] : [];
     const alone = signing(current);
-    // The replaced key is opened only while it still signs (CAREHOOKS_KEY_OVERLAP), as before it ends.
+    // The replaced key is opened only if its overlap (CAREHOOKS_KEY_OVERLAP) has not ended at `now`;
+    // signingAt leaves it out once it has.
     const previousUntil = Number(row.previous_key_expires_at ?? 0);
     const both =
-      row.previous_signing_key === null || previousUntil <= Date.now()
+      row.previous_signing_key === null || previousUntil <= now
         ? alone
         : signing([...current, keyBox.open(row.previous_signing_key)]);
     return {
@@ -98,7 +111,7 @@ export class WebhookOptions {
         retry_schedule: row.retry_schedule,
       },
       custom,
-      schedule: Object.freeze(this.scheduleOf(row)),
+      schedule: this.scheduleOf(row),
       signingAt: (now) => (previousUntil > now ? both : alone),
     };
   }

@@ -22,9 +22,34 @@ function family(name: string, type: string, help: string, samples: readonly Samp
   return lines.join("\n");
 }
 
-/** Samples of a counter labelled `label`, one per value seen. */
+/** Samples of a counter labelled `label`, one per value seen (escaped as the format asks). */
 function byLabel(label: string, counts: ReadonlyMap<string, number>): Sample[] {
-  return [...counts].map(([value, n]) => [`{${label}="${value}"}`, n]);
+  const escape = (value: string) => value.replace(/[\\"\n]/g, (c) => (c === "\n" ? "\\n" : `\\${c}`));
+  return [...counts].map(([value, n]) => [`{${label}="${escape(value)}"}`, n]);
+}
+
+/**
+ * A histogram family: cumulative buckets by upper bound, +Inf, sum and count. `counts[i]`: the
+ * observations over the bound before `bounds[i]` and at most it; the last, over every bound.
+ */
+function histogram(
+  name: string,
+  help: string,
+  bounds: readonly number[],
+  counts: readonly number[],
+  sum: number,
+): string {
+  let cumulative = 0;
+  const buckets: Sample[] = bounds.map((bound, i) => {
+    cumulative += counts[i] as number;
+    return [`{le="${bound}"}`, cumulative];
+  });
+  const count = counts.reduce((a, b) => a + b, 0);
+  return [
+    family(name, "histogram", help, [...buckets, ['{le="+Inf"}', count]], "_bucket"),
+    `${name}_sum ${sum}`,
+    `${name}_count ${count}`,
+  ].join("\n");
 }
 
 function add(counts: Map<string, number>, key: string, n = 1): void {
@@ -33,9 +58,8 @@ function add(counts: Map<string, number>, key: string, n = 1): void {
 
 export class DeliveryMetrics {
   readonly #outcomes = new Map<string, number>();
-  /** Attempts whose duration is at most SECONDS[i] and over the bound before it (not cumulative). */
-  readonly #buckets = SECONDS.map(() => 0);
-  #attempts = 0;
+  /** Attempts by duration: at most SECONDS[i] and over the bound before it; the last, over every bound. */
+  readonly #durations = new Array<number>(SECONDS.length + 1).fill(0);
   #seconds = 0;
   #leasesReturned = 0;
   readonly #transitions = new Map<string, number>();
@@ -44,11 +68,10 @@ export class DeliveryMetrics {
   /** An attempt ended with `outcome` (a DeliveryOutcome kind) after `seconds`. */
   attempted(outcome: string, seconds: number): void {
     add(this.#outcomes, outcome);
-    this.#attempts += 1;
     this.#seconds += seconds;
     let bucket = 0;
     while (bucket < SECONDS.length && seconds > (SECONDS[bucket] as number)) bucket += 1;
-    if (bucket < SECONDS.length) this.#buckets[bucket] = (this.#buckets[bucket] as number) + 1;
+    this.#durations[bucket] = (this.#durations[bucket] as number) + 1;
   }
 
   /** Deliveries returned to the queue at a heartbeat. */
@@ -62,18 +85,12 @@ export class DeliveryMetrics {
   }
 
   /** Where the in-flight gauge is read at scrape time. */
-  countInFlight(source: () => number): void {
+  inFlightFrom(source: () => number): void {
     this.#inFlight = source;
   }
 
   /** The exposition text of these metrics alone. */
   async render(): Promise<string> {
-    let cumulative = 0;
-    const buckets: Sample[] = SECONDS.map((bound, i) => {
-      cumulative += this.#buckets[i] as number;
-      return [`{le="${bound}"}`, cumulative];
-    });
-    const duration = "carehooks_delivery_attempt_duration_seconds";
     return `${[
       family(
         "carehooks_delivery_attempts_total",
@@ -81,12 +98,13 @@ export class DeliveryMetrics {
         "Delivery attempts made by this process, by outcome.",
         byLabel("outcome", this.#outcomes),
       ),
-      [
-        family(duration, "histogram", "Time from sending to the receiver's answer.", buckets, "_bucket"),
-        `${duration}_bucket{le="+Inf"} ${this.#attempts}`,
-        `${duration}_sum ${this.#seconds}`,
-        `${duration}_count ${this.#attempts}`,
-      ].join("\n"),
+      histogram(
+        "carehooks_delivery_attempt_duration_seconds",
+        "Time from sending to the receiver's answer.",
+        SECONDS,
+        this.#durations,
+        this.#seconds,
+      ),
       family("carehooks_dispatcher_in_flight", "gauge", "Deliveries this process is sending now.", [
         ["", this.#inFlight()],
       ]),

@@ -1,7 +1,8 @@
 /**
- * Every metric carehooks exports at GET /metrics, on prom-client registries:
- * the API's own (requests, events, queue, storage), the dispatcher's
- * (DeliveryMetrics, here or on its thread), and the process's default ones.
+ * Every metric carehooks exports at GET /metrics: the API's own (requests,
+ * events, queue, storage) and the process's default ones on prom-client
+ * registries, and the dispatcher's (DeliveryMetrics, plain counts, here or on
+ * its thread).
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { StorageStats } from "../store/dialect/adapter.js";
