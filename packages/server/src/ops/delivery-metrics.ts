@@ -24,8 +24,8 @@ function family(name: string, type: string, help: string, samples: readonly Samp
 
 /** Samples of a counter labelled `label`, one per value seen (escaped as the format asks). */
 function byLabel(label: string, counts: ReadonlyMap<string, number>): Sample[] {
-  const escape = (value: string) => value.replace(/[\\"\n]/g, (c) => (c === "\n" ? "\\n" : `\\${c}`));
-  return [...counts].map(([value, n]) => [`{${label}="${escape(value)}"}`, n]);
+  const escaped = (value: string) => value.replace(/[\\"\n]/g, (c) => (c === "\n" ? "\\n" : `\\${c}`));
+  return [...counts].map(([value, n]) => [`{${label}="${escaped(value)}"}`, n]);
 }
 
 /**
