@@ -50,7 +50,8 @@ const HELP = `Usage: node bench/run.mjs [options]
   --drain-rounds N      rounds of the SQLite comparison (carehooks' API-only run and drain, BullMQ's
                         and the reference loop's drains, the reference ingest), the main run's
                         being the first; the report adds the median of each ratio (default 3; 1
-                        keeps the main run's alone)
+                        keeps the main run's alone). They need the SQLite suite and the peers:
+                        --no-peers or --only without peers leaves them out
   --warm-events N       creates before the measured end-to-end and API-only runs (default 2000):
                         the server's JIT, pools and caches settle first, as the raw baseline's
                         sender warms up for 0.5 s (~6 000 POSTs); the drain backlog includes them
@@ -435,38 +436,54 @@ async function sqliteBacklogAndDrain(dep, key, receiverSources, round = "") {
   const api = new Api(apiOnly.port, 64);
   await api.login(dep.clients[0]);
   await api.createWebhook(`http://127.0.0.1:${receiver.ports[0]}/hook/sqlite-drain`, key);
+  let srv;
+  const drained = await backlogThenDrain({
+    label: `sqlite${round}`,
+    api,
+    key,
+    apiSources: { server: pid(apiOnly) },
+    drainSources: receiverSources,
+    afterCreates: async () => {
+      await api.close();
+      await dep.stop(apiOnly);
+    },
+    startDispatcher: async () => {
+      srv = await dep.serve("all", `sqlite-all-10s${round}`);
+      return { server: pid(srv) };
+    },
+  });
+  return { srv, drain: { ...drained, log: await writeAheadLog(srv.port) } };
+}
+
+/**
+ * A backlog made by the warm-up creates and the API-only run (no dispatcher running), then
+ * drained by what `startDispatcher` starts; `afterCreates` runs between the two.
+ */
+async function backlogThenDrain({ label, api, key, apiSources, drainSources, afterCreates, startDispatcher }) {
   const tag = newTag("drain");
   await createMany(api, WARM_EVENTS, O.concurrency, 800_000_000, tag); // warms the API; delivered with the backlog
-  log(`sqlite${round}: ${O.events} creates with no dispatcher running (API only)`);
+  log(`${label}: ${O.events} creates with no dispatcher running (API only)`);
   const apiOnlyRun = await apiOnlyCreates({
     api,
     events: O.events,
     concurrency: O.concurrency,
-    cpuSources: { server: pid(apiOnly) },
+    cpuSources: apiSources,
     offset: 3_000_000,
     tag,
   });
-  await api.close();
-  await dep.stop(apiOnly);
-  log(`sqlite${round}: API-only create rate ${apiOnlyRun.rate}/s; draining the backlog`);
-  let srv;
+  await afterCreates?.();
+  log(`${label}: API-only create rate ${apiOnlyRun.rate}/s; draining the backlog`);
   const d = await drain({
     receiver,
     key,
     tag,
     expected: apiOnlyRun.created + WARM_EVENTS,
     timeoutMs: O.timeoutMs,
-    cpuSources: receiverSources,
-    startDispatcher: async () => {
-      srv = await dep.serve("all", `sqlite-all-10s${round}`);
-      return { server: pid(srv) };
-    },
+    cpuSources: drainSources,
+    startDispatcher,
   });
-  log(`sqlite${round}: drain ${d.rate} deliveries/s`);
-  return {
-    srv,
-    drain: { ...d, log: await writeAheadLog(srv.port), apiOnlyCreateRate: apiOnlyRun.rate, apiOnly: apiOnlyRun },
-  };
+  log(`${label}: drain ${d.rate} deliveries/s`);
+  return { ...d, apiOnlyCreateRate: apiOnlyRun.rate, apiOnly: apiOnlyRun };
 }
 
 async function sqliteSuite(result, receiverSources) {
@@ -572,32 +589,17 @@ async function postgresSuite(result, receiverSources) {
     };
 
     if (!O.skip.has("drain")) {
-      const tag = newTag("drain");
-      await createMany(api, WARM_EVENTS, O.concurrency, 800_000_000, tag); // warms the API; delivered with the backlog
-      log(`postgres: ${O.events} creates with no worker running (API only)`);
-      const apiOnlyRun = await apiOnlyCreates({
+      result.drain = await backlogThenDrain({
+        label: "postgres",
         api,
-        events: O.events,
-        concurrency: O.concurrency,
-        cpuSources: base,
-        offset: 3_000_000,
-        tag,
-      });
-      log(`postgres: API-only create rate ${apiOnlyRun.rate}/s; starting workers to drain the backlog`);
-      const d = await drain({
-        receiver,
         key,
-        tag,
-        expected: apiOnlyRun.created + WARM_EVENTS,
-        timeoutMs: O.timeoutMs,
-        cpuSources: base,
+        apiSources: base,
+        drainSources: base,
         startDispatcher: async () => {
           await startWorkers();
           return workerSources();
         },
       });
-      result.drain = { ...d, apiOnlyCreateRate: apiOnlyRun.rate, apiOnly: apiOnlyRun };
-      log(`postgres: drain ${d.rate} deliveries/s`);
     } else {
       await startWorkers();
     }
@@ -710,37 +712,53 @@ async function peerDrain(peer, receiverSources, round = "") {
 /**
  * Rounds 2..N of the SQLite comparison (round 1 is the main run's): carehooks' API-only run and
  * drain on a fresh deployment, BullMQ's drain, the reference loop's drain and the reference
- * ingest, in the main run's order. One run of each is one sample on a noisy machine; the report
- * gives the median of each ratio over the rounds.
+ * ingest. Even rounds run the peers first, so that neither side always drains first. One drain is
+ * one sample on a noisy machine; the report gives the median of each ratio over the rounds. A
+ * round's figure is null where its run failed or a drain did not deliver everything.
  */
 async function sqliteRounds(results, receiverSources) {
+  const rate = (drain) => (drain?.complete ? drain.rate : null);
   const sample = (sqlite, bullmq, loop, ingest) => ({
-    drain: sqlite?.rate,
-    apiOnly: sqlite?.apiOnlyCreateRate,
-    bullmq: bullmq?.drain?.rate,
-    sqliteLoop: loop?.drain?.rate,
-    ingestLoop: ingest?.rate,
+    drain: rate(sqlite),
+    apiOnly: sqlite?.apiOnlyCreateRate ?? null,
+    bullmq: rate(bullmq?.drain),
+    sqliteLoop: rate(loop?.drain),
+    ingestLoop: ingest?.rate ?? null,
   });
   const rounds = [sample(results.sqlite.drain, results.peers?.bullmq, results.peers?.sqliteLoop, results.ingestLoop)];
   for (let i = 2; i <= O.drainRounds; i++) {
     const label = ` (round ${i}/${O.drainRounds})`;
-    const dep = await tracked(
-      await prepareDeployment({ kind: "sqlite", extraEnv: { ...commonEnv(), CAREHOOKS_POLL_INTERVAL: "10s" } }),
-    );
+    const carehooks = async () => {
+      let dep;
+      try {
+        dep = await tracked(
+          await prepareDeployment({ kind: "sqlite", extraEnv: { ...commonEnv(), CAREHOOKS_POLL_INTERVAL: "10s" } }),
+        );
+        return (await sqliteBacklogAndDrain(dep, newSigningKey(), receiverSources, label)).drain;
+      } catch (error) {
+        log(`sqlite${label} failed: ${error.stack ?? error}`);
+        return undefined;
+      } finally {
+        if (dep) await release(dep, results.sqlite);
+      }
+    };
+    const peers = async () => ({
+      bullmq: await peerDrain("bullmq", receiverSources, label),
+      loop: await peerDrain("sqliteLoop", receiverSources, label),
+    });
     let sqlite;
-    try {
-      sqlite = (await sqliteBacklogAndDrain(dep, newSigningKey(), receiverSources, label)).drain;
-    } catch (error) {
-      log(`sqlite${label} failed: ${error.stack ?? error}`);
-    } finally {
-      await release(dep, results.sqlite);
+    let other;
+    if (i % 2 === 0) {
+      other = await peers();
+      sqlite = await carehooks();
+    } else {
+      sqlite = await carehooks();
+      other = await peers();
     }
-    const bullmq = await peerDrain("bullmq", receiverSources, label);
-    const loop = await peerDrain("sqliteLoop", receiverSources, label);
     const ingest = await ingestLoopCreates({ events: O.events, warm: WARM_EVENTS, concurrency: O.concurrency }).catch(
       (error) => log(`reference ingest${label} failed: ${error.stack ?? error}`),
     );
-    rounds.push(sample(sqlite, bullmq, loop, ingest));
+    rounds.push(sample(sqlite, other.bullmq, other.loop, ingest));
   }
   return rounds;
 }
@@ -933,16 +951,18 @@ function buildRows(results) {
   return rows;
 }
 
-/** rows: [setup, figure, value, ÷ raw, notes], and after the notes the ratio to the peer queue or the reference, where there is one. */
-/** Each ratio of every round, and their median (rounds missing either side of a ratio are left out). */
+/**
+ * Each ratio of every round (null where the round lacks either side of it), their median over the
+ * rounds that have it, and how many do (`samples`).
+ */
 function roundRatios(rounds, raw) {
   const of = (f) => {
-    const each = rounds.map(f).filter((x) => x !== undefined);
-    const sorted = [...each].sort((a, b) => a - b);
+    const each = rounds.map((r) => f(r) ?? null);
+    const sorted = each.filter((x) => x !== null).sort((a, b) => a - b);
     const mid = sorted.length >> 1;
     const median =
-      sorted.length === 0 ? undefined : sorted.length % 2 ? sorted[mid] : round((sorted[mid - 1] + sorted[mid]) / 2, 2);
-    return { median, each };
+      sorted.length === 0 ? null : sorted.length % 2 ? sorted[mid] : round((sorted[mid - 1] + sorted[mid]) / 2, 2);
+    return { median, samples: sorted.length, each };
   };
   return {
     rounds: rounds.length,
@@ -957,7 +977,9 @@ function roundRatios(rounds, raw) {
 function printRounds(results) {
   const m = results.ratios.sqliteRounds;
   if (!m) return;
-  process.stdout.write(`SQLite over ${m.rounds} rounds (median, then each round's):\n`);
+  process.stdout.write(
+    `SQLite over ${m.rounds} rounds (median, the rounds it is of, then each round's; - where one failed):\n`,
+  );
   for (const [name, r] of [
     ["drain ÷ raw", m.drain],
     ["drain ÷ BullMQ's", m.drainVsPeer],
@@ -965,11 +987,15 @@ function printRounds(results) {
     ["API-only creates ÷ raw", m.apiOnly],
     ["API-only creates ÷ the reference ingest's", m.apiOnlyVsIngestLoop],
   ]) {
-    process.stdout.write(`  ${name.padEnd(42)} ${String(r.median ?? "-").padEnd(5)} (${r.each.join(", ")})\n`);
+    const each = r.each.map((x) => x ?? "-").join(", ");
+    process.stdout.write(
+      `  ${name.padEnd(42)} ${String(r.median ?? "-").padEnd(5)} ${r.samples}/${m.rounds}  (${each})\n`,
+    );
   }
   process.stdout.write("\n");
 }
 
+/** rows: [setup, figure, value, ÷ raw, notes], and after the notes the ratio to the peer queue or the reference, where there is one. */
 function printTable(rows) {
   const header = ["setup", "figure", "value", "÷ raw", "÷ peer, ÷ reference", "notes (CPU % of one core)"];
   const cells = rows.map(([setup, figure, value, raw, notes, peer]) => [setup, figure, value, raw, peer, notes]);
@@ -1085,6 +1111,8 @@ async function main() {
   if (O.only.has("peers")) await peerSuite(results, "postgresLoop", receiverSources);
   if (O.drainRounds > 1 && O.only.has("peers") && results.sqlite?.drain) {
     results.rounds = { sqlite: await sqliteRounds(results, receiverSources) };
+  } else if (O.drainRounds > 1) {
+    log("drain rounds: left out (they need the SQLite suite's drain and the peers)");
   }
 
   log("baseline: once more at the end (drift check)");
@@ -1157,7 +1185,7 @@ async function main() {
   const rounds = q.sqliteRounds;
   if (rounds) {
     // the same SQLite targets on the median of the rounds' ratios
-    results.targetsMedianOfRounds = {
+    results.targetsOnRoundMedians = {
       sqliteDrainAtLeastHalfOfRaw: atLeast(rounds.drain.median, 0.5),
       sqliteDrainAtLeast1_5xBullmq: atLeast(rounds.drainVsPeer.median, 1.5),
       sqliteApiOnlyAtLeast0_35xRaw: atLeast(rounds.apiOnly.median, 0.35),
@@ -1169,8 +1197,8 @@ async function main() {
   printCpuPerUnit(results);
   printRounds(results);
   process.stdout.write(`targets: ${JSON.stringify(results.targets)}\n`);
-  if (results.targetsMedianOfRounds)
-    process.stdout.write(`targets, median of the rounds: ${JSON.stringify(results.targetsMedianOfRounds)}\n`);
+  if (results.targetsOnRoundMedians)
+    process.stdout.write(`targets, median of the rounds: ${JSON.stringify(results.targetsOnRoundMedians)}\n`);
   mkdirSync(path.dirname(O.out), { recursive: true });
   writeFileSync(O.out, formatJson(results));
   process.stdout.write(
