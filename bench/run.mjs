@@ -47,11 +47,12 @@ const HELP = `Usage: node bench/run.mjs [options]
                         baseline (default $CAREHOOKS_MAX_IN_FLIGHT_PER_ENDPOINT or 10)
   --baseline-seconds S  length of one raw-POST baseline run (default 2)
   --repeat K            runs of the fan-out 1 end-to-end scenario, best kept (default 2)
-  --drain-rounds N      rounds of the SQLite comparison (carehooks' API-only run and drain, BullMQ's
-                        and the reference loop's drains, the reference ingest), the main run's
-                        being the first; the report adds the median of each ratio (default 3; 1
-                        keeps the main run's alone). They need the SQLite suite and the peers:
-                        --no-peers or --only without peers leaves them out
+  --drain-rounds N      rounds of the drain comparison on each database run, the main run's being
+                        the first: carehooks' API-only run and drain on a fresh deployment, the
+                        peer's and the reference loop's drains (and on SQLite the reference
+                        ingest); the report adds the median of each ratio (default 3; 1 keeps
+                        the main run's alone). They need the peers: --no-peers, or --only
+                        without peers, leaves them out
   --warm-events N       creates before the measured end-to-end and API-only runs (default 2000):
                         the server's JIT, pools and caches settle first, as the raw baseline's
                         sender warms up for 0.5 s (~6 000 POSTs); the drain backlog includes them
@@ -710,55 +711,112 @@ async function peerDrain(peer, receiverSources, round = "") {
 }
 
 /**
- * Rounds 2..N of the SQLite comparison (round 1 is the main run's): carehooks' API-only run and
- * drain on a fresh deployment, BullMQ's drain, the reference loop's drain and the reference
- * ingest. Even rounds run the peers first, so that neither side always drains first. One drain is
- * one sample on a noisy machine; the report gives the median of each ratio over the rounds. A
- * round's figure is null where its run failed or a drain did not deliver everything.
+ * On a fresh PostgreSQL schema: an `api` and its backlog, drained by O.workers `worker`s; the
+ * schema is dropped after.
  */
-async function sqliteRounds(results, receiverSources) {
+async function postgresBacklogAndDrain(receiverSources, round, result) {
+  const dep = await tracked(await prepareDeployment({ kind: "postgres", pgBase: O.postgres, extraEnv: commonEnv() }));
+  let drained;
+  try {
+    const apiSrv = await dep.serve("api", `pg-api${round}`);
+    const api = new Api(apiSrv.port, 256);
+    await api.login(dep.clients[0]);
+    const key = newSigningKey();
+    await api.createWebhook(`http://127.0.0.1:${receiver.ports[0]}/hook/pg-drain`, key);
+    const base = { api: pid(apiSrv), postgres: () => cpuSecondsOfComm("postgres"), ...receiverSources };
+    drained = await backlogThenDrain({
+      label: `postgres${round}`,
+      api,
+      key,
+      apiSources: base,
+      drainSources: base,
+      startDispatcher: async () => {
+        const workers = await Promise.all(
+          Array.from({ length: O.workers }, (_, i) => dep.serve("worker", `pg-worker-${i + 1}${round}`)),
+        );
+        return Object.fromEntries(workers.map((w, i) => [`worker${i + 1}`, pid(w)]));
+      },
+    });
+    await api.close();
+  } finally {
+    await release(dep, result);
+  }
+  return drained;
+}
+
+/**
+ * What the rounds compare on each database: carehooks' drain on a fresh deployment (with the
+ * API-only run that makes its backlog), the peer queue's and the reference loop's drains, and on
+ * SQLite the reference ingest.
+ */
+const ROUNDS = {
+  sqlite: {
+    label: "SQLite",
+    peer: "bullmq",
+    loop: "sqliteLoop",
+    ingest: true,
+    carehooks: async (receiverSources, round, result) => {
+      const dep = await tracked(
+        await prepareDeployment({ kind: "sqlite", extraEnv: { ...commonEnv(), CAREHOOKS_POLL_INTERVAL: "10s" } }),
+      );
+      try {
+        return (await sqliteBacklogAndDrain(dep, newSigningKey(), receiverSources, round)).drain;
+      } finally {
+        await release(dep, result);
+      }
+    },
+  },
+  postgres: {
+    label: "PostgreSQL",
+    peer: "graphile",
+    loop: "postgresLoop",
+    ingest: false,
+    carehooks: postgresBacklogAndDrain,
+  },
+};
+
+/**
+ * Rounds 2..N of the comparison on `db` (round 1 is the main run's). Even rounds run the peer and
+ * the loop first, so that neither side always drains first. One drain is one sample on a noisy
+ * machine; the report gives the median of each ratio over the rounds. A round's figure is null
+ * where its run failed or a drain did not deliver everything.
+ */
+async function dbRounds(db, results, receiverSources) {
+  const r = ROUNDS[db];
   const rate = (drain) => (drain?.complete ? drain.rate : null);
-  const sample = (sqlite, bullmq, loop, ingest) => ({
-    drain: rate(sqlite),
-    apiOnly: sqlite?.apiOnlyCreateRate ?? null,
-    bullmq: rate(bullmq?.drain),
-    sqliteLoop: rate(loop?.drain),
-    ingestLoop: ingest?.rate ?? null,
+  const sample = (carehooks, peer, loop, ingest) => ({
+    drain: rate(carehooks),
+    apiOnly: carehooks?.apiOnlyCreateRate ?? null,
+    peer: rate(peer?.drain),
+    loop: rate(loop?.drain),
+    ...(r.ingest ? { ingestLoop: ingest?.rate ?? null } : {}),
   });
-  const rounds = [sample(results.sqlite.drain, results.peers?.bullmq, results.peers?.sqliteLoop, results.ingestLoop)];
+  const rounds = [sample(results[db].drain, results.peers?.[r.peer], results.peers?.[r.loop], results.ingestLoop)];
   for (let i = 2; i <= O.drainRounds; i++) {
     const label = ` (round ${i}/${O.drainRounds})`;
-    const carehooks = async () => {
-      let dep;
-      try {
-        dep = await tracked(
-          await prepareDeployment({ kind: "sqlite", extraEnv: { ...commonEnv(), CAREHOOKS_POLL_INTERVAL: "10s" } }),
-        );
-        return (await sqliteBacklogAndDrain(dep, newSigningKey(), receiverSources, label)).drain;
-      } catch (error) {
-        log(`sqlite${label} failed: ${error.stack ?? error}`);
-        return undefined;
-      } finally {
-        if (dep) await release(dep, results.sqlite);
-      }
-    };
-    const peers = async () => ({
-      bullmq: await peerDrain("bullmq", receiverSources, label),
-      loop: await peerDrain("sqliteLoop", receiverSources, label),
+    const carehooks = () =>
+      r
+        .carehooks(receiverSources, label, results[db])
+        .catch((error) => log(`${db}${label} failed: ${error.stack ?? error}`));
+    const others = async () => ({
+      peer: await peerDrain(r.peer, receiverSources, label),
+      loop: await peerDrain(r.loop, receiverSources, label),
     });
-    let sqlite;
+    let drained;
     let other;
     if (i % 2 === 0) {
-      other = await peers();
-      sqlite = await carehooks();
+      other = await others();
+      drained = await carehooks();
     } else {
-      sqlite = await carehooks();
-      other = await peers();
+      drained = await carehooks();
+      other = await others();
     }
-    const ingest = await ingestLoopCreates({ events: O.events, warm: WARM_EVENTS, concurrency: O.concurrency }).catch(
-      (error) => log(`reference ingest${label} failed: ${error.stack ?? error}`),
-    );
-    rounds.push(sample(sqlite, other.bullmq, other.loop, ingest));
+    const ingest = r.ingest
+      ? await ingestLoopCreates({ events: O.events, warm: WARM_EVENTS, concurrency: O.concurrency }).catch((error) =>
+          log(`reference ingest${label} failed: ${error.stack ?? error}`),
+        )
+      : undefined;
+    rounds.push(sample(drained, other.peer, other.loop, ingest));
   }
   return rounds;
 }
@@ -968,31 +1026,33 @@ function roundRatios(rounds, raw) {
     rounds: rounds.length,
     drain: of((r) => ratio(r.drain, raw)),
     apiOnly: of((r) => ratio(r.apiOnly, raw)),
-    drainVsPeer: of((r) => ratio(r.drain, r.bullmq)),
-    drainVsLoop: of((r) => ratio(r.drain, r.sqliteLoop)),
-    apiOnlyVsIngestLoop: of((r) => ratio(r.apiOnly, r.ingestLoop)),
+    drainVsPeer: of((r) => ratio(r.drain, r.peer)),
+    drainVsLoop: of((r) => ratio(r.drain, r.loop)),
+    ...("ingestLoop" in (rounds[0] ?? {}) ? { apiOnlyVsIngestLoop: of((r) => ratio(r.apiOnly, r.ingestLoop)) } : {}),
   };
 }
 
 function printRounds(results) {
-  const m = results.ratios.sqliteRounds;
-  if (!m) return;
-  process.stdout.write(
-    `SQLite over ${m.rounds} rounds (median, the rounds it is of, then each round's; - where one failed):\n`,
-  );
-  for (const [name, r] of [
-    ["drain ÷ raw", m.drain],
-    ["drain ÷ BullMQ's", m.drainVsPeer],
-    ["drain ÷ the reference loop's", m.drainVsLoop],
-    ["API-only creates ÷ raw", m.apiOnly],
-    ["API-only creates ÷ the reference ingest's", m.apiOnlyVsIngestLoop],
-  ]) {
-    const each = r.each.map((x) => x ?? "-").join(", ");
+  for (const [db, m] of Object.entries(results.ratios.rounds ?? {})) {
+    const { label, peer } = ROUNDS[db];
     process.stdout.write(
-      `  ${name.padEnd(42)} ${String(r.median ?? "-").padEnd(5)} ${r.samples}/${m.rounds}  (${each})\n`,
+      `${label} over ${m.rounds} rounds (median, the rounds it is of, then each round's; - where one failed):\n`,
     );
+    const lines = [
+      ["drain ÷ raw", m.drain],
+      [`drain ÷ ${PEERS[peer].label}'s`, m.drainVsPeer],
+      ["drain ÷ the reference loop's", m.drainVsLoop],
+      ["API-only creates ÷ raw", m.apiOnly],
+      ...(m.apiOnlyVsIngestLoop ? [["API-only creates ÷ the reference ingest's", m.apiOnlyVsIngestLoop]] : []),
+    ];
+    for (const [name, r] of lines) {
+      const each = r.each.map((x) => x ?? "-").join(", ");
+      process.stdout.write(
+        `  ${name.padEnd(42)} ${String(r.median ?? "-").padEnd(5)} ${r.samples}/${m.rounds}  (${each})\n`,
+      );
+    }
+    process.stdout.write("\n");
   }
-  process.stdout.write("\n");
 }
 
 /** rows: [setup, figure, value, ÷ raw, notes], and after the notes the ratio to the peer queue or the reference, where there is one. */
@@ -1109,10 +1169,14 @@ async function main() {
   }
   if (O.only.has("peers")) await peerSuite(results, "graphile", receiverSources);
   if (O.only.has("peers")) await peerSuite(results, "postgresLoop", receiverSources);
-  if (O.drainRounds > 1 && O.only.has("peers") && results.sqlite?.drain) {
-    results.rounds = { sqlite: await sqliteRounds(results, receiverSources) };
-  } else if (O.drainRounds > 1) {
-    log("drain rounds: left out (they need the SQLite suite's drain and the peers)");
+  for (const db of ["sqlite", "postgres"]) {
+    if (O.drainRounds < 2 || !O.only.has(db)) continue;
+    if (O.only.has("peers") && results[db]?.drain) {
+      results.rounds ??= {};
+      results.rounds[db] = await dbRounds(db, results, receiverSources);
+    } else {
+      log(`${db}: drain rounds left out (they need its drain and the peers)`);
+    }
   }
 
   log("baseline: once more at the end (drift check)");
@@ -1167,7 +1231,10 @@ async function main() {
     }
   }
   if (results.ingestLoop?.rate) results.ratios.ingestLoop = ratio(results.ingestLoop.rate, b1);
-  if (results.rounds?.sqlite) results.ratios.sqliteRounds = roundRatios(results.rounds.sqlite, b1);
+  for (const [db, rounds] of Object.entries(results.rounds ?? {})) {
+    results.ratios.rounds ??= {};
+    results.ratios.rounds[db] = roundRatios(rounds, b1);
+  }
   const atLeast = (x, min) => (x === undefined ? undefined : x >= min);
   const q = results.ratios;
   results.targets = {
@@ -1182,13 +1249,16 @@ async function main() {
     sqliteP99AtMost50ms: results.sqlite?.latency ? results.sqlite.latency.latencyMs.p99 <= 50 : undefined,
     postgresP99AtMost100ms: results.postgres?.latency ? results.postgres.latency.latencyMs.p99 <= 100 : undefined,
   };
-  const rounds = q.sqliteRounds;
-  if (rounds) {
-    // the same SQLite targets on the median of the rounds' ratios
+  const medians = q.rounds;
+  if (medians) {
+    // the same drain and API-only targets on the median of the rounds' ratios
+    const median = (x) => (x?.median === null ? undefined : x?.median);
     results.targetsOnRoundMedians = {
-      sqliteDrainAtLeastHalfOfRaw: atLeast(rounds.drain.median, 0.5),
-      sqliteDrainAtLeast1_5xBullmq: atLeast(rounds.drainVsPeer.median, 1.5),
-      sqliteApiOnlyAtLeast0_35xRaw: atLeast(rounds.apiOnly.median, 0.35),
+      sqliteDrainAtLeastHalfOfRaw: atLeast(median(medians.sqlite?.drain), 0.5),
+      sqliteDrainAtLeast1_5xBullmq: atLeast(median(medians.sqlite?.drainVsPeer), 1.5),
+      sqliteApiOnlyAtLeast0_35xRaw: atLeast(median(medians.sqlite?.apiOnly), 0.35),
+      postgresDrainAtLeast0_35xRaw: atLeast(median(medians.postgres?.drain), 0.35),
+      postgresDrainAtLeast2xGraphile: atLeast(median(medians.postgres?.drainVsPeer), 2),
     };
   }
   results.wallSeconds = round((now() - started) / 1000, 1);
