@@ -52,8 +52,8 @@ function histogram(
   ].join("\n");
 }
 
-function add(counts: Map<string, number>, key: string, n = 1): void {
-  counts.set(key, (counts.get(key) ?? 0) + n);
+function countOne(counts: Map<string, number>, key: string): void {
+  counts.set(key, (counts.get(key) ?? 0) + 1);
 }
 
 export class DeliveryMetrics {
@@ -67,7 +67,7 @@ export class DeliveryMetrics {
 
   /** An attempt ended with `outcome` (a DeliveryOutcome kind) after `seconds`. */
   attempted(outcome: string, seconds: number): void {
-    add(this.#outcomes, outcome);
+    countOne(this.#outcomes, outcome);
     this.#seconds += seconds;
     let bucket = 0;
     while (bucket < SECONDS.length && seconds > (SECONDS[bucket] as number)) bucket += 1;
@@ -81,7 +81,7 @@ export class DeliveryMetrics {
 
   /** A subscription state change written, by the state entered. */
   breakerChanged(state: string): void {
-    add(this.#transitions, state);
+    countOne(this.#transitions, state);
   }
 
   /** Where the in-flight gauge is read at scrape time. */

@@ -1,6 +1,7 @@
 /** Reading and re-queuing deliveries: the delivery log, resend, recover, cancellation. */
 import { sql } from "kysely";
 import type { Db } from "./open.js";
+import { EVENT_RESOURCE_KEY } from "./outbox.js";
 import type { AttemptTable, DeliveryStatus, DeliveryTable } from "./schema.js";
 
 export type DeliveryRow = Omit<DeliveryTable, "status" | "attempts" | "retries_from"> & {
@@ -66,7 +67,7 @@ const requeue = (now: number) => ({
   last_error: null,
   updated_at: now,
   resource_key: sql<string | null>`coalesce(resource_key, (
-    SELECT e.resource_type || ':' || e.resource_id FROM event e JOIN subscription s ON s.id = delivery.subscription_id
+    SELECT ${EVENT_RESOURCE_KEY} FROM event e JOIN subscription s ON s.id = delivery.subscription_id
     WHERE e.id = delivery.event_id AND s.ordering = 'per_resource'))`,
 });
 
@@ -157,8 +158,7 @@ export async function cancelPendingDeliveries(
 export async function keyOpenDeliveries(db: Db, subscriptionId: string): Promise<void> {
   for (const status of ["pending", "in_flight"] as const) {
     await sql`
-      UPDATE delivery SET resource_key = (
-        SELECT e.resource_type || ':' || e.resource_id FROM event e WHERE e.id = delivery.event_id)
+      UPDATE delivery SET resource_key = (SELECT ${EVENT_RESOURCE_KEY} FROM event e WHERE e.id = delivery.event_id)
       WHERE subscription_id = ${subscriptionId} AND status = ${sql.lit(status)} AND resource_key IS NULL`.execute(db);
   }
 }

@@ -4,7 +4,7 @@
  * event, written together. A failure leaves none of them; a commit leaves
  * all of them.
  */
-import type { InsertObject } from "kysely";
+import { type InsertObject, sql } from "kysely";
 import { newId } from "../domain/ids.js";
 import type { DialectAdapter } from "./dialect/adapter.js";
 import type { Db } from "./open.js";
@@ -74,3 +74,6 @@ WHERE s.business_id = @business AND s.deleted_at IS NULL AND s.state <> 'disable
 export function resourceKeyOf(event: Pick<NewEvent, "resource_type" | "resource_id">): string {
   return `${event.resource_type}:${event.resource_id}`;
 }
+
+/** resourceKeyOf in SQL, of an event row named `e`: for deliveries keyed after they were written. */
+export const EVENT_RESOURCE_KEY = sql<string>`e.resource_type || ':' || e.resource_id`;
