@@ -10,6 +10,7 @@
 import { BoundedMap } from "../domain/bounded-map.js";
 import type { KeyBox } from "../domain/key-box.js";
 import { encodeRequestMeta, keyIdOf } from "../domain/request-headers.js";
+import { type KeyOverlap, previousKeyStillSigning } from "../domain/signing-key.js";
 import { version } from "../version.js";
 
 /** Webhooks remembered; the one used longest ago is forgotten first. */
@@ -17,11 +18,9 @@ const CAPACITY = 10_000;
 const NONE: Readonly<Record<string, string>> = Object.freeze({});
 
 /** A webhook's settings as the claim returns them with each of its deliveries. */
-export interface StoredOptions {
+export interface StoredOptions extends KeyOverlap {
   readonly subscription_id: string;
   readonly signing_key: string | null;
-  readonly previous_signing_key: string | null;
-  readonly previous_key_expires_at: number | string | null;
   /** Sealed JSON of its custom headers, or null. */
   readonly headers: string | null;
   /** JSON list of ms, or null for the server's schedule. */
@@ -94,13 +93,10 @@ export class WebhookOptions {
     });
     const current = row.signing_key ? [keyBox.open(row.signing_key)] : [];
     const alone = signing(current);
-    // The replaced key is opened only if its overlap (CAREHOOKS_KEY_OVERLAP) has not ended at `now`;
-    // signingAt leaves it out once it has.
+    // The replaced key, opened only if its overlap has not ended at `now`; signingAt leaves it out once it has.
+    const previous = previousKeyStillSigning(row, keyBox, now);
+    const both = previous === null ? alone : signing([...current, previous]);
     const previousUntil = Number(row.previous_key_expires_at ?? 0);
-    const both =
-      row.previous_signing_key === null || previousUntil <= now
-        ? alone
-        : signing([...current, keyBox.open(row.previous_signing_key)]);
     return {
       stored: {
         subscription_id: row.subscription_id,

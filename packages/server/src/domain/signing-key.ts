@@ -25,7 +25,8 @@ export function signingKeyProblem(key: string): string | undefined {
 /** What decides whether a replaced key still signs: the sealed key and the end of its overlap. */
 export interface KeyOverlap {
   readonly previous_signing_key: string | null;
-  readonly previous_key_expires_at: number | null;
+  /** Epoch ms; PostgreSQL's bigint arrives as text. */
+  readonly previous_key_expires_at: number | string | null;
 }
 
 /**
