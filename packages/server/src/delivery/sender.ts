@@ -164,9 +164,9 @@ export class Sender {
   readonly #dispatcher: Dispatcher;
   /** Through an egress proxy: undici's ProxyAgent would otherwise parse the origin for a Host header per request. */
   readonly #proxied: boolean;
-  readonly #maxResponseBytes: number;
-  readonly #storedResponseBytes: number;
-  readonly #keepSuccessBody: boolean;
+  /** What of a body to read and keep: a success's is dropped undecoded unless kept. */
+  readonly #successBody: BodyLimits;
+  readonly #otherBody: BodyLimits;
   readonly #endpoints: EndpointCache;
   readonly #deadlines: AttemptDeadlines;
 
@@ -176,13 +176,11 @@ export class Sender {
     positive("requestTimeoutMs", requestTimeoutMs);
     this.#deadlines = new AttemptDeadlines(requestTimeoutMs);
     this.#endpoints = new EndpointCache(options.policy, options.endpointCacheSize);
-    this.#maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
-    this.#storedResponseBytes = Math.min(
-      options.storedResponseBytes ?? DEFAULT_STORED_RESPONSE_BYTES,
-      this.#maxResponseBytes,
-    );
-    this.#keepSuccessBody = options.keepSuccessBody ?? false;
-    positive("maxResponseBytes", this.#maxResponseBytes);
+    const max = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+    positive("maxResponseBytes", max);
+    const stored = Math.min(options.storedResponseBytes ?? DEFAULT_STORED_RESPONSE_BYTES, max);
+    this.#otherBody = { max, keep: stored };
+    this.#successBody = { max, keep: options.keepSuccessBody ? stored : 0 };
     const connections = options.connections ?? DEFAULT_CONNECTIONS;
     positive("connections", connections);
     // undici's own timers back up the attempt deadline; bodyTimeout is an idle gap, not a total.
@@ -266,11 +264,8 @@ export class Sender {
     }
   }
 
-  /** What of a body to read and keep: a success's is dropped undecoded unless kept. */
-  readonly #bodyLimits = (status: number): BodyLimits => ({
-    max: this.#maxResponseBytes,
-    keep: status >= 200 && status < 300 && !this.#keepSuccessBody ? 0 : this.#storedResponseBytes,
-  });
+  readonly #bodyLimits = (status: number): BodyLimits =>
+    status >= 200 && status < 300 ? this.#successBody : this.#otherBody;
 
   /** Cuts off every request in flight (shutdown, after the grace period): each send answers `aborted`. */
   abortAll(): void {
