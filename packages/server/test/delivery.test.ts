@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { keyIdOf } from "../src/domain/request-headers.js";
 import { dialects } from "./support/databases.js";
 import { booking, until } from "./support/fixtures.js";
-import { type Harness, LOCAL_DELIVERY_ENV, startHarness, type Tenant } from "./support/harness.js";
+import { type Harness, LOCAL_DELIVERY_ENV, startHarness, type Tenant, untilFailed } from "./support/harness.js";
 import { type Receiver, startReceiver } from "./support/receiver.js";
 
 const WEBHOOKS = "/notification/v1/connect/webhook/subscriptions";
@@ -360,14 +360,7 @@ describe.each(dialects())("delivery on %s", (dialect) => {
     const since = new Date().toISOString();
     await tenant.request("POST", APPOINTMENTS, booking);
     await tenant.request("POST", APPOINTMENTS, booking);
-    await until(
-      async () => {
-        const list = (await tenant.request("GET", `${WEBHOOKS}/${webhookId}/deliveries?status=failed`)).json();
-        return list.data.length === 2 ? true : undefined;
-      },
-      15_000,
-      "two failed deliveries",
-    );
+    await untilFailed(tenant, webhookId, 2);
     receiver.answer = () => ({ status: 200 });
     const recover = await tenant.request("POST", `${WEBHOOKS}/${webhookId}/recover`, { since });
     expect(recover.statusCode, recover.body).toBe(202);

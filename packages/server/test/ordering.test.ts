@@ -8,7 +8,7 @@ import { newId } from "../src/domain/ids.js";
 import { recordEvent } from "../src/store/outbox.js";
 import { dialects } from "./support/databases.js";
 import { booking, until } from "./support/fixtures.js";
-import { type Harness, LOCAL_DELIVERY_ENV, startHarness } from "./support/harness.js";
+import { type Harness, LOCAL_DELIVERY_ENV, startHarness, untilFailed } from "./support/harness.js";
 import type { Received, Receiver } from "./support/receiver.js";
 import { serverWithWebhooks, WEBHOOKS } from "./support/webhook-server.js";
 
@@ -174,14 +174,7 @@ describe.each(dialects())("per-webhook delivery settings on %s", (dialect) => {
         expect((await tenant.request("PATCH", `${APPOINTMENTS}/${appointment}`, { notes })).statusCode).toBe(200);
       }
     }
-    await until(
-      async () => {
-        const list = (await tenant.request("GET", `${WEBHOOKS}/${id}/deliveries?status=failed`)).json();
-        return list.data.length === 6 ? true : undefined;
-      },
-      15_000,
-      "six failed deliveries",
-    );
+    await untilFailed(tenant, id, 6);
     expect((await tenant.request("PATCH", `${WEBHOOKS}/${id}`, { ordering: "per_resource" })).statusCode).toBe(200);
     watch.down = false;
     const recover = await tenant.request("POST", `${WEBHOOKS}/${id}/recover`, { since });

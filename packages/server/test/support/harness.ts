@@ -11,6 +11,7 @@ import { createContext, openMigratedDatabase } from "../../src/runtime.js";
 import { createApiClient } from "../../src/store/api-clients.js";
 import { createBusiness } from "../../src/store/businesses.js";
 import { createTestDatabase, type DialectName, type TestDatabase } from "./databases.js";
+import { until } from "./fixtures.js";
 
 export interface Harness {
   readonly app: App;
@@ -37,6 +38,18 @@ export interface Tenant {
     body?: unknown,
     headers?: Record<string, string>,
   ): Promise<LightMyRequestResponse>;
+}
+
+/** Waits (up to 15 s) until `count` of a webhook's deliveries have failed. */
+export async function untilFailed(tenant: Tenant, webhookId: string, count: number): Promise<void> {
+  await until(
+    async () => {
+      const path = `/notification/v1/connect/webhook/subscriptions/${webhookId}/deliveries?status=failed`;
+      return (await tenant.request("GET", path)).json().data.length === count ? true : undefined;
+    },
+    15_000,
+    `${count} failed deliveries`,
+  );
 }
 
 let tenantCount = 0;
