@@ -11,8 +11,7 @@ const delivery = (subscription: string, settings: { cap?: number; rate?: number 
     id: `dlv_${++n}`,
     subscription_id: subscription,
     lease_token: `t${n}`,
-    max_in_flight: settings.cap ?? null,
-    rate_limit: settings.rate ?? null,
+    webhook: { id: subscription, max_in_flight: settings.cap ?? null, rate_limit: settings.rate ?? null },
   }) as ClaimedDelivery;
 
 /** Takes everything a lane lets go now. */

@@ -117,7 +117,7 @@ describe("SQLite statements over a JSON list of deliveries, after ANALYZE with n
     const overLists = [...recording.texts].filter(
       (text) => /json_each/.test(text) && /\b(delivery|subscription)\b/.test(text),
     );
-    // A create's deliveries, the claim (its credit), the leased rows, and the held leases (of a
+    // A create's deliveries, the claim (its credit), the claimed deliveries' webhooks, and the held leases (of a
     // completion and of a release, which then update each row by its rowid).
     expect(overLists).toHaveLength(4);
     const planner = new BetterSqlite3(path.join(h.database.dataDir, "carehooks.db"));

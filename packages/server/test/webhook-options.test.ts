@@ -249,7 +249,7 @@ describe("a webhook's send options, as the dispatcher works them out", () => {
   const now = Date.now();
   const overlapEnds = now + 60_000;
   const stored = {
-    subscription_id: "wh_1",
+    id: "wh_1",
     signing_key: keyBox.seal(current),
     previous_signing_key: keyBox.seal(previous),
     previous_key_expires_at: overlapEnds,

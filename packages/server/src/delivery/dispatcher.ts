@@ -40,7 +40,7 @@ import { requestHeaders } from "../domain/request-headers.js";
 import type { DeliveryMetrics } from "../ops/delivery-metrics.js";
 import type { DialectAdapter } from "../store/dialect/adapter.js";
 import { deliveriesExhausted } from "../store/operational-events.js";
-import { type ClaimedDelivery, LEASE_AHEAD, nextDueIn } from "../store/queue/claim.js";
+import { type ClaimedDelivery, type ClaimedWebhook, LEASE_AHEAD, nextDueIn } from "../store/queue/claim.js";
 import type { Completion, CompletionResult } from "../store/queue/complete.js";
 import { type DeliveryQueue, directQueue } from "../store/queue/delivery-queue.js";
 import { writeHealth } from "../store/queue/health.js";
@@ -265,13 +265,15 @@ export class Dispatcher {
         credit: new Map(this.#credit),
       }),
     );
-    const touched = new Set<string>();
+    const touched = new Map<string, ClaimedWebhook>();
     for (const delivery of claimed) {
-      this.#book.seen(delivery.subscription_id, delivery);
       this.#lanes.add(delivery);
-      touched.add(delivery.subscription_id);
+      touched.set(delivery.subscription_id, delivery.webhook);
     }
-    for (const subscriptionId of touched) this.#pump(subscriptionId);
+    for (const [subscriptionId, webhook] of touched) {
+      this.#book.seen(subscriptionId, webhook);
+      this.#pump(subscriptionId);
+    }
     // Work was due, or this worker holds some: more may be due, held back by an endpoint's cap or this
     // claim's limit. A freed slot claims again, until a claim comes back empty with nothing in flight.
     this.#more = claimed.length > 0 || this.#sending.size > 0;
@@ -402,7 +404,7 @@ export class Dispatcher {
     let schedule: readonly number[] | undefined;
     let result: SendResult;
     try {
-      const options = this.#options.of(delivery, startedAt);
+      const options = this.#options.of(delivery.webhook, startedAt);
       schedule = options.schedule;
       const signing = options.signingAt(startedAt);
       const headers = requestHeaders({
@@ -415,10 +417,10 @@ export class Dispatcher {
       });
       meta = signing.meta;
       result = await sender.send({
-        url: delivery.endpoint,
+        url: delivery.webhook.endpoint,
         headers,
         body: delivery.payload,
-        timeoutMs: delivery.timeout_ms ?? undefined,
+        timeoutMs: delivery.webhook.timeout_ms ?? undefined,
       });
     } catch (error) {
       // A key that cannot be opened (wrong master key, damaged row) must not loop through leases forever.
@@ -432,7 +434,7 @@ export class Dispatcher {
       result.kind === "response" ? result : { kind: "error", error: result.error, message: result.message },
       {
         now: finishedAt,
-        schedule: schedule ?? this.#options.scheduleOf(delivery),
+        schedule: schedule ?? this.#options.scheduleOf(delivery.webhook),
         attemptsInRound: n - delivery.retries_from,
         random: this.#random,
       },

@@ -61,8 +61,8 @@ export class Lanes {
       this.#lanes.set(id, lane);
     }
     // The claim read the subscription's settings as they are now.
-    lane.cap = Math.min(delivery.max_in_flight ?? this.#serverCap, this.#serverCap);
-    this.#setRate(id, delivery.rate_limit);
+    lane.cap = Math.min(delivery.webhook.max_in_flight ?? this.#serverCap, this.#serverCap);
+    this.#setRate(id, delivery.webhook.rate_limit);
     lane.ready.push(delivery);
     this.#ready++;
   }

@@ -2,7 +2,7 @@
  * What every attempt to one webhook sends alike: its signing keys opened, its
  * own request headers, its retry schedule and what the delivery log rebuilds
  * its headers from. The claim returns them as stored (sealed keys, sealed
- * JSON, JSON) with every delivery, and a webhook is sent to over and over with
+ * JSON, JSON) with the webhook of its deliveries, and a webhook is sent to over and over with
  * the same values, so they are worked out once per webhook and stored value,
  * not once per attempt: an attempt makes one lookup by webhook id and a few
  * string comparisons that show nothing changed.
@@ -17,9 +17,10 @@ import { version } from "../version.js";
 const CAPACITY = 10_000;
 const NONE: Readonly<Record<string, string>> = Object.freeze({});
 
-/** A webhook's settings as the claim returns them with each of its deliveries. */
+/** A webhook's settings as the claim returns them (store/queue/claim.ts, ClaimedWebhook). */
 export interface StoredOptions extends KeyOverlap {
-  readonly subscription_id: string;
+  /** The webhook's (subscription's) id. */
+  readonly id: string;
   readonly signing_key: string | null;
   /** Sealed JSON of its custom headers, or null. */
   readonly headers: string | null;
@@ -61,10 +62,10 @@ export class WebhookOptions {
    * or the headers cannot be opened.
    */
   of(row: StoredOptions, now: number): SendOptions {
-    const known = this.#known.get(row.subscription_id);
-    if (known !== undefined && sameStored(known.stored, row)) return known;
+    const known = this.#known.get(row.id);
+    if (known !== undefined && (known.stored === row || sameStored(known.stored, row))) return known;
     const entry = this.#work(row, now);
-    this.#known.set(row.subscription_id, entry);
+    this.#known.set(row.id, entry);
     return entry;
   }
 
@@ -98,14 +99,8 @@ export class WebhookOptions {
     const both = previous === null ? alone : signing([...current, previous]);
     const previousUntil = Number(row.previous_key_expires_at ?? 0);
     return {
-      stored: {
-        subscription_id: row.subscription_id,
-        signing_key: row.signing_key,
-        previous_signing_key: row.previous_signing_key,
-        previous_key_expires_at: row.previous_key_expires_at,
-        headers: row.headers,
-        retry_schedule: row.retry_schedule,
-      },
+      // The claim shares one object among a webhook's deliveries: the same object is the same values.
+      stored: row,
       custom,
       schedule: this.scheduleOf(row),
       signingAt: (now) => (previousUntil > now ? both : alone),
