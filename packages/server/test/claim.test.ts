@@ -5,6 +5,7 @@ import { type Completion, completeBatch } from "../src/store/queue/complete.js";
 import { beat, reconcileInFlight, releaseLeases } from "../src/store/queue/workers.js";
 import { claimTask } from "../src/store/tasks.js";
 import { dialects } from "./support/databases.js";
+import { booking } from "./support/fixtures.js";
 import { type Harness, startHarness } from "./support/harness.js";
 
 describe.each(dialects())("claiming on %s", (dialect) => {
@@ -176,6 +177,52 @@ describe.each(dialects())("claiming on %s", (dialect) => {
     expect(held).toHaveLength(3);
     return { now, due, ids, held };
   }
+
+  it("return each delivery with its event's payload and its webhook, read once and shared by its deliveries", async () => {
+    const tenant = await h.tenant();
+    const hooks = [];
+    for (const endpoint of ["https://one.example.com/hook", "https://two.example.com/hook"]) {
+      const created = await tenant.request("POST", "/notification/v1/connect/webhook/subscriptions", {
+        endpoint,
+        event_names: ["appointment.created"],
+        headers: { "x-team": "billing" },
+      });
+      expect(created.statusCode, created.body).toBe(201);
+      hooks.push({ id: (created.json() as { id: string }).id, endpoint });
+    }
+    for (let i = 0; i < 2; i++)
+      expect((await tenant.request("POST", "/dr/v1/business/appointments", booking)).statusCode).toBe(201);
+    const mine = new Set(hooks.map((hook) => hook.id));
+    const claimed = (await claimBatch(h.ctx.adapter, limits)).claimed.filter((d) => mine.has(d.subscription_id));
+    expect(claimed).toHaveLength(4);
+    for (const hook of hooks) {
+      const [first, second] = claimed.filter((d) => d.subscription_id === hook.id) as [
+        ClaimedDelivery,
+        ClaimedDelivery,
+      ];
+      expect(second.webhook).toBe(first.webhook);
+      expect(first.webhook).toMatchObject({ id: hook.id, endpoint: hook.endpoint, state: "active", timeout_ms: null });
+      // As stored: the keys and headers sealed by the master key, opened only by the sender.
+      const stored = await h.ctx.db
+        .selectFrom("subscription")
+        .select(["signing_key", "headers", "retry_schedule"])
+        .where("id", "=", hook.id)
+        .executeTakeFirstOrThrow();
+      expect(first.webhook).toMatchObject(stored);
+      expect(first.webhook.headers).toMatch(/\S/);
+      expect(first.webhook.headers).not.toContain("billing");
+      for (const delivery of [first, second]) {
+        expect(JSON.parse(delivery.payload)).toMatchObject({ event: "appointment.created" });
+        expect(delivery).toMatchObject({ event_name: "appointment.created", attempts: 0, retries_from: 0 });
+      }
+    }
+    const [a, b] = hooks.map((hook) => claimed.find((d) => d.subscription_id === hook.id)?.webhook);
+    expect(a).not.toBe(b);
+    await releaseLeases(
+      h.ctx.adapter,
+      claimed.map((d) => ({ id: d.id, token: d.lease_token })),
+    );
+  });
 
   it("release leases in one call, each only under its own token", async () => {
     const { ids, held } = await threeClaimed();

@@ -77,6 +77,9 @@ describe("claims and completions run on another thread's connection (SQLite)", (
       });
       expect(claimed.map((d) => d.subscription_id)).toEqual([hook.id, hook.id]);
       expect(JSON.parse(claimed[0]?.payload ?? "{}")).toMatchObject({ event: "appointment.created" });
+      // The webhook crosses once: after the clone its deliveries still share one object.
+      expect(claimed[0]?.webhook).toBe(claimed[1]?.webhook);
+      expect(claimed[0]?.webhook).toMatchObject({ id: hook.id, endpoint: "http://127.0.0.1:9/hooks", state: "active" });
       const now = Date.now();
       const completions = claimed.map((d, i) => ({
         deliveryId: d.id,
