@@ -190,38 +190,86 @@ describe.each(dialects())("claiming on %s", (dialect) => {
       expect(created.statusCode, created.body).toBe(201);
       hooks.push({ id: (created.json() as { id: string }).id, endpoint });
     }
+    // Every column the claim returns set to a value of its own (an active webhook ignores the breaker's).
+    const now = Date.now();
+    for (const [i, hook] of hooks.entries()) {
+      await h.ctx.db
+        .updateTable("subscription")
+        .set({
+          max_in_flight: 3 + i,
+          rate_limit: 50 + i,
+          timeout_ms: 4000 + i,
+          retry_schedule: `[${1000 + i}]`,
+          previous_signing_key: `sealed-previous-${i}`,
+          previous_key_expires_at: now + 60_000 + i,
+          state_reason: `reason ${i}`,
+          failure_streak: 2 + i,
+          failing_since: now - 5000 - i,
+          probe_at: now + 5000 + i,
+        })
+        .where("id", "=", hook.id)
+        .execute();
+    }
     for (let i = 0; i < 2; i++)
       expect((await tenant.request("POST", "/dr/v1/business/appointments", booking)).statusCode).toBe(201);
-    const mine = new Set(hooks.map((hook) => hook.id));
-    const claimed = (await claimBatch(h.ctx.adapter, limits)).claimed.filter((d) => mine.has(d.subscription_id));
-    expect(claimed).toHaveLength(4);
-    for (const hook of hooks) {
-      const [first, second] = claimed.filter((d) => d.subscription_id === hook.id) as [
-        ClaimedDelivery,
-        ClaimedDelivery,
-      ];
-      expect(second.webhook).toBe(first.webhook);
-      expect(first.webhook).toMatchObject({ id: hook.id, endpoint: hook.endpoint, state: "active", timeout_ms: null });
-      // As stored: the keys and headers sealed by the master key, opened only by the sender.
-      const stored = await h.ctx.db
-        .selectFrom("subscription")
-        .select(["signing_key", "headers", "retry_schedule"])
-        .where("id", "=", hook.id)
-        .executeTakeFirstOrThrow();
-      expect(first.webhook).toMatchObject(stored);
-      expect(first.webhook.headers).toMatch(/\S/);
-      expect(first.webhook.headers).not.toContain("billing");
-      for (const delivery of [first, second]) {
-        expect(JSON.parse(delivery.payload)).toMatchObject({ event: "appointment.created" });
-        expect(delivery).toMatchObject({ event_name: "appointment.created", attempts: 0, retries_from: 0 });
+    const everything = (await claimBatch(h.ctx.adapter, limits)).claimed;
+    try {
+      const mine = new Set(hooks.map((hook) => hook.id));
+      const claimed = everything.filter((d) => mine.has(d.subscription_id));
+      expect(claimed).toHaveLength(4);
+      for (const hook of hooks) {
+        const [first, second] = claimed.filter((d) => d.subscription_id === hook.id) as [
+          ClaimedDelivery,
+          ClaimedDelivery,
+        ];
+        expect(second.webhook).toBe(first.webhook);
+        // Every column as stored (the keys and headers sealed by the master key, opened only by the sender).
+        const stored = await h.ctx.db
+          .selectFrom("subscription")
+          .select([
+            "id",
+            "endpoint",
+            "signing_key",
+            "previous_signing_key",
+            "previous_key_expires_at",
+            "state",
+            "state_reason",
+            "state_changed_at",
+            "failure_streak",
+            "failing_since",
+            "probe_at",
+            "max_in_flight",
+            "rate_limit",
+            "headers",
+            "timeout_ms",
+            "retry_schedule",
+          ])
+          .where("id", "=", hook.id)
+          .executeTakeFirstOrThrow();
+        expect(first.webhook).toEqual(stored);
+        expect(first.webhook).toMatchObject({ endpoint: hook.endpoint, state: "active" });
+        expect(first.webhook.headers).toMatch(/\S/);
+        expect(first.webhook.headers).not.toContain("billing");
+        for (const delivery of [first, second]) {
+          const event = await h.ctx.db
+            .selectFrom("event")
+            .select(["payload", "name"])
+            .where("id", "=", delivery.event_id)
+            .executeTakeFirstOrThrow();
+          expect(delivery.payload).toBe(event.payload);
+          expect(delivery).toMatchObject({ event_name: event.name, attempts: 0, retries_from: 0 });
+        }
+        expect(first.event_id).not.toBe(second.event_id);
       }
+      const [a, b] = hooks.map((hook) => claimed.find((d) => d.subscription_id === hook.id)?.webhook);
+      expect(a).not.toBe(b);
+    } finally {
+      // Everything this claim took, other tests' due deliveries included, goes back.
+      await releaseLeases(
+        h.ctx.adapter,
+        everything.map((d) => ({ id: d.id, token: d.lease_token })),
+      );
     }
-    const [a, b] = hooks.map((hook) => claimed.find((d) => d.subscription_id === hook.id)?.webhook);
-    expect(a).not.toBe(b);
-    await releaseLeases(
-      h.ctx.adapter,
-      claimed.map((d) => ({ id: d.id, token: d.lease_token })),
-    );
   });
 
   it("release leases in one call, each only under its own token", async () => {

@@ -44,7 +44,8 @@ export interface SendOptions {
 }
 
 interface Entry extends SendOptions {
-  readonly stored: StoredOptions;
+  /** The values it was worked out from: the last claim's object that had them. */
+  stored: StoredOptions;
 }
 
 export class WebhookOptions {
@@ -63,7 +64,12 @@ export class WebhookOptions {
    */
   of(row: StoredOptions, now: number): SendOptions {
     const known = this.#known.get(row.id);
-    if (known !== undefined && (known.stored === row || sameStored(known.stored, row))) return known;
+    if (known?.stored === row) return known;
+    if (known !== undefined && sameStored(known.stored, row)) {
+      // A claim shares one object among a webhook's deliveries: the next of them is found by identity.
+      known.stored = row;
+      return known;
+    }
     const entry = this.#work(row, now);
     this.#known.set(row.id, entry);
     return entry;
@@ -99,7 +105,6 @@ export class WebhookOptions {
     const both = previous === null ? alone : signing([...current, previous]);
     const previousUntil = Number(row.previous_key_expires_at ?? 0);
     return {
-      // The claim shares one object among a webhook's deliveries: the same object is the same values.
       stored: row,
       custom,
       schedule: this.scheduleOf(row),

@@ -1,5 +1,7 @@
 /**
- * Claims due deliveries for one worker: one statement per batch.
+ * Claims due deliveries for one worker: one statement per batch on
+ * PostgreSQL; on SQLite one that leases, then one that reads the leased
+ * deliveries' webhooks, in one transaction.
  *
  * Glossary:
  * - due: pending with next_attempt_at ≤ now (the database's clock).
@@ -97,8 +99,9 @@ export interface ClaimLimits {
 /**
  * A webhook as a claim read it: where and how its deliveries are sent, and its
  * breaker state (domain/breaker.ts). One object per webhook and claim, shared
- * by every delivery of it the claim leased: the row is read once, not once per
- * delivery, and a claim passed between threads carries it once.
+ * by every delivery of it the claim leased, so a claim passed between threads
+ * carries it once. SQLite reads the row once per claim; PostgreSQL's claim
+ * returns its columns with each delivery, and they are gathered here.
  */
 export interface ClaimedWebhook extends Health {
   readonly id: string;
@@ -135,9 +138,9 @@ export interface ClaimResult {
 /** A claimed delivery's own columns, `payload` aside. */
 const DELIVERY_COLUMNS = "id, event_id, subscription_id, event_name, attempts, retries_from, lease_token";
 
-/** A claimed webhook's columns, over a subscription row `s`. */
-const WEBHOOK_COLUMNS = `
-  s.id, s.endpoint, s.signing_key, s.previous_signing_key, s.previous_key_expires_at,
+/** A claimed webhook's columns but its id, over a subscription row `s`. */
+const WEBHOOK_SETTINGS = `
+  s.endpoint, s.signing_key, s.previous_signing_key, s.previous_key_expires_at,
   s.state, s.state_reason, s.state_changed_at, s.failure_streak, s.failing_since, s.probe_at,
   s.max_in_flight, s.rate_limit, s.headers, s.timeout_ms, s.retry_schedule`;
 
@@ -204,7 +207,7 @@ RETURNING ${DELIVERY_COLUMNS},
 
 /** The claimed deliveries' webhooks, looked up list first by primary key whatever the statistics say (see held.ts). */
 const SQLITE_WEBHOOKS = `
-SELECT ${WEBHOOK_COLUMNS}
+SELECT s.id, ${WEBHOOK_SETTINGS}
 FROM json_each(@ids) j
 CROSS JOIN subscription s INDEXED BY ${SUBSCRIPTION_BY_ID} ON s.id = j.value`;
 
@@ -256,7 +259,7 @@ d AS (
   RETURNING d.id, d.event_id, d.subscription_id, d.event_name, d.attempts, d.retries_from, d.lease_token
 )
 SELECT d.id, d.event_id, d.subscription_id, d.event_name, d.attempts, d.retries_from, d.lease_token, e.payload,
-  ${WEBHOOK_COLUMNS.replace("s.id, ", "")}
+  ${WEBHOOK_SETTINGS}
 FROM d JOIN event e ON e.id = d.event_id JOIN s ON s.id = d.subscription_id`;
 });
 
@@ -293,7 +296,12 @@ export async function claimBatch(adapter: DialectAdapter, limits: ClaimLimits): 
     const webhooks = new Map(
       (await rowsOf<ClaimedWebhook>(trx, SQLITE_WEBHOOKS, { ids })).map((webhook) => [webhook.id, webhook]),
     );
-    const claimed = leased.map((row) => ({ ...row, webhook: webhooks.get(row.subscription_id) as ClaimedWebhook }));
+    const claimed = leased.map((row) => {
+      const webhook = webhooks.get(row.subscription_id);
+      // Leased in this transaction, so its row is there; if not, nothing is leased rather than left stranded.
+      if (webhook === undefined) throw new Error(`claimed a delivery of webhook ${row.subscription_id}, not found`);
+      return { ...row, webhook };
+    });
     return { claimed };
   });
 }
