@@ -1,11 +1,12 @@
 /**
  * What every attempt to one webhook sends alike: its signing keys opened, its
  * own request headers, its retry schedule and what the delivery log rebuilds
- * its headers from. The claim returns them as stored (sealed keys, sealed
- * JSON, JSON) with the webhook of its deliveries, and a webhook is sent to over and over with
- * the same values, so they are worked out once per webhook and stored value,
- * not once per attempt: an attempt makes one lookup by webhook id and a few
- * string comparisons that show nothing changed.
+ * its headers from. A claim returns them as stored (sealed keys, sealed
+ * JSON, JSON) in one object per webhook, shared by its deliveries, and a
+ * webhook is sent to over and over with the same values, so they are worked
+ * out once per webhook and stored value, not once per attempt: an attempt
+ * makes one lookup by webhook id, then finds the claim's object it was worked
+ * out from, or compares a few strings that show nothing changed.
  */
 import { BoundedMap } from "../domain/bounded-map.js";
 import type { KeyBox } from "../domain/key-box.js";
