@@ -81,8 +81,9 @@ describe("the completion batcher", () => {
       [1, 2, 3],
       [4, 5],
     ]);
-    // Timers may fire a little early by performance.now().
-    expect((started[1]?.at ?? 0) - addedAt).toBeGreaterThanOrEqual(29);
+    // Its own 30 ms, not the first write's 10: a timer may fire a millisecond or two early by
+    // performance.now() (libuv schedules it from its loop's cached millisecond clock; 28.7 ms seen in CI).
+    expect((started[1]?.at ?? 0) - addedAt).toBeGreaterThanOrEqual(25);
   });
 
   it("writes a failed batch again until it is written, and only then reports it written", async () => {
