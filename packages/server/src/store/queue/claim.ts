@@ -313,39 +313,14 @@ type PostgresClaimed = Omit<ClaimedDelivery, "webhook"> & Omit<ClaimedWebhook, "
 function webhooksShared(rows: readonly PostgresClaimed[]): ClaimedDelivery[] {
   const webhooks = new Map<string, ClaimedWebhook>();
   return rows.map((row) => {
-    let webhook = webhooks.get(row.subscription_id);
+    const { id, event_id, subscription_id, event_name, attempts, retries_from, lease_token, payload, ...settings } =
+      row;
+    let webhook = webhooks.get(subscription_id);
     if (webhook === undefined) {
-      webhook = {
-        id: row.subscription_id,
-        endpoint: row.endpoint,
-        signing_key: row.signing_key,
-        previous_signing_key: row.previous_signing_key,
-        previous_key_expires_at: row.previous_key_expires_at,
-        state: row.state,
-        state_reason: row.state_reason,
-        state_changed_at: row.state_changed_at,
-        failure_streak: row.failure_streak,
-        failing_since: row.failing_since,
-        probe_at: row.probe_at,
-        max_in_flight: row.max_in_flight,
-        rate_limit: row.rate_limit,
-        headers: row.headers,
-        timeout_ms: row.timeout_ms,
-        retry_schedule: row.retry_schedule,
-      };
-      webhooks.set(row.subscription_id, webhook);
+      webhook = { id: subscription_id, ...settings };
+      webhooks.set(subscription_id, webhook);
     }
-    return {
-      id: row.id,
-      event_id: row.event_id,
-      subscription_id: row.subscription_id,
-      event_name: row.event_name,
-      attempts: row.attempts,
-      retries_from: row.retries_from,
-      lease_token: row.lease_token,
-      payload: row.payload,
-      webhook,
-    };
+    return { id, event_id, subscription_id, event_name, attempts, retries_from, lease_token, payload, webhook };
   });
 }
 
