@@ -273,7 +273,7 @@ describe("a webhook's send options, as the dispatcher works them out", () => {
     const options = new WebhookOptions(keyBox, [60_000]);
     const first = options.of(stored, now);
     expect(options.of({ ...stored }, now)).toBe(first);
-    // PostgreSQL gives the end of the overlap (bigint) as text: the same value.
+    // The end of the overlap given as text is the same value.
     expect(options.of({ ...stored, previous_key_expires_at: String(overlapEnds) }, now)).toBe(first);
     // Each change against the options of `stored`, worked out just before.
     const changed = (field: Partial<typeof stored>) => {

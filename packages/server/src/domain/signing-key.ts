@@ -25,7 +25,7 @@ export function signingKeyProblem(key: string): string | undefined {
 /** What decides whether a replaced key still signs: the sealed key and the end of its overlap. */
 export interface KeyOverlap {
   readonly previous_signing_key: string | null;
-  /** Epoch ms; PostgreSQL's bigint arrives as text. */
+  /** Epoch ms. Both dialects return a number (PostgreSQL's int8 is parsed in dialect/postgres.ts); text is read alike. */
   readonly previous_key_expires_at: number | string | null;
 }
 
