@@ -1,0 +1,86 @@
+/**
+ * The benchmark tools keep working as the code under them changes: the harness
+ * (`bench/run.mjs`) on a small SQLite run, and the micro-benchmarks a
+ * maintainer reaches for when profiling (sender, queue, filter). Figures are
+ * not checked (this machine is shared); what is checked is that each tool runs
+ * to its end against the current build and that the harness saw every event
+ * delivered once, signed, and nothing it did not send.
+ */
+import { execFile } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { afterAll, describe, expect, it } from "vitest";
+
+const run = promisify(execFile);
+const root = fileURLToPath(new URL("../../../", import.meta.url));
+const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "carehooks-bench-tools-"));
+
+afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
+
+/** Runs a bench script from the repository root; resolves to its standard output. */
+async function bench(script: string, args: readonly string[], timeoutMs: number): Promise<string> {
+  const { stdout } = await run(process.execPath, [path.join("bench", script), ...args], {
+    cwd: root,
+    timeout: timeoutMs,
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  return stdout;
+}
+
+interface DrainLike {
+  readonly complete: boolean;
+  readonly duplicates: number;
+  readonly strays: number;
+  readonly signaturesBad: number;
+}
+
+describe("benchmark tools", () => {
+  it("bench/run.mjs measures a small SQLite deployment end to end and as a drain", async () => {
+    const out = path.join(scratch, "run.json");
+    await bench(
+      "run.mjs",
+      [
+        ...["--only", "sqlite", "--no-peers", "--skip", "fanout,latency,paths"],
+        ...["--events", "200", "--warm-events", "50", "--drain-rounds", "1", "--repeat", "1"],
+        ...["--baseline-seconds", "0.5", "--out", out],
+      ],
+      120_000,
+    );
+    const results = JSON.parse(fs.readFileSync(out, "utf8"));
+    expect(results.baseline.fanout1.best.rate).toBeGreaterThan(0);
+    const runs: [string, DrainLike][] = [
+      ["end to end", results.sqlite.e2e.best],
+      ["drain", results.sqlite.drain],
+    ];
+    for (const [name, measured] of runs) {
+      expect(measured, name).toMatchObject({ complete: true, duplicates: 0, strays: 0, signaturesBad: 0 });
+    }
+    expect(results.sqlite.drain.delivered).toBe(results.sqlite.drain.expected);
+  }, 150_000);
+
+  it("bench/sender-micro.mjs times the sender and the dispatcher's metrics", async () => {
+    const stdout = await bench("sender-micro.mjs", ["--sends", "300", "--rounds", "1", "--json"], 60_000);
+    const report = JSON.parse(stdout.slice(stdout.indexOf("\n{") + 1));
+    const names = report.rows.map((row: { name: string }) => row.name);
+    expect(names).toContain("sender after (2xx dumped)");
+    for (const row of report.rows) expect(row.cpuUsPerAttempt, row.name).toBeGreaterThan(0);
+    expect(report.metricRows[0].ns).toBeGreaterThan(0);
+  }, 90_000);
+
+  it("bench/queue-micro.mjs claims and completes a backlog made through the API", async () => {
+    const stdout = await bench("queue-micro.mjs", ["--events", "200", "--batch", "20", "--rounds", "1"], 60_000);
+    // The build's row: the claim's and the completion's µs per delivery, then how many claims it took.
+    const row = /^after\s+([\d.]+)\s+([\d.]+)\s+(\d+)/m.exec(stdout);
+    expect(row, stdout).not.toBeNull();
+    expect(Number(row?.[3])).toBeGreaterThanOrEqual(10);
+  }, 90_000);
+
+  it("bench/filter-micro.mjs times choosing subscribers with and without a filter", async () => {
+    const stdout = await bench("filter-micro.mjs", [], 60_000);
+    expect(stdout).toMatch(/with filter:\s+[\d.]+ µs per create/);
+    expect(stdout).toMatch(/compiling the filter:\s+[\d.]+ µs/);
+  }, 90_000);
+});
