@@ -13,6 +13,7 @@ import {
   bullmqDrain,
   graphileDrain,
   ingestLoopCreates,
+  peerNodeFlags,
   postgresLoopDrain,
   redisReachable,
   sqliteLoopDrain,
@@ -77,7 +78,11 @@ const HELP = `Usage: node bench/run.mjs [options]
   --env KEY=VALUE       extra environment for every carehooks process (repeatable), e.g.
                         --env CAREHOOKS_SQLITE_SYNCHRONOUS=NORMAL
   --node-flags=FLAGS    flags for node in every carehooks process (space-separated; after "=",
-                        as they start with "--"), e.g. --node-flags=--interrupt-budget=16384
+                        as they start with "--"), e.g. --node-flags=--interrupt-budget=67584
+                        (Node 20's own, which serve lowers unless node is given one)
+  --peer-node-flags=FLAGS
+                        the same for the peer queues and the reference loops and ingest (default
+                        none: Node's defaults, as a team would run them)
   --cpu-prof DIR        run every carehooks process with node --cpu-prof, profiles into DIR
   --sql-profile DIR     time every SQLite statement in carehooks processes, DIR/sql-<pid>.json
 `;
@@ -112,6 +117,7 @@ const { values: opt } = parseArgs({
     out: { type: "string", default: path.join(ROOT, "bench/results/latest.json") },
     env: { type: "string", multiple: true, default: [] },
     "node-flags": { type: "string" },
+    "peer-node-flags": { type: "string" },
     "cpu-prof": { type: "string" },
     "sql-profile": { type: "string" },
     help: { type: "boolean", default: false },
@@ -185,6 +191,7 @@ if (!["ports", "paths", "both"].includes(O.fanoutTarget)) {
   process.exit(2);
 }
 if (opt["node-flags"]) serveNodeFlags.push(...opt["node-flags"].split(/\s+/).filter(Boolean));
+if (opt["peer-node-flags"]) peerNodeFlags.push(...opt["peer-node-flags"].split(/\s+/).filter(Boolean));
 if (opt["cpu-prof"]) {
   const dir = path.resolve(opt["cpu-prof"]);
   mkdirSync(dir, { recursive: true });
@@ -1101,7 +1108,7 @@ async function main() {
   const results = {
     date: new Date().toISOString(),
     machine: machine(),
-    options: { ...O, only: [...O.only], skip: [...O.skip] },
+    options: { ...O, only: [...O.only], skip: [...O.skip], nodeFlags: serveNodeFlags, peerNodeFlags },
     baseline: {},
   };
   const m = results.machine;

@@ -11,6 +11,9 @@ import { sleep } from "./stats.mjs";
 
 const script = (name) => fileURLToPath(new URL(`../peers/${name}.mjs`, import.meta.url));
 
+/** Flags for `node` in every peer and reference process (`--peer-node-flags`); none: Node's defaults. */
+export const peerNodeFlags = [];
+
 /** Peers running now: { child, leftover } (leftover removes what the child may have left behind). */
 const running = new Set();
 
@@ -66,7 +69,7 @@ async function peerDrain({
   timeoutMs,
   cpuSources,
 }) {
-  const child = await forkChild(script(peer), [], peer);
+  const child = await forkChild(script(peer), [], peer, peerNodeFlags);
   const entry = { child, leftover };
   running.add(entry);
   try {
@@ -134,7 +137,7 @@ function postgresPeerDrain({ postgres, peer, prefix, ...rest }) {
  * `events` creates with the same client and concurrency as carehooks' API-only run.
  */
 export async function ingestLoopCreates({ events, warm, concurrency }) {
-  const child = await forkChild(script("ingest-loop"), [], "ingest-loop");
+  const child = await forkChild(script("ingest-loop"), [], "ingest-loop", peerNodeFlags);
   const entry = { child };
   running.add(entry);
   try {

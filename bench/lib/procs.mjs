@@ -86,8 +86,9 @@ export function spawnNode(args, { env, name, cwd }) {
  * once the child says it is ready, to { child, ready, call(cmd, args) }. A call rejects when the child
  * answers with an error or exits first.
  */
-export async function forkChild(script, args, name) {
-  const child = fork(script, args, { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+export async function forkChild(script, args, name, nodeFlags = []) {
+  const execArgv = nodeFlags.length > 0 ? [...process.execArgv, ...nodeFlags] : process.execArgv;
+  const child = fork(script, args, { stdio: ["ignore", "inherit", "inherit", "ipc"], execArgv });
   track(child, name);
   const pending = new Map();
   let nextId = 1;
