@@ -12,6 +12,7 @@ import { dialectOf } from "../store/open.js";
 import { directQueue } from "../store/queue/delivery-queue.js";
 import { returnAllLeases } from "../store/queue/workers.js";
 import { addSettingOptions, configFrom } from "./database-options.js";
+import { tuneV8 } from "./v8-tuning.js";
 
 /** Time after the grace period to release leases and close connections. */
 const SHUTDOWN_MARGIN_MS = 3000;
@@ -51,6 +52,8 @@ function sqliteFileOf(url: string): string | undefined {
 }
 
 export async function serve(config: Config): Promise<void> {
+  // First: every function that gets hot from here on, on this thread and the dispatcher's, gets the budget.
+  tuneV8(config.v8InterruptBudget);
   const secrets = resolveSecrets(config);
   const sqliteFile = sqliteFileOf(config.databaseUrl);
   const lock = sqliteFile === undefined ? undefined : lockDatabase(sqliteFile);
