@@ -56,6 +56,12 @@ const builds = { after: path.join(SERVER_DIR, "dist") };
 if (opts.baseline) builds.before = path.resolve(opts.baseline);
 
 const deployment = await prepareDeployment({ kind: "sqlite" });
+// Stopped from outside (a test's timeout, Ctrl-C): its server and its files go too.
+for (const signal of ["SIGINT", "SIGTERM"]) {
+  process.once(signal, () => {
+    void deployment.cleanup().finally(() => process.exit(130));
+  });
+}
 try {
   const proc = await deployment.serve("api", "api");
   const api = new Api(proc.port);
@@ -73,11 +79,11 @@ try {
   console.log(
     `queue: ${opts.events} deliveries per round, claims of ${opts.batch}, synchronous=${opts.synchronous}${opts.analyze ? (opts["small-statistics"] ? ", small statistics" : ", analyzed") : ""}, ${opts.rounds} rounds, medians`,
   );
-  console.log("build     claim µs/delivery   complete µs/delivery   claims");
+  console.log("build     claim µs/delivery   complete µs/delivery   claims   delivered");
   for (const [label, rounds] of Object.entries(samples)) {
     const median = (key) => summarize(rounds.map((round) => round[key])).p50;
     console.log(
-      `${label.padEnd(9)} ${String(median("claimUs")).padStart(17)} ${String(median("completeUs")).padStart(22)} ${String(median("claims")).padStart(8)}`,
+      `${label.padEnd(9)} ${String(median("claimUs")).padStart(17)} ${String(median("completeUs")).padStart(22)} ${String(median("claims")).padStart(8)} ${String(median("delivered")).padStart(11)}`,
     );
   }
 } finally {
@@ -87,6 +93,14 @@ try {
 /** Claims and completes the whole backlog with `dist`'s statements, on a fresh copy of the database. */
 async function drainOnce(dist) {
   const dir = mkdtempSync(path.join(os.tmpdir(), "carehooks-queue-micro-"));
+  try {
+    return await drainCopy(dist, dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function drainCopy(dist, dir) {
   for (const file of ["carehooks.db", "carehooks.db-wal"]) {
     try {
       cpSync(path.join(deployment.dataDir, file), path.join(dir, file));
@@ -153,6 +167,5 @@ async function drainOnce(dist) {
     completeMs += performance.now() - t0;
   }
   await adapter.close();
-  rmSync(dir, { recursive: true, force: true });
-  return { claimUs: (claimMs * 1000) / delivered, completeUs: (completeMs * 1000) / delivered, claims };
+  return { claimUs: (claimMs * 1000) / delivered, completeUs: (completeMs * 1000) / delivered, claims, delivered };
 }

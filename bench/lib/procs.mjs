@@ -87,7 +87,7 @@ export function spawnNode(args, { env, name, cwd }) {
  * answers with an error or exits first.
  */
 export async function forkChild(script, args, name, nodeFlags = []) {
-  const execArgv = nodeFlags.length > 0 ? [...process.execArgv, ...nodeFlags] : process.execArgv;
+  const execArgv = [...process.execArgv, ...nodeFlags];
   const child = fork(script, args, { stdio: ["ignore", "inherit", "inherit", "ipc"], execArgv });
   track(child, name);
   const pending = new Map();

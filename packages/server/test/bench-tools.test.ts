@@ -32,9 +32,12 @@ async function bench(script: string, args: readonly string[], timeoutMs: number)
 
 interface DrainLike {
   readonly complete: boolean;
+  readonly delivered: number;
   readonly duplicates: number;
   readonly strays: number;
+  readonly signaturesOk: number;
   readonly signaturesBad: number;
+  readonly unsigned: number;
 }
 
 describe("benchmark tools", () => {
@@ -50,13 +53,16 @@ describe("benchmark tools", () => {
       120_000,
     );
     const results = JSON.parse(fs.readFileSync(out, "utf8"));
+    // The tools run packages/server/dist: a stale build would test yesterday's code (npm test builds first).
+    expect(results.machine.staleDist).toEqual([]);
     expect(results.baseline.fanout1.best.rate).toBeGreaterThan(0);
     const runs: [string, DrainLike][] = [
       ["end to end", results.sqlite.e2e.best],
       ["drain", results.sqlite.drain],
     ];
     for (const [name, measured] of runs) {
-      expect(measured, name).toMatchObject({ complete: true, duplicates: 0, strays: 0, signaturesBad: 0 });
+      expect(measured, name).toMatchObject({ complete: true, duplicates: 0, strays: 0, signaturesBad: 0, unsigned: 0 });
+      expect(measured.signaturesOk, name).toBe(measured.delivered);
     }
     expect(results.sqlite.drain.delivered).toBe(results.sqlite.drain.expected);
   }, 150_000);
@@ -72,9 +78,10 @@ describe("benchmark tools", () => {
 
   it("bench/queue-micro.mjs claims and completes a backlog made through the API", async () => {
     const stdout = await bench("queue-micro.mjs", ["--events", "200", "--batch", "20", "--rounds", "1"], 60_000);
-    // The build's row: the claim's and the completion's µs per delivery, then how many claims it took.
-    const row = /^after\s+([\d.]+)\s+([\d.]+)\s+(\d+)/m.exec(stdout);
+    // The build's row: the claim's and the completion's µs per delivery, the claims it took, what it delivered.
+    const row = /^after\s+([\d.]+)\s+([\d.]+)\s+(\d+)\s+(\d+)/m.exec(stdout);
     expect(row, stdout).not.toBeNull();
+    expect(Number(row?.[4])).toBe(200);
     expect(Number(row?.[3])).toBeGreaterThanOrEqual(10);
   }, 90_000);
 

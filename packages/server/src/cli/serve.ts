@@ -53,7 +53,7 @@ function sqliteFileOf(url: string): string | undefined {
 
 export async function serve(config: Config): Promise<void> {
   // First: every function that gets hot from here on, on this thread and the dispatcher's, gets the budget.
-  tuneV8(config.v8InterruptBudget);
+  const v8Tuning = tuneV8(config.v8InterruptBudget);
   const secrets = resolveSecrets(config);
   const sqliteFile = sqliteFileOf(config.databaseUrl);
   const lock = sqliteFile === undefined ? undefined : lockDatabase(sqliteFile);
@@ -107,7 +107,10 @@ export async function serve(config: Config): Promise<void> {
     dispatcher?.start();
     if (config.role !== "worker") await resumeTasks(ctx, app.log);
     const stopRetention = config.role === "worker" ? undefined : startRetention(adapter.db, app.log);
-    app.log.info({ database: adapter.name, role: config.role }, `carehooks listening on ${address}`);
+    app.log.info(
+      { database: adapter.name, role: config.role, ...(v8Tuning === undefined ? {} : { v8: v8Tuning }) },
+      `carehooks listening on ${address}`,
+    );
     if (returned > 0) app.log.warn({ returned }, "returned deliveries left in flight by a process that stopped");
     if (demo) printDemoCredentials(address, demo);
     else if (adapter.name === "sqlite" && config.role === "all") {

@@ -231,8 +231,13 @@ export const SETTINGS = {
   v8InterruptBudget: {
     name: "V8_INTERRUPT_BUDGET",
     default: "16384",
-    doc: "How much bytecode V8 runs in a function before it considers optimising it (node's `--interrupt-budget`), set by `serve` at start: a quarter of Node 20's default (67584), so a fresh process, such as a restart that finds a backlog, reaches its warm speed sooner. `0` keeps Node's default; a `--interrupt-budget` given to `node` itself wins.",
-    parse: (v) => parseInteger(v, 0, 1 << 30),
+    doc: "Node 20 only: the bytecode V8 runs in a function between its checks for optimising it (node's `--interrupt-budget`, 67584 by default), set by `serve` at start so that a fresh process, such as a restart that finds a backlog, reaches its warm speed sooner. `0` keeps V8's own; at least 1024 otherwise; a `--interrupt-budget` given to `node` itself wins; other Node versions keep theirs.",
+    parse: (v) => {
+      const budget = parseInteger(v, 0, 1 << 30);
+      // A tiny budget would have V8 stop to check nearly every function call.
+      if (budget > 0 && budget < 1024) throw new Error(`${budget} is below 1024 (0 keeps V8's own budget)`);
+      return budget;
+    },
   },
   shutdownGrace: {
     name: "SHUTDOWN_GRACE",
