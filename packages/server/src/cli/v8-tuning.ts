@@ -12,9 +12,10 @@
  *
  * The budget is process-wide, so the API and the threads started after this
  * runs (the dispatcher's, the checkpointer's) share it. A budget given to
- * `node` itself wins: an operator's explicit flag is never overridden. Only
- * Node 20's V8 is known to have this flag (later V8s count invocations
- * instead); elsewhere nothing is set, as V8 would only print an error.
+ * `node` itself wins: an operator's explicit flag is never overridden. The
+ * flag was measured on Node 20's V8 only, and V8's tiering flags change
+ * between versions (one it does not know, it refuses with an error on
+ * stderr), so other Node versions keep their own.
  */
 import v8 from "node:v8";
 
