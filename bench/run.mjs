@@ -190,8 +190,10 @@ if (!["ports", "paths", "both"].includes(O.fanoutTarget)) {
   process.stderr.write("--fanout-target must be ports, paths or both\n");
   process.exit(2);
 }
-if (opt["node-flags"]) serveNodeFlags.push(...opt["node-flags"].split(/\s+/).filter(Boolean));
-if (opt["peer-node-flags"]) peerNodeFlags.push(...opt["peer-node-flags"].split(/\s+/).filter(Boolean));
+/** Space-separated node flags as given after "=". */
+const flagList = (text = "") => text.split(/\s+/).filter(Boolean);
+serveNodeFlags.push(...flagList(opt["node-flags"]));
+peerNodeFlags.push(...flagList(opt["peer-node-flags"]));
 if (opt["cpu-prof"]) {
   const dir = path.resolve(opt["cpu-prof"]);
   mkdirSync(dir, { recursive: true });

@@ -8,15 +8,15 @@
  */
 import { execFile } from "node:child_process";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
+import { tempDir } from "./support/databases.js";
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL("../../../", import.meta.url));
-const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "carehooks-bench-tools-"));
+const scratch = tempDir("carehooks-bench-tools-");
 
 afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
 

@@ -5,13 +5,13 @@
  * which flag is set when, and that it reaches V8.
  */
 import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import v8 from "node:v8";
 import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
 import { interruptBudgetFlag, tuneV8 } from "../src/cli/v8-tuning.js";
 import { loadConfig } from "../src/config/load.js";
 import { startServer } from "./support/binary.js";
+import { tempDir } from "./support/databases.js";
+import { until } from "./support/fixtures.js";
 
 const NODE_20 = "20.20.2";
 
@@ -26,22 +26,23 @@ afterAll(() => {
 
 /** The fields of `serve`'s "listening" line, from a server started with `env` and stopped again. */
 async function listeningLine(env: Record<string, string>): Promise<Record<string, unknown>> {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "carehooks-v8-"));
+  const dataDir = tempDir("carehooks-v8-");
   dataDirs.push(dataDir);
   const server = await startServer({ CAREHOOKS_DATA_DIR: dataDir, CAREHOOKS_LOG_LEVEL: "info", ...env });
   try {
-    for (let waited = 0; waited < 5_000 && !server.output().includes("carehooks listening"); waited += 50) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    const line = await until(
+      () =>
+        server
+          .output()
+          .split("\n")
+          .find((text) => text.includes("carehooks listening")),
+      5_000,
+      "serve's listening line",
+    );
+    return JSON.parse(line) as Record<string, unknown>;
   } finally {
     await server.stop();
   }
-  const line = server
-    .output()
-    .split("\n")
-    .find((text) => text.includes("carehooks listening"));
-  if (line === undefined) throw new Error(`no listening line in:\n${server.output()}`);
-  return JSON.parse(line) as Record<string, unknown>;
 }
 
 describe("V8 tuning", () => {
