@@ -1,6 +1,6 @@
 // Child processes (every one registered, so every exit path ends them), free ports, CPU accounting.
 import { execFileSync, fork, spawn } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { createWriteStream, readdirSync, readFileSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -78,6 +78,13 @@ export function spawnNode(args, { env, name, cwd }) {
   };
   child.stdout.on("data", keep);
   child.stderr.on("data", keep);
+  // BENCH_CHILD_LOG=DIR keeps each process's whole output in DIR/<name>-<pid>.log, e.g. with
+  // --node-flags=--trace-gc-nvp to see what each isolate's garbage collector does.
+  if (process.env.BENCH_CHILD_LOG) {
+    const file = createWriteStream(path.join(process.env.BENCH_CHILD_LOG, `${name}-${child.pid}.log`));
+    child.stdout.pipe(file);
+    child.stderr.pipe(file);
+  }
   return child;
 }
 
