@@ -300,7 +300,7 @@ export async function claimBatch(adapter: DialectAdapter, limits: ClaimLimits): 
       const webhook = webhooks.get(row.subscription_id);
       // Leased in this transaction, so its row is there; if not, nothing is leased rather than left stranded.
       if (webhook === undefined) throw new Error(`claimed a delivery of webhook ${row.subscription_id}, not found`);
-      return { ...row, webhook };
+      return claimedOf(row, webhook);
     });
     return { claimed };
   });
@@ -320,8 +320,19 @@ function webhooksShared(rows: readonly PostgresClaimed[]): ClaimedDelivery[] {
       webhook = { id: subscription_id, ...settings };
       webhooks.set(subscription_id, webhook);
     }
-    return { id, event_id, subscription_id, event_name, attempts, retries_from, lease_token, payload, webhook };
+    return claimedOf(row, webhook);
   });
+}
+
+/**
+ * A claimed delivery: the row's own columns, named one by one, and its webhook. Not a spread
+ * (`{ ...row, webhook }`): with it, more of what a claim reads outlived V8's young-generation
+ * collections (bench/queue-micro.mjs, three rounds of 6 000: 12.3 MB moved to the old generation
+ * against 8.6–9.0 MB).
+ */
+function claimedOf(row: Omit<ClaimedDelivery, "webhook">, webhook: ClaimedWebhook): ClaimedDelivery {
+  const { id, event_id, subscription_id, event_name, attempts, retries_from, lease_token, payload } = row;
+  return { id, event_id, subscription_id, event_name, attempts, retries_from, lease_token, payload, webhook };
 }
 
 const NEXT_DUE = (clock: string) => `
