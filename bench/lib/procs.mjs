@@ -1,6 +1,6 @@
 // Child processes (every one registered, so every exit path ends them), free ports, CPU accounting.
 import { execFileSync, fork, spawn } from "node:child_process";
-import { createWriteStream, readdirSync, readFileSync } from "node:fs";
+import { createWriteStream, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -56,6 +56,22 @@ export async function freePort() {
   });
 }
 
+/**
+ * BENCH_CHILD_LOG=DIR: the child's whole output in DIR/<name>-<pid>.log, e.g. with
+ * --node-flags=--trace-gc-nvp to see what each isolate's garbage collector does. A diagnostic:
+ * a file that cannot be written is reported and the run goes on.
+ */
+function keepWholeOutput(child, dir, name) {
+  const directory = path.resolve(dir);
+  mkdirSync(directory, { recursive: true });
+  const file = createWriteStream(path.join(directory, `${name}-${child.pid}.log`));
+  file.on("error", (error) => process.stderr.write(`BENCH_CHILD_LOG: ${error.message}\n`));
+  // Both streams into one file: it ends when the child has closed both, not when the first ends.
+  child.stdout.pipe(file, { end: false });
+  child.stderr.pipe(file, { end: false });
+  child.once("close", () => file.end());
+}
+
 /** Spawns a node script; keeps the last lines of its output for error reports. */
 export function spawnNode(args, { env, name, cwd }) {
   const child = spawn(process.execPath, args, { env, cwd, stdio: ["ignore", "pipe", "pipe"] });
@@ -78,13 +94,7 @@ export function spawnNode(args, { env, name, cwd }) {
   };
   child.stdout.on("data", keep);
   child.stderr.on("data", keep);
-  // BENCH_CHILD_LOG=DIR keeps each process's whole output in DIR/<name>-<pid>.log, e.g. with
-  // --node-flags=--trace-gc-nvp to see what each isolate's garbage collector does.
-  if (process.env.BENCH_CHILD_LOG) {
-    const file = createWriteStream(path.join(process.env.BENCH_CHILD_LOG, `${name}-${child.pid}.log`));
-    child.stdout.pipe(file);
-    child.stderr.pipe(file);
-  }
+  if (process.env.BENCH_CHILD_LOG) keepWholeOutput(child, process.env.BENCH_CHILD_LOG, name);
   return child;
 }
 

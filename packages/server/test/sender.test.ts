@@ -132,8 +132,8 @@ describe("Sender responses", () => {
     expect(result.headers["content-type"]).toBe("text/plain");
     expect(Object.keys(result.headers).every((name) => name === name.toLowerCase())).toBe(true);
     expect(Number.isInteger(result.durationMs) && result.durationMs >= 0).toBe(true);
-    // The headers are a getter of the result's class, not an accessor of its own: an object literal with a
-    // getter made every attempt's response outlive V8's young-generation collections (sender.ts, Received).
+    // The headers are a getter of the result's class, not an accessor of its own: with an object literal's getter
+    // more of each attempt reached V8's old generation (sender.ts, ResponseResult).
     expect(Object.getOwnPropertyDescriptor(result, "headers")).toBeUndefined();
     expect(Object.keys(result).sort()).toEqual(["body", "durationMs", "kind", "status"]);
   });
