@@ -313,6 +313,7 @@ type PostgresClaimed = Omit<ClaimedDelivery, "webhook"> & Omit<ClaimedWebhook, "
 function webhooksShared(rows: readonly PostgresClaimed[]): ClaimedDelivery[] {
   const webhooks = new Map<string, ClaimedWebhook>();
   return rows.map((row) => {
+    // The delivery's columns are named to leave the webhook's in `settings`.
     const { id, event_id, subscription_id, event_name, attempts, retries_from, lease_token, payload, ...settings } =
       row;
     let webhook = webhooks.get(subscription_id);
