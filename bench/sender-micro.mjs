@@ -12,6 +12,7 @@ import { fork } from "node:child_process";
 import { once } from "node:events";
 import http from "node:http";
 import path from "node:path";
+import { PerformanceObserver, constants as perfConstants } from "node:perf_hooks";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { SERVER_DIR, undici } from "./lib/deps.mjs";
@@ -45,6 +46,9 @@ if (opts.help) {
   process.exit(0);
 }
 
+/** The young generation's collections (scavenges) so far: [start, duration] in ms, performance.now()'s clock. */
+const scavenges = [];
+
 // The receiver child: answers every POST with 200 and a fixed body, keep-alive.
 if (opts.serve !== undefined) {
   const body = Buffer.alloc(Number(opts.serve), "x");
@@ -70,6 +74,12 @@ async function loadBuild(dist) {
 }
 
 async function main() {
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      if (entry.detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MINOR)
+        scavenges.push([entry.startTime, entry.duration]);
+    }
+  }).observe({ entryTypes: ["gc"] });
   const sends = Number(opts.sends);
   const concurrency = Number(opts.concurrency);
   const rounds = Number(opts.rounds);
@@ -157,13 +167,14 @@ async function main() {
     }
   }
 
-  const samples = new Map(variants.map((variant) => [variant.name, { cpu: [], rate: [] }]));
+  const samples = new Map(variants.map((variant) => [variant.name, { cpu: [], rate: [], scavenge: [] }]));
   for (const variant of variants) await run(variant.send, Math.min(sends, 2000), concurrency); // warm-up
   for (let r = 0; r < rounds; r += 1) {
     for (const variant of variants) {
-      const { cpuUs, wallMs } = await run(variant.send, sends, concurrency);
+      const { cpuUs, wallMs, scavengeMs } = await run(variant.send, sends, concurrency);
       samples.get(variant.name).cpu.push(cpuUs / sends);
       samples.get(variant.name).rate.push((sends / wallMs) * 1000);
+      samples.get(variant.name).scavenge.push((scavengeMs * 1000) / sends);
     }
   }
   for (const variant of variants) await variant.close();
@@ -175,16 +186,24 @@ async function main() {
   }
 
   const rows = variants.map((variant) => {
-    const { cpu, rate } = samples.get(variant.name);
-    return { name: variant.name, cpuUsPerAttempt: summarize(cpu).p50, attemptsPerSecond: round(summarize(rate).p50) };
+    const { cpu, rate, scavenge } = samples.get(variant.name);
+    return {
+      name: variant.name,
+      cpuUsPerAttempt: summarize(cpu).p50,
+      attemptsPerSecond: round(summarize(rate).p50),
+      scavengeUsPerAttempt: summarize(scavenge).p50,
+    };
   });
   console.log(`sender: ${sends} POSTs per round, ${concurrency} in flight, ${rounds} rounds, medians`);
-  console.log("variant                                  CPU µs/attempt   attempts/s");
+  console.log("variant                                  CPU µs/attempt   attempts/s   scavenges µs/attempt");
   for (const row of rows) {
     console.log(
-      `${row.name.padEnd(40)} ${String(row.cpuUsPerAttempt).padStart(14)} ${String(row.attemptsPerSecond).padStart(12)}`,
+      `${row.name.padEnd(40)} ${String(row.cpuUsPerAttempt).padStart(14)} ${String(row.attemptsPerSecond).padStart(12)} ${String(row.scavengeUsPerAttempt).padStart(22)}`,
     );
   }
+  console.log(
+    "(scavenges: the young generation's collections in this process, which grow with what each attempt keeps alive)",
+  );
   console.log(
     "\nmetrics per attempt (a count and a duration bucket; prom-client's four calls in older builds), median ns:",
   );
@@ -192,7 +211,10 @@ async function main() {
   if (opts.json) console.log(JSON.stringify({ sends, concurrency, rounds, rows, metricRows }, null, 2));
 }
 
-/** `total` sends, `concurrency` at a time; the process's CPU time (user + system) and the wall time. */
+/**
+ * `total` sends, `concurrency` at a time; the process's CPU time (user + system), the wall time and the
+ * time its scavenges took meanwhile.
+ */
 async function run(send, total, concurrency) {
   let started = 0;
   const worker = async () => {
@@ -204,9 +226,12 @@ async function run(send, total, concurrency) {
   const cpu = process.cpuUsage();
   const t0 = performance.now();
   await Promise.all(Array.from({ length: concurrency }, worker));
-  const wallMs = performance.now() - t0;
+  const t1 = performance.now();
   const used = process.cpuUsage(cpu);
-  return { cpuUs: used.user + used.system, wallMs };
+  // The observer hears of the last collections a turn later.
+  await new Promise((resolve) => setImmediate(resolve));
+  const scavengeMs = scavenges.reduce((sum, [start, ms]) => (start >= t0 && start < t1 ? sum + ms : sum), 0);
+  return { cpuUs: used.user + used.system, wallMs: t1 - t0, scavengeMs };
 }
 
 /** What the dispatcher does to metrics per attempt, timed in a tight loop. */

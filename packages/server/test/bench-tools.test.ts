@@ -72,7 +72,10 @@ describe("benchmark tools", () => {
     const report = JSON.parse(stdout.slice(stdout.indexOf("\n{") + 1));
     const names = report.rows.map((row: { name: string }) => row.name);
     expect(names).toContain("sender after (2xx dumped)");
-    for (const row of report.rows) expect(row.cpuUsPerAttempt, row.name).toBeGreaterThan(0);
+    for (const row of report.rows) {
+      expect(row.cpuUsPerAttempt, row.name).toBeGreaterThan(0);
+      expect(row.scavengeUsPerAttempt, row.name).toBeGreaterThanOrEqual(0);
+    }
     expect(report.metricRows[0].ns).toBeGreaterThan(0);
   }, 90_000);
 
