@@ -313,16 +313,20 @@ type PostgresClaimed = Omit<ClaimedDelivery, "webhook"> & Omit<ClaimedWebhook, "
 function webhooksShared(rows: readonly PostgresClaimed[]): ClaimedDelivery[] {
   const webhooks = new Map<string, ClaimedWebhook>();
   return rows.map((row) => {
-    // The delivery's columns are named to leave the webhook's in `settings`.
-    const { id, event_id, subscription_id, event_name, attempts, retries_from, lease_token, payload, ...settings } =
-      row;
-    let webhook = webhooks.get(subscription_id);
+    let webhook = webhooks.get(row.subscription_id);
     if (webhook === undefined) {
-      webhook = { id: subscription_id, ...settings };
-      webhooks.set(subscription_id, webhook);
+      webhook = webhookOf(row);
+      webhooks.set(row.subscription_id, webhook);
     }
     return claimedOf(row, webhook);
   });
+}
+
+/** The webhook's columns of a PostgreSQL claim row, made once per webhook and claim. */
+function webhookOf(row: PostgresClaimed): ClaimedWebhook {
+  // The delivery's columns are named to leave the webhook's in `settings`.
+  const { id, event_id, subscription_id, event_name, attempts, retries_from, lease_token, payload, ...settings } = row;
+  return { id: subscription_id, ...settings };
 }
 
 /**
