@@ -20,6 +20,7 @@ const ALWAYS = [
   "carehooks_http_requests_total",
   "carehooks_http_request_duration_seconds",
   "carehooks_events_total",
+  "carehooks_write_retries_total",
   "carehooks_queue",
   "carehooks_delivery_attempts_total",
   "carehooks_delivery_attempt_duration_seconds",

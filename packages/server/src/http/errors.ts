@@ -79,6 +79,15 @@ export function toApiError(error: unknown, adapter: DialectAdapter): ApiError | 
       "retry-after": RETRY_AFTER_SECONDS,
     });
   }
+  if (adapter.isConflictAbort(error)) {
+    return new ApiError(
+      "SERVICE_UNAVAILABLE",
+      "the write kept colliding with concurrent work and was not made; try again",
+      {
+        "retry-after": RETRY_AFTER_SECONDS,
+      },
+    );
+  }
   const status = fastifyError.statusCode;
   if (typeof status === "number" && status >= 400 && status < 500) {
     if (status === 413) return new ApiError("PAYLOAD_TOO_LARGE", MESSAGES.PAYLOAD_TOO_LARGE as string);

@@ -28,7 +28,7 @@ import { type App, type AppContext, principalOf } from "./context.js";
 import { decodeCursor, toPage } from "./pagination.js";
 import { EmptyBody, errorResponses, IdParams, ListPage, ListQuery } from "./schemas.js";
 import { nextKeyOf, SIGNATURE_SCHEMES, schemeOf } from "./subscription-keys.js";
-import { runWrite } from "./writes.js";
+import { retryWrite, runWrite } from "./writes.js";
 
 const BASE = "/notification/v1/connect/webhook/subscriptions";
 
@@ -474,16 +474,18 @@ export function subscriptionRoutes(app: App, ctx: AppContext): void {
       const principal = principalOf(request);
       const now = Date.now();
       const changed = [subscriptionsChanged(principal.businessId)];
-      const deleted = await db.transaction().execute(async (trx) => {
-        const found = await updateSubscription(trx, principal.businessId, request.params.id, {
-          deleted_at: now,
-          updated_at: now,
-          updated_by: principal.clientId,
-        });
-        if (found) await cancelPendingDeliveries(trx, request.params.id, "subscription deleted", now);
-        if (found) await announceChanges(ctx.adapter, trx, changed);
-        return found;
-      });
+      const deleted = await retryWrite(ctx, request, () =>
+        db.transaction().execute(async (trx) => {
+          const found = await updateSubscription(trx, principal.businessId, request.params.id, {
+            deleted_at: now,
+            updated_at: now,
+            updated_by: principal.clientId,
+          });
+          if (found) await cancelPendingDeliveries(trx, request.params.id, "subscription deleted", now);
+          if (found) await announceChanges(ctx.adapter, trx, changed);
+          return found;
+        }),
+      );
       if (!deleted) throw notFound("Webhook");
       forgetChanges(ctx.adapter, changed);
       return { status: "webhook deleted successfully", msg: "success" as const };

@@ -19,6 +19,7 @@ import type { EventOrigin } from "../domain/event-payloads.js";
 import { newId } from "../domain/ids.js";
 import { sha256 } from "../domain/secrets.js";
 import { announceChanges, forgetChanges } from "../store/changes.js";
+import { retryConflicts } from "../store/conflicts.js";
 import { claimIdempotencyKey, storeIdempotentAnswer } from "../store/idempotency-keys.js";
 import type { Db } from "../store/open.js";
 import { type RecordInsert, recordEvent } from "../store/outbox.js";
@@ -94,46 +95,60 @@ export async function runWrite(
   const clientId = principalOf(request).clientId;
   const fingerprint = key && sha256(`${request.method} ${request.url}\n${JSON.stringify(request.body ?? null)}`);
 
-  const outcome: Outcome = await ctx.db.transaction().execute(async (trx) => {
-    const now = Date.now();
-    if (key && fingerprint) {
-      const claim = await claimIdempotencyKey(trx, {
-        clientId,
-        key,
-        fingerprint,
-        now,
-        ttlMs: ctx.config.idempotencyTtl,
-      });
-      if (claim.kind === "existing") {
-        if (claim.row.fingerprint !== fingerprint) {
-          throw new ApiError("IDEMPOTENCY_MISMATCH", "this Idempotency-Key was used with a different request");
+  const outcome: Outcome = await retryWrite(ctx, request, () =>
+    ctx.db.transaction().execute(async (trx) => {
+      const now = Date.now();
+      if (key && fingerprint) {
+        const claim = await claimIdempotencyKey(trx, {
+          clientId,
+          key,
+          fingerprint,
+          now,
+          ttlMs: ctx.config.idempotencyTtl,
+        });
+        if (claim.kind === "existing") {
+          if (claim.row.fingerprint !== fingerprint) {
+            throw new ApiError("IDEMPOTENCY_MISMATCH", "this Idempotency-Key was used with a different request");
+          }
+          return {
+            replayed: true,
+            status: claim.row.status_code ?? 500,
+            text: claim.row.response_body ?? "null",
+            events: false,
+            event: undefined,
+          };
         }
-        return {
-          replayed: true,
-          status: claim.row.status_code ?? 500,
-          text: claim.row.response_body ?? "null",
-          events: false,
-          event: undefined,
-        };
       }
-    }
-    const answer = await work(trx, now);
-    const text = JSON.stringify(answer.body);
-    if (key) await storeIdempotentAnswer(trx, clientId, key, { status: answer.status, body: text });
-    if (answer.changed) await announceChanges(ctx.adapter, trx, answer.changed);
-    return {
-      replayed: false,
-      status: answer.status,
-      text,
-      events: answer.deliveries !== undefined,
-      event: answer.event,
-      changed: answer.changed,
-      afterCommit: answer.afterCommit,
-    };
-  });
+      const answer = await work(trx, now);
+      const text = JSON.stringify(answer.body);
+      if (key) await storeIdempotentAnswer(trx, clientId, key, { status: answer.status, body: text });
+      if (answer.changed) await announceChanges(ctx.adapter, trx, answer.changed);
+      return {
+        replayed: false,
+        status: answer.status,
+        text,
+        events: answer.deliveries !== undefined,
+        event: answer.event,
+        changed: answer.changed,
+        afterCommit: answer.afterCommit,
+      };
+    }),
+  );
   if (outcome.changed) forgetChanges(ctx.adapter, outcome.changed);
   await outcome.afterCommit?.();
   return respond(ctx, reply, outcome);
+}
+
+/**
+ * Runs a write's transaction again when the database rolled it back to break
+ * a deadlock or a serialization conflict (store/conflicts.ts), counting each
+ * retry on /metrics; past the retries the abort is answered 503.
+ */
+export function retryWrite<T>(ctx: AppContext, request: FastifyRequest, transaction: () => Promise<T>): Promise<T> {
+  return retryConflicts(ctx.adapter, transaction, (error) => {
+    ctx.metrics.writeRetries.inc();
+    request.log.warn({ err: error }, "the database rolled this write back to break a conflict; running it again");
+  });
 }
 
 /** After the commit: wakes dispatchers and streams, counts the event, and answers. */

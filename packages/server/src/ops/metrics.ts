@@ -35,6 +35,11 @@ export class Metrics {
     labelNames: ["name"] as const,
     registers: [this.#registry],
   });
+  readonly writeRetries = new Counter({
+    name: "carehooks_write_retries_total",
+    help: "API writes the database rolled back to break a deadlock or a serialization conflict, and ran again.",
+    registers: [this.#registry],
+  });
   /** The in-process dispatcher's; rendered unless the dispatcher runs on a thread of its own. */
   readonly delivery = new DeliveryMetrics();
   /** Renders the dispatcher's metrics when it runs on another thread. */

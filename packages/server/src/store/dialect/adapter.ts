@@ -84,6 +84,13 @@ export interface DialectAdapter {
   isInvalidText(error: unknown): boolean;
   /** True for a unique-constraint violation. */
   isUniqueViolation(error: unknown): boolean;
+  /**
+   * True when the database rolled a transaction back to break a deadlock or a
+   * serialization conflict with another (PostgreSQL's 40P01 and 40001):
+   * nothing of it is left, and running it again is the database's own advice
+   * (store/conflicts.ts). Never on SQLite, whose writers take turns.
+   */
+  isConflictAbort(error: unknown): boolean;
   close(): Promise<void>;
 }
 

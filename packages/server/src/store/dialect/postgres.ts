@@ -209,6 +209,10 @@ export function openPostgres(url: string, options: DialectOptions): DialectAdapt
     isUniqueViolation(error) {
       return (error as { code?: unknown })?.code === "23505";
     },
+    isConflictAbort(error) {
+      const code = (error as { code?: unknown })?.code;
+      return code === "40P01" || code === "40001";
+    },
     async close() {
       await listener.close();
       await db.destroy();
