@@ -12,7 +12,9 @@
  *
  * The budget is process-wide, so the API and the threads started after this
  * runs (the dispatcher's, the checkpointer's) share it. A budget given to
- * `node` itself wins: an operator's explicit flag is never overridden. The
+ * `node` itself wins: an operator's explicit flag is never overridden. It can
+ * only be on node's command line (`process.execArgv`): node refuses
+ * `--interrupt-budget` in NODE_OPTIONS and does not start. The
  * flag was measured on Node 20's V8 only, and V8's tiering flags change
  * between versions (one it does not know, it refuses with an error on
  * stderr), so other Node versions keep their own.
