@@ -334,8 +334,7 @@ export function deliveryRoutes(app: App, ctx: AppContext): void {
       const until = request.body.until === undefined ? Date.now() : timeFilter("until", String(request.body.until));
       if (since === undefined || until === undefined || until <= since)
         throw invalidRequest("until must be after since");
-      let created: TaskRow | undefined;
-      const answer = await runWrite(ctx, request, reply, async (trx, now) => {
+      return runWrite(ctx, request, reply, async (trx, now) => {
         const subscription = await liveSubscription(trx, businessId, request.params.id);
         if (subscription.state === "disabled") throw conflict("the webhook is disabled: enable it first");
         const task: TaskRow = {
@@ -353,11 +352,13 @@ export function deliveryRoutes(app: App, ctx: AppContext): void {
           finished_at: null,
         };
         await insertTask(trx, task);
-        created = task;
-        return { status: 202, body: { data: presentTask(task) } };
+        return {
+          status: 202,
+          body: { data: presentTask(task) },
+          // Only once committed (the write may be run again), and not on a replay.
+          afterCommit: async () => void runRecoverTask(ctx.db, ctx.wakeup, request.log, task),
+        };
       });
-      if (created) void runRecoverTask(ctx.db, ctx.wakeup, request.log, created);
-      return answer;
     },
   );
 
