@@ -1,87 +1,107 @@
 /**
- * A write PostgreSQL aborts to break a deadlock (or a serialization failure)
- * is run again, from the start, instead of answering 500: the abort rolled
- * everything back, and PostgreSQL's own advice is to retry such a
- * transaction. Shown with a real deadlock: a switch to per-resource ordering
- * locks its webhook, then the webhook's open deliveries; another transaction
- * holds one of those deliveries and then asks for the webhook.
+ * Work PostgreSQL rolls back to break a deadlock (store/aborts.ts) is run
+ * again from the start: the API's write is answered as if nothing happened,
+ * and the dispatcher's completion is recorded. Shown with real deadlocks
+ * (support/deadlock.ts) of the kind the in-flight count's triggers allow: a
+ * switch to per-resource ordering locks its webhook and then the webhook's
+ * open deliveries; a completion locks its deliveries and then their webhook.
  */
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { newId } from "../src/domain/ids.js";
 import { toApiError } from "../src/http/errors.js";
-import { CONFLICT_RETRIES, retryConflicts } from "../src/store/conflicts.js";
+import { ABORT_RETRIES, retryAborted } from "../src/store/aborts.js";
+import type { ClaimedDelivery } from "../src/store/queue/claim.js";
+import type { Completion } from "../src/store/queue/complete.js";
+import { directQueue } from "../src/store/queue/delivery-queue.js";
+import { beat } from "../src/store/queue/workers.js";
 import { dialects } from "./support/databases.js";
-import { booking, until } from "./support/fixtures.js";
+import { deadlock } from "./support/deadlock.js";
+import { booking } from "./support/fixtures.js";
 import { type Harness, startHarness, type Tenant } from "./support/harness.js";
 
 const APPOINTMENTS = "/dr/v1/business/appointments";
 const WEBHOOKS = "/notification/v1/connect/webhook/subscriptions";
+const WORKER = { id: "wrk_deadlocks", host: "test", pid: 1 };
 
-describe.runIf(dialects().includes("postgres"))("a write aborted by PostgreSQL to break a deadlock", () => {
+describe.runIf(dialects().includes("postgres"))("work PostgreSQL rolls back to break a deadlock", () => {
   let h: Harness;
   let clinic: Tenant;
 
   beforeAll(async () => {
     h = await startHarness("postgres");
     clinic = await h.tenant();
+    await beat(h.ctx.adapter, WORKER, { timeoutMs: 3_600_000, leaseMs: 60_000 });
   });
   afterAll(async () => {
     await h?.close();
   });
 
-  /** Backends waiting for a lock the backend `holder` holds. */
-  async function waitingFor(holder: number): Promise<number> {
-    const { rows } = await sql<{ n: number }>`
-      SELECT count(*)::int AS n FROM pg_stat_activity WHERE ${holder} = ANY(pg_blocking_pids(pid))`.execute(h.ctx.db);
-    return rows[0]?.n ?? 0;
-  }
-
-  it("is run again and answered, with its change made once", async () => {
+  /** An unordered webhook with one pending delivery of a new appointment (no dispatcher runs). */
+  async function webhookWithPending() {
     const created = await clinic.request("POST", WEBHOOKS, {
-      endpoint: "https://receiver.example.com/hook",
+      endpoint: `https://receiver.example.com/${newId("task")}`,
       event_names: ["appointment.created"],
     });
     expect(created.statusCode, created.body).toBe(201);
     const webhook = created.json().id as string;
     const appointment = (await clinic.request("POST", APPOINTMENTS, booking)).json().appointment_id as string;
-    // No dispatcher runs: the delivery stays pending, unkeyed (the webhook is unordered).
-    const delivery = await sql<{ id: string }>`
-      SELECT id FROM delivery WHERE subscription_id = ${webhook} AND resource_key IS NULL`.execute(h.ctx.db);
-    expect(delivery.rows).toHaveLength(1);
-    const deliveryId = delivery.rows[0]?.id as string;
+    const { rows } = await sql<{ id: string }>`
+      SELECT id FROM delivery WHERE subscription_id = ${webhook}`.execute(h.ctx.db);
+    expect(rows).toHaveLength(1);
+    return { webhook, appointment, delivery: rows[0]?.id as string };
+  }
 
-    let switched: Promise<{ statusCode: number; body: string }> | undefined;
-    await h.ctx.db.transaction().execute(async (trx) => {
-      // The switch's backend, waiting first, finds the deadlock first and is the one aborted.
-      await sql`SET LOCAL deadlock_timeout = '10s'`.execute(trx);
-      const holder = (await sql<{ pid: number }>`SELECT pg_backend_pid() AS pid`.execute(trx)).rows[0]?.pid as number;
-      await sql`UPDATE delivery SET updated_at = updated_at WHERE id = ${deliveryId}`.execute(trx);
-      switched = clinic.request("PATCH", `${WEBHOOKS}/${webhook}`, { ordering: "per_resource" });
-      // The switch has locked the webhook and waits for the delivery this transaction holds.
-      await until(async () => (await waitingFor(holder)) > 0, 10_000, "the switch to wait for the delivery");
-      await sql`UPDATE subscription SET updated_at = updated_at WHERE id = ${webhook}`.execute(trx);
-    });
-
-    const answer = await (switched as Promise<{ statusCode: number; body: string }>);
-    expect(answer.statusCode, answer.body).toBe(200);
-    const shown = (await clinic.request("GET", `${WEBHOOKS}/${webhook}`)).json().data;
+  it("an API write is run again and answered, with its change made once", async () => {
+    const retriesBefore = await retriesCounted();
+    const { state, result } = await deadlock(h.ctx.db, webhookWithPending, ({ webhook, delivery }) => ({
+      first: sql`UPDATE delivery SET updated_at = updated_at WHERE id = ${delivery}`,
+      // Locks the webhook, then waits for the delivery to key it.
+      victim: () => clinic.request("PATCH", `${WEBHOOKS}/${webhook}`, { ordering: "per_resource" }),
+      second: sql`UPDATE subscription SET updated_at = updated_at WHERE id = ${webhook}`,
+    }));
+    expect(result.statusCode, result.body).toBe(200);
+    const shown = (await clinic.request("GET", `${WEBHOOKS}/${state.webhook}`)).json().data;
     expect(shown).toMatchObject({ ordering: "per_resource" });
     const keyed = await sql<{ resource_key: string | null }>`
-      SELECT resource_key FROM delivery WHERE id = ${deliveryId}`.execute(h.ctx.db);
-    expect(keyed.rows[0]?.resource_key).toBe(`appointment:${appointment}`);
-    const metrics = await h.app.inject({ method: "GET", url: "/metrics" });
-    expect(metrics.body).toContain("carehooks_write_retries_total 1\n");
+      SELECT resource_key FROM delivery WHERE id = ${state.delivery}`.execute(h.ctx.db);
+    expect(keyed.rows[0]?.resource_key).toBe(`appointment:${state.appointment}`);
+    expect(await retriesCounted()).toBeGreaterThanOrEqual(retriesBefore + 1);
+  });
+
+  it("a worker's completion is run again and recorded", async () => {
+    const queue = directQueue(h.ctx.adapter);
+    const leased = async () => {
+      const { delivery } = await webhookWithPending();
+      const { claimed } = await queue.claim({ limit: 100, perEndpoint: 5, leaseMs: 60_000, workerId: WORKER.id });
+      const mine = claimed.find((candidate) => candidate.id === delivery);
+      if (!mine) throw new Error("the delivery was not claimed");
+      return mine;
+    };
+    const { state, result } = await deadlock(h.ctx.db, leased, (claimed) => ({
+      first: sql`UPDATE subscription SET updated_at = updated_at WHERE id = ${claimed.subscription_id}`,
+      // Moves the delivery, then its trigger waits for the webhook to count it out.
+      victim: () => queue.complete([succeeded(claimed)]),
+      second: sql`UPDATE delivery SET updated_at = updated_at WHERE id = ${claimed.id}`,
+    }));
+    expect([...result.moved]).toEqual([state.id]);
+    const row = await sql<{ status: string; attempts: number }>`
+      SELECT status, attempts FROM delivery WHERE id = ${state.id}`.execute(h.ctx.db);
+    expect(row.rows[0]).toMatchObject({ status: "succeeded", attempts: 1 });
+    const attempts = await sql<{ n: number }>`
+      SELECT count(*)::int AS n FROM attempt WHERE delivery_id = ${state.id}`.execute(h.ctx.db);
+    expect(attempts.rows[0]?.n).toBe(1);
   });
 
   it("is answered 503 with Retry-After, in the documented shape, once the retries are spent", async () => {
     let runs = 0;
-    const deadlock = Object.assign(new Error("deadlock detected"), { code: "40P01" });
-    const gaveUp = await retryConflicts(h.ctx.adapter, async () => {
+    const aborted = Object.assign(new Error("deadlock detected"), { code: "40P01" });
+    const gaveUp = await retryAborted(h.ctx.adapter, async () => {
       runs += 1;
-      throw deadlock;
+      throw aborted;
     }).catch((error: unknown) => error);
-    expect(gaveUp).toBe(deadlock);
-    expect(runs).toBe(1 + CONFLICT_RETRIES);
+    expect(gaveUp).toBe(aborted);
+    expect(runs).toBe(1 + ABORT_RETRIES);
     const answer = toApiError(gaveUp, h.ctx.adapter);
     expect(answer).toMatchObject({ code: "SERVICE_UNAVAILABLE", status: 503 });
     expect(answer?.headers).toHaveProperty("retry-after");
@@ -89,11 +109,40 @@ describe.runIf(dialects().includes("postgres"))("a write aborted by PostgreSQL t
     runs = 0;
     const unique = Object.assign(new Error("duplicate key"), { code: "23505" });
     await expect(
-      retryConflicts(h.ctx.adapter, async () => {
+      retryAborted(h.ctx.adapter, async () => {
         runs += 1;
         throw unique;
       }),
     ).rejects.toBe(unique);
     expect(runs).toBe(1);
   });
+
+  async function retriesCounted(): Promise<number> {
+    const metrics = await h.app.inject({ method: "GET", url: "/metrics" });
+    return Number(/^carehooks_write_retries_total (\d+)$/m.exec(metrics.body)?.[1]);
+  }
 });
+
+function succeeded(delivery: ClaimedDelivery): Completion {
+  return {
+    deliveryId: delivery.id,
+    subscriptionId: delivery.subscription_id,
+    leaseToken: delivery.lease_token,
+    outcome: { kind: "succeeded" },
+    decidedAt: Date.now(),
+    statusCode: 200,
+    error: null,
+    attempt: {
+      id: newId("attempt"),
+      delivery_id: delivery.id,
+      n: delivery.attempts + 1,
+      started_at: Date.now(),
+      duration_ms: 3,
+      request_headers: "{}",
+      request_meta: null,
+      response_status: 200,
+      response_body: "",
+      error: null,
+    },
+  };
+}

@@ -523,7 +523,8 @@ export class Dispatcher {
     try {
       return await this.#queue.complete(batch);
     } catch (error) {
-      if (adapter.isUnavailable(error) || batch.length === 0) throw error;
+      // A deadlock's abort outlasting its retries (store/aborts.ts) is the moment's, not a row's: the batch waits.
+      if (adapter.isUnavailable(error) || adapter.isTransientAbort(error) || batch.length === 0) throw error;
       if (batch.length > 1) {
         const half = Math.ceil(batch.length / 2);
         const first = await this.#record(batch.slice(0, half));

@@ -79,10 +79,10 @@ export function toApiError(error: unknown, adapter: DialectAdapter): ApiError | 
       "retry-after": RETRY_AFTER_SECONDS,
     });
   }
-  if (adapter.isConflictAbort(error)) {
+  if (adapter.isTransientAbort(error)) {
     return new ApiError(
       "SERVICE_UNAVAILABLE",
-      "the write kept colliding with concurrent work and was not made; try again",
+      "the write was rolled back to break a deadlock with concurrent work, and not made; try again",
       {
         "retry-after": RETRY_AFTER_SECONDS,
       },

@@ -18,8 +18,8 @@ import { ApiError, invalidRequest } from "../domain/errors.js";
 import type { EventOrigin } from "../domain/event-payloads.js";
 import { newId } from "../domain/ids.js";
 import { sha256 } from "../domain/secrets.js";
+import { retryAborted } from "../store/aborts.js";
 import { announceChanges, forgetChanges } from "../store/changes.js";
-import { retryConflicts } from "../store/conflicts.js";
 import { claimIdempotencyKey, storeIdempotentAnswer } from "../store/idempotency-keys.js";
 import type { Db } from "../store/open.js";
 import { type RecordInsert, recordEvent } from "../store/outbox.js";
@@ -141,13 +141,13 @@ export async function runWrite(
 
 /**
  * Runs a write's transaction again when the database rolled it back to break
- * a deadlock or a serialization conflict (store/conflicts.ts), counting each
- * retry on /metrics; past the retries the abort is answered 503.
+ * a deadlock (store/aborts.ts), counting each re-run on /metrics; past the
+ * re-runs the abort is answered 503.
  */
 export function retryWrite<T>(ctx: AppContext, request: FastifyRequest, transaction: () => Promise<T>): Promise<T> {
-  return retryConflicts(ctx.adapter, transaction, (error) => {
+  return retryAborted(ctx.adapter, transaction, (error) => {
     ctx.metrics.writeRetries.inc();
-    request.log.warn({ err: error }, "the database rolled this write back to break a conflict; running it again");
+    request.log.warn({ err: error }, "the database rolled this write back to break a deadlock; running it again");
   });
 }
 

@@ -37,7 +37,7 @@ export class Metrics {
   });
   readonly writeRetries = new Counter({
     name: "carehooks_write_retries_total",
-    help: "API writes the database rolled back to break a deadlock or a serialization conflict, and ran again.",
+    help: "Re-runs of API writes the database rolled back to break a deadlock or a serialization failure.",
     registers: [this.#registry],
   });
   /** The in-process dispatcher's; rendered unless the dispatcher runs on a thread of its own. */

@@ -1,22 +1,29 @@
 /**
- * A transaction PostgreSQL rolled back to break a deadlock or a serialization
- * conflict is run again from its start: nothing of it was kept, and the
- * database's own advice is to retry it. Such a deadlock is rare but real: a
- * switch to per-resource ordering keys a webhook's open deliveries in one
- * statement while a worker's completion moves some of the same rows in
- * another, each taking its rows in its own order.
+ * A transaction PostgreSQL rolled back to break a deadlock (or a
+ * serialization failure) is run again from its start: nothing of it was
+ * kept, and the database's own advice is to retry it.
  *
- * `work` must be a whole transaction, begun inside it, with nothing outside
- * the database done before its commit.
+ * Such deadlocks are rare but real. The in-flight count's triggers
+ * (migrations/postgres/0010) lock a subscription row after the statement
+ * that changed its deliveries, so a claim or a completion holds delivery
+ * rows and then asks for the subscription; a write that changes a webhook
+ * and then its open deliveries (a switch to per-resource ordering keying
+ * them, http/subscriptions.ts) takes the same rows the other way round.
+ * Whichever of the two the database rolls back is run again: the API's
+ * write (http/writes.ts) and the dispatcher's claim and completion
+ * (queue/delivery-queue.ts).
+ *
+ * `work` must be a whole transaction (or one statement), begun inside it,
+ * with nothing outside the database done before its commit.
  */
 import type { DialectAdapter } from "./dialect/adapter.js";
 
-/** Runs after the first abort; a fourth abort in a row is the caller's error. */
-export const CONFLICT_RETRIES = 3;
+/** Runs after the first abort; the fourth abort in a row is the caller's error. */
+export const ABORT_RETRIES = 3;
 /** The first retry waits up to this (ms, at random, so that the two sides part); each next one twice as long. */
 const FIRST_BACKOFF_MS = 10;
 
-export async function retryConflicts<T>(
+export async function retryAborted<T>(
   adapter: DialectAdapter,
   work: () => Promise<T>,
   onRetry?: (error: unknown) => void,
@@ -25,7 +32,7 @@ export async function retryConflicts<T>(
     try {
       return await work();
     } catch (error) {
-      if (retry >= CONFLICT_RETRIES || !adapter.isConflictAbort(error)) throw error;
+      if (retry >= ABORT_RETRIES || !adapter.isTransientAbort(error)) throw error;
       onRetry?.(error);
       const backoff = Math.random() * FIRST_BACKOFF_MS * 2 ** retry;
       await new Promise((resolve) => setTimeout(resolve, backoff));

@@ -86,11 +86,11 @@ export interface DialectAdapter {
   isUniqueViolation(error: unknown): boolean;
   /**
    * True when the database rolled a transaction back to break a deadlock or a
-   * serialization conflict with another (PostgreSQL's 40P01 and 40001):
+   * serialization failure (PostgreSQL's 40P01 and 40001):
    * nothing of it is left, and running it again is the database's own advice
-   * (store/conflicts.ts). Never on SQLite, whose writers take turns.
+   * (store/aborts.ts). Never on SQLite, whose writers take turns.
    */
-  isConflictAbort(error: unknown): boolean;
+  isTransientAbort(error: unknown): boolean;
   close(): Promise<void>;
 }
 

@@ -209,7 +209,7 @@ export function openPostgres(url: string, options: DialectOptions): DialectAdapt
     isUniqueViolation(error) {
       return (error as { code?: unknown })?.code === "23505";
     },
-    isConflictAbort(error) {
+    isTransientAbort(error) {
       const code = (error as { code?: unknown })?.code;
       return code === "40P01" || code === "40001";
     },

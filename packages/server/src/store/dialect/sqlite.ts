@@ -140,7 +140,7 @@ export function openSqlite(file: string, options: DialectOptions): DialectAdapte
       return typeof code === "string" && /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|READONLY|ABORT_ROLLBACK)/.test(code);
     },
     isInvalidText: () => false,
-    isConflictAbort: () => false,
+    isTransientAbort: () => false,
     isUniqueViolation(error) {
       const code = (error as { code?: unknown })?.code;
       return code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT_PRIMARYKEY";

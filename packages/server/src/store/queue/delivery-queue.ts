@@ -9,6 +9,7 @@
  *   calling thread, so a claim or a completion write run on the sending
  *   thread stops every response it is waiting for.
  */
+import { retryAborted } from "../aborts.js";
 import type { DialectAdapter } from "../dialect/adapter.js";
 import { type ClaimLimits, type ClaimResult, claimBatch } from "./claim.js";
 import { type Completion, type CompletionResult, completeBatch } from "./complete.js";
@@ -20,8 +21,9 @@ export interface DeliveryQueue {
 
 export function directQueue(adapter: DialectAdapter): DeliveryQueue {
   return {
-    claim: (limits) => claimBatch(adapter, limits),
-    complete: (completions) => completeBatch(adapter, completions),
+    // Each is one statement or transaction, fenced by its lease tokens: safe to run again.
+    claim: (limits) => retryAborted(adapter, () => claimBatch(adapter, limits)),
+    complete: (completions) => retryAborted(adapter, () => completeBatch(adapter, completions)),
   };
 }
 
