@@ -4,6 +4,7 @@ import { type ClaimedDelivery, type ClaimLimits, claimBatch } from "../src/store
 import { type Completion, completeBatch } from "../src/store/queue/complete.js";
 import { beat, reconcileInFlight, releaseLeases } from "../src/store/queue/workers.js";
 import { claimTask } from "../src/store/tasks.js";
+import { succeeded } from "./support/completions.js";
 import { dialects } from "./support/databases.js";
 import { booking } from "./support/fixtures.js";
 import { type Harness, startHarness } from "./support/harness.js";
@@ -140,30 +141,6 @@ describe.each(dialects())("claiming on %s", (dialect) => {
     it("has no in-flight counts to set right on SQLite (it counts the rows)", async () => {
       expect(await reconcileInFlight(h.ctx.adapter)).toEqual([]);
     });
-
-  function succeeded(delivery: ClaimedDelivery): Completion {
-    return {
-      deliveryId: delivery.id,
-      subscriptionId: delivery.subscription_id,
-      leaseToken: delivery.lease_token,
-      outcome: { kind: "succeeded" },
-      decidedAt: Date.now(),
-      statusCode: 200,
-      error: null,
-      attempt: {
-        id: newId("attempt"),
-        delivery_id: delivery.id,
-        n: delivery.attempts + 1,
-        started_at: Date.now(),
-        duration_ms: 3,
-        request_headers: "{}",
-        request_meta: null,
-        response_status: 200,
-        response_body: "",
-        error: null,
-      },
-    };
-  }
 
   /** Three active subscriptions of a new business, each with one due delivery, all three claimed. */
   async function threeClaimed() {

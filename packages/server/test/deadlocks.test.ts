@@ -11,10 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { newId } from "../src/domain/ids.js";
 import { toApiError } from "../src/http/errors.js";
 import { ABORT_RETRIES, retryAborted } from "../src/store/aborts.js";
-import type { ClaimedDelivery } from "../src/store/queue/claim.js";
-import type { Completion } from "../src/store/queue/complete.js";
 import { directQueue } from "../src/store/queue/delivery-queue.js";
 import { beat } from "../src/store/queue/workers.js";
+import { succeeded } from "./support/completions.js";
 import { dialects } from "./support/databases.js";
 import { deadlock } from "./support/deadlock.js";
 import { booking } from "./support/fixtures.js";
@@ -122,27 +121,3 @@ describe.runIf(dialects().includes("postgres"))("work PostgreSQL rolls back to b
     return Number(/^carehooks_write_retries_total (\d+)$/m.exec(metrics.body)?.[1]);
   }
 });
-
-function succeeded(delivery: ClaimedDelivery): Completion {
-  return {
-    deliveryId: delivery.id,
-    subscriptionId: delivery.subscription_id,
-    leaseToken: delivery.lease_token,
-    outcome: { kind: "succeeded" },
-    decidedAt: Date.now(),
-    statusCode: 200,
-    error: null,
-    attempt: {
-      id: newId("attempt"),
-      delivery_id: delivery.id,
-      n: delivery.attempts + 1,
-      started_at: Date.now(),
-      duration_ms: 3,
-      request_headers: "{}",
-      request_meta: null,
-      response_status: 200,
-      response_body: "",
-      error: null,
-    },
-  };
-}
