@@ -2,7 +2,9 @@
  * Every POST and PATCH that changes data runs through `runWrite`: one
  * transaction that holds the change, its outbox rows and, with an
  * `Idempotency-Key`, the key and the stored answer. A retry with the same key
- * and request replays the answer; a different request is a 409.
+ * and request replays the answer; a different request is a 409. A
+ * transaction PostgreSQL rolls back to break a deadlock is run again from its
+ * start (`retryWrite`).
  *
  * A create that reads nothing first runs through `runIngest`: on PostgreSQL,
  * without an Idempotency-Key, its rows, event and deliveries are one
