@@ -29,7 +29,7 @@ const shapes = new BoundedMap<string, Shape>(SHAPES);
 const quote = (name: string) => `"${name}"`;
 
 /** Kysely leaves undefined columns out of an insert; so does this. */
-function columnsOf(row: object): string[] {
+export function columnsOf(row: object): string[] {
   return Object.keys(row).filter((column) => (row as Record<string, unknown>)[column] !== undefined);
 }
 

@@ -8,6 +8,7 @@ import { type InsertObject, sql } from "kysely";
 import { newId } from "../domain/ids.js";
 import type { DialectAdapter } from "./dialect/adapter.js";
 import type { Db } from "./open.js";
+import { outboxBatcherOf } from "./outbox-batch.js";
 import { writeInOneStatement } from "./outbox-statement.js";
 import { insertRows } from "./prepared.js";
 import { changedBy } from "./queue/raw.js";
@@ -36,7 +37,12 @@ export interface Outgoing {
  * transaction, which `db` must be.
  */
 export async function recordEvent(adapter: DialectAdapter, db: Db, outgoing: Outgoing): Promise<number> {
-  if (adapter.writableCtes) return writeInOneStatement(adapter, db, outgoing);
+  if (adapter.writableCtes) {
+    // Outside a transaction, with the other creates of this turn (outbox-batch.ts).
+    return db.isTransaction || !adapter.preparedQuery
+      ? writeInOneStatement(adapter, db, outgoing)
+      : outboxBatcherOf(adapter).write(outgoing);
+  }
   for (const { table, row } of outgoing.records) await insertRows(db, table, [row] as never);
   await insertRows(db, "event", [outgoing.event]);
   const { event, subscriptionIds } = outgoing;

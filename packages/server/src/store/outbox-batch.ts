@@ -1,0 +1,180 @@
+/**
+ * PostgreSQL's creates, several to a statement. A create's cost there is
+ * mostly its statement's and its commit's, not its rows' (docs/benchmarks.md:
+ * 0.50 ms of PostgreSQL's CPU per create one to a statement, 0.10–0.14 with
+ * four to eight), so the creates that reach the outbox in one turn of the
+ * event loop, outside any transaction, are written together: each table's
+ * rows from one JSON parameter, the deliveries joined to their still-live
+ * webhooks as the one-create statement does (outbox-statement.ts), one
+ * commit for all, and each answered after it.
+ *
+ * They stand or fall together, so a batch the database refuses for
+ * something one of its creates holds (a NUL byte in a text) is written
+ * again one create at a time, each getting its own outcome; one refused
+ * because the database cannot serve fails every create in it.
+ */
+import { createHash } from "node:crypto";
+import { newId } from "../domain/ids.js";
+import type { DialectAdapter } from "./dialect/adapter.js";
+import { type Outgoing, resourceKeyOf } from "./outbox.js";
+import { columnsOf, writeInOneStatement } from "./outbox-statement.js";
+
+/** The most creates in one statement: a turn with more writes the rest in the next one. */
+const MAX_BATCH = 64;
+
+interface Waiting {
+  readonly outgoing: Outgoing;
+  resolve(deliveries: number): void;
+  reject(error: unknown): void;
+}
+
+interface BatchShape {
+  readonly name: string;
+  readonly text: string;
+  /** Per record table, then the event: the columns each JSON row carries. */
+  readonly columns: readonly (readonly string[])[];
+}
+
+const quote = (name: string) => `"${name}"`;
+
+function batchShapeFor(tables: readonly string[], columns: readonly (readonly string[])[]): BatchShape {
+  const inserts = tables.map((table, i) => {
+    const names = (columns[i] as readonly string[]).map(quote).join(", ");
+    const alias = i === tables.length - 1 ? "e" : `r${i}`;
+    return `${quote(alias)} AS (INSERT INTO ${quote(table)} (${names}) SELECT ${names} FROM json_populate_recordset(NULL::${quote(table)}, $${i + 1}::json))`;
+  });
+  const deliveries = `"d" AS (INSERT INTO "delivery" ("id", "event_id", "subscription_id", "business_id", "event_name", "status", "attempts", "next_attempt_at", "created_at", "updated_at", "resource_key")
+    SELECT "v"."id", "v"."event_id", "s"."id", "s"."business_id", "v"."event_name", 'pending', 0, "v"."at", "v"."at", "v"."at",
+      CASE WHEN "s"."ordering" = 'per_resource' THEN "v"."resource_key" END
+    FROM json_to_recordset($${tables.length + 1}::json)
+      AS "v" ("id" text, "event_id" text, "subscription_id" text, "business_id" text, "event_name" text, "at" bigint, "resource_key" text)
+    JOIN "subscription" AS "s" ON "s"."id" = "v"."subscription_id"
+    WHERE "s"."business_id" = "v"."business_id" AND "s"."deleted_at" IS NULL AND "s"."state" <> 'disabled'
+    RETURNING "event_id")`;
+  const text = `WITH ${[...inserts, deliveries].join(",\n")}\nSELECT "event_id", count(*)::integer AS "deliveries" FROM "d" GROUP BY "event_id"`;
+  return {
+    text,
+    name: `carehooks_outbox_batch_${createHash("sha256").update(text).digest("hex").slice(0, 24)}`,
+    columns,
+  };
+}
+
+/** Creates of one shape (the same tables and columns) go in one statement. */
+function shapeKeyOf(outgoing: Outgoing): string {
+  const tables = outgoing.records.map((record) => `${record.table}(${columnsOf(record.row).join(",")})`);
+  return `${tables.join(";")};event(${columnsOf(outgoing.event).join(",")})`;
+}
+
+export class OutboxBatcher {
+  readonly #adapter: DialectAdapter;
+  readonly #waiting = new Map<string, Waiting[]>();
+  readonly #shapes = new Map<string, BatchShape>();
+  #scheduled = false;
+
+  constructor(adapter: DialectAdapter) {
+    this.#adapter = adapter;
+  }
+
+  /** Writes `outgoing` with the others of this turn; resolves to its deliveries once committed. */
+  write(outgoing: Outgoing): Promise<number> {
+    const key = shapeKeyOf(outgoing);
+    return new Promise((resolve, reject) => {
+      let waiting = this.#waiting.get(key);
+      if (!waiting) {
+        waiting = [];
+        this.#waiting.set(key, waiting);
+      }
+      waiting.push({ outgoing, resolve, reject });
+      if (waiting.length >= MAX_BATCH) {
+        this.#waiting.delete(key);
+        void this.#write(key, waiting);
+      } else if (!this.#scheduled) {
+        this.#scheduled = true;
+        setImmediate(() => this.#writeAll());
+      }
+    });
+  }
+
+  #writeAll(): void {
+    this.#scheduled = false;
+    const batches = [...this.#waiting];
+    this.#waiting.clear();
+    for (const [key, waiting] of batches) void this.#write(key, waiting);
+  }
+
+  async #write(key: string, waiting: readonly Waiting[]): Promise<void> {
+    if (waiting.length === 1) return this.#writeOne(waiting[0] as Waiting);
+    try {
+      const written = await this.#writeMany(
+        key,
+        waiting.map((item) => item.outgoing),
+      );
+      for (const item of waiting) item.resolve(written.get(item.outgoing.event.id) ?? 0);
+    } catch (error) {
+      if (this.#adapter.isUnavailable(error)) {
+        for (const item of waiting) item.reject(error);
+        return;
+      }
+      // Something one of them holds: each on its own, for its own answer.
+      await Promise.all(waiting.map((item) => this.#writeOne(item)));
+    }
+  }
+
+  async #writeOne(item: Waiting): Promise<void> {
+    try {
+      item.resolve(await writeInOneStatement(this.#adapter, this.#adapter.db, item.outgoing));
+    } catch (error) {
+      item.reject(error);
+    }
+  }
+
+  async #writeMany(key: string, outgoings: readonly Outgoing[]): Promise<Map<string, number>> {
+    const [first] = outgoings as [Outgoing];
+    let shape = this.#shapes.get(key);
+    if (!shape) {
+      const tables = [...first.records.map((record) => record.table), "event"];
+      const columns = [...first.records.map((record) => columnsOf(record.row)), columnsOf(first.event)];
+      shape = batchShapeFor(tables, columns);
+      this.#shapes.set(key, shape);
+    }
+    const { columns } = shape;
+    const tableRows = columns.map((names, i) =>
+      outgoings.map((outgoing) => {
+        const row = (i < outgoing.records.length ? outgoing.records[i]?.row : outgoing.event) as Record<
+          string,
+          unknown
+        >;
+        return Object.fromEntries(names.map((name) => [name, row[name]]));
+      }),
+    );
+    const deliveries = outgoings.flatMap(({ event, subscriptionIds }) =>
+      subscriptionIds.map((subscriptionId) => ({
+        id: newId("delivery", event.created_at),
+        event_id: event.id,
+        subscription_id: subscriptionId,
+        business_id: event.business_id,
+        event_name: event.name,
+        at: event.created_at,
+        resource_key: resourceKeyOf(event),
+      })),
+    );
+    const parameters = [...tableRows.map((rows) => JSON.stringify(rows)), JSON.stringify(deliveries)];
+    const rows = await (this.#adapter.preparedQuery as NonNullable<DialectAdapter["preparedQuery"]>)<{
+      event_id: string;
+      deliveries: number;
+    }>(shape.name, shape.text, parameters);
+    return new Map(rows.map((row) => [row.event_id, row.deliveries]));
+  }
+}
+
+const batchers = new WeakMap<DialectAdapter, OutboxBatcher>();
+
+/** The adapter's batcher (PostgreSQL, outside a transaction). */
+export function outboxBatcherOf(adapter: DialectAdapter): OutboxBatcher {
+  let batcher = batchers.get(adapter);
+  if (!batcher) {
+    batcher = new OutboxBatcher(adapter);
+    batchers.set(adapter, batcher);
+  }
+  return batcher;
+}
