@@ -17,7 +17,7 @@ import {
 } from "../store/deliveries.js";
 import { type EventRow, findEvent, listEvents } from "../store/events.js";
 import type { Db } from "../store/open.js";
-import { resourceKeyOf } from "../store/outbox.js";
+import { resourceKeyOf } from "../store/resource-key.js";
 import { findSubscription } from "../store/subscriptions.js";
 import { findTask, insertTask, type TaskRow } from "../store/tasks.js";
 import { type App, type AppContext, principalOf } from "./context.js";

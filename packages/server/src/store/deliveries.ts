@@ -1,7 +1,7 @@
 /** Reading and re-queuing deliveries: the delivery log, resend, recover, cancellation. */
 import { sql } from "kysely";
 import type { Db } from "./open.js";
-import { EVENT_RESOURCE_KEY } from "./outbox.js";
+import { EVENT_RESOURCE_KEY } from "./resource-key.js";
 import type { AttemptTable, DeliveryStatus, DeliveryTable } from "./schema.js";
 
 export type DeliveryRow = Omit<DeliveryTable, "status" | "attempts" | "retries_from"> & {

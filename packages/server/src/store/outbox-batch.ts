@@ -1,8 +1,7 @@
 /**
  * PostgreSQL's creates, several to a statement. A create's cost there is
- * mostly its statement's and its commit's, not its rows' (docs/benchmarks.md:
- * 0.50 ms of PostgreSQL's CPU per create one to a statement, 0.10–0.14 with
- * four to eight), so the creates that reach the outbox in one turn of the
+ * mostly its statement's and its commit's, not its rows' (measured in
+ * docs/benchmarks.md), so the creates that reach the outbox in one turn of the
  * event loop, outside any transaction, are written together: each table's
  * rows from one JSON parameter, the deliveries joined to their still-live
  * webhooks as the one-create statement does (outbox-statement.ts), one
@@ -14,13 +13,16 @@
  * because the database cannot serve fails every create in it.
  */
 import { createHash } from "node:crypto";
+import { BoundedMap } from "../domain/bounded-map.js";
 import { newId } from "../domain/ids.js";
 import type { DialectAdapter } from "./dialect/adapter.js";
-import { type Outgoing, resourceKeyOf } from "./outbox.js";
-import { columnsOf, writeInOneStatement } from "./outbox-statement.js";
+import type { Outgoing } from "./outbox.js";
+import { columnsOf, quote, writeInOneStatement } from "./outbox-statement.js";
+import { resourceKeyOf } from "./resource-key.js";
 
 /** The most creates in one statement: a turn with more writes the rest in the next one. */
 const MAX_BATCH = 64;
+const SHAPES = 64;
 
 interface Waiting {
   readonly outgoing: Outgoing;
@@ -34,8 +36,6 @@ interface BatchShape {
   /** Per record table, then the event: the columns each JSON row carries. */
   readonly columns: readonly (readonly string[])[];
 }
-
-const quote = (name: string) => `"${name}"`;
 
 function batchShapeFor(tables: readonly string[], columns: readonly (readonly string[])[]): BatchShape {
   const inserts = tables.map((table, i) => {
@@ -68,7 +68,8 @@ function shapeKeyOf(outgoing: Outgoing): string {
 export class OutboxBatcher {
   readonly #adapter: DialectAdapter;
   readonly #waiting = new Map<string, Waiting[]>();
-  readonly #shapes = new Map<string, BatchShape>();
+  /** One text per combination of tables and columns: a handful. */
+  readonly #shapes = new BoundedMap<string, BatchShape>(SHAPES);
   #scheduled = false;
 
   constructor(adapter: DialectAdapter) {

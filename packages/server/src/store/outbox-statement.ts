@@ -26,7 +26,7 @@ interface Shape {
 const SHAPES = 64;
 const shapes = new BoundedMap<string, Shape>(SHAPES);
 
-const quote = (name: string) => `"${name}"`;
+export const quote = (name: string) => `"${name}"`;
 
 /** Kysely leaves undefined columns out of an insert; so does this. */
 export function columnsOf(row: object): string[] {

@@ -4,7 +4,7 @@
  * event, written together. A failure leaves none of them; a commit leaves
  * all of them.
  */
-import { type InsertObject, sql } from "kysely";
+import type { InsertObject } from "kysely";
 import { newId } from "../domain/ids.js";
 import type { DialectAdapter } from "./dialect/adapter.js";
 import type { Db } from "./open.js";
@@ -12,6 +12,7 @@ import { outboxBatcherOf } from "./outbox-batch.js";
 import { writeInOneStatement } from "./outbox-statement.js";
 import { insertRows } from "./prepared.js";
 import { changedBy } from "./queue/raw.js";
+import { resourceKeyOf } from "./resource-key.js";
 import type { Database, EventTable } from "./schema.js";
 import { SUBSCRIPTION_BY_ID } from "./sqlite-keys.js";
 
@@ -75,11 +76,3 @@ SELECT j.value ->> 0, @event, s.id, s.business_id, @name, 'pending', 0, @at, @at
   CASE WHEN s.ordering = 'per_resource' THEN @resource END
 FROM json_each(@ids) AS j CROSS JOIN subscription AS s INDEXED BY ${SUBSCRIPTION_BY_ID} ON s.id = j.value ->> 1
 WHERE s.business_id = @business AND s.deleted_at IS NULL AND s.state <> 'disabled'`;
-
-/** What per-resource ordering orders a delivery by: its event's resource. */
-export function resourceKeyOf(event: Pick<NewEvent, "resource_type" | "resource_id">): string {
-  return `${event.resource_type}:${event.resource_id}`;
-}
-
-/** resourceKeyOf in SQL, of an event row named `e`: for deliveries keyed after they were written. */
-export const EVENT_RESOURCE_KEY = sql<string>`e.resource_type || ':' || e.resource_id`;

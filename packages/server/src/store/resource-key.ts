@@ -1,0 +1,10 @@
+/** What per-resource ordering orders a delivery by: its event's resource. */
+import { sql } from "kysely";
+import type { EventTable } from "./schema.js";
+
+export function resourceKeyOf(event: Pick<EventTable, "resource_type" | "resource_id">): string {
+  return `${event.resource_type}:${event.resource_id}`;
+}
+
+/** resourceKeyOf in SQL, of an event row named `e`: for deliveries keyed after they were written. */
+export const EVENT_RESOURCE_KEY = sql<string>`e.resource_type || ':' || e.resource_id`;
