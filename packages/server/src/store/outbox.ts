@@ -66,7 +66,8 @@ export async function recordEvent(adapter: DialectAdapter, db: Db, outgoing: Out
  * disabled by another connection (the breaker) gets none. Only a
  * per-resource webhook's delivery names its resource (resourceKeyOf): no
  * other claim reads it, and an unkeyed delivery skips that index. PostgreSQL's one
- * statement (outbox-statement.ts) checks the same. The list drives the loop
+ * statements (outbox-statement.ts, and outbox-batch.ts for several creates) check
+ * the same. The list drives the loop
  * whatever the planner's statistics say (queue/held.ts).
  */
 const SQLITE_DELIVERIES = `
