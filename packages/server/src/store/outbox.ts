@@ -65,10 +65,10 @@ export async function recordEvent(adapter: DialectAdapter, db: Db, outgoing: Out
  * business's, whatever the caller's (cached) list says: a webhook deleted or
  * disabled by another connection (the breaker) gets none. Only a
  * per-resource webhook's delivery names its resource (resourceKeyOf): no
- * other claim reads it, and an unkeyed delivery skips that index. PostgreSQL's one
- * statements (outbox-statement.ts, and outbox-batch.ts for several creates) check
- * the same. The list drives the loop
- * whatever the planner's statistics say (queue/held.ts).
+ * other claim reads it, and an unkeyed delivery skips that index.
+ * PostgreSQL's statements (outbox-statement.ts; outbox-batch.ts for several
+ * creates) check the same. The list drives the loop whatever the planner's
+ * statistics say (queue/held.ts).
  */
 const SQLITE_DELIVERIES = `
 INSERT INTO delivery (id, event_id, subscription_id, business_id, event_name, status, attempts, next_attempt_at,
