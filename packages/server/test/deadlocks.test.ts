@@ -2,9 +2,10 @@
  * Work PostgreSQL rolls back to break a deadlock (store/aborts.ts) is run
  * again from the start: the API's write is answered as if nothing happened,
  * and the dispatcher's completion is recorded. Shown with real deadlocks
- * (support/deadlock.ts) of the kind the in-flight count's triggers allow: a
- * switch to per-resource ordering locks its webhook and then the webhook's
- * open deliveries; a completion locks its deliveries and then their webhook.
+ * (support/deadlock.ts): a switch to per-resource ordering keys the webhook's
+ * open deliveries and then writes the webhook, so another transaction holding
+ * the webhook and asking for a delivery closes a cycle; a completion locks its
+ * deliveries and then their webhook (the in-flight count's trigger).
  */
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -54,10 +55,10 @@ describe.runIf(dialects().includes("postgres"))("work PostgreSQL rolls back to b
   it("an API write is run again and answered, with its change made once", async () => {
     const retriesBefore = await retriesCounted();
     const { state, result } = await deadlock(h.ctx.db, webhookWithPending, ({ webhook, delivery }) => ({
-      first: sql`UPDATE delivery SET updated_at = updated_at WHERE id = ${delivery}`,
-      // Locks the webhook, then waits for the delivery to key it.
+      first: sql`UPDATE subscription SET updated_at = updated_at WHERE id = ${webhook}`,
+      // Keys the delivery, then waits for the webhook's row to switch it.
       victim: () => clinic.request("PATCH", `${WEBHOOKS}/${webhook}`, { ordering: "per_resource" }),
-      second: sql`UPDATE subscription SET updated_at = updated_at WHERE id = ${webhook}`,
+      second: sql`UPDATE delivery SET updated_at = updated_at WHERE id = ${delivery}`,
     }));
     expect(result.statusCode, result.body).toBe(200);
     const shown = (await clinic.request("GET", `${WEBHOOKS}/${state.webhook}`)).json().data;

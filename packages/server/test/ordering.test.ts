@@ -111,7 +111,9 @@ describe.each(dialects())("per-webhook delivery settings on %s", (dialect) => {
   });
 
   it("orders what was already queued when a webhook switches ordering on", async () => {
-    const { tenant, receiver, id } = await webhook({});
+    // Five seconds of retries, not one: the switch, made while they fail, can meet a worker's
+    // completion and wait out PostgreSQL's deadlock_timeout (1 s) before it is run again.
+    const { tenant, receiver, id } = await webhook({ retry_schedule: [1, 1, 1, 1, 1] });
     const watch = watchResources(receiver);
     // Written while the webhook is unordered: three events per appointment, each failing its first attempt.
     const appointments: string[] = [];

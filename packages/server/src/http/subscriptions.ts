@@ -439,9 +439,12 @@ export function subscriptionRoutes(app: App, ctx: AppContext): void {
             change.previous_signing_key = null;
             change.previous_key_expires_at = null;
           }
-          await updateSubscription(trx, principal.businessId, row.id, change);
+          // Its open deliveries are keyed before the webhook's row is written: a worker's claim or
+          // completion takes delivery rows and then the webhook's (the in-flight count's trigger),
+          // and taking them in the same order leaves it no cycle to deadlock on.
           const ordered = change.ordering === "per_resource" && row.ordering !== "per_resource";
           if (ordered) await keyOpenDeliveries(trx, row.id);
+          await updateSubscription(trx, principal.businessId, row.id, change);
           return {
             status: 200,
             body: {

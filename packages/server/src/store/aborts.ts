@@ -6,11 +6,12 @@
  * Such deadlocks are rare but real. The in-flight count's triggers
  * (migrations/postgres/0010) lock a subscription row after the statement
  * that changed its deliveries, so a claim or a completion holds delivery
- * rows and then asks for the subscription; a write that changes a webhook
- * and then its open deliveries (a switch to per-resource ordering keying
- * them, http/subscriptions.ts) takes the same rows the other way round.
- * Whichever of the two the database rolls back is run again: the API's
- * write (http/writes.ts) and the dispatcher's claim and completion
+ * rows and then asks for the subscription; writes that take both take them
+ * in that order too (a switch to per-resource ordering keys the open
+ * deliveries before it writes the webhook, http/subscriptions.ts), but two
+ * statements that each lock several delivery rows still take them in their
+ * own orders. Whichever side the database rolls back is run again: the
+ * API's write (http/writes.ts) and the dispatcher's claim and completion
  * (queue/delivery-queue.ts).
  *
  * `work` must be a whole transaction (or one statement), begun inside it,
