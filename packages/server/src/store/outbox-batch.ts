@@ -17,7 +17,7 @@ import { BoundedMap } from "../domain/bounded-map.js";
 import { newId } from "../domain/ids.js";
 import type { DialectAdapter } from "./dialect/adapter.js";
 import type { Outgoing } from "./outbox.js";
-import { columnsOf, quote, writeInOneStatement } from "./outbox-statement.js";
+import { deliveriesInsert, type Layout, layoutOf, quote, writeInOneStatement } from "./outbox-statement.js";
 import { resourceKeyOf } from "./resource-key.js";
 
 /** The most creates in one statement: a turn with more writes the rest in the next one. */
@@ -26,6 +26,7 @@ const SHAPES = 64;
 
 interface Waiting {
   readonly outgoing: Outgoing;
+  readonly layout: Layout;
   resolve(deliveries: number): void;
   reject(error: unknown): void;
 }
@@ -33,8 +34,6 @@ interface Waiting {
 interface BatchShape {
   readonly name: string;
   readonly text: string;
-  /** Per record table, then the event: the columns each JSON row carries. */
-  readonly columns: readonly (readonly string[])[];
 }
 
 function batchShapeFor(tables: readonly string[], columns: readonly (readonly string[])[]): BatchShape {
@@ -43,26 +42,20 @@ function batchShapeFor(tables: readonly string[], columns: readonly (readonly st
     const alias = i === tables.length - 1 ? "e" : `r${i}`;
     return `${quote(alias)} AS (INSERT INTO ${quote(table)} (${names}) SELECT ${names} FROM json_populate_recordset(NULL::${quote(table)}, $${i + 1}::json))`;
   });
-  const deliveries = `"d" AS (INSERT INTO "delivery" ("id", "event_id", "subscription_id", "business_id", "event_name", "status", "attempts", "next_attempt_at", "created_at", "updated_at", "resource_key")
-    SELECT "v"."id", "v"."event_id", "s"."id", "s"."business_id", "v"."event_name", 'pending', 0, "v"."at", "v"."at", "v"."at",
-      CASE WHEN "s"."ordering" = 'per_resource' THEN "v"."resource_key" END
-    FROM json_to_recordset($${tables.length + 1}::json)
-      AS "v" ("id" text, "event_id" text, "subscription_id" text, "business_id" text, "event_name" text, "at" bigint, "resource_key" text)
-    JOIN "subscription" AS "s" ON "s"."id" = "v"."subscription_id"
-    WHERE "s"."business_id" = "v"."business_id" AND "s"."deleted_at" IS NULL AND "s"."state" <> 'disabled'
-    RETURNING "event_id")`;
+  const deliveries = deliveriesInsert(
+    `json_to_recordset($${tables.length + 1}::json)
+      AS "v" ("id" text, "event_id" text, "subscription_id" text, "business_id" text, "event_name" text, "at" bigint, "resource_key" text)`,
+    {
+      id: `"v"."event_id"`,
+      name: `"v"."event_name"`,
+      at: `"v"."at"`,
+      businessId: `"v"."business_id"`,
+      resourceKey: `"v"."resource_key"`,
+    },
+    `"event_id"`,
+  );
   const text = `WITH ${[...inserts, deliveries].join(",\n")}\nSELECT "event_id", count(*)::integer AS "deliveries" FROM "d" GROUP BY "event_id"`;
-  return {
-    text,
-    name: `carehooks_outbox_batch_${createHash("sha256").update(text).digest("hex").slice(0, 24)}`,
-    columns,
-  };
-}
-
-/** Creates of one shape (the same tables and columns) go in one statement. */
-function shapeKeyOf(outgoing: Outgoing): string {
-  const tables = outgoing.records.map((record) => `${record.table}(${columnsOf(record.row).join(",")})`);
-  return `${tables.join(";")};event(${columnsOf(outgoing.event).join(",")})`;
+  return { text, name: `carehooks_outbox_batch_${createHash("sha256").update(text).digest("hex").slice(0, 24)}` };
 }
 
 export class OutboxBatcher {
@@ -78,17 +71,18 @@ export class OutboxBatcher {
 
   /** Writes `outgoing` with the others of this turn; resolves to its deliveries once committed. */
   write(outgoing: Outgoing): Promise<number> {
-    const key = shapeKeyOf(outgoing);
+    const layout = layoutOf(outgoing);
+    const { key } = layout;
     return new Promise((resolve, reject) => {
       let waiting = this.#waiting.get(key);
       if (!waiting) {
         waiting = [];
         this.#waiting.set(key, waiting);
       }
-      waiting.push({ outgoing, resolve, reject });
+      waiting.push({ outgoing, layout, resolve, reject });
       if (waiting.length >= MAX_BATCH) {
         this.#waiting.delete(key);
-        void this.#write(key, waiting);
+        void this.#write(waiting);
       } else if (!this.#scheduled) {
         this.#scheduled = true;
         setImmediate(() => this.#writeAll());
@@ -98,18 +92,15 @@ export class OutboxBatcher {
 
   #writeAll(): void {
     this.#scheduled = false;
-    const batches = [...this.#waiting];
+    const batches = [...this.#waiting.values()];
     this.#waiting.clear();
-    for (const [key, waiting] of batches) void this.#write(key, waiting);
+    for (const waiting of batches) void this.#write(waiting);
   }
 
-  async #write(key: string, waiting: readonly Waiting[]): Promise<void> {
+  async #write(waiting: readonly Waiting[]): Promise<void> {
     if (waiting.length === 1) return this.#writeOne(waiting[0] as Waiting);
     try {
-      const written = await this.#writeMany(
-        key,
-        waiting.map((item) => item.outgoing),
-      );
+      const written = await this.#writeMany(waiting);
       for (const item of waiting) item.resolve(written.get(item.outgoing.event.id) ?? 0);
     } catch (error) {
       if (this.#adapter.isUnavailable(error)) {
@@ -123,31 +114,23 @@ export class OutboxBatcher {
 
   async #writeOne(item: Waiting): Promise<void> {
     try {
-      item.resolve(await writeInOneStatement(this.#adapter, this.#adapter.db, item.outgoing));
+      item.resolve(await writeInOneStatement(this.#adapter, this.#adapter.db, item.outgoing, item.layout));
     } catch (error) {
       item.reject(error);
     }
   }
 
-  async #writeMany(key: string, outgoings: readonly Outgoing[]): Promise<Map<string, number>> {
-    const [first] = outgoings as [Outgoing];
-    let shape = this.#shapes.get(key);
-    if (!shape) {
-      const tables = [...first.records.map((record) => record.table), "event"];
-      const columns = [...first.records.map((record) => columnsOf(record.row)), columnsOf(first.event)];
-      shape = batchShapeFor(tables, columns);
-      this.#shapes.set(key, shape);
-    }
-    const { columns } = shape;
+  async #writeMany(waiting: readonly Waiting[]): Promise<Map<string, number>> {
+    // One shape: the same tables, and the same columns in each.
+    const { key, tables, columns } = (waiting[0] as Waiting).layout;
+    const shape = this.#shapes.getOrSet(key, () => batchShapeFor(tables, columns));
     const tableRows = columns.map((names, i) =>
-      outgoings.map((outgoing) => {
-        const row = (i < outgoing.records.length ? outgoing.records[i]?.row : outgoing.event) as Record<
-          string,
-          unknown
-        >;
+      waiting.map(({ layout }) => {
+        const row = layout.rows[i] as Record<string, unknown>;
         return Object.fromEntries(names.map((name) => [name, row[name]]));
       }),
     );
+    const outgoings = waiting.map((item) => item.outgoing);
     const deliveries = outgoings.flatMap(({ event, subscriptionIds }) =>
       subscriptionIds.map((subscriptionId) => ({
         id: newId("delivery", event.created_at),

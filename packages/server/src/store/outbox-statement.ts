@@ -29,8 +29,35 @@ const shapes = new BoundedMap<string, Shape>(SHAPES);
 export const quote = (name: string) => `"${name}"`;
 
 /** Kysely leaves undefined columns out of an insert; so does this. */
-export function columnsOf(row: object): string[] {
+function columnsOf(row: object): string[] {
   return Object.keys(row).filter((column) => (row as Record<string, unknown>)[column] !== undefined);
+}
+
+/**
+ * The deliveries' insert, shared by the one-create statement and the batch
+ * (outbox-batch.ts): one pending delivery per row of `source` (aliased "v",
+ * with "v"."id" and "v"."subscription_id") whose webhook is still live and the
+ * event's business's; only a per-resource webhook's names its resource.
+ * `event` gives each other value as an SQL expression.
+ */
+export function deliveriesInsert(
+  source: string,
+  event: {
+    readonly id: string;
+    readonly name: string;
+    readonly at: string;
+    readonly businessId: string;
+    readonly resourceKey: string;
+  },
+  returning: string,
+): string {
+  return `"d" AS (INSERT INTO "delivery" ("id", "event_id", "subscription_id", "business_id", "event_name", "status", "attempts", "next_attempt_at", "created_at", "updated_at", "resource_key")
+    SELECT "v"."id", ${event.id}, "s"."id", "s"."business_id", ${event.name}, 'pending', 0, ${event.at}, ${event.at}, ${event.at},
+      CASE WHEN "s"."ordering" = 'per_resource' THEN ${event.resourceKey} END
+    FROM ${source}
+    JOIN "subscription" AS "s" ON "s"."id" = "v"."subscription_id"
+    WHERE "s"."business_id" = ${event.businessId} AND "s"."deleted_at" IS NULL AND "s"."state" <> 'disabled'
+    RETURNING ${returning})`;
 }
 
 function shapeFor(tables: readonly string[], columns: readonly (readonly string[])[]): Shape {
@@ -43,16 +70,36 @@ function shapeFor(tables: readonly string[], columns: readonly (readonly string[
   // The event's parameters, by column, for the deliveries.
   const eventColumns = columns.at(-1) as readonly string[];
   const event = (column: string) => `$${n - eventColumns.length + eventColumns.indexOf(column) + 1}`;
-  const at = event("created_at");
-  const deliveries = `"d" AS (INSERT INTO "delivery" ("id", "event_id", "subscription_id", "business_id", "event_name", "status", "attempts", "next_attempt_at", "created_at", "updated_at", "resource_key")
-    SELECT "v"."id", ${event("id")}, "s"."id", "s"."business_id", ${event("name")}, 'pending', 0, ${at}, ${at}, ${at},
-      CASE WHEN "s"."ordering" = 'per_resource' THEN ${event("resource_type")} || ':' || ${event("resource_id")} END
-    FROM unnest($${n + 1}::text[], $${n + 2}::text[]) AS "v" ("id", "subscription_id")
-    JOIN "subscription" AS "s" ON "s"."id" = "v"."subscription_id"
-    WHERE "s"."business_id" = ${event("business_id")} AND "s"."deleted_at" IS NULL AND "s"."state" <> 'disabled'
-    RETURNING 1)`;
+  const deliveries = deliveriesInsert(
+    `unnest($${n + 1}::text[], $${n + 2}::text[]) AS "v" ("id", "subscription_id")`,
+    {
+      id: event("id"),
+      name: event("name"),
+      at: event("created_at"),
+      businessId: event("business_id"),
+      resourceKey: `${event("resource_type")} || ':' || ${event("resource_id")}`,
+    },
+    "1",
+  );
   const text = `WITH ${[...inserts, deliveries].join(",\n")}\nSELECT count(*)::integer AS "deliveries" FROM "d"`;
   return { text, name: `carehooks_outbox_${createHash("sha256").update(text).digest("hex").slice(0, 24)}`, columns };
+}
+
+/** A create's tables (its records', then "event"), their rows and columns, and the key of that shape. */
+export interface Layout {
+  readonly tables: readonly string[];
+  readonly rows: readonly object[];
+  readonly columns: readonly (readonly string[])[];
+  /** Creates with the same key have the same tables and columns: one statement text serves them. */
+  readonly key: string;
+}
+
+export function layoutOf(outgoing: Outgoing): Layout {
+  const rows: object[] = [...outgoing.records.map((record) => record.row), outgoing.event];
+  const tables = [...outgoing.records.map((record) => record.table), "event"];
+  const columns = rows.map(columnsOf);
+  const key = tables.map((table, i) => `${table}(${(columns[i] as string[]).join(",")})`).join(";");
+  return { tables, rows, columns, key };
 }
 
 /**
@@ -60,12 +107,14 @@ function shapeFor(tables: readonly string[], columns: readonly (readonly string[
  * Outside a transaction it runs as a named prepared statement (`adapter.preparedQuery`): parsed and
  * planned once per connection, not on every create.
  */
-export async function writeInOneStatement(adapter: DialectAdapter, db: Db, outgoing: Outgoing): Promise<number> {
-  const rows: object[] = [...outgoing.records.map((record) => record.row), outgoing.event];
-  const tables = [...outgoing.records.map((record) => record.table), "event"];
-  const columns = rows.map(columnsOf);
-  const key = tables.map((table, i) => `${table}(${(columns[i] as string[]).join(",")})`).join(";");
-  const shape = shapes.getOrSet(key, () => shapeFor(tables, columns));
+export async function writeInOneStatement(
+  adapter: DialectAdapter,
+  db: Db,
+  outgoing: Outgoing,
+  layout: Layout = layoutOf(outgoing),
+): Promise<number> {
+  const { rows, key } = layout;
+  const shape = shapes.getOrSet(key, () => shapeFor(layout.tables, layout.columns));
   const parameters: unknown[] = [];
   rows.forEach((row, i) => {
     for (const column of shape.columns[i] as readonly string[])

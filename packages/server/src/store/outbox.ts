@@ -34,8 +34,9 @@ export interface Outgoing {
 /**
  * Writes the records, the event and its deliveries; returns how many
  * deliveries were created. On PostgreSQL one statement, atomic by itself
- * (`db` need not be a transaction); on SQLite statements of the caller's
- * transaction, which `db` must be.
+ * (`db` need not be a transaction; outside one, the statement is shared
+ * with the other creates of this turn, outbox-batch.ts); on SQLite
+ * statements of the caller's transaction, which `db` must be.
  */
 export async function recordEvent(adapter: DialectAdapter, db: Db, outgoing: Outgoing): Promise<number> {
   if (adapter.writableCtes) {
