@@ -74,20 +74,12 @@ export function toApiError(error: unknown, adapter: DialectAdapter): ApiError | 
   if (code) return new ApiError(code, MESSAGES[code] ?? FASTIFY_MESSAGES[fastifyError.code] ?? fastifyError.message);
   if (error instanceof SyntaxError && fastifyError.statusCode === 400) return invalidRequest("body is not valid JSON");
   if (adapter.isInvalidText(error)) return invalidRequest("text must not contain NUL bytes or invalid characters");
-  if (adapter.isUnavailable(error)) {
-    return new ApiError("SERVICE_UNAVAILABLE", "the database is unavailable; try again shortly", {
-      "retry-after": RETRY_AFTER_SECONDS,
-    });
-  }
-  if (adapter.isTransientAbort(error)) {
-    return new ApiError(
-      "SERVICE_UNAVAILABLE",
-      "the write was rolled back to break a deadlock with concurrent work, and not made; try again",
-      {
-        "retry-after": RETRY_AFTER_SECONDS,
-      },
-    );
-  }
+  const unavailable = adapter.isUnavailable(error)
+    ? "the database is unavailable; try again shortly"
+    : adapter.isTransientAbort(error)
+      ? "the write was rolled back to break a deadlock with concurrent work, and not made; try again"
+      : undefined;
+  if (unavailable) return new ApiError("SERVICE_UNAVAILABLE", unavailable, { "retry-after": RETRY_AFTER_SECONDS });
   const status = fastifyError.statusCode;
   if (typeof status === "number" && status >= 400 && status < 500) {
     if (status === 413) return new ApiError("PAYLOAD_TOO_LARGE", MESSAGES.PAYLOAD_TOO_LARGE as string);
