@@ -119,3 +119,58 @@ describe.runIf(dialects().includes("postgres"))("creates batched on PostgreSQL",
     }
   });
 });
+
+describe.runIf(dialects().includes("postgres"))("CAREHOOKS_WRITE_BATCH", () => {
+  /** Creates made together under `writeBatch`; the statements they were written in, with their parameters. */
+  async function createTogether(writeBatch: string, creates: number) {
+    const h = await startHarness("postgres", { CAREHOOKS_WRITE_BATCH: writeBatch });
+    try {
+      const clinic = await h.tenant();
+      const webhook = await clinic.request("POST", WEBHOOKS, {
+        endpoint: "https://receiver.example.com/hook",
+        event_names: ["appointment.created"],
+      });
+      expect(webhook.statusCode, webhook.body).toBe(201);
+      const log = recordStatements();
+      try {
+        const answers = await Promise.all(
+          Array.from({ length: creates }, (_, i) =>
+            clinic.request("POST", APPOINTMENTS, { ...booking, notes: `w${i}` }),
+          ),
+        );
+        for (const answer of answers) expect(answer.statusCode, answer.body).toBe(201);
+        const { rows } = await sql<{ n: number }>`
+          SELECT count(*)::integer AS n FROM delivery WHERE subscription_id = ${webhook.json().id}`.execute(h.ctx.db);
+        expect(rows[0]?.n).toBe(creates);
+        return log.takeCalls().filter((call) => call.text.startsWith("WITH"));
+      } finally {
+        log.stop();
+      }
+    } finally {
+      await h.close();
+    }
+  }
+
+  /** How many creates a batched statement wrote: its events' JSON parameter, before the deliveries'. */
+  const eventsIn = (values: readonly unknown[]) =>
+    (JSON.parse(values[values.length - 2] as string) as unknown[]).length;
+
+  it("writes at most that many creates in one statement", async () => {
+    const sent = await createTogether("4", CREATES);
+    const batches = sent.filter((call) => call.text.includes("json_populate_recordset"));
+    expect(batches.length).toBeGreaterThanOrEqual(CREATES / 4);
+    for (const batch of batches) expect(eventsIn(batch.values)).toBeLessThanOrEqual(4);
+    const lone = sent.length - batches.length;
+    expect(batches.reduce((sum, batch) => sum + eventsIn(batch.values), 0) + lone).toBe(CREATES);
+  });
+
+  it("writes each create on its own at 1", async () => {
+    const sent = await createTogether("1", 8);
+    expect(sent).toHaveLength(8);
+    expect(sent.some((call) => call.text.includes("json_populate_recordset"))).toBe(false);
+  });
+
+  it("refuses a value out of range", async () => {
+    await expect(startHarness("postgres", { CAREHOOKS_WRITE_BATCH: "0" })).rejects.toThrow(/WRITE_BATCH/);
+  });
+});

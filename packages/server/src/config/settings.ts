@@ -51,6 +51,12 @@ export const SETTINGS = {
     doc: "PostgreSQL connections per process (SQLite always uses one).",
     parse: (v) => parseInteger(v, 1, 1000),
   },
+  writeBatch: {
+    name: "WRITE_BATCH",
+    default: "64",
+    doc: "PostgreSQL: the most creates one statement writes. The creates an API process receives in the same turn of its event loop share a statement and a commit, each answered after it; `1` writes each on its own.",
+    parse: (v) => parseInteger(v, 1, 1000),
+  },
   cacheTtl: {
     name: "CACHE_TTL",
     default: "60s",

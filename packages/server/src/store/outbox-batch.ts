@@ -2,7 +2,8 @@
  * PostgreSQL's creates, several to a statement. A create's cost there is
  * mostly its statement's and its commit's, not its rows' (measured in
  * docs/benchmarks.md), so the creates that reach the outbox in one turn of the
- * event loop, outside any transaction, are written together: each table's
+ * event loop, outside any transaction, are written together, up to
+ * CAREHOOKS_WRITE_BATCH (`adapter.writeBatch`) a statement: each table's
  * rows from one JSON parameter, the deliveries joined to their still-live
  * webhooks as the one-create statement does (outbox-statement.ts), one
  * commit for all, and each answered after it.
@@ -20,9 +21,9 @@ import type { Outgoing } from "./outbox.js";
 import { deliveriesInsert, type Layout, layoutOf, quote, writeInOneStatement } from "./outbox-statement.js";
 import { resourceKeyOf } from "./resource-key.js";
 
-/** The most creates in one statement: a turn with more writes the rest in the next one. */
-const MAX_BATCH = 64;
 const SHAPES = 64;
+
+type PreparedQuery = NonNullable<DialectAdapter["preparedQuery"]>;
 
 interface Waiting {
   readonly outgoing: Outgoing;
@@ -60,13 +61,20 @@ function batchShapeFor(tables: readonly string[], columns: readonly (readonly st
 
 export class OutboxBatcher {
   readonly #adapter: DialectAdapter;
+  readonly #query: PreparedQuery;
+  /** The most creates in one statement (`adapter.writeBatch`): a full batch is written at once. */
+  readonly #max: number;
   readonly #waiting = new Map<string, Waiting[]>();
   /** One text per combination of tables and columns: a handful. */
   readonly #shapes = new BoundedMap<string, BatchShape>(SHAPES);
   #scheduled = false;
 
   constructor(adapter: DialectAdapter) {
+    const { preparedQuery, writeBatch } = adapter;
+    if (!preparedQuery || writeBatch === undefined) throw new Error("creates are batched on PostgreSQL only");
     this.#adapter = adapter;
+    this.#query = preparedQuery.bind(adapter);
+    this.#max = writeBatch;
   }
 
   /** Writes `outgoing` with the others of this turn; resolves to its deliveries once committed. */
@@ -80,7 +88,7 @@ export class OutboxBatcher {
         this.#waiting.set(key, waiting);
       }
       waiting.push({ outgoing, layout, resolve, reject });
-      if (waiting.length >= MAX_BATCH) {
+      if (waiting.length >= this.#max) {
         this.#waiting.delete(key);
         void this.#write(waiting);
       } else if (!this.#scheduled) {
@@ -143,10 +151,7 @@ export class OutboxBatcher {
       })),
     );
     const parameters = [...tableRows.map((rows) => JSON.stringify(rows)), JSON.stringify(deliveries)];
-    const rows = await (this.#adapter.preparedQuery as NonNullable<DialectAdapter["preparedQuery"]>)<{
-      event_id: string;
-      deliveries: number;
-    }>(shape.name, shape.text, parameters);
+    const rows = await this.#query<{ event_id: string; deliveries: number }>(shape.name, shape.text, parameters);
     return new Map(rows.map((row) => [row.event_id, row.deliveries]));
   }
 }

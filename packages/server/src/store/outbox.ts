@@ -41,7 +41,7 @@ export interface Outgoing {
 export async function recordEvent(adapter: DialectAdapter, db: Db, outgoing: Outgoing): Promise<number> {
   if (adapter.writableCtes) {
     // Outside a transaction, with the other creates of this turn (outbox-batch.ts).
-    return db.isTransaction || !adapter.preparedQuery
+    return db.isTransaction || (adapter.writeBatch ?? 1) < 2
       ? writeInOneStatement(adapter, db, outgoing)
       : outboxBatcherOf(adapter).write(outgoing);
   }

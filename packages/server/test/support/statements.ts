@@ -9,24 +9,34 @@ import pg from "pg";
 export interface StatementLog {
   /** The SQL texts sent since the last take, in order; the log starts empty again. */
   take(): string[];
+  /** The same, with each statement's parameters. */
+  takeCalls(): SentStatement[];
   stop(): void;
+}
+
+export interface SentStatement {
+  readonly text: string;
+  readonly values: readonly unknown[];
 }
 
 export function recordStatements(): StatementLog {
   const original = pg.Client.prototype.query;
-  let sent: string[] = [];
+  let sent: SentStatement[] = [];
   pg.Client.prototype.query = function recorded(this: pg.Client, ...args: unknown[]) {
-    const config = args[0] as string | { text?: string } | undefined;
+    const config = args[0] as string | { text?: string; values?: unknown[] } | undefined;
     const text = typeof config === "string" ? config : config?.text;
-    if (text !== undefined) sent.push(text.replace(/\s+/g, " ").trim());
+    const values = (typeof config === "string" ? args[1] : config?.values) as unknown[] | undefined;
+    if (text !== undefined) sent.push({ text: text.replace(/\s+/g, " ").trim(), values: values ?? [] });
     return (original as (...a: unknown[]) => unknown).apply(this, args);
   } as typeof original;
+  const takeCalls = () => {
+    const taken = sent;
+    sent = [];
+    return taken;
+  };
   return {
-    take() {
-      const taken = sent;
-      sent = [];
-      return taken;
-    },
+    take: () => takeCalls().map((call) => call.text),
+    takeCalls,
     stop() {
       pg.Client.prototype.query = original;
     },

@@ -32,6 +32,12 @@ export interface DialectAdapter {
    * the claim). Absent on SQLite, whose statements are cached by text.
    */
   preparedQuery?<R>(name: string, text: string, values: readonly unknown[]): Promise<R[]>;
+  /**
+   * PostgreSQL: the most creates written in one statement, those reaching the
+   * outbox in one turn of the event loop (store/outbox-batch.ts). Absent where
+   * each create is written on its own (SQLite: statements of its caller's transaction).
+   */
+  readonly writeBatch?: number;
   /** Resolves when the database answers a trivial query. */
   ping(): Promise<void>;
   /** True for errors that mean "the database cannot serve now" (connection lost, locked): a 503, not a 500. */
@@ -147,6 +153,11 @@ export interface DialectOptions {
    * writes events. Default false.
    */
   readonly postgresAsynchronousCommits?: boolean;
+  /**
+   * PostgreSQL: the most creates one statement writes (store/outbox-batch.ts,
+   * CAREHOOKS_WRITE_BATCH); 1 writes each on its own. Default 64.
+   */
+  readonly postgresWriteBatch?: number;
   /** Another connection's `shared` (SQLite, same file): count, flush and write in turn with it. */
   readonly shared?: SqliteShared;
   /**
