@@ -45,7 +45,7 @@ export async function openMigratedDatabase(config: Config, serving: ServingOptio
     sqliteBusyTimeoutMs: config.sqliteBusyTimeout,
     poolSize: config.databasePoolSize,
     cacheStalenessMs: config.cacheStaleness,
-    postgresWriteBatch: config.writeBatch,
+    postgresCreateBatch: config.createBatch,
     ...serving,
   });
   try {

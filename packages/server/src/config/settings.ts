@@ -51,10 +51,10 @@ export const SETTINGS = {
     doc: "PostgreSQL connections per process (SQLite always uses one).",
     parse: (v) => parseInteger(v, 1, 1000),
   },
-  writeBatch: {
-    name: "WRITE_BATCH",
+  createBatch: {
+    name: "CREATE_BATCH",
     default: "64",
-    doc: "PostgreSQL: the most creates one statement writes. The creates an API process receives in the same turn of its event loop share a statement and a commit, each answered after it; `1` writes each on its own.",
+    doc: "PostgreSQL: most creates written in one statement. Creates without an `Idempotency-Key` that reach the database in the same turn of an API process's event loop share a statement and a commit, each answered after it; `1` writes each on its own.",
     parse: (v) => parseInteger(v, 1, 1000),
   },
   cacheTtl: {

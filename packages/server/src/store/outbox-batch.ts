@@ -3,7 +3,7 @@
  * mostly its statement's and its commit's, not its rows' (measured in
  * docs/benchmarks.md), so the creates that reach the outbox in one turn of the
  * event loop, outside any transaction, are written together, up to
- * CAREHOOKS_WRITE_BATCH (`adapter.writeBatch`) a statement: each table's
+ * CAREHOOKS_CREATE_BATCH (`adapter.createBatch`) a statement: each table's
  * rows from one JSON parameter, the deliveries joined to their still-live
  * webhooks as the one-create statement does (outbox-statement.ts), one
  * commit for all, and each answered after it.
@@ -62,19 +62,19 @@ function batchShapeFor(tables: readonly string[], columns: readonly (readonly st
 export class OutboxBatcher {
   readonly #adapter: DialectAdapter;
   readonly #query: PreparedQuery;
-  /** The most creates in one statement (`adapter.writeBatch`): a full batch is written at once. */
-  readonly #max: number;
+  /** The most creates in one statement (`adapter.createBatch`): a full batch is written at once. */
+  readonly #maxBatch: number;
   readonly #waiting = new Map<string, Waiting[]>();
   /** One text per combination of tables and columns: a handful. */
   readonly #shapes = new BoundedMap<string, BatchShape>(SHAPES);
   #scheduled = false;
 
   constructor(adapter: DialectAdapter) {
-    const { preparedQuery, writeBatch } = adapter;
-    if (!preparedQuery || writeBatch === undefined) throw new Error("creates are batched on PostgreSQL only");
+    const { preparedQuery, createBatch } = adapter;
+    if (!preparedQuery || createBatch === undefined) throw new Error("creates are batched on PostgreSQL only");
     this.#adapter = adapter;
     this.#query = preparedQuery.bind(adapter);
-    this.#max = writeBatch;
+    this.#maxBatch = createBatch;
   }
 
   /** Writes `outgoing` with the others of this turn; resolves to its deliveries once committed. */
@@ -88,7 +88,7 @@ export class OutboxBatcher {
         this.#waiting.set(key, waiting);
       }
       waiting.push({ outgoing, layout, resolve, reject });
-      if (waiting.length >= this.#max) {
+      if (waiting.length >= this.#maxBatch) {
         this.#waiting.delete(key);
         void this.#write(waiting);
       } else if (!this.#scheduled) {

@@ -35,13 +35,14 @@ export interface Outgoing {
  * Writes the records, the event and its deliveries; returns how many
  * deliveries were created. On PostgreSQL one statement, atomic by itself
  * (`db` need not be a transaction; outside one, the statement is shared
- * with the other creates of this turn, outbox-batch.ts); on SQLite
+ * with the other creates of this turn, outbox-batch.ts, unless
+ * CAREHOOKS_CREATE_BATCH is 1); on SQLite
  * statements of the caller's transaction, which `db` must be.
  */
 export async function recordEvent(adapter: DialectAdapter, db: Db, outgoing: Outgoing): Promise<number> {
   if (adapter.writableCtes) {
-    // Outside a transaction, with the other creates of this turn (outbox-batch.ts).
-    return db.isTransaction || (adapter.writeBatch ?? 1) < 2
+    // Outside a transaction, with the other creates of this turn (outbox-batch.ts), unless batches are of one.
+    return db.isTransaction || !adapter.preparedQuery || (adapter.createBatch ?? 1) < 2
       ? writeInOneStatement(adapter, db, outgoing)
       : outboxBatcherOf(adapter).write(outgoing);
   }

@@ -25,8 +25,9 @@ export function recordStatements(): StatementLog {
   pg.Client.prototype.query = function recorded(this: pg.Client, ...args: unknown[]) {
     const config = args[0] as string | { text?: string; values?: unknown[] } | undefined;
     const text = typeof config === "string" ? config : config?.text;
-    const values = (typeof config === "string" ? args[1] : config?.values) as unknown[] | undefined;
-    if (text !== undefined) sent.push({ text: text.replace(/\s+/g, " ").trim(), values: values ?? [] });
+    const values = typeof config === "string" ? args[1] : config?.values;
+    if (text !== undefined)
+      sent.push({ text: text.replace(/\s+/g, " ").trim(), values: Array.isArray(values) ? values : [] });
     return (original as (...a: unknown[]) => unknown).apply(this, args);
   } as typeof original;
   const takeCalls = () => {

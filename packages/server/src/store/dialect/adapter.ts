@@ -34,10 +34,11 @@ export interface DialectAdapter {
   preparedQuery?<R>(name: string, text: string, values: readonly unknown[]): Promise<R[]>;
   /**
    * PostgreSQL: the most creates written in one statement, those reaching the
-   * outbox in one turn of the event loop (store/outbox-batch.ts). Absent where
-   * each create is written on its own (SQLite: statements of its caller's transaction).
+   * outbox in one turn of the event loop (store/outbox-batch.ts); 1 writes each
+   * on its own. Absent on SQLite, whose creates are statements of their
+   * caller's transaction.
    */
-  readonly writeBatch?: number;
+  readonly createBatch?: number;
   /** Resolves when the database answers a trivial query. */
   ping(): Promise<void>;
   /** True for errors that mean "the database cannot serve now" (connection lost, locked): a 503, not a 500. */
@@ -155,9 +156,10 @@ export interface DialectOptions {
   readonly postgresAsynchronousCommits?: boolean;
   /**
    * PostgreSQL: the most creates one statement writes (store/outbox-batch.ts,
-   * CAREHOOKS_WRITE_BATCH); 1 writes each on its own. Default 64.
+   * CAREHOOKS_CREATE_BATCH, whose default config/settings.ts gives); 1 writes
+   * each on its own. Default 64.
    */
-  readonly postgresWriteBatch?: number;
+  readonly postgresCreateBatch?: number;
   /** Another connection's `shared` (SQLite, same file): count, flush and write in turn with it. */
   readonly shared?: SqliteShared;
   /**

@@ -9,8 +9,8 @@ import { PgListener } from "./postgres-listener.js";
 const INT8_OID = 20;
 /** A heartbeat of the LISTEN connection unanswered for this many staleness bounds: the connection is reopened. */
 const DEAD_AFTER_STALENESS = 10;
-/** Creates per statement when DialectOptions does not say (CAREHOOKS_WRITE_BATCH's default). */
-const DEFAULT_WRITE_BATCH = 64;
+/** Creates per statement when DialectOptions does not say (CAREHOOKS_CREATE_BATCH's default). */
+const DEFAULT_CREATE_BATCH = 64;
 /** Any 64-bit number that names this lock; the same in every carehooks process. */
 const MIGRATION_LOCK = 7_262_010_811;
 
@@ -178,7 +178,7 @@ export function openPostgres(url: string, options: DialectOptions): DialectAdapt
     async preparedQuery<R>(name: string, text: string, values: readonly unknown[]): Promise<R[]> {
       return (await pool.query({ name, text, values: values as unknown[] })).rows as R[];
     },
-    writeBatch: options.postgresWriteBatch ?? DEFAULT_WRITE_BATCH,
+    createBatch: options.postgresCreateBatch ?? DEFAULT_CREATE_BATCH,
     async ping() {
       await pool.query("SELECT 1");
     },
