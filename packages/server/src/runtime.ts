@@ -24,6 +24,7 @@ import { createCaches } from "./store/caches.js";
 import { queueLag } from "./store/deliveries.js";
 import type { DialectAdapter } from "./store/dialect/adapter.js";
 import { dialectOf, migrateDatabase, openDatabase } from "./store/open.js";
+import { outboxBatcherOf } from "./store/outbox-batch.js";
 import { putSettingOnce } from "./store/settings.js";
 import { unfinishedTasks } from "./store/tasks.js";
 
@@ -144,12 +145,17 @@ export async function createContext(
     audit: new AccessLogWriter(adapter.db),
     wakeup: adapter.createWakeup(),
     caches: createCaches(adapter, config),
-    metrics: new Metrics(async (gauge) => {
-      const lag = await queueLag(adapter.db, Date.now());
-      gauge.set({ state: "pending" }, lag.pending);
-      gauge.set({ state: "in_flight" }, lag.inFlight);
-      gauge.set({ state: "oldest_due_seconds" }, lag.oldestDueMs / 1000);
-    }, adapter.storageStats?.bind(adapter)),
+    metrics: new Metrics(
+      async (gauge) => {
+        const lag = await queueLag(adapter.db, Date.now());
+        gauge.set({ state: "pending" }, lag.pending);
+        gauge.set({ state: "in_flight" }, lag.inFlight);
+        gauge.set({ state: "oldest_due_seconds" }, lag.oldestDueMs / 1000);
+      },
+      adapter.storageStats?.bind(adapter),
+      // Only where creates are batched: with CAREHOOKS_CREATE_BATCH=1 each is written on its own.
+      (adapter.createBatch ?? 1) > 1 ? () => outboxBatcherOf(adapter).stats : undefined,
+    ),
   };
 }
 

@@ -143,7 +143,8 @@ describe.runIf(dialects().includes("postgres"))("CAREHOOKS_CREATE_BATCH", () => 
         const { rows } = await sql<{ n: number }>`
           SELECT count(*)::integer AS n FROM delivery WHERE subscription_id = ${webhook.json().id}`.execute(h.ctx.db);
         expect(rows[0]?.n).toBe(creates);
-        return log.takeCalls().filter((call) => call.text.startsWith("WITH"));
+        const sent = log.takeCalls().filter((call) => call.text.startsWith("WITH"));
+        return { sent, metrics: await h.ctx.metrics.render() };
       } finally {
         log.stop();
       }
@@ -157,18 +158,22 @@ describe.runIf(dialects().includes("postgres"))("CAREHOOKS_CREATE_BATCH", () => 
     (JSON.parse(values[values.length - 2] as string) as unknown[]).length;
 
   it("writes at most that many creates in one statement", async () => {
-    const sent = await createTogether("4", CREATES);
+    const { sent, metrics } = await createTogether("4", CREATES);
     const sizes = sent
       .filter((call) => call.text.includes("json_populate_recordset"))
       .map((call) => eventsIn(call.values));
     expect(Math.max(...sizes)).toBe(4);
     const lone = sent.length - sizes.length;
     expect(sizes.reduce((sum, size) => sum + size, 0) + lone).toBe(CREATES);
+    // /metrics counts both: creates ÷ statements is how full the batches ran.
+    expect(metrics).toContain(`carehooks_create_batches{kind="creates"} ${CREATES}`);
+    expect(metrics).toContain(`carehooks_create_batches{kind="statements"} ${sent.length}`);
   });
 
   it("writes each create on its own at 1", async () => {
-    const sent = await createTogether("1", 8);
+    const { sent, metrics } = await createTogether("1", 8);
     expect(sent).toHaveLength(8);
+    expect(metrics).not.toContain("carehooks_create_batches");
     expect(sent.some((call) => call.text.includes("json_populate_recordset"))).toBe(false);
   });
 });

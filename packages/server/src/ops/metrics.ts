@@ -6,6 +6,7 @@
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { StorageStats } from "../store/dialect/adapter.js";
+import type { CreateBatchStats } from "../store/outbox-batch.js";
 import { DeliveryMetrics, SECONDS } from "./delivery-metrics.js";
 import { processRegistry } from "./process-metrics.js";
 
@@ -45,8 +46,11 @@ export class Metrics {
   /** Renders the dispatcher's metrics when it runs on another thread. */
   #deliveryElsewhere: (() => Promise<string>) | undefined;
 
-  /** `storage`: the embedded database's commit, fsync and checkpoint counts, where carehooks does those itself. */
-  constructor(queue: QueueCollector, storage?: () => StorageStats) {
+  /**
+   * `storage`: the embedded database's commit, fsync and checkpoint counts, where carehooks does those itself.
+   * `createBatches`: PostgreSQL's creates written several to a statement (store/outbox-batch.ts), where they are.
+   */
+  constructor(queue: QueueCollector, storage?: () => StorageStats, createBatches?: () => CreateBatchStats) {
     new Gauge({
       name: "carehooks_queue",
       help: "Deliveries waiting (pending), being sent (in_flight), and the oldest due age in seconds (oldest_due_seconds).",
@@ -72,6 +76,19 @@ export class Metrics {
             ["log_frames", stats.logFrames],
           ] as const;
           for (const [kind, value] of kinds) if (value !== undefined) this.set({ kind }, value);
+        },
+      });
+    }
+    if (createBatches) {
+      new Gauge({
+        name: "carehooks_create_batches",
+        help: "Creates this process wrote outside a transaction since start, and the statements that wrote them (creates ÷ statements is how full batches run, against CAREHOOKS_CREATE_BATCH).",
+        labelNames: ["kind"] as const,
+        registers: [this.#registry],
+        collect() {
+          const { statements, creates } = createBatches();
+          this.set({ kind: "statements" }, statements);
+          this.set({ kind: "creates" }, creates);
         },
       });
     }

@@ -32,6 +32,12 @@ interface Waiting {
   reject(error: unknown): void;
 }
 
+/** Creates written since start, and the statements that wrote them: creates ÷ statements is how full batches run. */
+export interface CreateBatchStats {
+  readonly statements: number;
+  readonly creates: number;
+}
+
 interface BatchShape {
   readonly name: string;
   readonly text: string;
@@ -68,6 +74,8 @@ export class OutboxBatcher {
   /** One text per combination of tables and columns: a handful. */
   readonly #shapes = new BoundedMap<string, BatchShape>(SHAPES);
   #scheduled = false;
+  #statements = 0;
+  #creates = 0;
 
   constructor(adapter: DialectAdapter) {
     const { preparedQuery, createBatch } = adapter;
@@ -75,6 +83,11 @@ export class OutboxBatcher {
     this.#adapter = adapter;
     this.#query = preparedQuery.bind(adapter);
     this.#maxBatch = createBatch;
+  }
+
+  /** What was committed so far (/metrics: carehooks_create_batches). */
+  get stats(): CreateBatchStats {
+    return { statements: this.#statements, creates: this.#creates };
   }
 
   /** Writes `outgoing` with the others of this turn; resolves to its deliveries once committed. */
@@ -109,6 +122,7 @@ export class OutboxBatcher {
     if (waiting.length === 1) return this.#writeOne(waiting[0] as Waiting);
     try {
       const written = await this.#writeMany(waiting);
+      this.#counted(waiting.length);
       for (const item of waiting) item.resolve(written.get(item.outgoing.event.id) ?? 0);
     } catch (error) {
       if (this.#adapter.isUnavailable(error)) {
@@ -122,10 +136,17 @@ export class OutboxBatcher {
 
   async #writeOne(item: Waiting): Promise<void> {
     try {
-      item.resolve(await writeInOneStatement(this.#adapter, this.#adapter.db, item.outgoing, item.layout));
+      const deliveries = await writeInOneStatement(this.#adapter, this.#adapter.db, item.outgoing, item.layout);
+      this.#counted(1);
+      item.resolve(deliveries);
     } catch (error) {
       item.reject(error);
     }
+  }
+
+  #counted(creates: number): void {
+    this.#statements += 1;
+    this.#creates += creates;
   }
 
   async #writeMany(waiting: readonly Waiting[]): Promise<Map<string, number>> {
