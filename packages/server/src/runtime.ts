@@ -153,8 +153,8 @@ export async function createContext(
         gauge.set({ state: "oldest_due_seconds" }, lag.oldestDueMs / 1000);
       },
       adapter.storageStats?.bind(adapter),
-      // Only where creates are batched: with CAREHOOKS_CREATE_BATCH=1 each is written on its own.
-      (adapter.createBatch ?? 1) > 1 ? () => outboxBatcherOf(adapter).stats : undefined,
+      // Only where creates are batched: a worker writes none, and with CAREHOOKS_CREATE_BATCH=1 each goes alone.
+      config.role !== "worker" && (adapter.createBatch ?? 1) > 1 ? () => outboxBatcherOf(adapter).stats : undefined,
     ),
   };
 }

@@ -46,6 +46,14 @@ describe.runIf(dialects().includes("postgres"))("creates batched on PostgreSQL",
 
   const batched = (text: string) => text.includes("json_populate_recordset");
 
+  /** carehooks_create_batches as this API process reports it. */
+  async function batchCounts() {
+    const text = await h.ctx.metrics.render();
+    const count = (kind: string) =>
+      Number(new RegExp(`^carehooks_create_batches\\{kind="${kind}"\\} (\\d+)$`, "m").exec(text)?.[1]);
+    return { statements: count("statements"), creates: count("creates") };
+  }
+
   async function deliveriesOf(resource: string) {
     const { rows } = await sql<{ subscription_id: string; resource_key: string | null }>`
       SELECT d.subscription_id, d.resource_key FROM delivery d JOIN event e ON e.id = d.event_id
@@ -81,12 +89,19 @@ describe.runIf(dialects().includes("postgres"))("creates batched on PostgreSQL",
   it("writes again one at a time the creates of a batch the database refuses, each with its own outcome", async () => {
     // A lone UTF-16 surrogate: a bound parameter stores U+FFFD, but PostgreSQL refuses it escaped in JSON.
     const bodies = Array.from({ length: 8 }, (_, i) => ({ ...booking, notes: i === 3 ? "odd\ud800" : `ok${i}` }));
+    const before = await batchCounts();
     log.take();
     const answers = await Promise.all(bodies.map((body) => clinic.request("POST", APPOINTMENTS, body)));
     const sent = log.take().filter((text) => text.startsWith("WITH"));
     expect(sent.some(batched)).toBe(true);
     // After the refused batch, each create on its own.
-    expect(sent.filter((text) => !batched(text)).length).toBeGreaterThanOrEqual(bodies.length);
+    const alone = sent.filter((text) => !batched(text)).length;
+    expect(alone).toBeGreaterThanOrEqual(bodies.length);
+    // /metrics counts what was written: each create once, and not the refused statement.
+    const after = await batchCounts();
+    expect(after.creates - before.creates).toBe(bodies.length);
+    expect(after.statements - before.statements).toBeGreaterThanOrEqual(alone);
+    expect(after.statements - before.statements).toBeLessThan(sent.length);
     for (const [i, answer] of answers.entries()) {
       expect(answer.statusCode, answer.body).toBe(201);
       const id = answer.json().appointment_id as string;

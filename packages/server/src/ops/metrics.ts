@@ -48,7 +48,8 @@ export class Metrics {
 
   /**
    * `storage`: the embedded database's commit, fsync and checkpoint counts, where carehooks does those itself.
-   * `createBatches`: PostgreSQL's creates written several to a statement (store/outbox-batch.ts), where they are.
+   * `createBatches`: PostgreSQL's creates written several to a statement (store/outbox-batch.ts); given only
+   * where creates are batched (an API process, CAREHOOKS_CREATE_BATCH above 1).
    */
   constructor(queue: QueueCollector, storage?: () => StorageStats, createBatches?: () => CreateBatchStats) {
     new Gauge({

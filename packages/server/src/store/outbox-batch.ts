@@ -85,7 +85,7 @@ export class OutboxBatcher {
     this.#maxBatch = createBatch;
   }
 
-  /** What was committed so far (/metrics: carehooks_create_batches). */
+  /** What was written and acknowledged so far (/metrics: carehooks_create_batches). */
   get stats(): CreateBatchStats {
     return { statements: this.#statements, creates: this.#creates };
   }
@@ -122,7 +122,7 @@ export class OutboxBatcher {
     if (waiting.length === 1) return this.#writeOne(waiting[0] as Waiting);
     try {
       const written = await this.#writeMany(waiting);
-      this.#counted(waiting.length);
+      this.#count(waiting.length);
       for (const item of waiting) item.resolve(written.get(item.outgoing.event.id) ?? 0);
     } catch (error) {
       if (this.#adapter.isUnavailable(error)) {
@@ -137,14 +137,14 @@ export class OutboxBatcher {
   async #writeOne(item: Waiting): Promise<void> {
     try {
       const deliveries = await writeInOneStatement(this.#adapter, this.#adapter.db, item.outgoing, item.layout);
-      this.#counted(1);
+      this.#count(1);
       item.resolve(deliveries);
     } catch (error) {
       item.reject(error);
     }
   }
 
-  #counted(creates: number): void {
+  #count(creates: number): void {
     this.#statements += 1;
     this.#creates += creates;
   }
