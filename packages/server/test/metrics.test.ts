@@ -26,6 +26,7 @@ const ALWAYS = [
   "carehooks_delivery_attempt_duration_seconds",
   "carehooks_dispatcher_in_flight",
   "carehooks_leases_returned_total",
+  "carehooks_dispatcher_batches_total",
   "carehooks_breaker_transitions_total",
   "process_cpu_seconds_total",
   "process_resident_memory_bytes",
@@ -84,6 +85,9 @@ describe("the Metrics registries", () => {
     delivery.leasesReturned(2);
     delivery.breakerChanged("degraded");
     delivery.breakerChanged("degraded");
+    delivery.claimed(5);
+    delivery.claimed(0);
+    delivery.completed(4);
     const families = parseExposition(await delivery.render());
     const duration = families.get("carehooks_delivery_attempt_duration_seconds");
     expect(duration?.type).toBe("histogram");
@@ -100,6 +104,14 @@ describe("the Metrics registries", () => {
     );
     expect(families.get("carehooks_dispatcher_in_flight")?.samples.get("carehooks_dispatcher_in_flight")).toBe(3);
     expect(families.get("carehooks_leases_returned_total")?.samples.get("carehooks_leases_returned_total")).toBe(2);
+    expect(families.get("carehooks_dispatcher_batches_total")?.samples).toEqual(
+      new Map([
+        ['carehooks_dispatcher_batches_total{kind="claims"}', 2],
+        ['carehooks_dispatcher_batches_total{kind="claimed"}', 5],
+        ['carehooks_dispatcher_batches_total{kind="completions"}', 1],
+        ['carehooks_dispatcher_batches_total{kind="completed"}', 4],
+      ]),
+    );
     expect(families.get("carehooks_breaker_transitions_total")?.type).toBe("counter");
     expect(
       families
@@ -176,7 +188,8 @@ describe.each(servers.filter(([, dialect]) => dialects().includes(dialect)))(
           const text = await response.text();
           const done =
             /^carehooks_delivery_attempts_total\{outcome="succeeded"\} 1$/m.test(text) &&
-            /^carehooks_dispatcher_in_flight 0$/m.test(text);
+            /^carehooks_dispatcher_in_flight 0$/m.test(text) &&
+            /^carehooks_dispatcher_batches_total\{kind="completed"\} 1$/m.test(text);
           return done && { response, text };
         },
         15_000,
@@ -195,6 +208,11 @@ describe.each(servers.filter(([, dialect]) => dialects().includes(dialect)))(
       expect(duration?.get('carehooks_delivery_attempt_duration_seconds_bucket{le="+Inf"}')).toBe(1);
       const leases = families.get("carehooks_leases_returned_total")?.samples;
       expect(leases?.get("carehooks_leases_returned_total")).toBe(0);
+      // The one delivery was leased by one claim and recorded by one completion write.
+      const batches = families.get("carehooks_dispatcher_batches_total")?.samples;
+      expect(batches?.get('carehooks_dispatcher_batches_total{kind="claimed"}')).toBe(1);
+      expect(batches?.get('carehooks_dispatcher_batches_total{kind="claims"}')).toBeGreaterThanOrEqual(1);
+      expect(batches?.get('carehooks_dispatcher_batches_total{kind="completions"}')).toBe(1);
       expect(scrape.text).toContain('carehooks_events_total{name="appointment.created"} 1\n');
       expect(scrape.text).toMatch(
         /^carehooks_http_requests_total\{method="POST",route="\/dr\/v1\/business\/appointments",status="201"\} 1$/m,

@@ -265,6 +265,7 @@ export class Dispatcher {
         credit: new Map(this.#credit),
       }),
     );
+    this.#deps.metrics?.claimed(claimed.length);
     const touched = new Map<string, ClaimedWebhook>();
     for (const delivery of claimed) {
       this.#lanes.add(delivery);
@@ -514,6 +515,13 @@ export class Dispatcher {
     }
   }
 
+  /** One completion write, counted in /metrics once it is done. */
+  async #complete(batch: readonly Completion[]): Promise<CompletionResult> {
+    const result = await this.#queue.complete(batch);
+    this.#deps.metrics?.completed(batch.length);
+    return result;
+  }
+
   /**
    * One batch, or, when the database refuses it for something one of its rows holds (not for
    * being unavailable), its halves: one bad row must not hold up every outcome after it.
@@ -521,7 +529,7 @@ export class Dispatcher {
   async #record(batch: readonly Completion[]): Promise<CompletionResult> {
     const { adapter, log } = this.#deps;
     try {
-      return await this.#queue.complete(batch);
+      return await this.#complete(batch);
     } catch (error) {
       // A deadlock's abort outlasting its retries (store/aborts.ts) is the moment's, not a row's: the batch waits.
       if (adapter.isUnavailable(error) || adapter.isTransientAbort(error) || batch.length === 0) throw error;
@@ -537,7 +545,7 @@ export class Dispatcher {
         "the database refused an attempt's detail; recording it without",
       );
       try {
-        return await this.#queue.complete([withoutDetail(only, error as Error)]);
+        return await this.#complete([withoutDetail(only, error as Error)]);
       } catch (again) {
         if (adapter.isUnavailable(again)) throw again;
         log.error(

@@ -63,6 +63,8 @@ export class DeliveryMetrics {
   #seconds = 0;
   #leasesReturned = 0;
   readonly #transitions = new Map<string, number>();
+  /** Claim statements and the deliveries they leased; completion writes and the outcomes they recorded. */
+  readonly #batches = { claims: 0, claimed: 0, completions: 0, completed: 0 };
   #inFlight: () => number = () => 0;
 
   /** An attempt ended with `outcome` (a DeliveryOutcome kind) after `seconds`. */
@@ -77,6 +79,18 @@ export class DeliveryMetrics {
   /** Deliveries returned to the queue at a heartbeat. */
   leasesReturned(count: number): void {
     this.#leasesReturned += count;
+  }
+
+  /** A claim ran and leased `deliveries` (none, when nothing was due). */
+  claimed(deliveries: number): void {
+    this.#batches.claims += 1;
+    this.#batches.claimed += deliveries;
+  }
+
+  /** A completion write recorded `outcomes`. */
+  completed(outcomes: number): void {
+    this.#batches.completions += 1;
+    this.#batches.completed += outcomes;
   }
 
   /** A subscription state change written, by the state entered. */
@@ -113,6 +127,12 @@ export class DeliveryMetrics {
         "counter",
         "Deliveries this process returned to the queue at a heartbeat: held by a worker that stopped beating, or whose lease expired.",
         [["", this.#leasesReturned]],
+      ),
+      family(
+        "carehooks_dispatcher_batches_total",
+        "counter",
+        "The dispatcher's statements and what they carried: claims and the deliveries they leased, completion writes and the outcomes they recorded (claimed ÷ claims and completed ÷ completions are how full its batches run).",
+        Object.entries(this.#batches).map(([kind, n]): Sample => [`{kind="${kind}"}`, n]),
       ),
       family(
         "carehooks_breaker_transitions_total",
