@@ -431,10 +431,15 @@ async function fanoutRuns({ dep, port, receiverSources, otherSources, clientInde
  */
 async function writeAheadLog(port) {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  const counters = {};
-  for (const [, kind, value] of text.matchAll(/^carehooks_sqlite_wal\{kind="(\w+)"\} (\d+)/gm))
-    counters[kind] = Number(value);
-  return counters;
+  return { log: countsOf(text, "carehooks_sqlite_wal"), batches: countsOf(text, "carehooks_dispatcher_batches_total") };
+}
+
+/** A family's samples by their `kind` label, from /metrics text. */
+function countsOf(text, family) {
+  const counts = {};
+  for (const [, kind, value] of text.matchAll(new RegExp(`^${family}\\{kind="(\\w+)"\\} (\\d+)`, "gm")))
+    counts[kind] = Number(value);
+  return counts;
 }
 
 /**
@@ -462,7 +467,15 @@ async function sqliteBacklogAndDrain(dep, key, receiverSources, round = "") {
       return { server: pid(srv) };
     },
   });
-  return { srv, drain: { ...drained, log: await writeAheadLog(srv.port) } };
+  const counters = await writeAheadLog(srv.port);
+  const { claims, claimed, completions, completed } = counters.batches;
+  if (claims > 0 && completions > 0) {
+    const each = (n, of) => Math.round((n / of) * 10) / 10;
+    log(
+      `sqlite${round}: ${claims} claims (${each(claimed, claims)} deliveries each), ${completions} completion writes (${each(completed, completions)} outcomes each)`,
+    );
+  }
+  return { srv, drain: { ...drained, ...counters } };
 }
 
 /**
