@@ -63,7 +63,7 @@ export class DeliveryMetrics {
   #seconds = 0;
   #leasesReturned = 0;
   readonly #transitions = new Map<string, number>();
-  /** Claim statements and the deliveries they leased; completion writes and the outcomes they recorded. */
+  /** Claim statements and the deliveries they leased; completion writes and the outcomes they carried. */
   readonly #batches = { claims: 0, claimed: 0, completions: 0, completed: 0 };
   #inFlight: () => number = () => 0;
 
@@ -87,7 +87,7 @@ export class DeliveryMetrics {
     this.#batches.claimed += deliveries;
   }
 
-  /** A completion write recorded `outcomes`. */
+  /** A completion write carried `outcomes` (fenced ones included: their leases had been taken over). */
   completed(outcomes: number): void {
     this.#batches.completions += 1;
     this.#batches.completed += outcomes;
@@ -131,7 +131,7 @@ export class DeliveryMetrics {
       family(
         "carehooks_dispatcher_batches_total",
         "counter",
-        "The dispatcher's statements and what they carried: claims and the deliveries they leased, completion writes and the outcomes they recorded (claimed ÷ claims and completed ÷ completions are how full its batches run).",
+        "The dispatcher's statements and what they carried: claims and the deliveries they leased, completion writes and the outcomes they carried, fenced ones included (claimed ÷ claims and completed ÷ completions are how full its batches run).",
         Object.entries(this.#batches).map(([kind, n]): Sample => [`{kind="${kind}"}`, n]),
       ),
       family(
