@@ -62,37 +62,47 @@ export class Metrics {
       },
     });
     if (storage) {
-      new Gauge({
-        name: "carehooks_sqlite_wal",
-        help: "Commits, write-ahead-log fsyncs and background checkpoints since start (commits per fsync = how many commits shared one), checkpoints that copied the whole log back so that it starts over (log_restarts), and the pages in the log at the last checkpoint (log_frames).",
-        labelNames: ["kind"] as const,
-        registers: [this.#registry],
-        collect() {
+      this.#byKind(
+        "carehooks_sqlite_wal",
+        "Commits, write-ahead-log fsyncs and background checkpoints since start (commits per fsync = how many commits shared one), checkpoints that copied the whole log back so that it starts over (log_restarts), and the pages in the log at the last checkpoint (log_frames).",
+        () => {
           const stats = storage();
-          const kinds = [
+          return [
             ["commits", stats.commits],
             ["fsyncs", stats.flushes],
             ["checkpoints", stats.checkpoints],
             ["log_restarts", stats.logRestarts],
             ["log_frames", stats.logFrames],
-          ] as const;
-          for (const [kind, value] of kinds) if (value !== undefined) this.set({ kind }, value);
+          ];
         },
-      });
+      );
     }
     if (createBatches) {
-      new Gauge({
-        name: "carehooks_create_batches",
-        help: "Creates this process wrote outside a transaction since start, and the statements that wrote them (creates ÷ statements is how full batches run, against CAREHOOKS_CREATE_BATCH).",
-        labelNames: ["kind"] as const,
-        registers: [this.#registry],
-        collect() {
+      this.#byKind(
+        "carehooks_create_batches",
+        "Creates this process wrote outside a transaction since start, and the statements that wrote them (creates ÷ statements is how full batches run, against CAREHOOKS_CREATE_BATCH).",
+        () => {
           const { statements, creates } = createBatches();
-          this.set({ kind: "statements" }, statements);
-          this.set({ kind: "creates" }, creates);
+          return [
+            ["statements", statements],
+            ["creates", creates],
+          ];
         },
-      });
+      );
     }
+  }
+
+  /** A gauge of counts by `kind`, read when scraped; a count that is undefined is left out. */
+  #byKind(name: string, help: string, read: () => readonly (readonly [string, number | undefined])[]): void {
+    new Gauge({
+      name,
+      help,
+      labelNames: ["kind"] as const,
+      registers: [this.#registry],
+      collect() {
+        for (const [kind, value] of read()) if (value !== undefined) this.set({ kind }, value);
+      },
+    });
   }
 
   /**
