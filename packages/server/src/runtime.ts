@@ -24,7 +24,7 @@ import { createCaches } from "./store/caches.js";
 import { queueLag } from "./store/deliveries.js";
 import type { DialectAdapter } from "./store/dialect/adapter.js";
 import { dialectOf, migrateDatabase, openDatabase } from "./store/open.js";
-import { outboxBatcherOf } from "./store/outbox-batch.js";
+import { batchesCreates, outboxBatcherOf } from "./store/outbox-batch.js";
 import { putSettingOnce } from "./store/settings.js";
 import { unfinishedTasks } from "./store/tasks.js";
 
@@ -154,7 +154,7 @@ export async function createContext(
       },
       adapter.storageStats?.bind(adapter),
       // Only where creates are batched: a worker writes none, and with CAREHOOKS_CREATE_BATCH=1 each goes alone.
-      config.role !== "worker" && (adapter.createBatch ?? 1) > 1 ? () => outboxBatcherOf(adapter).stats : undefined,
+      config.role !== "worker" && batchesCreates(adapter) ? () => outboxBatcherOf(adapter).stats : undefined,
     ),
   };
 }

@@ -179,6 +179,11 @@ export class OutboxBatcher {
 
 const batchers = new WeakMap<DialectAdapter, OutboxBatcher>();
 
+/** True where creates outside a transaction go through the batcher: PostgreSQL, CAREHOOKS_CREATE_BATCH above 1. */
+export function batchesCreates(adapter: DialectAdapter): boolean {
+  return adapter.preparedQuery !== undefined && (adapter.createBatch ?? 1) > 1;
+}
+
 /** The adapter's batcher (PostgreSQL, outside a transaction). */
 export function outboxBatcherOf(adapter: DialectAdapter): OutboxBatcher {
   let batcher = batchers.get(adapter);

@@ -8,7 +8,7 @@ import type { InsertObject } from "kysely";
 import { newId } from "../domain/ids.js";
 import type { DialectAdapter } from "./dialect/adapter.js";
 import type { Db } from "./open.js";
-import { outboxBatcherOf } from "./outbox-batch.js";
+import { batchesCreates, outboxBatcherOf } from "./outbox-batch.js";
 import { writeInOneStatement } from "./outbox-statement.js";
 import { insertRows } from "./prepared.js";
 import { changedBy } from "./queue/raw.js";
@@ -42,9 +42,9 @@ export interface Outgoing {
 export async function recordEvent(adapter: DialectAdapter, db: Db, outgoing: Outgoing): Promise<number> {
   if (adapter.writableCtes) {
     // Outside a transaction, with the other creates of this turn (outbox-batch.ts), unless batches are of one.
-    return db.isTransaction || !adapter.preparedQuery || (adapter.createBatch ?? 1) < 2
-      ? writeInOneStatement(adapter, db, outgoing)
-      : outboxBatcherOf(adapter).write(outgoing);
+    return !db.isTransaction && batchesCreates(adapter)
+      ? outboxBatcherOf(adapter).write(outgoing)
+      : writeInOneStatement(adapter, db, outgoing);
   }
   for (const { table, row } of outgoing.records) await insertRows(db, table, [row] as never);
   await insertRows(db, "event", [outgoing.event]);
