@@ -426,10 +426,11 @@ async function fanoutRuns({ dep, port, receiverSources, otherSources, clientInde
 }
 
 /**
- * The server's write-ahead-log counters since it started (its /metrics): for a drain, how many
- * commits and fsyncs its deliveries took.
+ * The server's counters since it started (its /metrics): the write-ahead log's (for a drain, how
+ * many commits and fsyncs its deliveries took) and the dispatcher's batches (how full its claims
+ * and completion writes ran).
  */
-async function writeAheadLog(port) {
+async function serverCounters(port) {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   return { log: countsOf(text, "carehooks_sqlite_wal"), batches: countsOf(text, "carehooks_dispatcher_batches_total") };
 }
@@ -467,7 +468,7 @@ async function sqliteBacklogAndDrain(dep, key, receiverSources, round = "") {
       return { server: pid(srv) };
     },
   });
-  const counters = await writeAheadLog(srv.port);
+  const counters = await serverCounters(srv.port);
   const { claims, claimed, completions, completed } = counters.batches;
   if (claims > 0 && completions > 0) {
     const each = (n, of) => Math.round((n / of) * 10) / 10;

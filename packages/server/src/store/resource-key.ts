@@ -1,7 +1,8 @@
-/** What per-resource ordering orders a delivery by: its event's resource. */
+/** The key per-resource ordering orders deliveries by, in code and in SQL. */
 import { sql } from "kysely";
 import type { EventTable } from "./schema.js";
 
+/** What per-resource ordering orders a delivery by: its event's resource. */
 export function resourceKeyOf(event: Pick<EventTable, "resource_type" | "resource_id">): string {
   return `${event.resource_type}:${event.resource_id}`;
 }
