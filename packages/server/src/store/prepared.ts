@@ -56,13 +56,13 @@ function bind(compiled: Compiled, values: Readonly<Record<string, unknown>>): Co
   return { ...compiled.query, parameters };
 }
 
-type ShapeCache = WeakMap<object, BoundedMap<string, Compiled>>;
+type ShapeCache<V extends object = Compiled> = WeakMap<object, BoundedMap<string, V>>;
 
 /**
  * The compiled shapes for `db`'s dialect. Statements differ between dialects:
  * one cache per Kysely instance (its transactions share its adapter).
  */
-function shapesFor(cache: ShapeCache, db: Db, capacity: number): BoundedMap<string, Compiled> {
+function shapesFor<V extends object>(cache: ShapeCache<V>, db: Db, capacity: number): BoundedMap<string, V> {
   const dialect = db.getExecutor().adapter;
   let shapes = cache.get(dialect);
   if (!shapes) {
@@ -135,37 +135,66 @@ export function perAdapter<T>(make: (adapter: DialectAdapter) => T): (adapter: D
 }
 
 const INSERT_SHAPES = 256;
-const inserts: ShapeCache = new WeakMap();
+const inserts: ShapeCache<CompiledInsert> = new WeakMap();
 
-/** Inserts rows that all have the same columns, in one statement. */
+/** An insert's statement, and where each of its parameters comes from: a row's index and a column. */
+interface CompiledInsert {
+  readonly query: CompiledQuery;
+  readonly sources: readonly (readonly [number, string])[];
+}
+
+function compileInsert<T extends keyof Database & string>(
+  db: Db,
+  table: T,
+  rows: number,
+  columns: readonly string[],
+): CompiledInsert {
+  const values = Array.from({ length: rows }, (_, i) =>
+    Object.fromEntries(columns.map((column) => [column, `${PLACEHOLDER}${i}.${column}`])),
+  );
+  const names = Object.fromEntries(values.flatMap((_, i) => columns.map((column) => [`${i}.${column}`, true])));
+  const { query, slots } = compileWithPlaceholders(db.insertInto(table).values(values as never), names);
+  const sources = slots.map((slot) => {
+    if (!("name" in slot)) throw new Error(`an insert into ${table} bound a constant`);
+    const dot = slot.name.indexOf(".");
+    return [Number(slot.name.slice(0, dot)), slot.name.slice(dot + 1)] as const;
+  });
+  return { query, sources };
+}
+
+/** How many columns of `row` have a value (Kysely leaves undefined ones out). */
+function definedColumns(row: Readonly<Record<string, unknown>>): number {
+  let n = 0;
+  for (const column in row) if (row[column] !== undefined) n++;
+  return n;
+}
+
+/**
+ * Inserts rows that all have the same columns, in one statement. Each
+ * parameter is read from its row by position: naming every value (as
+ * `prepare` does) cost a create more than the insert itself.
+ */
 export async function insertRows<T extends keyof Database & string>(
   db: Db,
   table: T,
   rows: readonly InsertObject<Database, T>[],
 ): Promise<void> {
-  const first = rows[0];
+  const first = rows[0] as Readonly<Record<string, unknown>> | undefined;
   if (first === undefined) return;
   // Kysely leaves undefined columns out; so does the shape.
-  const columns = Object.keys(first).filter((column) => (first as Record<string, unknown>)[column] !== undefined);
-  const compiled = shapesFor(inserts, db, INSERT_SHAPES).getOrSet(
-    `${table}(${columns.join(",")})×${rows.length}`,
-    () => {
-      const values = rows.map((_, i) =>
-        Object.fromEntries(columns.map((column) => [column, `${PLACEHOLDER}${i}.${column}`])),
-      );
-      const names = Object.fromEntries(rows.flatMap((_, i) => columns.map((column) => [`${i}.${column}`, true])));
-      return compileWithPlaceholders(db.insertInto(table).values(values as InsertObject<Database, T>[]), names);
-    },
+  const columns = Object.keys(first).filter((column) => first[column] !== undefined);
+  const compiled = shapesFor(inserts, db, INSERT_SHAPES).getOrSet(`${table}(${columns.join(",")})×${rows.length}`, () =>
+    compileInsert(db, table, rows.length, columns),
   );
-  const values: Record<string, unknown> = {};
-  rows.forEach((row, i) => {
-    const record = row as Record<string, unknown>;
-    const defined = Object.keys(record).filter((column) => record[column] !== undefined);
-    if (defined.length !== columns.length) throw new Error(`rows for ${table} differ in their columns`);
-    for (const column of columns) {
-      if (record[column] === undefined) throw new Error(`rows for ${table} differ in their columns`);
-      values[`${i}.${column}`] = record[column];
+  for (const row of rows) {
+    if (definedColumns(row as Record<string, unknown>) !== columns.length) {
+      throw new Error(`rows for ${table} differ in their columns`);
     }
+  }
+  const parameters = compiled.sources.map(([i, column]) => {
+    const value = (rows[i] as Record<string, unknown>)[column];
+    if (value === undefined) throw new Error(`rows for ${table} differ in their columns`);
+    return value;
   });
-  await db.executeQuery(bind(compiled, values));
+  await db.executeQuery({ ...compiled.query, parameters });
 }
