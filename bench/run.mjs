@@ -432,7 +432,11 @@ async function fanoutRuns({ dep, port, receiverSources, otherSources, clientInde
  */
 async function serverCounters(port) {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  return { log: countsOf(text, "carehooks_sqlite_wal"), batches: countsOf(text, "carehooks_dispatcher_batches_total") };
+  return {
+    log: countsOf(text, "carehooks_sqlite_wal"),
+    batches: countsOf(text, "carehooks_dispatcher_batches_total"),
+    creates: countsOf(text, "carehooks_create_batches"),
+  };
 }
 
 /** A family's samples by their `kind` label, from /metrics text. */
@@ -449,6 +453,7 @@ function countsOf(text, family) {
  */
 async function sqliteBacklogAndDrain(dep, key, receiverSources, round = "") {
   const apiOnly = await dep.serve("api", `sqlite-api${round}`);
+  let apiCounters;
   const api = new Api(apiOnly.port, 64);
   await api.login(dep.clients[0]);
   await api.createWebhook(`http://127.0.0.1:${receiver.ports[0]}/hook/sqlite-drain`, key);
@@ -461,6 +466,7 @@ async function sqliteBacklogAndDrain(dep, key, receiverSources, round = "") {
     drainSources: receiverSources,
     afterCreates: async () => {
       await api.close();
+      apiCounters = await serverCounters(apiOnly.port);
       await dep.stop(apiOnly);
     },
     startDispatcher: async () => {
@@ -476,7 +482,14 @@ async function sqliteBacklogAndDrain(dep, key, receiverSources, round = "") {
       `sqlite${round}: ${claims} claims (${each(claimed, claims)} deliveries each), ${completions} completion writes (${each(completed, completions)} outcomes each)`,
     );
   }
-  return { srv, drain: { ...drained, ...counters } };
+  const { batches: createBatches, creates } = apiCounters.creates;
+  if (createBatches > 0) {
+    const { commits, fsyncs } = apiCounters.log;
+    log(
+      `sqlite${round}: the API process wrote ${creates} creates in ${createBatches} batches (${Math.round((creates / createBatches) * 10) / 10} each), ${commits} commits, ${fsyncs} fsyncs`,
+    );
+  }
+  return { srv, drain: { ...drained, ...counters, api: apiCounters } };
 }
 
 /**
