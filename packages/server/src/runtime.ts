@@ -46,7 +46,7 @@ export async function openMigratedDatabase(config: Config, serving: ServingOptio
     sqliteBusyTimeoutMs: config.sqliteBusyTimeout,
     poolSize: config.databasePoolSize,
     cacheStalenessMs: config.cacheStaleness,
-    postgresCreateBatch: config.createBatch,
+    createBatch: config.createBatch,
     ...serving,
   });
   try {

@@ -1,12 +1,15 @@
 /**
- * PostgreSQL writes the creates that reach the outbox in one turn of the
- * event loop in one statement (store/outbox-batch.ts): each still answered
- * with its own id after the commit, each event with its own deliveries, and
- * a batch the database refuses is written again one create at a time.
+ * The creates that reach the outbox in one turn of the event loop are
+ * written together (store/outbox-batch.ts), in one statement on PostgreSQL
+ * and one transaction on SQLite: each still answered with its own id after
+ * the commit, each event with its own deliveries, and a batch the database
+ * refuses is written again one create at a time.
  */
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config/load.js";
+import { newId } from "../src/domain/ids.js";
+import { outboxBatcherOf } from "../src/store/outbox-batch.js";
 import { dialects } from "./support/databases.js";
 import { booking } from "./support/fixtures.js";
 import { type Harness, startHarness, type Tenant } from "./support/harness.js";
@@ -17,6 +20,51 @@ const PRESCRIPTIONS = "/dr/v1/business/prescription";
 const WEBHOOKS = "/notification/v1/connect/webhook/subscriptions";
 const CREATES = 24;
 
+/** carehooks_create_batches as the harness's API process reports it. */
+async function batchCountsOf(h: Harness) {
+  const text = await h.ctx.metrics.render();
+  const count = (kind: string) =>
+    Number(new RegExp(`^carehooks_create_batches\\{kind="${kind}"\\} (\\d+)$`, "m").exec(text)?.[1]);
+  return { batches: count("batches"), creates: count("creates") };
+}
+
+/** The deliveries of the events about `resource`, by webhook. */
+async function deliveriesOfResource(h: Harness, resource: string) {
+  const { rows } = await sql<{ subscription_id: string; resource_key: string | null }>`
+    SELECT d.subscription_id, d.resource_key FROM delivery d JOIN event e ON e.id = d.event_id
+    WHERE e.resource_id = ${resource} ORDER BY d.subscription_id`.execute(h.ctx.db);
+  return rows;
+}
+
+/** Three webhooks of `clinic` for appointments and prescriptions, unordered, per resource, and deleted (the third). */
+async function threeWebhooks(clinic: Tenant): Promise<string[]> {
+  const webhooks: string[] = [];
+  for (const [i, ordering] of ["none", "per_resource", "none"].entries()) {
+    const created = await clinic.request("POST", WEBHOOKS, {
+      endpoint: `https://receiver${i}.example.com/hook`,
+      event_names: ["appointment.created", "prescription.created"],
+      ordering,
+    });
+    expect(created.statusCode, created.body).toBe(201);
+    webhooks.push(created.json().id);
+  }
+  expect((await clinic.request("DELETE", `${WEBHOOKS}/${webhooks[2]}`)).statusCode).toBe(200);
+  return webhooks;
+}
+
+/** What each of `ids` (appointments) must have: one delivery to each live webhook, keyed for the ordered one. */
+async function expectOwnDeliveries(h: Harness, webhooks: readonly string[], ids: readonly string[]) {
+  const [unordered, ordered] = webhooks as [string, string];
+  for (const id of ids) {
+    expect(await deliveriesOfResource(h, id)).toEqual(
+      [
+        { subscription_id: unordered, resource_key: null },
+        { subscription_id: ordered, resource_key: `appointment:${id}` },
+      ].sort((a, b) => (a.subscription_id < b.subscription_id ? -1 : 1)),
+    );
+  }
+}
+
 describe.runIf(dialects().includes("postgres"))("creates batched on PostgreSQL", () => {
   let h: Harness;
   let clinic: Tenant;
@@ -26,17 +74,8 @@ describe.runIf(dialects().includes("postgres"))("creates batched on PostgreSQL",
   beforeAll(async () => {
     h = await startHarness("postgres");
     clinic = await h.tenant();
-    for (const [i, ordering] of ["none", "per_resource", "none"].entries()) {
-      const created = await clinic.request("POST", WEBHOOKS, {
-        endpoint: `https://receiver${i}.example.com/hook`,
-        event_names: ["appointment.created", "prescription.created"],
-        ordering,
-      });
-      expect(created.statusCode, created.body).toBe(201);
-      webhooks.push(created.json().id);
-    }
     // The third is deleted: no create may give it a delivery.
-    expect((await clinic.request("DELETE", `${WEBHOOKS}/${webhooks[2]}`)).statusCode).toBe(200);
+    webhooks.push(...(await threeWebhooks(clinic)));
     log = recordStatements();
   });
   afterAll(async () => {
@@ -46,20 +85,8 @@ describe.runIf(dialects().includes("postgres"))("creates batched on PostgreSQL",
 
   const batched = (text: string) => text.includes("json_populate_recordset");
 
-  /** carehooks_create_batches as this API process reports it. */
-  async function batchCounts() {
-    const text = await h.ctx.metrics.render();
-    const count = (kind: string) =>
-      Number(new RegExp(`^carehooks_create_batches\\{kind="${kind}"\\} (\\d+)$`, "m").exec(text)?.[1]);
-    return { statements: count("statements"), creates: count("creates") };
-  }
-
-  async function deliveriesOf(resource: string) {
-    const { rows } = await sql<{ subscription_id: string; resource_key: string | null }>`
-      SELECT d.subscription_id, d.resource_key FROM delivery d JOIN event e ON e.id = d.event_id
-      WHERE e.resource_id = ${resource} ORDER BY d.subscription_id`.execute(h.ctx.db);
-    return rows;
-  }
+  const batchCounts = () => batchCountsOf(h);
+  const deliveriesOf = (resource: string) => deliveriesOfResource(h, resource);
 
   it("writes creates made together in fewer statements, each with its own event and deliveries", async () => {
     log.take();
@@ -72,15 +99,8 @@ describe.runIf(dialects().includes("postgres"))("creates batched on PostgreSQL",
     const sent = log.take().filter((text) => text.startsWith("WITH"));
     expect(sent.some(batched)).toBe(true);
     expect(sent.length).toBeLessThan(CREATES);
-    const [unordered, ordered] = webhooks as [string, string];
+    await expectOwnDeliveries(h, webhooks, ids);
     for (const id of ids) {
-      const found = await deliveriesOf(id);
-      expect(found).toEqual(
-        [
-          { subscription_id: unordered, resource_key: null },
-          { subscription_id: ordered, resource_key: `appointment:${id}` },
-        ].sort((a, b) => (a.subscription_id < b.subscription_id ? -1 : 1)),
-      );
       const { rows } = await sql<{ notes: string }>`SELECT notes FROM appointment WHERE id = ${id}`.execute(h.ctx.db);
       expect(rows[0]?.notes).toBe(`n${ids.indexOf(id)}`);
     }
@@ -100,8 +120,8 @@ describe.runIf(dialects().includes("postgres"))("creates batched on PostgreSQL",
     // /metrics counts what was written: each create once, and not the refused statement.
     const after = await batchCounts();
     expect(after.creates - before.creates).toBe(bodies.length);
-    expect(after.statements - before.statements).toBeGreaterThanOrEqual(alone);
-    expect(after.statements - before.statements).toBeLessThan(sent.length);
+    expect(after.batches - before.batches).toBeGreaterThanOrEqual(alone);
+    expect(after.batches - before.batches).toBeLessThan(sent.length);
     for (const [i, answer] of answers.entries()) {
       expect(answer.statusCode, answer.body).toBe(201);
       const id = answer.json().appointment_id as string;
@@ -133,6 +153,108 @@ describe.runIf(dialects().includes("postgres"))("creates batched on PostgreSQL",
       expect(shown.statusCode, shown.body).toBe(200);
       expect(shown.body).toContain(`rest ${i}`);
     }
+  });
+});
+
+describe("creates batched on SQLite", () => {
+  let h: Harness;
+  let clinic: Tenant;
+  const webhooks: string[] = [];
+
+  beforeAll(async () => {
+    h = await startHarness("sqlite");
+    clinic = await h.tenant();
+    webhooks.push(...(await threeWebhooks(clinic)));
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  it("writes creates made together in fewer transactions, each with its own event and deliveries", async () => {
+    const before = await batchCountsOf(h);
+    const answers = await Promise.all(
+      Array.from({ length: CREATES }, (_, i) => clinic.request("POST", APPOINTMENTS, { ...booking, notes: `n${i}` })),
+    );
+    for (const answer of answers) expect(answer.statusCode, answer.body).toBe(201);
+    const ids = answers.map((answer) => answer.json().appointment_id as string);
+    expect(new Set(ids).size).toBe(CREATES);
+    const after = await batchCountsOf(h);
+    expect(after.creates - before.creates).toBe(CREATES);
+    expect(after.batches - before.batches).toBeLessThan(CREATES);
+    await expectOwnDeliveries(h, webhooks, ids);
+    for (const [i, id] of ids.entries()) {
+      const { rows } = await sql<{ notes: string }>`SELECT notes FROM appointment WHERE id = ${id}`.execute(h.ctx.db);
+      expect(rows[0]?.notes).toBe(`n${i}`);
+      const events = await sql<{ n: number }>`SELECT count(*) AS n FROM event WHERE resource_id = ${id}`.execute(
+        h.ctx.db,
+      );
+      expect(events.rows[0]?.n).toBe(1);
+    }
+  });
+
+  it("writes prescriptions made together, each with its version", async () => {
+    const answers = await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        clinic.request("POST", PRESCRIPTIONS, {
+          doctor_id: "d",
+          patient_id: "p",
+          clinic_id: "c",
+          prescription_details: [{ resource_type: "notes", text: `rest ${i}` }],
+        }),
+      ),
+    );
+    for (const [i, answer] of answers.entries()) {
+      expect(answer.statusCode, answer.body).toBe(201);
+      const id = answer.json().prescription_id as string;
+      expect(await deliveriesOfResource(h, id)).toHaveLength(2);
+      const shown = await clinic.request("GET", `${PRESCRIPTIONS}/${id}`);
+      expect(shown.statusCode, shown.body).toBe(200);
+      expect(shown.body).toContain(`rest ${i}`);
+    }
+  });
+
+  it("writes again one at a time the creates of a batch SQLite refuses, each with its own outcome", async () => {
+    const first = await clinic.request("POST", APPOINTMENTS, booking);
+    expect(first.statusCode, first.body).toBe(201);
+    const taken = await sql<{ id: string; payload: string }>`
+      SELECT id, payload FROM event WHERE resource_id = ${first.json().appointment_id}`.execute(h.ctx.db);
+    const takenId = taken.rows[0]?.id as string;
+    const now = Date.now();
+    // Six events of one shape; the fourth reuses an event id, which the primary key refuses.
+    const outgoings = Array.from({ length: 6 }, (_, i) => ({
+      records: [],
+      event: {
+        id: i === 3 ? takenId : newId("event", now),
+        business_id: clinic.businessId,
+        name: "appointment.created",
+        resource_type: "appointment",
+        resource_id: `apt_refused_batch_${i}`,
+        payload: `{"n":${i}}`,
+        created_at: now,
+      },
+      subscriptionIds: webhooks,
+    }));
+    const before = await batchCountsOf(h);
+    const batcher = outboxBatcherOf(h.ctx.adapter);
+    const outcomes = await Promise.allSettled(outgoings.map((outgoing) => batcher.write(outgoing)));
+    for (const [i, outcome] of outcomes.entries()) {
+      if (i === 3) {
+        expect(outcome.status).toBe("rejected");
+        expect(h.ctx.adapter.isUniqueViolation((outcome as PromiseRejectedResult).reason)).toBe(true);
+      } else {
+        // The two live webhooks; the deleted one gets nothing.
+        expect(outcome).toEqual({ status: "fulfilled", value: 2 });
+        expect(await deliveriesOfResource(h, `apt_refused_batch_${i}`)).toHaveLength(2);
+      }
+    }
+    // The refused one changed nothing: the taken id's event is as it was, with its own deliveries only.
+    const still = await sql<{ payload: string }>`SELECT payload FROM event WHERE id = ${takenId}`.execute(h.ctx.db);
+    expect(still.rows[0]?.payload).toBe(taken.rows[0]?.payload);
+    expect(await deliveriesOfResource(h, "apt_refused_batch_3")).toEqual([]);
+    // /metrics counts what was written: five creates, each alone, and not the refused batch.
+    const after = await batchCountsOf(h);
+    expect(after.creates - before.creates).toBe(5);
+    expect(after.batches - before.batches).toBe(5);
   });
 });
 
@@ -182,7 +304,7 @@ describe.runIf(dialects().includes("postgres"))("CAREHOOKS_CREATE_BATCH", () => 
     expect(sizes.reduce((sum, size) => sum + size, 0) + lone).toBe(CREATES);
     // /metrics counts both: creates ÷ statements is how full the batches ran.
     expect(metrics).toContain(`carehooks_create_batches{kind="creates"} ${CREATES}`);
-    expect(metrics).toContain(`carehooks_create_batches{kind="statements"} ${sent.length}`);
+    expect(metrics).toContain(`carehooks_create_batches{kind="batches"} ${sent.length}`);
   });
 
   it("writes each create on its own at 1", async () => {

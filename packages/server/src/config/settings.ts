@@ -54,7 +54,7 @@ export const SETTINGS = {
   createBatch: {
     name: "CREATE_BATCH",
     default: "64",
-    doc: "PostgreSQL: most creates written in one statement. Creates without an `Idempotency-Key` that reach the database in the same turn of an API process's event loop share a statement and a commit, each answered after it; `1` writes each on its own.",
+    doc: "Most creates written together. Creates without an `Idempotency-Key` that reach the database in the same turn of an API process's event loop share one statement on PostgreSQL, one transaction on SQLite, and a commit, each answered after it; `1` writes each on its own.",
     parse: (v) => parseInteger(v, 1, 1000),
   },
   cacheTtl: {

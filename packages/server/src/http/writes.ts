@@ -6,9 +6,10 @@
  * transaction PostgreSQL rolls back to break a deadlock is run again from its
  * start (`retryWrite`).
  *
- * A create that reads nothing first runs through `runIngest`: on PostgreSQL,
- * without an Idempotency-Key, its rows, event and deliveries are one
- * statement (one round trip, its own transaction); otherwise it is a
+ * A create that reads nothing first runs through `runIngest`: without an
+ * Idempotency-Key, its rows, event and deliveries are written with the other
+ * creates of the same turn (store/outbox-batch.ts: on PostgreSQL one
+ * statement, one round trip; on SQLite one transaction); with one it is a
  * `runWrite`.
  *
  * Login, refresh, logout and the two portal-session calls do not: they take
@@ -184,7 +185,7 @@ export async function runIngest(
   reply: FastifyReply,
   plan: (now: number) => PlannedCreate,
 ): Promise<FastifyReply> {
-  if (!ctx.adapter.writableCtes || idempotencyKeyOf(request) !== undefined) {
+  if (idempotencyKeyOf(request) !== undefined) {
     return runWrite(ctx, request, reply, async (trx, now) => {
       const planned = plan(now);
       const change = await recordChange(ctx, trx, request, principalOf(request), planned.change, now);
@@ -205,8 +206,8 @@ export async function runIngest(
 
 /**
  * Writes the event a change caused, with the change's records if it names
- * any, in `db`'s transaction (on PostgreSQL `db` may be the pool: one
- * statement): the request id becomes its transaction_id and the caller its
+ * any, in `db`'s transaction (or, given the database itself, atomically on
+ * its own: store/outbox.ts): the request id becomes its transaction_id and the caller its
  * client_id. Returns its name and the number of deliveries it queued.
  */
 export async function recordChange(

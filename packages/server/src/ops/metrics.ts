@@ -48,7 +48,7 @@ export class Metrics {
 
   /**
    * `storage`: the embedded database's commit, fsync and checkpoint counts, where carehooks does those itself.
-   * `createBatches`: PostgreSQL's creates written several to a statement (store/outbox-batch.ts); given only
+   * `createBatches`: creates written several at a time (store/outbox-batch.ts); given only
    * where creates are batched (an API process, CAREHOOKS_CREATE_BATCH above 1).
    */
   constructor(queue: QueueCollector, storage?: () => StorageStats, createBatches?: () => CreateBatchStats) {
@@ -80,11 +80,11 @@ export class Metrics {
     if (createBatches) {
       this.#byKind(
         "carehooks_create_batches",
-        "Creates this process wrote outside a transaction since start, and the statements that wrote them (creates ÷ statements is how full batches run, against CAREHOOKS_CREATE_BATCH).",
+        "Creates this process wrote outside a transaction since start, and the batches that wrote them, each one statement on PostgreSQL and one transaction on SQLite (creates ÷ batches is how full batches run, against CAREHOOKS_CREATE_BATCH).",
         () => {
-          const { statements, creates } = createBatches();
+          const { batches, creates } = createBatches();
           return [
-            ["statements", statements],
+            ["batches", batches],
             ["creates", creates],
           ];
         },

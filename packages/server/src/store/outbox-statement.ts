@@ -1,7 +1,9 @@
 /**
  * PostgreSQL's outbox write: the change's rows, the event and its
  * deliveries in one statement of data-modifying WITH clauses, so a create
- * is one round trip and its own transaction. The deliveries go to the
+ * is one round trip and its own transaction; several creates of one shape
+ * are one statement too (`writeManyInOneStatement`, for outbox-batch.ts),
+ * each table's rows from one JSON parameter. The deliveries go to the
  * subscriptions the caller names (from its cache) that are still live when
  * the statement runs: one deleted or disabled in another process a moment
  * ago gets nothing, even while that process's announcement is on its way.
@@ -13,6 +15,7 @@ import { newId } from "../domain/ids.js";
 import type { DialectAdapter } from "./dialect/adapter.js";
 import type { Db } from "./open.js";
 import type { Outgoing } from "./outbox.js";
+import { resourceKeyOf } from "./resource-key.js";
 
 interface Shape {
   readonly text: string;
@@ -25,6 +28,7 @@ interface Shape {
 /** One text per combination of tables and columns: a handful. */
 const SHAPES = 64;
 const shapes = new BoundedMap<string, Shape>(SHAPES);
+const batchShapes = new BoundedMap<string, Omit<Shape, "columns">>(SHAPES);
 
 export const quote = (name: string) => `"${name}"`;
 
@@ -130,4 +134,65 @@ export async function writeInOneStatement(
       ? await adapter.preparedQuery<{ deliveries: number }>(shape.name, shape.text, parameters)
       : (await db.executeQuery<{ deliveries: number }>(CompiledQuery.raw(shape.text, parameters))).rows;
   return answer[0]?.deliveries ?? 0;
+}
+
+function batchShapeFor(tables: readonly string[], columns: readonly (readonly string[])[]): Omit<Shape, "columns"> {
+  const inserts = tables.map((table, i) => {
+    const names = (columns[i] as readonly string[]).map(quote).join(", ");
+    const alias = i === tables.length - 1 ? "e" : `r${i}`;
+    return `${quote(alias)} AS (INSERT INTO ${quote(table)} (${names}) SELECT ${names} FROM json_populate_recordset(NULL::${quote(table)}, $${i + 1}::json))`;
+  });
+  const deliveries = deliveriesInsert(
+    `json_to_recordset($${tables.length + 1}::json)
+      AS "v" ("id" text, "event_id" text, "subscription_id" text, "business_id" text, "event_name" text, "at" bigint, "resource_key" text)`,
+    {
+      id: `"v"."event_id"`,
+      name: `"v"."event_name"`,
+      at: `"v"."at"`,
+      businessId: `"v"."business_id"`,
+      resourceKey: `"v"."resource_key"`,
+    },
+    `"event_id"`,
+  );
+  const text = `WITH ${[...inserts, deliveries].join(",\n")}\nSELECT "event_id", count(*)::integer AS "deliveries" FROM "d" GROUP BY "event_id"`;
+  return { text, name: `carehooks_outbox_batch_${createHash("sha256").update(text).digest("hex").slice(0, 24)}` };
+}
+
+/**
+ * Writes several creates of one layout (`layouts`, each `outgoings`' own, all
+ * with one key) in one statement, outside a transaction; returns how many
+ * deliveries each event got, by id (an event that got none is absent).
+ */
+export async function writeManyInOneStatement(
+  adapter: DialectAdapter,
+  outgoings: readonly Outgoing[],
+  layouts: readonly Layout[],
+): Promise<Map<string, number>> {
+  if (!adapter.preparedQuery) throw new Error("several creates are one statement on PostgreSQL only");
+  const { key, tables, columns } = layouts[0] as Layout;
+  const shape = batchShapes.getOrSet(key, () => batchShapeFor(tables, columns));
+  const tableRows = columns.map((names, i) =>
+    layouts.map((layout) => {
+      const row = layout.rows[i] as Record<string, unknown>;
+      return Object.fromEntries(names.map((name) => [name, row[name]]));
+    }),
+  );
+  const deliveries = outgoings.flatMap(({ event, subscriptionIds }) =>
+    subscriptionIds.map((subscriptionId) => ({
+      id: newId("delivery", event.created_at),
+      event_id: event.id,
+      subscription_id: subscriptionId,
+      business_id: event.business_id,
+      event_name: event.name,
+      at: event.created_at,
+      resource_key: resourceKeyOf(event),
+    })),
+  );
+  const parameters = [...tableRows.map((rows) => JSON.stringify(rows)), JSON.stringify(deliveries)];
+  const rows = await adapter.preparedQuery<{ event_id: string; deliveries: number }>(
+    shape.name,
+    shape.text,
+    parameters,
+  );
+  return new Map(rows.map((row) => [row.event_id, row.deliveries]));
 }

@@ -33,10 +33,10 @@ export interface DialectAdapter {
    */
   preparedQuery?<R>(name: string, text: string, values: readonly unknown[]): Promise<R[]>;
   /**
-   * PostgreSQL: the most creates written in one statement, those reaching the
-   * outbox in one turn of the event loop (store/outbox-batch.ts); 1 writes each
-   * on its own. Absent on SQLite, whose creates are statements of their
-   * caller's transaction.
+   * The most creates written together, those reaching the outbox in one turn
+   * of the event loop outside a transaction (store/outbox-batch.ts): one
+   * statement on PostgreSQL, one transaction on SQLite; 1 writes each on its
+   * own.
    */
   readonly createBatch?: number;
   /** Resolves when the database answers a trivial query. */
@@ -118,6 +118,9 @@ export interface ChangeWatcher {
   reset(): void;
 }
 
+/** Creates written together when DialectOptions does not say (CAREHOOKS_CREATE_BATCH's default). */
+export const DEFAULT_CREATE_BATCH = 64;
+
 export interface DialectOptions {
   readonly sqliteSynchronous: "FULL" | "NORMAL";
   /**
@@ -155,11 +158,11 @@ export interface DialectOptions {
    */
   readonly postgresAsynchronousCommits?: boolean;
   /**
-   * PostgreSQL: the most creates one statement writes (store/outbox-batch.ts,
+   * The most creates written together (store/outbox-batch.ts,
    * CAREHOOKS_CREATE_BATCH, whose default config/settings.ts gives); 1 writes
-   * each on its own. Default 64.
+   * each on its own. Default DEFAULT_CREATE_BATCH.
    */
-  readonly postgresCreateBatch?: number;
+  readonly createBatch?: number;
   /** Another connection's `shared` (SQLite, same file): count, flush and write in turn with it. */
   readonly shared?: SqliteShared;
   /**

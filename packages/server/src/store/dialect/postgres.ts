@@ -2,15 +2,19 @@ import { Kysely, PostgresDialect, sql } from "kysely";
 import pg from "pg";
 import type { Database } from "../schema.js";
 import { LocalWakeup, type Wakeup } from "../wakeup.js";
-import type { ChangeFeed, DialectAdapter, DialectOptions, Migration } from "./adapter.js";
+import {
+  type ChangeFeed,
+  DEFAULT_CREATE_BATCH,
+  type DialectAdapter,
+  type DialectOptions,
+  type Migration,
+} from "./adapter.js";
 import { ChangeWatchers } from "./change-watchers.js";
 import { PgListener } from "./postgres-listener.js";
 
 const INT8_OID = 20;
 /** A heartbeat of the LISTEN connection unanswered for this many staleness bounds: the connection is reopened. */
 const DEAD_AFTER_STALENESS = 10;
-/** Creates per statement when DialectOptions does not say (CAREHOOKS_CREATE_BATCH's default). */
-const DEFAULT_CREATE_BATCH = 64;
 /** Any 64-bit number that names this lock; the same in every carehooks process. */
 const MIGRATION_LOCK = 7_262_010_811;
 
@@ -178,7 +182,7 @@ export function openPostgres(url: string, options: DialectOptions): DialectAdapt
     async preparedQuery<R>(name: string, text: string, values: readonly unknown[]): Promise<R[]> {
       return (await pool.query({ name, text, values: values as unknown[] })).rows as R[];
     },
-    createBatch: options.postgresCreateBatch ?? DEFAULT_CREATE_BATCH,
+    createBatch: options.createBatch ?? DEFAULT_CREATE_BATCH,
     async ping() {
       await pool.query("SELECT 1");
     },

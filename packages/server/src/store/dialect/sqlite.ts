@@ -5,7 +5,7 @@ import { createPrivateDir, createPrivateFile, tightenFiles } from "../../config/
 import { BoundedMap } from "../../domain/bounded-map.js";
 import type { Database } from "../schema.js";
 import { LocalWakeup } from "../wakeup.js";
-import type { DialectAdapter, DialectOptions, Migration } from "./adapter.js";
+import { DEFAULT_CREATE_BATCH, type DialectAdapter, type DialectOptions, type Migration } from "./adapter.js";
 import { BusyGate } from "./sqlite-busy.js";
 import { dataVersionFeed } from "./sqlite-changes.js";
 import { Checkpointer } from "./sqlite-checkpointer.js";
@@ -133,8 +133,9 @@ export function openSqlite(file: string, options: DialectOptions): DialectAdapte
     lockRows: (query) => query,
     createWakeup: () => new LocalWakeup(),
     changes,
-    // In-process: a record, its event and its deliveries are statements of the caller's transaction.
+    // A record, its event and its deliveries are statements of a transaction (store/outbox-sqlite.ts).
     writableCtes: false,
+    createBatch: options.createBatch ?? DEFAULT_CREATE_BATCH,
     isUnavailable(error) {
       const code = (error as { code?: unknown })?.code;
       return typeof code === "string" && /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|READONLY|ABORT_ROLLBACK)/.test(code);
