@@ -159,7 +159,7 @@ export function prescriptionRoutes(app: App, ctx: AppContext): void {
         };
       };
       const appointmentId = body.appointment_id;
-      // Nothing to read first: the common case, one statement on PostgreSQL.
+      // Nothing to read first: the common case, written with the other creates of the turn (runIngest).
       if (!appointmentId) return runIngest(ctx, request, reply, (now) => plan(newId("prescription", now), body, now));
       return runWrite(ctx, request, reply, async (trx, now) => {
         const id = newId("prescription", now);

@@ -207,8 +207,9 @@ export async function runIngest(
 /**
  * Writes the event a change caused, with the change's records if it names
  * any, in `db`'s transaction (or, given the database itself, atomically on
- * its own: store/outbox.ts): the request id becomes its transaction_id and the caller its
- * client_id. Returns its name and the number of deliveries it queued.
+ * its own: store/outbox.ts): the request id becomes its transaction_id and
+ * the caller its client_id. Returns its name and the number of deliveries it
+ * queued.
  */
 export async function recordChange(
   ctx: AppContext,
@@ -219,7 +220,6 @@ export async function recordChange(
   now: number,
 ): Promise<RecordedChange> {
   const eventId = newId("event", now);
-  const subscriptions = await ctx.caches.subscriptions.get(db, principal.businessId);
   const payload = change.payload({
     eventId,
     at: now,
@@ -238,7 +238,11 @@ export async function recordChange(
       payload,
       created_at: now,
     },
-    subscriptionIds: subscribersOf(subscriptions, change.name, () => JSON.parse(payload)),
+    // Looked up where the create is written: on SQLite, inside its transaction.
+    subscriptionIds: async (reader) =>
+      subscribersOf(await ctx.caches.subscriptions.get(reader, principal.businessId), change.name, () =>
+        JSON.parse(payload),
+      ),
   });
   return { event: change.name, deliveries };
 }

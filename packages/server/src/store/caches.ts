@@ -2,8 +2,8 @@
  * The per-process caches a create reads before it writes: the calling API
  * client (the auth hook) and the live webhooks of its business (the outbox).
  * On PostgreSQL each read they save is a round trip; on SQLite, two
- * statements of the half dozen a create runs. How each dialect hears of
- * changes: DialectAdapter.changes.
+ * statements per create, where the creates of a turn share a handful. How
+ * each dialect hears of changes: DialectAdapter.changes.
  */
 import type { Config } from "../config/load.js";
 import { type ApiClient, findApiClient } from "./api-clients.js";

@@ -34,8 +34,9 @@ export interface OperationalEvent {
 }
 
 /**
- * Writes the events and their deliveries in `db`'s transaction (which it must
- * be on SQLite); returns how many deliveries were created.
+ * Writes the events and their deliveries in `db`'s transaction (outside one,
+ * each event is written atomically on its own); returns how many deliveries
+ * were created.
  */
 export async function recordOperationalEvents(
   adapter: DialectAdapter,

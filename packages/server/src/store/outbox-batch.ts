@@ -6,10 +6,11 @@
  * (`adapter.createBatch`) at a time, and each is answered after their commit:
  * - PostgreSQL: one statement (outbox-statement.ts), each table's rows from
  *   one JSON parameter, the deliveries joined to their still-live webhooks.
- * - SQLite: one transaction (outbox-sqlite.ts), each table's rows in one
- *   INSERT and the deliveries in one more, instead of a transaction and three
- *   statements per create. It is one member of the shared transaction
- *   (dialect/sqlite-shared-transaction.ts), committed and flushed with it.
+ * - SQLite: one transaction (outbox-sqlite.ts), each table's rows in a few
+ *   multi-row INSERTs and the deliveries in one more, instead of a
+ *   transaction and a statement per row for each create. It is one member of
+ *   the shared transaction (dialect/sqlite-shared-transaction.ts), committed
+ *   and flushed with it; the subscriptions are looked up inside it.
  *
  * They stand or fall together, so a batch the database refuses for
  * something one of its creates holds (a NUL byte in a text) is written
@@ -17,12 +18,13 @@
  * because the database cannot serve fails every create in it.
  */
 import type { DialectAdapter } from "./dialect/adapter.js";
-import type { Outgoing } from "./outbox.js";
+import type { NewCreate, Outgoing } from "./outbox.js";
+import { type Layout, layoutOf } from "./outbox-rows.js";
 import { writeCreates } from "./outbox-sqlite.js";
-import { type Layout, layoutOf, writeInOneStatement, writeManyInOneStatement } from "./outbox-statement.js";
+import { writeInOneStatement, writeManyInOneStatement } from "./outbox-statement.js";
 
 interface Waiting {
-  readonly outgoing: Outgoing;
+  readonly create: NewCreate;
   readonly layout: Layout;
   resolve(deliveries: number): void;
   reject(error: unknown): void;
@@ -38,27 +40,43 @@ export interface CreateBatchStats {
 interface CreateWriter {
   /** Deliveries per event id; an event missing from the map got none. */
   many(waiting: readonly Waiting[]): Promise<Map<string, number>>;
-  one(item: Waiting): Promise<number>;
+  one(create: NewCreate, layout?: Layout): Promise<number>;
 }
 
+/** PostgreSQL's creates reach the writer with their subscriptions (outbox.ts, recordEvent). */
+function named(create: NewCreate): Outgoing {
+  if (typeof create.subscriptionIds === "function") throw new Error("a create reached PostgreSQL unnamed");
+  return create as Outgoing;
+}
+
+const writers = new WeakMap<DialectAdapter, CreateWriter>();
+
 function writerFor(adapter: DialectAdapter): CreateWriter {
-  if (adapter.writableCtes) {
-    return {
-      many: (waiting) =>
-        writeManyInOneStatement(
-          adapter,
-          waiting.map((item) => item.outgoing),
-          waiting.map((item) => item.layout),
-        ),
-      one: (item) => writeInOneStatement(adapter, adapter.db, item.outgoing, item.layout),
-    };
-  }
-  const inTransaction = (outgoings: readonly Outgoing[]) =>
-    adapter.db.transaction().execute((trx) => writeCreates(trx, outgoings));
-  return {
-    many: (waiting) => inTransaction(waiting.map((item) => item.outgoing)),
-    one: async (item) => (await inTransaction([item.outgoing])).get(item.outgoing.event.id) ?? 0,
-  };
+  let writer = writers.get(adapter);
+  if (writer) return writer;
+  const inTransaction = (creates: readonly NewCreate[]) =>
+    adapter.db.transaction().execute((trx) => writeCreates(trx, creates));
+  writer = adapter.writableCtes
+    ? {
+        many: (waiting) =>
+          writeManyInOneStatement(
+            adapter,
+            waiting.map((item) => named(item.create)),
+            waiting.map((item) => item.layout),
+          ),
+        one: (create, layout) => writeInOneStatement(adapter, adapter.db, named(create), layout),
+      }
+    : {
+        many: (waiting) => inTransaction(waiting.map((item) => item.create)),
+        one: async (create) => (await inTransaction([create])).get(create.event.id) ?? 0,
+      };
+  writers.set(adapter, writer);
+  return writer;
+}
+
+/** Writes one create outside a transaction, atomically, with no other (CAREHOOKS_CREATE_BATCH=1). */
+export function writeAlone(adapter: DialectAdapter, create: NewCreate): Promise<number> {
+  return writerFor(adapter).one(create);
 }
 
 export class OutboxBatcher {
@@ -72,7 +90,6 @@ export class OutboxBatcher {
   #creates = 0;
 
   constructor(adapter: DialectAdapter) {
-    if (adapter.createBatch === undefined) throw new Error("this database does not batch creates");
     this.#adapter = adapter;
     this.#writer = writerFor(adapter);
     this.#maxBatch = adapter.createBatch;
@@ -83,9 +100,9 @@ export class OutboxBatcher {
     return { batches: this.#batches, creates: this.#creates };
   }
 
-  /** Writes `outgoing` with the others of this turn; resolves to its deliveries once committed. */
-  write(outgoing: Outgoing): Promise<number> {
-    const layout = layoutOf(outgoing);
+  /** Writes `create` with the others of this turn; resolves to its deliveries once committed. */
+  write(create: NewCreate): Promise<number> {
+    const layout = layoutOf(create);
     const { key } = layout;
     return new Promise((resolve, reject) => {
       let waiting = this.#waiting.get(key);
@@ -93,7 +110,7 @@ export class OutboxBatcher {
         waiting = [];
         this.#waiting.set(key, waiting);
       }
-      waiting.push({ outgoing, layout, resolve, reject });
+      waiting.push({ create, layout, resolve, reject });
       if (waiting.length >= this.#maxBatch) {
         this.#waiting.delete(key);
         void this.#write(waiting);
@@ -116,7 +133,7 @@ export class OutboxBatcher {
     try {
       const written = await this.#writer.many(waiting);
       this.#count(waiting.length);
-      for (const item of waiting) item.resolve(written.get(item.outgoing.event.id) ?? 0);
+      for (const item of waiting) item.resolve(written.get(item.create.event.id) ?? 0);
     } catch (error) {
       if (this.#adapter.isUnavailable(error)) {
         for (const item of waiting) item.reject(error);
@@ -129,7 +146,7 @@ export class OutboxBatcher {
 
   async #writeOne(item: Waiting): Promise<void> {
     try {
-      const deliveries = await this.#writer.one(item);
+      const deliveries = await this.#writer.one(item.create, item.layout);
       this.#count(1);
       item.resolve(deliveries);
     } catch (error) {
@@ -147,7 +164,7 @@ const batchers = new WeakMap<DialectAdapter, OutboxBatcher>();
 
 /** True where creates outside a transaction go through the batcher: CAREHOOKS_CREATE_BATCH above 1. */
 export function batchesCreates(adapter: DialectAdapter): boolean {
-  return (adapter.createBatch ?? 1) > 1;
+  return adapter.createBatch > 1;
 }
 
 /** The adapter's batcher (outside a transaction). */

@@ -15,7 +15,7 @@ import { newId } from "../domain/ids.js";
 import type { DialectAdapter } from "./dialect/adapter.js";
 import type { Db } from "./open.js";
 import type { Outgoing } from "./outbox.js";
-import { resourceKeyOf } from "./resource-key.js";
+import { deliveryRows, type Layout, layoutOf } from "./outbox-rows.js";
 
 interface Shape {
   readonly text: string;
@@ -30,21 +30,16 @@ const SHAPES = 64;
 const shapes = new BoundedMap<string, Shape>(SHAPES);
 const batchShapes = new BoundedMap<string, Omit<Shape, "columns">>(SHAPES);
 
-export const quote = (name: string) => `"${name}"`;
-
-/** Kysely leaves undefined columns out of an insert; so does this. */
-function columnsOf(row: object): string[] {
-  return Object.keys(row).filter((column) => (row as Record<string, unknown>)[column] !== undefined);
-}
+const quote = (name: string) => `"${name}"`;
 
 /**
- * The deliveries' insert, shared by the one-create statement and the batch
- * (outbox-batch.ts): one pending delivery per row of `source` (aliased "v",
+ * The deliveries' insert, shared by the one-create statement and the
+ * several-create one: one pending delivery per row of `source` (aliased "v",
  * with "v"."id" and "v"."subscription_id") whose webhook is still live and the
  * event's business's; only a per-resource webhook's names its resource.
  * `event` gives each other value as an SQL expression.
  */
-export function deliveriesInsert(
+function deliveriesInsert(
   source: string,
   event: {
     readonly id: string;
@@ -87,23 +82,6 @@ function shapeFor(tables: readonly string[], columns: readonly (readonly string[
   );
   const text = `WITH ${[...inserts, deliveries].join(",\n")}\nSELECT count(*)::integer AS "deliveries" FROM "d"`;
   return { text, name: `carehooks_outbox_${createHash("sha256").update(text).digest("hex").slice(0, 24)}`, columns };
-}
-
-/** A create's tables (its records', then "event"), their rows and columns, and the key of that shape. */
-export interface Layout {
-  readonly tables: readonly string[];
-  readonly rows: readonly object[];
-  readonly columns: readonly (readonly string[])[];
-  /** Creates with the same key have the same tables and columns: one statement text serves them. */
-  readonly key: string;
-}
-
-export function layoutOf(outgoing: Outgoing): Layout {
-  const rows: object[] = [...outgoing.records.map((record) => record.row), outgoing.event];
-  const tables = [...outgoing.records.map((record) => record.table), "event"];
-  const columns = rows.map(columnsOf);
-  const key = tables.map((table, i) => `${table}(${(columns[i] as string[]).join(",")})`).join(";");
-  return { tables, rows, columns, key };
 }
 
 /**
@@ -177,17 +155,7 @@ export async function writeManyInOneStatement(
       return Object.fromEntries(names.map((name) => [name, row[name]]));
     }),
   );
-  const deliveries = outgoings.flatMap(({ event, subscriptionIds }) =>
-    subscriptionIds.map((subscriptionId) => ({
-      id: newId("delivery", event.created_at),
-      event_id: event.id,
-      subscription_id: subscriptionId,
-      business_id: event.business_id,
-      event_name: event.name,
-      at: event.created_at,
-      resource_key: resourceKeyOf(event),
-    })),
-  );
+  const deliveries = deliveryRows(outgoings);
   const parameters = [...tableRows.map((rows) => JSON.stringify(rows)), JSON.stringify(deliveries)];
   const rows = await adapter.preparedQuery<{ event_id: string; deliveries: number }>(
     shape.name,

@@ -7,7 +7,7 @@
 import type { InsertObject } from "kysely";
 import type { DialectAdapter } from "./dialect/adapter.js";
 import type { Db } from "./open.js";
-import { batchesCreates, outboxBatcherOf } from "./outbox-batch.js";
+import { batchesCreates, outboxBatcherOf, writeAlone } from "./outbox-batch.js";
 import { writeCreates } from "./outbox-sqlite.js";
 import { writeInOneStatement } from "./outbox-statement.js";
 import type { Database, EventTable } from "./schema.js";
@@ -27,6 +27,27 @@ export interface Outgoing {
   readonly subscriptionIds: readonly string[];
 }
 
+/** Finds the subscriptions an event goes to, reading through `db`. */
+export type SubscriberLookup = (db: Db) => Promise<readonly string[]>;
+
+/**
+ * A create as its caller hands it over: the subscriptions, or how to find
+ * them. SQLite looks them up in the transaction that writes the create: a
+ * read outside it, while the connection's shared transaction is open, would
+ * wait for that transaction's commit and flush (dialect/sqlite-durable.ts).
+ */
+export interface NewCreate extends Omit<Outgoing, "subscriptionIds"> {
+  readonly subscriptionIds: readonly string[] | SubscriberLookup;
+}
+
+/** `create` with its subscriptions looked up through `db`, if it did not name them. */
+export async function withSubscribers(db: Db, create: NewCreate): Promise<Outgoing> {
+  const { subscriptionIds } = create;
+  return typeof subscriptionIds === "function"
+    ? { ...create, subscriptionIds: await subscriptionIds(db) }
+    : (create as Outgoing);
+}
+
 /**
  * Writes the records, the event and its deliveries; returns how many
  * deliveries were created. `db` may be a transaction, whose statements they
@@ -34,11 +55,13 @@ export interface Outgoing {
  * other creates of this turn (outbox-batch.ts) unless CAREHOOKS_CREATE_BATCH
  * is 1: on PostgreSQL one statement, on SQLite one transaction.
  */
-export async function recordEvent(adapter: DialectAdapter, db: Db, outgoing: Outgoing): Promise<number> {
-  if (!db.isTransaction && batchesCreates(adapter)) return outboxBatcherOf(adapter).write(outgoing);
-  if (adapter.writableCtes) return writeInOneStatement(adapter, db, outgoing);
-  const written = db.isTransaction
-    ? await writeCreates(db, [outgoing])
-    : await db.transaction().execute((trx) => writeCreates(trx, [outgoing]));
-  return written.get(outgoing.event.id) ?? 0;
+export async function recordEvent(adapter: DialectAdapter, db: Db, create: NewCreate): Promise<number> {
+  if (db.isTransaction) {
+    const outgoing = await withSubscribers(db, create);
+    if (adapter.writableCtes) return writeInOneStatement(adapter, db, outgoing);
+    return (await writeCreates(db, [outgoing])).get(outgoing.event.id) ?? 0;
+  }
+  // PostgreSQL reads outside a transaction at no cost; SQLite in the one that writes.
+  const named = adapter.writableCtes ? await withSubscribers(db, create) : create;
+  return batchesCreates(adapter) ? outboxBatcherOf(adapter).write(named) : writeAlone(adapter, named);
 }

@@ -38,7 +38,7 @@ export interface DialectAdapter {
    * statement on PostgreSQL, one transaction on SQLite; 1 writes each on its
    * own.
    */
-  readonly createBatch?: number;
+  readonly createBatch: number;
   /** Resolves when the database answers a trivial query. */
   ping(): Promise<void>;
   /** True for errors that mean "the database cannot serve now" (connection lost, locked): a 503, not a 500. */

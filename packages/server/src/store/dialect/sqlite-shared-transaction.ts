@@ -1,5 +1,5 @@
 /**
- * The write batch of the durable SQLite driver (sqlite-durable.ts): the write
+ * The group commit of the durable SQLite driver (sqlite-durable.ts): the write
  * transactions of one turn of a thread's event loop share one SQLite
  * transaction, each a savepoint, and one COMMIT and fsync; none is answered
  * before that COMMIT is on disk.

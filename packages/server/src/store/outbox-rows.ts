@@ -1,0 +1,59 @@
+/**
+ * The rows a create writes, as both dialects' outbox statements take them:
+ * its layout (which tables, which columns: creates of one layout can share a
+ * statement) and its deliveries, one per subscription it names.
+ */
+import { newId } from "../domain/ids.js";
+import type { Outgoing } from "./outbox.js";
+import { resourceKeyOf } from "./resource-key.js";
+
+/** A create's tables (its records', then "event"), their rows and columns, and the key of that shape. */
+export interface Layout {
+  readonly tables: readonly string[];
+  readonly rows: readonly object[];
+  readonly columns: readonly (readonly string[])[];
+  /** Creates with the same key have the same tables and columns: one statement text serves them. */
+  readonly key: string;
+}
+
+/** Kysely leaves undefined columns out of an insert; so does this. */
+function columnsOf(row: object): string[] {
+  return Object.keys(row).filter((column) => (row as Record<string, unknown>)[column] !== undefined);
+}
+
+export function layoutOf(outgoing: Pick<Outgoing, "records" | "event">): Layout {
+  const rows: object[] = [...outgoing.records.map((record) => record.row), outgoing.event];
+  const tables = [...outgoing.records.map((record) => record.table), "event"];
+  const columns = rows.map(columnsOf);
+  const key = tables.map((table, i) => `${table}(${(columns[i] as string[]).join(",")})`).join(";");
+  return { tables, rows, columns, key };
+}
+
+/** A pending delivery to write, if its subscription is still live when the statement runs. */
+export interface DeliveryRow {
+  readonly id: string;
+  readonly event_id: string;
+  readonly subscription_id: string;
+  readonly business_id: string;
+  readonly event_name: string;
+  /** The event's created_at: the delivery's creation and first due time. */
+  readonly at: number;
+  /** resourceKeyOf the event; the statements keep it for per-resource webhooks only. */
+  readonly resource_key: string;
+}
+
+/** The deliveries of several creates, each event's to the subscriptions it names, with new ids. */
+export function deliveryRows(outgoings: readonly Outgoing[]): DeliveryRow[] {
+  return outgoings.flatMap(({ event, subscriptionIds }) => {
+    const resourceKey = resourceKeyOf(event);
+    return subscriptionIds.map((subscriptionId) => ({
+      id: newId("delivery", event.created_at),
+      event_id: event.id,
+      subscription_id: subscriptionId,
+      business_id: event.business_id,
+      event_name: event.name,
+      at: event.created_at,
+      resource_key: resourceKey,
+    }));
+  });
+}
