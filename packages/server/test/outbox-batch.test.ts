@@ -9,10 +9,12 @@ import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config/load.js";
 import { newId } from "../src/domain/ids.js";
+import type { AppointmentRow } from "../src/store/appointments.js";
 import { outboxBatcherOf } from "../src/store/outbox-batch.js";
 import { dialects } from "./support/databases.js";
 import { booking } from "./support/fixtures.js";
 import { type Harness, startHarness, type Tenant } from "./support/harness.js";
+import { recordSqliteStatements, type SqliteStatementLog } from "./support/sqlite-statements.js";
 import { recordStatements, type StatementLog } from "./support/statements.js";
 
 const APPOINTMENTS = "/dr/v1/business/appointments";
@@ -156,28 +158,72 @@ describe.runIf(dialects().includes("postgres"))("creates batched on PostgreSQL",
   });
 });
 
+/** A new clinic of `h` with one webhook for appointment.created. */
+async function clinicWithWebhook(h: Harness) {
+  const clinic = await h.tenant();
+  const webhook = await clinic.request("POST", WEBHOOKS, {
+    endpoint: "https://receiver.example.com/hook",
+    event_names: ["appointment.created"],
+  });
+  expect(webhook.statusCode, webhook.body).toBe(201);
+  return { clinic, webhookId: webhook.json().id as string };
+}
+
+/** `creates` appointments made at once, each answered 201, each with its delivery to the webhook. */
+async function createAppointments(h: Harness, clinic: Tenant, webhookId: string, creates: number) {
+  const answers = await Promise.all(
+    Array.from({ length: creates }, (_, i) => clinic.request("POST", APPOINTMENTS, { ...booking, notes: `w${i}` })),
+  );
+  for (const answer of answers) expect(answer.statusCode, answer.body).toBe(201);
+  const { rows } = await sql<{ n: number }>`
+    SELECT count(*) AS n FROM delivery WHERE subscription_id = ${webhookId}`.execute(h.ctx.db);
+  expect(Number(rows[0]?.n)).toBe(creates);
+}
+
+/** The rows of each multi-row INSERT into `table` among SQLite statements `sent`. */
+function insertSizes(sent: readonly string[], table: string): number[] {
+  return sent
+    .filter((text) => text.startsWith(`insert into "${table}"`))
+    .map((text) => (text.split(" values ")[1] ?? "").split("), (").length);
+}
+
+const sqliteDeliveryInserts = (sent: readonly string[]) =>
+  sent.filter((text) => text.startsWith("INSERT INTO delivery"));
+
 describe("creates batched on SQLite", () => {
   let h: Harness;
   let clinic: Tenant;
+  let log: SqliteStatementLog;
   const webhooks: string[] = [];
 
   beforeAll(async () => {
+    log = recordSqliteStatements();
     h = await startHarness("sqlite");
     clinic = await h.tenant();
     webhooks.push(...(await threeWebhooks(clinic)));
   });
   afterAll(async () => {
+    log?.stop();
     await h?.close();
   });
 
-  it("writes creates made together in fewer transactions, each with its own event and deliveries", async () => {
+  it("writes creates made together in fewer statements, each with its own event and deliveries", async () => {
     const before = await batchCountsOf(h);
+    log.take();
     const answers = await Promise.all(
       Array.from({ length: CREATES }, (_, i) => clinic.request("POST", APPOINTMENTS, { ...booking, notes: `n${i}` })),
     );
+    const sent = log.take();
     for (const answer of answers) expect(answer.statusCode, answer.body).toBe(201);
     const ids = answers.map((answer) => answer.json().appointment_id as string);
     expect(new Set(ids).size).toBe(CREATES);
+    // Several rows to an INSERT, and one delivery statement for several events.
+    for (const table of ["appointment", "event"]) {
+      const sizes = insertSizes(sent, table);
+      expect(sizes.reduce((sum, size) => sum + size, 0)).toBe(CREATES);
+      expect(sizes.length).toBeLessThan(CREATES);
+    }
+    expect(sqliteDeliveryInserts(sent).length).toBeLessThan(CREATES);
     const after = await batchCountsOf(h);
     expect(after.creates - before.creates).toBe(CREATES);
     expect(after.batches - before.batches).toBeLessThan(CREATES);
@@ -192,65 +238,89 @@ describe("creates batched on SQLite", () => {
     }
   });
 
-  it("writes prescriptions made together, each with its version", async () => {
+  it("writes prescriptions and appointments made together, each with its own rows", async () => {
     const answers = await Promise.all(
       Array.from({ length: 12 }, (_, i) =>
-        clinic.request("POST", PRESCRIPTIONS, {
-          doctor_id: "d",
-          patient_id: "p",
-          clinic_id: "c",
-          prescription_details: [{ resource_type: "notes", text: `rest ${i}` }],
-        }),
+        i % 3 === 0
+          ? clinic.request("POST", APPOINTMENTS, { ...booking, notes: `mixed ${i}` })
+          : clinic.request("POST", PRESCRIPTIONS, {
+              doctor_id: "d",
+              patient_id: "p",
+              clinic_id: "c",
+              prescription_details: [{ resource_type: "notes", text: `rest ${i}` }],
+            }),
       ),
     );
     for (const [i, answer] of answers.entries()) {
       expect(answer.statusCode, answer.body).toBe(201);
-      const id = answer.json().prescription_id as string;
+      const id = answer.json()[i % 3 === 0 ? "appointment_id" : "prescription_id"] as string;
       expect(await deliveriesOfResource(h, id)).toHaveLength(2);
-      const shown = await clinic.request("GET", `${PRESCRIPTIONS}/${id}`);
+      const shown = await clinic.request("GET", i % 3 === 0 ? `${APPOINTMENTS}/${id}` : `${PRESCRIPTIONS}/${id}`);
       expect(shown.statusCode, shown.body).toBe(200);
-      expect(shown.body).toContain(`rest ${i}`);
+      expect(shown.body).toContain(i % 3 === 0 ? `mixed ${i}` : `rest ${i}`);
     }
+  });
+
+  it("writes a create with an Idempotency-Key in a transaction of its own, outside the batches", async () => {
+    const before = await batchCountsOf(h);
+    const headers = { "idempotency-key": "batch-bypass-1" };
+    const answers = await Promise.all([
+      clinic.request("POST", APPOINTMENTS, { ...booking, notes: "keyed" }, headers),
+      clinic.request("POST", APPOINTMENTS, { ...booking, notes: "keyed" }, headers),
+    ]);
+    for (const answer of answers) expect(answer.statusCode, answer.body).toBe(201);
+    expect(answers[1]?.json().appointment_id).toBe(answers[0]?.json().appointment_id);
+    expect(await batchCountsOf(h)).toEqual(before);
+    expect(await deliveriesOfResource(h, answers[0]?.json().appointment_id)).toHaveLength(2);
   });
 
   it("writes again one at a time the creates of a batch SQLite refuses, each with its own outcome", async () => {
     const first = await clinic.request("POST", APPOINTMENTS, booking);
     expect(first.statusCode, first.body).toBe(201);
-    const taken = await sql<{ id: string; payload: string }>`
-      SELECT id, payload FROM event WHERE resource_id = ${first.json().appointment_id}`.execute(h.ctx.db);
-    const takenId = taken.rows[0]?.id as string;
+    const takenId = first.json().appointment_id as string;
+    const { rows } = await sql<AppointmentRow>`SELECT * FROM appointment WHERE id = ${takenId}`.execute(h.ctx.db);
+    const taken = rows[0] as AppointmentRow;
     const now = Date.now();
-    // Six events of one shape; the fourth reuses an event id, which the primary key refuses.
-    const outgoings = Array.from({ length: 6 }, (_, i) => ({
-      records: [],
-      event: {
-        id: i === 3 ? takenId : newId("event", now),
-        business_id: clinic.businessId,
-        name: "appointment.created",
-        resource_type: "appointment",
-        resource_id: `apt_refused_batch_${i}`,
-        payload: `{"n":${i}}`,
-        created_at: now,
-      },
-      subscriptionIds: webhooks,
-    }));
+    // Six creates of one shape; the fourth reuses an appointment's id, which its primary key refuses.
+    const creates = Array.from({ length: 6 }, (_, i) => {
+      const id = i === 3 ? takenId : newId("appointment", now);
+      return {
+        records: [{ table: "appointment" as const, row: { ...taken, id, notes: `refused batch ${i}` } }],
+        event: {
+          id: newId("event", now),
+          business_id: clinic.businessId,
+          name: "appointment.created",
+          resource_type: "appointment",
+          resource_id: id,
+          payload: `{"n":${i}}`,
+          created_at: now,
+        },
+        subscriptionIds: webhooks,
+      };
+    });
     const before = await batchCountsOf(h);
     const batcher = outboxBatcherOf(h.ctx.adapter);
-    const outcomes = await Promise.allSettled(outgoings.map((outgoing) => batcher.write(outgoing)));
+    const outcomes = await Promise.allSettled(creates.map((create) => batcher.write(create)));
     for (const [i, outcome] of outcomes.entries()) {
+      const { id } = creates[i]?.records[0]?.row as { id: string };
+      const stored = await sql<{ notes: string }>`SELECT notes FROM appointment WHERE id = ${id}`.execute(h.ctx.db);
+      const events = await sql<{
+        n: number;
+      }>`SELECT count(*) AS n FROM event WHERE id = ${creates[i]?.event.id}`.execute(h.ctx.db);
       if (i === 3) {
         expect(outcome.status).toBe("rejected");
         expect(h.ctx.adapter.isUniqueViolation((outcome as PromiseRejectedResult).reason)).toBe(true);
+        // Nothing of it was written: the appointment is as it was, with no second event.
+        expect(stored.rows[0]?.notes).toBe(taken.notes);
+        expect(events.rows[0]?.n).toBe(0);
       } else {
         // The two live webhooks; the deleted one gets nothing.
         expect(outcome).toEqual({ status: "fulfilled", value: 2 });
-        expect(await deliveriesOfResource(h, `apt_refused_batch_${i}`)).toHaveLength(2);
+        expect(stored.rows[0]?.notes).toBe(`refused batch ${i}`);
+        expect(events.rows[0]?.n).toBe(1);
       }
     }
-    // The refused one changed nothing: the taken id's event is as it was, with its own deliveries only.
-    const still = await sql<{ payload: string }>`SELECT payload FROM event WHERE id = ${takenId}`.execute(h.ctx.db);
-    expect(still.rows[0]?.payload).toBe(taken.rows[0]?.payload);
-    expect(await deliveriesOfResource(h, "apt_refused_batch_3")).toEqual([]);
+    expect(await deliveriesOfResource(h, takenId)).toHaveLength(2);
     // /metrics counts what was written: five creates, each alone, and not the refused batch.
     const after = await batchCountsOf(h);
     expect(after.creates - before.creates).toBe(5);
@@ -263,23 +333,10 @@ describe.runIf(dialects().includes("postgres"))("CAREHOOKS_CREATE_BATCH", () => 
   async function createTogether(createBatch: string, creates: number) {
     const h = await startHarness("postgres", { CAREHOOKS_CREATE_BATCH: createBatch });
     try {
-      const clinic = await h.tenant();
-      const webhook = await clinic.request("POST", WEBHOOKS, {
-        endpoint: "https://receiver.example.com/hook",
-        event_names: ["appointment.created"],
-      });
-      expect(webhook.statusCode, webhook.body).toBe(201);
+      const { clinic, webhookId } = await clinicWithWebhook(h);
       const log = recordStatements();
       try {
-        const answers = await Promise.all(
-          Array.from({ length: creates }, (_, i) =>
-            clinic.request("POST", APPOINTMENTS, { ...booking, notes: `w${i}` }),
-          ),
-        );
-        for (const answer of answers) expect(answer.statusCode, answer.body).toBe(201);
-        const { rows } = await sql<{ n: number }>`
-          SELECT count(*)::integer AS n FROM delivery WHERE subscription_id = ${webhook.json().id}`.execute(h.ctx.db);
-        expect(rows[0]?.n).toBe(creates);
+        await createAppointments(h, clinic, webhookId, creates);
         const sent = log.takeCalls().filter((call) => call.text.startsWith("WITH"));
         return { sent, metrics: await h.ctx.metrics.render() };
       } finally {
@@ -302,7 +359,7 @@ describe.runIf(dialects().includes("postgres"))("CAREHOOKS_CREATE_BATCH", () => 
     expect(Math.max(...sizes)).toBe(4);
     const lone = sent.length - sizes.length;
     expect(sizes.reduce((sum, size) => sum + size, 0) + lone).toBe(CREATES);
-    // /metrics counts both: creates ÷ statements is how full the batches ran.
+    // /metrics counts both: creates ÷ batches is how full they ran.
     expect(metrics).toContain(`carehooks_create_batches{kind="creates"} ${CREATES}`);
     expect(metrics).toContain(`carehooks_create_batches{kind="batches"} ${sent.length}`);
   });
@@ -315,8 +372,43 @@ describe.runIf(dialects().includes("postgres"))("CAREHOOKS_CREATE_BATCH", () => 
   });
 });
 
+describe("CAREHOOKS_CREATE_BATCH on SQLite", () => {
+  /** Creates made together under `createBatch`; the SQLite statements they ran and the API's /metrics. */
+  async function createTogether(createBatch: string, creates: number) {
+    const log = recordSqliteStatements();
+    const h = await startHarness("sqlite", { CAREHOOKS_CREATE_BATCH: createBatch });
+    try {
+      const { clinic, webhookId } = await clinicWithWebhook(h);
+      log.take();
+      await createAppointments(h, clinic, webhookId, creates);
+      return { sent: log.take(), metrics: await h.ctx.metrics.render(), counts: await batchCountsOf(h) };
+    } finally {
+      log.stop();
+      await h.close();
+    }
+  }
+
+  it("writes at most that many creates in one transaction", async () => {
+    const { sent, counts } = await createTogether("4", CREATES);
+    const sizes = insertSizes(sent, "event");
+    expect(Math.max(...sizes)).toBe(4);
+    expect(sizes.reduce((sum, size) => sum + size, 0)).toBe(CREATES);
+    // At most 4 a batch: at least CREATES / 4 of them.
+    expect(counts).toEqual({ creates: CREATES, batches: expect.any(Number) });
+    expect(counts.batches).toBeGreaterThanOrEqual(CREATES / 4);
+    expect(counts.batches).toBeLessThan(CREATES);
+  });
+
+  it("writes each create on its own at 1", async () => {
+    const { sent, metrics } = await createTogether("1", 8);
+    expect(insertSizes(sent, "event")).toEqual(Array(8).fill(1));
+    expect(sqliteDeliveryInserts(sent)).toHaveLength(8);
+    expect(metrics).not.toContain("carehooks_create_batches");
+  });
+});
+
 describe("CAREHOOKS_CREATE_BATCH's range", () => {
-  it("takes 1 to 1000 creates a statement and refuses anything else", () => {
+  it("takes 1 to 1000 creates a batch and refuses anything else", () => {
     expect(loadConfig({}).createBatch).toBe(64);
     expect(loadConfig({ CAREHOOKS_CREATE_BATCH: "1" }).createBatch).toBe(1);
     expect(loadConfig({ CAREHOOKS_CREATE_BATCH: "1000" }).createBatch).toBe(1000);

@@ -77,6 +77,10 @@ describe.each(dialects())("prepared statements on %s", (dialect) => {
     await expect(
       insertRows(db, "business", [business("biz_a"), { id: "biz_b", name: "no time" } as never]),
     ).rejects.toThrow(/differ in their columns/);
+    // As many columns, not the same ones.
+    await expect(
+      insertRows(db, "business", [business("biz_a"), { id: "biz_b", name: "other", when: 1 } as never]),
+    ).rejects.toThrow(/differ in their columns/);
     const inlined = prepare((db, p: { name: string }) =>
       db.selectFrom("business").select("id").where("name", "=", sql.lit(p.name)),
     );
