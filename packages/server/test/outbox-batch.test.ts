@@ -222,6 +222,8 @@ describe("creates batched on SQLite", () => {
       const sizes = insertSizes(sent, table);
       expect(sizes.reduce((sum, size) => sum + size, 0)).toBe(CREATES);
       expect(sizes.length).toBeLessThan(CREATES);
+      // In chunks of powers of two: a handful of statement shapes serve every batch size.
+      for (const size of sizes) expect(size & (size - 1)).toBe(0);
     }
     expect(sqliteDeliveryInserts(sent).length).toBeLessThan(CREATES);
     const after = await batchCountsOf(h);
@@ -239,6 +241,7 @@ describe("creates batched on SQLite", () => {
   });
 
   it("writes prescriptions and appointments made together, each with its own rows", async () => {
+    const before = await batchCountsOf(h);
     const answers = await Promise.all(
       Array.from({ length: 12 }, (_, i) =>
         i % 3 === 0
@@ -259,6 +262,10 @@ describe("creates batched on SQLite", () => {
       expect(shown.statusCode, shown.body).toBe(200);
       expect(shown.body).toContain(i % 3 === 0 ? `mixed ${i}` : `rest ${i}`);
     }
+    // Grouped by what they insert: a batch of each kind, not each on its own after a refused mixed one.
+    const after = await batchCountsOf(h);
+    expect(after.creates - before.creates).toBe(12);
+    expect(after.batches - before.batches).toBeLessThan(6);
   });
 
   it("writes a create with an Idempotency-Key in a transaction of its own, outside the batches", async () => {
@@ -392,6 +399,7 @@ describe("CAREHOOKS_CREATE_BATCH on SQLite", () => {
     const { sent, counts } = await createTogether("4", CREATES);
     const sizes = insertSizes(sent, "event");
     expect(Math.max(...sizes)).toBe(4);
+    for (const size of sizes) expect([1, 2, 4]).toContain(size);
     expect(sizes.reduce((sum, size) => sum + size, 0)).toBe(CREATES);
     // At most 4 a batch: at least CREATES / 4 of them.
     expect(counts).toEqual({ creates: CREATES, batches: expect.any(Number) });
@@ -404,6 +412,33 @@ describe("CAREHOOKS_CREATE_BATCH on SQLite", () => {
     expect(insertSizes(sent, "event")).toEqual(Array(8).fill(1));
     expect(sqliteDeliveryInserts(sent)).toHaveLength(8);
     expect(metrics).not.toContain("carehooks_create_batches");
+  });
+});
+
+describe("a SQLite batch's webhooks", () => {
+  it("are looked up inside the transaction that writes the batch, not before it", async () => {
+    const log = recordSqliteStatements();
+    // No cache: every create reads its business's webhooks.
+    const h = await startHarness("sqlite", { CAREHOOKS_CACHE_TTL: "0" });
+    try {
+      const { clinic, webhookId } = await clinicWithWebhook(h);
+      log.take();
+      await createAppointments(h, clinic, webhookId, 6);
+      const sent = log.take();
+      const control = /^(begin immediate|savepoint member|release member|commit|rollback to member)$/;
+      const lookups = sent.flatMap((text, i) =>
+        text.startsWith('select "id", "event_names", "filter" from "subscription"') ? [i] : [],
+      );
+      expect(lookups.length).toBeGreaterThanOrEqual(6);
+      for (const at of lookups) {
+        const opened = sent.slice(0, at).findLast((text) => control.test(text));
+        // Inside a member of the shared transaction: a read outside one would wait for its flush.
+        expect(opened).toMatch(/^(begin immediate|savepoint member)$/);
+      }
+    } finally {
+      log.stop();
+      await h.close();
+    }
   });
 });
 
