@@ -1,9 +1,9 @@
 /**
  * The per-process caches a create reads before it writes: the calling API
  * client (the auth hook) and the live webhooks of its business (the outbox).
- * On PostgreSQL each read they save is a round trip; on SQLite, two
- * statements per create, where the creates of a turn share a handful. How
- * each dialect hears of changes: DialectAdapter.changes.
+ * On PostgreSQL each read they save is a round trip. On SQLite each saves
+ * a statement per create, where a batch of creates runs only a handful of
+ * others in all. How each dialect hears of changes: DialectAdapter.changes.
  */
 import type { Config } from "../config/load.js";
 import { type ApiClient, findApiClient } from "./api-clients.js";

@@ -34,9 +34,10 @@ export interface OperationalEvent {
 }
 
 /**
- * Writes the events and their deliveries in `db`'s transaction (outside one,
- * each event is written atomically on its own); returns how many deliveries
- * were created.
+ * Writes the events and their deliveries in `db`, which is meant to be a
+ * transaction: all or none of them (outside one, each event would go on its
+ * own, and on SQLite the webhooks' read would wait for the shared
+ * transaction's flush). Returns how many deliveries were created.
  */
 export async function recordOperationalEvents(
   adapter: DialectAdapter,

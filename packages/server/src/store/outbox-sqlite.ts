@@ -45,7 +45,8 @@ async function insertAll(db: Db, table: Parameters<typeof insertRows>[1], rows: 
   const first = rows[0];
   if (first === undefined) return;
   let largest = 1;
-  while (largest * 2 * Object.keys(first).length <= MAX_VALUES) largest *= 2;
+  const columns = Math.max(1, Object.keys(first).length);
+  while (largest * 2 * columns <= MAX_VALUES) largest *= 2;
   let start = 0;
   while (start < rows.length) {
     let size = largest;

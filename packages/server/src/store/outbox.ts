@@ -61,7 +61,7 @@ export async function recordEvent(adapter: DialectAdapter, db: Db, create: NewCr
     if (adapter.writableCtes) return writeInOneStatement(adapter, db, outgoing);
     return (await writeCreates(db, [outgoing])).get(outgoing.event.id) ?? 0;
   }
-  // PostgreSQL reads outside a transaction at no cost; SQLite in the one that writes.
+  // PostgreSQL reads outside a transaction without waiting for anything; SQLite in the one that writes.
   const named = adapter.writableCtes ? await withSubscribers(db, create) : create;
   return batchesCreates(adapter) ? outboxBatcherOf(adapter).write(named) : writeAlone(adapter, named);
 }
