@@ -309,11 +309,12 @@ describe("creates batched on SQLite", () => {
     const batcher = outboxBatcherOf(h.ctx.adapter);
     const outcomes = await Promise.allSettled(creates.map((create) => batcher.write(create)));
     for (const [i, outcome] of outcomes.entries()) {
-      const { id } = creates[i]?.records[0]?.row as { id: string };
+      const create = creates[i] as (typeof creates)[number];
+      const { id } = (create.records[0] as (typeof create.records)[number]).row;
       const stored = await sql<{ notes: string }>`SELECT notes FROM appointment WHERE id = ${id}`.execute(h.ctx.db);
       const events = await sql<{
         n: number;
-      }>`SELECT count(*) AS n FROM event WHERE id = ${creates[i]?.event.id}`.execute(h.ctx.db);
+      }>`SELECT count(*) AS n FROM event WHERE id = ${create.event.id}`.execute(h.ctx.db);
       if (i === 3) {
         expect(outcome.status).toBe("rejected");
         expect(h.ctx.adapter.isUniqueViolation((outcome as PromiseRejectedResult).reason)).toBe(true);
