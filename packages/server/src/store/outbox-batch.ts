@@ -18,8 +18,8 @@
  * because the database cannot serve fails every create in it.
  */
 import type { DialectAdapter } from "./dialect/adapter.js";
-import type { NewCreate, Outgoing } from "./outbox.js";
-import { type Layout, layoutOf } from "./outbox-rows.js";
+import type { Outgoing } from "./outbox.js";
+import { type Layout, layoutOf, type NewCreate } from "./outbox-rows.js";
 import { writeCreates } from "./outbox-sqlite.js";
 import { writeInOneStatement, writeManyInOneStatement } from "./outbox-statement.js";
 

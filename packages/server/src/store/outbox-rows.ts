@@ -1,11 +1,34 @@
 /**
  * The rows a create writes, as both dialects' outbox statements take them:
- * its layout (which tables, which columns: creates of one layout can share a
+ * the subscriptions it goes to (named, or looked up where it is written), its
+ * layout (which tables, which columns: creates of one layout can share a
  * statement) and its deliveries, one per subscription it names.
  */
 import { newId } from "../domain/ids.js";
+import type { Db } from "./open.js";
 import type { Outgoing } from "./outbox.js";
 import { resourceKeyOf } from "./resource-key.js";
+
+/** Finds the subscriptions an event goes to, reading through `db`. */
+export type SubscriberLookup = (db: Db) => Promise<readonly string[]>;
+
+/**
+ * A create as its caller hands it over: the subscriptions, or how to find
+ * them. SQLite looks them up in the transaction that writes the create: a
+ * read outside it, while the connection's shared transaction is open, would
+ * wait for that transaction's commit and flush (dialect/sqlite-durable.ts).
+ */
+export interface NewCreate extends Omit<Outgoing, "subscriptionIds"> {
+  readonly subscriptionIds: readonly string[] | SubscriberLookup;
+}
+
+/** `create` with its subscriptions looked up through `db`, if it did not name them. */
+export async function withSubscribers(db: Db, create: NewCreate): Promise<Outgoing> {
+  const { subscriptionIds } = create;
+  return typeof subscriptionIds === "function"
+    ? { ...create, subscriptionIds: await subscriptionIds(db) }
+    : (create as Outgoing);
+}
 
 /** A create's tables (its records', then "event"), their rows and columns, and the key of that shape. */
 export interface Layout {

@@ -5,8 +5,8 @@
  * cost about as many statements as one (store/outbox-batch.ts gathers them).
  */
 import type { Db } from "./open.js";
-import { type NewCreate, type Outgoing, withSubscribers } from "./outbox.js";
-import { deliveryRows } from "./outbox-rows.js";
+import type { Outgoing } from "./outbox.js";
+import { deliveryRows, type NewCreate, withSubscribers } from "./outbox-rows.js";
 import { insertRows } from "./prepared.js";
 import { rowsOf } from "./queue/raw.js";
 import { SUBSCRIPTION_BY_ID } from "./sqlite-keys.js";

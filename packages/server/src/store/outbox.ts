@@ -8,6 +8,7 @@ import type { InsertObject } from "kysely";
 import type { DialectAdapter } from "./dialect/adapter.js";
 import type { Db } from "./open.js";
 import { batchesCreates, outboxBatcherOf, writeAlone } from "./outbox-batch.js";
+import { type NewCreate, withSubscribers } from "./outbox-rows.js";
 import { writeCreates } from "./outbox-sqlite.js";
 import { writeInOneStatement } from "./outbox-statement.js";
 import type { Database, EventTable } from "./schema.js";
@@ -25,27 +26,6 @@ export interface Outgoing {
   readonly event: NewEvent;
   /** The live subscriptions that asked for the event (`subscribersOf`); deleted or disabled ones get nothing. */
   readonly subscriptionIds: readonly string[];
-}
-
-/** Finds the subscriptions an event goes to, reading through `db`. */
-export type SubscriberLookup = (db: Db) => Promise<readonly string[]>;
-
-/**
- * A create as its caller hands it over: the subscriptions, or how to find
- * them. SQLite looks them up in the transaction that writes the create: a
- * read outside it, while the connection's shared transaction is open, would
- * wait for that transaction's commit and flush (dialect/sqlite-durable.ts).
- */
-export interface NewCreate extends Omit<Outgoing, "subscriptionIds"> {
-  readonly subscriptionIds: readonly string[] | SubscriberLookup;
-}
-
-/** `create` with its subscriptions looked up through `db`, if it did not name them. */
-export async function withSubscribers(db: Db, create: NewCreate): Promise<Outgoing> {
-  const { subscriptionIds } = create;
-  return typeof subscriptionIds === "function"
-    ? { ...create, subscriptionIds: await subscriptionIds(db) }
-    : (create as Outgoing);
 }
 
 /**
