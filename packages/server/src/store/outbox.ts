@@ -37,9 +37,9 @@ export interface Outgoing {
  */
 export async function recordEvent(adapter: DialectAdapter, db: Db, create: NewCreate): Promise<number> {
   if (db.isTransaction) {
-    const outgoing = await withSubscribers(db, create);
-    if (adapter.writableCtes) return writeInOneStatement(adapter, db, outgoing);
-    return (await writeCreates(db, [outgoing])).get(outgoing.event.id) ?? 0;
+    // writeCreates looks the subscriptions up itself, through the same transaction.
+    if (!adapter.writableCtes) return (await writeCreates(db, [create])).get(create.event.id) ?? 0;
+    return writeInOneStatement(adapter, db, await withSubscribers(db, create));
   }
   // PostgreSQL reads outside a transaction without waiting for anything; SQLite in the one that writes.
   const named = adapter.writableCtes ? await withSubscribers(db, create) : create;
