@@ -7,6 +7,7 @@
 import { newId } from "../domain/ids.js";
 import type { Db } from "./open.js";
 import type { Outgoing } from "./outbox.js";
+import { columnsOf } from "./prepared.js";
 import { resourceKeyOf } from "./resource-key.js";
 
 /** Finds the subscriptions an event goes to, reading through `db`. */
@@ -39,15 +40,10 @@ export interface Layout {
   readonly key: string;
 }
 
-/** Kysely leaves undefined columns out of an insert; so does this. */
-function columnsOf(row: object): string[] {
-  return Object.keys(row).filter((column) => (row as Record<string, unknown>)[column] !== undefined);
-}
-
 export function layoutOf(outgoing: Pick<Outgoing, "records" | "event">): Layout {
   const rows: object[] = [...outgoing.records.map((record) => record.row), outgoing.event];
   const tables = [...outgoing.records.map((record) => record.table), "event"];
-  const columns = rows.map(columnsOf);
+  const columns = rows.map((row) => columnsOf(row as Record<string, unknown>));
   const key = tables.map((table, i) => `${table}(${(columns[i] as string[]).join(",")})`).join(";");
   return { tables, rows, columns, key };
 }

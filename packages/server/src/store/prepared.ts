@@ -162,6 +162,11 @@ function compileInsert<T extends keyof Database & string>(
   return { query, sources };
 }
 
+/** The columns of `row` that have a value: Kysely leaves undefined ones out of an insert, and so does every shape here. */
+export function columnsOf(row: Readonly<Record<string, unknown>>): string[] {
+  return Object.keys(row).filter((column) => row[column] !== undefined);
+}
+
 /** How many columns of `row` have a value (Kysely leaves undefined ones out). */
 function definedColumns(row: Readonly<Record<string, unknown>>): number {
   let n = 0;
@@ -181,8 +186,7 @@ export async function insertRows<T extends keyof Database & string>(
 ): Promise<void> {
   const first = rows[0] as Readonly<Record<string, unknown>> | undefined;
   if (first === undefined) return;
-  // Kysely leaves undefined columns out; so does the shape.
-  const columns = Object.keys(first).filter((column) => first[column] !== undefined);
+  const columns = columnsOf(first);
   const compiled = shapesFor(inserts, db, INSERT_SHAPES).getOrSet(`${table}(${columns.join(",")})×${rows.length}`, () =>
     compileInsert(db, table, rows.length, columns),
   );
