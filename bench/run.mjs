@@ -439,6 +439,9 @@ async function serverCounters(port) {
   };
 }
 
+/** n ÷ of to one decimal: how full batches ran. */
+const perBatch = (n, of) => round(n / of, 1);
+
 /** A family's samples by their `kind` label, from /metrics text. */
 function countsOf(text, family) {
   const counts = {};
@@ -477,16 +480,15 @@ async function sqliteBacklogAndDrain(dep, key, receiverSources, round = "") {
   const counters = await serverCounters(srv.port);
   const { claims, claimed, completions, completed } = counters.batches;
   if (claims > 0 && completions > 0) {
-    const each = (n, of) => Math.round((n / of) * 10) / 10;
     log(
-      `sqlite${round}: ${claims} claims (${each(claimed, claims)} deliveries each), ${completions} completion writes (${each(completed, completions)} outcomes each)`,
+      `sqlite${round}: ${claims} claims (${perBatch(claimed, claims)} deliveries each), ${completions} completion writes (${perBatch(completed, completions)} outcomes each)`,
     );
   }
   const { batches: createBatches, creates } = apiCounters.creates;
   if (createBatches > 0) {
     const { commits, fsyncs } = apiCounters.log;
     log(
-      `sqlite${round}: the API process wrote ${creates} creates in ${createBatches} batches (${Math.round((creates / createBatches) * 10) / 10} each), ${commits} commits, ${fsyncs} fsyncs`,
+      `sqlite${round}: the API process wrote ${creates} creates in ${createBatches} batches (${perBatch(creates, createBatches)} each), ${commits} commits, ${fsyncs} fsyncs`,
     );
   }
   return { srv, drain: { ...drained, ...counters, api: apiCounters } };
