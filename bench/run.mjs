@@ -20,6 +20,7 @@ import {
   stopPeers,
 } from "./lib/peers.mjs";
 import { cores, cpuSecondsOf, cpuSecondsOfComm, killAllNow, startReceiver, stopAll } from "./lib/procs.mjs";
+import { ratio, roundRatios } from "./lib/rounds.mjs";
 import {
   apiOnlyCreates,
   best,
@@ -819,19 +820,23 @@ const ROUNDS = {
  * machine; the report gives the median of each ratio over the rounds. A round's figure is null
  * where its run failed or a drain did not deliver everything.
  */
-async function dbRounds(db, results, receiverSources) {
+async function dbRounds(db, results, receiverSources, rawCheck) {
   const r = ROUNDS[db];
   const rate = (drain) => (drain?.complete ? drain.rate : null);
-  const sample = (carehooks, peer, loop, ingest) => ({
+  const sample = (carehooks, peer, loop, ingest, raw) => ({
     drain: rate(carehooks),
     apiOnly: carehooks?.apiOnlyCreateRate ?? null,
     peer: rate(peer?.drain),
     loop: rate(loop?.drain),
     ...(r.ingest ? { ingestLoop: ingest?.rate ?? null } : {}),
+    raw: raw ?? null,
   });
   const rounds = [sample(results[db].drain, results.peers?.[r.peer], results.peers?.[r.loop], results.ingestLoop)];
   for (let i = 2; i <= O.drainRounds; i++) {
     const label = ` (round ${i}/${O.drainRounds})`;
+    // The raw rate moves within a run more than between its rounds' sides: the round's own reading.
+    const raw = await rawCheck().catch((error) => log(`${db}${label}: raw POSTs failed: ${error.stack ?? error}`));
+    if (raw) log(`${db}${label}: raw POSTs just before it ${raw.rate} req/s`);
     const carehooks = () =>
       r
         .carehooks(receiverSources, label, results[db])
@@ -854,7 +859,7 @@ async function dbRounds(db, results, receiverSources) {
           log(`reference ingest${label} failed: ${error.stack ?? error}`),
         )
       : undefined;
-    rounds.push(sample(drained, other.peer, other.loop, ingest));
+    rounds.push(sample(drained, other.peer, other.loop, ingest, raw?.rate));
   }
   return rounds;
 }
@@ -877,10 +882,6 @@ function cpuText(cpu) {
   return Object.entries(cpu)
     .map(([k, v]) => `${k === "machineBusy" ? "machine" : k} ${v}%`)
     .join(" · ");
-}
-
-function ratio(a, b) {
-  return a && b ? round(a / b, 2) : undefined;
 }
 
 function buildRows(results) {
@@ -1047,29 +1048,6 @@ function buildRows(results) {
   return rows;
 }
 
-/**
- * Each ratio of every round (null where the round lacks either side of it), their median over the
- * rounds that have it, and how many do (`samples`).
- */
-function roundRatios(rounds, raw) {
-  const of = (f) => {
-    const each = rounds.map((r) => f(r) ?? null);
-    const sorted = each.filter((x) => x !== null).sort((a, b) => a - b);
-    const mid = sorted.length >> 1;
-    const median =
-      sorted.length === 0 ? null : sorted.length % 2 ? sorted[mid] : round((sorted[mid - 1] + sorted[mid]) / 2, 2);
-    return { median, samples: sorted.length, each };
-  };
-  return {
-    rounds: rounds.length,
-    drain: of((r) => ratio(r.drain, raw)),
-    apiOnly: of((r) => ratio(r.apiOnly, raw)),
-    drainVsPeer: of((r) => ratio(r.drain, r.peer)),
-    drainVsLoop: of((r) => ratio(r.drain, r.loop)),
-    ...("ingestLoop" in (rounds[0] ?? {}) ? { apiOnlyVsIngestLoop: of((r) => ratio(r.apiOnly, r.ingestLoop)) } : {}),
-  };
-}
-
 function printRounds(results) {
   for (const [db, m] of Object.entries(results.ratios.rounds ?? {})) {
     const { label, peer } = ROUNDS[db];
@@ -1082,11 +1060,16 @@ function printRounds(results) {
       ["drain ÷ the reference loop's", m.drainVsLoop],
       ["API-only creates ÷ raw", m.apiOnly],
       ...(m.apiOnlyVsIngestLoop ? [["API-only creates ÷ the reference ingest's", m.apiOnlyVsIngestLoop]] : []),
+      ["the reference loop's drain ÷ raw", m.loop],
+      [`the reference loop's drain ÷ ${PEERS[peer].label}'s`, m.loopVsPeer],
+      ...(m.ingestLoop ? [["the reference ingest's creates ÷ raw", m.ingestLoop]] : []),
+      ["drain ÷ the round's own raw", m.drainVsRoundRaw],
+      ["the reference loop's drain ÷ the round's raw", m.loopVsRoundRaw],
     ];
     for (const [name, r] of lines) {
       const each = r.each.map((x) => x ?? "-").join(", ");
       process.stdout.write(
-        `  ${name.padEnd(42)} ${String(r.median ?? "-").padEnd(5)} ${r.samples}/${m.rounds}  (${each})\n`,
+        `  ${name.padEnd(48)} ${String(r.median ?? "-").padEnd(5)} ${r.samples}/${m.rounds}  (${each})\n`,
       );
     }
     process.stdout.write("\n");
@@ -1211,7 +1194,12 @@ async function main() {
     if (O.drainRounds < 2 || !O.only.has(db)) continue;
     if (O.only.has("peers") && results[db]?.drain) {
       results.rounds ??= {};
-      results.rounds[db] = await dbRounds(db, results, receiverSources);
+      results.rounds[db] = await dbRounds(
+        db,
+        results,
+        receiverSources,
+        async () => (await baseline([receiver.ports[0]], 1))[0],
+      );
     } else {
       log(`${db}: drain rounds left out (they need its drain and the peers)`);
     }
@@ -1223,9 +1211,11 @@ async function main() {
   const end10 = await baseline(receiver.ports.slice(0, FANOUT), 1);
   results.baseline.fanout10.end = end10[0];
   log(`baseline at end: ${end[0].rate} req/s; 10 receivers ${end10[0].rate} req/s`);
-  // Ratios use the best raw rate seen in the run: the conservative choice on a noisy machine.
+  // Ratios use the best raw rate seen in the run (at the start, before each round, at the end): the
+  // conservative choice on a noisy machine.
+  const roundsRaw = Object.values(results.rounds ?? {}).flatMap((rounds) => rounds.map((r) => r.raw ?? 0));
   results.baseline.reference = {
-    fanout1: Math.max(...f1.map((r) => r.rate), end[0].rate),
+    fanout1: Math.max(...f1.map((r) => r.rate), end[0].rate, ...roundsRaw),
     fanout10: Math.max(...f10.map((r) => r.rate), end10[0].rate),
   };
   const b1 = results.baseline.reference.fanout1;

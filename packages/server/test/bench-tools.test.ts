@@ -67,6 +67,32 @@ describe("benchmark tools", () => {
     expect(results.sqlite.drain.delivered).toBe(results.sqlite.drain.expected);
   }, 150_000);
 
+  it("the drain rounds' ratios divide each round's rates, skip what a round lacks, and take medians", async () => {
+    const { roundRatios } = await import(path.join(root, "bench/lib/rounds.mjs"));
+    const rounds = [
+      // The main run's round: no raw rate of its own.
+      { drain: 4000, apiOnly: 3000, peer: 2000, loop: 5000, ingestLoop: 4000, raw: null },
+      { drain: 4500, apiOnly: 3300, peer: 3000, loop: 6000, ingestLoop: 4400, raw: 9000 },
+      // carehooks' drain failed in this one.
+      { drain: null, apiOnly: 2000, peer: 2500, loop: 4000, ingestLoop: 5000, raw: 8000 },
+    ];
+    const r = roundRatios(rounds, 10_000);
+    expect(r.rounds).toBe(3);
+    expect(r.drain).toEqual({ median: 0.43, samples: 2, each: [0.4, 0.45, null] });
+    expect(r.drainVsPeer).toEqual({ median: 1.75, samples: 2, each: [2, 1.5, null] });
+    expect(r.drainVsLoop.each).toEqual([0.8, 0.75, null]);
+    expect(r.loop).toEqual({ median: 0.5, samples: 3, each: [0.5, 0.6, 0.4] });
+    expect(r.loopVsPeer).toEqual({ median: 2, samples: 3, each: [2.5, 2, 1.6] });
+    expect(r.drainVsRoundRaw).toEqual({ median: 0.5, samples: 1, each: [null, 0.5, null] });
+    expect(r.loopVsRoundRaw).toEqual({ median: 0.59, samples: 2, each: [null, 0.67, 0.5] });
+    expect(r.apiOnlyVsIngestLoop.each).toEqual([0.75, 0.75, 0.4]);
+    expect(r.ingestLoop.median).toBe(0.44);
+    // PostgreSQL's rounds have no reference ingest.
+    const withoutIngest = roundRatios([{ drain: 1, apiOnly: 1, peer: 1, loop: 1, raw: null }], 2);
+    expect(withoutIngest).not.toHaveProperty("apiOnlyVsIngestLoop");
+    expect(withoutIngest).not.toHaveProperty("ingestLoop");
+  });
+
   it("bench/sender-micro.mjs times the sender and the dispatcher's metrics", async () => {
     const stdout = await bench("sender-micro.mjs", ["--sends", "300", "--rounds", "1", "--json"], 60_000);
     const report = JSON.parse(stdout.slice(stdout.indexOf("\n{") + 1));
