@@ -818,7 +818,8 @@ const ROUNDS = {
  * Rounds 2..N of the comparison on `db` (round 1 is the main run's). Even rounds run the peer and
  * the loop first, so that neither side always drains first. One drain is one sample on a noisy
  * machine; the report gives the median of each ratio over the rounds. A round's figure is null
- * where its run failed or a drain did not deliver everything.
+ * where its run failed or a drain did not deliver everything. `rawCheck` measures the raw POST rate
+ * once, just before each round (the main run's round has no reading of its own).
  */
 async function dbRounds(db, results, receiverSources, rawCheck) {
   const r = ROUNDS[db];
@@ -834,7 +835,7 @@ async function dbRounds(db, results, receiverSources, rawCheck) {
   const rounds = [sample(results[db].drain, results.peers?.[r.peer], results.peers?.[r.loop], results.ingestLoop)];
   for (let i = 2; i <= O.drainRounds; i++) {
     const label = ` (round ${i}/${O.drainRounds})`;
-    // The raw rate moves within a run more than between its rounds' sides: the round's own reading.
+    // The raw rate moves within a run: each round gets a reading of its own, taken just before it.
     const raw = await rawCheck().catch((error) => log(`${db}${label}: raw POSTs failed: ${error.stack ?? error}`));
     if (raw) log(`${db}${label}: raw POSTs just before it ${raw.rate} req/s`);
     const carehooks = () =>

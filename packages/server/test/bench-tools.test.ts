@@ -1,10 +1,11 @@
 /**
  * The benchmark tools keep working as the code under them changes: the harness
  * (`bench/run.mjs`) on a small SQLite run, and the micro-benchmarks a
- * maintainer reaches for when profiling (sender, queue, filter). Figures are
- * not checked (this machine is shared); what is checked is that each tool runs
- * to its end against the current build and that the harness saw every event
- * delivered once, signed, and nothing it did not send.
+ * maintainer reaches for when profiling (sender, queue, filter). Measured
+ * figures are not checked (this machine is shared); what is checked is that
+ * each tool runs to its end against the current build, that the harness saw
+ * every event delivered once, signed, and nothing it did not send, and the
+ * arithmetic its report does on the drain rounds.
  */
 import { execFile } from "node:child_process";
 import fs from "node:fs";
