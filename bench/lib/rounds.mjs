@@ -20,7 +20,7 @@ export function median(values) {
  * Each ratio of every round (null where the round lacks either side of it), their median over the
  * rounds that have it, and how many do (`samples`). A round is { drain, apiOnly, peer, loop,
  * ingestLoop?, raw? }: rates a second, `raw` the raw POST rate measured just before the round (the
- * main run's round has none). `bestRaw` is the run's best raw rate, what every `÷ raw` of the run
+ * main run's round has none). `bestRaw` is the run's best raw rate, what every fan-out 1 `÷ raw`
  * divides by; the `…VsRoundRaw` ratios divide by the round's own instead, and the loop's ratios show
  * where the design with none of carehooks' features stood in the same round.
  */
