@@ -47,6 +47,20 @@ function open(
   return { db, wal, file };
 }
 
+/** A database whose flusher counts relaxed commits apart, as `serve`'s does (the dispatcher's claims and outcomes). */
+function openRelaxing() {
+  const file = path.join(tempDir(), "relaxed.db");
+  const raw = new BetterSqlite3(file);
+  raw.pragma("journal_mode = WAL");
+  raw.pragma("synchronous = NORMAL");
+  raw.exec("CREATE TABLE item (id INTEGER PRIMARY KEY, label TEXT NOT NULL UNIQUE)");
+  const wal = new WalFlusher(`${file}-wal`, undefined, undefined, { relaxedCommits: true });
+  const dialect = new DurableSqliteDialect(raw, { wal, limits: UNHURRIED });
+  const db = new Kysely<Tables>({ dialect });
+  opened.push(db);
+  return { raw, wal, dialect, db };
+}
+
 /** A database with one commit on disk, and the flusher of a connection on another thread counting with it. */
 async function withPeer(): Promise<{ wal: WalFlusher; peer: WalFlusher }> {
   const { db, wal, file } = open();
@@ -174,15 +188,7 @@ describe("durable SQLite commits", () => {
   });
 
   it("answers a relaxed checkout once what it read is on disk, and flushes its own commits in the background", async () => {
-    const file = path.join(tempDir(), "relaxed.db");
-    const raw = new BetterSqlite3(file);
-    raw.pragma("journal_mode = WAL");
-    raw.pragma("synchronous = NORMAL");
-    raw.exec("CREATE TABLE item (id INTEGER PRIMARY KEY, label TEXT NOT NULL UNIQUE)");
-    const wal = new WalFlusher(`${file}-wal`, undefined, undefined, { relaxedCommits: true });
-    const dialect = new DurableSqliteDialect(raw, { wal, limits: UNHURRIED });
-    const db = new Kysely<Tables>({ dialect });
-    opened.push(db);
+    const { raw, wal, dialect, db } = openRelaxing();
     const relaxed = new Kysely<Tables>({ dialect: dialect.relaxed() });
 
     // Its own commits: answered at once, on disk within BACKGROUND_FLUSH_MS, one fsync for both.
@@ -232,6 +238,45 @@ describe("durable SQLite commits", () => {
     await Promise.all([...slow, create]);
     expect(wal.stats.committed).toBe(8);
     await until(() => wal.stats.flushed === 8, 20 * BACKGROUND_FLUSH_MS);
+  });
+
+  it("runs a queue transaction, with no query layer, as it runs a Kysely one: shared, rolled back alone, relaxed when asked", async () => {
+    const { raw, wal, dialect, db } = openRelaxing();
+    const driver = dialect.createDriver();
+    const INSERT = "INSERT INTO item (id, label) VALUES (@id, @label) RETURNING label";
+
+    // One turn: a Kysely transaction and two queue transactions share one COMMIT; the one that fails goes alone.
+    const results = await Promise.allSettled([
+      insertInTransaction(db, 1, "create"),
+      driver.transaction(false, (sql) => sql.all<{ label: string }>(INSERT, { id: 2, label: "claim" })),
+      driver.transaction(false, (sql) => {
+        expect(sql.run("UPDATE item SET label = label || '!' WHERE id = 2", [])).toBe(1);
+        sql.run("INSERT INTO item (id, label) VALUES (?, ?)", [3, "kept out"]);
+        sql.run("INSERT INTO item (id, label) VALUES (?, ?)", [4, "kept out"]); // UNIQUE violation
+      }),
+    ]);
+    expect(results.map((result) => result.status)).toEqual(["fulfilled", "fulfilled", "rejected"]);
+    expect((results[1] as PromiseFulfilledResult<{ label: string }[]>).value).toEqual([{ label: "claim" }]);
+    expect(wal.stats).toMatchObject({ committed: 1, flushed: 1 });
+    const rows = await db.selectFrom("item").select("label").orderBy("id").execute();
+    // The update of the claim went with the transaction that failed.
+    expect(rows.map((row) => row.label)).toEqual(["create", "claim"]);
+
+    // An error of its own work rolls it back too.
+    await expect(
+      driver.transaction(false, (sql) => {
+        sql.run("INSERT INTO item (id, label) VALUES (?, ?)", [5, "thrown"]);
+        throw new Error("nothing to send");
+      }),
+    ).rejects.toThrow("nothing to send");
+    expect(raw.prepare("SELECT count(*) AS n FROM item").get()).toEqual({ n: 2 });
+
+    // Relaxed: answered before its own commit is on disk, which follows in the background.
+    const started = performance.now();
+    await driver.transaction(true, (sql) => sql.run("INSERT INTO item (id, label) VALUES (?, ?)", [6, "outcome"]));
+    const inTime = performance.now() - started < BACKGROUND_FLUSH_MS;
+    expect(wal.stats).toMatchObject({ committed: 2, ...(inTime ? { flushed: 1 } : {}) });
+    await until(() => wal.stats.flushed === 2, 20 * BACKGROUND_FLUSH_MS);
   });
 
   it("fails every transaction that committed into a shared one that is lost, and goes on afterwards", async () => {

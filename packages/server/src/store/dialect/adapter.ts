@@ -5,6 +5,7 @@
 import type { Kysely, SelectQueryBuilder } from "kysely";
 import type { Database } from "../schema.js";
 import type { Wakeup } from "../wakeup.js";
+import type { SqlStatements } from "./sqlite-durable.js";
 
 export interface Migration {
   readonly version: number;
@@ -23,6 +24,12 @@ export interface DialectAdapter {
    * for the same reason (`postgresAsynchronousCommits`).
    */
   readonly relaxedDb?: Kysely<Database>;
+  /**
+   * SQLite: runs `work` as one transaction on the connection, its statements with no query layer
+   * between them and SQLite (sqlite-durable.ts, `DurableSqliteDriver.transaction`), relaxed as
+   * `relaxedDb` is where there is one: the dispatcher's claims and outcomes.
+   */
+  queueTransaction?<T>(work: (sql: SqlStatements) => T): Promise<T>;
   /** Applies the pending migrations, each in its own transaction; safe when processes race. Returns the versions applied. */
   migrate(migrations: readonly Migration[]): Promise<number[]>;
   /**

@@ -52,6 +52,23 @@ export interface DurableOptions {
   readonly onRolledBack?: (() => void) | undefined;
 }
 
+/** Positional values (`?`), or named ones for `@name`: better-sqlite3 binds an object's values by name. */
+export type Parameters = readonly unknown[] | Readonly<Record<string, unknown>>;
+
+/** Statements run inside a `DurableSqliteDriver.transaction`. */
+export interface SqlStatements {
+  /** The rows of a statement that returns rows (a SELECT, or a write with RETURNING). */
+  all<R>(text: string, parameters: Parameters): R[];
+  /** How many rows a statement that returns none changed. */
+  run(text: string, parameters: Parameters): number;
+}
+
+function resultOf<R>(statement: BetterSqlite3.Statement, parameters: Parameters): QueryResult<R> {
+  if (statement.reader) return { rows: statement.all(parameters) as R[] };
+  const { changes, lastInsertRowid } = statement.run(parameters);
+  return { numAffectedRows: BigInt(changes), insertId: BigInt(lastInsertRowid), rows: [] };
+}
+
 /**
  * One turn with the single connection. A transaction keeps it until its
  * commit or rollback (its savepoint's, or the BEGIN it made); a statement
@@ -242,17 +259,9 @@ export class DurableSqliteDriver implements Driver {
       // A write outside a transaction is a transaction, and a commit, of its own: it takes a turn too.
       const ownCommit = writes && !checkout.inTransaction && !shared;
       if (ownCommit) await this.#takeTurn(checkout);
-      const run = (): QueryResult<R> => {
-        if (statement.reader) return { rows: statement.all(parameters) as R[] };
-        const { changes, lastInsertRowid } = statement.run(parameters);
-        return { numAffectedRows: BigInt(changes), insertId: BigInt(lastInsertRowid), rows: [] };
-      };
+      const run = () => resultOf<R>(statement, parameters);
       result = ownCommit ? this.#commit(true, run, checkout.relaxed) : run();
-      if (writes) checkout.wrote = true;
-      if (writes && shared) {
-        shared.wrote = true;
-        if (!checkout.relaxed) shared.strict = true;
-      }
+      if (writes) this.#wrote(checkout, shared);
     } catch (error) {
       // Some errors (disk full, I/O) roll the whole shared transaction back: no later statement may run outside it.
       if (shared && !this.#db.inTransaction) this.#end(shared, lostTransaction(error));
@@ -263,6 +272,59 @@ export class DurableSqliteDriver implements Driver {
     }
     if (!checkout.inTransaction) await this.#finish(checkout, shared);
     return result;
+  }
+
+  /**
+   * Runs `work` as one transaction of its own checkout, its statements straight on the connection:
+   * the delivery queue's claims and outcomes, once per batch on the hottest path there is, where the
+   * query layer's promises and wrappers cost more than the transaction control around them. Turns,
+   * shared transactions and durability are a Kysely transaction's on this driver (`relaxed` as
+   * `relaxed()`'s); `work` runs synchronously, as better-sqlite3 does.
+   */
+  async transaction<T>(relaxed: boolean, work: (sql: SqlStatements) => T): Promise<T> {
+    const checkout = (await this.#acquire(relaxed)) as Checkout;
+    try {
+      await this.beginTransaction(checkout);
+      let result: T;
+      try {
+        result = work({
+          all: <R>(text: string, parameters: Parameters) => this.#inTransaction<R>(checkout, text, parameters).rows,
+          run: (text, parameters) => Number(this.#inTransaction(checkout, text, parameters).numAffectedRows ?? 0),
+        });
+        await this.commitTransaction(checkout);
+      } catch (error) {
+        await this.rollbackTransaction(checkout);
+        throw error;
+      }
+      return result;
+    } finally {
+      await this.releaseConnection(checkout);
+    }
+  }
+
+  /** One statement of a checkout's open transaction (`execute`'s path inside one, without the query layer). */
+  #inTransaction<R>(checkout: Checkout, text: string, parameters: Parameters): QueryResult<R> {
+    const shared = checkout.shared as SharedTransaction;
+    try {
+      this.#check();
+      this.#assertOpen(shared);
+      const statement = this.#db.prepare(text);
+      const result = resultOf<R>(statement, parameters);
+      if (!statement.readonly) this.#wrote(checkout, shared);
+      return result;
+    } catch (error) {
+      // Some errors (disk full, I/O) roll the whole shared transaction back: no later statement may run outside it.
+      if (!this.#db.inTransaction) this.#end(shared, lostTransaction(error));
+      throw error;
+    }
+  }
+
+  /** A statement of `checkout` changed something, inside `shared` when given. */
+  #wrote(checkout: Checkout, shared: SharedTransaction | undefined): void {
+    checkout.wrote = true;
+    if (!shared) return;
+    shared.wrote = true;
+    if (!checkout.relaxed) shared.strict = true;
   }
 
   /**

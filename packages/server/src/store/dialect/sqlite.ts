@@ -75,6 +75,8 @@ export function openSqlite(file: string, options: DialectOptions): DialectAdapte
     onRolledBack: changes.dropAll,
   });
   const db = new Kysely<Database>({ dialect });
+  const driver = dialect.createDriver();
+  const relaxed = wal?.relaxesCommits ?? false;
   const shared = turns && {
     writeTurns: turns.sharedState,
     ...(wal ? { wal: wal.sharedState } : {}),
@@ -84,7 +86,8 @@ export function openSqlite(file: string, options: DialectOptions): DialectAdapte
   return {
     name: "sqlite",
     db,
-    ...(wal?.relaxesCommits ? { relaxedDb: new Kysely<Database>({ dialect: dialect.relaxed() }) } : {}),
+    ...(relaxed ? { relaxedDb: new Kysely<Database>({ dialect: dialect.relaxed() }) } : {}),
+    queueTransaction: (work) => driver.transaction(relaxed, work),
     async migrate(migrations: readonly Migration[]): Promise<number[]> {
       // A migration is worth waiting for: a second process starting at once waits here for the first.
       raw.pragma(`busy_timeout = ${Math.max(busyTimeoutMs, BUSY_TIMEOUT_MS)}`);

@@ -45,7 +45,7 @@ import { randomBytes } from "node:crypto";
 import type { Health } from "../../domain/breaker.js";
 import type { DialectAdapter } from "../dialect/adapter.js";
 import { DELIVERY_BY_ID, EVENT_BY_ID, SUBSCRIPTION_BY_ID } from "../sqlite-keys.js";
-import { perLimit, rowsOf, statementRows } from "./raw.js";
+import { perLimit, rowsOf, sqliteQueue, statementRows } from "./raw.js";
 
 /** Subscriptions looked at per claim: enough that a few hundred that cannot take work never starve the rest. */
 const CANDIDATES = 200;
@@ -281,9 +281,9 @@ export async function claimBatch(adapter: DialectAdapter, limits: ClaimLimits): 
   }
   // SQLite runs in process: the clock is this process's, and two statements cost no round trip. The
   // leases need not be on disk before they are sent, only what they lease (DialectAdapter.relaxedDb).
-  return (adapter.relaxedDb ?? adapter.db).transaction().execute(async (trx) => {
+  return sqliteQueue(adapter).queueTransaction((sql) => {
     const now = Date.now();
-    const leased = await rowsOf<Omit<ClaimedDelivery, "webhook">>(trx, sqliteClaim(limits.perEndpoint), {
+    const leased = sql.all<Omit<ClaimedDelivery, "webhook">>(sqliteClaim(limits.perEndpoint), {
       token,
       expires: now + limits.leaseMs,
       worker: limits.workerId,
@@ -293,9 +293,7 @@ export async function claimBatch(adapter: DialectAdapter, limits: ClaimLimits): 
     });
     if (leased.length === 0) return { claimed: [] };
     const ids = JSON.stringify([...new Set(leased.map((row) => row.subscription_id))]);
-    const webhooks = new Map(
-      (await rowsOf<ClaimedWebhook>(trx, SQLITE_WEBHOOKS, { ids })).map((webhook) => [webhook.id, webhook]),
-    );
+    const webhooks = new Map(sql.all<ClaimedWebhook>(SQLITE_WEBHOOKS, { ids }).map((webhook) => [webhook.id, webhook]));
     const claimed = leased.map((row) => {
       const webhook = webhooks.get(row.subscription_id);
       // Leased in this transaction, so its row is there; if not, nothing is leased rather than left stranded.

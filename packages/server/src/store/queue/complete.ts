@@ -12,8 +12,8 @@
 import type { DeliveryOutcome } from "../../domain/delivery-outcome.js";
 import type { DialectAdapter } from "../dialect/adapter.js";
 import type { AttemptTable, DeliveryStatus } from "../schema.js";
-import { heldOf, LIVE, STOPPED_ERROR } from "./held.js";
-import { changedBy, rowsOf, statementRows } from "./raw.js";
+import { heldIn, LIVE, STOPPED_ERROR } from "./held.js";
+import { sqliteQueue, statementRows } from "./raw.js";
 
 export interface Completion {
   readonly deliveryId: string;
@@ -154,7 +154,7 @@ export async function completeBatch(
     return { moved, now: rows[0]?.now as number };
   }
   // Outcomes a power cut takes back are sent again: they are not waited for (DialectAdapter.relaxedDb).
-  return (adapter.relaxedDb ?? adapter.db).transaction().execute(async (trx) => {
+  return sqliteQueue(adapter).queueTransaction((sql) => {
     const now = Date.now();
     const attempts = zip([
       c.attemptIds,
@@ -168,10 +168,10 @@ export async function completeBatch(
       c.bodies,
       c.attemptErrors,
     ]);
-    await rowsOf(trx, SQLITE_ATTEMPTS, { attempts: JSON.stringify(attempts) });
+    sql.run(SQLITE_ATTEMPTS, { attempts: JSON.stringify(attempts) });
     const moved = new Set<string>();
-    for (const { i, rowid, live } of await heldOf(trx, zip([c.ids, c.tokens]) as [string, string][])) {
-      await changedBy(trx, SQLITE_MOVE_ONE, {
+    for (const { i, rowid, live } of heldIn(sql, zip([c.ids, c.tokens]) as [string, string][])) {
+      sql.run(SQLITE_MOVE_ONE, {
         rowid,
         live,
         now,

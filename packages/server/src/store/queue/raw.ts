@@ -5,10 +5,11 @@
  */
 import { CompiledQuery } from "kysely";
 import type { DialectAdapter } from "../dialect/adapter.js";
+/** Positional values (`$1` on PostgreSQL, `?` on SQLite), or named ones for SQLite's `@name`. */
+import type { Parameters } from "../dialect/sqlite-durable.js";
 import type { Db } from "../open.js";
 
-/** Positional values (`$1` on PostgreSQL, `?` on SQLite), or named ones for SQLite's `@name`. */
-export type Parameters = readonly unknown[] | Readonly<Record<string, unknown>>;
+export type { Parameters };
 
 export async function rowsOf<R>(db: Db, text: string, parameters: Parameters): Promise<R[]> {
   // better-sqlite3 binds an object's values to the statement's named parameters.
@@ -47,6 +48,12 @@ export async function statementRows<R>(
   return adapter.preparedQuery
     ? adapter.preparedQuery<R>(name, text, parameters)
     : rowsOf<R>(adapter.db, text, parameters);
+}
+
+/** A SQLite adapter's queue transaction (every SQLite adapter has one). */
+export function sqliteQueue(adapter: DialectAdapter): Required<Pick<DialectAdapter, "queueTransaction">> {
+  if (!adapter.queueTransaction) throw new Error(`the ${adapter.name} adapter has no queue transaction`);
+  return adapter as Required<Pick<DialectAdapter, "queueTransaction">>;
 }
 
 /** `?` placeholders as PostgreSQL's `$1, $2, …`, for the few statements both dialects share. */
