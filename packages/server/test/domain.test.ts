@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { TokenService } from "../src/auth/tokens.js";
 import { parseDuration, parseSize } from "../src/config/units.js";
-import { ID_PREFIXES, isId, newId } from "../src/domain/ids.js";
+import { firstIdAt, ID_PREFIXES, isId, newId, newTimedId } from "../src/domain/ids.js";
 import { generateMasterKey, KeyBox } from "../src/domain/key-box.js";
 import { parseScopes, SCOPES } from "../src/domain/scopes.js";
 import { hashSecret, verifySecret } from "../src/domain/secrets.js";
@@ -26,6 +26,17 @@ describe("ids", () => {
     const a = newId("event", Date.now() + 10_000);
     const b = newId("event", Date.now());
     expect(b > a).toBe(true);
+  });
+
+  it("carry the time they give with them (newTimedId), the clock's or, after it stepped back, the last one's", () => {
+    const now = Date.now() + 20_000;
+    const madeAt = (at: number, id: string) => id >= firstIdAt("event", at) && id < firstIdAt("event", at + 1);
+    const first = newTimedId("event", now);
+    expect(first.at).toBe(now);
+    expect(madeAt(now, first.id)).toBe(true);
+    const stepped = newTimedId("event", now - 5_000);
+    expect(stepped.at).toBe(now);
+    expect(madeAt(now, stepped.id) && stepped.id > first.id).toBe(true);
   });
 });
 

@@ -188,7 +188,7 @@ describe("durable SQLite commits", () => {
   });
 
   it("answers a relaxed checkout once what it read is on disk, and flushes its own commits in the background", async () => {
-    const { raw, wal, dialect, db } = openRelaxing();
+    const { wal, dialect, db } = openRelaxing();
     const relaxed = new Kysely<Tables>({ dialect: dialect.relaxed() });
 
     // Its own commits: answered at once, on disk within BACKGROUND_FLUSH_MS, one fsync for both.

@@ -12,6 +12,8 @@
 import path from "node:path";
 import BetterSqlite3 from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { firstIdAt } from "../src/domain/ids.js";
+import { eventsSince } from "../src/store/events.js";
 import { claimBatch } from "../src/store/queue/claim.js";
 import { type Completion, completeBatch } from "../src/store/queue/complete.js";
 import { beat, releaseLeases } from "../src/store/queue/workers.js";
@@ -58,16 +60,7 @@ describe("SQLite statements over a JSON list of deliveries, after ANALYZE with n
       event_names: ["appointment.created"],
     });
     expect(webhook.statusCode).toBe(201);
-    for (let i = 0; i < 30; i++) {
-      const created = await tenant.request("POST", "/dr/v1/business/appointments", {
-        doctor_id: "doc_1",
-        patient_id: `pat_${i}`,
-        clinic_id: "cln_1",
-        start_time: "2026-12-01T09:00:00Z",
-        end_time: "2026-12-01T09:30:00Z",
-      });
-      expect(created.statusCode).toBe(201);
-    }
+    await createAppointments(tenant, 30);
   });
   afterAll(async () => {
     recording?.stop();
@@ -157,23 +150,56 @@ describe("SQLite statements over a JSON list of deliveries, after ANALYZE with n
   });
 });
 
-describe("the queue's depth on /readyz and /metrics", () => {
-  let h: Harness;
-  let recording: ReturnType<typeof recordPrepared>;
+describe("the event stream's scan", () => {
+  const run = recordingHarness();
 
-  beforeAll(async () => {
-    recording = recordPrepared();
-    h = await startHarness("sqlite");
+  it("reads a range of the business's ids: every event's time is its id's", async () => {
+    const { h } = run;
+    const tenant = await h.tenant();
+    await createAppointments(tenant, 5);
+    const rows = await h.ctx.db.selectFrom("event").select(["id", "created_at"]).execute();
+    expect(rows.length).toBeGreaterThanOrEqual(5);
+    for (const { id, created_at } of rows) {
+      expect(id >= firstIdAt("event", created_at) && id < firstIdAt("event", created_at + 1), id).toBe(true);
+    }
+    const since = Math.min(...rows.map((row) => row.created_at));
+    const scanned = await eventsSince(h.ctx.db, tenant.businessId, since, 3);
+    expect(scanned.map((row) => row.id)).toEqual(
+      rows
+        .map((row) => row.id)
+        .sort()
+        .slice(0, 3),
+    );
+    const next = await eventsSince(h.ctx.db, tenant.businessId, since, 100, scanned.at(-1)?.id);
+    expect(next.map((row) => row.id)).toEqual(
+      rows
+        .map((row) => row.id)
+        .sort()
+        .slice(3),
+    );
+
+    const scan = [...run.texts].find((text) => /from "event"/.test(text) && /order by "id"/.test(text));
+    expect(scan).toBeDefined();
+    const planner = new BetterSqlite3(path.join(h.database.dataDir, "carehooks.db"));
+    try {
+      const plan = (
+        planner.prepare(`EXPLAIN QUERY PLAN ${scan}`).all(placeholdersOf(scan as string)) as PlanStep[]
+      ).map((step) => step.detail);
+      expect(plan).toEqual(["SEARCH event USING INDEX event_business (business_id=? AND id>?)"]);
+    } finally {
+      planner.close();
+    }
   });
-  afterAll(async () => {
-    recording?.stop();
-    await h?.close();
-  });
+});
+
+describe("the queue's depth on /readyz and /metrics", () => {
+  const run = recordingHarness();
 
   it("reads only the partial indexes of pending and in-flight deliveries, never the whole table", async () => {
+    const { h } = run;
     expect((await h.app.inject({ method: "GET", url: "/readyz" })).statusCode).toBe(200);
     expect((await h.app.inject({ method: "GET", url: "/metrics" })).statusCode).toBe(200);
-    const counts = [...recording.texts].filter((text) => /count\(\*\)/.test(text) && /\bdelivery\b/.test(text));
+    const counts = [...run.texts].filter((text) => /count\(\*\)/.test(text) && /\bdelivery\b/.test(text));
     expect(counts).toHaveLength(1);
     const planner = new BetterSqlite3(path.join(h.database.dataDir, "carehooks.db"));
     try {
@@ -222,6 +248,42 @@ function expectListsFirst(planner: BetterSqlite3.Database, texts: readonly strin
       .map((step) => step.detail);
     const scans = plan.filter((step) => DELIVERY_SCAN.test(step.detail)).map((step) => step.detail);
     expect({ statistics, text, outer, inner, scans }).toEqual({ statistics, text, outer: [], inner: [], scans: [] });
+  }
+}
+
+/** A harness for the describe block, recording the statements its store prepares (`run.h`, `run.texts`). */
+function recordingHarness(): { readonly h: Harness; readonly texts: Set<string> } {
+  let h: Harness | undefined;
+  let recording: ReturnType<typeof recordPrepared> | undefined;
+  beforeAll(async () => {
+    recording = recordPrepared();
+    h = await startHarness("sqlite");
+  });
+  afterAll(async () => {
+    recording?.stop();
+    await h?.close();
+  });
+  return {
+    get h() {
+      return h as Harness;
+    },
+    get texts() {
+      return (recording as ReturnType<typeof recordPrepared>).texts;
+    },
+  };
+}
+
+/** `n` appointments of the tenant, each created through the API (an event and its deliveries). */
+async function createAppointments(tenant: Tenant, n: number): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    const created = await tenant.request("POST", "/dr/v1/business/appointments", {
+      doctor_id: "doc_1",
+      patient_id: `pat_${i}`,
+      clinic_id: "cln_1",
+      start_time: "2026-12-01T09:00:00Z",
+      end_time: "2026-12-01T09:30:00Z",
+    });
+    expect(created.statusCode).toBe(201);
   }
 }
 

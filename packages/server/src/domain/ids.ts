@@ -79,6 +79,16 @@ export function newId(kind: IdKind, now: number = Date.now()): string {
   return `${ID_PREFIXES[kind]}_${encode(time, nextRandom(time))}`;
 }
 
+/**
+ * A new id and the time it carries: `now`, or a moment later after this process's clock stepped
+ * back. A row whose time is its id's sorts the same by either, so an index on the id serves its
+ * scans by time (events: store/events.ts).
+ */
+export function newTimedId(kind: IdKind, now: number = Date.now()): { readonly id: string; readonly at: number } {
+  const at = Math.max(now, lastTime);
+  return { id: newId(kind, at), at };
+}
+
 /** The smallest id of `kind` made at `time`: a lower bound for "made at or after" on an id index. */
 export function firstIdAt(kind: IdKind, time: number): string {
   return `${ID_PREFIXES[kind]}_${encode(Math.max(0, Math.floor(time)), Buffer.alloc(RANDOM_BYTES))}`;

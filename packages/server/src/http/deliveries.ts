@@ -3,7 +3,7 @@ import { type Static, Type } from "@sinclair/typebox";
 import { runRecoverTask } from "../delivery/recover.js";
 import { conflict, invalidRequest, notFound } from "../domain/errors.js";
 import { EVENT_CATALOG, EVENT_NAMES, type EventName } from "../domain/event-catalog.js";
-import { newId } from "../domain/ids.js";
+import { newId, newTimedId } from "../domain/ids.js";
 import { decodeRequestMeta, keyIdOf, rebuiltHeaders } from "../domain/request-headers.js";
 import { isoTime, isoTimeOrNull, parseTimeFilter } from "../domain/time.js";
 import {
@@ -386,8 +386,9 @@ export function deliveryRoutes(app: App, ctx: AppContext): void {
         const name = (request.body.event_name ?? subscribed[0]) as EventName;
         const entry = EVENT_CATALOG.find((candidate) => candidate.name === name);
         if (!entry) throw invalidRequest("unknown event_name");
-        const eventId = newId("event", now);
-        const seconds = Math.floor(now / 1000);
+        // The event's time is its id's, which its scans by time rely on (store/events.ts).
+        const { id: eventId, at } = newTimedId("event", now);
+        const seconds = Math.floor(at / 1000);
         const payload = JSON.stringify({
           ...entry.example,
           event_id: eventId,
@@ -409,11 +410,11 @@ export function deliveryRoutes(app: App, ctx: AppContext): void {
             resource_type: "test",
             resource_id: resourceId,
             payload,
-            created_at: now,
+            created_at: at,
           })
           .execute();
         const delivery = {
-          id: newId("delivery", now),
+          id: newId("delivery", at),
           event_id: eventId,
           subscription_id: subscription.id,
           business_id: principal.businessId,

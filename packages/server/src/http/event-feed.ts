@@ -128,7 +128,7 @@ export class EventFeed {
 
   async #pass(): Promise<void> {
     const windowStart = this.#cursor - TRAILING_WINDOW_MS;
-    let position: { created_at: number; id: string } | undefined;
+    let position: string | undefined;
     for (;;) {
       const businesses = [...this.#byBusiness.keys()];
       if (businesses.length === 0) return;
@@ -140,7 +140,7 @@ export class EventFeed {
       }
       const last = rows.at(-1);
       if (rows.length < SCAN_LIMIT || !last) break;
-      position = { created_at: last.created_at, id: last.id };
+      position = last.id;
       // Let requests in between pages of a burst.
       await new Promise((resolve) => setImmediate(resolve));
     }

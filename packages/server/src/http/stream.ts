@@ -136,7 +136,7 @@ export function streamRoutes(app: App, ctx: AppContext): void {
     raw: ServerResponse,
     isClosed: () => boolean,
   ): Promise<void> {
-    let position: { created_at: number; id: string } | undefined;
+    let position: string | undefined;
     try {
       for (;;) {
         const rows = await eventsSince(
@@ -164,7 +164,7 @@ export function streamRoutes(app: App, ctx: AppContext): void {
         }
         const last = rows.at(-1);
         if (rows.length < SCAN_LIMIT || !last) return;
-        position = { created_at: last.created_at, id: last.id };
+        position = last.id;
       }
     } catch (error) {
       app.log.warn({ err: error }, "stream replay failed");

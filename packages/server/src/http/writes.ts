@@ -19,7 +19,7 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { ApiError, invalidRequest } from "../domain/errors.js";
 import type { EventOrigin } from "../domain/event-payloads.js";
-import { newId } from "../domain/ids.js";
+import { newTimedId } from "../domain/ids.js";
 import { sha256 } from "../domain/secrets.js";
 import { retryAborted } from "../store/aborts.js";
 import { announceChanges, forgetChanges } from "../store/changes.js";
@@ -219,10 +219,11 @@ export async function recordChange(
   change: Change,
   now: number,
 ): Promise<RecordedChange> {
-  const eventId = newId("event", now);
+  // The event's time is its id's, which its scans by time rely on (store/events.ts).
+  const { id: eventId, at } = newTimedId("event", now);
   const payload = change.payload({
     eventId,
-    at: now,
+    at,
     transactionId: request.id,
     clientId: principal.clientId,
     businessId: principal.businessId,
@@ -236,7 +237,7 @@ export async function recordChange(
       resource_type: change.resourceType,
       resource_id: change.resourceId,
       payload,
-      created_at: now,
+      created_at: at,
     },
     // Looked up where the create is written: on SQLite, inside its transaction.
     subscriptionIds: async (reader) =>

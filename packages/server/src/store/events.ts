@@ -1,3 +1,4 @@
+import { firstIdAt } from "../domain/ids.js";
 import type { Db } from "./open.js";
 import type { EventTable } from "./schema.js";
 
@@ -19,7 +20,10 @@ export async function listEvents(
   let query = db.selectFrom("event").selectAll().where("business_id", "=", businessId);
   if (filter.event_name) query = query.where("name", "=", filter.event_name);
   if (filter.resource_id) query = query.where("resource_id", "=", filter.resource_id);
-  if (filter.since !== undefined) query = query.where("created_at", ">=", filter.since);
+  // An event's time is its id's (eventsSince): the bound on the id narrows the index's range.
+  if (filter.since !== undefined) {
+    query = query.where("created_at", ">=", filter.since).where("id", ">=", firstIdAt("event", filter.since));
+  }
   if (filter.until !== undefined) query = query.where("created_at", "<", filter.until);
   if (page.after) query = query.where("id", page.newestFirst ? "<" : ">", page.after);
   return query
@@ -38,30 +42,24 @@ export async function findEvent(db: Db, businessId: string, id: string): Promise
 }
 
 /**
- * The events of one or more businesses written at or after `since` (ms), in (created_at, id) order, after
- * the `after` position when given: a page of a tail scan. Ids sort by time but
- * commits land out of order, so tailers re-scan a trailing window with this
- * and de-duplicate, rather than trusting "id greater than the last one".
+ * The events of one or more businesses written at or after `since` (ms), in id order, after the
+ * event `afterId` when given: a page of a tail scan. An event's time is its id's (domain/ids.ts,
+ * newTimedId), so id order is time order and "at or after `since`" is a range of the index on
+ * (business_id, id). Ids sort by time but commits land out of order, so tailers re-scan a trailing
+ * window with this and de-duplicate, rather than trusting "id greater than the last one seen".
  */
 export async function eventsSince(
   db: Db,
   businessIds: string | readonly string[],
   since: number,
   limit: number,
-  after?: { readonly created_at: number; readonly id: string },
+  afterId?: string,
 ): Promise<EventRow[]> {
   let query = db
     .selectFrom("event")
     .selectAll()
     .where("business_id", "in", typeof businessIds === "string" ? [businessIds] : businessIds)
-    .where("created_at", ">=", since);
-  if (after) {
-    query = query.where((eb) =>
-      eb.or([
-        eb("created_at", ">", after.created_at),
-        eb.and([eb("created_at", "=", after.created_at), eb("id", ">", after.id)]),
-      ]),
-    );
-  }
-  return query.orderBy("created_at").orderBy("id").limit(limit).execute();
+    .where("id", ">=", firstIdAt("event", since));
+  if (afterId !== undefined) query = query.where("id", ">", afterId);
+  return query.orderBy("id").limit(limit).execute();
 }

@@ -14,7 +14,7 @@ import {
   webhookEventName,
   webhookStateEvent,
 } from "../domain/event-payloads.js";
-import { newId } from "../domain/ids.js";
+import { newTimedId } from "../domain/ids.js";
 import type { DialectAdapter } from "./dialect/adapter.js";
 import type { Db } from "./open.js";
 import { recordEvent } from "./outbox.js";
@@ -52,7 +52,8 @@ export async function recordOperationalEvents(
       subscriptions = await liveSubscriptionsOf(db, event.businessId);
       subscriptionsOf.set(event.businessId, subscriptions);
     }
-    const id = newId("event", event.at);
+    // The event's time is its id's, which its scans by time rely on (store/events.ts).
+    const { id, at } = newTimedId("event", event.at);
     const payload = event.payload(id);
     const subscriptionIds = subscribersOf(subscriptions, event.name, () => JSON.parse(payload)).filter(
       (subscriptionId) => subscriptionId !== event.about,
@@ -66,7 +67,7 @@ export async function recordOperationalEvents(
         resource_type: event.resourceType,
         resource_id: event.resourceId,
         payload,
-        created_at: event.at,
+        created_at: at,
       },
       subscriptionIds,
     });
