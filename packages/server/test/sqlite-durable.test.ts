@@ -9,6 +9,7 @@ import BetterSqlite3 from "better-sqlite3";
 import { Kysely, sql } from "kysely";
 import { afterEach, describe, expect, it } from "vitest";
 import { Metrics } from "../src/ops/metrics.js";
+import type { SqlStatements } from "../src/store/dialect/adapter.js";
 import { DurableSqliteDialect, type SharedLimits } from "../src/store/dialect/sqlite-durable.js";
 import { BACKGROUND_FLUSH_MS, WalFlusher, type WalFlusherOptions } from "../src/store/dialect/sqlite-wal-flusher.js";
 import { WriteTurns } from "../src/store/dialect/sqlite-write-turns.js";
@@ -269,6 +270,25 @@ describe("durable SQLite commits", () => {
         throw new Error("nothing to send");
       }),
     ).rejects.toThrow("nothing to send");
+    expect(raw.prepare("SELECT count(*) AS n FROM item").get()).toEqual({ n: 2 });
+
+    // Work that awaits is refused and rolled back: its statements after the await would run in whatever
+    // transaction is open then. Statements kept for after the transaction are refused too.
+    let kept: SqlStatements | undefined;
+    await expect(
+      driver.transaction(false, async (sql) => {
+        sql.run("INSERT INTO item (id, label) VALUES (?, ?)", [5, "awaited"]);
+        kept = sql;
+      }),
+    ).rejects.toThrow("must be synchronous");
+    expect(() => kept?.run("INSERT INTO item (id, label) VALUES (?, ?)", [5, "late"])).toThrow("not after it");
+    // A statement read as the wrong kind is refused rather than answered with nothing.
+    await expect(driver.transaction(false, (sql) => sql.run(INSERT, { id: 5, label: "returns" }))).rejects.toThrow(
+      "read them",
+    );
+    await expect(driver.transaction(false, (sql) => sql.all("DELETE FROM item WHERE id = 1", []))).rejects.toThrow(
+      "run it",
+    );
     expect(raw.prepare("SELECT count(*) AS n FROM item").get()).toEqual({ n: 2 });
 
     // Relaxed: answered before its own commit is on disk, which follows in the background.

@@ -80,9 +80,9 @@ export function newId(kind: IdKind, now: number = Date.now()): string {
 }
 
 /**
- * A new id and the time it carries: `now`, or a moment later after this process's clock stepped
- * back. A row whose time is its id's sorts the same by either, so an index on the id serves its
- * scans by time (events: store/events.ts).
+ * A new id and the time it carries: `now`, or the last id's time while this process's clock is
+ * behind it (it stepped back). A row whose time is its id's sorts the same by either, so an index
+ * on the id serves its scans by time (events: store/events.ts).
  */
 export function newTimedId(kind: IdKind, now: number = Date.now()): { readonly id: string; readonly at: number } {
   const at = Math.max(now, lastTime);

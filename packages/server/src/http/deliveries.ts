@@ -422,13 +422,13 @@ export function deliveryRoutes(app: App, ctx: AppContext): void {
           status: "pending" as const,
           attempts: 0,
           retries_from: 0,
-          next_attempt_at: now,
+          next_attempt_at: at,
           lease_token: null,
           lease_expires_at: null,
           last_status_code: null,
           last_error: null,
-          created_at: now,
-          updated_at: now,
+          created_at: at,
+          updated_at: at,
           resource_key:
             subscription.ordering === "per_resource"
               ? resourceKeyOf({ resource_type: "test", resource_id: resourceId })

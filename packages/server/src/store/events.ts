@@ -59,7 +59,9 @@ export async function eventsSince(
     .selectFrom("event")
     .selectAll()
     .where("business_id", "in", typeof businessIds === "string" ? [businessIds] : businessIds)
-    .where("id", ">=", firstIdAt("event", since));
+    .where("id", ">=", firstIdAt("event", since))
+    // An event written before its time was its id's may carry an earlier one: it is not "since".
+    .where("created_at", ">=", since);
   if (afterId !== undefined) query = query.where("id", ">", afterId);
   return query.orderBy("id").limit(limit).execute();
 }

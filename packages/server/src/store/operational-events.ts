@@ -28,8 +28,8 @@ export interface OperationalEvent {
   readonly resourceId: string;
   /** The webhook it is about, which must not receive it. */
   readonly about: string;
-  /** Builds the payload with the event's id (also its transaction_id). */
-  readonly payload: (eventId: string) => string;
+  /** Builds the payload with the event's id (also its transaction_id) and time (its id's). */
+  readonly payload: (eventId: string, at: number) => string;
   readonly at: number;
 }
 
@@ -54,7 +54,7 @@ export async function recordOperationalEvents(
     }
     // The event's time is its id's, which its scans by time rely on (store/events.ts).
     const { id, at } = newTimedId("event", event.at);
-    const payload = event.payload(id);
+    const payload = event.payload(id, at);
     const subscriptionIds = subscribersOf(subscriptions, event.name, () => JSON.parse(payload)).filter(
       (subscriptionId) => subscriptionId !== event.about,
     );
@@ -108,7 +108,7 @@ export async function webhookStateChanged(
       resourceType: "subscription",
       resourceId: subscriptionId,
       about: subscriptionId,
-      payload: (eventId) => webhookStateEvent(operationalOrigin(eventId, at, row.business_id), facts),
+      payload: (eventId, eventAt) => webhookStateEvent(operationalOrigin(eventId, eventAt, row.business_id), facts),
       at,
     },
   ]);
@@ -153,8 +153,8 @@ export async function deliveriesExhausted(
       resourceType: "delivery" as const,
       resourceId: row.id,
       about: row.subscription_id,
-      payload: (eventId: string) =>
-        deliveryExhaustedEvent(operationalOrigin(eventId, at, row.business_id), {
+      payload: (eventId: string, eventAt: number) =>
+        deliveryExhaustedEvent(operationalOrigin(eventId, eventAt, row.business_id), {
           deliveryId: row.id,
           webhookId: row.subscription_id,
           eventId: row.event_id,

@@ -5,7 +5,17 @@
 import type { Kysely, SelectQueryBuilder } from "kysely";
 import type { Database } from "../schema.js";
 import type { Wakeup } from "../wakeup.js";
-import type { SqlStatements } from "./sqlite-durable.js";
+
+/** Positional values (`$1` on PostgreSQL, `?` on SQLite), or named ones for SQLite's `@name`. */
+export type Parameters = readonly unknown[] | Readonly<Record<string, unknown>>;
+
+/** Statements run inside a queue transaction (`DialectAdapter.queueTransaction`). */
+export interface SqlStatements {
+  /** The rows of a statement that returns rows (a SELECT, or a write with RETURNING). */
+  all<R>(text: string, parameters: Parameters): R[];
+  /** How many rows a statement that returns none changed. */
+  run(text: string, parameters: Parameters): number;
+}
 
 export interface Migration {
   readonly version: number;
@@ -17,17 +27,13 @@ export interface DialectAdapter {
   readonly name: "sqlite" | "postgres";
   readonly db: Kysely<Database>;
   /**
-   * SQLite with the log flushed here: the same connection, for the dispatcher's claims and
-   * outcomes, answered once what they read is on disk but not their own commits, which follow
-   * within BACKGROUND_FLUSH_MS (sqlite-durable.ts). A power cut losing the last of them costs
-   * repeats, as an expired lease does: PostgreSQL's workers commit without waiting for the disk
-   * for the same reason (`postgresAsynchronousCommits`).
-   */
-  readonly relaxedDb?: Kysely<Database>;
-  /**
-   * SQLite: runs `work` as one transaction on the connection, its statements with no query layer
-   * between them and SQLite (sqlite-durable.ts, `DurableSqliteDriver.transaction`), relaxed as
-   * `relaxedDb` is where there is one: the dispatcher's claims and outcomes.
+   * SQLite: runs `work` (synchronous) as one transaction on the connection, its statements with no
+   * query layer between them and SQLite (sqlite-durable.ts, `DurableSqliteDriver.transaction`): the
+   * dispatcher's claims, outcomes and released leases. With the log flushed here it is relaxed:
+   * answered once what it read is on disk but not its own commit, which follows within
+   * BACKGROUND_FLUSH_MS. A power cut losing the last of them costs repeats, as an expired lease
+   * does: PostgreSQL's workers commit without waiting for the disk for the same reason
+   * (`postgresAsynchronousCommits`).
    */
   queueTransaction?<T>(work: (sql: SqlStatements) => T): Promise<T>;
   /** Applies the pending migrations, each in its own transaction; safe when processes race. Returns the versions applied. */
@@ -151,9 +157,9 @@ export interface DialectOptions {
    * connection: its statements wait for the other connections' commits, not
    * for its own (heartbeats, breaker changes, returned leases), which go to
    * disk in the background; losing one to a power cut only sends a delivery
-   * again. Default true: statements wait for every commit, except that those
-   * of the relaxed view (`relaxedDb`: the claims and outcomes the main thread
-   * runs for the dispatcher) do not wait for its own commits.
+   * again. Default true: statements wait for every commit, except that the
+   * queue transactions (`queueTransaction`: the claims and outcomes the main
+   * thread runs for the dispatcher) do not wait for their own commits.
    */
   readonly sqliteWaitForOwnCommits?: boolean;
   /**

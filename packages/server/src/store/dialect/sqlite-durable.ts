@@ -34,6 +34,7 @@
  */
 import type BetterSqlite3 from "better-sqlite3";
 import { type CompiledQuery, type DatabaseConnection, type Driver, type QueryResult, SqliteDialect } from "kysely";
+import type { Parameters, SqlStatements } from "./adapter.js";
 import { lostTransaction, SHARED_LIMITS, type SharedLimits, SharedTransaction } from "./sqlite-shared-transaction.js";
 import type { WalFlusher } from "./sqlite-wal-flusher.js";
 import type { WriteTurns } from "./sqlite-write-turns.js";
@@ -50,17 +51,6 @@ export interface DurableOptions {
   readonly limits?: SharedLimits | undefined;
   /** Writes were rolled back that other statements on this connection may have read (the caches' reset). */
   readonly onRolledBack?: (() => void) | undefined;
-}
-
-/** Positional values (`?`), or named ones for `@name`: better-sqlite3 binds an object's values by name. */
-export type Parameters = readonly unknown[] | Readonly<Record<string, unknown>>;
-
-/** Statements run inside a `DurableSqliteDriver.transaction`. */
-export interface SqlStatements {
-  /** The rows of a statement that returns rows (a SELECT, or a write with RETURNING). */
-  all<R>(text: string, parameters: Parameters): R[];
-  /** How many rows a statement that returns none changed. */
-  run(text: string, parameters: Parameters): number;
 }
 
 function resultOf<R>(statement: BetterSqlite3.Statement, parameters: Parameters): QueryResult<R> {
@@ -279,7 +269,8 @@ export class DurableSqliteDriver implements Driver {
    * the delivery queue's claims and outcomes, once per batch on the hottest path there is, where the
    * query layer's promises and wrappers cost more than the transaction control around them. Turns,
    * shared transactions and durability are a Kysely transaction's on this driver (`relaxed` as
-   * `relaxed()`'s); `work` runs synchronously, as better-sqlite3 does.
+   * `relaxed()`'s). `work` runs synchronously, as better-sqlite3 does: one that returns a promise
+   * is refused (its statements after an await would run in whatever transaction is open then).
    */
   async transaction<T>(relaxed: boolean, work: (sql: SqlStatements) => T): Promise<T> {
     const checkout = (await this.#acquire(relaxed)) as Checkout;
@@ -288,9 +279,12 @@ export class DurableSqliteDriver implements Driver {
       let result: T;
       try {
         result = work({
-          all: <R>(text: string, parameters: Parameters) => this.#inTransaction<R>(checkout, text, parameters).rows,
-          run: (text, parameters) => Number(this.#inTransaction(checkout, text, parameters).numAffectedRows ?? 0),
+          all: <R>(text: string, parameters: Parameters) => this.#statement(checkout, text, parameters, true) as R[],
+          run: (text, parameters) => this.#statement(checkout, text, parameters, false) as number,
         });
+        if (typeof (result as { then?: unknown } | null)?.then === "function") {
+          throw new TypeError("a queue transaction's work must be synchronous");
+        }
         await this.commitTransaction(checkout);
       } catch (error) {
         await this.rollbackTransaction(checkout);
@@ -302,14 +296,23 @@ export class DurableSqliteDriver implements Driver {
     }
   }
 
-  /** One statement of a checkout's open transaction (`execute`'s path inside one, without the query layer). */
-  #inTransaction<R>(checkout: Checkout, text: string, parameters: Parameters): QueryResult<R> {
+  /**
+   * One statement of a checkout's open transaction (`execute`'s path inside one, without the query
+   * layer): its rows, or with `rows` false the number of rows it changed.
+   */
+  #statement(checkout: Checkout, text: string, parameters: Parameters, rows: boolean): unknown[] | number {
+    if (checkout.released || !checkout.inTransaction) {
+      throw new Error("a queue transaction's statements run inside its work, not after it");
+    }
     const shared = checkout.shared as SharedTransaction;
     try {
       this.#check();
       this.#assertOpen(shared);
       const statement = this.#db.prepare(text);
-      const result = resultOf<R>(statement, parameters);
+      if (statement.reader !== rows) {
+        throw new TypeError(rows ? `no rows to read, run it: ${text}` : `it returns rows, read them: ${text}`);
+      }
+      const result = rows ? statement.all(parameters) : statement.run(parameters).changes;
       if (!statement.readonly) this.#wrote(checkout, shared);
       return result;
     } catch (error) {

@@ -86,7 +86,6 @@ export function openSqlite(file: string, options: DialectOptions): DialectAdapte
   return {
     name: "sqlite",
     db,
-    ...(relaxed ? { relaxedDb: new Kysely<Database>({ dialect: dialect.relaxed() }) } : {}),
     queueTransaction: (work) => driver.transaction(relaxed, work),
     async migrate(migrations: readonly Migration[]): Promise<number[]> {
       // A migration is worth waiting for: a second process starting at once waits here for the first.

@@ -280,7 +280,7 @@ export async function claimBatch(adapter: DialectAdapter, limits: ClaimLimits): 
     return { claimed: webhooksShared(rows) };
   }
   // SQLite runs in process: the clock is this process's, and two statements cost no round trip. The
-  // leases need not be on disk before they are sent, only what they lease (DialectAdapter.relaxedDb).
+  // leases need not be on disk before they are sent, only what they lease (DialectAdapter.queueTransaction).
   return sqliteQueue(adapter).queueTransaction((sql) => {
     const now = Date.now();
     const leased = sql.all<Omit<ClaimedDelivery, "webhook">>(sqliteClaim(limits.perEndpoint), {

@@ -103,7 +103,7 @@ recorded AS (
 SELECT clock.now, moved.id FROM clock LEFT JOIN moved ON true`;
 
 /**
- * SQLite: one held delivery's outcome, by the rowid `heldOf` found (held.ts), with
+ * SQLite: one held delivery's outcome, by the rowid `heldIn` found (held.ts), with
  * the liveness read there. One statement per row: a single UPDATE over the rowids
  * (`rowid IN (…)`) scanned the whole table under statistics of a small database.
  */
@@ -153,7 +153,7 @@ export async function completeBatch(
     const moved = new Set(rows.flatMap((row) => (row.id === null ? [] : [row.id])));
     return { moved, now: rows[0]?.now as number };
   }
-  // Outcomes a power cut takes back are sent again: they are not waited for (DialectAdapter.relaxedDb).
+  // Outcomes a power cut takes back are sent again: they are not waited for (DialectAdapter.queueTransaction).
   return sqliteQueue(adapter).queueTransaction((sql) => {
     const now = Date.now();
     const attempts = zip([

@@ -15,10 +15,8 @@
  * completions and releases find their rows here and update each by rowid.
  * test/sqlite-plans.test.ts checks the plans under both kinds of statistics.
  */
-import type { SqlStatements } from "../dialect/sqlite-durable.js";
-import type { Db } from "../open.js";
+import type { SqlStatements } from "../dialect/adapter.js";
 import { DELIVERY_BY_ID, SUBSCRIPTION_BY_ID } from "../sqlite-keys.js";
-import { rowsOf } from "./raw.js";
 
 /** SQL, true while the delivery's subscription `s` is neither deleted nor disabled. */
 export const LIVE = "s.deleted_at IS NULL AND s.state <> 'disabled'";
@@ -41,14 +39,10 @@ CROSS JOIN delivery d INDEXED BY ${DELIVERY_BY_ID} ON d.id = j.value ->> 0
 CROSS JOIN subscription s INDEXED BY ${SUBSCRIPTION_BY_ID} ON s.id = d.subscription_id
 WHERE d.lease_token = j.value ->> 1 AND d.status = 'in_flight'`;
 
-type Leases = readonly (readonly [id: string, token: string])[];
-
-/** Run in the transaction that then changes them: SQLite's single writer keeps what it found current. */
-export function heldOf(db: Db, leases: Leases): Promise<Held[]> {
-  return rowsOf<Held>(db, SQLITE_HELD, { leases: JSON.stringify(leases) });
-}
-
-/** The same, in a queue transaction (DialectAdapter.queueTransaction). */
-export function heldIn(sql: SqlStatements, leases: Leases): Held[] {
+/**
+ * Run in the queue transaction (DialectAdapter.queueTransaction) that then changes them: SQLite's
+ * single writer keeps what it found current.
+ */
+export function heldIn(sql: SqlStatements, leases: readonly (readonly [id: string, token: string])[]): Held[] {
   return sql.all<Held>(SQLITE_HELD, { leases: JSON.stringify(leases) });
 }

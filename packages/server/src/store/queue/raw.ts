@@ -4,9 +4,7 @@
  * the CTEs they need (locking, arrays, window functions) read better as SQL.
  */
 import { CompiledQuery } from "kysely";
-import type { DialectAdapter } from "../dialect/adapter.js";
-/** Positional values (`$1` on PostgreSQL, `?` on SQLite), or named ones for SQLite's `@name`. */
-import type { Parameters } from "../dialect/sqlite-durable.js";
+import type { DialectAdapter, Parameters } from "../dialect/adapter.js";
 import type { Db } from "../open.js";
 
 export type { Parameters };

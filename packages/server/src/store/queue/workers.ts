@@ -17,8 +17,8 @@
  */
 import type { DialectAdapter } from "../dialect/adapter.js";
 import type { Db } from "../open.js";
-import { heldOf, LIVE, STOPPED_ERROR } from "./held.js";
-import { changedBy, numbered, rowsOf } from "./raw.js";
+import { heldIn, LIVE, STOPPED_ERROR } from "./held.js";
+import { changedBy, numbered, rowsOf, sqliteQueue } from "./raw.js";
 
 export interface WorkerIdentity {
   readonly id: string;
@@ -124,7 +124,7 @@ UPDATE delivery d SET ${GIVE_BACK("d")}, updated_at = $1
 FROM unnest($2::text[], $3::text[]) AS l(id, token), subscription s
 WHERE d.id = l.id AND d.lease_token = l.token AND d.status = 'in_flight' AND s.id = d.subscription_id`;
 
-/** SQLite: one held delivery given back, by the rowid `heldOf` found (held.ts), with the liveness read there. */
+/** SQLite: one held delivery given back, by the rowid `heldIn` found (held.ts), with the liveness read there. */
 const RELEASE_ONE = `
 UPDATE delivery SET ${GIVE_BACK("delivery", "@live")}, updated_at = @now
 WHERE rowid = @rowid`;
@@ -148,12 +148,12 @@ export async function releaseLeases(
       leases.map((lease) => lease.token),
     ]);
   }
-  return adapter.db.transaction().execute(async (trx) => {
-    const held = await heldOf(
-      trx,
+  return sqliteQueue(adapter).queueTransaction((sql) => {
+    const held = heldIn(
+      sql,
       leases.map((lease) => [lease.id, lease.token] as const),
     );
-    for (const { rowid, live } of held) await changedBy(trx, RELEASE_ONE, { rowid, live, now });
+    for (const { rowid, live } of held) sql.run(RELEASE_ONE, { rowid, live, now });
     return held.length;
   });
 }
