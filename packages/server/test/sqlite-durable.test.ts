@@ -281,6 +281,12 @@ describe("durable SQLite commits", () => {
         kept = sql;
       }),
     ).rejects.toThrow("must be synchronous");
+    await expect(
+      driver.transaction(false, async () => {
+        await nextTurn();
+        throw new Error("later");
+      }),
+    ).rejects.toThrow("must be synchronous");
     expect(() => kept?.run("INSERT INTO item (id, label) VALUES (?, ?)", [5, "late"])).toThrow("not after it");
     // A statement read as the wrong kind is refused rather than answered with nothing.
     await expect(driver.transaction(false, (sql) => sql.run(INSERT, { id: 5, label: "returns" }))).rejects.toThrow(

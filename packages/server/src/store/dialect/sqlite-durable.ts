@@ -282,7 +282,10 @@ export class DurableSqliteDriver implements Driver {
           all: <R>(text: string, parameters: Parameters) => this.#statement(checkout, text, parameters, true) as R[],
           run: (text, parameters) => this.#statement(checkout, text, parameters, false) as number,
         });
-        if (typeof (result as { then?: unknown } | null)?.then === "function") {
+        const then = (result as { then?: unknown } | null)?.then;
+        if (typeof then === "function") {
+          // Refused whatever it settles to; a rejection later is not left unhandled.
+          then.call(result, undefined, () => {});
           throw new TypeError("a queue transaction's work must be synchronous");
         }
         await this.commitTransaction(checkout);
