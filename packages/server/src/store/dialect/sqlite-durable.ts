@@ -53,12 +53,6 @@ export interface DurableOptions {
   readonly onRolledBack?: (() => void) | undefined;
 }
 
-function resultOf<R>(statement: BetterSqlite3.Statement, parameters: Parameters): QueryResult<R> {
-  if (statement.reader) return { rows: statement.all(parameters) as R[] };
-  const { changes, lastInsertRowid } = statement.run(parameters);
-  return { numAffectedRows: BigInt(changes), insertId: BigInt(lastInsertRowid), rows: [] };
-}
-
 /**
  * One turn with the single connection. A transaction keeps it until its
  * commit or rollback (its savepoint's, or the BEGIN it made); a statement
@@ -249,7 +243,11 @@ export class DurableSqliteDriver implements Driver {
       // A write outside a transaction is a transaction, and a commit, of its own: it takes a turn too.
       const ownCommit = writes && !checkout.inTransaction && !shared;
       if (ownCommit) await this.#takeTurn(checkout);
-      const run = () => resultOf<R>(statement, parameters);
+      const run = (): QueryResult<R> => {
+        if (statement.reader) return { rows: statement.all(parameters) as R[] };
+        const { changes, lastInsertRowid } = statement.run(parameters);
+        return { numAffectedRows: BigInt(changes), insertId: BigInt(lastInsertRowid), rows: [] };
+      };
       result = ownCommit ? this.#commit(true, run, checkout.relaxed) : run();
       if (writes) this.#wrote(checkout, shared);
     } catch (error) {

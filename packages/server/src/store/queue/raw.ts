@@ -7,8 +7,6 @@ import { CompiledQuery } from "kysely";
 import type { DialectAdapter, Parameters } from "../dialect/adapter.js";
 import type { Db } from "../open.js";
 
-export type { Parameters };
-
 export async function rowsOf<R>(db: Db, text: string, parameters: Parameters): Promise<R[]> {
   // better-sqlite3 binds an object's values to the statement's named parameters.
   return (await db.executeQuery<R>(CompiledQuery.raw(text, parameters as unknown[]))).rows;
