@@ -66,7 +66,7 @@ const adapter = openDatabase(config.databaseUrl, {
   shared,
   // What this connection writes (heartbeats, breaker changes, releases, operational events) need not be on
   // disk before the thread goes on; what it reads must be (other connections'). Claims and outcomes are
-  // written on the main thread's connection, through its relaxed view: the claims and outcomes do not wait
+  // written on the main thread's connection, in its relaxed queue transactions: the claims and outcomes do not wait
   // for their own commits either (an API answer after them still does).
   sqliteWaitForOwnCommits: false,
   onStorageFailure: (error) => post({ type: "fatal", message: error.message }),

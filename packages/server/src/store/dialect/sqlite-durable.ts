@@ -15,7 +15,7 @@
  *   row that a power loss could still take back. The exception is the
  *   dispatcher's own writes (claims, outcomes, heartbeats), which nobody is
  *   answered on: they go to disk in the background within BACKGROUND_FLUSH_MS
- *   or with the next commit somebody waits for (`relaxed()`); what they read
+ *   or with the next commit somebody waits for (`transaction(relaxed, …)`); what they read
  *   of the other writers is on disk, what they read of their own may not be yet.
  * - The connection is free again as soon as SQLite has returned, so the
  *   next transaction runs while the flush is in progress.
@@ -117,27 +117,6 @@ export class DurableSqliteDriver implements Driver {
 
   acquireConnection(): Promise<DatabaseConnection> {
     return this.#acquire(false);
-  }
-
-  /**
-   * This driver for writes whose own commits need not be on disk before they are answered
-   * (`Checkout.relaxed`): same connection, same turns and shared transactions. Each is answered once
-   * every commit before it that a strict checkout wrote, or another connection, is on disk; its own
-   * go to disk within BACKGROUND_FLUSH_MS, or with the next strict commit. A shared transaction a
-   * strict checkout wrote into is strict, whoever began it. Relaxed only where the flusher counts
-   * relaxed commits apart (WalFlusherOptions.relaxedCommits).
-   */
-  relaxed(): Driver {
-    return {
-      init: async () => {},
-      acquireConnection: () => this.#acquire(true),
-      beginTransaction: (connection) => this.beginTransaction(connection),
-      commitTransaction: (connection) => this.commitTransaction(connection),
-      rollbackTransaction: (connection) => this.rollbackTransaction(connection),
-      releaseConnection: (connection) => this.releaseConnection(connection),
-      // The connection is the strict driver's to close.
-      destroy: async () => {},
-    };
   }
 
   async #acquire(relaxed: boolean): Promise<DatabaseConnection> {
@@ -266,9 +245,10 @@ export class DurableSqliteDriver implements Driver {
    * Runs `work` as one transaction of its own checkout, its statements straight on the connection:
    * the delivery queue's claims and outcomes, once per batch on the hottest path there is, where the
    * query layer's promises and wrappers cost more than the transaction control around them. Turns,
-   * shared transactions and durability are a Kysely transaction's on this driver (`relaxed` as
-   * `relaxed()`'s). `work` runs synchronously, as better-sqlite3 does: one that returns a promise
-   * is refused (its statements after an await would run in whatever transaction is open then).
+   * shared transactions and durability are a Kysely transaction's on this driver, except that a
+   * `relaxed` one is answered before its own commit is on disk (`Checkout.relaxed`). `work` runs
+   * synchronously, as better-sqlite3 does: one that returns a promise is refused (its statements
+   * after an await would run in whatever transaction is open then).
    */
   async transaction<T>(relaxed: boolean, work: (sql: SqlStatements) => T): Promise<T> {
     const checkout = (await this.#acquire(relaxed)) as Checkout;
@@ -486,21 +466,5 @@ export class DurableSqliteDialect extends SqliteDialect {
   override createDriver(): DurableSqliteDriver {
     this.#driver ??= new DurableSqliteDriver(this.#database, this.#options);
     return this.#driver;
-  }
-  /** A dialect for a second Kysely on the same driver, whose checkouts are relaxed (`DurableSqliteDriver.relaxed`). */
-  relaxed(): SqliteDialect {
-    return new RelaxedSqliteDialect(this.#database, this);
-  }
-}
-
-/** The same driver as a DurableSqliteDialect's, through its relaxed view. */
-class RelaxedSqliteDialect extends SqliteDialect {
-  readonly #strict: DurableSqliteDialect;
-  constructor(database: BetterSqlite3.Database, strict: DurableSqliteDialect) {
-    super({ database });
-    this.#strict = strict;
-  }
-  override createDriver(): Driver {
-    return this.#strict.createDriver().relaxed();
   }
 }
