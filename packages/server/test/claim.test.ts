@@ -137,6 +137,37 @@ describe.each(dialects())("claiming on %s", (dialect) => {
       const after = await claimBatch(h.ctx.adapter, limits);
       expect(after.claimed.map((d) => d.id)).toContain(stuck.deliveryId);
     });
+  if (dialect === "postgres")
+    it("keeps each webhook's in-flight count and sender through statements moving one webhook's deliveries or several", async () => {
+      const { held } = await threeClaimed();
+      const subscriptions = held.map((d) => d.subscription_id);
+      const counts = async () => {
+        const rows = await h.ctx.db
+          .selectFrom("subscription")
+          .select(["id", "in_flight", "sender"] as never[])
+          .where("id", "in", subscriptions)
+          .execute();
+        const byId = new Map((rows as { id: string; in_flight: number; sender: string | null }[]).map((r) => [r.id, r]));
+        return subscriptions.map((id) => {
+          const row = byId.get(id);
+          return [row?.in_flight, row?.sender];
+        });
+      };
+      // One claim leased a delivery of each of three webhooks (the trigger locks them in id order first).
+      expect(await counts()).toEqual(subscriptions.map(() => [1, limits.workerId]));
+      // An outcome of one webhook's delivery alone (locks its one row in the update).
+      const [one, ...rest] = held as [ClaimedDelivery, ...ClaimedDelivery[]];
+      expect((await completeBatch(h.ctx.adapter, [succeeded(one)])).moved.size).toBe(1);
+      expect(await counts()).toEqual([[0, null], ...rest.map(() => [1, limits.workerId])]);
+      // The other two given back together.
+      const released = await releaseLeases(
+        h.ctx.adapter,
+        rest.map((d) => ({ id: d.id, token: d.lease_token })),
+      );
+      expect(released).toBe(2);
+      expect(await counts()).toEqual(subscriptions.map(() => [0, null]));
+      expect(await reconcileInFlight(h.ctx.adapter)).toEqual([]);
+    });
   else
     it("has no in-flight counts to set right on SQLite (it counts the rows)", async () => {
       expect(await reconcileInFlight(h.ctx.adapter)).toEqual([]);
