@@ -1,11 +1,13 @@
 #!/usr/bin/env node
-// What the SQLite claim and completion statements cost per delivery, in one process, with nothing
-// else running: a backlog is made through the API (a real `serve --role api`), then claimed in
-// batches and completed as successes until none is left, on a fresh copy of the database each
-// round. `--baseline DIR` (another build's dist, inside this checkout so its imports resolve, e.g.
+// What the claim and completion statements cost per delivery, in one process, with nothing else
+// running: a backlog is made through the API (a real `serve --role api`), then claimed in batches
+// and completed as successes until none is left. On SQLite each round drains a fresh copy of the
+// database; with --postgres each round makes a fresh backlog in the same schema, and the report
+// adds PostgreSQL's own CPU per delivery (every server process's, from /proc). `--baseline DIR` (another build's dist, inside this checkout so its imports resolve, e.g.
 // packages/server/.baseline/dist) alternates rounds with it, so both see the same machine load.
 //
 //   npm run build && node bench/queue-micro.mjs [--events N] [--batch B] [--rounds R] [--baseline DIR]
+//   node bench/queue-micro.mjs --postgres --batch 40 --rounds 4
 //
 // Run it under `node --import ./bench/lib/sql-timing.mjs` with CAREHOOKS_BENCH_SQL_PROFILE_DIR set
 // for the time of each statement (bench/sql-summary.mjs prints them).
@@ -17,6 +19,7 @@ import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { Api, prepareDeployment } from "./lib/carehooks.mjs";
 import { SERVER_DIR } from "./lib/deps.mjs";
+import { cpuSecondsOfComm } from "./lib/procs.mjs";
 import { createMany } from "./lib/scenarios.mjs";
 import { summarize } from "./lib/stats.mjs";
 
@@ -32,6 +35,10 @@ const HELP = `Usage: node bench/queue-micro.mjs [options]
   --small-statistics with --analyze: then make every table look as it did when it held 30 rows
                      (statistics taken early and left stale as the database grew)
   --baseline DIR     another build's dist directory, measured in alternate rounds as "before"
+  --postgres         PostgreSQL instead, in a schema of its own dropped at the end; its migrations
+                     are this build's, whichever build drains
+  --postgres-url URL the server (default $CAREHOOKS_BENCH_POSTGRES_URL or
+                     postgres://postgres@127.0.0.1:5432/test)
 `;
 
 const { values: opts } = parseArgs({
@@ -43,6 +50,8 @@ const { values: opts } = parseArgs({
     analyze: { type: "boolean", default: false },
     "small-statistics": { type: "boolean", default: false },
     baseline: { type: "string" },
+    postgres: { type: "boolean", default: false },
+    "postgres-url": { type: "string" },
     help: { type: "boolean", default: false },
   },
 });
@@ -55,7 +64,12 @@ const Database = createRequire(path.join(SERVER_DIR, "package.json"))("better-sq
 const builds = { after: path.join(SERVER_DIR, "dist") };
 if (opts.baseline) builds.before = path.resolve(opts.baseline);
 
-const deployment = await prepareDeployment({ kind: "sqlite" });
+const postgresUrl = opts.postgres
+  ? (opts["postgres-url"] ?? process.env.CAREHOOKS_BENCH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test")
+  : undefined;
+const deployment = await prepareDeployment(
+  postgresUrl ? { kind: "postgres", pgBase: postgresUrl } : { kind: "sqlite" },
+);
 // Stopped from outside (a test's timeout, Ctrl-C): its server and its files go too.
 for (const signal of ["SIGINT", "SIGTERM"]) {
   process.once(signal, () => {
@@ -68,22 +82,35 @@ try {
   await api.login(deployment.clients[0]);
   // Never sent to: only the statements are measured.
   await api.createWebhook("http://127.0.0.1:9/hook", `whsec_${Buffer.alloc(32, 1).toString("base64")}`);
-  await createMany(api, Number(opts.events), 16);
-  await api.close();
-  await deployment.stopAll();
+  /** A backlog of opts.events due deliveries: made once on SQLite (each round drains a copy), per round on PostgreSQL. */
+  const backlog = () => createMany(api, Number(opts.events), 16);
+  if (!postgresUrl) {
+    await backlog();
+    await api.close();
+    await deployment.stopAll();
+  }
 
   const samples = Object.fromEntries(Object.keys(builds).map((label) => [label, []]));
   for (let r = 0; r < Number(opts.rounds); r += 1) {
-    for (const [label, dist] of Object.entries(builds)) samples[label].push(await drainOnce(dist));
+    for (const [label, dist] of Object.entries(builds)) {
+      if (postgresUrl) await backlog();
+      samples[label].push(await (postgresUrl ? drainSchema(dist) : drainOnce(dist)));
+    }
   }
+  if (postgresUrl) await api.close();
+  const setting = postgresUrl
+    ? "PostgreSQL, asynchronous commits as a worker's"
+    : `synchronous=${opts.synchronous}${opts.analyze ? (opts["small-statistics"] ? ", small statistics" : ", analyzed") : ""}`;
   console.log(
-    `queue: ${opts.events} deliveries per round, claims of ${opts.batch}, synchronous=${opts.synchronous}${opts.analyze ? (opts["small-statistics"] ? ", small statistics" : ", analyzed") : ""}, ${opts.rounds} rounds, medians`,
+    `queue: ${opts.events} deliveries per round, claims of ${opts.batch}, ${setting}, ${opts.rounds} rounds, medians`,
   );
-  console.log("build     claim µs/delivery   complete µs/delivery   claims   delivered");
+  const extra = postgresUrl ? "   postgres CPU µs/delivery" : "";
+  console.log(`build     claim µs/delivery   complete µs/delivery   claims   delivered${extra}`);
   for (const [label, rounds] of Object.entries(samples)) {
     const median = (key) => summarize(rounds.map((round) => round[key])).p50;
+    const cpu = postgresUrl ? String(median("postgresCpuUs")).padStart(27) : "";
     console.log(
-      `${label.padEnd(9)} ${String(median("claimUs")).padStart(17)} ${String(median("completeUs")).padStart(22)} ${String(median("claims")).padStart(8)} ${String(median("delivered")).padStart(11)}`,
+      `${label.padEnd(9)} ${String(median("claimUs")).padStart(17)} ${String(median("completeUs")).padStart(22)} ${String(median("claims")).padStart(8)} ${String(median("delivered")).padStart(11)}${cpu}`,
     );
   }
 } finally {
@@ -98,6 +125,17 @@ async function drainOnce(dist) {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** PostgreSQL: claims and completes what is due in the deployment's schema with `dist`'s statements, as a worker connects. */
+async function drainSchema(dist) {
+  const { openDatabase } = await import(pathToFileURL(path.join(dist, "store/open.js")).href);
+  const url = new URL(postgresUrl);
+  url.searchParams.set("schema", deployment.schema);
+  const adapter = openDatabase(url.toString(), { poolSize: 2, postgresAsynchronousCommits: true });
+  const before = cpuSecondsOfComm("postgres");
+  const round = await drainWith(dist, adapter);
+  return { ...round, postgresCpuUs: Math.round(((cpuSecondsOfComm("postgres") - before) * 1e6) / round.delivered) };
 }
 
 async function drainCopy(dist, dir) {
@@ -116,16 +154,21 @@ async function drainCopy(dist, dir) {
     }
     raw.close();
   }
+  const { openDatabase } = await import(pathToFileURL(path.join(dist, "store/open.js")).href);
+  const adapter = openDatabase(`sqlite://${path.join(dir, "carehooks.db")}`, {
+    sqliteSynchronous: opts.synchronous,
+  });
+  return drainWith(dist, adapter);
+}
+
+/** Drains what is due through `adapter` with `dist`'s claim and completion, then closes it. */
+async function drainWith(dist, adapter) {
   const load = (file) => import(pathToFileURL(path.join(dist, file)).href);
-  const [{ openDatabase }, { claimBatch }, { completeBatch }, { beat }] = await Promise.all([
-    load("store/open.js"),
+  const [{ claimBatch }, { completeBatch }, { beat }] = await Promise.all([
     load("store/queue/claim.js"),
     load("store/queue/complete.js"),
     load("store/queue/workers.js"),
   ]);
-  const adapter = openDatabase(`sqlite://${path.join(dir, "carehooks.db")}`, {
-    sqliteSynchronous: opts.synchronous,
-  });
   const me = { id: "wrk_queue_micro", host: os.hostname(), pid: process.pid };
   await beat(adapter, me, { timeoutMs: 3_600_000, leaseMs: 60_000 });
   const limits = { limit: Number(opts.batch), perEndpoint: 10, leaseMs: 60_000, workerId: me.id };

@@ -12,7 +12,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, inject, it } from "vitest";
 import { tempDir } from "./support/databases.js";
 
 const run = promisify(execFile);
@@ -114,6 +114,24 @@ describe("benchmark tools", () => {
     expect(Number(row?.[4])).toBe(200);
     expect(Number(row?.[3])).toBeGreaterThanOrEqual(10);
   }, 90_000);
+
+  it.runIf(inject("postgresUrl"))(
+    "bench/queue-micro.mjs --postgres claims and completes a backlog in a schema of its own, with PostgreSQL's CPU",
+    async () => {
+      const stdout = await bench(
+        "queue-micro.mjs",
+        ["--postgres", "--postgres-url", inject("postgresUrl"), "--events", "200", "--batch", "20", "--rounds", "1"],
+        60_000,
+      );
+      const row = /^after\s+([\d.]+)\s+([\d.]+)\s+(\d+)\s+(\d+)\s+(\d+)/m.exec(stdout);
+      expect(row, stdout).not.toBeNull();
+      expect(Number(row?.[4])).toBe(200);
+      expect(Number(row?.[3])).toBeGreaterThanOrEqual(10);
+      // PostgreSQL did the work: its server processes used CPU for it.
+      expect(Number(row?.[5])).toBeGreaterThan(0);
+    },
+    90_000,
+  );
 
   it("bench/filter-micro.mjs times choosing subscribers with and without a filter", async () => {
     const stdout = await bench("filter-micro.mjs", [], 60_000);
