@@ -2,9 +2,11 @@
 // What the claim and completion statements cost per delivery, in one process, with nothing else
 // running: a backlog is made through the API (a real `serve --role api`), then claimed in batches
 // and completed as successes until none is left. On SQLite each round drains a fresh copy of the
-// database; with --postgres each round makes a fresh backlog in the same schema, and the report
-// adds PostgreSQL's own CPU per delivery (every server process's, from /proc). `--baseline DIR` (another build's dist, inside this checkout so its imports resolve, e.g.
-// packages/server/.baseline/dist) alternates rounds with it, so both see the same machine load.
+// database; with --postgres each drain starts from a fresh backlog in the same schema (the last
+// one's deliveries and attempts truncated), and the report adds the CPU of every postgres process
+// this machine shows in /proc. `--baseline DIR` (another build's dist, inside this checkout so its
+// imports resolve, e.g. packages/server/.baseline/dist) alternates rounds with it, and which build
+// goes first, so both see the same machine load.
 //
 //   npm run build && node bench/queue-micro.mjs [--events N] [--batch B] [--rounds R] [--baseline DIR]
 //   node bench/queue-micro.mjs --postgres --batch 40 --rounds 4
@@ -18,7 +20,7 @@ import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { Api, prepareDeployment } from "./lib/carehooks.mjs";
-import { SERVER_DIR } from "./lib/deps.mjs";
+import { pg, SERVER_DIR } from "./lib/deps.mjs";
 import { cpuSecondsOfComm } from "./lib/procs.mjs";
 import { createMany } from "./lib/scenarios.mjs";
 import { summarize } from "./lib/stats.mjs";
@@ -28,7 +30,7 @@ const HELP = `Usage: node bench/queue-micro.mjs [options]
   --events N         deliveries in the backlog, made through the API (default 6000)
   --batch B          deliveries per claim, the dispatcher's free slots (default 60)
   --rounds R         rounds per build; the median is reported (default 5)
-  --synchronous S    the connection's synchronous setting, FULL or NORMAL (default NORMAL: no fsync,
+  --synchronous S    SQLite: the connection's synchronous setting, FULL or NORMAL (default NORMAL: no fsync,
                      so the figures are the statements' CPU)
   --analyze          run ANALYZE on each copy first, as an operator's ANALYZE or PRAGMA optimize
                      would leave it: statistics taken while nothing is in flight
@@ -36,7 +38,8 @@ const HELP = `Usage: node bench/queue-micro.mjs [options]
                      (statistics taken early and left stale as the database grew)
   --baseline DIR     another build's dist directory, measured in alternate rounds as "before"
   --postgres         PostgreSQL instead, in a schema of its own dropped at the end; its migrations
-                     are this build's, whichever build drains
+                     are this build's, whichever build drains, so --baseline compares statements,
+                     not migrations (a trigger change is compared by applying it between rounds)
   --postgres-url URL the server (default $CAREHOOKS_BENCH_POSTGRES_URL or
                      postgres://postgres@127.0.0.1:5432/test)
 `;
@@ -64,6 +67,10 @@ const Database = createRequire(path.join(SERVER_DIR, "package.json"))("better-sq
 const builds = { after: path.join(SERVER_DIR, "dist") };
 if (opts.baseline) builds.before = path.resolve(opts.baseline);
 
+if (opts.postgres && (opts.analyze || opts["small-statistics"])) {
+  process.stderr.write("--analyze and --small-statistics are SQLite's; PostgreSQL keeps its own statistics\n");
+  process.exit(2);
+}
 const postgresUrl = opts.postgres
   ? (opts["postgres-url"] ?? process.env.CAREHOOKS_BENCH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test")
   : undefined;
@@ -92,7 +99,9 @@ try {
 
   const samples = Object.fromEntries(Object.keys(builds).map((label) => [label, []]));
   for (let r = 0; r < Number(opts.rounds); r += 1) {
-    for (const [label, dist] of Object.entries(builds)) {
+    // Alternately first: the second of two back-to-back drains tends to be the slower (bench/README.md).
+    const order = r % 2 === 0 ? Object.entries(builds) : Object.entries(builds).reverse();
+    for (const [label, dist] of order) {
       if (postgresUrl) await backlog();
       samples[label].push(await (postgresUrl ? drainSchema(dist) : drainOnce(dist)));
     }
@@ -108,7 +117,7 @@ try {
   console.log(`build     claim µs/delivery   complete µs/delivery   claims   delivered${extra}`);
   for (const [label, rounds] of Object.entries(samples)) {
     const median = (key) => summarize(rounds.map((round) => round[key])).p50;
-    const cpu = postgresUrl ? String(median("postgresCpuUs")).padStart(27) : "";
+    const cpu = postgresUrl ? String(median("postgresCpuUs") ?? "n/a").padStart(27) : "";
     console.log(
       `${label.padEnd(9)} ${String(median("claimUs")).padStart(17)} ${String(median("completeUs")).padStart(22)} ${String(median("claims")).padStart(8)} ${String(median("delivered")).padStart(11)}${cpu}`,
     );
@@ -135,7 +144,18 @@ async function drainSchema(dist) {
   const adapter = openDatabase(url.toString(), { poolSize: 2, postgresAsynchronousCommits: true });
   const before = cpuSecondsOfComm("postgres");
   const round = await drainWith(dist, adapter);
-  return { ...round, postgresCpuUs: Math.round(((cpuSecondsOfComm("postgres") - before) * 1e6) / round.delivered) };
+  const used = cpuSecondsOfComm("postgres") - before;
+  // Drained: nothing in flight, so no in-flight count to keep. The next drain starts from a table of the same size.
+  const admin = new pg.Client({ connectionString: postgresUrl });
+  await admin.connect();
+  try {
+    await admin.query(`TRUNCATE "${deployment.schema}".attempt, "${deployment.schema}".delivery`);
+  } finally {
+    await admin.end();
+  }
+  // No postgres process in this machine's /proc (a server elsewhere, or in another PID namespace): no CPU figure.
+  const visible = before > 0;
+  return { ...round, postgresCpuUs: visible ? Math.round((used * 1e6) / round.delivered) : undefined };
 }
 
 async function drainCopy(dist, dir) {

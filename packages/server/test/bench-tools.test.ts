@@ -123,12 +123,12 @@ describe("benchmark tools", () => {
         ["--postgres", "--postgres-url", inject("postgresUrl"), "--events", "200", "--batch", "20", "--rounds", "1"],
         60_000,
       );
-      const row = /^after\s+([\d.]+)\s+([\d.]+)\s+(\d+)\s+(\d+)\s+(\d+)/m.exec(stdout);
+      const row = /^after\s+([\d.]+)\s+([\d.]+)\s+(\d+)\s+(\d+)\s+(\d+|n\/a)/m.exec(stdout);
       expect(row, stdout).not.toBeNull();
       expect(Number(row?.[4])).toBe(200);
       expect(Number(row?.[3])).toBeGreaterThanOrEqual(10);
-      // PostgreSQL did the work: its server processes used CPU for it.
-      expect(Number(row?.[5])).toBeGreaterThan(0);
+      // PostgreSQL did the work: its server processes used CPU for it (when this machine shows them).
+      if (row?.[5] !== "n/a") expect(Number(row?.[5])).toBeGreaterThan(0);
     },
     90_000,
   );

@@ -147,13 +147,15 @@ describe.each(dialects())("claiming on %s", (dialect) => {
           .select(["id", "in_flight", "sender"] as never[])
           .where("id", "in", subscriptions)
           .execute();
-        const byId = new Map((rows as { id: string; in_flight: number; sender: string | null }[]).map((r) => [r.id, r]));
+        type Row = { id: string; in_flight: number; sender: string | null };
+        const byId = new Map((rows as Row[]).map((row) => [row.id, row]));
         return subscriptions.map((id) => {
           const row = byId.get(id);
           return [row?.in_flight, row?.sender];
         });
       };
-      // One claim leased a delivery of each of three webhooks (the trigger locks them in id order first).
+      // The counts only: which path locks what (migration 0017) changes no count, and is not seen here.
+      // One claim leased a delivery of each of three webhooks (the trigger's path for several).
       expect(await counts()).toEqual(subscriptions.map(() => [1, limits.workerId]));
       // An outcome of one webhook's delivery alone (locks its one row in the update).
       const [one, ...rest] = held as [ClaimedDelivery, ...ClaimedDelivery[]];

@@ -22,7 +22,7 @@
 import v8 from "node:v8";
 
 const FLAG = "--interrupt-budget";
-/** The Node major whose V8 has `--interrupt-budget` as measured (bench/, docs/benchmarks.md). */
+/** The Node major whose V8 has `--interrupt-budget` as measured (bench/, docs/benchmarks-history.md). */
 const TUNED_NODE_MAJOR = 20;
 
 /** Whether `arg`, one of node's own arguments, sets the interrupt budget (any spelling V8 takes). */

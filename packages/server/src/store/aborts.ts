@@ -4,7 +4,7 @@
  * kept, and the database's own advice is to retry it.
  *
  * Such deadlocks are rare but real. The in-flight count's triggers
- * (migrations/postgres/0010) lock a subscription row after the statement
+ * (migrations/postgres/0010 and 0017) lock a subscription row after the statement
  * that changed its deliveries, so a claim or a completion holds delivery
  * rows and then asks for the subscription; writes that take both take them
  * in that order too (a switch to per-resource ordering keys the open

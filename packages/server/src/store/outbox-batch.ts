@@ -1,6 +1,6 @@
 /**
  * Creates, several at a time. A create's cost is mostly its statements' and
- * its commit's, not its rows' (measured in docs/benchmarks.md), so the
+ * its commit's, not its rows' (measured in docs/benchmarks-history.md), so the
  * creates that reach the outbox in one turn of the event loop, outside any
  * transaction, are written together, up to CAREHOOKS_CREATE_BATCH
  * (`adapter.createBatch`) at a time, and each is answered after their commit:

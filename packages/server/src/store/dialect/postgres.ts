@@ -57,7 +57,7 @@ const UNAVAILABLE_CODES = new Set([
  * any process (this one's coalesced to one per 2 ms, sent after the commit,
  * not in it: a NOTIFY in a write transaction holds a cluster-wide lock
  * through that transaction's commit and its flush, which serialises every
- * such commit; measured in docs/benchmarks.md). After every (re)connect the
+ * such commit; measured in docs/benchmarks-history.md). After every (re)connect the
  * dispatcher is woken once, to sweep what it may have missed while deaf.
  */
 function wakeupOn(listener: PgListener, channel: string, pool: pg.Pool): Wakeup {

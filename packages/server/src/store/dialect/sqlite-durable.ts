@@ -13,10 +13,13 @@
  * - No result leaves the driver before every commit made so far is on disk:
  *   a write is answered only once it is durable, and a read cannot show a
  *   row that a power loss could still take back. The exception is the
- *   dispatcher's own writes (claims, outcomes, heartbeats), which nobody is
- *   answered on: they go to disk in the background within BACKGROUND_FLUSH_MS
- *   or with the next commit somebody waits for (`transaction(relaxed, …)`); what they read
- *   of the other writers is on disk, what they read of their own may not be yet.
+ *   dispatcher's own writes, which nobody is answered on: claims and outcomes
+ *   (`transaction(true, …)` on the main thread's connection) and what the
+ *   dispatcher thread writes on its own connection (heartbeats and the like,
+ *   `sqliteWaitForOwnCommits: false`). They go to disk in the background
+ *   within BACKGROUND_FLUSH_MS or with the next commit somebody waits for; what
+ *   they read of the other writers is on disk, what they read of their own may
+ *   not be yet.
  * - The connection is free again as soon as SQLite has returned, so the
  *   next transaction runs while the flush is in progress.
  * - Write transactions of one turn of the event loop share one SQLite
@@ -61,7 +64,8 @@ export interface DurableOptions {
 class Checkout implements DatabaseConnection {
   /**
    * Its own commits need not be on disk before it is answered, only what it read: a power cut
-   * losing them costs a repeat, never an event or an answer (the dispatcher's claims and outcomes).
+   * losing them costs a repeat, never an event or an answer (the dispatcher's claims and outcomes,
+   * the only relaxed checkouts: `transaction(true, …)`'s).
    */
   readonly relaxed: boolean;
   inTransaction = false;

@@ -47,7 +47,7 @@ export interface WalFlusherOptions {
  * The longest a commit nobody waits for stays off the disk (ms), unless a
  * later commit that somebody waits for takes it along sooner. One fsync per
  * interval at most, where a flush per claim or outcome batch cost a drain up
- * to a sixth of its CPU while the disk was slow (docs/benchmarks.md); the
+ * to a sixth of its CPU while the disk was slow (docs/benchmarks-history.md); the
  * background checkpoint, which flushes the log first, often comes sooner.
  */
 export const BACKGROUND_FLUSH_MS = 100;

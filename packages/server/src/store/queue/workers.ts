@@ -192,7 +192,7 @@ export async function returnAllLeases(adapter: DialectAdapter): Promise<number> 
 
 /**
  * PostgreSQL keeps each subscription's in-flight count in `subscription.in_flight` (triggers on
- * delivery, migrations 0005 and 0010), and claims trust it for the endpoint's cap. Should it ever
+ * delivery, migrations 0005, 0010 and 0017), and claims trust it for the endpoint's cap. Should it ever
  * disagree with the delivery rows (a hand edit, triggers disabled during a restore), a count too
  * high would hold the endpoint back for good. Found in one snapshot (exact for what is committed:
  * a count and the rows it counts change in one transaction), each is then recounted under its row
