@@ -30,8 +30,8 @@ const HELP = `Usage: node bench/queue-micro.mjs [options]
   --events N         deliveries in the backlog, made through the API (default 6000)
   --batch B          deliveries per claim, the dispatcher's free slots (default 60)
   --rounds R         rounds per build; the median is reported (default 5)
-  --synchronous S    SQLite: the connection's synchronous setting, FULL or NORMAL (default NORMAL: no fsync,
-                     so the figures are the statements' CPU)
+  --synchronous S    SQLite: the connection's synchronous setting, FULL or NORMAL (default
+                     NORMAL: no fsync, so the figures are the statements' CPU)
   --analyze          run ANALYZE on each copy first, as an operator's ANALYZE or PRAGMA optimize
                      would leave it: statistics taken while nothing is in flight
   --small-statistics with --analyze: then make every table look as it did when it held 30 rows

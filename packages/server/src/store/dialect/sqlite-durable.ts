@@ -250,7 +250,10 @@ export class DurableSqliteDriver implements Driver {
    * the delivery queue's claims and outcomes, once per batch on the hottest path there is, where the
    * query layer's promises and wrappers cost more than the transaction control around them. Turns,
    * shared transactions and durability are a Kysely transaction's on this driver, except that a
-   * `relaxed` one is answered before its own commit is on disk (`Checkout.relaxed`). `work` runs
+   * `relaxed` one is answered before its own commit is on disk (`Checkout.relaxed`), once every
+   * commit before it that a strict checkout or another connection wrote is; a shared transaction a
+   * strict checkout wrote into is strict, whoever began it. Relaxed only where the flusher counts
+   * relaxed commits apart (WalFlusherOptions.relaxedCommits; sqlite.ts asks for it only there). `work` runs
    * synchronously, as better-sqlite3 does: one that returns a promise is refused (its statements
    * after an await would run in whatever transaction is open then).
    */
