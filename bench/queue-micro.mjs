@@ -89,7 +89,7 @@ try {
   await api.login(deployment.clients[0]);
   // Never sent to: only the statements are measured.
   await api.createWebhook("http://127.0.0.1:9/hook", `whsec_${Buffer.alloc(32, 1).toString("base64")}`);
-  /** A backlog of opts.events due deliveries: made once on SQLite (each round drains a copy), per round on PostgreSQL. */
+  /** opts.events due deliveries: made once on SQLite (each round drains a copy), before each drain on PostgreSQL. */
   const backlog = () => createMany(api, Number(opts.events), 16);
   if (!postgresUrl) {
     await backlog();
@@ -136,7 +136,10 @@ async function drainOnce(dist) {
   }
 }
 
-/** PostgreSQL: claims and completes what is due in the deployment's schema with `dist`'s statements, as a worker connects. */
+/**
+ * PostgreSQL: claims and completes what is due in the deployment's schema with `dist`'s statements,
+ * connected as a worker is.
+ */
 async function drainSchema(dist) {
   const { openDatabase } = await import(pathToFileURL(path.join(dist, "store/open.js")).href);
   const url = new URL(postgresUrl);
