@@ -146,8 +146,11 @@ async function drainSchema(dist) {
   url.searchParams.set("schema", deployment.schema);
   const adapter = openDatabase(url.toString(), { poolSize: 2, postgresAsynchronousCommits: true });
   const before = cpuSecondsOfComm("postgres");
-  const round = await drainWith(dist, adapter);
-  const used = cpuSecondsOfComm("postgres") - before;
+  let used = 0;
+  // Read before the pool closes: a backend that has exited but is not yet reaped counts nowhere.
+  const round = await drainWith(dist, adapter, () => {
+    used = cpuSecondsOfComm("postgres") - before;
+  });
   // Drained: nothing in flight, so no in-flight count to keep. The next drain starts from a table of the same size.
   const admin = new pg.Client({ connectionString: postgresUrl });
   await admin.connect();
@@ -184,8 +187,8 @@ async function drainCopy(dist, dir) {
   return drainWith(dist, adapter);
 }
 
-/** Drains what is due through `adapter` with `dist`'s claim and completion, then closes it. */
-async function drainWith(dist, adapter) {
+/** Drains what is due through `adapter` with `dist`'s claim and completion, calls `drained`, then closes it. */
+async function drainWith(dist, adapter, drained = () => {}) {
   const load = (file) => import(pathToFileURL(path.join(dist, file)).href);
   const [{ claimBatch }, { completeBatch }, { beat }] = await Promise.all([
     load("store/queue/claim.js"),
@@ -232,6 +235,7 @@ async function drainWith(dist, adapter) {
     await completeBatch(adapter, completions);
     completeMs += performance.now() - t0;
   }
+  drained();
   await adapter.close();
   return { claimUs: (claimMs * 1000) / delivered, completeUs: (completeMs * 1000) / delivered, claims, delivered };
 }
