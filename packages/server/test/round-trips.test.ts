@@ -40,7 +40,7 @@ describe.runIf(dialects().includes("postgres"))("round trips per create on Postg
   const isWakeup = (text: string) => /^NOTIFY carehooks_wakeup/.test(text);
   /**
    * Not a create's: the LISTEN connection's beat, and a pooled connection dropping its cached plans
-   * (1, 2, 4, … 32 s into its life, then once a minute: store/dialect/postgres.ts).
+   * (1 s after its first use, then 2, 4, … 32 s after each drop, then once a minute: store/dialect/postgres.ts).
    */
   const isHousekeeping = (text: string) => text === "SELECT 1" || text === "DISCARD PLANS";
 

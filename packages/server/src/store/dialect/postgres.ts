@@ -114,8 +114,9 @@ function sessionOptions(schema: string | undefined, options: DialectOptions): st
  * a prepared statement's generic plan, and each foreign key check's, until an ANALYZE of a table it
  * reads, which autovacuum runs a minute or more after the table changed. A plan made while a table was
  * nearly empty (a new deployment, a worker that started before the first events) scans it whole on
- * every call as it grows: a fan-out of ten ran at a third of its rate. Dropped after 1, 2, 4, … 32 s
- * of a connection's life, then every minute, plans are made again for the tables as they are.
+ * every call as it grows: a fan-out of ten ran at a third of its rate. Dropped 1 s after a connection's
+ * first use, then 2, 4, … 32 s after each drop, then every minute, plans are made again for the tables
+ * as they are.
  */
 const REPLAN_AFTER_MS = [1000, 2000, 4000, 8000, 16_000, 32_000, 60_000];
 
