@@ -38,11 +38,13 @@ describe.runIf(dialects().includes("postgres"))("round trips per create on Postg
   });
 
   const isWakeup = (text: string) => /^NOTIFY carehooks_wakeup/.test(text);
+  const isDrop = (text: string) => text === "DISCARD PLANS";
   /**
-   * Not a create's: the LISTEN connection's beat, and a pooled connection dropping its cached plans
-   * (1 s after its first use, then 2, 4, … 32 s after each drop, then once a minute: store/dialect/postgres.ts).
+   * Left out of a create's count: the LISTEN connection's beat, and a pooled connection dropping its
+   * cached plans (1 s after its first use, then 2, 4, … 32 s after each drop, then once a minute:
+   * store/dialect/postgres.ts). A drop is a round trip of the create that takes that connection, a rare one.
    */
-  const isHousekeeping = (text: string) => text === "SELECT 1" || text === "DISCARD PLANS";
+  const isHousekeeping = (text: string) => text === "SELECT 1" || isDrop(text);
 
   /**
    * The caches answer only while the LISTEN connection was heard lately (CACHE_STALENESS, 1 s); on
@@ -94,6 +96,8 @@ describe.runIf(dialects().includes("postgres"))("round trips per create on Postg
       const sent = await perCreate(url, body);
       const awaited = sent.map((texts) => texts.filter((text) => !isWakeup(text) && !isHousekeeping(text)).length);
       const wakeups = sent.map((texts) => texts.filter(isWakeup).length);
+      // Rare: a few of the connections used, seconds old, are due one drop each; one on every use is a bug.
+      expect(sent.filter((texts) => texts.some(isDrop)).length).toBeLessThanOrEqual(CREATES / 4);
       console.info(`${name}: statements per create ${JSON.stringify(awaited)}, wake-ups ${JSON.stringify(wakeups)}`);
       expect(Math.max(...awaited)).toBeLessThanOrEqual(1);
       expect(Math.max(...wakeups)).toBeLessThanOrEqual(1);

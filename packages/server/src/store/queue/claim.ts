@@ -213,10 +213,12 @@ CROSS JOIN subscription s INDEXED BY ${SUBSCRIPTION_BY_ID} ON s.id = j.value`;
 
 /**
  * PostgreSQL: $1 token, $2 lease ms, $3 worker, $4 credited delivery ids, $5 their lease tokens, $6 limit.
- * Each candidate gives at most its share of the limit, as on SQLite: FOR UPDATE locks every row its
- * lateral returns, wanted or not, and rows past the share were never chosen (a claim of 100 over ten
- * busy webhooks locked 800; claims of 40 from one webhook with 80 free cost 180 µs of PostgreSQL CPU per
- * delivery against 163 with the share, bench/queue-micro.mjs --postgres).
+ * FOR UPDATE locks every row a candidate's lateral returns, chosen or not: with each giving all its free
+ * slots, a claim of 100 over ten busy webhooks locked 800 rows, and claims of 40 from one webhook with 80
+ * free cost 180 µs of PostgreSQL CPU per delivery against 163 (bench/queue-micro.mjs --postgres). So a
+ * candidate gives at most its share of the limit (rounded up), or its cap when that is more: candidates
+ * that give less than their share (their due deliveries held back by ordering) leave the claim short,
+ * but never leave a busy endpoint's requests below its cap.
  */
 const postgresClaim = perLimit((cap) => {
   const allowance = `${LEASE_AHEAD.postgres} * ${capOf(cap, "least")}`;
@@ -253,7 +255,7 @@ picked AS (
     WHERE q.subscription_id = s.id AND q.status = 'pending' AND q.next_attempt_at <= clock.now
       AND (s.ordering = 'none' OR ${IN_ORDER})
     ORDER BY q.next_attempt_at
-    LIMIT least(s.free, (SELECT n FROM share))
+    LIMIT least(s.free, greatest((SELECT n FROM share), ${capOf(cap, "least")}))
     FOR UPDATE OF q SKIP LOCKED
   ) q
 ),
