@@ -146,11 +146,10 @@ async function drainSchema(dist) {
   url.searchParams.set("schema", deployment.schema);
   const adapter = openDatabase(url.toString(), { poolSize: 2, postgresAsynchronousCommits: true });
   const before = cpuSecondsOfComm("postgres");
-  let used = 0;
+  const round = await drainWith(dist, adapter);
   // Read before the pool closes: a backend that has exited but is not yet reaped counts nowhere.
-  const round = await drainWith(dist, adapter, () => {
-    used = cpuSecondsOfComm("postgres") - before;
-  });
+  const used = cpuSecondsOfComm("postgres") - before;
+  await adapter.close();
   // Drained: nothing in flight, so no in-flight count to keep. The next drain starts from a table of the same size.
   const admin = new pg.Client({ connectionString: postgresUrl });
   await admin.connect();
@@ -184,11 +183,15 @@ async function drainCopy(dist, dir) {
   const adapter = openDatabase(`sqlite://${path.join(dir, "carehooks.db")}`, {
     sqliteSynchronous: opts.synchronous,
   });
-  return drainWith(dist, adapter);
+  try {
+    return await drainWith(dist, adapter);
+  } finally {
+    await adapter.close();
+  }
 }
 
-/** Drains what is due through `adapter` with `dist`'s claim and completion, calls `drained`, then closes it. */
-async function drainWith(dist, adapter, drained = () => {}) {
+/** Drains what is due through `adapter` with `dist`'s claim and completion; the caller closes it. */
+async function drainWith(dist, adapter) {
   const load = (file) => import(pathToFileURL(path.join(dist, file)).href);
   const [{ claimBatch }, { completeBatch }, { beat }] = await Promise.all([
     load("store/queue/claim.js"),
@@ -235,7 +238,5 @@ async function drainWith(dist, adapter, drained = () => {}) {
     await completeBatch(adapter, completions);
     completeMs += performance.now() - t0;
   }
-  drained();
-  await adapter.close();
   return { claimUs: (claimMs * 1000) / delivered, completeUs: (completeMs * 1000) / delivered, claims, delivered };
 }
