@@ -440,6 +440,19 @@ async function serverCounters(port) {
   };
 }
 
+/** Each worker's claims and completion writes (counts of batches and of what they carried), logged. */
+async function workerBatches(label, workers) {
+  const batches = await Promise.all(workers.map(async (w) => (await serverCounters(w.port)).batches));
+  for (const [i, { claims, claimed, completions, completed }] of batches.entries()) {
+    if (claims > 0 && completions > 0) {
+      log(
+        `${label}: worker ${i + 1}: ${claims} claims (${perBatch(claimed, claims)} deliveries each), ${completions} completion writes (${perBatch(completed, completions)} outcomes each)`,
+      );
+    }
+  }
+  return batches;
+}
+
 /** n ÷ of to one decimal: how full batches ran. */
 const perBatch = (n, of) => round(n / of, 1);
 
@@ -640,6 +653,7 @@ async function postgresSuite(result, receiverSources) {
           return workerSources();
         },
       });
+      result.drain.workers = await workerBatches("postgres", workers);
     } else {
       await startWorkers();
     }
@@ -756,6 +770,7 @@ async function peerDrain(peer, receiverSources, round = "") {
 async function postgresBacklogAndDrain(receiverSources, round, result) {
   const dep = await tracked(await prepareDeployment({ kind: "postgres", pgBase: O.postgres, extraEnv: commonEnv() }));
   let drained;
+  let workers = [];
   try {
     const apiSrv = await dep.serve("api", `pg-api${round}`);
     const api = new Api(apiSrv.port, 256);
@@ -770,12 +785,13 @@ async function postgresBacklogAndDrain(receiverSources, round, result) {
       apiSources: base,
       drainSources: base,
       startDispatcher: async () => {
-        const workers = await Promise.all(
+        workers = await Promise.all(
           Array.from({ length: O.workers }, (_, i) => dep.serve("worker", `pg-worker-${i + 1}${round}`)),
         );
         return Object.fromEntries(workers.map((w, i) => [`worker${i + 1}`, pid(w)]));
       },
     });
+    drained.workers = await workerBatches(`postgres${round}`, workers);
     await api.close();
   } finally {
     await release(dep, result);
