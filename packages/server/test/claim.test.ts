@@ -97,6 +97,83 @@ describe.each(dialects())("claiming on %s", (dialect) => {
     expect(claimed.map((d) => d.id)).toEqual([healthy.deliveryId]);
   });
 
+  it("gives a busy endpoint its cap even when most candidates are held back by ordering", async () => {
+    const tenant = await h.tenant();
+    const now = Date.now();
+    // Nine per-resource webhooks whose due delivery waits for an earlier one of its resource, due in an hour:
+    // each is a candidate (free slots, something due) that gives nothing.
+    for (let i = 0; i < 9; i++) {
+      const earlierId = newId("delivery");
+      const held = await subscriptionWithDue(tenant.businessId, "active", null, now - 60_000);
+      await h.ctx.db.updateTable("subscription").set({ ordering: "per_resource" }).where("id", "=", held.id).execute();
+      await h.ctx.db
+        .updateTable("delivery")
+        .set({ resource_key: "appointment:apt_x" })
+        .where("id", "=", held.deliveryId)
+        .execute();
+      const eventId = newId("event");
+      await h.ctx.db
+        .insertInto("event")
+        .values({
+          id: eventId,
+          business_id: tenant.businessId,
+          name: "appointment.created",
+          resource_type: "appointment",
+          resource_id: "apt_x",
+          payload: "{}",
+          created_at: now,
+        })
+        .execute();
+      await h.ctx.db
+        .insertInto("delivery")
+        .values({
+          id: earlierId,
+          event_id: eventId,
+          subscription_id: held.id,
+          business_id: tenant.businessId,
+          event_name: "appointment.created",
+          resource_key: "appointment:apt_x",
+          next_attempt_at: now + 3_600_000,
+          created_at: now,
+          updated_at: now,
+        })
+        .execute();
+    }
+    // One webhook with a backlog: ten candidates share a claim of ten, one each, but it may have its cap.
+    const busy = await subscriptionWithDue(tenant.businessId, "active", null, now - 30_000);
+    for (let i = 0; i < 11; i++) {
+      const eventId = newId("event");
+      await h.ctx.db
+        .insertInto("event")
+        .values({
+          id: eventId,
+          business_id: tenant.businessId,
+          name: "appointment.created",
+          resource_type: "appointment",
+          resource_id: `apt_${i}`,
+          payload: "{}",
+          created_at: now,
+        })
+        .execute();
+      await h.ctx.db
+        .insertInto("delivery")
+        .values({
+          id: newId("delivery"),
+          event_id: eventId,
+          subscription_id: busy.id,
+          business_id: tenant.businessId,
+          event_name: "appointment.created",
+          next_attempt_at: now - 20_000,
+          created_at: now,
+          updated_at: now,
+        })
+        .execute();
+    }
+    const { claimed } = await claimBatch(h.ctx.adapter, { ...limits, limit: 10 });
+    expect(claimed.every((d) => d.subscription_id === busy.id)).toBe(true);
+    expect(claimed).toHaveLength(limits.perEndpoint);
+  });
+
   // Registered for the dialect it concerns only (PostgreSQL keeps the count; SQLite counts rows).
   if (dialect === "postgres")
     it("sets right an in-flight count that disagrees with the deliveries, freeing an endpoint it held back", async () => {
