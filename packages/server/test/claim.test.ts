@@ -53,6 +53,20 @@ describe.each(dialects())("claiming on %s", (dialect) => {
         deleted_at: null,
       })
       .execute();
+    const deliveryId = await pendingDelivery(businessId, id, dueAt);
+    return { id, deliveryId };
+  }
+
+  /**
+   * A pending delivery to a subscription, due at `dueAt`, of a new event of appointment `resourceId`;
+   * `deliveryId` names it (ids sort by time, so one made earlier sorts before).
+   */
+  async function pendingDelivery(
+    businessId: string,
+    subscriptionId: string,
+    dueAt: number,
+    { resourceId = "apt_x", deliveryId = newId("delivery"), ordered = false } = {},
+  ): Promise<string> {
     const eventId = newId("event");
     await h.ctx.db
       .insertInto("event")
@@ -61,20 +75,20 @@ describe.each(dialects())("claiming on %s", (dialect) => {
         business_id: businessId,
         name: "appointment.created",
         resource_type: "appointment",
-        resource_id: "apt_x",
+        resource_id: resourceId,
         payload: "{}",
-        created_at: dueAt,
+        created_at: Math.min(dueAt, Date.now()),
       })
       .execute();
-    const deliveryId = newId("delivery");
     await h.ctx.db
       .insertInto("delivery")
       .values({
         id: deliveryId,
         event_id: eventId,
-        subscription_id: id,
+        subscription_id: subscriptionId,
         business_id: businessId,
         event_name: "appointment.created",
+        resource_key: ordered ? `appointment:${resourceId}` : null,
         next_attempt_at: dueAt,
         lease_token: null,
         lease_expires_at: null,
@@ -84,7 +98,7 @@ describe.each(dialects())("claiming on %s", (dialect) => {
         updated_at: dueAt,
       })
       .execute();
-    return { id, deliveryId };
+    return deliveryId;
   }
 
   it("is not starved by hundreds of subscriptions that cannot take work", async () => {
@@ -111,64 +125,12 @@ describe.each(dialects())("claiming on %s", (dialect) => {
         .set({ resource_key: "appointment:apt_x" })
         .where("id", "=", held.deliveryId)
         .execute();
-      const eventId = newId("event");
-      await h.ctx.db
-        .insertInto("event")
-        .values({
-          id: eventId,
-          business_id: tenant.businessId,
-          name: "appointment.created",
-          resource_type: "appointment",
-          resource_id: "apt_x",
-          payload: "{}",
-          created_at: now,
-        })
-        .execute();
-      await h.ctx.db
-        .insertInto("delivery")
-        .values({
-          id: earlierId,
-          event_id: eventId,
-          subscription_id: held.id,
-          business_id: tenant.businessId,
-          event_name: "appointment.created",
-          resource_key: "appointment:apt_x",
-          next_attempt_at: now + 3_600_000,
-          created_at: now,
-          updated_at: now,
-        })
-        .execute();
+      await pendingDelivery(tenant.businessId, held.id, now + 3_600_000, { deliveryId: earlierId, ordered: true });
     }
     // One webhook with a backlog: ten candidates share a claim of ten, one each, but it may have its cap.
     const busy = await subscriptionWithDue(tenant.businessId, "active", null, now - 30_000);
-    for (let i = 0; i < 11; i++) {
-      const eventId = newId("event");
-      await h.ctx.db
-        .insertInto("event")
-        .values({
-          id: eventId,
-          business_id: tenant.businessId,
-          name: "appointment.created",
-          resource_type: "appointment",
-          resource_id: `apt_${i}`,
-          payload: "{}",
-          created_at: now,
-        })
-        .execute();
-      await h.ctx.db
-        .insertInto("delivery")
-        .values({
-          id: newId("delivery"),
-          event_id: eventId,
-          subscription_id: busy.id,
-          business_id: tenant.businessId,
-          event_name: "appointment.created",
-          next_attempt_at: now - 20_000,
-          created_at: now,
-          updated_at: now,
-        })
-        .execute();
-    }
+    for (let i = 0; i < 11; i++)
+      await pendingDelivery(tenant.businessId, busy.id, now - 20_000, { resourceId: `apt_${i}` });
     const { claimed } = await claimBatch(h.ctx.adapter, { ...limits, limit: 10 });
     expect(claimed.every((d) => d.subscription_id === busy.id)).toBe(true);
     expect(claimed).toHaveLength(limits.perEndpoint);
