@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { newId } from "../src/domain/ids.js";
-import { type ClaimedDelivery, type ClaimLimits, claimBatch } from "../src/store/queue/claim.js";
+import { type ClaimedDelivery, type ClaimLimits, claimBatch, LEASE_AHEAD } from "../src/store/queue/claim.js";
 import { type Completion, completeBatch } from "../src/store/queue/complete.js";
 import { beat, reconcileInFlight, releaseLeases } from "../src/store/queue/workers.js";
 import { claimTask } from "../src/store/tasks.js";
@@ -127,13 +127,23 @@ describe.each(dialects())("claiming on %s", (dialect) => {
         .execute();
       await pendingDelivery(tenant.businessId, held.id, now + 3_600_000, { deliveryId: earlierId, ordered: true });
     }
-    // One webhook with a backlog: ten candidates share a claim of ten, one each, but it may have its cap.
+    // One webhook with a backlog and a cap of its own below the server's: ten candidates share a claim of
+    // ten, one each, but it may have its cap.
     const busy = await subscriptionWithDue(tenant.businessId, "active", null, now - 30_000);
+    const ownCap = limits.perEndpoint - 1;
+    await h.ctx.db.updateTable("subscription").set({ max_in_flight: ownCap }).where("id", "=", busy.id).execute();
     for (let i = 0; i < 11; i++)
       await pendingDelivery(tenant.businessId, busy.id, now - 20_000, { resourceId: `apt_${i}` });
     const { claimed } = await claimBatch(h.ctx.adapter, { ...limits, limit: 10 });
+    // What is left due is not for the tests after this one.
+    await h.ctx.db
+      .updateTable("delivery")
+      .set({ status: "cancelled" })
+      .where("business_id", "=", tenant.businessId)
+      .where("status", "=", "pending")
+      .execute();
     expect(claimed.every((d) => d.subscription_id === busy.id)).toBe(true);
-    expect(claimed).toHaveLength(limits.perEndpoint);
+    expect(claimed).toHaveLength(ownCap);
   });
 
   // Registered for the dialect it concerns only (PostgreSQL keeps the count; SQLite counts rows).
@@ -153,7 +163,8 @@ describe.each(dialects())("claiming on %s", (dialect) => {
           .where("id", "=", id)
           .execute();
       await drift(sending.id, 7);
-      await drift(stuck.id, 80);
+      const farAbove = 2 * LEASE_AHEAD.postgres * limits.perEndpoint;
+      await drift(stuck.id, farAbove);
       const before = await claimBatch(h.ctx.adapter, limits);
       expect(before.claimed.map((d) => d.id)).not.toContain(stuck.deliveryId);
 
@@ -161,7 +172,7 @@ describe.each(dialects())("claiming on %s", (dialect) => {
       expect(fixed).toEqual(
         expect.arrayContaining([
           { subscriptionId: sending.id, was: 7, now: 1 },
-          { subscriptionId: stuck.id, was: 80, now: 0 },
+          { subscriptionId: stuck.id, was: farAbove, now: 0 },
         ]),
       );
       expect(fixed).toHaveLength(2);

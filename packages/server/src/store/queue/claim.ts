@@ -165,8 +165,11 @@ const WEBHOOK_SETTINGS = `
  * requests a claim. That costs the 200 webhooks' claim of 100 about 4 ms (10.6
  * against 6.5 ms, twelve claims each way); the LIMIT stays a constant (SQLite
  * allows no outer column there), each subscription's own cap applied with its
- * free slots after. The batch LIMIT is cast: better-sqlite3 binds a JavaScript number as a REAL, and a REAL limit
- * over the window made the statement 4 × slower (295 → 76 µs with 6 000 due).
+ * free slots after. Never more than the claim's limit: with a server cap of
+ * 100, every candidate listing its cap would sort 20 000 rows again. The batch
+ * LIMIT is cast: better-sqlite3 binds a JavaScript number as a REAL, and a REAL
+ * limit over the window made the statement 4 × slower (295 → 76 µs with 6 000
+ * due).
  * The UPDATE returns what the sender needs of each delivery, its payload read
  * by the event's primary key; its webhook is read once per claim
  * (SQLITE_WEBHOOKS). Reading the leased rows again afterwards, joined to their
@@ -203,7 +206,7 @@ ranked AS (
     SELECT q.id FROM delivery q
     WHERE q.subscription_id = r.id AND q.status = 'pending' AND q.next_attempt_at <= @now
       AND (r.ordering = 'none' OR ${IN_ORDER})
-    ORDER BY q.next_attempt_at LIMIT min(${LEASE_AHEAD.sqlite * cap}, max((SELECT n FROM share), ${cap}))
+    ORDER BY q.next_attempt_at LIMIT min(${LEASE_AHEAD.sqlite * cap}, max((SELECT n FROM share), min(${cap}, CAST(@limit AS INTEGER))))
   )
 )
 UPDATE delivery INDEXED BY ${DELIVERY_BY_ID} SET status = 'in_flight', lease_token = @token, lease_expires_at = @expires, worker_id = @worker, updated_at = @now
@@ -223,9 +226,9 @@ CROSS JOIN subscription s INDEXED BY ${SUBSCRIPTION_BY_ID} ON s.id = j.value`;
  * FOR UPDATE locks every row a candidate's lateral returns, chosen or not: with each giving all its free
  * slots, a claim of 100 over ten busy webhooks locked 800 rows, and claims of 40 from one webhook with 80
  * free cost 180 µs of PostgreSQL CPU per delivery against 163 (bench/queue-micro.mjs --postgres). So a
- * candidate gives at most its share of the limit (rounded up), or its cap when that is more: candidates
- * that give less than their share (their due deliveries held back by ordering) leave the claim short,
- * but never leave a busy endpoint's requests below its cap.
+ * candidate gives at most its share of the limit (rounded up), or its cap (at most the limit) when that
+ * is more: candidates that give less than their share (their due deliveries held back by ordering) leave
+ * the claim short, but never leave a busy endpoint's requests below its cap.
  */
 const postgresClaim = perLimit((cap) => {
   const allowance = `${LEASE_AHEAD.postgres} * ${capOf(cap, "least")}`;
@@ -262,7 +265,7 @@ picked AS (
     WHERE q.subscription_id = s.id AND q.status = 'pending' AND q.next_attempt_at <= clock.now
       AND (s.ordering = 'none' OR ${IN_ORDER})
     ORDER BY q.next_attempt_at
-    LIMIT least(s.free, greatest((SELECT n FROM share), ${capOf(cap, "least")}))
+    LIMIT least(s.free, greatest((SELECT n FROM share), least(${capOf(cap, "least")}, $6::int)))
     FOR UPDATE OF q SKIP LOCKED
   ) q
 ),
