@@ -440,9 +440,19 @@ async function serverCounters(port) {
   };
 }
 
-/** Each worker's claims and completion writes (counts of batches and of what they carried), logged. */
+/**
+ * Each worker's claims and completion writes (counts of batches and of what they carried), logged; read
+ * once the receiver has everything, so the last completion write may not be counted. Undefined, with a
+ * note, when a worker cannot say: the drain's figures stand without them.
+ */
 async function workerBatches(label, workers) {
-  const batches = await Promise.all(workers.map(async (w) => (await serverCounters(w.port)).batches));
+  let batches;
+  try {
+    batches = await Promise.all(workers.map(async (w) => (await serverCounters(w.port)).batches));
+  } catch (error) {
+    log(`${label}: could not read the workers' batch counts (${error.message})`);
+    return undefined;
+  }
   for (const [i, { claims, claimed, completions, completed }] of batches.entries()) {
     if (claims > 0 && completions > 0) {
       log(
