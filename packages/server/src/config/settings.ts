@@ -159,7 +159,7 @@ export const SETTINGS = {
   maxInFlight: {
     name: "MAX_IN_FLIGHT",
     default: "256",
-    doc: "Requests a worker process keeps open at once. Busy endpoints' deliveries may also wait leased in its memory, up to 16 times this, so a slow endpoint never holds the others back.",
+    doc: "Concurrent deliveries per worker process.",
     parse: (v) => parseInteger(v, 1, 100_000),
   },
   maxInFlightPerEndpoint: {

@@ -100,7 +100,6 @@ export class Dispatcher {
   #lastClaimStartedAt = Number.NEGATIVE_INFINITY;
   /** When stopping, the time after which unwritable completions are given up. */
   #giveUpAt = Number.POSITIVE_INFINITY;
-  readonly #leaseAhead: number;
   #running = false;
   #loop: Promise<void> | undefined;
   #wake: (() => void) | undefined;
@@ -114,8 +113,7 @@ export class Dispatcher {
     this.#queue = deps.queue ?? directQueue(deps.adapter);
     const { config, adapter, log } = deps;
     this.#me = { id: `wrk_${randomBytes(10).toString("hex")}`, host: os.hostname(), pid: process.pid };
-    this.#leaseAhead = LEASE_AHEAD[adapter.name];
-    this.#lanes = new Lanes(config.maxInFlightPerEndpoint, this.#leaseAhead);
+    this.#lanes = new Lanes(config.maxInFlightPerEndpoint, LEASE_AHEAD[adapter.name]);
     this.#failures = new FailureLog(log, config.failureLogInterval);
     this.#options = new WebhookOptions(deps.keyBox, config.retrySchedule);
     this.#book = new HealthBook({
@@ -239,15 +237,9 @@ export class Dispatcher {
     }
   }
 
-  /**
-   * Free slots of this worker. MAX_IN_FLIGHT bounds the requests it has open, and what waits in
-   * its lanes, leased ahead, is bounded by LEASE_AHEAD times that: counted against the requests, a
-   * slow endpoint's lane would keep every other endpoint below its cap.
-   */
+  /** Free slots of this worker: what it sends and what waits in its lanes both count. */
   #free(): number {
-    const { maxInFlight } = this.#deps.config;
-    const sending = this.#sending.size;
-    return Math.min(maxInFlight - sending, this.#leaseAhead * maxInFlight - sending - this.#lanes.ready);
+    return this.#deps.config.maxInFlight - this.#sending.size - this.#lanes.ready;
   }
 
   /**

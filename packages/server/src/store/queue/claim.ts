@@ -55,17 +55,16 @@ const CANDIDATES = 200;
  * ahead what it does not send yet, and claims again once half of that has
  * gone (delivery/lanes.ts). Twice the cap made a busy endpoint's claims carry
  * about 9 deliveries each (702 claims for a backlog of 6 200); eight times,
- * about 35 (176 claims), each costing about the same. Sixteen times: on
- * SQLite the dispatcher thread's claim goes through the main thread and waits
- * for the completion write before it; measured while those writes still waited
- * for their fsync (8–9 ms a claim during a drain), that was longer than half of
- * eight times the cap lasted at 3.5k deliveries/s (6 % of freed slots found
- * their lane empty), and sixteen times made that 0.5–1 % and the claims
- * 164 → 100. On PostgreSQL a statement's fixed cost dominates a claim's and a
- * completion's: sixteen times (claims of about 60 instead of 38 in a drain) cut
- * PostgreSQL's CPU per delivery by about a tenth (seven alternating pairs of
- * drains, 2026-12-07). What waits leased ahead does not count against a
- * worker's MAX_IN_FLIGHT, only against LEASE_AHEAD times it (dispatcher.ts).
+ * about 35 (176 claims), each costing about the same. SQLite leases further
+ * ahead: the embedded dispatcher thread's claim goes through the main thread
+ * and waits for the completion write before it. Measured while those writes
+ * still waited for their fsync (8–9 ms a claim during a drain), that was
+ * longer than half of eight times the cap lasted at 3.5k deliveries/s (6 % of
+ * freed slots found their lane empty); sixteen times made that 0.5–1 % and
+ * the claims 164 → 100. On PostgreSQL a claim or a completion costs the
+ * database about the same whatever it carries: sixteen times (claims of about
+ * 60 instead of 38 in a drain) cut PostgreSQL's CPU per delivery by about a
+ * tenth (seven alternating pairs of drains, 2026-12-07).
  */
 export const LEASE_AHEAD: Readonly<Record<DialectAdapter["name"], number>> = { sqlite: 16, postgres: 16 };
 
