@@ -61,12 +61,14 @@ const CANDIDATES = 200;
  * still waited for their fsync (8–9 ms a claim during a drain), that was
  * longer than half of eight times the cap lasted at 3.5k deliveries/s (6 % of
  * freed slots found their lane empty); sixteen times made that 0.5–1 % and
- * the claims 164 → 100. On PostgreSQL a claim or a completion costs the
- * database about the same whatever it carries: sixteen times (claims of about
- * 60 instead of 38 in a drain) cut PostgreSQL's CPU per delivery by about a
- * tenth (seven alternating pairs of drains, 2026-12-07).
+ * the claims 164 → 100. On PostgreSQL sixteen times (claims of about 60
+ * instead of 38 in a drain) cut the database's CPU per delivery by about a
+ * tenth, but what waits leased ahead counts against the worker's MAX_IN_FLIGHT
+ * (dispatcher.ts), so two busy endpoints would fill a worker's 256 and keep a
+ * third below its cap, where eight times takes four: left at eight until the
+ * lookahead yields to other endpoints (docs/benchmarks-history.md, 2026-12-07).
  */
-export const LEASE_AHEAD: Readonly<Record<DialectAdapter["name"], number>> = { sqlite: 16, postgres: 16 };
+export const LEASE_AHEAD: Readonly<Record<DialectAdapter["name"], number>> = { sqlite: 16, postgres: 8 };
 
 /** Its cap (its own max_in_flight, never above the server's), as SQL over a subscription row `s`. */
 const capOf = (cap: number, min: "min" | "least") => `${min}(coalesce(s.max_in_flight, ${cap}), ${cap})`;
@@ -164,8 +166,9 @@ const WEBHOOK_SETTINGS = `
  * requests a claim. That costs the 200 webhooks' claim of 100 about 4 ms (10.6
  * against 6.5 ms, twelve claims each way); the LIMIT stays a constant (SQLite
  * allows no outer column there), each subscription's own cap applied with its
- * free slots after. Never more than the claim's limit: with a server cap of
- * 100, every candidate listing its cap would sort 20 000 rows again. The batch
+ * free slots after. The floor is never more than the claim's limit, so caps
+ * above it list no more than it; caps near the claim's limit (100) would still
+ * have 200 backlogged candidates list up to 20 000 rows (left). The batch
  * LIMIT is cast: better-sqlite3 binds a JavaScript number as a REAL, and a REAL
  * limit over the window made the statement 4 × slower (295 → 76 µs with 6 000
  * due).
@@ -227,7 +230,8 @@ CROSS JOIN subscription s INDEXED BY ${SUBSCRIPTION_BY_ID} ON s.id = j.value`;
  * free cost 180 µs of PostgreSQL CPU per delivery against 163 (bench/queue-micro.mjs --postgres). So a
  * candidate gives at most its share of the limit (rounded up), or its cap (at most the limit) when that
  * is more: candidates that give less than their share (their due deliveries held back by ordering) leave
- * the claim short, but never leave a busy endpoint's requests below its cap.
+ * the claim short, but never leave a busy endpoint's requests below its cap. Caps near the limit make
+ * every candidate lock that many rows again (left).
  */
 const postgresClaim = perLimit((cap) => {
   const allowance = `${LEASE_AHEAD.postgres} * ${capOf(cap, "least")}`;
