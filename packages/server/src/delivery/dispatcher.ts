@@ -12,7 +12,8 @@
  * - Lease ahead: one worker sends an endpoint's deliveries at a time (SQLite
  *   has one dispatcher; on PostgreSQL the subscription's `sender`, see
  *   store/queue/claim.ts), so it keeps the endpoint's cap in memory and a
- *   claim may lease up to LEASE_AHEAD times the cap; the extra wait in its
+ *   claim may lease up to LEASE_AHEAD times the cap (less as more endpoints
+ *   have lanes here, to leave room in this worker's budget); the extra wait in its
  *   lane (lanes.ts) and go as its responses end, so a busy endpoint's slots
  *   never wait for a claim, and claims are few and large. A failure or the
  *   breaker opening sends the waiting ones back unsent.
@@ -237,6 +238,18 @@ export class Dispatcher {
     }
   }
 
+  /**
+   * How many times its cap an endpoint may lease ahead: LEASE_AHEAD at most, less as more endpoints
+   * have lanes here, so that what they lease ahead, which counts against this worker's free slots,
+   * leaves room for one more endpoint's cap. Without it two busy endpoints with 16 times a cap of 10
+   * filled a worker's 256 and kept a third below its cap.
+   */
+  #leaseAhead(): number {
+    const { maxInFlight, maxInFlightPerEndpoint } = this.#deps.config;
+    const share = Math.floor(maxInFlight / (maxInFlightPerEndpoint * (this.#lanes.active + 1)));
+    return Math.max(1, Math.min(LEASE_AHEAD[this.#deps.adapter.name], share));
+  }
+
   /** Free slots of this worker: what it sends and what waits in its lanes both count. */
   #free(): number {
     return this.#deps.config.maxInFlight - this.#sending.size - this.#lanes.ready;
@@ -256,6 +269,8 @@ export class Dispatcher {
   async #claim(limit: number): Promise<ClaimedDelivery[]> {
     const { config } = this.#deps;
     this.#lastClaimStartedAt = performance.now();
+    const leaseAhead = this.#leaseAhead();
+    this.#lanes.leaseAhead = leaseAhead;
     const { claimed } = await this.#inTurn(() =>
       this.#queue.claim({
         limit,
@@ -263,6 +278,7 @@ export class Dispatcher {
         leaseMs: config.lease,
         workerId: this.#me.id,
         credit: new Map(this.#credit),
+        leaseAhead,
       }),
     );
     this.#deps.metrics?.claimed(claimed.length);

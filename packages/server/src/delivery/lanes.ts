@@ -32,7 +32,7 @@ const IDLE_BUCKETS = 1_000;
 
 export class Lanes {
   readonly #serverCap: number;
-  readonly #leaseAhead: number;
+  #leaseAhead: number;
   readonly #lanes = new Map<string, Lane>();
   /** Outlive their lanes: a lane emptied and refilled a moment later must not start with a full bucket. */
   readonly #buckets = new Map<string, Bucket>();
@@ -40,7 +40,8 @@ export class Lanes {
 
   /**
    * `serverCap`: CAREHOOKS_MAX_IN_FLIGHT_PER_ENDPOINT, the cap of a subscription that sets none lower.
-   * `leaseAhead`: how many times its cap a claim leases (store/queue/claim.ts, LEASE_AHEAD).
+   * `leaseAhead`: how many times its cap a claim leases (store/queue/claim.ts, LEASE_AHEAD; the
+   * dispatcher lowers it as more lanes share its budget).
    */
   constructor(serverCap: number, leaseAhead: number) {
     this.#serverCap = serverCap;
@@ -50,6 +51,16 @@ export class Lanes {
   /** Deliveries leased and waiting, over every subscription. */
   get ready(): number {
     return this.#ready;
+  }
+
+  /** Subscriptions with deliveries being sent or waiting here. */
+  get active(): number {
+    return this.#lanes.size;
+  }
+
+  /** How many times its cap the claims now lease (the dispatcher lowers it as more lanes share its budget). */
+  set leaseAhead(times: number) {
+    this.#leaseAhead = times;
   }
 
   /** A claimed delivery joins its subscription's lane, behind those already waiting. */

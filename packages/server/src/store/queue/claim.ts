@@ -63,12 +63,11 @@ const CANDIDATES = 200;
  * freed slots found their lane empty); sixteen times made that 0.5–1 % and
  * the claims 164 → 100. On PostgreSQL sixteen times (claims of about 60
  * instead of 38 in a drain) cut the database's CPU per delivery by about a
- * tenth, but what waits leased ahead counts against the worker's MAX_IN_FLIGHT
- * (dispatcher.ts), so two busy endpoints would fill a worker's 256 and keep a
- * third below its cap, where eight times takes four: left at eight until the
- * lookahead yields to other endpoints (docs/benchmarks-history.md, 2026-12-07).
+ * tenth. This is the most: what waits leased ahead counts against the worker's
+ * MAX_IN_FLIGHT, so the dispatcher asks for less as more endpoints have lanes
+ * there (ClaimLimits.leaseAhead), leaving room for one more.
  */
-export const LEASE_AHEAD: Readonly<Record<DialectAdapter["name"], number>> = { sqlite: 16, postgres: 8 };
+export const LEASE_AHEAD: Readonly<Record<DialectAdapter["name"], number>> = { sqlite: 16, postgres: 16 };
 
 /** Its cap (its own max_in_flight, never above the server's), as SQL over a subscription row `s`. */
 const capOf = (cap: number, min: "min" | "least") => `${min}(coalesce(s.max_in_flight, ${cap}), ${cap})`;
@@ -92,6 +91,11 @@ export interface ClaimLimits {
   readonly perEndpoint: number;
   readonly leaseMs: number;
   readonly workerId: string;
+  /**
+   * How many times its cap a subscription may have leased at once (its allowance), from 1 to the
+   * dialect's LEASE_AHEAD, which is the default.
+   */
+  readonly leaseAhead?: number;
   /**
    * Deliveries (id → lease token) whose response ended here but whose outcome
    * is not written yet. Only those still in flight under that lease count: a
@@ -185,7 +189,7 @@ WITH credit(id, n) AS (
   GROUP BY d.subscription_id
 ),
 counted AS (
-  SELECT s.id, s.state, s.probe_at, s.ordering, ${capOf(cap, "min")} AS cap, ${LEASE_AHEAD.sqlite} * ${capOf(cap, "min")} AS allowance,
+  SELECT s.id, s.state, s.probe_at, s.ordering, ${capOf(cap, "min")} AS cap, CAST(@ahead AS INTEGER) * ${capOf(cap, "min")} AS allowance,
     (SELECT count(*) FROM delivery f WHERE f.subscription_id = s.id AND f.status = 'in_flight') AS busy,
     (SELECT min(p.next_attempt_at) FROM delivery p WHERE p.subscription_id = s.id AND p.status = 'pending') AS due
   FROM subscription s
@@ -224,7 +228,8 @@ FROM json_each(@ids) j
 CROSS JOIN subscription s INDEXED BY ${SUBSCRIPTION_BY_ID} ON s.id = j.value`;
 
 /**
- * PostgreSQL: $1 token, $2 lease ms, $3 worker, $4 credited delivery ids, $5 their lease tokens, $6 limit.
+ * PostgreSQL: $1 token, $2 lease ms, $3 worker, $4 credited delivery ids, $5 their lease tokens, $6 limit,
+ * $7 lease ahead.
  * FOR UPDATE locks every row a candidate's lateral returns, chosen or not: with each giving all its free
  * slots, a claim of 100 over ten busy webhooks locked 800 rows, and claims of 40 from one webhook with 80
  * free cost 180 µs of PostgreSQL CPU per delivery against 163 (bench/queue-micro.mjs --postgres). So a
@@ -234,7 +239,7 @@ CROSS JOIN subscription s INDEXED BY ${SUBSCRIPTION_BY_ID} ON s.id = j.value`;
  * every candidate lock that many rows again (left).
  */
 const postgresClaim = perLimit((cap) => {
-  const allowance = `${LEASE_AHEAD.postgres} * ${capOf(cap, "least")}`;
+  const allowance = `($7::int * ${capOf(cap, "least")})`;
   return `
 WITH clock AS MATERIALIZED (SELECT (extract(epoch from statement_timestamp()) * 1000)::bigint AS now),
 credit AS (
@@ -289,6 +294,8 @@ export async function claimBatch(adapter: DialectAdapter, limits: ClaimLimits): 
   if (limits.limit <= 0) return { claimed: [] };
   const token = randomBytes(16).toString("hex");
   const credit = [...(limits.credit ?? new Map<string, string>())];
+  const most = LEASE_AHEAD[adapter.name];
+  const ahead = Math.max(1, Math.min(most, Math.floor(limits.leaseAhead ?? most)));
   if (adapter.name === "postgres") {
     const cap = limits.perEndpoint;
     const rows = await statementRows<PostgresClaimed>(adapter, `carehooks_claim_${cap}`, postgresClaim(cap), [
@@ -298,6 +305,7 @@ export async function claimBatch(adapter: DialectAdapter, limits: ClaimLimits): 
       credit.map(([id]) => id),
       credit.map(([, token]) => token),
       limits.limit,
+      ahead,
     ]);
     return { claimed: webhooksShared(rows) };
   }
@@ -312,6 +320,7 @@ export async function claimBatch(adapter: DialectAdapter, limits: ClaimLimits): 
       now,
       credit: JSON.stringify(credit),
       limit: limits.limit,
+      ahead,
     });
     if (leased.length === 0) return { claimed: [] };
     const ids = JSON.stringify([...new Set(leased.map((row) => row.subscription_id))]);
