@@ -241,8 +241,10 @@ export class Dispatcher {
   /**
    * How many times its cap an endpoint may lease ahead: LEASE_AHEAD at most, less as more endpoints
    * have lanes here, so that what they lease ahead, which counts against this worker's free slots,
-   * leaves room for one more endpoint's cap. Without it two busy endpoints with 16 times a cap of 10
-   * filled a worker's 256 and kept a third below its cap.
+   * tends to leave room for one more endpoint's cap. With a fixed 16, two busy endpoints with a cap
+   * of 10 filled a worker's 256 and kept a third below its cap. It is a tendency, not a promise:
+   * what an endpoint leased under a larger lookahead is not given back, it drains as it is sent, and
+   * every lane counts alike, whatever it holds.
    */
   #leaseAhead(): number {
     const { maxInFlight, maxInFlightPerEndpoint } = this.#deps.config;
@@ -356,7 +358,7 @@ export class Dispatcher {
       .then((succeeded) => {
         this.#sending.delete(attempt);
         this.#next(delivery.subscription_id, succeeded);
-        // Claim more once a lane has used up half of what it leased ahead.
+        // Claim more once a lane has used up half of what the lookahead lets it lease ahead.
         if (this.#more && this.#running && this.#lanes.low(delivery.subscription_id)) this.#signal(REFILL_COALESCE_MS);
       });
     this.#sending.add(attempt);

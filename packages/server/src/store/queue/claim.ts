@@ -20,8 +20,8 @@
  * - cap: requests open to one subscription at once, its max_in_flight or the
  *   server's MAX_IN_FLIGHT_PER_ENDPOINT, whichever is lower.
  * - allowance: how many of a subscription's deliveries may be leased at once,
- *   LEASE_AHEAD times its cap: what its sender sends and what waits in its
- *   lane (delivery/lanes.ts). Each claim's statements cost about the same
+ *   the claim's lookahead (at most LEASE_AHEAD) times its cap: what its sender
+ *   sends and what waits in its lane (delivery/lanes.ts). Each claim's statements cost about the same
  *   whatever they lease, so a busy endpoint is served by few large claims.
  * - ordering: a `per_resource` subscription's delivery is due only when no
  *   earlier one of the same resource is open (IN_ORDER).
@@ -51,7 +51,7 @@ import { perLimit, rowsOf, sqliteQueue, statementRows } from "./raw.js";
 const CANDIDATES = 200;
 
 /**
- * A subscription's allowance is this many times its cap: its sender leases
+ * A subscription's allowance is at most this many times its cap: its sender leases
  * ahead what it does not send yet, and claims again once half of that has
  * gone (delivery/lanes.ts). Twice the cap made a busy endpoint's claims carry
  * about 9 deliveries each (702 claims for a backlog of 6 200); eight times,
@@ -65,7 +65,7 @@ const CANDIDATES = 200;
  * instead of 38 in a drain) cut the database's CPU per delivery by about a
  * tenth. This is the most: what waits leased ahead counts against the worker's
  * MAX_IN_FLIGHT, so the dispatcher asks for less as more endpoints have lanes
- * there (ClaimLimits.leaseAhead), leaving room for one more.
+ * there (ClaimLimits.leaseAhead), to leave room for others as they come.
  */
 export const LEASE_AHEAD: Readonly<Record<DialectAdapter["name"], number>> = { sqlite: 16, postgres: 16 };
 
@@ -295,7 +295,8 @@ export async function claimBatch(adapter: DialectAdapter, limits: ClaimLimits): 
   const token = randomBytes(16).toString("hex");
   const credit = [...(limits.credit ?? new Map<string, string>())];
   const most = LEASE_AHEAD[adapter.name];
-  const ahead = Math.max(1, Math.min(most, Math.floor(limits.leaseAhead ?? most)));
+  const asked = Math.floor(limits.leaseAhead ?? most);
+  const ahead = Number.isFinite(asked) ? Math.max(1, Math.min(most, asked)) : most;
   if (adapter.name === "postgres") {
     const cap = limits.perEndpoint;
     const rows = await statementRows<PostgresClaimed>(adapter, `carehooks_claim_${cap}`, postgresClaim(cap), [
