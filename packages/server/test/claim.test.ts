@@ -146,6 +146,27 @@ describe.each(dialects())("claiming on %s", (dialect) => {
     expect(claimed).toHaveLength(ownCap);
   });
 
+  it("leases each webhook the lookahead it is asked for, and nothing more once it holds that much", async () => {
+    const tenant = await h.tenant();
+    const now = Date.now();
+    const busy = await subscriptionWithDue(tenant.businessId, "active", null, now - 30_000);
+    for (let i = 0; i < 24; i++)
+      await pendingDelivery(tenant.businessId, busy.id, now - 20_000, { resourceId: `apt_${i}` });
+    const leased = async (leaseAhead: number) =>
+      (await claimBatch(h.ctx.adapter, { ...limits, leaseAhead })).claimed.filter((d) => d.subscription_id === busy.id)
+        .length;
+    expect(await leased(2)).toBe(2 * limits.perEndpoint);
+    // Holding more than a smaller lookahead allows: nothing, and no error.
+    expect(await leased(1)).toBe(0);
+    expect(await leased(3)).toBe(limits.perEndpoint);
+    await h.ctx.db
+      .updateTable("delivery")
+      .set({ status: "cancelled" })
+      .where("business_id", "=", tenant.businessId)
+      .where("status", "=", "pending")
+      .execute();
+  });
+
   // Registered for the dialect it concerns only (PostgreSQL keeps the count; SQLite counts rows).
   if (dialect === "postgres")
     it("sets right an in-flight count that disagrees with the deliveries, freeing an endpoint it held back", async () => {
