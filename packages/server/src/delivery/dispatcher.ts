@@ -41,7 +41,13 @@ import { requestHeaders } from "../domain/request-headers.js";
 import type { DeliveryMetrics } from "../ops/delivery-metrics.js";
 import type { DialectAdapter } from "../store/dialect/adapter.js";
 import { deliveriesExhausted } from "../store/operational-events.js";
-import { type ClaimedDelivery, type ClaimedWebhook, LEASE_AHEAD, nextDueIn } from "../store/queue/claim.js";
+import {
+  type ClaimedDelivery,
+  type ClaimedWebhook,
+  LEASE_AHEAD,
+  leaseAheadFor,
+  nextDueIn,
+} from "../store/queue/claim.js";
 import type { Completion, CompletionResult } from "../store/queue/complete.js";
 import { type DeliveryQueue, directQueue } from "../store/queue/delivery-queue.js";
 import { writeHealth } from "../store/queue/health.js";
@@ -248,8 +254,7 @@ export class Dispatcher {
    */
   #leaseAhead(): number {
     const { maxInFlight, maxInFlightPerEndpoint } = this.#deps.config;
-    const share = Math.floor(maxInFlight / (maxInFlightPerEndpoint * (this.#lanes.active + 1)));
-    return Math.max(1, Math.min(LEASE_AHEAD[this.#deps.adapter.name], share));
+    return leaseAheadFor(this.#deps.adapter.name, maxInFlight / (maxInFlightPerEndpoint * (this.#lanes.active + 1)));
   }
 
   /** Free slots of this worker: what it sends and what waits in its lanes both count. */

@@ -69,6 +69,13 @@ const CANDIDATES = 200;
  */
 export const LEASE_AHEAD: Readonly<Record<DialectAdapter["name"], number>> = { sqlite: 16, postgres: 16 };
 
+/** The lookahead a claim on `dialect` uses when asked for `asked` (whole, from 1 to LEASE_AHEAD; LEASE_AHEAD when not a number). */
+export function leaseAheadFor(dialect: DialectAdapter["name"], asked?: number): number {
+  const most = LEASE_AHEAD[dialect];
+  const whole = Math.floor(asked ?? most);
+  return Number.isFinite(whole) ? Math.max(1, Math.min(most, whole)) : most;
+}
+
 /** Its cap (its own max_in_flight, never above the server's), as SQL over a subscription row `s`. */
 const capOf = (cap: number, min: "min" | "least") => `${min}(coalesce(s.max_in_flight, ${cap}), ${cap})`;
 
@@ -294,9 +301,7 @@ export async function claimBatch(adapter: DialectAdapter, limits: ClaimLimits): 
   if (limits.limit <= 0) return { claimed: [] };
   const token = randomBytes(16).toString("hex");
   const credit = [...(limits.credit ?? new Map<string, string>())];
-  const most = LEASE_AHEAD[adapter.name];
-  const asked = Math.floor(limits.leaseAhead ?? most);
-  const ahead = Number.isFinite(asked) ? Math.max(1, Math.min(most, asked)) : most;
+  const ahead = leaseAheadFor(adapter.name, limits.leaseAhead);
   if (adapter.name === "postgres") {
     const cap = limits.perEndpoint;
     const rows = await statementRows<PostgresClaimed>(adapter, `carehooks_claim_${cap}`, postgresClaim(cap), [
