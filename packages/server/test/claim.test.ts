@@ -101,6 +101,16 @@ describe.each(dialects())("claiming on %s", (dialect) => {
     return deliveryId;
   }
 
+  /** Cancels a business's pending deliveries: what a test leaves due is not for the tests after it. */
+  async function cancelPending(businessId: string): Promise<void> {
+    await h.ctx.db
+      .updateTable("delivery")
+      .set({ status: "cancelled" })
+      .where("business_id", "=", businessId)
+      .where("status", "=", "pending")
+      .execute();
+  }
+
   it("is not starved by hundreds of subscriptions that cannot take work", async () => {
     const tenant = await h.tenant();
     const now = Date.now();
@@ -135,13 +145,7 @@ describe.each(dialects())("claiming on %s", (dialect) => {
     for (let i = 0; i < 11; i++)
       await pendingDelivery(tenant.businessId, busy.id, now - 20_000, { resourceId: `apt_${i}` });
     const { claimed } = await claimBatch(h.ctx.adapter, { ...limits, limit: 10 });
-    // What is left due is not for the tests after this one.
-    await h.ctx.db
-      .updateTable("delivery")
-      .set({ status: "cancelled" })
-      .where("business_id", "=", tenant.businessId)
-      .where("status", "=", "pending")
-      .execute();
+    await cancelPending(tenant.businessId);
     expect(claimed.every((d) => d.subscription_id === busy.id)).toBe(true);
     expect(claimed).toHaveLength(ownCap);
   });
@@ -159,12 +163,7 @@ describe.each(dialects())("claiming on %s", (dialect) => {
     // Holding more than a smaller lookahead allows: nothing, and no error.
     expect(await leased(1)).toBe(0);
     expect(await leased(3)).toBe(limits.perEndpoint);
-    await h.ctx.db
-      .updateTable("delivery")
-      .set({ status: "cancelled" })
-      .where("business_id", "=", tenant.businessId)
-      .where("status", "=", "pending")
-      .execute();
+    await cancelPending(tenant.businessId);
   });
 
   // Registered for the dialect it concerns only (PostgreSQL keeps the count; SQLite counts rows).
