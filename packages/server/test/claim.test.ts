@@ -8,6 +8,7 @@ import { succeeded } from "./support/completions.js";
 import { dialects } from "./support/databases.js";
 import { booking } from "./support/fixtures.js";
 import { type Harness, startHarness } from "./support/harness.js";
+import { cancelPending, pendingDelivery, subscriptionWithDue } from "./support/queue-rows.js";
 
 describe.each(dialects())("claiming on %s", (dialect) => {
   let h: Harness;
@@ -19,104 +20,12 @@ describe.each(dialects())("claiming on %s", (dialect) => {
   });
   afterAll(async () => h?.close());
 
-  /** A subscription with one due delivery, written straight into the tables. */
-  async function subscriptionWithDue(
-    businessId: string,
-    state: "active" | "degraded",
-    probeAt: number | null,
-    dueAt: number,
-  ) {
-    const now = Date.now();
-    const id = newId("subscription");
-    await h.ctx.db
-      .insertInto("subscription")
-      .values({
-        id,
-        business_id: businessId,
-        endpoint: `https://${id.toLowerCase()}.example.com/`,
-        endpoint_key: `https://${id.toLowerCase()}.example.com/`,
-        event_names: '["appointment.created"]',
-        protocol: "https",
-        signing_key: null,
-        previous_signing_key: null,
-        previous_key_expires_at: null,
-        state,
-        state_reason: null,
-        state_changed_at: now,
-        failing_since: null,
-        probe_at: probeAt,
-        client_id: "cli_x",
-        created_by: "cli_x",
-        updated_by: "cli_x",
-        created_at: now,
-        updated_at: now,
-        deleted_at: null,
-      })
-      .execute();
-    const deliveryId = await pendingDelivery(businessId, id, dueAt);
-    return { id, deliveryId };
-  }
-
-  /**
-   * A pending delivery to a subscription, due at `dueAt`, of a new event of appointment `resourceId`;
-   * `deliveryId` names it (ids sort by time, so one made earlier sorts before).
-   */
-  async function pendingDelivery(
-    businessId: string,
-    subscriptionId: string,
-    dueAt: number,
-    { resourceId = "apt_x", deliveryId = newId("delivery"), ordered = false } = {},
-  ): Promise<string> {
-    const eventId = newId("event");
-    await h.ctx.db
-      .insertInto("event")
-      .values({
-        id: eventId,
-        business_id: businessId,
-        name: "appointment.created",
-        resource_type: "appointment",
-        resource_id: resourceId,
-        payload: "{}",
-        created_at: Math.min(dueAt, Date.now()),
-      })
-      .execute();
-    await h.ctx.db
-      .insertInto("delivery")
-      .values({
-        id: deliveryId,
-        event_id: eventId,
-        subscription_id: subscriptionId,
-        business_id: businessId,
-        event_name: "appointment.created",
-        resource_key: ordered ? `appointment:${resourceId}` : null,
-        next_attempt_at: dueAt,
-        lease_token: null,
-        lease_expires_at: null,
-        last_status_code: null,
-        last_error: null,
-        created_at: dueAt,
-        updated_at: dueAt,
-      })
-      .execute();
-    return deliveryId;
-  }
-
-  /** Cancels a business's pending deliveries: what a test leaves due is not for the tests after it. */
-  async function cancelPending(businessId: string): Promise<void> {
-    await h.ctx.db
-      .updateTable("delivery")
-      .set({ status: "cancelled" })
-      .where("business_id", "=", businessId)
-      .where("status", "=", "pending")
-      .execute();
-  }
-
   it("is not starved by hundreds of subscriptions that cannot take work", async () => {
     const tenant = await h.tenant();
     const now = Date.now();
     for (let i = 0; i < 210; i++)
-      await subscriptionWithDue(tenant.businessId, "degraded", now + 3_600_000, now - 60_000);
-    const healthy = await subscriptionWithDue(tenant.businessId, "active", null, now - 1000);
+      await subscriptionWithDue(h.ctx.db, tenant.businessId, "degraded", now + 3_600_000, now - 60_000);
+    const healthy = await subscriptionWithDue(h.ctx.db, tenant.businessId, "active", null, now - 1000);
     const { claimed } = await claimBatch(h.ctx.adapter, { ...limits, limit: 10 });
     expect(claimed.map((d) => d.id)).toEqual([healthy.deliveryId]);
   });
@@ -128,24 +37,27 @@ describe.each(dialects())("claiming on %s", (dialect) => {
     // each is a candidate (free slots, something due) that gives nothing.
     for (let i = 0; i < 9; i++) {
       const earlierId = newId("delivery");
-      const held = await subscriptionWithDue(tenant.businessId, "active", null, now - 60_000);
+      const held = await subscriptionWithDue(h.ctx.db, tenant.businessId, "active", null, now - 60_000);
       await h.ctx.db.updateTable("subscription").set({ ordering: "per_resource" }).where("id", "=", held.id).execute();
       await h.ctx.db
         .updateTable("delivery")
         .set({ resource_key: "appointment:apt_x" })
         .where("id", "=", held.deliveryId)
         .execute();
-      await pendingDelivery(tenant.businessId, held.id, now + 3_600_000, { deliveryId: earlierId, ordered: true });
+      await pendingDelivery(h.ctx.db, tenant.businessId, held.id, now + 3_600_000, {
+        deliveryId: earlierId,
+        ordered: true,
+      });
     }
     // One webhook with a backlog and a cap of its own below the server's: ten candidates share a claim of
     // ten, one each, but it may have its cap.
-    const busy = await subscriptionWithDue(tenant.businessId, "active", null, now - 30_000);
+    const busy = await subscriptionWithDue(h.ctx.db, tenant.businessId, "active", null, now - 30_000);
     const ownCap = limits.perEndpoint - 1;
     await h.ctx.db.updateTable("subscription").set({ max_in_flight: ownCap }).where("id", "=", busy.id).execute();
     for (let i = 0; i < 11; i++)
-      await pendingDelivery(tenant.businessId, busy.id, now - 20_000, { resourceId: `apt_${i}` });
+      await pendingDelivery(h.ctx.db, tenant.businessId, busy.id, now - 20_000, { resourceId: `apt_${i}` });
     const { claimed } = await claimBatch(h.ctx.adapter, { ...limits, limit: 10 });
-    await cancelPending(tenant.businessId);
+    await cancelPending(h.ctx.db, tenant.businessId);
     expect(claimed.every((d) => d.subscription_id === busy.id)).toBe(true);
     expect(claimed).toHaveLength(ownCap);
   });
@@ -153,9 +65,9 @@ describe.each(dialects())("claiming on %s", (dialect) => {
   it("leases each webhook the lookahead it is asked for, and nothing more once it holds that much", async () => {
     const tenant = await h.tenant();
     const now = Date.now();
-    const busy = await subscriptionWithDue(tenant.businessId, "active", null, now - 30_000);
+    const busy = await subscriptionWithDue(h.ctx.db, tenant.businessId, "active", null, now - 30_000);
     for (let i = 0; i < 24; i++)
-      await pendingDelivery(tenant.businessId, busy.id, now - 20_000, { resourceId: `apt_${i}` });
+      await pendingDelivery(h.ctx.db, tenant.businessId, busy.id, now - 20_000, { resourceId: `apt_${i}` });
     const leased = async (leaseAhead: number) =>
       (await claimBatch(h.ctx.adapter, { ...limits, leaseAhead })).claimed.filter((d) => d.subscription_id === busy.id)
         .length;
@@ -163,7 +75,7 @@ describe.each(dialects())("claiming on %s", (dialect) => {
     // Holding more than a smaller lookahead allows: nothing, and no error.
     expect(await leased(1)).toBe(0);
     expect(await leased(3)).toBe(limits.perEndpoint);
-    await cancelPending(tenant.businessId);
+    await cancelPending(h.ctx.db, tenant.businessId);
   });
 
   // Registered for the dialect it concerns only (PostgreSQL keeps the count; SQLite counts rows).
@@ -171,10 +83,10 @@ describe.each(dialects())("claiming on %s", (dialect) => {
     it("sets right an in-flight count that disagrees with the deliveries, freeing an endpoint it held back", async () => {
       const tenant = await h.tenant();
       const now = Date.now();
-      const sending = await subscriptionWithDue(tenant.businessId, "active", null, now - 2000);
+      const sending = await subscriptionWithDue(h.ctx.db, tenant.businessId, "active", null, now - 2000);
       const held = (await claimBatch(h.ctx.adapter, limits)).claimed.filter((d) => d.id === sending.deliveryId);
       expect(held).toHaveLength(1);
-      const stuck = await subscriptionWithDue(tenant.businessId, "active", null, now - 1000);
+      const stuck = await subscriptionWithDue(h.ctx.db, tenant.businessId, "active", null, now - 1000);
       // A hand edit (or triggers off during a restore): one count too high, one far above the allowance.
       const drift = (id: string, n: number) =>
         h.ctx.db
@@ -250,7 +162,7 @@ describe.each(dialects())("claiming on %s", (dialect) => {
     const tenant = await h.tenant();
     const now = Date.now();
     const due = await Promise.all(
-      [1, 2, 3].map(() => subscriptionWithDue(tenant.businessId, "active", null, now - 1000)),
+      [1, 2, 3].map(() => subscriptionWithDue(h.ctx.db, tenant.businessId, "active", null, now - 1000)),
     );
     const ids = new Set(due.map((d) => d.deliveryId));
     const held = (await claimBatch(h.ctx.adapter, limits)).claimed.filter((d) => ids.has(d.id));
@@ -407,8 +319,8 @@ describe.each(dialects())("claiming on %s", (dialect) => {
   it("record a late attempt but change nothing once its lease was taken over (fencing)", async () => {
     const tenant = await h.tenant();
     const now = Date.now();
-    const a = await subscriptionWithDue(tenant.businessId, "active", null, now - 1000);
-    const b = await subscriptionWithDue(tenant.businessId, "active", null, now - 1000);
+    const a = await subscriptionWithDue(h.ctx.db, tenant.businessId, "active", null, now - 1000);
+    const b = await subscriptionWithDue(h.ctx.db, tenant.businessId, "active", null, now - 1000);
     const mine = (claimed: ClaimedDelivery[]) =>
       claimed.filter((d) => d.id === a.deliveryId || d.id === b.deliveryId).sort((x, y) => (x.id < y.id ? -1 : 1));
     const first = mine((await claimBatch(h.ctx.adapter, limits)).claimed);
@@ -461,7 +373,7 @@ describe.each(dialects())("claiming on %s", (dialect) => {
 
   it("schedule a retry on the database's clock, whatever the worker's clock says", async () => {
     const tenant = await h.tenant();
-    const due = await subscriptionWithDue(tenant.businessId, "active", null, Date.now() - 1000);
+    const due = await subscriptionWithDue(h.ctx.db, tenant.businessId, "active", null, Date.now() - 1000);
     const claimed = (await claimBatch(h.ctx.adapter, limits)).claimed.find((d) => d.id === due.deliveryId);
     if (!claimed) throw new Error("the delivery was not claimed");
     // This worker's clock runs an hour fast: it decided "retry in 30 s" at what it thinks is now.
