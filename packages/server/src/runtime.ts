@@ -147,7 +147,7 @@ export async function createContext(
     caches: createCaches(adapter, config),
     metrics: new Metrics(
       async (gauge) => {
-        const lag = await queueLag(adapter.db, Date.now());
+        const lag = await queueLag(adapter, Date.now());
         gauge.set({ state: "pending" }, lag.pending);
         gauge.set({ state: "in_flight" }, lag.inFlight);
         gauge.set({ state: "oldest_due_seconds" }, lag.oldestDueMs / 1000);

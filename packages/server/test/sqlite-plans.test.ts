@@ -14,7 +14,7 @@ import BetterSqlite3 from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { firstIdAt } from "../src/domain/ids.js";
 import { eventsSince } from "../src/store/events.js";
-import { claimBatch } from "../src/store/queue/claim.js";
+import { claimBatch, nextDueIn } from "../src/store/queue/claim.js";
 import { type Completion, completeBatch } from "../src/store/queue/complete.js";
 import { beat, releaseLeases } from "../src/store/queue/workers.js";
 import { DELIVERY_BY_ID, EVENT_BY_ID, SUBSCRIPTION_BY_ID } from "../src/store/sqlite-keys.js";
@@ -222,6 +222,76 @@ describe("the queue's depth on /readyz and /metrics", () => {
             expect.stringMatching(/INDEX delivery_leased_(subscription|worker)\b/),
           ],
         });
+      }
+    } finally {
+      planner.close();
+    }
+  });
+});
+
+describe("the statements that look for due work, with many idle webhooks", () => {
+  const run = recordingHarness();
+
+  it("walk the webhooks with pending deliveries by key and never read every webhook", async () => {
+    const { h } = run;
+    const tenant = await h.tenant();
+    const webhook = await tenant.request("POST", "/notification/v1/connect/webhook/subscriptions", {
+      endpoint: "https://receiver.example.com/hook",
+      event_names: ["appointment.created"],
+    });
+    expect(webhook.statusCode).toBe(201);
+    await createAppointments(tenant, 3);
+    await beat(h.ctx.adapter, WORKER, { timeoutMs: 3_600_000, leaseMs: 60_000 });
+    const { claimed } = await claimBatch(h.ctx.adapter, {
+      limit: 10,
+      perEndpoint: 10,
+      leaseMs: 60_000,
+      workerId: WORKER.id,
+    });
+    expect(claimed).toHaveLength(3);
+    await nextDueIn(h.ctx.adapter);
+    expect((await h.app.inject({ method: "GET", url: "/metrics" })).statusCode).toBe(200);
+    const walks = [...run.texts].filter((text) => /\bpending\(id\)/.test(text));
+    // The claim, the next due time, the queue's depth.
+    expect(walks).toHaveLength(3);
+    const planner = new BetterSqlite3(path.join(h.database.dataDir, "carehooks.db"));
+    try {
+      for (const statistics of ["none", "small", "large, at rest"]) {
+        if (statistics === "small") {
+          planner.exec("ANALYZE");
+          planner.exec("ANALYZE sqlite_schema");
+        }
+        if (statistics === "large, at rest") {
+          // A million deliveries and ten thousand webhooks, as in the test of lists above.
+          planner.exec(`UPDATE sqlite_stat1 SET stat = '1000000' || substr(stat, instr(stat || ' ', ' '))
+            WHERE tbl IN ('delivery', 'event') AND stat NOT LIKE '0%'`);
+          planner.exec(`UPDATE sqlite_stat1 SET stat = '10000' || substr(stat, instr(stat || ' ', ' '))
+            WHERE tbl = 'subscription'`);
+          planner.exec("ANALYZE sqlite_schema");
+        }
+        for (const text of walks) {
+          const plan = (planner.prepare(`EXPLAIN QUERY PLAN ${text}`).all(placeholdersOf(text)) as PlanStep[]).map(
+            (step) => step.detail,
+          );
+          // Every webhook read is found by its key; the walk goes from one webhook's entries in delivery_due to the next's.
+          expect({
+            statistics,
+            text,
+            webhookScans: plan.filter((detail) => /^SCAN (subscription|s)\b/.test(detail)),
+          }).toEqual({
+            statistics,
+            text,
+            webhookScans: [],
+          });
+          expect(plan, `${statistics}: ${text}`).toContain(
+            "SEARCH n USING COVERING INDEX delivery_due (subscription_id>?)",
+          );
+          // The queue's depth counts the partial indexes of pending and in-flight deliveries (the test above).
+          const counts = /AS in_flight/.test(text)
+            ? /^SCAN delivery USING COVERING INDEX delivery_(due|leased_\w+)$/
+            : /$^/;
+          expect(plan.filter((detail) => DELIVERY_SCAN.test(detail) && !counts.test(detail))).toEqual([]);
+        }
       }
     } finally {
       planner.close();

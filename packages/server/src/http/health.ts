@@ -62,7 +62,7 @@ export function healthRoutes(app: App, ctx: AppContext): void {
             step = "does not accept writes (another process may hold its lock)";
             await ctx.db.transaction().execute(async () => undefined);
             step = "does not answer";
-            return queueLag(ctx.db, Date.now());
+            return queueLag(ctx.adapter, Date.now());
           })(),
           timeout,
         ]);

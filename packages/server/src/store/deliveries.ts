@@ -1,6 +1,8 @@
 /** Reading and re-queuing deliveries: the delivery log, resend, recover, cancellation. */
 import { sql } from "kysely";
+import type { DialectAdapter } from "./dialect/adapter.js";
 import type { Db } from "./open.js";
+import { pendingWebhooks } from "./queue/pending.js";
 import { EVENT_RESOURCE_KEY } from "./resource-key.js";
 import type { AttemptTable, DeliveryStatus, DeliveryTable } from "./schema.js";
 
@@ -210,17 +212,18 @@ export interface QueueLag {
   readonly oldestDueMs: number;
 }
 
-export async function queueLag(db: Db, now: number): Promise<QueueLag> {
+export async function queueLag(adapter: DialectAdapter, now: number): Promise<QueueLag> {
   // Each status spelled out, so each count reads a partial index of its own (delivery_due, one
   // of the in-flight ones): `status IN (…)` with bound values matched neither, and /readyz and every
   // /metrics scrape scanned the whole table, delivered history included. The oldest due time is
-  // the least of each webhook's first entry in delivery_due: a search per webhook, no index of
-  // its own for every create to write.
+  // the least of each pending webhook's first entry in delivery_due (queue/pending.ts): a search per
+  // webhook with work, none per idle one, and no index of its own for every create to write.
   const { rows } = await sql<{ pending: number | string; oldest: number | string | null; in_flight: number | string }>`
+    WITH RECURSIVE ${sql.raw(pendingWebhooks(adapter.name))}
     SELECT (SELECT count(*) FROM delivery WHERE status = 'pending') AS pending,
-      (SELECT min((SELECT min(d.next_attempt_at) FROM delivery d WHERE d.subscription_id = s.id AND d.status = 'pending'))
-        FROM subscription s) AS oldest,
-      (SELECT count(*) FROM delivery WHERE status = 'in_flight') AS in_flight`.execute(db);
+      (SELECT min((SELECT min(d.next_attempt_at) FROM delivery d WHERE d.subscription_id = pending.id AND d.status = 'pending'))
+        FROM pending) AS oldest,
+      (SELECT count(*) FROM delivery WHERE status = 'in_flight') AS in_flight`.execute(adapter.db);
   const [row] = rows;
   // PostgreSQL's count and bigint arrive as text.
   const oldest = row?.oldest === null || row?.oldest === undefined ? undefined : Number(row.oldest);

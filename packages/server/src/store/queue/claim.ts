@@ -31,6 +31,10 @@
  *   row is gone. Its sender keeps the endpoint's cap in memory, so it can
  *   lease ahead as SQLite's only dispatcher does.
  *
+ * Only the subscriptions with pending deliveries are looked at, found by a
+ * walk of the index of pending deliveries (pending.ts), so idle webhooks,
+ * however many, cost a claim nothing.
+ *
  * A subscription's deliveries go oldest due first, in the order of the
  * partial index on (subscription_id, next_attempt_at): no tie-break on the
  * id, which would make SQLite sort a whole backlog to take its first few.
@@ -45,6 +49,7 @@ import { randomBytes } from "node:crypto";
 import type { Health } from "../../domain/breaker.js";
 import type { DialectAdapter } from "../dialect/adapter.js";
 import { DELIVERY_BY_ID, EVENT_BY_ID, SUBSCRIPTION_BY_ID } from "../sqlite-keys.js";
+import { pendingWebhooks } from "./pending.js";
 import { perLimit, rowsOf, sqliteQueue, statementRows } from "./raw.js";
 
 /** Subscriptions looked at per claim: enough that a few hundred that cannot take work never starve the rest. */
@@ -190,7 +195,8 @@ const WEBHOOK_SETTINGS = `
  */
 const sqliteClaim = perLimit(
   (cap) => `
-WITH credit(id, n) AS (
+WITH RECURSIVE ${pendingWebhooks("sqlite")},
+credit(id, n) AS (
   SELECT d.subscription_id, count(*) FROM json_each(@credit) j
   CROSS JOIN delivery d INDEXED BY ${DELIVERY_BY_ID} ON d.id = j.value ->> 0 AND d.lease_token = j.value ->> 1 AND d.status = 'in_flight'
   GROUP BY d.subscription_id
@@ -199,7 +205,7 @@ counted AS (
   SELECT s.id, s.state, s.probe_at, s.ordering, ${capOf(cap, "min")} AS cap, CAST(@ahead AS INTEGER) * ${capOf(cap, "min")} AS allowance,
     (SELECT count(*) FROM delivery f WHERE f.subscription_id = s.id AND f.status = 'in_flight') AS busy,
     (SELECT min(p.next_attempt_at) FROM delivery p WHERE p.subscription_id = s.id AND p.status = 'pending') AS due
-  FROM subscription s
+  FROM pending CROSS JOIN subscription s INDEXED BY ${SUBSCRIPTION_BY_ID} ON s.id = pending.id
   WHERE s.deleted_at IS NULL AND s.state <> 'disabled'
 ),
 roomy AS (
@@ -244,38 +250,45 @@ CROSS JOIN subscription s INDEXED BY ${SUBSCRIPTION_BY_ID} ON s.id = j.value`;
  * is more: candidates that give less than their share (their due deliveries held back by ordering) leave
  * the claim short, but never leave a busy endpoint's requests below its cap. Caps near the limit make
  * every candidate lock that many rows again (left).
+ * A candidate's first due time is read by its key in the index (a scalar subquery, which PostgreSQL
+ * never turns into a join): asked as EXISTS (a delivery due by now), it was planned as a semi join
+ * that read and sorted every pending delivery: 2.5 of the 3.2 ms the candidates took with 3 000 pending.
  */
 const postgresClaim = perLimit((cap) => {
   const allowance = `($7::int * ${capOf(cap, "least")})`;
   return `
-WITH clock AS MATERIALIZED (SELECT (extract(epoch from statement_timestamp()) * 1000)::bigint AS now),
+WITH RECURSIVE clock AS MATERIALIZED (SELECT (extract(epoch from statement_timestamp()) * 1000)::bigint AS now),
+${pendingWebhooks("postgres")},
 credit AS (
   SELECT d.subscription_id AS id, count(*)::int AS n FROM unnest($4::text[], $5::text[]) AS c(id, token)
   JOIN delivery d ON d.id = c.id AND d.lease_token = c.token AND d.status = 'in_flight'
   GROUP BY d.subscription_id
 ),
-s AS (
+candidates AS (
   SELECT s.id, s.endpoint, s.signing_key, s.previous_signing_key, s.previous_key_expires_at,
     s.state, s.state_reason, s.state_changed_at, s.failure_streak, s.failing_since, s.probe_at,
     s.max_in_flight, s.rate_limit, s.ordering, s.headers, s.timeout_ms, s.retry_schedule,
     CASE WHEN s.state = 'degraded' THEN 1
          ELSE least(${allowance}, ${allowance} - s.in_flight + coalesce((SELECT n FROM credit WHERE credit.id = s.id), 0)) END AS free
-  FROM subscription s, clock
+  FROM (
+    SELECT pending.id,
+      (SELECT min(p.next_attempt_at) FROM delivery p WHERE p.subscription_id = pending.id AND p.status = 'pending') AS due
+    FROM pending
+  ) waiting
+  JOIN subscription s ON s.id = waiting.id, clock
   WHERE s.deleted_at IS NULL AND s.state <> 'disabled'
     AND (s.sender IS NULL OR s.sender = $3 OR NOT EXISTS (SELECT 1 FROM worker w WHERE w.id = s.sender))
     AND CASE WHEN s.state = 'degraded' THEN s.in_flight = 0 AND coalesce(s.probe_at, 0) <= clock.now
              ELSE s.in_flight - coalesce((SELECT n FROM credit WHERE credit.id = s.id), 0) < ${allowance} END
-    AND EXISTS (
-      SELECT 1 FROM delivery p WHERE p.subscription_id = s.id AND p.status = 'pending' AND p.next_attempt_at <= clock.now
-    )
-  ORDER BY (SELECT min(p.next_attempt_at) FROM delivery p WHERE p.subscription_id = s.id AND p.status = 'pending')
+    AND waiting.due <= clock.now
+  ORDER BY waiting.due
   LIMIT ${CANDIDATES}
   FOR NO KEY UPDATE OF s SKIP LOCKED
 ),
-share AS (SELECT ($6::int + count(*) - 1) / greatest(count(*), 1) AS n FROM s),
+share AS (SELECT ($6::int + count(*) - 1) / greatest(count(*), 1) AS n FROM candidates),
 picked AS (
   SELECT q.id, q.next_attempt_at AS at, row_number() OVER (PARTITION BY s.id ORDER BY q.next_attempt_at, q.id) AS rn
-  FROM s CROSS JOIN clock CROSS JOIN LATERAL (
+  FROM candidates s CROSS JOIN clock CROSS JOIN LATERAL (
     SELECT q.id, q.next_attempt_at FROM delivery q
     WHERE q.subscription_id = s.id AND q.status = 'pending' AND q.next_attempt_at <= clock.now
       AND (s.ordering = 'none' OR ${IN_ORDER})
@@ -285,7 +298,7 @@ picked AS (
   ) q
 ),
 chosen AS (SELECT id FROM picked ORDER BY rn, at LIMIT $6),
-d AS (
+leased AS (
   UPDATE delivery d
   SET status = 'in_flight', lease_token = $1, lease_expires_at = clock.now + $2, worker_id = $3, updated_at = clock.now
   FROM clock
@@ -294,7 +307,7 @@ d AS (
 )
 SELECT d.id, d.event_id, d.subscription_id, d.event_name, d.attempts, d.retries_from, d.lease_token, e.payload,
   ${WEBHOOK_SETTINGS}
-FROM d JOIN event e ON e.id = d.event_id JOIN s ON s.id = d.subscription_id`;
+FROM leased d JOIN event e ON e.id = d.event_id JOIN candidates s ON s.id = d.subscription_id`;
 });
 
 export async function claimBatch(adapter: DialectAdapter, limits: ClaimLimits): Promise<ClaimResult> {
@@ -375,17 +388,23 @@ function claimedOf(row: Omit<ClaimedDelivery, "webhook">, webhook: ClaimedWebhoo
   return { id, event_id, subscription_id, event_name, attempts, retries_from, lease_token, payload, webhook };
 }
 
-const NEXT_DUE = (clock: string) => `
+/** The webhooks with pending deliveries only (pending.ts), each row found by its key. */
+const NEXT_DUE = (dialect: DialectAdapter["name"], clock: string, webhook: string) => `
+WITH RECURSIVE ${pendingWebhooks(dialect)}
 SELECT min(CASE WHEN t.state = 'degraded' AND t.probe_at > t.due THEN t.probe_at ELSE t.due END) AS due, ${clock} AS now
 FROM (
   SELECT s.state, s.probe_at,
     (SELECT min(p.next_attempt_at) FROM delivery p WHERE p.subscription_id = s.id AND p.status = 'pending') AS due
-  FROM subscription s
+  FROM pending ${webhook} ON s.id = pending.id
   WHERE s.deleted_at IS NULL AND s.state <> 'disabled'
 ) t
 WHERE t.due IS NOT NULL`;
-const POSTGRES_NEXT_DUE = NEXT_DUE("(extract(epoch from statement_timestamp()) * 1000)::bigint");
-const SQLITE_NEXT_DUE = NEXT_DUE("@now");
+const POSTGRES_NEXT_DUE = NEXT_DUE(
+  "postgres",
+  "(extract(epoch from statement_timestamp()) * 1000)::bigint",
+  "JOIN subscription s",
+);
+const SQLITE_NEXT_DUE = NEXT_DUE("sqlite", "@now", `CROSS JOIN subscription s INDEXED BY ${SUBSCRIPTION_BY_ID}`);
 
 /**
  * How long until the next pending delivery can be sent, for the dispatcher's
