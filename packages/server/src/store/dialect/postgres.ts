@@ -100,13 +100,19 @@ function changesOn(listener: PgListener, channel: string): ChangeFeed {
   };
 }
 
-/** Settings every pooled connection starts with: the schema, and a worker's commit mode. */
-function sessionOptions(schema: string | undefined, options: DialectOptions): string | undefined {
+/**
+ * Settings every pooled connection starts with: the schema, a worker's commit mode, and no JIT
+ * compilation. Every statement here reads a few rows by index, but the planner's estimates for a
+ * claim over a large backlog pass jit_above_cost, and PostgreSQL then compiled the claim on every
+ * call: 97 ms of a 129 ms claim of 100 deliveries (30 000 pending, 10 000 idle webhooks).
+ */
+function sessionOptions(schema: string | undefined, options: DialectOptions): string {
   const settings = [
+    "-c jit=off",
     ...(schema ? [`-c search_path=${schema}`] : []),
     ...(options.postgresAsynchronousCommits ? ["-c synchronous_commit=off"] : []),
   ];
-  return settings.length > 0 ? settings.join(" ") : undefined;
+  return settings.join(" ");
 }
 
 /**
@@ -148,7 +154,7 @@ export function openPostgres(url: string, options: DialectOptions): DialectAdapt
     max: options.poolSize,
     types,
     connectionTimeoutMillis: 5000,
-    ...(sessionOptions(schema, options) ? { options: sessionOptions(schema, options) } : {}),
+    options: sessionOptions(schema, options),
   });
   // An idle client that loses its connection must not crash the process; the next query reports it.
   pool.on("error", () => {});
