@@ -36,6 +36,8 @@ const HELP = `Usage: node bench/queue-micro.mjs [options]
                      would leave it: statistics taken while nothing is in flight
   --small-statistics with --analyze: then make every table look as it did when it held 30 rows
                      (statistics taken early and left stale as the database grew)
+  --idle-webhooks N  also register N webhooks that never have a delivery (default 0), their ids
+                     before and after the busy one's, as a deployment with many idle endpoints
   --baseline DIR     another build's dist directory, measured in alternate rounds as "before"
   --postgres         PostgreSQL instead, in a schema of its own dropped at the end; its migrations
                      are this build's, whichever build drains, so --baseline compares statements,
@@ -53,6 +55,7 @@ const { values: opts } = parseArgs({
     analyze: { type: "boolean", default: false },
     "small-statistics": { type: "boolean", default: false },
     baseline: { type: "string" },
+    "idle-webhooks": { type: "string", default: "0" },
     postgres: { type: "boolean", default: false },
     "postgres-url": { type: "string" },
     help: { type: "boolean", default: false },
@@ -96,6 +99,7 @@ try {
     await api.close();
     await deployment.stopAll();
   }
+  await addIdleWebhooks(Number(opts["idle-webhooks"]));
 
   const samples = Object.fromEntries(Object.keys(builds).map((label) => [label, []]));
   for (let r = 0; r < Number(opts.rounds); r += 1) {
@@ -113,17 +117,54 @@ try {
   console.log(
     `queue: ${opts.events} deliveries per round, claims of ${opts.batch}, ${setting}, ${opts.rounds} rounds, medians`,
   );
+  if (Number(opts["idle-webhooks"]) > 0) console.log(`and ${opts["idle-webhooks"]} idle webhooks`);
   const extra = postgresUrl ? "   postgres CPU µs/delivery" : "";
-  console.log(`build     claim µs/delivery   complete µs/delivery   claims   delivered${extra}`);
+  console.log(`build     claim µs/delivery   complete µs/delivery   claims   delivered   next due µs${extra}`);
   for (const [label, rounds] of Object.entries(samples)) {
     const median = (key) => summarize(rounds.map((round) => round[key])).p50;
     const cpu = postgresUrl ? String(median("postgresCpuUs") ?? "n/a").padStart(27) : "";
     console.log(
-      `${label.padEnd(9)} ${String(median("claimUs")).padStart(17)} ${String(median("completeUs")).padStart(22)} ${String(median("claims")).padStart(8)} ${String(median("delivered")).padStart(11)}${cpu}`,
+      `${label.padEnd(9)} ${String(median("claimUs")).padStart(17)} ${String(median("completeUs")).padStart(22)} ${String(median("claims")).padStart(8)} ${String(median("delivered")).padStart(11)} ${String(median("nextDueUs")).padStart(13)}${cpu}`,
     );
   }
 } finally {
   await deployment.cleanup();
+}
+
+/**
+ * `n` webhooks of the bench's business that never get a delivery, copied from its one webhook: ids
+ * before and after its id (every other one each way), an endpoint of their own each, and an event
+ * the backlog never has (prescriptions: it creates appointments).
+ */
+async function addIdleWebhooks(n) {
+  if (n <= 0) return;
+  const columns =
+    "business_id, protocol, state, state_changed_at, client_id, created_by, updated_by, created_at, updated_at";
+  const copied = (id, endpoint) =>
+    `INSERT INTO subscription (id, endpoint, endpoint_key, event_names, ${columns})
+     SELECT ${id}, ${endpoint}, ${endpoint}, '["prescription.created"]', ${columns} FROM (SELECT * FROM subscription LIMIT 1) s`;
+  if (postgresUrl) {
+    const admin = new pg.Client({ connectionString: postgresUrl, options: `-c search_path=${deployment.schema}` });
+    await admin.connect();
+    try {
+      const id = "CASE WHEN i % 2 = 0 THEN 'sub_00idle' ELSE 'sub_zzidle' END || lpad(i::text, 8, '0')";
+      await admin.query(`${copied(id, "'https://idle-' || i || '.example.com/'")}, generate_series(1, ${n}) i`);
+      await admin.query("ANALYZE subscription");
+    } finally {
+      await admin.end();
+    }
+    return;
+  }
+  const raw = new Database(path.join(deployment.dataDir, "carehooks.db"));
+  try {
+    const id = "CASE WHEN i % 2 = 0 THEN 'sub_00idle' ELSE 'sub_zzidle' END || printf('%08d', i)";
+    raw.exec(
+      `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${n})
+       ${copied(id, "'https://idle-' || i || '.example.com/'").replace("FROM (SELECT", "FROM n, (SELECT")}`,
+    );
+  } finally {
+    raw.close();
+  }
 }
 
 /** Claims and completes the whole backlog with `dist`'s statements, on a fresh copy of the database. */
@@ -149,6 +190,7 @@ async function drainSchema(dist) {
   const round = await drainWith(dist, adapter);
   // Read before the pool closes: a backend that has exited but is not yet reaped counts nowhere.
   const used = cpuSecondsOfComm("postgres") - before;
+  round.nextDueUs = await nextDueUs(dist, adapter);
   await adapter.close();
   // Drained: nothing in flight, so no in-flight count to keep. The next drain starts from a table of the same size.
   const admin = new pg.Client({ connectionString: postgresUrl });
@@ -184,7 +226,8 @@ async function drainCopy(dist, dir) {
     sqliteSynchronous: opts.synchronous,
   });
   try {
-    return await drainWith(dist, adapter);
+    const round = await drainWith(dist, adapter);
+    return { ...round, nextDueUs: await nextDueUs(dist, adapter) };
   } finally {
     await adapter.close();
   }
@@ -239,4 +282,16 @@ async function drainWith(dist, adapter) {
     completeMs += performance.now() - t0;
   }
   return { claimUs: (claimMs * 1000) / delivered, completeUs: (completeMs * 1000) / delivered, claims, delivered };
+}
+
+/** What an idle dispatcher reads before each sleep, nothing being due now: the median of 20, µs. */
+async function nextDueUs(dist, adapter) {
+  const { nextDueIn } = await import(pathToFileURL(path.join(dist, "store/queue/claim.js")).href);
+  const times = [];
+  for (let i = 0; i < 20; i += 1) {
+    const t0 = performance.now();
+    await nextDueIn(adapter);
+    times.push((performance.now() - t0) * 1000);
+  }
+  return Math.round(summarize(times).p50);
 }
