@@ -340,7 +340,7 @@ describe("the integrator commands against a running server", () => {
     expect(verified.data.appointment_id).toBe(first);
     await until(() => lines.find((line) => line.status === 200), 5000, "a printed line");
 
-    expect(await server.stop("SIGTERM")).toBe(0);
+    expect(await server.stop("SIGTERM"), server.output()).toBe(0);
     server = await startServer(serverEnv);
     const restartedAt = Date.now();
     const whileAway = [await book(), await book()];

@@ -77,7 +77,7 @@ describe("the carehooks binary", () => {
       });
       expect(after.status).toBe(401);
 
-      expect(await server.stop("SIGTERM")).toBe(0);
+      expect(await server.stop("SIGTERM"), server.output()).toBe(0);
       const down = await run(["healthcheck", "--url", server.url, "--timeout", "1000"]);
       expect(down.code).toBe(1);
     },
@@ -111,7 +111,7 @@ describe("the carehooks binary", () => {
     );
     await new Promise((resolve) => setTimeout(resolve, 200));
     const started = Date.now();
-    expect(await server.stop("SIGTERM")).toBe(0);
+    expect(await server.stop("SIGTERM"), server.output()).toBe(0);
     expect(Date.now() - started).toBeLessThan(2000 + 3000);
     socket.destroy();
   });

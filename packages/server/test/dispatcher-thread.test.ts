@@ -134,7 +134,7 @@ describe.each([
     expect(metrics).toMatch(/^carehooks_sqlite_wal\{kind="checkpoints"\} [1-9]\d*$/m);
     expect(metrics).toMatch(/^carehooks_sqlite_wal\{kind="log_frames"\} \d+$/m);
 
-    expect(await server.stop("SIGTERM")).toBe(0);
+    expect(await server.stop("SIGTERM"), server.output()).toBe(0);
     read((db) => {
       const statuses = (subscription: string) =>
         db
@@ -157,7 +157,7 @@ describe.each([
     await book(30);
     await slow.waitFor(1);
     const stopped = Date.now();
-    expect(await server.stop("SIGTERM")).toBe(0);
+    expect(await server.stop("SIGTERM"), server.output()).toBe(0);
     // Within the grace period, not cut off at its end.
     expect(Date.now() - stopped).toBeLessThan(3000);
     read((db) => {

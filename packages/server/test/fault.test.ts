@@ -168,7 +168,7 @@ describe("the embedded server killed with SIGKILL on SQLite", () => {
     server = await startServer(env);
     await until(() => receipts(receiver).size >= confirmed.size, 90_000, "every confirmed event to arrive");
     expectAtLeastOnce(confirmed, receiver, killedAt);
-    expect(await server.stop("SIGTERM")).toBe(0);
+    expect(await server.stop("SIGTERM"), server.output()).toBe(0);
   });
 });
 
@@ -285,7 +285,7 @@ describe("liveness on SQLite", () => {
     expect(recoveredAfter).toBeLessThan(15_000);
     await until(() => receipts(receiver).size >= confirmed.size, 60_000, "every confirmed event to arrive");
     expectAtLeastOnce(confirmed, receiver, killedAt);
-    expect(await server.stop("SIGTERM")).toBe(0);
+    expect(await server.stop("SIGTERM"), server.output()).toBe(0);
     // The holder's note goes with it; the lock file stays (removing it could let two processes lock two files).
     expect(fs.existsSync(`${file}.lock.json`)).toBe(false);
   });
@@ -408,6 +408,6 @@ describe("per-resource ordering with the embedded server killed on SQLite", () =
 
     await until(() => allArrived(firstReceipts().seen, appointments, 1 + rounds), 90_000, "every event to arrive");
     expectInOrder(firstReceipts().seen, appointments, 1 + rounds);
-    expect(await server.stop("SIGTERM")).toBe(0);
+    expect(await server.stop("SIGTERM"), server.output()).toBe(0);
   });
 });
