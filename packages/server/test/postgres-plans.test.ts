@@ -82,30 +82,42 @@ describe.runIf(dialects().includes("postgres"))("PostgreSQL plans made while a t
   });
 });
 
-describe.runIf(dialects().includes("postgres"))("PostgreSQL's JIT compiler", () => {
-  it("is off on every pooled connection, whatever the server's setting, a worker's or not", async () => {
-    const base = inject("postgresUrl");
-    // JIT compiled a claim over a large backlog on every call (97 ms of 129): nothing here reads enough to gain.
-    const admin = new pg.Client({ connectionString: base });
-    await admin.connect();
+describe.runIf(dialects().includes("postgres"))("the settings of carehooks' PostgreSQL connections", () => {
+  const base = inject("postgresUrl");
+
+  /** What two pooled connections of an adapter opened on `url` report for `names`. */
+  async function settingsOf(url: string, names: readonly string[], postgresAsynchronousCommits = false) {
+    const adapter = openDatabase(url, { poolSize: 2, postgresAsynchronousCommits });
     try {
-      expect((await admin.query("SHOW jit")).rows[0]?.jit).toBe("on");
+      const read = () =>
+        sql<Record<string, string>>`SELECT ${sql.join(
+          names.map((name) => sql`current_setting(${name}) AS ${sql.id(name)}`),
+        )}, pg_sleep(0.05) AS pause`.execute(adapter.db);
+      // Two at once: two connections of the pool.
+      return (await Promise.all([read(), read()])).map(({ rows }) => {
+        const { pause, ...settings } = rows[0] as Record<string, string>;
+        return settings;
+      });
     } finally {
-      await admin.end();
+      await adapter.close();
     }
-    for (const postgresAsynchronousCommits of [false, true]) {
-      const adapter = openDatabase(base, { poolSize: 2, postgresAsynchronousCommits });
-      try {
-        const settings = await Promise.all(
-          [1, 2].map(() =>
-            sql<{ jit: string }>`SELECT current_setting('jit') AS jit, pg_sleep(0.05)`.execute(adapter.db),
-          ),
-        );
-        expect(settings.map((result) => result.rows[0]?.jit)).toEqual(["off", "off"]);
-      } finally {
-        await adapter.close();
-      }
+  }
+
+  it("never JIT-compile, on an API's pool or a worker's", async () => {
+    // JIT compiled a claim over a large backlog on every call (97 ms of 129): nothing carehooks runs gains from it.
+    for (const worker of [false, true]) {
+      const settings = await settingsOf(base, ["jit", "synchronous_commit"], worker);
+      const expected = { jit: "off", synchronous_commit: worker ? "off" : "on" };
+      expect(settings).toEqual([expected, expected]);
     }
+  });
+
+  it("apply the URL's own options after carehooks' settings, so an operator's win", async () => {
+    const url = new URL(base);
+    url.searchParams.set("options", "-c statement_timeout=4321 -c jit=on");
+    const settings = await settingsOf(url.toString(), ["jit", "statement_timeout", "synchronous_commit"], true);
+    const expected = { jit: "on", statement_timeout: "4321ms", synchronous_commit: "off" };
+    expect(settings).toEqual([expected, expected]);
   });
 });
 

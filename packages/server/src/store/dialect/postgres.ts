@@ -30,15 +30,25 @@ const types = {
     oid === INT8_OID ? parseInt8 : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
 };
 
-/** Splits `?schema=name` off a PostgreSQL URL: that schema becomes the search path. */
-export function parsePostgresUrl(url: string): { connectionString: string; schema: string | undefined } {
+/**
+ * Splits `?schema=name` off a PostgreSQL URL (that schema becomes the search path), and
+ * `?options=…`, the operator's session settings, which go after carehooks' own (sessionOptions):
+ * left in the URL, pg would send them instead of carehooks' settings.
+ */
+export function parsePostgresUrl(url: string): {
+  connectionString: string;
+  schema: string | undefined;
+  options: string | undefined;
+} {
   const parsed = new URL(url);
   const schema = parsed.searchParams.get("schema") ?? undefined;
+  const options = parsed.searchParams.get("options") ?? undefined;
   parsed.searchParams.delete("schema");
+  parsed.searchParams.delete("options");
   if (schema !== undefined && !/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(schema)) {
     throw new Error(`schema "${schema}" is not a plain identifier`);
   }
-  return { connectionString: parsed.toString(), schema };
+  return { connectionString: parsed.toString(), schema, options };
 }
 
 const UNAVAILABLE_CODES = new Set([
@@ -101,16 +111,19 @@ function changesOn(listener: PgListener, channel: string): ChangeFeed {
 }
 
 /**
- * Settings every pooled connection starts with: the schema, a worker's commit mode, and no JIT
- * compilation. Every statement here reads a few rows by index, but the planner's estimates for a
- * claim over a large backlog pass jit_above_cost, and PostgreSQL then compiled the claim on every
+ * Settings every pooled connection starts with: no JIT compilation, the schema, a worker's commit
+ * mode, then the operator's own (the URL's `options`, or else PGOPTIONS, which pg reads only when
+ * given none), which PostgreSQL applies last, so an operator can change any of them.
+ * JIT: carehooks' hot statements read what they need by index, but the planner's cost estimate for a
+ * claim over a large backlog passed jit_above_cost, and PostgreSQL then compiled the claim on every
  * call: 97 ms of a 129 ms claim of 100 deliveries (30 000 pending, 10 000 idle webhooks).
  */
-function sessionOptions(schema: string | undefined, options: DialectOptions): string {
+function sessionOptions(schema: string | undefined, options: DialectOptions, operator: string | undefined): string {
   const settings = [
     "-c jit=off",
     ...(schema ? [`-c search_path=${schema}`] : []),
     ...(options.postgresAsynchronousCommits ? ["-c synchronous_commit=off"] : []),
+    ...(operator?.trim() ? [operator.trim()] : []),
   ];
   return settings.join(" ");
 }
@@ -148,13 +161,13 @@ function replanning(pool: pg.Pool): void {
 }
 
 export function openPostgres(url: string, options: DialectOptions): DialectAdapter {
-  const { connectionString, schema } = parsePostgresUrl(url);
+  const { connectionString, schema, options: operator } = parsePostgresUrl(url);
   const pool = new pg.Pool({
     connectionString,
     max: options.poolSize,
     types,
     connectionTimeoutMillis: 5000,
-    options: sessionOptions(schema, options),
+    options: sessionOptions(schema, options, operator ?? process.env.PGOPTIONS),
   });
   // An idle client that loses its connection must not crash the process; the next query reports it.
   pool.on("error", () => {});
