@@ -46,7 +46,7 @@ describe.each(dialects())("looking for due work on %s", (dialect) => {
     const later = await subscriptionWithDue(db, tenant.businessId, "active", null, now + 20_000);
     await idle(tenant.businessId, 20);
     // Due a second ago, but degraded: its probe may go in 40 s.
-    const probing = await subscriptionWithDue(db, tenant.businessId, "degraded", now + 40_000, now - 1000);
+    await subscriptionWithDue(db, tenant.businessId, "degraded", now + 40_000, now - 1000);
     // Due a minute ago, but disabled: never sent, yet pending in the queue's depth.
     const disabled = await webhookRow(db, tenant.businessId, "disabled");
     await pendingDelivery(db, tenant.businessId, disabled, now - 60_000);
@@ -73,7 +73,33 @@ describe.each(dialects())("looking for due work on %s", (dialect) => {
     expect(claimed[0]?.webhook.id).toBe(due.id);
     expect(await nextDueIn(h.ctx.adapter)).toBeGreaterThan(35_000);
     expect((await queueLag(h.ctx.adapter, Date.now())).inFlight).toBe(1);
-    expect(probing.id).not.toBe(due.id);
+    await cancelPending(db, tenant.businessId);
+  });
+
+  it("cancels at each beat the pending deliveries of deleted and disabled webhooks, and only theirs", async () => {
+    const tenant = await h.tenant();
+    const { db } = h.ctx;
+    const now = Date.now();
+    await idle(tenant.businessId, 10);
+    const live = await subscriptionWithDue(db, tenant.businessId, "active", null, now + 60_000);
+    const disabled = await webhookRow(db, tenant.businessId, "disabled");
+    const disabledDelivery = await pendingDelivery(db, tenant.businessId, disabled, now - 1000);
+    await idle(tenant.businessId, 10);
+    const deleted = await subscriptionWithDue(db, tenant.businessId, "active", null, now + 60_000);
+    await db.updateTable("subscription").set({ deleted_at: now }).where("id", "=", deleted.id).execute();
+
+    expect((await beat(h.ctx.adapter, WORKER, { timeoutMs: 3_600_000, leaseMs: 60_000 })).cancelled).toBe(2);
+    const rows = await db
+      .selectFrom("delivery")
+      .select(["id", "status", "last_error"])
+      .where("business_id", "=", tenant.businessId)
+      .orderBy("id")
+      .execute();
+    expect(Object.fromEntries(rows.map((row) => [row.id, [row.status, row.last_error]]))).toEqual({
+      [live.deliveryId]: ["pending", null],
+      [disabledDelivery]: ["cancelled", "subscription deleted or disabled"],
+      [deleted.deliveryId]: ["cancelled", "subscription deleted or disabled"],
+    });
     await cancelPending(db, tenant.businessId);
   });
 

@@ -252,8 +252,8 @@ describe("the statements that look for due work, with many idle webhooks", () =>
     await nextDueIn(h.ctx.adapter);
     expect((await h.app.inject({ method: "GET", url: "/metrics" })).statusCode).toBe(200);
     const walks = [...run.texts].filter((text) => /\bpending\(id\)/.test(text));
-    // The claim, the next due time, the queue's depth.
-    expect(walks).toHaveLength(3);
+    // The claim, the next due time, the queue's depth, and the beat's sweep of deleted and disabled webhooks' deliveries.
+    expect(walks).toHaveLength(4);
     const planner = new BetterSqlite3(path.join(h.database.dataDir, "carehooks.db"));
     try {
       for (const statistics of ["none", "small", "large, at rest"]) {

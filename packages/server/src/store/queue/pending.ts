@@ -5,20 +5,24 @@
  * A deployment registers far more webhooks than have work at any moment:
  * every clinic's endpoints, most of them idle. Statements that looked at
  * every live webhook for its first due delivery (a claim's candidates, the
- * dispatcher's next wake-up, the queue's oldest due time) cost in proportion
- * to all of them: with 10 000 idle webhooks and one busy one, 5.6 ms a SQLite
- * claim instead of 1.0, on the thread that answers the API, and 12 ms of
- * PostgreSQL for each next-due read of an idle worker's poll.
+ * dispatcher's next wake-up, the queue's oldest due time, the beat's sweep of
+ * deleted and disabled webhooks) cost in proportion to all of them: with
+ * 10 000 idle webhooks beside a busy one, 108–127 µs of SQLite claim per
+ * delivery instead of 16–22, on the thread that answers the API, and 14 ms of
+ * PostgreSQL instead of 0.2 for each look for the next due time of an idle
+ * worker (bench/queue-micro.mjs --idle-webhooks).
  *
  * The partial index delivery_due (subscription_id, next_attempt_at) of
  * pending deliveries holds each webhook with work once per delivery. A
  * recursive walk reads it as a skip scan: from each webhook id, one search
  * for the next greater one. It costs a search per webhook with pending
  * deliveries, however long their backlogs and however many webhooks are idle.
- * Neither database skips through an index by itself: SQLite's skip-scan needs
- * statistics it rarely has, PostgreSQL has none.
+ * Neither database lists an index's distinct leading values this way by
+ * itself: SQLite's skip-scan needs statistics it rarely has, and PostgreSQL's
+ * (from version 18) serves a condition on a later column, not a list.
  */
 import type { DialectAdapter } from "../dialect/adapter.js";
+import { SUBSCRIPTION_BY_ID } from "../sqlite-keys.js";
 
 /** SQLite's name for the partial index of pending deliveries by webhook and due time (migration 0002). */
 export const DELIVERY_DUE = "delivery_due";
@@ -39,4 +43,11 @@ export function pendingWebhooks(dialect: DialectAdapter["name"]): string {
   UNION ALL
   SELECT ${next(" AND n.subscription_id > pending.id")} FROM pending WHERE pending.id IS NOT NULL
 )`;
+}
+
+/** `pending` joined to each of its webhooks as `s`, found by its key (SQLite held to that order and index). */
+export function pendingJoinedToWebhooks(dialect: DialectAdapter["name"]): string {
+  return dialect === "sqlite"
+    ? `pending CROSS JOIN subscription s INDEXED BY ${SUBSCRIPTION_BY_ID} ON s.id = pending.id`
+    : "pending JOIN subscription s ON s.id = pending.id";
 }

@@ -18,6 +18,7 @@
 import type { DialectAdapter } from "../dialect/adapter.js";
 import type { Db } from "../open.js";
 import { heldIn, LIVE, STOPPED_ERROR } from "./held.js";
+import { pendingJoinedToWebhooks, pendingWebhooks } from "./pending.js";
 import { changedBy, numbered, rowsOf, sqliteQueue } from "./raw.js";
 
 export interface WorkerIdentity {
@@ -57,10 +58,18 @@ WHERE status = 'in_flight' AND (worker_id IS NULL OR worker_id <> ?) AND (
 
 const FORGET_DEAD = "DELETE FROM worker WHERE heartbeat_at < ? AND id <> ?";
 
-const CANCEL_ORPHANS = `
+/**
+ * Pending deliveries of deleted or disabled webhooks, cancelled. Every worker runs it at every beat, so
+ * it looks only at the webhooks with pending deliveries (pending.ts), not at every webhook.
+ */
+const CANCEL_ORPHANS = (dialect: DialectAdapter["name"]) => `
+WITH RECURSIVE ${pendingWebhooks(dialect)}
 UPDATE delivery SET status = 'cancelled', next_attempt_at = NULL, last_error = '${STOPPED_ERROR}', updated_at = ?
 WHERE status = 'pending'
-  AND subscription_id IN (SELECT id FROM subscription WHERE deleted_at IS NOT NULL OR state = 'disabled')`;
+  AND subscription_id IN (
+    SELECT s.id FROM ${pendingJoinedToWebhooks(dialect)}
+    WHERE s.deleted_at IS NOT NULL OR s.state = 'disabled'
+  )`;
 
 /**
  * A lease this worker gives back unfinished: pending again, or cancelled when
@@ -107,7 +116,7 @@ export async function reap(adapter: DialectAdapter, me: WorkerIdentity, settings
     const silentSince = now - settings.timeoutMs;
     const returned = await run(adapter, trx, RETURN_LEASES, [now, me.id, now, silentSince]);
     await run(adapter, trx, FORGET_DEAD, [silentSince, me.id]);
-    const cancelled = await run(adapter, trx, CANCEL_ORPHANS, [now]);
+    const cancelled = await run(adapter, trx, CANCEL_ORPHANS(adapter.name), [now]);
     return { returned, cancelled };
   });
 }
