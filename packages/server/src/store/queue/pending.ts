@@ -3,10 +3,10 @@
  * from the webhooks.
  *
  * A deployment registers far more webhooks than have work at any moment:
- * every clinic's endpoints, most of them idle. Statements that looked at
- * every live webhook for its first due delivery (a claim's candidates, the
- * dispatcher's next wake-up, the queue's oldest due time, the beat's sweep of
- * deleted and disabled webhooks) cost in proportion to all of them: with
+ * every clinic's endpoints, most of them idle. Statements that read every
+ * webhook to find those with work (a claim's candidates, the dispatcher's
+ * next wake-up, the queue's oldest due time, the beat's sweep of deleted and
+ * disabled webhooks) cost in proportion to all of them: with
  * 10 000 idle webhooks beside a busy one, 108–127 µs of SQLite claim per
  * delivery instead of 16–22, on the thread that answers the API, and 14 ms of
  * PostgreSQL instead of 0.2 for each look for the next due time of an idle
@@ -25,7 +25,7 @@ import type { DialectAdapter } from "../dialect/adapter.js";
 import { SUBSCRIPTION_BY_ID } from "../sqlite-keys.js";
 
 /** SQLite's name for the partial index of pending deliveries by webhook and due time (migration 0002). */
-export const DELIVERY_DUE = "delivery_due";
+const DELIVERY_DUE = "delivery_due";
 
 /**
  * A recursive CTE `pending(id)`: each webhook id with a pending delivery once, then one NULL row
