@@ -1,38 +1,23 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { dialects } from "./support/databases.js";
 import { booking, until } from "./support/fixtures.js";
-import { type Harness, LOCAL_DELIVERY_ENV, startHarness, type Tenant } from "./support/harness.js";
-import { type Receiver, startReceiver } from "./support/receiver.js";
+import { deliveringHarness, LOCAL_DELIVERY_ENV, startHarness, type Tenant } from "./support/harness.js";
+import { openCounter, type Receiver, startReceiver } from "./support/receiver.js";
 
 const WEBHOOKS = "/notification/v1/connect/webhook/subscriptions";
 const APPOINTMENTS = "/dr/v1/business/appointments";
 
 describe.each(dialects())("subscription health and caps on %s", (dialect) => {
-  let h: Harness;
-  const receivers: Receiver[] = [];
-
-  beforeAll(async () => {
-    h = await startHarness(
-      dialect,
-      {
-        ...LOCAL_DELIVERY_ENV,
-        CAREHOOKS_RETRY_SCHEDULE: "150ms,300ms,600ms,600ms,600ms,600ms,600ms,600ms",
-        CAREHOOKS_BREAKER_THRESHOLD: "3",
-        CAREHOOKS_MAX_IN_FLIGHT_PER_ENDPOINT: "3",
-        CAREHOOKS_DISABLE_AFTER: "1h",
-      },
-      { dispatcher: true },
-    );
-  });
-  afterAll(async () => {
-    await h?.close();
-    for (const receiver of receivers) await receiver.close();
+  const run = deliveringHarness(dialect, {
+    CAREHOOKS_RETRY_SCHEDULE: "150ms,300ms,600ms,600ms,600ms,600ms,600ms,600ms",
+    CAREHOOKS_BREAKER_THRESHOLD: "3",
+    CAREHOOKS_MAX_IN_FLIGHT_PER_ENDPOINT: "3",
+    CAREHOOKS_DISABLE_AFTER: "1h",
   });
 
   async function setup(): Promise<{ tenant: Tenant; receiver: Receiver; webhookId: string }> {
-    const receiver = await startReceiver();
-    receivers.push(receiver);
-    const tenant = await h.tenant();
+    const receiver = await run.receiver();
+    const tenant = await run.h.tenant();
     const created = await tenant.request("POST", WEBHOOKS, {
       endpoint: receiver.url,
       event_names: ["appointment.created"],
@@ -43,18 +28,11 @@ describe.each(dialects())("subscription health and caps on %s", (dialect) => {
 
   it("never has more than MAX_IN_FLIGHT_PER_ENDPOINT requests open at one endpoint", async () => {
     const { tenant, receiver } = await setup();
-    let open = 0;
-    let peak = 0;
-    receiver.answer = () => {
-      open += 1;
-      peak = Math.max(peak, open);
-      setTimeout(() => (open -= 1), 150);
-      return { status: 200, delayMs: 150 };
-    };
+    const { peak } = openCounter(receiver, () => ({ status: 200, delayMs: 150 }));
     await Promise.all(Array.from({ length: 12 }, () => tenant.request("POST", APPOINTMENTS, booking)));
     await receiver.waitFor(12, 20_000);
-    expect(peak).toBeLessThanOrEqual(3);
-    expect(peak).toBeGreaterThanOrEqual(2);
+    expect(peak()).toBeLessThanOrEqual(3);
+    expect(peak()).toBeGreaterThanOrEqual(2);
   });
 
   it("keeps a hot endpoint from starving another", async () => {
@@ -92,7 +70,7 @@ describe.each(dialects())("subscription health and caps on %s", (dialect) => {
     expect(peakWhileDegraded).toBeLessThanOrEqual(1);
     // Only probes went out, one at a time; every delivery not probed was held back and spent nothing.
     const probes = receiver.received.length - before;
-    const heldBack = await h.ctx.db
+    const heldBack = await run.h.ctx.db
       .selectFrom("delivery")
       .select(["attempts"])
       .where("subscription_id", "=", webhookId)
@@ -108,7 +86,7 @@ describe.each(dialects())("subscription health and caps on %s", (dialect) => {
     expect(recovered.state_reason).toBeNull();
     await until(
       async () => {
-        const rows = await h.ctx.db
+        const rows = await run.h.ctx.db
           .selectFrom("delivery")
           .select("status")
           .where("subscription_id", "=", webhookId)
@@ -118,7 +96,7 @@ describe.each(dialects())("subscription health and caps on %s", (dialect) => {
       15_000,
       "backlog to drain",
     );
-    const row = await h.ctx.db
+    const row = await run.h.ctx.db
       .selectFrom("subscription")
       .selectAll()
       .where("id", "=", webhookId)
@@ -133,14 +111,14 @@ describe.each(dialects())("subscription health and caps on %s", (dialect) => {
     await until(async () => (await webhook(tenant, webhookId)).state === "degraded");
     await tenant.request("POST", `${WEBHOOKS}/${webhookId}/disable`);
     expect(
-      (await h.ctx.db.selectFrom("delivery").select("status").where("subscription_id", "=", webhookId).execute()).map(
-        (r) => r.status,
-      ),
+      (
+        await run.h.ctx.db.selectFrom("delivery").select("status").where("subscription_id", "=", webhookId).execute()
+      ).map((r) => r.status),
     ).not.toContain("pending");
     receiver.answer = () => ({ status: 200 });
     const enabled = (await tenant.request("POST", `${WEBHOOKS}/${webhookId}/enable`)).json().data;
     expect(enabled).toMatchObject({ state: "active", state_reason: null });
-    const row = await h.ctx.db
+    const row = await run.h.ctx.db
       .selectFrom("subscription")
       .selectAll()
       .where("id", "=", webhookId)

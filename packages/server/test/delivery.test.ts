@@ -1,12 +1,12 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { Webhook as StandardWebhook } from "standardwebhooks";
 import { Webhook as SvixWebhook } from "svix";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { keyIdOf } from "../src/domain/request-headers.js";
 import { dialects } from "./support/databases.js";
 import { booking, until } from "./support/fixtures.js";
-import { type Harness, LOCAL_DELIVERY_ENV, startHarness, type Tenant, untilFailed } from "./support/harness.js";
-import { type Receiver, startReceiver } from "./support/receiver.js";
+import { deliveringHarness, type Tenant, untilFailed } from "./support/harness.js";
+import type { Receiver } from "./support/receiver.js";
 
 const WEBHOOKS = "/notification/v1/connect/webhook/subscriptions";
 const APPOINTMENTS = "/dr/v1/business/appointments";
@@ -26,27 +26,13 @@ function ekaVerify(body: string, header: string, key: string): boolean {
 }
 
 describe.each(dialects())("delivery on %s", (dialect) => {
-  let h: Harness;
-  const receivers: Receiver[] = [];
-
-  beforeAll(async () => {
-    h = await startHarness(
-      dialect,
-      { ...LOCAL_DELIVERY_ENV, CAREHOOKS_BREAKER_THRESHOLD: "100", CAREHOOKS_KEY_OVERLAP: "1h" },
-      { dispatcher: true },
-    );
-  });
-  afterAll(async () => {
-    await h?.close();
-    for (const receiver of receivers) await receiver.close();
-  });
+  const run = deliveringHarness(dialect, { CAREHOOKS_BREAKER_THRESHOLD: "100", CAREHOOKS_KEY_OVERLAP: "1h" });
 
   async function setup(
     body: Record<string, unknown> = {},
   ): Promise<{ tenant: Tenant; receiver: Receiver; webhookId: string }> {
-    const receiver = await startReceiver();
-    receivers.push(receiver);
-    const tenant = await h.tenant();
+    const receiver = await run.receiver();
+    const tenant = await run.h.tenant();
     const created = await tenant.request("POST", WEBHOOKS, {
       endpoint: receiver.url,
       event_names: ["appointment.created", "appointment.updated"],
@@ -78,7 +64,7 @@ describe.each(dialects())("delivery on %s", (dialect) => {
     expect(request?.method).toBe("POST");
     expect(headers["content-type"]).toBe("application/json");
     expect(headers["user-agent"]).toMatch(/^carehooks\//);
-    const event = await h.ctx.db
+    const event = await run.h.ctx.db
       .selectFrom("event")
       .selectAll()
       .where("resource_id", "=", appointment.appointment_id)
@@ -235,7 +221,7 @@ describe.each(dialects())("delivery on %s", (dialect) => {
       signing_key: "a-key-to-damage-0123",
       retry_schedule: [60_000],
     });
-    await h.ctx.db
+    await run.h.ctx.db
       .updateTable("subscription")
       .set({ signing_key: "v1.damaged.row" })
       .where("id", "=", webhookId)
@@ -252,7 +238,7 @@ describe.each(dialects())("delivery on %s", (dialect) => {
     expect(Date.parse(delivery.next_attempt_at as string) - before).toBeGreaterThan(40_000);
     const [attempt] = (await detailOf(tenant, delivery.id)).attempts;
     expect(attempt).toMatchObject({ n: 1, response_status: null, error: expect.stringMatching(/cannot sign/) });
-    const row = await h.ctx.db
+    const row = await run.h.ctx.db
       .selectFrom("attempt")
       .select("request_meta")
       .where("delivery_id", "=", delivery.id)
@@ -288,7 +274,7 @@ describe.each(dialects())("delivery on %s", (dialect) => {
       "x-gateway-token": "********",
       ...Object.fromEntries(own.map((name) => [name, sent[name]])),
     });
-    const row = await h.ctx.db
+    const row = await run.h.ctx.db
       .selectFrom("attempt")
       .select(["request_headers", "request_meta"])
       .where("delivery_id", "=", delivery.id)
@@ -299,7 +285,7 @@ describe.each(dialects())("delivery on %s", (dialect) => {
 
     // A third key: the webhook no longer holds the first, so its signature's place names it.
     await tenant.request("PATCH", `${WEBHOOKS}/${webhookId}`, { signing_key: "the-third-signing-key" });
-    const gone = `(key ${keyIdOf("the-first-signing-key", h.ctx.keyBox)} no longer held)`;
+    const gone = `(key ${keyIdOf("the-first-signing-key", run.h.ctx.keyBox)} no longer held)`;
     const [second] = (sent["webhook-signature"] as string).split(" ");
     const [t, secondMac] = (sent["eka-webhook-signature"] as string).split(",");
     const after = await logged();
@@ -307,7 +293,7 @@ describe.each(dialects())("delivery on %s", (dialect) => {
     expect(after["eka-webhook-signature"]).toBe(`${t},${secondMac},v1=${gone}`);
     expect(after["webhook-id"]).toBe(sent["webhook-id"]);
     // A key that cannot be opened (a damaged row, another master key) is not held: the log still reads.
-    await h.ctx.db
+    await run.h.ctx.db
       .updateTable("subscription")
       .set({ signing_key: "v1.damaged.row", previous_signing_key: "v1.damaged.row" })
       .where("id", "=", webhookId)
@@ -316,7 +302,7 @@ describe.each(dialects())("delivery on %s", (dialect) => {
     expect(damaged["webhook-signature"]).toMatch(/^v1,\(key hmac_[0-9a-f]{16} no longer held\) v1,\(key hmac_/);
 
     // An attempt logged before request_meta was kept shows the headers it stored.
-    await h.ctx.db
+    await run.h.ctx.db
       .insertInto("attempt")
       .values({
         id: "att_zzzzzzzzzzzzzzzzzzzzzzzzzz",
@@ -390,7 +376,7 @@ describe.each(dialects())("delivery on %s", (dialect) => {
     await receiver.waitFor(1);
     await tenant.request("DELETE", `${WEBHOOKS}/${webhookId}`);
     const row = await until(async () => {
-      const d = await h.ctx.db
+      const d = await run.h.ctx.db
         .selectFrom("delivery")
         .selectAll()
         .where("subscription_id", "=", webhookId)
@@ -412,7 +398,7 @@ describe.each(dialects())("delivery on %s", (dialect) => {
     expect(events.data[0].payload.data.appointment_id).toBe(appointment.appointment_id);
     const one = await tenant.request("GET", `/notification/v1/connect/webhook/events/${events.data[0].id}`);
     expect(one.json().data.event_name).toBe("appointment.created");
-    const ready = (await h.app.inject({ method: "GET", url: "/readyz" })).json();
+    const ready = (await run.h.app.inject({ method: "GET", url: "/readyz" })).json();
     expect(ready.queue).toEqual(
       expect.objectContaining({ pending: expect.any(Number), oldest_due_ms: expect.any(Number) }),
     );
@@ -425,7 +411,7 @@ describe.each(dialects())("delivery on %s", (dialect) => {
     // The attempt is counted once its completion is written.
     let text = "";
     await until(async () => {
-      text = (await h.app.inject({ method: "GET", url: "/metrics" })).body;
+      text = (await run.h.app.inject({ method: "GET", url: "/metrics" })).body;
       return /^carehooks_delivery_attempts_total\{outcome="succeeded"\} [1-9]/m.test(text);
     });
     expect(text).toMatch(/^carehooks_queue\{state="pending"\} \d+$/m);

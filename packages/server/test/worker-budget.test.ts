@@ -4,11 +4,11 @@
  * for less ahead as more endpoints have lanes, so one slow endpoint's lane never
  * keeps another below its cap.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { dialects } from "./support/databases.js";
 import { booking } from "./support/fixtures.js";
-import { type Harness, LOCAL_DELIVERY_ENV, startHarness, type Tenant } from "./support/harness.js";
-import { type Receiver, startReceiver } from "./support/receiver.js";
+import { deliveringHarness, type Tenant } from "./support/harness.js";
+import { openCounter, type Receiver } from "./support/receiver.js";
 
 const WEBHOOKS = "/notification/v1/connect/webhook/subscriptions";
 const APPOINTMENTS = "/dr/v1/business/appointments";
@@ -16,43 +16,21 @@ const SLOW_MS = 600;
 const CAP = 3;
 
 describe.each(dialects())("a worker's budget on %s", (dialect) => {
-  let h: Harness;
-  const receivers: Receiver[] = [];
-
-  beforeAll(async () => {
-    h = await startHarness(
-      dialect,
-      {
-        ...LOCAL_DELIVERY_ENV,
-        CAREHOOKS_REQUEST_TIMEOUT: "5s",
-        CAREHOOKS_LEASE: "10s",
-        // Less than the two slow endpoints' leases ahead (LEASE_AHEAD times their cap each).
-        CAREHOOKS_MAX_IN_FLIGHT: "40",
-        CAREHOOKS_MAX_IN_FLIGHT_PER_ENDPOINT: String(CAP),
-      },
-      { dispatcher: true },
-    );
-  });
-  afterAll(async () => {
-    await h?.close();
-    for (const receiver of receivers) await receiver.close();
+  const run = deliveringHarness(dialect, {
+    CAREHOOKS_REQUEST_TIMEOUT: "5s",
+    CAREHOOKS_LEASE: "10s",
+    // Less than the two slow endpoints' leases ahead (LEASE_AHEAD times their cap each).
+    CAREHOOKS_MAX_IN_FLIGHT: "40",
+    CAREHOOKS_MAX_IN_FLIGHT_PER_ENDPOINT: String(CAP),
   });
 
   /** A webhook whose receiver answers after `delayMs`, and the most requests it had open at once. */
   async function endpoint(delayMs = 0): Promise<{ tenant: Tenant; receiver: Receiver; peak: () => number }> {
-    const receiver = await startReceiver();
-    receivers.push(receiver);
-    let open = 0;
-    let peak = 0;
-    receiver.answer = () => {
-      open += 1;
-      peak = Math.max(peak, open);
-      setTimeout(() => (open -= 1), delayMs);
-      return { status: 200, delayMs };
-    };
-    const tenant = await h.tenant();
+    const receiver = await run.receiver();
+    const { peak } = openCounter(receiver, () => ({ status: 200, delayMs }));
+    const tenant = await run.h.tenant();
     await tenant.request("POST", WEBHOOKS, { endpoint: receiver.url, event_names: ["appointment.created"] });
-    return { tenant, receiver, peak: () => peak };
+    return { tenant, receiver, peak };
   }
 
   it("lets every busy endpoint reach its cap when their leases ahead could fill the budget", async () => {

@@ -11,7 +11,7 @@ import { generateMasterKey } from "../src/domain/key-box.js";
 import { accessToken, createClient, type Server, startServer } from "./support/binary.js";
 import { createTestDatabase, dialects, type TestDatabase } from "./support/databases.js";
 import { booking, until } from "./support/fixtures.js";
-import { type Receiver, startReceiver } from "./support/receiver.js";
+import { openCounter, type Receiver, startReceiver } from "./support/receiver.js";
 
 const WEBHOOKS = "/notification/v1/connect/webhook/subscriptions";
 const APPOINTMENTS = "/dr/v1/business/appointments";
@@ -76,20 +76,6 @@ describe.runIf(dialects().includes("postgres"))("two workers on PostgreSQL", () 
   const stateOf = async (id: string) =>
     ((await (await fetch(`${api.url}${WEBHOOKS}/${id}`, { headers })).json()) as { data: { state: string } }).data
       .state;
-
-  /** Counts requests open at the receiver at once. */
-  function openCounter(receiver: Receiver, answer: () => { status: number; delayMs: number }) {
-    let open = 0;
-    let peak = 0;
-    receiver.answer = () => {
-      const reply = answer();
-      open += 1;
-      peak = Math.max(peak, open);
-      setTimeout(() => (open -= 1), reply.delayMs);
-      return reply;
-    };
-    return { peak: () => peak, open: () => open, restart: () => (peak = open) };
-  }
 
   /** Subscriptions that have a sending worker now. */
   async function withSender(): Promise<number> {

@@ -1,5 +1,6 @@
 /** Builds a real app over a real database for `app.inject()` tests, with helpers to act as a client. */
 import type { LightMyRequestResponse } from "fastify";
+import { afterAll, beforeAll } from "vitest";
 import { type Config, loadConfig } from "../../src/config/load.js";
 import type { Dispatcher } from "../../src/delivery/dispatcher.js";
 import { createDeliveryEngine } from "../../src/delivery/engine.js";
@@ -12,6 +13,7 @@ import { createApiClient } from "../../src/store/api-clients.js";
 import { createBusiness } from "../../src/store/businesses.js";
 import { createTestDatabase, type DialectName, type TestDatabase } from "./databases.js";
 import { until } from "./fixtures.js";
+import { type Receiver, startReceiver } from "./receiver.js";
 
 export interface Harness {
   readonly app: App;
@@ -69,6 +71,36 @@ export const LOCAL_DELIVERY_ENV: Record<string, string> = {
   CAREHOOKS_LEASE: "3s",
   CAREHOOKS_POLL_INTERVAL: "200ms",
 };
+
+/**
+ * For a describe block: a harness with the dispatcher running, on LOCAL_DELIVERY_ENV and `env`, and
+ * the receivers its tests start with `receiver()`, all closed after the block. `h` is there once
+ * the block's beforeAll has run.
+ */
+export function deliveringHarness(
+  dialect: DialectName,
+  env: Record<string, string> = {},
+): { readonly h: Harness; receiver(): Promise<Receiver> } {
+  let h: Harness | undefined;
+  const receivers: Receiver[] = [];
+  beforeAll(async () => {
+    h = await startHarness(dialect, { ...LOCAL_DELIVERY_ENV, ...env }, { dispatcher: true });
+  });
+  afterAll(async () => {
+    await h?.close();
+    for (const receiver of receivers) await receiver.close();
+  });
+  return {
+    get h() {
+      return h as Harness;
+    },
+    async receiver() {
+      const receiver = await startReceiver();
+      receivers.push(receiver);
+      return receiver;
+    },
+  };
+}
 
 export async function startHarness(
   dialect: DialectName,

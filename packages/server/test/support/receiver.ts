@@ -95,3 +95,17 @@ export async function startReceiver(path = "/hook", atPort = 0): Promise<Receive
   const { port } = server.address() as AddressInfo;
   return Object.assign(receiver, { url: `http://127.0.0.1:${port}${path}` });
 }
+
+/** Answers with `answer` and counts the requests open at the receiver at once (each until its answer's delay has passed). */
+export function openCounter(receiver: Receiver, answer: () => { status: number; delayMs: number }) {
+  let open = 0;
+  let peak = 0;
+  receiver.answer = () => {
+    const reply = answer();
+    open += 1;
+    peak = Math.max(peak, open);
+    setTimeout(() => (open -= 1), reply.delayMs);
+    return reply;
+  };
+  return { peak: () => peak, open: () => open, restart: () => (peak = open) };
+}

@@ -4,10 +4,10 @@
  * for a new tenant or a given one. Receivers and the server close after the
  * describe.
  */
-import { afterAll, beforeAll, expect } from "vitest";
+import { expect } from "vitest";
 import type { DialectName } from "./databases.js";
-import { type Harness, LOCAL_DELIVERY_ENV, startHarness, type Tenant } from "./harness.js";
-import { type Receiver, startReceiver } from "./receiver.js";
+import { deliveringHarness, type Tenant } from "./harness.js";
+import type { Receiver } from "./receiver.js";
 
 export const WEBHOOKS = "/notification/v1/connect/webhook/subscriptions";
 
@@ -21,19 +21,10 @@ export type RegisterWebhook = (body: Record<string, unknown>, tenant?: Tenant) =
 
 /** `event_names` defaults to the two appointment events. */
 export function serverWithWebhooks(dialect: DialectName, env: Record<string, string>): RegisterWebhook {
-  let h: Harness;
-  const receivers: Receiver[] = [];
-  beforeAll(async () => {
-    h = await startHarness(dialect, { ...LOCAL_DELIVERY_ENV, ...env }, { dispatcher: true });
-  });
-  afterAll(async () => {
-    await h?.close();
-    for (const receiver of receivers) await receiver.close();
-  });
+  const run = deliveringHarness(dialect, env);
   return async (body, tenant) => {
-    const receiver = await startReceiver();
-    receivers.push(receiver);
-    const owner = tenant ?? (await h.tenant());
+    const receiver = await run.receiver();
+    const owner = tenant ?? (await run.h.tenant());
     const created = await owner.request("POST", WEBHOOKS, {
       endpoint: receiver.url,
       event_names: ["appointment.created", "appointment.updated"],
