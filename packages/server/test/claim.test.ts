@@ -95,7 +95,7 @@ describe.each(dialects())("claiming on %s", (dialect) => {
           .where("id", "=", id)
           .execute();
       await drift(sending.id, 7);
-      const farAbove = 2 * LEASE_AHEAD.postgres * limits.perEndpoint;
+      const farAbove = 2 * LEASE_AHEAD * limits.perEndpoint;
       await drift(stuck.id, farAbove);
       const before = await claimBatch(h.ctx.adapter, limits);
       expect(before.claimed.map((d) => d.id)).not.toContain(stuck.deliveryId);

@@ -1,9 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { Lanes } from "../src/delivery/lanes.js";
-import { LEASE_AHEAD as AHEAD, type ClaimedDelivery } from "../src/store/queue/claim.js";
+import { type ClaimedDelivery, LEASE_AHEAD } from "../src/store/queue/claim.js";
 
 /** How many times its cap a claim leases (SQLite's). */
-const LEASE_AHEAD = AHEAD.sqlite;
 
 let n = 0;
 const delivery = (subscription: string, settings: { cap?: number; rate?: number } = {}): ClaimedDelivery =>

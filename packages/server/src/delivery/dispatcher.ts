@@ -120,7 +120,7 @@ export class Dispatcher {
     this.#queue = deps.queue ?? directQueue(deps.adapter);
     const { config, adapter, log } = deps;
     this.#me = { id: `wrk_${randomBytes(10).toString("hex")}`, host: os.hostname(), pid: process.pid };
-    this.#lanes = new Lanes(config.maxInFlightPerEndpoint, LEASE_AHEAD[adapter.name]);
+    this.#lanes = new Lanes(config.maxInFlightPerEndpoint, LEASE_AHEAD);
     this.#failures = new FailureLog(log, config.failureLogInterval);
     this.#options = new WebhookOptions(deps.keyBox, config.retrySchedule);
     this.#book = new HealthBook({
@@ -254,7 +254,7 @@ export class Dispatcher {
    */
   #leaseAhead(): number {
     const { maxInFlight, maxInFlightPerEndpoint } = this.#deps.config;
-    return leaseAheadFor(this.#deps.adapter.name, maxInFlight / (maxInFlightPerEndpoint * (this.#lanes.active + 1)));
+    return leaseAheadFor(maxInFlight / (maxInFlightPerEndpoint * (this.#lanes.active + 1)));
   }
 
   /** Free slots of this worker: what it sends and what waits in its lanes both count. */

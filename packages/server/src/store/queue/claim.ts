@@ -60,25 +60,24 @@ const CANDIDATES = 200;
  * ahead what it does not send yet, and claims again once half of that has
  * gone (delivery/lanes.ts). Twice the cap made a busy endpoint's claims carry
  * about 9 deliveries each (702 claims for a backlog of 6 200); eight times,
- * about 35 (176 claims), each costing about the same. SQLite leases further
- * ahead: the embedded dispatcher thread's claim goes through the main thread
+ * about 35 (176 claims), each costing about the same. Sixteen on both databases.
+ * SQLite: the embedded dispatcher thread's claim goes through the main thread
  * and waits for the completion write before it. Measured while those writes
  * still waited for their fsync (8–9 ms a claim during a drain), that was
  * longer than half of eight times the cap lasted at 3.5k deliveries/s (6 % of
  * freed slots found their lane empty); sixteen times made that 0.5–1 % and
  * the claims 164 → 100. On PostgreSQL sixteen times (claims of about 60
  * instead of 38 in a drain) cut the database's CPU per delivery by about a
- * tenth. This is the most: what waits leased ahead counts against the worker's
+ * tenth (eight before). This is the most: what waits leased ahead counts against the worker's
  * MAX_IN_FLIGHT, so the dispatcher asks for less as more endpoints have lanes
  * there (ClaimLimits.leaseAhead), to leave room for others as they come.
  */
-export const LEASE_AHEAD: Readonly<Record<DialectAdapter["name"], number>> = { sqlite: 16, postgres: 16 };
+export const LEASE_AHEAD = 16;
 
-/** The lookahead a claim on `dialect` uses when asked for `asked` (whole, from 1 to LEASE_AHEAD; LEASE_AHEAD when not a number). */
-export function leaseAheadFor(dialect: DialectAdapter["name"], asked?: number): number {
-  const most = LEASE_AHEAD[dialect];
-  const whole = Math.floor(asked ?? most);
-  return Number.isFinite(whole) ? Math.max(1, Math.min(most, whole)) : most;
+/** The lookahead a claim uses when asked for `asked` (whole, from 1 to LEASE_AHEAD; LEASE_AHEAD when not a number). */
+export function leaseAheadFor(asked?: number): number {
+  const whole = Math.floor(asked ?? LEASE_AHEAD);
+  return Number.isFinite(whole) ? Math.max(1, Math.min(LEASE_AHEAD, whole)) : LEASE_AHEAD;
 }
 
 /** Its cap (its own max_in_flight, never above the server's), as SQL over a subscription row `s`. */
@@ -105,7 +104,7 @@ export interface ClaimLimits {
   readonly workerId: string;
   /**
    * How many times its cap a subscription may have leased at once (its allowance), from 1 to the
-   * dialect's LEASE_AHEAD, which is the default.
+   * LEASE_AHEAD, which is the default.
    */
   readonly leaseAhead?: number;
   /**
@@ -225,7 +224,7 @@ ranked AS (
     SELECT q.id FROM delivery q
     WHERE q.subscription_id = r.id AND q.status = 'pending' AND q.next_attempt_at <= @now
       AND (r.ordering = 'none' OR ${IN_ORDER})
-    ORDER BY q.next_attempt_at LIMIT min(${LEASE_AHEAD.sqlite * cap}, max((SELECT n FROM share), min(${cap}, CAST(@limit AS INTEGER))))
+    ORDER BY q.next_attempt_at LIMIT min(${LEASE_AHEAD * cap}, max((SELECT n FROM share), min(${cap}, CAST(@limit AS INTEGER))))
   )
 )
 UPDATE delivery INDEXED BY ${DELIVERY_BY_ID} SET status = 'in_flight', lease_token = @token, lease_expires_at = @expires, worker_id = @worker, updated_at = @now
@@ -316,7 +315,7 @@ export async function claimBatch(adapter: DialectAdapter, limits: ClaimLimits): 
   if (limits.limit <= 0) return { claimed: [] };
   const token = randomBytes(16).toString("hex");
   const credit = [...(limits.credit ?? new Map<string, string>())];
-  const ahead = leaseAheadFor(adapter.name, limits.leaseAhead);
+  const ahead = leaseAheadFor(limits.leaseAhead);
   if (adapter.name === "postgres") {
     const cap = limits.perEndpoint;
     const rows = await statementRows<PostgresClaimed>(adapter, `carehooks_claim_${cap}`, postgresClaim(cap), [
