@@ -21,22 +21,26 @@ const PROBE = "SELECT v FROM probe WHERE id = $1";
 
 describe.runIf(dialects().includes("postgres"))("PostgreSQL plans made while a table was empty", () => {
   const base = inject("postgresUrl");
-  const schema = `t_${randomBytes(6).toString("hex")}`;
   const admin = new pg.Client({ connectionString: base });
+  const schemas: string[] = [];
 
-  beforeAll(async () => {
-    await admin.connect();
+  beforeAll(() => admin.connect());
+  afterAll(async () => {
+    for (const schema of schemas) await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    await admin.end();
+  });
+
+  /** A new schema whose table `probe` has the statistics autovacuum's first ANALYZE of a nearly empty table leaves. */
+  async function emptyProbeTable(): Promise<string> {
+    const schema = `t_${randomBytes(6).toString("hex")}`;
+    schemas.push(schema);
     await admin.query(`CREATE SCHEMA "${schema}"`);
     await admin.query(
       `CREATE TABLE "${schema}".probe (id integer PRIMARY KEY, v text) WITH (autovacuum_enabled = off)`,
     );
-    // The statistics autovacuum's first ANALYZE of a nearly empty table leaves.
     await admin.query(`ANALYZE "${schema}".probe`);
-  });
-  afterAll(async () => {
-    await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-    await admin.end();
-  });
+    return schema;
+  }
 
   /** Runs the probe often enough that PostgreSQL settles on its generic plan (after five custom ones). */
   async function settle(run: () => Promise<unknown>): Promise<void> {
@@ -46,38 +50,52 @@ describe.runIf(dialects().includes("postgres"))("PostgreSQL plans made while a t
   const planOf = (rows: readonly { "QUERY PLAN": string }[]) => rows.map((row) => row["QUERY PLAN"]).join("\n");
 
   it("are made again for the table as it has grown, where a plain connection keeps scanning it", async () => {
-    const plain = new pg.Client({ connectionString: base, options: `-c search_path=${schema}` });
-    await plain.connect();
-    const url = new URL(base);
-    url.searchParams.set("schema", schema);
-    const adapter = openDatabase(url.toString(), { poolSize: 1 });
-    const log = recordStatements();
-    try {
-      const backend = async () =>
-        (await sql<{ pid: number }>`SELECT pg_backend_pid() AS pid`.execute(adapter.db)).rows[0]?.pid;
-      const pid = await backend();
-      await settle(() => plain.query({ name: "probe", text: PROBE, values: [1] }));
-      await settle(() => adapter.preparedQuery?.("probe", PROBE, [1]));
-      await admin.query(`INSERT INTO "${schema}".probe SELECT n, md5(n::text) FROM generate_series(1, 200000) n`);
+    // The premise, that a plain connection keeps the empty table's plan, is set up again (at most twice) when
+    // it does not hold: once under the full suite, the plain connection planned afresh, as every backend
+    // does when the server's invalidation queue, filled by other tests' DDL, overflows and resets its caches.
+    for (let attempt = 1; ; attempt += 1) {
+      const schema = await emptyProbeTable();
+      const plain = new pg.Client({ connectionString: base, options: `-c search_path=${schema}` });
+      await plain.connect();
+      const url = new URL(base);
+      url.searchParams.set("schema", schema);
+      const adapter = openDatabase(url.toString(), { poolSize: 1 });
+      const log = recordStatements();
+      try {
+        const backend = async () =>
+          (await sql<{ pid: number }>`SELECT pg_backend_pid() AS pid`.execute(adapter.db)).rows[0]?.pid;
+        const pid = await backend();
+        await settle(() => plain.query({ name: "probe", text: PROBE, values: [1] }));
+        await settle(() => adapter.preparedQuery?.("probe", PROBE, [1]));
+        await admin.query(`INSERT INTO "${schema}".probe SELECT n, md5(n::text) FROM generate_series(1, 200000) n`);
 
-      // The premise: without the adapter's schedule, the empty table's plan stays.
-      expect(planOf((await plain.query("EXPLAIN EXECUTE probe(1)")).rows)).toMatch(/Seq Scan on probe/);
+        // The premise: without the adapter's schedule, the empty table's plan stays.
+        const stale = planOf((await plain.query("EXPLAIN EXECUTE probe(1)")).rows);
+        if (!/Seq Scan on probe/.test(stale)) {
+          expect(
+            attempt,
+            `a plain connection kept the empty table's plan in one of three tries:\n${stale}`,
+          ).toBeLessThan(3);
+          continue;
+        }
 
-      // Used until its connection drops its plans (the first drop is due 1 s after its first use).
-      log.take();
-      for (const started = Date.now(); !log.take().includes("DISCARD PLANS"); ) {
-        expect(Date.now() - started, "a drop of cached plans within 5 s").toBeLessThan(5000);
-        await sleep(100);
-        expect(await adapter.preparedQuery?.("probe", PROBE, [7])).toEqual([{ v: md5Of(7) }]);
+        // Used until its connection drops its plans (the first drop is due 1 s after its first use).
+        log.take();
+        for (const started = Date.now(); !log.take().includes("DISCARD PLANS"); ) {
+          expect(Date.now() - started, "a drop of cached plans within 5 s").toBeLessThan(5000);
+          await sleep(100);
+          expect(await adapter.preparedQuery?.("probe", PROBE, [7])).toEqual([{ v: md5Of(7) }]);
+        }
+        const { rows } = await sql<{ "QUERY PLAN": string }>`EXPLAIN EXECUTE probe(1)`.execute(adapter.db);
+        expect(planOf(rows)).toMatch(/Index Scan using probe_pkey on probe/);
+        // The same connection, its prepared statement kept: a new one would have planned afresh anyway.
+        expect(await backend()).toBe(pid);
+        return;
+      } finally {
+        log.stop();
+        await plain.end();
+        await adapter.close();
       }
-      const { rows } = await sql<{ "QUERY PLAN": string }>`EXPLAIN EXECUTE probe(1)`.execute(adapter.db);
-      expect(planOf(rows)).toMatch(/Index Scan using probe_pkey on probe/);
-      // The same connection, its prepared statement kept: a new one would have planned afresh anyway.
-      expect(await backend()).toBe(pid);
-    } finally {
-      log.stop();
-      await plain.end();
-      await adapter.close();
     }
   });
 });
