@@ -11,7 +11,7 @@ import { claimBatch, nextDueIn } from "../src/store/queue/claim.js";
 import { beat } from "../src/store/queue/workers.js";
 import { dialects } from "./support/databases.js";
 import { type Harness, startHarness } from "./support/harness.js";
-import { cancelPending, pendingDelivery, subscriptionWithDue, webhookRow } from "./support/queue-rows.js";
+import { cancelPending, idleWebhooks, pendingDelivery, subscriptionWithDue, webhookRow } from "./support/queue-rows.js";
 
 const WORKER = { id: "wrk_pending", host: "test", pid: 1 };
 const LIMITS = { limit: 50, perEndpoint: 5, leaseMs: 60_000, workerId: WORKER.id };
@@ -24,10 +24,7 @@ describe.each(dialects())("looking for due work on %s", (dialect) => {
   });
   afterAll(async () => h?.close());
 
-  /** Webhooks of the business with no deliveries at all. */
-  async function idle(businessId: string, n: number): Promise<void> {
-    for (let i = 0; i < n; i++) await webhookRow(h.ctx.db, businessId);
-  }
+  const idle = (businessId: string, n: number) => idleWebhooks(h.ctx.db, businessId, n);
 
   it("finds nothing when nothing is pending, however many webhooks there are", async () => {
     const tenant = await h.tenant();

@@ -13,8 +13,14 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { sql } from "kysely";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { queueLag } from "../src/store/deliveries.js";
 import { openDatabase } from "../src/store/open.js";
+import { claimBatch, nextDueIn } from "../src/store/queue/claim.js";
+import { rowsOf } from "../src/store/queue/raw.js";
+import { beat, returnAllLeases } from "../src/store/queue/workers.js";
 import { dialects } from "./support/databases.js";
+import { type Harness, startHarness } from "./support/harness.js";
+import { idleWebhooks, pendingDelivery, subscriptionWithDue } from "./support/queue-rows.js";
 import { recordStatements } from "./support/statements.js";
 
 const PROBE = "SELECT v FROM probe WHERE id = $1";
@@ -138,6 +144,88 @@ describe.runIf(dialects().includes("postgres"))("the settings of carehooks' Post
     expect(settings).toEqual([expected, expected]);
   });
 });
+
+describe.runIf(dialects().includes("postgres"))(
+  "PostgreSQL's statements that look for due work, with many idle webhooks",
+  () => {
+    const WORKER = { id: "wrk_plans", host: "test", pid: 1 };
+    let h: Harness;
+    beforeAll(async () => {
+      h = await startHarness("postgres");
+    });
+    afterAll(async () => h?.close());
+
+    it("read only the webhooks with pending deliveries, each by its key", async () => {
+      const tenant = await h.tenant();
+      const { adapter, db } = h.ctx;
+      const now = Date.now();
+      await idleWebhooks(db, tenant.businessId, 2500);
+      const busy = await subscriptionWithDue(db, tenant.businessId, "active", null, now - 2000);
+      await pendingDelivery(db, tenant.businessId, busy.id, now - 1000);
+      // And one whose delivery is due in a minute.
+      await subscriptionWithDue(db, tenant.businessId, "active", null, now + 60_000);
+      await idleWebhooks(db, tenant.businessId, 2500);
+      // Statistics that know the webhooks are many, as in a deployment that has run a while.
+      await sql`ANALYZE subscription`.execute(db);
+      await sql`ANALYZE delivery`.execute(db);
+
+      const log = recordStatements();
+      try {
+        await beat(adapter, WORKER, { timeoutMs: 3_600_000, leaseMs: 60_000 });
+        expect(
+          (await claimBatch(adapter, { limit: 10, perEndpoint: 10, leaseMs: 60_000, workerId: WORKER.id })).claimed,
+        ).toHaveLength(2);
+        await nextDueIn(adapter);
+        await queueLag(adapter, Date.now());
+      } finally {
+        log.stop();
+      }
+      const walks = log.takeCalls().filter((call) => /\bpending\(id\)/.test(call.text));
+      // The beat's sweep of deleted and disabled webhooks' deliveries, the claim, the next due time and the queue's depth.
+      expect(walks).toHaveLength(4);
+      // Pending again, as the claim found them.
+      await returnAllLeases(adapter);
+
+      for (const { text, values } of walks) {
+        const plan = await db.connection().execute(async (connection) => {
+          await sql`BEGIN`.execute(connection);
+          try {
+            const [row] = await rowsOf<{ "QUERY PLAN": PlanNode[] }>(
+              connection,
+              `EXPLAIN (ANALYZE, FORMAT JSON) ${text}`,
+              values as unknown[],
+            );
+            return row?.["QUERY PLAN"][0]?.Plan;
+          } finally {
+            await sql`ROLLBACK`.execute(connection);
+          }
+        });
+        const nodes = plan ? nodesOf(plan) : [];
+        const webhooks = nodes.filter((node) => node["Relation Name"] === "subscription");
+        expect({
+          text,
+          walks: nodes.some((node) => node["Node Type"] === "Recursive Union"),
+          scans: webhooks.filter((node) => !/^Index/.test(node["Node Type"])).map((node) => node["Node Type"]),
+        }).toEqual({ text, walks: true, scans: [] });
+        // Two webhooks have pending deliveries, and the claim reads each again for its settings.
+        const read = webhooks.reduce((sum, node) => sum + (node["Actual Rows"] ?? 0) * (node["Actual Loops"] ?? 1), 0);
+        expect(read, text).toBeLessThanOrEqual(2 * 2);
+      }
+    });
+  },
+);
+
+interface PlanNode {
+  readonly "Node Type": string;
+  readonly "Relation Name"?: string;
+  readonly "Actual Rows"?: number;
+  readonly "Actual Loops"?: number;
+  readonly Plans?: readonly PlanNode[];
+}
+
+function nodesOf(node: PlanNode): PlanNode[] {
+  return [node, ...(node.Plans ?? []).flatMap(nodesOf)];
+}
 
 function md5Of(n: number): string {
   return createHash("md5").update(String(n)).digest("hex");

@@ -9,34 +9,44 @@ export async function webhookRow(
   state: "active" | "degraded" | "disabled" = "active",
   probeAt: number | null = null,
 ): Promise<string> {
+  const row = webhookValues(businessId, state, probeAt);
+  await db.insertInto("subscription").values(row).execute();
+  return row.id;
+}
+
+/** `n` webhooks of the business with no deliveries, written 500 to a statement. */
+export async function idleWebhooks(db: Db, businessId: string, n: number): Promise<void> {
+  for (let done = 0; done < n; done += 500) {
+    const rows = Array.from({ length: Math.min(500, n - done) }, () => webhookValues(businessId, "active", null));
+    await db.insertInto("subscription").values(rows).execute();
+  }
+}
+
+function webhookValues(businessId: string, state: "active" | "degraded" | "disabled", probeAt: number | null) {
   const now = Date.now();
   const id = newId("subscription");
-  await db
-    .insertInto("subscription")
-    .values({
-      id,
-      business_id: businessId,
-      endpoint: `https://${id.toLowerCase()}.example.com/`,
-      endpoint_key: `https://${id.toLowerCase()}.example.com/`,
-      event_names: '["appointment.created"]',
-      protocol: "https",
-      signing_key: null,
-      previous_signing_key: null,
-      previous_key_expires_at: null,
-      state,
-      state_reason: null,
-      state_changed_at: now,
-      failing_since: null,
-      probe_at: probeAt,
-      client_id: "cli_x",
-      created_by: "cli_x",
-      updated_by: "cli_x",
-      created_at: now,
-      updated_at: now,
-      deleted_at: null,
-    })
-    .execute();
-  return id;
+  return {
+    id,
+    business_id: businessId,
+    endpoint: `https://${id.toLowerCase()}.example.com/`,
+    endpoint_key: `https://${id.toLowerCase()}.example.com/`,
+    event_names: '["appointment.created"]',
+    protocol: "https",
+    signing_key: null,
+    previous_signing_key: null,
+    previous_key_expires_at: null,
+    state,
+    state_reason: null,
+    state_changed_at: now,
+    failing_since: null,
+    probe_at: probeAt,
+    client_id: "cli_x",
+    created_by: "cli_x",
+    updated_by: "cli_x",
+    created_at: now,
+    updated_at: now,
+    deleted_at: null,
+  };
 }
 
 /** A subscription with one due delivery. */
