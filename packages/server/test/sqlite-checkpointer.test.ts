@@ -123,16 +123,21 @@ describe("SQLite checkpoints in the background", () => {
     let largestLog = 0;
     // Without restarts the log passes the size cap in about two seconds here; a slow disk hits the time cap.
     const deadline = Date.now() + 15_000;
-    for (let round = 0; restartsOf(log) - firstRestarts < 3; round++) {
+    // What /metrics reports counts only the whole logs copied back in a write turn. A background checkpoint
+    // between turns copies the whole log too when no transaction happens to be open, and the log starts
+    // over after it just the same: once in CI, three restarts of the file came with one in a write turn.
+    const inTurns = () => adapter.storageStats?.().logRestarts ?? 0;
+    for (let round = 0; restartsOf(log) - firstRestarts < 3 || inTurns() < 1; round++) {
       if (largestLog > 200 * 2 ** 20 || Date.now() > deadline) break;
       await writeTogether(adapter, round);
       largestLog = Math.max(largestLog, statSync(log).size);
     }
     const restarts = restartsOf(log) - firstRestarts;
-    console.info(`log started over ${restarts} times; log file at most ${(largestLog / 2 ** 20).toFixed(1)} MiB`);
+    console.info(
+      `log started over ${restarts} times, ${inTurns()} after a copy in a write turn; log file at most ${(largestLog / 2 ** 20).toFixed(1)} MiB`,
+    );
     expect(restarts).toBeGreaterThanOrEqual(3);
-    // What /metrics reports: the whole logs copied back in a write turn.
-    expect(adapter.storageStats?.().logRestarts).toBeGreaterThanOrEqual(restarts);
+    expect(inTurns()).toBeGreaterThanOrEqual(1);
   }, 30_000);
 
   it("take no write turn while the log is idle", async () => {
