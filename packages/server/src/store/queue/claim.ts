@@ -252,6 +252,9 @@ CROSS JOIN subscription s INDEXED BY ${SUBSCRIPTION_BY_ID} ON s.id = j.value`;
  * A candidate's first due time is read by its key in the index (a scalar subquery, which PostgreSQL
  * never turns into a join): asked as EXISTS (a delivery due by now), it was planned as a semi join
  * that read and sorted every pending delivery: 2.5 of the 3.2 ms the candidates took with 3 000 pending.
+ * OFFSET 0 keeps that subquery whole, so each first due time is read once; pulled up into the join, it
+ * was read again for the ORDER BY. A claim of 100 over 300 webhooks with work: 9.5 ms against 10.1
+ * (medians of fifteen, EXPLAIN ANALYZE of the generic plan).
  * Under WITH RECURSIVE, a CTE whose own body names it (`FOR NO KEY UPDATE OF s` in a CTE called `s`)
  * counts as recursive: no CTE here is named as a table alias in its own body.
  */
@@ -275,6 +278,7 @@ candidates AS (
     SELECT pending.id,
       (SELECT min(p.next_attempt_at) FROM delivery p WHERE p.subscription_id = pending.id AND p.status = 'pending') AS due
     FROM pending
+    OFFSET 0
   ) waiting
   JOIN subscription s ON s.id = waiting.id, clock
   WHERE s.deleted_at IS NULL AND s.state <> 'disabled'
