@@ -2,7 +2,7 @@
 import { sql } from "kysely";
 import type { DialectAdapter } from "./dialect/adapter.js";
 import type { Db } from "./open.js";
-import { pendingWebhooks } from "./queue/pending.js";
+import { firstDue, pendingWebhooks } from "./queue/pending.js";
 import { EVENT_RESOURCE_KEY } from "./resource-key.js";
 import type { AttemptTable, DeliveryStatus, DeliveryTable } from "./schema.js";
 
@@ -221,8 +221,7 @@ export async function queueLag(adapter: DialectAdapter, now: number): Promise<Qu
   const { rows } = await sql<{ pending: number | string; oldest: number | string | null; in_flight: number | string }>`
     WITH RECURSIVE ${sql.raw(pendingWebhooks(adapter.name))}
     SELECT (SELECT count(*) FROM delivery WHERE status = 'pending') AS pending,
-      (SELECT min((SELECT min(d.next_attempt_at) FROM delivery d WHERE d.subscription_id = pending.id AND d.status = 'pending'))
-        FROM pending) AS oldest,
+      (SELECT min(${sql.raw(firstDue("pending.id"))}) FROM pending) AS oldest,
       (SELECT count(*) FROM delivery WHERE status = 'in_flight') AS in_flight`.execute(adapter.db);
   const [row] = rows;
   // PostgreSQL's count and bigint arrive as text.

@@ -49,7 +49,7 @@ import { randomBytes } from "node:crypto";
 import type { Health } from "../../domain/breaker.js";
 import type { DialectAdapter } from "../dialect/adapter.js";
 import { DELIVERY_BY_ID, EVENT_BY_ID, SUBSCRIPTION_BY_ID } from "../sqlite-keys.js";
-import { pendingJoinedToWebhooks, pendingWebhooks } from "./pending.js";
+import { firstDue, pendingJoinedToWebhooks, pendingWebhooks } from "./pending.js";
 import { perLimit, rowsOf, sqliteQueue, statementRows } from "./raw.js";
 
 /** Subscriptions looked at per claim: enough that a few hundred that cannot take work never starve the rest. */
@@ -203,7 +203,7 @@ credit(id, n) AS (
 counted AS (
   SELECT s.id, s.state, s.probe_at, s.ordering, ${capOf(cap, "min")} AS cap, CAST(@ahead AS INTEGER) * ${capOf(cap, "min")} AS allowance,
     (SELECT count(*) FROM delivery f WHERE f.subscription_id = s.id AND f.status = 'in_flight') AS busy,
-    (SELECT min(p.next_attempt_at) FROM delivery p WHERE p.subscription_id = s.id AND p.status = 'pending') AS due
+    ${firstDue("s.id")} AS due
   FROM ${pendingJoinedToWebhooks("sqlite")}
   WHERE s.deleted_at IS NULL AND s.state <> 'disabled'
 ),
@@ -276,7 +276,7 @@ candidates AS (
          ELSE least(${allowance}, ${allowance} - s.in_flight + coalesce((SELECT n FROM credit WHERE credit.id = s.id), 0)) END AS free
   FROM (
     SELECT pending.id,
-      (SELECT min(p.next_attempt_at) FROM delivery p WHERE p.subscription_id = pending.id AND p.status = 'pending') AS due
+      ${firstDue("pending.id")} AS due
     FROM pending
     OFFSET 0
   ) waiting
@@ -399,7 +399,7 @@ WITH RECURSIVE ${pendingWebhooks(dialect)}
 SELECT min(CASE WHEN t.state = 'degraded' AND t.probe_at > t.due THEN t.probe_at ELSE t.due END) AS due, ${clock} AS now
 FROM (
   SELECT s.state, s.probe_at,
-    (SELECT min(p.next_attempt_at) FROM delivery p WHERE p.subscription_id = s.id AND p.status = 'pending') AS due
+    ${firstDue("s.id")} AS due
   FROM ${pendingJoinedToWebhooks(dialect)}
   WHERE s.deleted_at IS NULL AND s.state <> 'disabled'
 ) t

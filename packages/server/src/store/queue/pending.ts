@@ -51,3 +51,8 @@ export function pendingJoinedToWebhooks(dialect: DialectAdapter["name"]): string
     ? `pending CROSS JOIN subscription s INDEXED BY ${SUBSCRIPTION_BY_ID} ON s.id = pending.id`
     : "pending JOIN subscription s ON s.id = pending.id";
 }
+
+/** A webhook's first due time, its first entry in delivery_due: `webhookId` is SQL naming its id. */
+export function firstDue(webhookId: string): string {
+  return `(SELECT min(d.next_attempt_at) FROM delivery d WHERE d.subscription_id = ${webhookId} AND d.status = 'pending')`;
+}

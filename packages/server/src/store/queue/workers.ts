@@ -62,7 +62,7 @@ const FORGET_DEAD = "DELETE FROM worker WHERE heartbeat_at < ? AND id <> ?";
  * Pending deliveries of deleted or disabled webhooks, cancelled. Every worker runs it at every beat, so
  * it looks only at the webhooks with pending deliveries (pending.ts), not at every webhook.
  */
-const CANCEL_ORPHANS = (dialect: DialectAdapter["name"]) => `
+const cancelOrphans = (dialect: DialectAdapter["name"]) => `
 WITH RECURSIVE ${pendingWebhooks(dialect)}
 UPDATE delivery SET status = 'cancelled', next_attempt_at = NULL, last_error = '${STOPPED_ERROR}', updated_at = ?
 WHERE status = 'pending'
@@ -70,6 +70,7 @@ WHERE status = 'pending'
     SELECT s.id FROM ${pendingJoinedToWebhooks(dialect)}
     WHERE s.deleted_at IS NOT NULL OR s.state = 'disabled'
   )`;
+const CANCEL_ORPHANS = { sqlite: cancelOrphans("sqlite"), postgres: cancelOrphans("postgres") };
 
 /**
  * A lease this worker gives back unfinished: pending again, or cancelled when
@@ -116,7 +117,7 @@ export async function reap(adapter: DialectAdapter, me: WorkerIdentity, settings
     const silentSince = now - settings.timeoutMs;
     const returned = await run(adapter, trx, RETURN_LEASES, [now, me.id, now, silentSince]);
     await run(adapter, trx, FORGET_DEAD, [silentSince, me.id]);
-    const cancelled = await run(adapter, trx, CANCEL_ORPHANS(adapter.name), [now]);
+    const cancelled = await run(adapter, trx, CANCEL_ORPHANS[adapter.name], [now]);
     return { returned, cancelled };
   });
 }
