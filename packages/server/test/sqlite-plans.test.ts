@@ -121,17 +121,9 @@ describe("SQLite statements over a JSON list of deliveries, after ANALYZE with n
           planner.prepare(`SELECT name FROM pragma_index_list('${table}') WHERE origin = 'pk'`).pluck().get(),
         ).toBe(index);
       }
-      // Statistics of this small database, as if it had since grown: every table looks tiny.
-      planner.exec("ANALYZE");
-      planner.exec("ANALYZE sqlite_schema");
+      smallStatistics(planner);
       expectListsFirst(planner, overLists, "small");
-      // Statistics of a large database at rest: a million events and deliveries, none in flight, and
-      // ten thousand webhooks.
-      planner.exec(`UPDATE sqlite_stat1 SET stat = '1000000' || substr(stat, instr(stat || ' ', ' '))
-        WHERE tbl IN ('delivery', 'event') AND stat NOT LIKE '0%'`);
-      planner.exec(`UPDATE sqlite_stat1 SET stat = '10000' || substr(stat, instr(stat || ' ', ' '))
-        WHERE tbl = 'subscription'`);
-      planner.exec("ANALYZE sqlite_schema");
+      largeAtRest(planner);
       expectListsFirst(planner, overLists, "large, at rest");
       // The claim's per-resource check reads the partial index of open, ordered deliveries: an unordered
       // webhook's deliveries are not in it at all (their resource_key is NULL).
@@ -204,10 +196,7 @@ describe("the queue's depth on /readyz and /metrics", () => {
     const planner = new BetterSqlite3(path.join(h.database.dataDir, "carehooks.db"));
     try {
       for (const statistics of ["none", "small"]) {
-        if (statistics === "small") {
-          planner.exec("ANALYZE");
-          planner.exec("ANALYZE sqlite_schema");
-        }
+        if (statistics === "small") smallStatistics(planner);
         const plan = planner
           .prepare(`EXPLAIN QUERY PLAN ${counts[0]}`)
           .all()
@@ -257,18 +246,8 @@ describe("the statements that look for due work, with many idle webhooks", () =>
     const planner = new BetterSqlite3(path.join(h.database.dataDir, "carehooks.db"));
     try {
       for (const statistics of ["none", "small", "large, at rest"]) {
-        if (statistics === "small") {
-          planner.exec("ANALYZE");
-          planner.exec("ANALYZE sqlite_schema");
-        }
-        if (statistics === "large, at rest") {
-          // A million deliveries and ten thousand webhooks, as in the test of lists above.
-          planner.exec(`UPDATE sqlite_stat1 SET stat = '1000000' || substr(stat, instr(stat || ' ', ' '))
-            WHERE tbl IN ('delivery', 'event') AND stat NOT LIKE '0%'`);
-          planner.exec(`UPDATE sqlite_stat1 SET stat = '10000' || substr(stat, instr(stat || ' ', ' '))
-            WHERE tbl = 'subscription'`);
-          planner.exec("ANALYZE sqlite_schema");
-        }
+        if (statistics === "small") smallStatistics(planner);
+        if (statistics === "large, at rest") largeAtRest(planner);
         for (const text of walks) {
           const plan = (planner.prepare(`EXPLAIN QUERY PLAN ${text}`).all(placeholdersOf(text)) as PlanStep[]).map(
             (step) => step.detail,
@@ -298,6 +277,24 @@ describe("the statements that look for due work, with many idle webhooks", () =>
     }
   });
 });
+
+/** Statistics of this small database, as if it had since grown: every table looks tiny. */
+function smallStatistics(planner: BetterSqlite3.Database): void {
+  planner.exec("ANALYZE");
+  planner.exec("ANALYZE sqlite_schema");
+}
+
+/**
+ * Statistics of a large database at rest, over smallStatistics': a million events and deliveries,
+ * none in flight, and ten thousand webhooks.
+ */
+function largeAtRest(planner: BetterSqlite3.Database): void {
+  planner.exec(`UPDATE sqlite_stat1 SET stat = '1000000' || substr(stat, instr(stat || ' ', ' '))
+    WHERE tbl IN ('delivery', 'event') AND stat NOT LIKE '0%'`);
+  planner.exec(`UPDATE sqlite_stat1 SET stat = '10000' || substr(stat, instr(stat || ' ', ' '))
+    WHERE tbl = 'subscription'`);
+  planner.exec("ANALYZE sqlite_schema");
+}
 
 /**
  * Each list drives its loop: no table of the store is scanned in an outer loop of the same query,
