@@ -453,18 +453,20 @@ async function workerBatches(label, workers) {
     log(`${label}: could not read the workers' batch counts (${error.message})`);
     return undefined;
   }
-  for (const [i, { claims, claimed, completions, completed }] of batches.entries()) {
-    if (claims > 0 && completions > 0) {
-      log(
-        `${label}: worker ${i + 1}: ${claims} claims (${perBatch(claimed, claims)} deliveries each), ${completions} completion writes (${perBatch(completed, completions)} outcomes each)`,
-      );
-    }
-  }
+  for (const [i, counts] of batches.entries()) logBatches(`${label}: worker ${i + 1}`, counts);
   return batches;
 }
 
 /** n ÷ of to one decimal: how full batches ran. */
 const perBatch = (n, of) => round(n / of, 1);
+
+/** A dispatcher's claims and completion writes so far, and how full they ran, logged (nothing when it had none). */
+function logBatches(label, { claims, claimed, completions, completed }) {
+  if (!(claims > 0 && completions > 0)) return;
+  log(
+    `${label}: ${claims} claims (${perBatch(claimed, claims)} deliveries each), ${completions} completion writes (${perBatch(completed, completions)} outcomes each)`,
+  );
+}
 
 /** A family's samples by their `kind` label, from /metrics text. */
 function countsOf(text, family) {
@@ -502,12 +504,7 @@ async function sqliteBacklogAndDrain(dep, key, receiverSources, round = "") {
     },
   });
   const counters = await serverCounters(srv.port);
-  const { claims, claimed, completions, completed } = counters.batches;
-  if (claims > 0 && completions > 0) {
-    log(
-      `sqlite${round}: ${claims} claims (${perBatch(claimed, claims)} deliveries each), ${completions} completion writes (${perBatch(completed, completions)} outcomes each)`,
-    );
-  }
+  logBatches(`sqlite${round}`, counters.batches);
   const { batches: createBatches, creates } = apiCounters.creates;
   if (createBatches > 0) {
     const { commits, fsyncs } = apiCounters.log;
@@ -568,6 +565,7 @@ async function sqliteSuite(result, receiverSources) {
       const key = newSigningKey();
       await api.createWebhook(`http://127.0.0.1:${receiver.ports[0]}/hook/sqlite-f1`, key);
       const e2e = await warmUpAndEndToEnd({ label: "sqlite", api, receiver, key, cpuSources: () => sources });
+      if (e2e) logBatches("sqlite, warm-up and end to end", (await serverCounters(srv.port)).batches);
       if (e2e) result.e2e = e2e;
       await api.close();
       if (!O.skip.has("fanout")) {
@@ -904,6 +902,12 @@ async function ingestSuite(results) {
 }
 
 // ---- report ----
+/** How the warm half's requests reached the receiver (scenarios.mjs, arrivalPattern), for the notes column. */
+function arrivalsText(a) {
+  if (!a) return "";
+  return `receiver idle between bursts ${Math.round(a.idleShare * 100)}% · bursts of ${a.meanBurst} · gaps p50 ${a.gapP50Us} µs, p90 ${a.gapP90Us}`;
+}
+
 function cpuText(cpu) {
   if (!cpu) return "";
   return Object.entries(cpu)
@@ -998,7 +1002,7 @@ function buildRows(results) {
         "  its second half (warmed up)",
         `${d.secondHalfRate} deliveries/s`,
         ratio(d.secondHalfRate, b1),
-        "",
+        arrivalsText(d.secondHalfArrivals),
         peerWarm ? `${ratio(d.secondHalfRate, peerWarm)} × ${PEERS[peer].label}'s` : "",
       ]);
       const ingestRate = db === "sqlite" ? results.ingestLoop?.rate : undefined;
@@ -1056,7 +1060,7 @@ function buildRows(results) {
       "  its second half (warmed up)",
       `${d.secondHalfRate} deliveries/s`,
       ratio(d.secondHalfRate, b1),
-      "",
+      arrivalsText(d.secondHalfArrivals),
       other?.secondHalfRate ? `${ratio(d.secondHalfRate, other.secondHalfRate)} × ${PEERS[against].label}'s` : "",
     ]);
   }

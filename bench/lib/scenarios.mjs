@@ -188,6 +188,7 @@ export async function drain({ receiver, key, tag, expected, startDispatcher, tim
     cpu,
     cpuMsPerDelivery: cpuMsPer(cpuSeconds, stats.deliveries),
     secondHalfRate: secondHalfRate(receivedAt),
+    secondHalfArrivals: arrivalPattern(receivedAt),
     perQuarterSecond: ratesByWindow(receivedAt, stats.first, 250),
   };
 }
@@ -201,6 +202,32 @@ function secondHalfRate(times) {
   const mid = Math.floor(sorted.length / 2);
   const span = (sorted[sorted.length - 1] - sorted[mid]) / 1000;
   return span > 0 ? round((sorted.length - 1 - mid) / span) : undefined;
+}
+
+/** Gaps between receipts longer than this end a burst: several times a receipt's own handling. */
+const BURST_GAP_MS = 0.15;
+
+/**
+ * How the second half's requests reached the receiver: in bursts (one per round of the sender's
+ * slots) separated by gaps in which the receiver had nothing to read. `idleShare` is the part of
+ * the span in gaps over BURST_GAP_MS, `meanBurst` the receipts per burst, `gapP50Us` and `gapP90Us`
+ * the gaps between consecutive receipts. A sender whose next requests go out while the receiver
+ * still works through the last ones shows longer bursts and a smaller idle share.
+ */
+function arrivalPattern(times) {
+  const sorted = [...times].sort((a, b) => a - b).slice(Math.floor(times.length / 2));
+  if (sorted.length < 3) return undefined;
+  const gaps = sorted.slice(1).map((t, i) => t - sorted[i]);
+  const span = sorted[sorted.length - 1] - sorted[0];
+  const long = gaps.filter((gap) => gap > BURST_GAP_MS);
+  const ordered = [...gaps].sort((a, b) => a - b);
+  const at = (q) => Math.round((ordered[Math.floor(q * (ordered.length - 1))] ?? 0) * 1000);
+  return {
+    idleShare: span > 0 ? round(long.reduce((sum, gap) => sum + gap, 0) / span, 2) : undefined,
+    meanBurst: round(sorted.length / (long.length + 1), 1),
+    gapP50Us: at(0.5),
+    gapP90Us: at(0.9),
+  };
 }
 
 /** Receipts a second in consecutive windows from `first`: how a cold process warms up during a drain. */

@@ -66,6 +66,12 @@ describe("benchmark tools", () => {
       expect(measured.signaturesOk, name).toBe(measured.delivered);
     }
     expect(results.sqlite.drain.delivered).toBe(results.sqlite.drain.expected);
+    // How the warm half reached the receiver: a share of its span, bursts of at least one receipt.
+    const arrivals = results.sqlite.drain.secondHalfArrivals;
+    expect(arrivals.idleShare).toBeGreaterThanOrEqual(0);
+    expect(arrivals.idleShare).toBeLessThanOrEqual(1);
+    expect(arrivals.meanBurst).toBeGreaterThanOrEqual(1);
+    expect(arrivals.gapP90Us).toBeGreaterThanOrEqual(arrivals.gapP50Us);
   }, 150_000);
 
   it("the drain rounds' ratios divide each round's rates, skip what a round lacks, and take medians", async () => {
