@@ -5,7 +5,7 @@ import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { benchIdentity } from "./payload.mjs";
 import { cpuMeter, cpuSecondsOf, forkChild, selfCpuSeconds, stopChild, threadReport, threadTimes } from "./procs.mjs";
-import { now, round, runPool, sleep, summarize } from "./stats.mjs";
+import { now, percentile, round, runPool, sleep, summarize } from "./stats.mjs";
 
 const RAW_SENDER = fileURLToPath(new URL("./raw-sender.mjs", import.meta.url));
 
@@ -208,25 +208,26 @@ function secondHalfRate(times) {
 const BURST_GAP_MS = 0.15;
 
 /**
- * How the second half's requests reached the receiver: in bursts (one per round of the sender's
- * slots) separated by gaps in which the receiver had nothing to read. `idleShare` is the part of
- * the span in gaps over BURST_GAP_MS, `meanBurst` the receipts per burst, `gapP50Us` and `gapP90Us`
- * the gaps between consecutive receipts. A sender whose next requests go out while the receiver
- * still works through the last ones shows longer bursts and a smaller idle share.
+ * How the second half's requests reached the receiver, from its receipt times (ms): in bursts
+ * separated by gaps of over BURST_GAP_MS. `gapShare` is the part of the span in such gaps (an upper
+ * bound on the receiver's idle time: a gap also holds the end of its last receipt's handling, and
+ * any wait of the receiver for a core), `meanBurst` the receipts per burst, `gapP50Us` and
+ * `gapP90Us` the gaps between consecutive receipts. A sender whose next requests go out while the
+ * receiver still works through the last ones shows longer bursts and a smaller share in gaps.
  */
-function arrivalPattern(times) {
+export function arrivalPattern(times) {
   const sorted = [...times].sort((a, b) => a - b).slice(Math.floor(times.length / 2));
   if (sorted.length < 3) return undefined;
   const gaps = sorted.slice(1).map((t, i) => t - sorted[i]);
   const span = sorted[sorted.length - 1] - sorted[0];
+  if (!(span > 0)) return undefined;
   const long = gaps.filter((gap) => gap > BURST_GAP_MS);
   const ordered = [...gaps].sort((a, b) => a - b);
-  const at = (q) => Math.round((ordered[Math.floor(q * (ordered.length - 1))] ?? 0) * 1000);
   return {
-    idleShare: span > 0 ? round(long.reduce((sum, gap) => sum + gap, 0) / span, 2) : undefined,
+    gapShare: round(long.reduce((sum, gap) => sum + gap, 0) / span, 2),
     meanBurst: round(sorted.length / (long.length + 1), 1),
-    gapP50Us: at(0.5),
-    gapP90Us: at(0.9),
+    gapP50Us: Math.round(percentile(ordered, 50) * 1000),
+    gapP90Us: Math.round(percentile(ordered, 90) * 1000),
   };
 }
 
