@@ -3,6 +3,7 @@ import { sql } from "kysely";
 import type { DialectAdapter } from "./dialect/adapter.js";
 import type { Db } from "./open.js";
 import { firstDue, pendingWebhooks } from "./queue/pending.js";
+import { rowsOf } from "./queue/raw.js";
 import { EVENT_RESOURCE_KEY } from "./resource-key.js";
 import type { AttemptTable, DeliveryStatus, DeliveryTable } from "./schema.js";
 
@@ -212,18 +213,26 @@ export interface QueueLag {
   readonly oldestDueMs: number;
 }
 
+/**
+ * The queue's depth. Each status spelled out, so each count reads a partial index of its own
+ * (delivery_due, one of the in-flight ones): `status IN (…)` with bound values matched neither, and
+ * /readyz and every /metrics scrape scanned the whole table, delivered history included. The oldest
+ * due time is the least of each pending webhook's first entry in delivery_due (queue/pending.ts): a
+ * search per webhook with work, none per idle one, and no index of its own for every create to write.
+ */
+const queueLagOf = (dialect: DialectAdapter["name"]) => `
+WITH RECURSIVE ${pendingWebhooks(dialect)}
+SELECT (SELECT count(*) FROM delivery WHERE status = 'pending') AS pending,
+  (SELECT min(${firstDue("pending.id")}) FROM pending) AS oldest,
+  (SELECT count(*) FROM delivery WHERE status = 'in_flight') AS in_flight`;
+const QUEUE_LAG = { sqlite: queueLagOf("sqlite"), postgres: queueLagOf("postgres") };
+
 export async function queueLag(adapter: DialectAdapter, now: number): Promise<QueueLag> {
-  // Each status spelled out, so each count reads a partial index of its own (delivery_due, one
-  // of the in-flight ones): `status IN (…)` with bound values matched neither, and /readyz and every
-  // /metrics scrape scanned the whole table, delivered history included. The oldest due time is
-  // the least of each pending webhook's first entry in delivery_due (queue/pending.ts): a search per
-  // webhook with work, none per idle one, and no index of its own for every create to write.
-  const { rows } = await sql<{ pending: number | string; oldest: number | string | null; in_flight: number | string }>`
-    WITH RECURSIVE ${sql.raw(pendingWebhooks(adapter.name))}
-    SELECT (SELECT count(*) FROM delivery WHERE status = 'pending') AS pending,
-      (SELECT min(${sql.raw(firstDue("pending.id"))}) FROM pending) AS oldest,
-      (SELECT count(*) FROM delivery WHERE status = 'in_flight') AS in_flight`.execute(adapter.db);
-  const [row] = rows;
+  const [row] = await rowsOf<{ pending: number | string; oldest: number | string | null; in_flight: number | string }>(
+    adapter.db,
+    QUEUE_LAG[adapter.name],
+    [],
+  );
   // PostgreSQL's count and bigint arrive as text.
   const oldest = row?.oldest === null || row?.oldest === undefined ? undefined : Number(row.oldest);
   return {
