@@ -13,6 +13,7 @@ import {
   bullmqDrain,
   graphileDrain,
   ingestLoopCreates,
+  ingestLoopEndToEnd,
   peerNodeFlags,
   postgresLoopDrain,
   redisReachable,
@@ -907,6 +908,34 @@ async function ingestSuite(results) {
   }
 }
 
+/**
+ * The reference end to end (peers/ingest-loop.mjs delivering with peers/loop.mjs): carehooks'
+ * end-to-end scenario against the reference ingest and loop in one thread, as many runs.
+ */
+async function ingestEndToEndSuite(results, receiverSources) {
+  log(
+    `reference end to end: ${WARM_EVENTS} warm-up events, then ${O.repeat} × ${O.events} (concurrency ${O.concurrency}, ${O.inFlight} in flight)`,
+  );
+  try {
+    results.ingestLoopE2e = await ingestLoopEndToEnd({
+      receiver,
+      key: newSigningKey(),
+      url: `http://127.0.0.1:${receiver.ports[0]}/hook/reference-e2e`,
+      events: O.events,
+      warm: WARM_EVENTS,
+      runs: O.repeat,
+      concurrency: O.concurrency,
+      inFlight: O.inFlight,
+      timeoutMs: O.timeoutMs,
+      cpuSources: receiverSources,
+    });
+    log(`reference end to end: ${results.ingestLoopE2e.best.rate} events/s`);
+  } catch (error) {
+    log(`reference end to end failed: ${error.stack ?? error}`);
+    results.ingestLoopE2e = { error: String(error.message ?? error) };
+  }
+}
+
 // ---- report ----
 /** How the warm half's requests reached the receiver (scenarios.mjs, arrivalPattern), for the notes column. */
 function arrivalsText(a) {
@@ -958,12 +987,14 @@ function buildRows(results) {
     }
     if (r.e2e) {
       const e = r.e2e.best;
+      const reference = db === "sqlite" ? results.ingestLoopE2e?.best?.rate : undefined;
       rows.push([
         name,
         `end to end, fan-out 1 (${e.events} events)`,
         `${e.rate} events/s`,
         ratio(e.rate, b1),
         cpuText(e.cpu),
+        reference ? `${ratio(e.rate, reference)} × the reference end to end` : "",
       ]);
       rows.push([
         name,
@@ -1070,6 +1101,19 @@ function buildRows(results) {
       other?.secondHalfRate ? `${ratio(d.secondHalfRate, other.secondHalfRate)} × ${PEERS[against].label}'s` : "",
     ]);
   }
+  const ingestE2e = results.ingestLoopE2e;
+  if (ingestE2e?.error)
+    rows.push(["reference end to end", "end to end: not measured", ingestE2e.error.slice(0, 70), "", ""]);
+  else if (ingestE2e) {
+    const e = ingestE2e.best;
+    rows.push([
+      `reference ingest + loop + node:http + undici, SQLite (better-sqlite3 ${ingestE2e.version})`,
+      `end to end, fan-out 1 (${e.events} events, one thread)`,
+      `${e.rate} events/s`,
+      ratio(e.rate, b1),
+      `${cpuText(e.cpu)} · API p50 ${e.apiLatencyMs.p50} ms, p99 ${e.apiLatencyMs.p99} ms`,
+    ]);
+  }
   const ingest = results.ingestLoop;
   if (ingest?.error)
     rows.push(["reference ingest", "API-only creates: not measured", ingest.error.slice(0, 70), "", ""]);
@@ -1145,6 +1189,8 @@ function printCpuPerUnit(results) {
   }
   if (results.ingestLoop?.cpuMsPerEvent)
     lines.push(["ingestLoop", "API only, per create", fmt(results.ingestLoop.cpuMsPerEvent)]);
+  if (results.ingestLoopE2e?.best?.cpuMsPerEvent)
+    lines.push(["ingestLoop", "end to end, per event", fmt(results.ingestLoopE2e.best.cpuMsPerEvent)]);
   if (lines.length === 0) return;
   process.stdout.write("CPU milliseconds per unit of work (whole-process CPU; postgres = all its server processes):\n");
   const w0 = Math.max(...lines.map((l) => l[0].length));
@@ -1209,6 +1255,8 @@ async function main() {
   if (O.only.has("peers")) await peerSuite(results, "sqliteLoop", receiverSources);
   // against carehooks' API-only run, which the SQLite drain scenario makes
   if (O.only.has("peers") && results.sqlite?.drain) await ingestSuite(results);
+  // against carehooks' end-to-end runs on SQLite
+  if (O.only.has("peers") && results.sqlite?.e2e) await ingestEndToEndSuite(results, receiverSources);
   if (O.only.has("postgres")) {
     const version = await pgReachable(O.postgres);
     if (!version) {
@@ -1263,6 +1311,8 @@ async function main() {
     if (!r) continue;
     results.ratios[db] = {
       e2eFanout1: ratio(r.e2e?.best?.rate, b1),
+      // SQLite: against the reference end to end (peers/ingest-loop.mjs delivering), measured in the same run
+      e2eVsReference: db === "sqlite" ? ratio(r.e2e?.best?.rate, results.ingestLoopE2e?.best?.rate) : undefined,
       createRate: ratio(r.e2e?.best?.createRate, b1),
       fanout10Ports: ratio(r.fanout?.ports?.deliveryRate, b10),
       fanout10Paths: ratio(r.fanout?.paths?.deliveryRate, b1),
@@ -1296,6 +1346,7 @@ async function main() {
     }
   }
   if (results.ingestLoop?.rate) results.ratios.ingestLoop = ratio(results.ingestLoop.rate, b1);
+  if (results.ingestLoopE2e?.best?.rate) results.ratios.ingestLoopE2e = ratio(results.ingestLoopE2e.best.rate, b1);
   for (const [db, rounds] of Object.entries(results.rounds ?? {})) {
     results.ratios.rounds ??= {};
     results.ratios.rounds[db] = roundRatios(rounds, b1);

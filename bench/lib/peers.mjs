@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import { Api, dropSchema } from "./carehooks.mjs";
 import { CLOSE_GRACE_MS } from "./ipc.mjs";
 import { cpuSecondsOf, cpuSecondsOfComm, forkChild, stopChild } from "./procs.mjs";
-import { apiOnlyCreates, createMany, drain, newTag } from "./scenarios.mjs";
+import { apiOnlyCreates, best, createMany, drain, endToEnd, newTag, warmUp } from "./scenarios.mjs";
 import { sleep } from "./stats.mjs";
 
 const script = (name) => fileURLToPath(new URL(`../peers/${name}.mjs`, import.meta.url));
@@ -132,11 +132,8 @@ function postgresPeerDrain({ postgres, peer, prefix, ...rest }) {
   });
 }
 
-/**
- * The reference ingest (peers/ingest-loop.mjs): `warm` creates, then the API-only scenario's
- * `events` creates with the same client and concurrency as carehooks' API-only run.
- */
-export async function ingestLoopCreates({ events, warm, concurrency }) {
+/** Runs `use(child, api)` against a fresh reference ingest (peers/ingest-loop.mjs), logged in; stops it after. */
+async function withIngestLoop(use) {
   const child = await forkChild(script("ingest-loop"), [], "ingest-loop", peerNodeFlags);
   const entry = { child };
   running.add(entry);
@@ -144,6 +141,22 @@ export async function ingestLoopCreates({ events, warm, concurrency }) {
     const { port } = await child.call("start");
     const api = new Api(port, 64);
     await api.login({ client_id: "bench", client_secret: "bench" });
+    try {
+      return { ...(await use(child, api)), version: child.ready.version };
+    } finally {
+      await api.close();
+    }
+  } finally {
+    await stopPeer(entry);
+  }
+}
+
+/**
+ * The reference ingest (peers/ingest-loop.mjs): `warm` creates, then the API-only scenario's
+ * `events` creates with the same client and concurrency as carehooks' API-only run.
+ */
+export function ingestLoopCreates({ events, warm, concurrency }) {
+  return withIngestLoop(async (child, api) => {
     const warmed = await createMany(api, warm, concurrency, 800_000_000);
     if (warmed.errors.length > 0)
       throw new Error(`reference ingest: ${warmed.errors.length} warm-up creates failed: ${warmed.errors[0]}`);
@@ -154,11 +167,52 @@ export async function ingestLoopCreates({ events, warm, concurrency }) {
       cpuSources: { server: () => cpuSecondsOf(child.child.pid) },
       offset: 3_000_000,
     });
-    await api.close();
     if (run.createErrors > 0)
       throw new Error(`reference ingest: ${run.createErrors} creates failed: ${run.firstError}`);
-    return { ...run, version: child.ready.version };
-  } finally {
-    await stopPeer(entry);
-  }
+    return run;
+  });
+}
+
+/**
+ * The reference end to end (peers/ingest-loop.mjs with its delivery loop started): carehooks' end-to-end
+ * scenario, fan-out 1, against the reference ingest and the reference loop sharing one thread and one
+ * file: creates `concurrency` at a time, delivered to `url` `inFlight` at a time. `warm` events first,
+ * then `runs` runs of `events`; the best is kept, as carehooks' is.
+ */
+export function ingestLoopEndToEnd({
+  receiver,
+  key,
+  url,
+  events,
+  warm,
+  runs,
+  concurrency,
+  inFlight,
+  timeoutMs,
+  cpuSources,
+}) {
+  return withIngestLoop(async (child, api) => {
+    await child.call("deliver", { url, key, concurrency: inFlight });
+    await warmUp({ api, receiver, key, events: warm, fanout: 1, concurrency, timeoutMs });
+    const results = [];
+    for (let r = 0; r < runs; r++) {
+      const run = await endToEnd({
+        api,
+        receiver,
+        key,
+        events,
+        fanout: 1,
+        concurrency,
+        timeoutMs,
+        cpuSources: { ...cpuSources, server: () => cpuSecondsOf(child.child.pid) },
+        offset: 4_000_000 + r * 100_000,
+      });
+      if (run.createErrors > 0 || !run.complete)
+        throw new Error(
+          `reference end to end: ${run.createErrors} creates failed (${run.firstError ?? ""}), ${run.delivered}/${run.expected} delivered`,
+        );
+      results.push(run);
+    }
+    return { runs: results, best: best(results) };
+  });
 }

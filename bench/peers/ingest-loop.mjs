@@ -8,8 +8,17 @@
 // creates are answered once an fsync of the log on the thread pool has returned: durable before the
 // answer, as carehooks' default, without holding the event loop. None of carehooks' API is here:
 // schema validation of every field, scopes, idempotency keys, rate limits, audit, the outbox's
-// subscription lookup and filters, metrics, logs. Driven over IPC (lib/ipc.mjs): start → { port },
-// close; the file is removed at close.
+// subscription lookup and filters, metrics, logs.
+//
+// Reference end to end: after `deliver`, the reference loop (loop.mjs) runs on the same thread over
+// the same file, the floor under carehooks' end-to-end rate on SQLite. It claims with one UPDATE …
+// RETURNING, writes each flush's outcomes (the delivery's status and an attempt row) in one
+// transaction, and is woken once a turn's creates are on disk. As carehooks' dispatcher, it claims
+// only deliveries whose create is on disk (rowid up to the last fsync's turn), and its statements
+// never join a turn's open transaction: they wait for its COMMIT.
+//
+// Driven over IPC (lib/ipc.mjs): start → { port }, deliver({ url, key, concurrency }), close; the
+// file is removed at close.
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import { closeSync, fsync, mkdtempSync, openSync, rmSync } from "node:fs";
 import http from "node:http";
@@ -18,6 +27,8 @@ import path from "node:path";
 import { betterSqliteVersion, BetterSqlite3 as Database } from "../lib/deps.mjs";
 import { answerCalls } from "../lib/ipc.mjs";
 import { appointmentEvent } from "../lib/payload.mjs";
+import { webhookPoster } from "./common.mjs";
+import { startLoop } from "./loop.mjs";
 
 const MAX_BODY_BYTES = 64 * 1024;
 const FIELDS = ["doctor_id", "patient_id", "clinic_id", "partner_appointment_id", "start_time", "end_time"];
@@ -29,13 +40,20 @@ CREATE TABLE appointment (id TEXT PRIMARY KEY, doctor_id TEXT NOT NULL, patient_
 CREATE TABLE event (id TEXT PRIMARY KEY, name TEXT NOT NULL, resource_id TEXT NOT NULL,
   payload TEXT NOT NULL, created_at INTEGER NOT NULL);
 CREATE TABLE delivery (id TEXT PRIMARY KEY, event_id TEXT NOT NULL, subscription_id TEXT NOT NULL,
-  status TEXT NOT NULL, next_attempt_at INTEGER NOT NULL);
-CREATE INDEX delivery_due ON delivery (subscription_id, next_attempt_at) WHERE status = 'pending';`;
+  status TEXT NOT NULL, next_attempt_at INTEGER NOT NULL, lease TEXT, attempts INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX delivery_due ON delivery (subscription_id, next_attempt_at) WHERE status = 'pending';
+CREATE TABLE attempt (id INTEGER PRIMARY KEY, delivery_id TEXT NOT NULL, n INTEGER NOT NULL,
+  status_code INTEGER, error TEXT, at INTEGER NOT NULL);
+CREATE INDEX attempt_delivery ON attempt (delivery_id);`;
 
 let dir;
 let db;
 let server;
 let walFd;
+/** The reference end to end's loop and its connections, once `deliver` has started them. */
+let delivering;
+/** The delivery loop's claim and complete over the ingest's file (set by open). */
+let queue;
 
 /** Time-ordered ids, as carehooks' (a random UUID would scatter the primary keys over the B-trees). */
 let seq = 0;
@@ -54,15 +72,23 @@ function open() {
     "INSERT INTO appointment VALUES (@id, @doctor_id, @patient_id, @clinic_id, @partner_appointment_id, @start_time, @end_time, @at)",
   );
   const event = db.prepare("INSERT INTO event VALUES (?, 'appointment.created', ?, ?, ?)");
-  const delivery = db.prepare("INSERT INTO delivery VALUES (?, ?, 'sub_bench', 'pending', ?)");
+  const delivery = db.prepare(
+    "INSERT INTO delivery (id, event_id, subscription_id, status, next_attempt_at) VALUES (?, ?, 'sub_bench', 'pending', ?)",
+  );
   const savepoint = db.prepare("SAVEPOINT one");
   const release = db.prepare("RELEASE one");
   const rollbackOne = db.prepare("ROLLBACK TO one");
   const identity = { businessId: "biz_bench", clientId: "cli_bench" };
   let waiting;
+  /** The highest delivery rowid of the open turn, and of the turns whose fsync has returned. */
+  let turnRowid = 0;
+  let syncedRowid = 0;
+  /** The delivery loop's statements that came while a turn's transaction was open: run after its COMMIT. */
+  let afterCommit = [];
   /** The turn's transaction: COMMIT, then an fsync of the log off the event loop, then every answer. */
   const commit = () => {
     const answers = waiting;
+    const upTo = turnRowid;
     waiting = undefined;
     try {
       db.exec("COMMIT");
@@ -70,11 +96,33 @@ function open() {
       if (db.inTransaction) db.exec("ROLLBACK");
       for (const done of answers) done(error);
       return;
+    } finally {
+      const deferred = afterCommit;
+      afterCommit = [];
+      for (const run of deferred) run();
     }
     fsync(walFd, (error) => {
+      if (!error) syncedRowid = Math.max(syncedRowid, upTo);
       for (const done of answers) done(error ?? undefined);
+      delivering?.loop.wake();
     });
   };
+  /** Runs `statement` outside any turn's transaction: now, or right after the open one commits. */
+  const outsideTurn =
+    (statement) =>
+    (...args) =>
+      new Promise((resolve, reject) => {
+        const run = () => {
+          try {
+            resolve(statement(...args));
+          } catch (error) {
+            reject(error);
+          }
+        };
+        if (waiting === undefined) run();
+        else afterCommit.push(run);
+      });
+  queue = deliveryQueue(outsideTurn, () => syncedRowid);
   /** Writes one create into the turn's transaction; `done(error, id)` once it is on disk. */
   return (fields, done) => {
     try {
@@ -103,7 +151,7 @@ function open() {
         appointmentId: id,
       });
       event.run(eventId, id, JSON.stringify(payload), at);
-      delivery.run(nextId("dlv"), eventId, at);
+      turnRowid = Number(delivery.run(nextId("dlv"), eventId, at).lastInsertRowid);
       release.run();
     } catch (error) {
       rollbackOne.run();
@@ -112,6 +160,38 @@ function open() {
       return;
     }
     waiting.push((error) => done(error, id));
+  };
+}
+
+/** The reference loop's store (loop.mjs) over the ingest's tables; `outsideTurn` keeps it out of the turns' transactions. */
+function deliveryQueue(outsideTurn, synced) {
+  const claim = db.prepare(`UPDATE delivery SET status = 'in_flight', lease = @lease, attempts = attempts + 1
+    WHERE id IN (SELECT id FROM delivery WHERE subscription_id = 'sub_bench' AND status = 'pending'
+      AND next_attempt_at <= @now AND rowid <= @synced ORDER BY next_attempt_at LIMIT @n)
+    RETURNING id, event_id, attempts`);
+  const payload = db.prepare("SELECT payload FROM event WHERE id = ?").pluck();
+  const done = db.prepare(`UPDATE delivery SET status = @status, lease = NULL, next_attempt_at = @next
+    WHERE id = @id AND lease = @lease`);
+  const attempt = db.prepare(
+    "INSERT INTO attempt (delivery_id, n, status_code, error, at) VALUES (@id, @n, @code, @error, @at)",
+  );
+  return {
+    claim: outsideTurn(
+      db.transaction((lease, n) => {
+        const rows = claim.all({ lease, now: Date.now(), synced: synced(), n });
+        for (const row of rows) row.payload = payload.get(row.event_id);
+        return rows;
+      }),
+    ),
+    complete: outsideTurn(
+      db.transaction((outcomes) => {
+        for (const o of outcomes) {
+          const next = o.ok ? 0 : Date.now() + 1000;
+          done.run({ id: o.id, lease: o.lease, status: o.ok ? "succeeded" : "pending", next });
+          attempt.run({ id: o.id, n: o.n, code: o.code, error: o.error, at: o.at });
+        }
+      }),
+    ),
   };
 }
 
@@ -171,7 +251,14 @@ answerCalls(
     async start() {
       return { port: await startServer(randomBytes(24).toString("base64url")) };
     },
+    async deliver({ url, key, concurrency }) {
+      const poster = webhookPoster({ url, key, connections: concurrency, version: "bench-reference-e2e" });
+      delivering = { poster, loop: startLoop({ concurrency, poster, claim: queue.claim, complete: queue.complete }) };
+      return true;
+    },
     async close() {
+      await delivering?.loop.stop();
+      await delivering?.poster.close();
       server?.closeAllConnections?.();
       await new Promise((resolve) => (server ? server.close(resolve) : resolve()));
       if (walFd !== undefined) closeSync(walFd);

@@ -3,14 +3,16 @@
 // retry schedule, key rotation, attempt detail, metrics, logs or API). `concurrency` requests in
 // flight; once half the slots are free, one claim takes up to the free slots; outcomes are written
 // together every FLUSH_MS. The store gives `claim(lease, n)` → rows { id, event_id, payload,
-// attempts } and `complete(outcomes)`; either may be synchronous.
+// attempts } and `complete(outcomes)`; either may be synchronous. The reference end to end
+// (ingest-loop.mjs) runs the same loop over the reference ingest's file, woken by its commits.
 import { answerPeerCalls, enqueueBacklog, webhookPoster } from "./common.mjs";
 
 const FLUSH_MS = 10;
 /** How soon an empty claim is tried again (a backlog drain ends there). */
 const IDLE_MS = 50;
 
-function startLoop({ concurrency, poster, claim, complete }) {
+/** Starts the loop; `wake()` claims at once if half the slots are free (new work was committed). */
+export function startLoop({ concurrency, poster, claim, complete }) {
   const state = { inFlight: 0, outcomes: [], claiming: false, stopped: false };
   let timer;
   let idle;
@@ -72,6 +74,10 @@ function startLoop({ concurrency, poster, claim, complete }) {
   };
   void refill();
   return {
+    wake() {
+      clearTimeout(idle);
+      void refill();
+    },
     async stop() {
       state.stopped = true;
       clearTimeout(idle);
