@@ -817,7 +817,8 @@ async function postgresBacklogAndDrain(receiverSources, round, result) {
 /**
  * What the rounds compare on each database: carehooks' drain on a fresh deployment (with the
  * API-only run that makes its backlog), the peer queue's and the reference loop's drains, and on
- * SQLite the reference ingest.
+ * SQLite the reference ingest, and end to end (unless skipped) carehooks' runs on the drained
+ * server and the reference end to end.
  */
 const ROUNDS = {
   sqlite: {
@@ -830,7 +831,16 @@ const ROUNDS = {
         await prepareDeployment({ kind: "sqlite", extraEnv: { ...commonEnv(), CAREHOOKS_POLL_INTERVAL: "10s" } }),
       );
       try {
-        return (await sqliteBacklogAndDrain(dep, newSigningKey(), receiverSources, round)).drain;
+        const key = newSigningKey();
+        const { srv, drain } = await sqliteBacklogAndDrain(dep, key, receiverSources, round);
+        if (O.skip.has("e2e")) return drain;
+        // End to end on the same server, warm from its drain (its webhook has the key).
+        const api = new Api(srv.port, 64);
+        await api.login(dep.clients[0]);
+        const sources = { server: pid(srv), ...receiverSources };
+        const e2e = await warmUpAndEndToEnd({ label: `sqlite${round}`, api, receiver, key, cpuSources: () => sources });
+        await api.close();
+        return { ...drain, e2eRate: e2e?.best?.rate };
       } finally {
         await release(dep, result);
       }
@@ -855,15 +865,27 @@ const ROUNDS = {
 async function dbRounds(db, results, receiverSources, rawCheck) {
   const r = ROUNDS[db];
   const rate = (drain) => (drain?.complete ? drain.rate : null);
-  const sample = (carehooks, peer, loop, ingest, raw) => ({
+  const endToEnd = r.ingest && !O.skip.has("e2e");
+  const sample = (carehooks, peer, loop, ingest, raw, e2e, ingestE2e) => ({
     drain: rate(carehooks),
     apiOnly: carehooks?.apiOnlyCreateRate ?? null,
     peer: rate(peer?.drain),
     loop: rate(loop?.drain),
     ...(r.ingest ? { ingestLoop: ingest?.rate ?? null } : {}),
+    ...(endToEnd ? { e2e: e2e ?? null, ingestLoopE2e: ingestE2e?.best?.rate ?? null } : {}),
     raw: raw ?? null,
   });
-  const rounds = [sample(results[db].drain, results.peers?.[r.peer], results.peers?.[r.loop], results.ingestLoop)];
+  const rounds = [
+    sample(
+      results[db].drain,
+      results.peers?.[r.peer],
+      results.peers?.[r.loop],
+      results.ingestLoop,
+      undefined,
+      results[db].e2e?.best?.rate,
+      results.ingestLoopE2e,
+    ),
+  ];
   for (let i = 2; i <= O.drainRounds; i++) {
     const label = ` (round ${i}/${O.drainRounds})`;
     // The raw rate moves within a run: each round gets a reading of its own, taken just before it.
@@ -891,7 +913,12 @@ async function dbRounds(db, results, receiverSources, rawCheck) {
           log(`reference ingest${label} failed: ${error.stack ?? error}`),
         )
       : undefined;
-    rounds.push(sample(drained, other.peer, other.loop, ingest, raw?.rate));
+    const ingestE2e = endToEnd
+      ? await referenceEndToEnd(receiverSources).catch((error) =>
+          log(`reference end to end${label} failed: ${error.stack ?? error}`),
+        )
+      : undefined;
+    rounds.push(sample(drained, other.peer, other.loop, ingest, raw?.rate, drained?.e2eRate, ingestE2e));
   }
   return rounds;
 }
@@ -908,6 +935,22 @@ async function ingestSuite(results) {
   }
 }
 
+/** One reference end to end, with the options of carehooks' end-to-end runs. */
+function referenceEndToEnd(receiverSources) {
+  return ingestLoopEndToEnd({
+    receiver,
+    key: newSigningKey(),
+    url: `http://127.0.0.1:${receiver.ports[0]}/hook/reference-e2e`,
+    events: O.events,
+    warm: WARM_EVENTS,
+    runs: O.repeat,
+    concurrency: O.concurrency,
+    inFlight: O.inFlight,
+    timeoutMs: O.timeoutMs,
+    cpuSources: receiverSources,
+  });
+}
+
 /**
  * The reference end to end (peers/ingest-loop.mjs delivering with peers/loop.mjs): carehooks'
  * end-to-end scenario against the reference ingest and loop in one thread, as many runs.
@@ -917,18 +960,7 @@ async function ingestEndToEndSuite(results, receiverSources) {
     `reference end to end: ${WARM_EVENTS} warm-up events, then ${O.repeat} × ${O.events} (concurrency ${O.concurrency}, ${O.inFlight} in flight)`,
   );
   try {
-    results.ingestLoopE2e = await ingestLoopEndToEnd({
-      receiver,
-      key: newSigningKey(),
-      url: `http://127.0.0.1:${receiver.ports[0]}/hook/reference-e2e`,
-      events: O.events,
-      warm: WARM_EVENTS,
-      runs: O.repeat,
-      concurrency: O.concurrency,
-      inFlight: O.inFlight,
-      timeoutMs: O.timeoutMs,
-      cpuSources: receiverSources,
-    });
+    results.ingestLoopE2e = await referenceEndToEnd(receiverSources);
     log(`reference end to end: ${results.ingestLoopE2e.best.rate} events/s`);
   } catch (error) {
     log(`reference end to end failed: ${error.stack ?? error}`);
@@ -1144,6 +1176,13 @@ function printRounds(results) {
       ["the reference loop's drain ÷ raw", m.loop],
       [`the reference loop's drain ÷ ${PEERS[peer].label}'s`, m.loopVsPeer],
       ...(m.ingestLoop ? [["the reference ingest's creates ÷ raw", m.ingestLoop]] : []),
+      ...(m.e2e
+        ? [
+            ["end to end ÷ raw", m.e2e],
+            ["end to end ÷ the reference end to end's", m.e2eVsReference],
+            ["the reference end to end ÷ raw", m.ingestLoopE2e],
+          ]
+        : []),
       ["drain ÷ the round's own raw", m.drainVsRoundRaw],
       ["the reference loop's drain ÷ the round's raw", m.loopVsRoundRaw],
     ];
@@ -1367,12 +1406,13 @@ async function main() {
   };
   const medians = q.rounds;
   if (medians) {
-    // the same drain and API-only targets on the median of the rounds' ratios
+    // the same drain, API-only and (SQLite) end-to-end targets on the median of the rounds' ratios
     const median = (x) => (x?.median === null ? undefined : x?.median);
     results.targetsOnRoundMedians = {
       sqliteDrainAtLeastHalfOfRaw: atLeast(median(medians.sqlite?.drain), 0.5),
       sqliteDrainAtLeast1_5xBullmq: atLeast(median(medians.sqlite?.drainVsPeer), 1.5),
       sqliteApiOnlyAtLeast0_35xRaw: atLeast(median(medians.sqlite?.apiOnly), 0.35),
+      sqliteE2eAtLeast0_3xRaw: atLeast(median(medians.sqlite?.e2e), 0.3),
       postgresDrainAtLeast0_35xRaw: atLeast(median(medians.postgres?.drain), 0.35),
       postgresDrainAtLeast2xGraphile: atLeast(median(medians.postgres?.drainVsPeer), 2),
     };

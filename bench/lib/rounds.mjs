@@ -19,7 +19,8 @@ export function median(values) {
 /**
  * Each ratio of every round (null where the round lacks either side of it), their median over the
  * rounds that have it, and how many do (`samples`). A round is { drain, apiOnly, peer, loop,
- * ingestLoop?, raw? }: rates a second, `raw` the raw POST rate measured just before the round (the
+ * ingestLoop?, e2e?, ingestLoopE2e?, raw? }: rates a second (`e2e` carehooks' best end-to-end rate,
+ * `ingestLoopE2e` the reference end to end's), `raw` the raw POST rate measured just before the round (the
  * main run's round has none). `bestRaw` is the run's best raw rate, what every fan-out 1 `÷ raw`
  * divides by; the `…VsRoundRaw` ratios divide by the round's own instead, and the loop's ratios show
  * where the design with none of carehooks' features stood in the same round.
@@ -43,6 +44,13 @@ export function roundRatios(rounds, bestRaw) {
       ? {
           apiOnlyVsIngestLoop: of((r) => ratio(r.apiOnly, r.ingestLoop)),
           ingestLoop: of((r) => ratio(r.ingestLoop, bestRaw)),
+        }
+      : {}),
+    ...("e2e" in (rounds[0] ?? {})
+      ? {
+          e2e: of((r) => ratio(r.e2e, bestRaw)),
+          e2eVsReference: of((r) => ratio(r.e2e, r.ingestLoopE2e)),
+          ingestLoopE2e: of((r) => ratio(r.ingestLoopE2e, bestRaw)),
         }
       : {}),
   };

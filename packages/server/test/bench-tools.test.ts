@@ -74,6 +74,37 @@ describe("benchmark tools", () => {
     });
   }, 150_000);
 
+  it("the reference end to end takes creates durably and delivers each once, signed, to a real receiver", async () => {
+    const { ingestLoopEndToEnd, stopPeers } = await import(path.join(root, "bench/lib/peers.mjs"));
+    const { startReceiver, stopChild } = await import(path.join(root, "bench/lib/procs.mjs"));
+    const { newSigningKey } = await import(path.join(root, "bench/lib/payload.mjs"));
+    const receiver = await startReceiver(1);
+    try {
+      const result = await ingestLoopEndToEnd({
+        receiver,
+        key: newSigningKey(),
+        url: `http://127.0.0.1:${receiver.ports[0]}/hook/reference-e2e`,
+        events: 300,
+        warm: 50,
+        runs: 2,
+        concurrency: 16,
+        inFlight: 10,
+        timeoutMs: 30_000,
+        cpuSources: {},
+      });
+      expect(result.runs).toHaveLength(2);
+      for (const run of result.runs) {
+        expect(run).toMatchObject({ events: 300, createErrors: 0, complete: true, duplicates: 0, strays: 0 });
+        expect(run).toMatchObject({ delivered: 300, signaturesOk: 300, signaturesBad: 0, unsigned: 0 });
+      }
+      expect(result.best.rate).toBe(Math.max(...result.runs.map((run: { rate: number }) => run.rate)));
+    } finally {
+      await stopPeers();
+      await receiver.call("close").catch(() => {});
+      await stopChild(receiver.child);
+    }
+  }, 60_000);
+
   it("a drain's arrivals are counted in bursts between gaps of over 0.15 ms, over its second half", async () => {
     const { arrivalPattern } = await import(path.join(root, "bench/lib/scenarios.mjs"));
     // Six bursts of ten receipts 0.05 ms apart, 1 ms between bursts, given out of order: the second
@@ -116,6 +147,19 @@ describe("benchmark tools", () => {
     const withoutIngest = roundRatios([{ drain: 1, apiOnly: 1, peer: 1, loop: 1, raw: null }], 2);
     expect(withoutIngest).not.toHaveProperty("apiOnlyVsIngestLoop");
     expect(withoutIngest).not.toHaveProperty("ingestLoop");
+    expect(withoutIngest).not.toHaveProperty("e2e");
+    // SQLite's rounds with end to end: carehooks' and the reference's, one of each missing once.
+    const withE2e = roundRatios(
+      [
+        { drain: 1, apiOnly: 1, peer: 1, loop: 1, ingestLoop: 1, e2e: 2000, ingestLoopE2e: 2500, raw: null },
+        { drain: 1, apiOnly: 1, peer: 1, loop: 1, ingestLoop: 1, e2e: 3000, ingestLoopE2e: null, raw: 9000 },
+        { drain: 1, apiOnly: 1, peer: 1, loop: 1, ingestLoop: 1, e2e: null, ingestLoopE2e: 4000, raw: 9000 },
+      ],
+      10_000,
+    );
+    expect(withE2e.e2e).toEqual({ median: 0.25, samples: 2, each: [0.2, 0.3, null] });
+    expect(withE2e.e2eVsReference).toEqual({ median: 0.8, samples: 1, each: [0.8, null, null] });
+    expect(withE2e.ingestLoopE2e).toEqual({ median: 0.33, samples: 2, each: [0.25, null, 0.4] });
   });
 
   it("bench/sender-micro.mjs times the sender and the dispatcher's metrics", async () => {
