@@ -31,6 +31,7 @@ import {
   newTag,
   rawPostRate,
   steadyLatency,
+  warmedEndToEndRuns,
   warmUp,
 } from "./lib/scenarios.mjs";
 import { formatJson, now, round } from "./lib/stats.mjs";
@@ -325,10 +326,11 @@ function machine() {
   let uncommitted = [];
   try {
     commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT }).toString().trim();
-    // the figures describe the built working tree: say which server files differ from the commit
+    // the figures describe the working tree: say which server and bench files differ from the commit
+    // (the results themselves aside)
     uncommitted = execFileSync(
       "git",
-      ["status", "--porcelain", "--", "packages/server/src", "packages/server/migrations"],
+      ["status", "--porcelain", "--", "packages/server/src", "packages/server/migrations", "bench", ":!bench/results"],
       {
         cwd: ROOT,
       },
@@ -834,13 +836,26 @@ const ROUNDS = {
         const key = newSigningKey();
         const { srv, drain } = await sqliteBacklogAndDrain(dep, key, receiverSources, round);
         if (O.skip.has("e2e")) return drain;
-        // End to end on the same server, warm from its drain (its webhook has the key).
+        // End to end on the same server, warm from its drain (its webhook has the key); a failure
+        // here leaves the round's drain standing.
         const api = new Api(srv.port, 64);
-        await api.login(dep.clients[0]);
-        const sources = { server: pid(srv), ...receiverSources };
-        const e2e = await warmUpAndEndToEnd({ label: `sqlite${round}`, api, receiver, key, cpuSources: () => sources });
-        await api.close();
-        return { ...drain, e2eRate: e2e?.best?.rate };
+        try {
+          await api.login(dep.clients[0]);
+          const sources = { server: pid(srv), ...receiverSources };
+          const e2e = await warmUpAndEndToEnd({
+            label: `sqlite${round}`,
+            api,
+            receiver,
+            key,
+            cpuSources: () => sources,
+          });
+          return { ...drain, e2eRate: e2e?.best?.rate };
+        } catch (error) {
+          log(`sqlite${round}: end to end failed: ${error.stack ?? error}`);
+          return drain;
+        } finally {
+          await api.close();
+        }
       } finally {
         await release(dep, result);
       }
@@ -865,14 +880,14 @@ const ROUNDS = {
 async function dbRounds(db, results, receiverSources, rawCheck) {
   const r = ROUNDS[db];
   const rate = (drain) => (drain?.complete ? drain.rate : null);
-  const endToEnd = r.ingest && !O.skip.has("e2e");
+  const withE2e = r.ingest && !O.skip.has("e2e");
   const sample = (carehooks, peer, loop, ingest, raw, e2e, ingestE2e) => ({
     drain: rate(carehooks),
     apiOnly: carehooks?.apiOnlyCreateRate ?? null,
     peer: rate(peer?.drain),
     loop: rate(loop?.drain),
     ...(r.ingest ? { ingestLoop: ingest?.rate ?? null } : {}),
-    ...(endToEnd ? { e2e: e2e ?? null, ingestLoopE2e: ingestE2e?.best?.rate ?? null } : {}),
+    ...(withE2e ? { e2e: e2e ?? null, ingestLoopE2e: ingestE2e?.best?.rate ?? null } : {}),
     raw: raw ?? null,
   });
   const rounds = [
@@ -913,7 +928,7 @@ async function dbRounds(db, results, receiverSources, rawCheck) {
           log(`reference ingest${label} failed: ${error.stack ?? error}`),
         )
       : undefined;
-    const ingestE2e = endToEnd
+    const ingestE2e = withE2e
       ? await referenceEndToEnd(receiverSources).catch((error) =>
           log(`reference end to end${label} failed: ${error.stack ?? error}`),
         )
@@ -1446,23 +1461,18 @@ process.exit(exitCode);
 /** The warm-up, then the fan-out 1 end-to-end runs (best kept); undefined when skipped. */
 async function warmUpAndEndToEnd({ label, api, receiver, key, cpuSources }) {
   log(`${label}: warm-up (${WARM_EVENTS} events)`);
-  await warmUpOnce({ api, receiver, key });
-  const runs = [];
-  for (let r = 0; r < (O.skip.has("e2e") ? 0 : O.repeat); r++) {
-    log(`${label}: end-to-end fan-out 1, run ${r + 1}/${O.repeat} (${O.events} events)`);
-    const run = await endToEnd({
-      api,
-      receiver,
-      key,
-      events: O.events,
-      fanout: 1,
-      concurrency: O.concurrency,
-      timeoutMs: O.timeoutMs,
-      cpuSources: cpuSources(),
-      offset: r * 100_000,
-    });
-    log(`${label}: ${run.rate} events/s end to end, ${run.createRate} creates/s`);
-    runs.push(run);
-  }
-  return runs.length > 0 ? { runs, best: best(runs) } : undefined;
+  const measured = await warmedEndToEndRuns({
+    api,
+    receiver,
+    key,
+    warm: WARM_EVENTS,
+    runs: O.skip.has("e2e") ? 0 : O.repeat,
+    events: O.events,
+    concurrency: O.concurrency,
+    timeoutMs: O.timeoutMs,
+    cpuSources,
+    before: (r) => log(`${label}: end-to-end fan-out 1, run ${r + 1}/${O.repeat} (${O.events} events)`),
+    after: (run) => log(`${label}: ${run.rate} events/s end to end, ${run.createRate} creates/s`),
+  });
+  return measured.runs.length > 0 ? measured : undefined;
 }

@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import { Api, dropSchema } from "./carehooks.mjs";
 import { CLOSE_GRACE_MS } from "./ipc.mjs";
 import { cpuSecondsOf, cpuSecondsOfComm, forkChild, stopChild } from "./procs.mjs";
-import { apiOnlyCreates, best, createMany, drain, endToEnd, newTag, warmUp } from "./scenarios.mjs";
+import { apiOnlyCreates, createMany, drain, newTag, warmedEndToEndRuns } from "./scenarios.mjs";
 import { sleep } from "./stats.mjs";
 
 const script = (name) => fileURLToPath(new URL(`../peers/${name}.mjs`, import.meta.url));
@@ -193,26 +193,31 @@ export function ingestLoopEndToEnd({
 }) {
   return withIngestLoop(async (child, api) => {
     await child.call("deliver", { url, key, concurrency: inFlight });
-    await warmUp({ api, receiver, key, events: warm, fanout: 1, concurrency, timeoutMs });
-    const results = [];
-    for (let r = 0; r < runs; r++) {
-      const run = await endToEnd({
-        api,
-        receiver,
-        key,
-        events,
-        fanout: 1,
-        concurrency,
-        timeoutMs,
-        cpuSources: { ...cpuSources, server: () => cpuSecondsOf(child.child.pid) },
-        offset: 4_000_000 + r * 100_000,
-      });
-      if (run.createErrors > 0 || !run.complete)
-        throw new Error(
-          `reference end to end: ${run.createErrors} creates failed (${run.firstError ?? ""}), ${run.delivered}/${run.expected} delivered`,
-        );
-      results.push(run);
-    }
-    return { runs: results, best: best(results) };
+    const measured = await warmedEndToEndRuns({
+      api,
+      receiver,
+      key,
+      warm,
+      runs,
+      events,
+      concurrency,
+      timeoutMs,
+      cpuSources: () => ({ ...cpuSources, server: () => cpuSecondsOf(child.child.pid) }),
+      offset: 4_000_000,
+      after: (run) => {
+        const wrong = run.duplicates + run.strays + run.signaturesBad + run.unsigned;
+        if (run.createErrors > 0 || !run.complete || wrong > 0)
+          throw new Error(
+            `reference end to end: ${run.createErrors} creates failed (${run.firstError ?? ""}), ${run.delivered}/${run.expected} delivered, ${wrong} duplicate, stray or badly signed`,
+          );
+      },
+    });
+    // What the reference did: its deliveries and attempts, and that it claimed nothing before its create was on disk.
+    const stats = await child.call("finish");
+    if (stats.claimedUnsynced > 0)
+      throw new Error(
+        `reference end to end: claimed ${stats.claimedUnsynced} deliveries before their creates were on disk`,
+      );
+    return { ...measured, stats };
   });
 }

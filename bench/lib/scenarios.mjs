@@ -158,6 +158,46 @@ export async function endToEnd({ api, receiver, key, events, fanout, concurrency
 }
 
 /**
+ * A warm-up of `warm` events (fan-out 1), then `runs` end-to-end runs of `events`, the r-th creating
+ * from `offset` + r × 100 000; `before(r)` runs before each and `after(run)` after (to log, or to
+ * throw on a run that must not count). Resolves to { runs, best } (best: the highest rate).
+ */
+export async function warmedEndToEndRuns({
+  api,
+  receiver,
+  key,
+  warm,
+  runs,
+  events,
+  concurrency,
+  timeoutMs,
+  cpuSources,
+  offset = 0,
+  before = () => {},
+  after = () => {},
+}) {
+  await warmUp({ api, receiver, key, events: warm, fanout: 1, concurrency, timeoutMs });
+  const results = [];
+  for (let r = 0; r < runs; r++) {
+    before(r);
+    const run = await endToEnd({
+      api,
+      receiver,
+      key,
+      events,
+      fanout: 1,
+      concurrency,
+      timeoutMs,
+      cpuSources: cpuSources(),
+      offset: offset + r * 100_000,
+    });
+    after(run);
+    results.push(run);
+  }
+  return { runs: results, best: best(results) };
+}
+
+/**
  * Backlog drain: `events` deliveries are already pending when the dispatcher starts (`startDispatcher`);
  * the rate is measured from the first to the last receipt, so it is the dispatcher alone.
  */

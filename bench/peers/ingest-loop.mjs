@@ -17,8 +17,8 @@
 // only deliveries whose create is on disk (rowid up to the last fsync's turn), and its statements
 // never join a turn's open transaction: they wait for its COMMIT.
 //
-// Driven over IPC (lib/ipc.mjs): start → { port }, deliver({ url, key, concurrency }), close; the
-// file is removed at close.
+// Driven over IPC (lib/ipc.mjs): start → { port }, deliver({ url, key, concurrency }), finish → its
+// counters and counts (the loop stopped first), close; the file is removed at close.
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import { closeSync, fsync, mkdtempSync, openSync, rmSync } from "node:fs";
 import http from "node:http";
@@ -54,6 +54,16 @@ let walFd;
 let delivering;
 /** The delivery loop's claim and complete over the ingest's file (set by open). */
 let queue;
+/** What the reference end to end did, for `finish`: statements deferred past a COMMIT, wake-ups, and claimed rows not yet on disk (must stay 0). */
+const counters = { deferred: 0, wakes: 0, claimedUnsynced: 0 };
+/** Turns open or waiting for their fsync, and what waits for there to be none (close). */
+let turnsInProgress = 0;
+const whenNoTurns = [];
+const turnEnded = () => {
+  turnsInProgress -= 1;
+  if (turnsInProgress > 0) return;
+  for (const resolve of whenNoTurns.splice(0)) resolve();
+};
 
 /** Time-ordered ids, as carehooks' (a random UUID would scatter the primary keys over the B-trees). */
 let seq = 0;
@@ -83,6 +93,8 @@ function open() {
   /** The highest delivery rowid of the open turn, and of the turns whose fsync has returned. */
   let turnRowid = 0;
   let syncedRowid = 0;
+  /** A failed fsync: nothing written since is known to be on disk, so every later create fails and nothing more is claimed. */
+  let flushFailure;
   /** The delivery loop's statements that came while a turn's transaction was open: run after its COMMIT. */
   let afterCommit = [];
   /** The turn's transaction: COMMIT, then an fsync of the log off the event loop, then every answer. */
@@ -95,16 +107,23 @@ function open() {
     } catch (error) {
       if (db.inTransaction) db.exec("ROLLBACK");
       for (const done of answers) done(error);
+      turnEnded();
       return;
     } finally {
       const deferred = afterCommit;
       afterCommit = [];
+      counters.deferred += deferred.length;
       for (const run of deferred) run();
     }
     fsync(walFd, (error) => {
-      if (!error) syncedRowid = Math.max(syncedRowid, upTo);
-      for (const done of answers) done(error ?? undefined);
-      delivering?.loop.wake();
+      flushFailure ??= error ?? undefined;
+      if (!flushFailure) syncedRowid = Math.max(syncedRowid, upTo);
+      for (const done of answers) done(flushFailure);
+      turnEnded();
+      if (delivering && !flushFailure) {
+        counters.wakes += 1;
+        delivering.loop.wake();
+      }
     });
   };
   /** Runs `statement` outside any turn's transaction: now, or right after the open one commits. */
@@ -125,10 +144,15 @@ function open() {
   queue = deliveryQueue(outsideTurn, () => syncedRowid);
   /** Writes one create into the turn's transaction; `done(error, id)` once it is on disk. */
   return (fields, done) => {
+    if (flushFailure) {
+      done(flushFailure);
+      return;
+    }
     try {
       if (waiting === undefined) {
         db.exec("BEGIN IMMEDIATE");
         waiting = [];
+        turnsInProgress += 1;
         setImmediate(commit);
       }
     } catch (error) {
@@ -168,7 +192,7 @@ function deliveryQueue(outsideTurn, synced) {
   const claim = db.prepare(`UPDATE delivery SET status = 'in_flight', lease = @lease, attempts = attempts + 1
     WHERE id IN (SELECT id FROM delivery WHERE subscription_id = 'sub_bench' AND status = 'pending'
       AND next_attempt_at <= @now AND rowid <= @synced ORDER BY next_attempt_at LIMIT @n)
-    RETURNING id, event_id, attempts`);
+    RETURNING rowid, id, event_id, attempts`);
   const payload = db.prepare("SELECT payload FROM event WHERE id = ?").pluck();
   const done = db.prepare(`UPDATE delivery SET status = @status, lease = NULL, next_attempt_at = @next
     WHERE id = @id AND lease = @lease`);
@@ -178,8 +202,12 @@ function deliveryQueue(outsideTurn, synced) {
   return {
     claim: outsideTurn(
       db.transaction((lease, n) => {
-        const rows = claim.all({ lease, now: Date.now(), synced: synced(), n });
-        for (const row of rows) row.payload = payload.get(row.event_id);
+        const upTo = synced();
+        const rows = claim.all({ lease, now: Date.now(), synced: upTo, n });
+        for (const row of rows) {
+          if (row.rowid > upTo) counters.claimedUnsynced += 1;
+          row.payload = payload.get(row.event_id);
+        }
         return rows;
       }),
     ),
@@ -252,17 +280,40 @@ answerCalls(
       return { port: await startServer(randomBytes(24).toString("base64url")) };
     },
     async deliver({ url, key, concurrency }) {
+      if (!queue) throw new Error("deliver before start");
+      if (delivering) throw new Error("already delivering");
       const poster = webhookPoster({ url, key, connections: concurrency, version: "bench-reference-e2e" });
       delivering = { poster, loop: startLoop({ concurrency, poster, claim: queue.claim, complete: queue.complete }) };
       return true;
     },
+    /** Stops the delivery loop (its last outcomes written), then its counters, deliveries by status and attempt rows. */
+    async finish() {
+      await delivering?.loop.stop();
+      const count = (sql) => db.prepare(sql).all();
+      return {
+        ...counters,
+        deliveries: Object.fromEntries(
+          count("SELECT status, count(*) AS n FROM delivery GROUP BY status").map((c) => [c.status, c.n]),
+        ),
+        attempts: count("SELECT count(*) AS n FROM attempt")[0].n,
+      };
+    },
+    /** Stops taking creates, lets the open turn commit and sync, stops the loop, then removes the file; safe to call twice. */
     async close() {
+      const open = server;
+      server = undefined;
+      if (open) {
+        open.closeAllConnections?.();
+        await new Promise((resolve) => open.close(resolve));
+      }
+      if (turnsInProgress > 0) await new Promise((resolve) => whenNoTurns.push(resolve));
       await delivering?.loop.stop();
       await delivering?.poster.close();
-      server?.closeAllConnections?.();
-      await new Promise((resolve) => (server ? server.close(resolve) : resolve()));
+      delivering = undefined;
       if (walFd !== undefined) closeSync(walFd);
+      walFd = undefined;
       db?.close();
+      db = undefined;
       if (dir) rmSync(dir, { recursive: true, force: true });
     },
   },
