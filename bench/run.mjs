@@ -54,8 +54,10 @@ const HELP = `Usage: node bench/run.mjs [options]
   --drain-rounds N      rounds of the drain comparison on each database run, the main run's being
                         the first: carehooks' API-only run and drain on a fresh deployment, the
                         peer's and the reference loop's drains (and on SQLite the reference
-                        ingest); the report adds the median of each ratio (default 3; 1 keeps
-                        the main run's alone). They need the peers: --no-peers, or --only
+                        ingest, and unless e2e is skipped carehooks' end to end on the drained
+                        server and the reference end to end); the report adds the median of
+                        each ratio (default 3; 1 keeps the main run's alone). They need the
+                        peers: --no-peers, or --only
                         without peers, leaves them out
   --warm-events N       creates before the measured end-to-end and API-only runs (default 2000):
                         the server's JIT, pools and caches settle first, as the raw baseline's

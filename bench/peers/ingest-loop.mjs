@@ -11,7 +11,8 @@
 // subscription lookup and filters, metrics, logs.
 //
 // Reference end to end: after `deliver`, the reference loop (loop.mjs) runs on the same thread over
-// the same file, the floor under carehooks' end-to-end rate on SQLite. It claims with one UPDATE …
+// the same file: the bare design's end-to-end rate on SQLite, for carehooks' to be compared with (it
+// is no strict floor: carehooks has matched it). It claims with one UPDATE …
 // RETURNING, writes each flush's outcomes (the delivery's status and an attempt row) in one
 // transaction, and is woken once a turn's creates are on disk. As carehooks' dispatcher, it claims
 // only deliveries whose create is on disk (rowid up to the last fsync's turn), and its statements
