@@ -57,8 +57,7 @@ const HELP = `Usage: node bench/run.mjs [options]
                         ingest, and unless e2e is skipped carehooks' end to end on the drained
                         server and the reference end to end); the report adds the median of
                         each ratio (default 3; 1 keeps the main run's alone). They need the
-                        peers: --no-peers, or --only
-                        without peers, leaves them out
+                        peers: --no-peers, or --only without peers, leaves them out
   --warm-events N       creates before the measured end-to-end and API-only runs (default 2000):
                         the server's JIT, pools and caches settle first, as the raw baseline's
                         sender warms up for 0.5 s (~6 000 POSTs); the drain backlog includes them
