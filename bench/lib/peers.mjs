@@ -176,32 +176,15 @@ export function ingestLoopCreates({ events, warm, concurrency }) {
 /**
  * The reference end to end (peers/ingest-loop.mjs with its delivery loop started): carehooks' end-to-end
  * scenario, fan-out 1, against the reference ingest and the reference loop sharing one thread and one
- * file: creates `concurrency` at a time, delivered to `url` `inFlight` at a time. `warm` events first,
- * then `runs` runs of `events`; the best is kept, as carehooks' is.
+ * file: delivered to `url` `inFlight` at a time; the other options (receiver, key, warm, runs,
+ * events, concurrency, timeoutMs) are warmedEndToEndRuns', so the runs are carehooks' (best kept).
  */
-export function ingestLoopEndToEnd({
-  receiver,
-  key,
-  url,
-  events,
-  warm,
-  runs,
-  concurrency,
-  inFlight,
-  timeoutMs,
-  cpuSources,
-}) {
+export function ingestLoopEndToEnd({ url, inFlight, cpuSources, ...runOptions }) {
   return withIngestLoop(async (child, api) => {
-    await child.call("deliver", { url, key, concurrency: inFlight });
+    await child.call("deliver", { url, key: runOptions.key, concurrency: inFlight });
     const measured = await warmedEndToEndRuns({
+      ...runOptions,
       api,
-      receiver,
-      key,
-      warm,
-      runs,
-      events,
-      concurrency,
-      timeoutMs,
       cpuSources: () => ({ ...cpuSources, server: () => cpuSecondsOf(child.child.pid) }),
       offset: 4_000_000,
       after: (run) => {
