@@ -136,6 +136,32 @@ describe("units, scopes and times", () => {
 
   it("format times to the second and parse filters", () => {
     expect(isoTime(Date.UTC(2026, 10, 28, 23, 40, 10, 999))).toBe("2026-11-28T23:40:10Z");
+    // The same text as toISOString to the second, across days, leap days, the ends of the range it formats itself,
+    // and outside it (before 1970, after 9999), where toISOString's own form is kept.
+    const plain = (ms: number) => `${new Date(ms).toISOString().slice(0, -5)}Z`;
+    const edges = [
+      0,
+      1,
+      999,
+      Date.UTC(2024, 1, 29, 23, 59, 59, 999),
+      Date.UTC(2024, 2, 1),
+      Date.UTC(2026, 11, 31, 23, 59, 59, 500),
+      Date.UTC(9999, 11, 31, 23, 59, 59, 999),
+      Date.UTC(9999, 11, 31, 23, 59, 59, 999) + 1,
+      -1,
+      -86_400_001,
+      1.5,
+      Date.UTC(2026, 5, 1, 12) + 0.25,
+    ];
+    let seed = 7;
+    const random = () => {
+      seed = (seed * 16_807) % 2_147_483_647;
+      return seed / 2_147_483_647;
+    };
+    const samples = [...edges, ...Array.from({ length: 5000 }, () => Math.floor(random() * 4e12) - 1e11)];
+    // Twice over, so both the formatted day and a changed day are taken.
+    for (const ms of [...samples, ...samples.reverse()]) expect(isoTime(ms), String(ms)).toBe(plain(ms));
+    expect(() => isoTime(Number.NaN)).toThrow(RangeError);
     expect(parseTimeFilter("2026-11-28T23:40:10Z")).toBe(Date.UTC(2026, 10, 28, 23, 40, 10));
     expect(parseTimeFilter("1730189586")).toBe(1_730_189_586_000);
     expect(parseTimeFilter("yesterday")).toBeUndefined();
