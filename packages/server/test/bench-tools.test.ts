@@ -140,13 +140,16 @@ describe("benchmark tools", () => {
     ];
     const r = roundRatios(rounds, 10_000);
     expect(r.rounds).toBe(3);
-    expect(r.drain).toEqual({ median: 0.43, samples: 2, each: [0.4, 0.45, null] });
-    expect(r.drainVsPeer).toEqual({ median: 1.75, samples: 2, each: [2, 1.5, null] });
+    expect(r.drain).toMatchObject({ median: 0.43, samples: 2, each: [0.4, 0.45, null] });
+    expect(r.drain.exact).toBeCloseTo(0.425, 12);
+    expect(r.drainVsPeer).toEqual({ median: 1.75, samples: 2, each: [2, 1.5, null], exact: 1.75 });
     expect(r.drainVsLoop.each).toEqual([0.8, 0.75, null]);
-    expect(r.loop).toEqual({ median: 0.5, samples: 3, each: [0.5, 0.6, 0.4] });
-    expect(r.loopVsPeer).toEqual({ median: 2, samples: 3, each: [2.5, 2, 1.6] });
-    expect(r.drainVsRoundRaw).toEqual({ median: 0.5, samples: 1, each: [null, 0.5, null] });
-    expect(r.loopVsRoundRaw).toEqual({ median: 0.59, samples: 2, each: [null, 0.67, 0.5] });
+    expect(r.loop).toMatchObject({ median: 0.5, samples: 3, each: [0.5, 0.6, 0.4] });
+    expect(r.loopVsPeer).toMatchObject({ median: 2, samples: 3, each: [2.5, 2, 1.6] });
+    expect(r.drainVsRoundRaw).toMatchObject({ median: 0.5, samples: 1, each: [null, 0.5, null] });
+    // The median of the unrounded ratios (2/3 and 1/2), not of their two-place forms (0.585).
+    expect(r.loopVsRoundRaw).toMatchObject({ median: 0.58, samples: 2, each: [null, 0.67, 0.5] });
+    expect(r.loopVsRoundRaw.exact).toBeCloseTo(7 / 12, 12);
     expect(r.apiOnlyVsIngestLoop.each).toEqual([0.75, 0.75, 0.4]);
     expect(r.ingestLoop.median).toBe(0.44);
     // PostgreSQL's rounds have no reference ingest.
@@ -163,9 +166,19 @@ describe("benchmark tools", () => {
       ],
       10_000,
     );
-    expect(withE2e.e2e).toEqual({ median: 0.25, samples: 2, each: [0.2, 0.3, null] });
-    expect(withE2e.e2eVsReference).toEqual({ median: 0.8, samples: 1, each: [0.8, null, null] });
-    expect(withE2e.ingestLoopE2e).toEqual({ median: 0.33, samples: 2, each: [0.25, null, 0.4] });
+    expect(withE2e.e2e).toMatchObject({ median: 0.25, samples: 2, each: [0.2, 0.3, null] });
+    expect(withE2e.e2eVsReference).toMatchObject({ median: 0.8, samples: 1, each: [0.8, null, null] });
+    expect(withE2e.ingestLoopE2e).toMatchObject({ median: 0.33, samples: 2, each: [0.25, null, 0.4] });
+    // A target is checked on `exact`: the run of 15:54 on 2026-12-07 showed its API-only median as 0.35
+    // (each round rounded first) while the rates give 9 740 ÷ 28 224 = 0.345, under a 0.35 target.
+    const near = roundRatios(
+      [9411, 8269, 9740, 10643, 10398].map((apiOnly) => ({ drain: 1, apiOnly, peer: 1, loop: 1, raw: null })),
+      28_224,
+    );
+    expect(near.apiOnly.each).toEqual([0.33, 0.29, 0.35, 0.38, 0.37]);
+    expect(near.apiOnly.median).toBe(0.35);
+    expect(near.apiOnly.exact).toBeCloseTo(9740 / 28_224, 12);
+    expect(near.apiOnly.exact).toBeLessThan(0.35);
   });
 
   it("bench/sender-micro.mjs times the sender and the dispatcher's metrics", async () => {
