@@ -73,3 +73,42 @@ export function roundRatios(rounds, bestRaw) {
       : {}),
   };
 }
+
+const atLeast = (x, min) => (x === undefined || x === null ? undefined : x >= min);
+
+/**
+ * The data path v2 issue's targets for a run's `results` (run.mjs), on unrounded ratios: the
+ * report's two places would count 0.345 as 0.35. `targets` on the main run (the latency ones at
+ * --rate, 500/s by default; the issue asks PostgreSQL's at 200/s; PostgreSQL end to end against the
+ * figure before v2 is not a same-run ratio), `onRoundMedians` the drain, API-only and (SQLite)
+ * end-to-end ones on the median of the rounds (`results.ratios.rounds`), when there are rounds.
+ * `bestRaw` is the run's best raw rate; `peerOf` names each database's peer queue in `results.peers`.
+ * A target whose figures are missing is undefined.
+ */
+export function targetsOf(results, bestRaw, peerOf) {
+  const drainVsPeer = (db) => exactRatio(results[db]?.drain?.rate, results.peers?.[peerOf[db]]?.drain?.rate);
+  const p99 = (db, ms) => (results[db]?.latency ? results[db].latency.latencyMs.p99 <= ms : undefined);
+  const targets = {
+    sqliteDrainAtLeastHalfOfRaw: atLeast(exactRatio(results.sqlite?.drain?.rate, bestRaw), 0.5),
+    sqliteDrainAtLeast1_5xBullmq: atLeast(drainVsPeer("sqlite"), 1.5),
+    sqliteE2eAtLeast0_3xRaw: atLeast(exactRatio(results.sqlite?.e2e?.best?.rate, bestRaw), 0.3),
+    sqliteApiOnlyAtLeast0_35xRaw: atLeast(exactRatio(results.sqlite?.drain?.apiOnlyCreateRate, bestRaw), 0.35),
+    postgresDrainAtLeast0_35xRaw: atLeast(exactRatio(results.postgres?.drain?.rate, bestRaw), 0.35),
+    postgresDrainAtLeast2xGraphile: atLeast(drainVsPeer("postgres"), 2),
+    sqliteP99AtMost50ms: p99("sqlite", 50),
+    postgresP99AtMost100ms: p99("postgres", 100),
+  };
+  const medians = results.ratios?.rounds;
+  if (!medians) return { targets };
+  return {
+    targets,
+    onRoundMedians: {
+      sqliteDrainAtLeastHalfOfRaw: atLeast(medians.sqlite?.drain?.exact, 0.5),
+      sqliteDrainAtLeast1_5xBullmq: atLeast(medians.sqlite?.drainVsPeer?.exact, 1.5),
+      sqliteApiOnlyAtLeast0_35xRaw: atLeast(medians.sqlite?.apiOnly?.exact, 0.35),
+      sqliteE2eAtLeast0_3xRaw: atLeast(medians.sqlite?.e2e?.exact, 0.3),
+      postgresDrainAtLeast0_35xRaw: atLeast(medians.postgres?.drain?.exact, 0.35),
+      postgresDrainAtLeast2xGraphile: atLeast(medians.postgres?.drainVsPeer?.exact, 2),
+    },
+  };
+}

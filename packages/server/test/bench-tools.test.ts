@@ -181,6 +181,46 @@ describe("benchmark tools", () => {
     expect(near.apiOnly.exact).toBeLessThan(0.35);
   });
 
+  it("the report checks the issue's targets on unrounded ratios, main run and medians of the rounds", async () => {
+    const { roundRatios, targetsOf } = await import(path.join(root, "bench/lib/rounds.mjs"));
+    const peerOf = { sqlite: "bullmq", postgres: "graphile" };
+    // The run of 15:54 on 2026-12-07: its main run's API-only rate and its five rounds' (best raw 28 224).
+    // 9 740 ÷ 28 224 = 0.345 shows as 0.35 to two places, under the 0.35 target.
+    const rounds = [9740, 8269, 9411, 10643, 10398].map((apiOnly) => ({
+      drain: 1,
+      apiOnly,
+      peer: 1,
+      loop: 1,
+      raw: null,
+    }));
+    const results = {
+      sqlite: {
+        drain: { rate: 14_112, apiOnlyCreateRate: 9740 },
+        e2e: { best: { rate: 8467 } },
+        latency: { latencyMs: { p99: 50 } },
+      },
+      postgres: { drain: { rate: 10_000 }, latency: { latencyMs: { p99: 100.5 } } },
+      peers: { bullmq: { drain: { rate: 9408 } }, graphile: { drain: { rate: 5000 } } },
+      ratios: { rounds: { sqlite: roundRatios(rounds, 28_224) } },
+    };
+    const { targets, onRoundMedians } = targetsOf(results, 28_224, peerOf);
+    expect(targets).toEqual({
+      sqliteDrainAtLeastHalfOfRaw: true, // 0.5 exactly
+      sqliteDrainAtLeast1_5xBullmq: true, // 1.5 exactly
+      sqliteE2eAtLeast0_3xRaw: false, // 0.29999…
+      sqliteApiOnlyAtLeast0_35xRaw: false, // 0.345
+      postgresDrainAtLeast0_35xRaw: true,
+      postgresDrainAtLeast2xGraphile: true,
+      sqliteP99AtMost50ms: true,
+      postgresP99AtMost100ms: false,
+    });
+    expect(onRoundMedians.sqliteApiOnlyAtLeast0_35xRaw).toBe(false);
+    // Figures a run lacks leave their targets undefined: no PostgreSQL rounds here, no peers without --peers.
+    expect(onRoundMedians.postgresDrainAtLeast2xGraphile).toBeUndefined();
+    expect(targetsOf({ sqlite: results.sqlite }, 28_224, peerOf).targets.sqliteDrainAtLeast1_5xBullmq).toBeUndefined();
+    expect(targetsOf({}, 28_224, peerOf).onRoundMedians).toBeUndefined();
+  });
+
   it("bench/sender-micro.mjs times the sender and the dispatcher's metrics", async () => {
     const stdout = await bench("sender-micro.mjs", ["--sends", "300", "--rounds", "1", "--json"], 60_000);
     const report = JSON.parse(stdout.slice(stdout.indexOf("\n{") + 1));
