@@ -162,6 +162,9 @@ describe("units, scopes and times", () => {
     // Twice over, so both the formatted day and a changed day are taken.
     for (const ms of [...samples, ...samples.reverse()]) expect(isoTime(ms), String(ms)).toBe(plain(ms));
     expect(() => isoTime(Number.NaN)).toThrow(RangeError);
+    // Not a number (as a driver could hand over a string): as before, not the arithmetic's reading.
+    expect(() => isoTime("1700000000000" as unknown as number)).toThrow(RangeError);
+    expect(isoTime("0" as unknown as number)).toBe(plain("0" as unknown as number));
     expect(parseTimeFilter("2026-11-28T23:40:10Z")).toBe(Date.UTC(2026, 10, 28, 23, 40, 10));
     expect(parseTimeFilter("1730189586")).toBe(1_730_189_586_000);
     expect(parseTimeFilter("yesterday")).toBeUndefined();

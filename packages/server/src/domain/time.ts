@@ -14,8 +14,9 @@ let dayPrefix = "";
  * toISOString's, which is used as it is outside 1970–9999).
  */
 export function isoTime(ms: number): string {
-  // NaN fails the test too, and toISOString throws for it as before.
-  if (!(ms >= 0 && ms <= LAST_PLAIN_MS)) return `${new Date(ms).toISOString().slice(0, -5)}Z`;
+  // NaN fails the test too, and toISOString throws for it as before; so does anything not a number
+  // (a driver's string), which the arithmetic would read differently from `new Date`.
+  if (!(typeof ms === "number" && ms >= 0 && ms <= LAST_PLAIN_MS)) return `${new Date(ms).toISOString().slice(0, -5)}Z`;
   const day = Math.floor(ms / DAY_MS);
   if (day !== cachedDay) {
     dayPrefix = new Date(day * DAY_MS).toISOString().slice(0, 11);
