@@ -249,3 +249,36 @@ describe("a server that is shutting down", () => {
     }
   });
 });
+
+describe("request logging", () => {
+  it("writes one line per answered request, with its id, method, URL, status and time, not Fastify's two", async () => {
+    const lines: Record<string, unknown>[] = [];
+    const stream = {
+      write(line: string) {
+        lines.push(JSON.parse(line) as Record<string, unknown>);
+      },
+    };
+    const h = await startHarness("sqlite", {}, { logger: { level: "info", stream } });
+    try {
+      const answers = [
+        await h.app.inject({ method: "GET", url: "/healthz" }),
+        await h.app.inject({ method: "GET", url: "/no/such/route?x=1" }),
+        await h.app.inject({ method: "POST", url: "/dr/v1/business/appointments", payload: {} }),
+      ];
+      const requests = lines.filter((line) => line.msg === "request");
+      expect(requests.map(({ method, url, statusCode }) => ({ method, url, statusCode }))).toEqual([
+        { method: "GET", url: "/healthz", statusCode: 200 },
+        { method: "GET", url: "/no/such/route?x=1", statusCode: 404 },
+        { method: "POST", url: "/dr/v1/business/appointments", statusCode: 401 },
+      ]);
+      expect(requests.map((line) => line.reqId)).toEqual(answers.map((answer) => answer.headers["x-request-id"]));
+      for (const line of requests) {
+        expect(line.level).toBe(30);
+        expect(line.responseTime).toBeGreaterThanOrEqual(0);
+      }
+      expect(lines.filter((line) => line.msg === "incoming request" || line.msg === "request completed")).toEqual([]);
+    } finally {
+      await h.close();
+    }
+  });
+});

@@ -304,7 +304,7 @@ export const SETTINGS = {
   logLevel: {
     name: "LOG_LEVEL",
     default: "info",
-    doc: "`fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`.",
+    doc: "`fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`. At `info` and below, one log line per answered API request (`reqId`, `method`, `url`, `statusCode`, `responseTime` in ms).",
     parse: oneOf("fatal", "error", "warn", "info", "debug", "trace", "silent"),
   },
 } satisfies Record<string, Setting<unknown>>;

@@ -6,7 +6,7 @@ import type { Dispatcher } from "../../src/delivery/dispatcher.js";
 import { createDeliveryEngine } from "../../src/delivery/engine.js";
 import { generateMasterKey } from "../../src/domain/key-box.js";
 import { SCOPES, type Scope } from "../../src/domain/scopes.js";
-import { buildApp } from "../../src/http/app.js";
+import { type BuildOptions, buildApp } from "../../src/http/app.js";
 import type { App, AppContext } from "../../src/http/context.js";
 import { createContext, openMigratedDatabase } from "../../src/runtime.js";
 import { createApiClient } from "../../src/store/api-clients.js";
@@ -59,6 +59,8 @@ let tenantCount = 0;
 export interface HarnessOptions {
   /** Run the delivery dispatcher in-process, as `serve --role all` does. */
   readonly dispatcher?: boolean;
+  /** The app's logger (`buildApp`'s option): none unless given. */
+  readonly logger?: BuildOptions["logger"];
 }
 
 /** Settings for tests that deliver to a receiver on 127.0.0.1, with a fast schedule. */
@@ -120,7 +122,7 @@ export async function startHarness(
   });
   const adapter = await openMigratedDatabase(config);
   const ctx = await createContext(config, adapter);
-  const app = await buildApp(ctx);
+  const app = await buildApp(ctx, { logger: options.logger });
   const engine = createDeliveryEngine(ctx, app.log);
   const { sender } = engine;
   const dispatcher = options.dispatcher ? engine.dispatcher : undefined;
