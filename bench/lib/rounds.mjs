@@ -21,12 +21,6 @@ export function exactMedian(values) {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
-/** The median to two places, as the report shows it; null when no value is there. */
-export function median(values) {
-  const m = exactMedian(values);
-  return m === null ? null : round(m, 2);
-}
-
 /**
  * Each ratio of every round (null where the round lacks either side of it), their median over the
  * rounds that have it, and how many do (`samples`). `each` and `median` are to two places, as the
@@ -41,11 +35,12 @@ export function median(values) {
 export function roundRatios(rounds, bestRaw) {
   const of = (f) => {
     const exact = rounds.map((r) => f(r) ?? null);
+    const middle = exactMedian(exact);
     return {
-      median: median(exact),
+      median: middle === null ? null : round(middle, 2),
       samples: exact.filter((x) => x !== null).length,
       each: exact.map((x) => (x === null ? null : round(x, 2))),
-      exact: exactMedian(exact),
+      exact: middle,
     };
   };
   return {

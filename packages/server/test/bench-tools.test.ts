@@ -41,6 +41,11 @@ interface DrainLike {
   readonly unsigned: number;
 }
 
+/** The best raw rate of the run of 2026-12-07 15:54, and its five rounds' API-only rates (only they matter here). */
+const RAW_1554 = 28_224;
+const roundsOf1554 = () =>
+  [9411, 8269, 9740, 10643, 10398].map((apiOnly) => ({ drain: 1, apiOnly, peer: 1, loop: 1, raw: null }));
+
 describe("benchmark tools", () => {
   it("bench/run.mjs measures a small SQLite deployment end to end and as a drain", async () => {
     const out = path.join(scratch, "run.json");
@@ -169,12 +174,9 @@ describe("benchmark tools", () => {
     expect(withE2e.e2e).toMatchObject({ median: 0.25, samples: 2, each: [0.2, 0.3, null] });
     expect(withE2e.e2eVsReference).toMatchObject({ median: 0.8, samples: 1, each: [0.8, null, null] });
     expect(withE2e.ingestLoopE2e).toMatchObject({ median: 0.33, samples: 2, each: [0.25, null, 0.4] });
-    // A target is checked on `exact`: the run of 15:54 on 2026-12-07 showed its API-only median as 0.35
-    // (each round rounded first) while the rates give 9 740 ÷ 28 224 = 0.345, under a 0.35 target.
-    const near = roundRatios(
-      [9411, 8269, 9740, 10643, 10398].map((apiOnly) => ({ drain: 1, apiOnly, peer: 1, loop: 1, raw: null })),
-      28_224,
-    );
+    // A target is checked on `exact`: the run of 15:54 showed its API-only median as 0.35 (each round
+    // rounded first) while the rates give 9 740 ÷ 28 224 = 0.345, under a 0.35 target.
+    const near = roundRatios(roundsOf1554(), RAW_1554);
     expect(near.apiOnly.each).toEqual([0.33, 0.29, 0.35, 0.38, 0.37]);
     expect(near.apiOnly.median).toBe(0.35);
     expect(near.apiOnly.exact).toBeCloseTo(9740 / 28_224, 12);
@@ -184,15 +186,7 @@ describe("benchmark tools", () => {
   it("the report checks the issue's targets on unrounded ratios, main run and medians of the rounds", async () => {
     const { roundRatios, targetsOf } = await import(path.join(root, "bench/lib/rounds.mjs"));
     const peerOf = { sqlite: "bullmq", postgres: "graphile" };
-    // The run of 15:54 on 2026-12-07: its main run's API-only rate and its five rounds' (best raw 28 224).
-    // 9 740 ÷ 28 224 = 0.345 shows as 0.35 to two places, under the 0.35 target.
-    const rounds = [9740, 8269, 9411, 10643, 10398].map((apiOnly) => ({
-      drain: 1,
-      apiOnly,
-      peer: 1,
-      loop: 1,
-      raw: null,
-    }));
+    // The run of 15:54: its main run's API-only rate (9 740, the rounds' median) and its five rounds'.
     const results = {
       sqlite: {
         drain: { rate: 14_112, apiOnlyCreateRate: 9740 },
@@ -201,9 +195,9 @@ describe("benchmark tools", () => {
       },
       postgres: { drain: { rate: 10_000 }, latency: { latencyMs: { p99: 100.5 } } },
       peers: { bullmq: { drain: { rate: 9408 } }, graphile: { drain: { rate: 5000 } } },
-      ratios: { rounds: { sqlite: roundRatios(rounds, 28_224) } },
+      ratios: { rounds: { sqlite: roundRatios(roundsOf1554(), RAW_1554) } },
     };
-    const { targets, onRoundMedians } = targetsOf(results, 28_224, peerOf);
+    const { targets, onRoundMedians } = targetsOf(results, RAW_1554, peerOf);
     expect(targets).toEqual({
       sqliteDrainAtLeastHalfOfRaw: true, // 0.5 exactly
       sqliteDrainAtLeast1_5xBullmq: true, // 1.5 exactly
@@ -217,8 +211,10 @@ describe("benchmark tools", () => {
     expect(onRoundMedians.sqliteApiOnlyAtLeast0_35xRaw).toBe(false);
     // Figures a run lacks leave their targets undefined: no PostgreSQL rounds here, no peers without --peers.
     expect(onRoundMedians.postgresDrainAtLeast2xGraphile).toBeUndefined();
-    expect(targetsOf({ sqlite: results.sqlite }, 28_224, peerOf).targets.sqliteDrainAtLeast1_5xBullmq).toBeUndefined();
-    expect(targetsOf({}, 28_224, peerOf).onRoundMedians).toBeUndefined();
+    expect(
+      targetsOf({ sqlite: results.sqlite }, RAW_1554, peerOf).targets.sqliteDrainAtLeast1_5xBullmq,
+    ).toBeUndefined();
+    expect(targetsOf({}, RAW_1554, peerOf).onRoundMedians).toBeUndefined();
   });
 
   it("bench/sender-micro.mjs times the sender and the dispatcher's metrics", async () => {
