@@ -3,7 +3,7 @@ import swagger from "@fastify/swagger";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { Ajv } from "ajv";
 import addFormatsModule from "ajv-formats";
-import Fastify, { type FastifyServerOptions } from "fastify";
+import Fastify, { type FastifyServerOptions, LogController } from "fastify";
 import { ApiError, invalidRequest } from "../domain/errors.js";
 import { newId } from "../domain/ids.js";
 import { version } from "../version.js";
@@ -61,7 +61,7 @@ export async function buildApp(ctx: AppContext, options: BuildOptions = {}): Pro
   const app = Fastify({
     logger: options.logger ?? false,
     // One line per request, when it is answered (the onResponse hook below), instead of Fastify's two.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: ctx.config.bodyLimit,
     requestTimeout: ctx.config.clientTimeout,
     genReqId: () => newId("request"),
