@@ -14,6 +14,10 @@ import { type Harness, startHarness, type Tenant } from "./support/harness.js";
 
 const BASE = "/notification/v1/connect/webhook/subscriptions";
 
+/** Every process warning of this file's worker, from before the first app is built (Fastify warns once a process). */
+const warnings: (Error & { code?: string })[] = [];
+process.on("warning", (warning) => warnings.push(warning));
+
 describe("error answers", () => {
   let h: Harness;
   let tenant: Tenant;
@@ -280,5 +284,13 @@ describe("request logging", () => {
     } finally {
       await h.close();
     }
+  });
+
+  it("is set without an option Fastify warns of: no deprecation warning on start", async () => {
+    const h = await startHarness("sqlite", {}, { logger: { level: "info", stream: { write() {} } } });
+    await h.close();
+    // Warnings are emitted on the next tick.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(warnings.map(({ name, code, message }) => ({ name, code, message }))).toEqual([]);
   });
 });
