@@ -102,6 +102,22 @@ describe("caches on SQLite", () => {
     expect(await live()).toEqual([]);
   });
 
+  it("answer a peek with what a read would serve without reading, and nothing where a read must go to the database", async () => {
+    const tenant = await h.tenant();
+    const subscriptions = h.ctx.caches.subscriptions;
+    subscriptions.forget(tenant.businessId);
+    expect(subscriptions.peek(tenant.businessId)).toBeUndefined();
+    const { id } = await cachedWebhook(h, tenant);
+    expect(subscriptions.peek(tenant.businessId)?.value.map((subscription) => subscription.id)).toEqual([id]);
+    // A commit on another connection empties every cache, as it does for a read.
+    onAnotherConnection("UPDATE subscription SET state = 'disabled' WHERE id = ?", id);
+    expect(subscriptions.peek(tenant.businessId)).toBeUndefined();
+    await subscriptions.get(h.ctx.db, tenant.businessId);
+    expect(subscriptions.peek(tenant.businessId)?.value).toEqual([]);
+    subscriptions.forget(tenant.businessId);
+    expect(subscriptions.peek(tenant.businessId)).toBeUndefined();
+  });
+
   it("drop what a read saw of a shared transaction that is then rolled back", async () => {
     const tenant = await h.tenant();
     const { id, live } = await cachedWebhook(h, tenant);

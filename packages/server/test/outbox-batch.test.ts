@@ -445,6 +445,43 @@ describe("a SQLite batch's webhooks", () => {
   });
 });
 
+describe("a SQLite batch with one business's webhooks cached and another's not", () => {
+  it("is written whole, once, each event to its own business's webhook", async () => {
+    const log = recordSqliteStatements();
+    const h = await startHarness("sqlite");
+    try {
+      const [cached, uncached] = [await clinicWithWebhook(h), await clinicWithWebhook(h)];
+      // One create caches the first business's webhooks; the second's are dropped, to be read.
+      await createAppointments(h, cached.clinic, cached.webhookId, 1);
+      h.ctx.caches.subscriptions.forget(uncached.clinic.businessId);
+      expect(h.ctx.caches.subscriptions.peek(cached.clinic.businessId)).toBeDefined();
+      log.take();
+      const answers = await Promise.all(
+        [cached, uncached, cached, uncached].map(({ clinic }, i) =>
+          clinic.request("POST", APPOINTMENTS, { ...booking, notes: `mixed${i}` }),
+        ),
+      );
+      for (const answer of answers) expect(answer.statusCode, answer.body).toBe(201);
+      // Written together, after the read of the uncached business's webhooks.
+      expect(insertSizes(log.take(), "event")).toEqual([4]);
+      const { rows } = await sql<{ resource_id: string; subscription_id: string }>`
+        SELECT e.resource_id, d.subscription_id FROM event e JOIN delivery d ON d.event_id = e.id
+        WHERE e.resource_id IN (${sql.join(answers.map((answer) => answer.json().appointment_id))})
+        ORDER BY e.resource_id`.execute(h.ctx.db);
+      const expected = answers.map((answer, i) => ({
+        resource_id: answer.json().appointment_id as string,
+        subscription_id: (i % 2 === 0 ? cached : uncached).webhookId,
+      }));
+      expect(rows).toEqual(expected.sort((a, b) => (a.resource_id < b.resource_id ? -1 : 1)));
+      const { rows: appointments } = await sql<{ n: number }>`SELECT count(*) AS n FROM appointment`.execute(h.ctx.db);
+      expect(Number(appointments[0]?.n)).toBe(5);
+    } finally {
+      log.stop();
+      await h.close();
+    }
+  });
+});
+
 describe("CAREHOOKS_CREATE_BATCH's range", () => {
   it("takes 1 to 1000 creates a batch and refuses anything else", () => {
     expect(loadConfig({}).createBatch).toBe(64);

@@ -26,6 +26,7 @@ import { announceChanges, forgetChanges } from "../store/changes.js";
 import { claimIdempotencyKey, storeIdempotentAnswer } from "../store/idempotency-keys.js";
 import type { Db } from "../store/open.js";
 import { type RecordInsert, recordEvent } from "../store/outbox.js";
+import type { SubscriberLookup } from "../store/outbox-rows.js";
 import { subscribersOf } from "../store/subscriptions.js";
 import { type AppContext, type Principal, principalOf } from "./context.js";
 
@@ -240,10 +241,19 @@ export async function recordChange(
       created_at: at,
     },
     // Looked up where the create is written: on SQLite, inside its transaction.
-    subscriptionIds: async (reader) =>
-      subscribersOf(await ctx.caches.subscriptions.get(reader, principal.businessId), change.name, () =>
-        JSON.parse(payload),
-      ),
+    subscriptionIds: subscriberLookup(ctx, principal.businessId, change.name, payload),
   });
   return { event: change.name, deliveries };
+}
+
+/** The webhooks of `businessId` that take the event: from the per-process cache, or read through a transaction. */
+function subscriberLookup(ctx: AppContext, businessId: string, name: string, payload: string): SubscriberLookup {
+  const parsed = () => JSON.parse(payload);
+  const cache = ctx.caches.subscriptions;
+  return Object.assign(async (reader: Db) => subscribersOf(await cache.get(reader, businessId), name, parsed), {
+    cached: () => {
+      const hit = cache.peek(businessId);
+      return hit && subscribersOf(hit.value, name, parsed);
+    },
+  });
 }

@@ -10,7 +10,10 @@
  *   multi-row INSERTs and the deliveries in one more, instead of a
  *   transaction and a statement per row for each create. It is one member of
  *   the shared transaction (dialect/sqlite-shared-transaction.ts), committed
- *   and flushed with it; the subscriptions are looked up inside it.
+ *   and flushed with it; the subscriptions are looked up inside it. When the
+ *   per-process cache holds them all (nearly always), its statements run
+ *   straight on the connection (DialectAdapter.writeTransaction), without
+ *   the query layer's promises and wrappers around each.
  *
  * They stand or fall together, so a batch the database refuses for
  * something one of its creates holds (a NUL byte in a text) is written
@@ -20,7 +23,7 @@
 import type { DialectAdapter } from "./dialect/adapter.js";
 import type { Outgoing } from "./outbox.js";
 import { type Layout, layoutOf, type NewCreate } from "./outbox-rows.js";
-import { writeCreates } from "./outbox-sqlite.js";
+import { writeCachedCreates, writeCreates } from "./outbox-sqlite.js";
 import { writeInOneStatement, writeManyInOneStatement } from "./outbox-statement.js";
 
 interface Waiting {
@@ -54,8 +57,12 @@ const writers = new WeakMap<DialectAdapter, CreateWriter>();
 function writerFor(adapter: DialectAdapter): CreateWriter {
   let writer = writers.get(adapter);
   if (writer) return writer;
-  const inTransaction = (creates: readonly NewCreate[]) =>
-    adapter.db.transaction().execute((trx) => writeCreates(trx, creates));
+  const { writeTransaction } = adapter;
+  const inTransaction = async (creates: readonly NewCreate[]) => {
+    // Straight on the connection when their webhooks are cached (nearly always), else through the query layer.
+    const written = await writeTransaction?.((sql) => writeCachedCreates(sql, adapter.db, creates));
+    return written ?? adapter.db.transaction().execute((trx) => writeCreates(trx, creates));
+  };
   writer = adapter.writableCtes
     ? {
         many: (waiting) =>

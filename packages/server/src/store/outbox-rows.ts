@@ -10,8 +10,14 @@ import type { Outgoing } from "./outbox.js";
 import { columnsOf } from "./prepared.js";
 import { resourceKeyOf } from "./resource-key.js";
 
-/** Finds the subscriptions an event goes to, reading through `db`. */
-export type SubscriberLookup = (db: Db) => Promise<readonly string[]>;
+/**
+ * Finds the subscriptions an event goes to, reading through `db`; `cached`,
+ * when given, answers the same without reading, or undefined when only a
+ * read can (the per-process cache does not hold them).
+ */
+export type SubscriberLookup = ((db: Db) => Promise<readonly string[]>) & {
+  readonly cached?: () => readonly string[] | undefined;
+};
 
 /**
  * A create as its caller hands it over: the subscriptions, or how to find
@@ -29,6 +35,25 @@ export async function withSubscribers(db: Db, create: NewCreate): Promise<Outgoi
   return typeof subscriptionIds === "function"
     ? { ...create, subscriptionIds: await subscriptionIds(db) }
     : (create as Outgoing);
+}
+
+/**
+ * The creates with their subscriptions, each named or answered by its
+ * lookup's cache; undefined as soon as one lookup would have to read.
+ */
+export function withCachedSubscribers(creates: readonly NewCreate[]): Outgoing[] | undefined {
+  const outgoings: Outgoing[] = [];
+  for (const create of creates) {
+    const { subscriptionIds } = create;
+    if (typeof subscriptionIds !== "function") {
+      outgoings.push(create as Outgoing);
+      continue;
+    }
+    const cached = subscriptionIds.cached?.();
+    if (cached === undefined) return undefined;
+    outgoings.push({ ...create, subscriptionIds: cached });
+  }
+  return outgoings;
 }
 
 /** A create's tables (its records', then "event"), their rows and columns, and the key of that shape. */

@@ -4,10 +4,12 @@
  * few multi-row INSERTs and every delivery in one more, so several creates
  * cost about as many statements as one (store/outbox-batch.ts gathers them).
  */
+import type { CompiledQuery } from "kysely";
+import type { SqlStatements } from "./dialect/adapter.js";
 import type { Db } from "./open.js";
 import type { Outgoing } from "./outbox.js";
-import { deliveryRows, type NewCreate, withSubscribers } from "./outbox-rows.js";
-import { insertRows } from "./prepared.js";
+import { deliveryRows, type NewCreate, withCachedSubscribers, withSubscribers } from "./outbox-rows.js";
+import { insertQuery } from "./prepared.js";
 import { rowsOf } from "./queue/raw.js";
 import { SUBSCRIPTION_BY_ID } from "./sqlite-keys.js";
 
@@ -36,62 +38,103 @@ WHERE s.business_id = j.value ->> 'business_id' AND s.deleted_at IS NULL AND s.s
 RETURNING event_id`;
 
 /**
- * Inserts rows of one shape in chunks of powers of two, each within SQLite's
- * limit on bound values: insertRows compiles a statement per row count, so
- * batches of any size up to CAREHOOKS_CREATE_BATCH need a handful of them
- * per table, not one per size.
+ * The inserts of rows of one shape, in chunks of powers of two, each within
+ * SQLite's limit on bound values: insertQuery compiles a statement per row
+ * count, so batches of any size up to CAREHOOKS_CREATE_BATCH need a handful
+ * of them per table, not one per size.
  */
-async function insertAll(db: Db, table: Parameters<typeof insertRows>[1], rows: readonly object[]): Promise<void> {
+function insertsOf(db: Db, table: Parameters<typeof insertQuery>[1], rows: readonly object[]): CompiledQuery[] {
   const first = rows[0];
-  if (first === undefined) return;
+  if (first === undefined) return [];
   let largest = 1;
   const columns = Math.max(1, Object.keys(first).length);
   while (largest * 2 * columns <= MAX_VALUES) largest *= 2;
+  const queries: CompiledQuery[] = [];
   let start = 0;
   while (start < rows.length) {
     let size = largest;
     while (size > rows.length - start) size /= 2;
-    await insertRows(db, table, rows.slice(start, start + size) as never);
+    queries.push(insertQuery(db, table, rows.slice(start, start + size) as never) as CompiledQuery);
     start += size;
   }
+  return queries;
+}
+
+/** What writing creates takes: the inserts of their records and events, in order, then their deliveries. */
+interface CreateStatements {
+  readonly inserts: readonly CompiledQuery[];
+  /** DELIVERIES' parameters, or undefined when no create goes to any webhook. */
+  readonly deliveries: { readonly deliveries: string } | undefined;
 }
 
 /**
- * Writes the creates in `db`, which must be a transaction: their records
- * (the same tables in the same order for each, as the batcher groups them),
- * events and deliveries, to the subscriptions each names or looks up here.
- * Returns how many deliveries each event got, by id.
+ * The statements that write `outgoings` (their records: the same tables in
+ * the same order for each, as the batcher groups them), compiled for `db`'s
+ * dialect.
  */
-export async function writeCreates(db: Db, creates: readonly NewCreate[]): Promise<Map<string, number>> {
-  const outgoings: Outgoing[] = [];
-  for (const create of creates) outgoings.push(await withSubscribers(db, create));
-  const counts = new Map(outgoings.map(({ event }) => [event.id, 0]));
+function statementsOf(db: Db, outgoings: readonly Outgoing[]): CreateStatements {
   const first = outgoings[0];
-  if (first === undefined) return counts;
+  if (first === undefined) return { inserts: [], deliveries: undefined };
   const tables = first.records.map((record) => record.table);
   for (const { records } of outgoings) {
     if (records.length !== tables.length || records.some((record, i) => record.table !== tables[i])) {
       throw new Error("creates written together must insert the same tables");
     }
   }
-  for (const [i, table] of tables.entries()) {
-    await insertAll(
+  const inserts = tables.flatMap((table, i) =>
+    insertsOf(
       db,
       table,
       outgoings.map(({ records }) => (records[i] as Outgoing["records"][number]).row),
-    );
-  }
-  await insertAll(
-    db,
-    "event",
-    outgoings.map(({ event }) => event),
+    ),
   );
-  const deliveries = deliveryRows(outgoings);
-  if (deliveries.length === 0) return counts;
-  for (const { event_id } of await rowsOf<{ event_id: string }>(db, DELIVERIES, {
-    deliveries: JSON.stringify(deliveries),
-  })) {
-    counts.set(event_id, (counts.get(event_id) ?? 0) + 1);
-  }
+  inserts.push(
+    ...insertsOf(
+      db,
+      "event",
+      outgoings.map(({ event }) => event),
+    ),
+  );
+  const rows = deliveryRows(outgoings);
+  return { inserts, deliveries: rows.length === 0 ? undefined : { deliveries: JSON.stringify(rows) } };
+}
+
+/** How many deliveries each event got, by id, from DELIVERIES' rows (an event with none is there with 0). */
+function countsOf(outgoings: readonly Outgoing[], written: readonly { event_id: string }[]): Map<string, number> {
+  const counts = new Map(outgoings.map(({ event }) => [event.id, 0]));
+  for (const { event_id } of written) counts.set(event_id, (counts.get(event_id) ?? 0) + 1);
   return counts;
+}
+
+/**
+ * Writes the creates in `db`, which must be a transaction: their records,
+ * events and deliveries, to the subscriptions each names or looks up here.
+ * Returns how many deliveries each event got, by id.
+ */
+export async function writeCreates(db: Db, creates: readonly NewCreate[]): Promise<Map<string, number>> {
+  const outgoings: Outgoing[] = [];
+  for (const create of creates) outgoings.push(await withSubscribers(db, create));
+  const { inserts, deliveries } = statementsOf(db, outgoings);
+  for (const query of inserts) await db.executeQuery(query);
+  return countsOf(outgoings, deliveries ? await rowsOf<{ event_id: string }>(db, DELIVERIES, deliveries) : []);
+}
+
+/**
+ * `writeCreates` with its statements run straight on the connection, inside a
+ * write transaction (DialectAdapter.writeTransaction; `db` only compiles
+ * them): what a batch of creates costs besides SQLite's own work is mostly
+ * the query layer's, once per statement. Only for creates whose
+ * subscriptions are named or cached: undefined, having written nothing, as
+ * soon as one would have to be read (`writeCreates` then).
+ */
+export function writeCachedCreates(
+  sql: SqlStatements,
+  db: Db,
+  creates: readonly NewCreate[],
+): Map<string, number> | undefined {
+  const outgoings = withCachedSubscribers(creates);
+  if (outgoings === undefined) return undefined;
+  const { inserts, deliveries } = statementsOf(db, outgoings);
+  for (const query of inserts) sql.run(query.sql, query.parameters);
+  return countsOf(outgoings, deliveries ? sql.all<{ event_id: string }>(DELIVERIES, deliveries) : []);
 }

@@ -184,8 +184,18 @@ export async function insertRows<T extends keyof Database & string>(
   table: T,
   rows: readonly InsertObject<Database, T>[],
 ): Promise<void> {
+  const query = insertQuery(db, table, rows);
+  if (query) await db.executeQuery(query);
+}
+
+/** `insertRows`'s statement and its values, compiled for `db`'s dialect; undefined for no rows. */
+export function insertQuery<T extends keyof Database & string>(
+  db: Db,
+  table: T,
+  rows: readonly InsertObject<Database, T>[],
+): CompiledQuery | undefined {
   const first = rows[0] as Readonly<Record<string, unknown>> | undefined;
-  if (first === undefined) return;
+  if (first === undefined) return undefined;
   const columns = columnsOf(first);
   const compiled = shapesFor(inserts, db, INSERT_SHAPES).getOrSet(`${table}(${columns.join(",")})×${rows.length}`, () =>
     compileInsert(db, table, rows.length, columns),
@@ -200,5 +210,5 @@ export async function insertRows<T extends keyof Database & string>(
     if (value === undefined) throw new Error(`rows for ${table} differ in their columns`);
     return value;
   });
-  await db.executeQuery({ ...compiled.query, parameters });
+  return { ...compiled.query, parameters };
 }

@@ -86,6 +86,21 @@ export class ReadCache<V> {
     return loading;
   }
 
+  /**
+   * What `get` would answer for `key` without reading, synchronously: the
+   * entry, or undefined when `get` would go to the database (not cached,
+   * expired, the feed deaf for too long, or no cache at all).
+   */
+  peek(key: string): { readonly value: V } | undefined {
+    const feed = this.#feed;
+    // Not watching yet: nothing has been stored.
+    if (!feed || !this.#watching) return undefined;
+    const now = performance.now();
+    if (now - feed.heardUntil() > this.#options.stalenessMs) return undefined;
+    const hit = this.#entries.get(key);
+    return hit !== undefined && now < hit.until ? hit : undefined;
+  }
+
   forget(key: string): void {
     this.#version += 1;
     this.#entries.delete(key);

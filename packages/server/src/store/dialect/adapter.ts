@@ -36,6 +36,12 @@ export interface DialectAdapter {
    * (`postgresAsynchronousCommits`).
    */
   queueTransaction?<T>(work: (sql: SqlStatements) => T): Promise<T>;
+  /**
+   * SQLite: as `queueTransaction`, but answered only once its own commit is
+   * on disk, as every write an API request waits for: the outbox's batches of
+   * creates (store/outbox-batch.ts).
+   */
+  writeTransaction?<T>(work: (sql: SqlStatements) => T): Promise<T>;
   /** Applies the pending migrations, each in its own transaction; safe when processes race. Returns the versions applied. */
   migrate(migrations: readonly Migration[]): Promise<number[]>;
   /**

@@ -87,6 +87,7 @@ export function openSqlite(file: string, options: DialectOptions): DialectAdapte
     name: "sqlite",
     db,
     queueTransaction: (work) => driver.transaction(relaxed, work),
+    writeTransaction: (work) => driver.transaction(false, work),
     async migrate(migrations: readonly Migration[]): Promise<number[]> {
       // A migration is worth waiting for: a second process starting at once waits here for the first.
       raw.pragma(`busy_timeout = ${Math.max(busyTimeoutMs, BUSY_TIMEOUT_MS)}`);
