@@ -1,7 +1,7 @@
 /**
- * SQLite plans a join as nested loops. A statement that joins a JSON list of
- * deliveries to the tables must loop over the list and find each row by its
- * key: looping over the in-flight deliveries instead, with the list scanned
+ * SQLite plans a join as nested loops. A statement that joins a list of
+ * deliveries (a JSON list, or a create's rows of bound values) to the tables
+ * must loop over the list and find each row by its key: looping over the in-flight deliveries instead, with the list scanned
  * for each, costs in-flight × list rows. Statistics taken while nothing is in
  * flight (an operator's ANALYZE or PRAGMA optimize) rate the partial indexes
  * of in-flight deliveries as empty, and SQLite chose that loop for the
@@ -108,9 +108,9 @@ describe("SQLite statements over a JSON list of deliveries, after ANALYZE with n
     ).toBe(second.claimed.length);
 
     const overLists = [...recording.texts].filter(
-      (text) => /json_each/.test(text) && /\b(delivery|subscription)\b/.test(text),
+      (text) => /json_each|FROM \(VALUES /.test(text) && /\b(delivery|subscription)\b/.test(text),
     );
-    // A create's deliveries, the claim (its credit), the claimed deliveries' webhooks, and the held leases (of a
+    // A create's deliveries (bound rows), the claim (its credit), the claimed deliveries' webhooks, and the held leases (of a
     // completion and of a release, which then update each row by its rowid).
     expect(overLists).toHaveLength(4);
     const planner = new BetterSqlite3(path.join(h.database.dataDir, "carehooks.db"));
@@ -303,7 +303,8 @@ function largeAtRest(planner: BetterSqlite3.Database): void {
 function expectListsFirst(planner: BetterSqlite3.Database, texts: readonly string[], statistics: string): void {
   for (const text of texts) {
     const plan = planner.prepare(`EXPLAIN QUERY PLAN ${text}`).all(placeholdersOf(text)) as PlanStep[];
-    const list = plan.find((step) => /^SCAN (j|json_each)\b/.test(step.detail));
+    // A JSON list (json_each), or bound rows: SQLite scans a VALUES of several rows in place, one row as `v`.
+    const list = plan.find((step) => /^SCAN (j|json_each|v|\d+-ROW VALUES CLAUSE)\b/.test(step.detail));
     expect(list, `${statistics}: ${text}`).toBeDefined();
     const outer = plan
       .slice(0, plan.indexOf(list as PlanStep))

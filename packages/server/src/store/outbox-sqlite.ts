@@ -4,67 +4,104 @@
  * few multi-row INSERTs and every delivery in one more, so several creates
  * cost about as many statements as one (store/outbox-batch.ts gathers them).
  */
-import type { CompiledQuery } from "kysely";
+import { CompiledQuery } from "kysely";
 import type { SqlStatements } from "./dialect/adapter.js";
 import type { Db } from "./open.js";
 import type { Outgoing } from "./outbox.js";
-import { deliveryRows, type NewCreate, withCachedSubscribers, withSubscribers } from "./outbox-rows.js";
+import {
+  type DeliveryRow,
+  deliveryRows,
+  type NewCreate,
+  withCachedSubscribers,
+  withSubscribers,
+} from "./outbox-rows.js";
 import { insertQuery } from "./prepared.js";
-import { rowsOf } from "./queue/raw.js";
 import { SUBSCRIPTION_BY_ID } from "./sqlite-keys.js";
 
 /** SQLite's default limit on the values one statement binds (SQLITE_MAX_VARIABLE_NUMBER). */
 const MAX_VALUES = 32_766;
 
-/**
- * One pending delivery per element of @deliveries (outbox-rows.ts's
- * DeliveryRow) whose subscription is still live in the database and the
- * event's business's, whatever the caller's (cached) list says: a webhook
- * deleted or disabled by another connection (the breaker) gets none. Only a
- * per-resource webhook's delivery names its resource (resourceKeyOf): no
- * other claim reads it, and an unkeyed delivery skips that index.
- * PostgreSQL's statements (outbox-statement.ts) check the same. The list
- * drives the loop whatever the planner's statistics say (queue/held.ts).
- */
-const DELIVERIES = `
-INSERT INTO delivery (id, event_id, subscription_id, business_id, event_name, status, attempts, next_attempt_at,
-  created_at, updated_at, resource_key)
-SELECT j.value ->> 'id', j.value ->> 'event_id', s.id, s.business_id, j.value ->> 'event_name', 'pending', 0,
-  j.value ->> 'at', j.value ->> 'at', j.value ->> 'at',
-  CASE WHEN s.ordering = 'per_resource' THEN j.value ->> 'resource_key' END
-FROM json_each(@deliveries) AS j
-CROSS JOIN subscription AS s INDEXED BY ${SUBSCRIPTION_BY_ID} ON s.id = j.value ->> 'subscription_id'
-WHERE s.business_id = j.value ->> 'business_id' AND s.deleted_at IS NULL AND s.state <> 'disabled'
-RETURNING event_id`;
+/** A delivery's values in DELIVERIES' rows, in order (DeliveryRow's fields). */
+const DELIVERY_VALUES = [
+  "id",
+  "event_id",
+  "subscription_id",
+  "business_id",
+  "event_name",
+  "at",
+  "resource_key",
+] as const;
 
 /**
- * The inserts of rows of one shape, in chunks of powers of two, each within
- * SQLite's limit on bound values: insertQuery compiles a statement per row
- * count, so batches of any size up to CAREHOOKS_CREATE_BATCH need a handful
- * of them per table, not one per size.
+ * One pending delivery per row of its VALUES (DELIVERY_VALUES, from
+ * outbox-rows.ts's DeliveryRow) whose subscription is still live in the
+ * database and the event's business's, whatever the caller's (cached) list
+ * says: a webhook deleted or disabled by another connection (the breaker)
+ * gets none. Only a per-resource webhook's delivery names its resource
+ * (resourceKeyOf): no other claim reads it, and an unkeyed delivery skips
+ * that index. PostgreSQL's statements (outbox-statement.ts) check the same.
+ * The rows drive the loop whatever the planner's statistics say
+ * (queue/held.ts). Bound values, not a JSON list: SQLite parsed each row's
+ * JSON again for each of its fields. One text per row count, made when first
+ * asked for.
  */
+const deliveriesFor = (rows: number): string => `
+INSERT INTO delivery (id, event_id, subscription_id, business_id, event_name, status, attempts, next_attempt_at,
+  created_at, updated_at, resource_key)
+SELECT v.column1, v.column2, s.id, s.business_id, v.column5, 'pending', 0, v.column6, v.column6, v.column6,
+  CASE WHEN s.ordering = 'per_resource' THEN v.column7 END
+FROM (VALUES ${Array.from({ length: rows }, () => "(?, ?, ?, ?, ?, ?, ?)").join(", ")}) AS v
+CROSS JOIN subscription AS s INDEXED BY ${SUBSCRIPTION_BY_ID} ON s.id = v.column3
+WHERE s.business_id = v.column4 AND s.deleted_at IS NULL AND s.state <> 'disabled'
+RETURNING event_id`;
+const deliveryTexts = new Map<number, string>();
+
+/**
+ * `items` in slices of powers of two, each binding no more than SQLite's limit
+ * on values (`values` per item): the statements are compiled per count, so
+ * batches of any size up to CAREHOOKS_CREATE_BATCH need a handful of texts
+ * per table, not one per size.
+ */
+function inChunks<T, R>(items: readonly T[], values: number, make: (slice: readonly T[]) => R): R[] {
+  let largest = 1;
+  while (largest * 2 * Math.max(1, values) <= MAX_VALUES) largest *= 2;
+  const made: R[] = [];
+  let start = 0;
+  while (start < items.length) {
+    let size = largest;
+    while (size > items.length - start) size /= 2;
+    made.push(make(items.slice(start, start + size)));
+    start += size;
+  }
+  return made;
+}
+
+/** The inserts of rows of one shape (insertQuery's), in chunks. */
 function insertsOf(db: Db, table: Parameters<typeof insertQuery>[1], rows: readonly object[]): CompiledQuery[] {
   const first = rows[0];
   if (first === undefined) return [];
-  let largest = 1;
-  const columns = Math.max(1, Object.keys(first).length);
-  while (largest * 2 * columns <= MAX_VALUES) largest *= 2;
-  const queries: CompiledQuery[] = [];
-  let start = 0;
-  while (start < rows.length) {
-    let size = largest;
-    while (size > rows.length - start) size /= 2;
-    queries.push(insertQuery(db, table, rows.slice(start, start + size) as never) as CompiledQuery);
-    start += size;
-  }
-  return queries;
+  return inChunks(rows, Object.keys(first).length, (slice) => insertQuery(db, table, slice as never) as CompiledQuery);
 }
 
-/** What writing creates takes: the inserts of their records and events, in order, then their deliveries. */
+/** The DELIVERIES statements of `rows`, in chunks. */
+function deliveriesOf(rows: readonly DeliveryRow[]): CompiledQuery[] {
+  return inChunks(rows, DELIVERY_VALUES.length, (slice) => {
+    let text = deliveryTexts.get(slice.length);
+    if (text === undefined) {
+      text = deliveriesFor(slice.length);
+      deliveryTexts.set(slice.length, text);
+    }
+    const parameters: unknown[] = [];
+    for (const row of slice) for (const value of DELIVERY_VALUES) parameters.push(row[value]);
+    return CompiledQuery.raw(text, parameters);
+  });
+}
+
+/** What writing creates takes: the inserts of their records and events, in order, then their deliveries'. */
 interface CreateStatements {
   readonly inserts: readonly CompiledQuery[];
-  /** DELIVERIES' parameters, or undefined when no create goes to any webhook. */
-  readonly deliveries: { readonly deliveries: string } | undefined;
+  /** Each returns the event id of every delivery it wrote. */
+  readonly deliveries: readonly CompiledQuery[];
 }
 
 /**
@@ -74,7 +111,7 @@ interface CreateStatements {
  */
 function statementsOf(db: Db, outgoings: readonly Outgoing[]): CreateStatements {
   const first = outgoings[0];
-  if (first === undefined) return { inserts: [], deliveries: undefined };
+  if (first === undefined) return { inserts: [], deliveries: [] };
   const tables = first.records.map((record) => record.table);
   for (const { records } of outgoings) {
     if (records.length !== tables.length || records.some((record, i) => record.table !== tables[i])) {
@@ -95,8 +132,7 @@ function statementsOf(db: Db, outgoings: readonly Outgoing[]): CreateStatements 
       outgoings.map(({ event }) => event),
     ),
   );
-  const rows = deliveryRows(outgoings);
-  return { inserts, deliveries: rows.length === 0 ? undefined : { deliveries: JSON.stringify(rows) } };
+  return { inserts, deliveries: deliveriesOf(deliveryRows(outgoings)) };
 }
 
 /** How many deliveries each event got, by id, from DELIVERIES' rows (an event with none is there with 0). */
@@ -116,7 +152,9 @@ export async function writeCreates(db: Db, creates: readonly NewCreate[]): Promi
   for (const create of creates) outgoings.push(await withSubscribers(db, create));
   const { inserts, deliveries } = statementsOf(db, outgoings);
   for (const query of inserts) await db.executeQuery(query);
-  return countsOf(outgoings, deliveries ? await rowsOf<{ event_id: string }>(db, DELIVERIES, deliveries) : []);
+  const written: { event_id: string }[] = [];
+  for (const query of deliveries) written.push(...(await db.executeQuery<{ event_id: string }>(query)).rows);
+  return countsOf(outgoings, written);
 }
 
 /**
@@ -136,5 +174,7 @@ export function writeCachedCreates(
   if (outgoings === undefined) return undefined;
   const { inserts, deliveries } = statementsOf(db, outgoings);
   for (const query of inserts) sql.run(query.sql, query.parameters);
-  return countsOf(outgoings, deliveries ? sql.all<{ event_id: string }>(DELIVERIES, deliveries) : []);
+  const written: { event_id: string }[] = [];
+  for (const query of deliveries) written.push(...sql.all<{ event_id: string }>(query.sql, query.parameters));
+  return countsOf(outgoings, written);
 }
