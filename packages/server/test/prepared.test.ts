@@ -72,6 +72,24 @@ describe.each(dialects())("prepared statements on %s", (dialect) => {
     expect(Number(count)).toBe(1);
   });
 
+  it("bind each row's values to its own columns, whatever order its keys come in, and leave undefined ones out", async () => {
+    const { db } = await migrated(dialect);
+    await insertRows(db, "business", [
+      business("biz_a", 1),
+      { created_at: 2, name: "clinic biz_b", id: "biz_b" },
+      { name: "clinic biz_c", id: "biz_c", created_at: 3 },
+    ]);
+    // A column without a value is left out of the statement, as Kysely does.
+    await insertRows(db, "business", [{ ...business("biz_d", 4), unused: undefined } as never, business("biz_e", 5)]);
+    expect(await db.selectFrom("business").select(["id", "name", "created_at"]).orderBy("id").execute()).toEqual(
+      ["a", "b", "c", "d", "e"].map((letter, i) => ({
+        id: `biz_${letter}`,
+        name: `clinic biz_${letter}`,
+        created_at: i + 1,
+      })),
+    );
+  });
+
   it("refuse rows whose columns differ, and placeholders the builder inlined into the SQL", async () => {
     const { db } = await migrated(dialect);
     await expect(
