@@ -7,7 +7,7 @@
 import { newId } from "../domain/ids.js";
 import type { Db } from "./open.js";
 import type { Outgoing } from "./outbox.js";
-import { columnsOf, columnsText, sameStrings } from "./prepared.js";
+import { columnsOf } from "./prepared.js";
 import { resourceKeyOf } from "./resource-key.js";
 
 /**
@@ -65,19 +65,11 @@ export interface Layout {
   readonly key: string;
 }
 
-/** The last key made with each first table's columns text: the next create of a route nearly always repeats it. */
-const lastKeys = new Map<string, { readonly texts: readonly string[]; readonly key: string }>();
-
 export function layoutOf(outgoing: Pick<Outgoing, "records" | "event">): Layout {
   const rows: object[] = [...outgoing.records.map((record) => record.row), outgoing.event];
   const tables = [...outgoing.records.map((record) => record.table), "event"];
   const columns = rows.map((row) => columnsOf(row as Record<string, unknown>));
-  const texts = tables.map((table, i) => columnsText(table, columns[i] as string[]));
-  const first = texts[0] as string;
-  const last = lastKeys.get(first);
-  // The same string as last time, not an equal one: the batcher's map has its hash already.
-  const key = last !== undefined && sameStrings(last.texts, texts) ? last.key : texts.join(";");
-  if (last?.key !== key) lastKeys.set(first, { texts, key });
+  const key = tables.map((table, i) => `${table}(${(columns[i] as string[]).join(",")})`).join(";");
   return { tables, rows, columns, key };
 }
 

@@ -135,15 +135,12 @@ export function perAdapter<T>(make: (adapter: DialectAdapter) => T): (adapter: D
 }
 
 const INSERT_SHAPES = 256;
-/** By table and columns (columnsText), then by row count. */
-const inserts: ShapeCache<Map<number, CompiledInsert>> = new WeakMap();
+const inserts: ShapeCache<CompiledInsert> = new WeakMap();
 
 /** An insert's statement, and where each of its parameters comes from: a row's index and a column. */
 interface CompiledInsert {
   readonly query: CompiledQuery;
   readonly sources: readonly (readonly [number, string])[];
-  /** The parameters are the rows' values row by row, each row's in the columns' order. */
-  readonly rowByRow: boolean;
 }
 
 function compileInsert<T extends keyof Database & string>(
@@ -162,66 +159,12 @@ function compileInsert<T extends keyof Database & string>(
     const dot = slot.name.indexOf(".");
     return [Number(slot.name.slice(0, dot)), slot.name.slice(dot + 1)] as const;
   });
-  const rowByRow =
-    sources.length === rows * columns.length &&
-    sources.every(
-      ([row, column], k) => row === Math.floor(k / columns.length) && column === columns[k % columns.length],
-    );
-  return { query, sources, rowByRow };
+  return { query, sources };
 }
 
 /** The columns of `row` that have a value: Kysely leaves undefined ones out of an insert, and so does every shape here. */
 export function columnsOf(row: Readonly<Record<string, unknown>>): string[] {
-  const columns: string[] = [];
-  // A row is a plain object: for-in walks its own keys, and V8 reads each value by the walk's index.
-  for (const column in row) if (row[column] !== undefined) columns.push(column);
-  return columns;
-}
-
-/** Whether `a` and `b` hold the same strings in the same order. */
-export function sameStrings(a: readonly string[], b: readonly string[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-/** Each table's last columns and their text: the rows one route makes nearly always repeat them. */
-const lastColumns = new Map<string, { readonly columns: readonly string[]; readonly text: string }>();
-
-/**
- * `table(a,b,…)` for `columns` (a key for the statements and layouts of rows
- * with those columns): the same string as last time while a table's columns
- * repeat, so that it is neither built nor hashed again.
- */
-export function columnsText(table: string, columns: readonly string[]): string {
-  const last = lastColumns.get(table);
-  if (last !== undefined && sameStrings(last.columns, columns)) return last.text;
-  const text = `${table}(${columns.join(",")})`;
-  lastColumns.set(table, { columns, text });
-  return text;
-}
-
-/**
- * The rows' values, row by row, each row's in `columns`' order; undefined
- * when a row's columns with a value are not `columns`, in that order.
- */
-function valuesRowByRow(
-  rows: readonly Readonly<Record<string, unknown>>[],
-  columns: readonly string[],
-): unknown[] | undefined {
-  const values: unknown[] = [];
-  for (const row of rows) {
-    let i = 0;
-    for (const column in row) {
-      const value = row[column];
-      if (value === undefined) continue;
-      if (columns[i] !== column) return undefined;
-      values.push(value);
-      i++;
-    }
-    if (i !== columns.length) return undefined;
-  }
-  return values;
+  return Object.keys(row).filter((column) => row[column] !== undefined);
 }
 
 /** How many columns of `row` have a value (Kysely leaves undefined ones out). */
@@ -254,21 +197,16 @@ export function insertQuery<T extends keyof Database & string>(
   const first = rows[0] as Readonly<Record<string, unknown>> | undefined;
   if (first === undefined) return undefined;
   const columns = columnsOf(first);
-  const byCount = shapesFor(inserts, db, INSERT_SHAPES).getOrSet(columnsText(table, columns), () => new Map());
-  let compiled = byCount.get(rows.length);
-  if (compiled === undefined) {
-    compiled = compileInsert(db, table, rows.length, columns);
-    byCount.set(rows.length, compiled);
-  }
-  const records = rows as readonly Readonly<Record<string, unknown>>[];
-  // Rows of one literal list their columns alike: their values are read in that order, none by name.
-  const inOrder = compiled.rowByRow ? valuesRowByRow(records, columns) : undefined;
-  if (inOrder !== undefined) return { ...compiled.query, parameters: inOrder };
-  for (const row of records) {
-    if (definedColumns(row) !== columns.length) throw new Error(`rows for ${table} differ in their columns`);
+  const compiled = shapesFor(inserts, db, INSERT_SHAPES).getOrSet(`${table}(${columns.join(",")})×${rows.length}`, () =>
+    compileInsert(db, table, rows.length, columns),
+  );
+  for (const row of rows) {
+    if (definedColumns(row as Record<string, unknown>) !== columns.length) {
+      throw new Error(`rows for ${table} differ in their columns`);
+    }
   }
   const parameters = compiled.sources.map(([i, column]) => {
-    const value = (records[i] as Record<string, unknown>)[column];
+    const value = (rows[i] as Record<string, unknown>)[column];
     if (value === undefined) throw new Error(`rows for ${table} differ in their columns`);
     return value;
   });
