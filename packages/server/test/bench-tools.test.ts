@@ -229,6 +229,16 @@ describe("benchmark tools", () => {
     expect(report.metricRows[0].ns).toBeGreaterThan(0);
   }, 90_000);
 
+  it("bench/api-instructions.mjs counts the instructions of a create under callgrind, all threads and the event loop's", async () => {
+    const stdout = await bench("api-instructions.mjs", ["--warm", "10", "--events", "20"], 240_000);
+    const report = JSON.parse(stdout.trim().split("\n").at(-1) as string);
+    expect(report.failed).toBe(0);
+    expect(report.eventLoopPerCreate).toBeGreaterThan(0);
+    expect(report.perCreate).toBeGreaterThan(report.eventLoopPerCreate);
+    expect(report.perCreateByObject["better_sqlite3.node"]).toBeGreaterThan(0);
+    expect(report.perCreateByObject.node).toBeGreaterThan(report.perCreateByObject["better_sqlite3.node"]);
+  }, 300_000);
+
   it("bench/queue-micro.mjs claims and completes a backlog made through the API", async () => {
     const stdout = await bench("queue-micro.mjs", ["--events", "200", "--batch", "20", "--rounds", "1"], 60_000);
     // The build's row: the claim's and the completion's µs per delivery, the claims it took, what it delivered.
