@@ -7,7 +7,7 @@
  * - PostgreSQL: one statement (outbox-statement.ts), each table's rows from
  *   one JSON parameter, the deliveries joined to their still-live webhooks.
  * - SQLite: one transaction (outbox-sqlite.ts), each table's rows in a few
- *   multi-row INSERTs and the deliveries in one more, instead of a
+ *   multi-row INSERTs and the deliveries in a few more, instead of a
  *   transaction and a statement per row for each create. It is one member of
  *   the shared transaction (dialect/sqlite-shared-transaction.ts), committed
  *   and flushed with it; the subscriptions are looked up inside it. When the
@@ -22,7 +22,7 @@
  */
 import type { DialectAdapter } from "./dialect/adapter.js";
 import type { Outgoing } from "./outbox.js";
-import { type Layout, layoutOf, type NewCreate } from "./outbox-rows.js";
+import { type Layout, layoutOf, type NewCreate, withCachedSubscribers } from "./outbox-rows.js";
 import { writeCachedCreates, writeCreates } from "./outbox-sqlite.js";
 import { writeInOneStatement, writeManyInOneStatement } from "./outbox-statement.js";
 
@@ -60,8 +60,13 @@ function writerFor(adapter: DialectAdapter): CreateWriter {
   const { writeTransaction } = adapter;
   const inTransaction = async (creates: readonly NewCreate[]) => {
     // Straight on the connection when their webhooks are cached (nearly always), else through the query layer.
-    const written = await writeTransaction?.((sql) => writeCachedCreates(sql, adapter.db, creates));
-    return written ?? adapter.db.transaction().execute((trx) => writeCreates(trx, creates));
+    // Another connection's commit empties every cache: a batch whose first create would miss goes there at once,
+    // without a transaction that writes nothing first. Inside the transaction the lookups are what counts.
+    if (writeTransaction && withCachedSubscribers(creates.slice(0, 1)) !== undefined) {
+      const written = await writeTransaction((sql) => writeCachedCreates(sql, adapter.db, creates));
+      if (written) return written;
+    }
+    return adapter.db.transaction().execute((trx) => writeCreates(trx, creates));
   };
   writer = adapter.writableCtes
     ? {

@@ -1,7 +1,7 @@
 /**
  * SQLite's outbox write: the records, events and deliveries of one or more
  * creates as statements of the caller's transaction, each table's rows in a
- * few multi-row INSERTs and every delivery in one more, so several creates
+ * few multi-row INSERTs and their deliveries in a few more, so several creates
  * cost about as many statements as one (store/outbox-batch.ts gathers them).
  */
 import { CompiledQuery } from "kysely";
@@ -41,9 +41,9 @@ const DELIVERY_VALUES = [
  * (resourceKeyOf): no other claim reads it, and an unkeyed delivery skips
  * that index. PostgreSQL's statements (outbox-statement.ts) check the same.
  * The rows drive the loop whatever the planner's statistics say
- * (queue/held.ts). Bound values, not a JSON list: SQLite parsed each row's
- * JSON again for each of its fields. One text per row count, made when first
- * asked for.
+ * (queue/held.ts). Bound values, not a JSON list: json_each rendered a row's
+ * value back to JSON text for each `->>` that read a field of it (eight a
+ * row). One text per row count, made when first asked for.
  */
 const deliveriesFor = (rows: number): string => `
 INSERT INTO delivery (id, event_id, subscription_id, business_id, event_name, status, attempts, next_attempt_at,

@@ -9,7 +9,7 @@ import type { Wakeup } from "../wakeup.js";
 /** Positional values (`$1` on PostgreSQL, `?` on SQLite), or named ones for SQLite's `@name`. */
 export type Parameters = readonly unknown[] | Readonly<Record<string, unknown>>;
 
-/** Statements run inside a queue transaction (`DialectAdapter.queueTransaction`). */
+/** Statements run inside a transaction straight on SQLite's connection (`queueTransaction`, `writeTransaction`). */
 export interface SqlStatements {
   /** The rows of a statement that returns rows (a SELECT, or a write with RETURNING). */
   all<R>(text: string, parameters: Parameters): R[];

@@ -247,8 +247,9 @@ export class DurableSqliteDriver implements Driver {
 
   /**
    * Runs `work` as one transaction of its own checkout, its statements straight on the connection:
-   * the delivery queue's claims and outcomes, once per batch on the hottest path there is, where the
-   * query layer's promises and wrappers cost more than the transaction control around them. Turns,
+   * the delivery queue's claims and outcomes (relaxed) and the outbox's batches of creates
+   * (strict), each once per batch on the hottest paths there are, where the query layer's promises
+   * and wrappers cost more than the transaction control around them. Turns,
    * shared transactions and durability are a Kysely transaction's on this driver, except that a
    * `relaxed` one is answered before its own commit is on disk (`Checkout.relaxed`), once every
    * commit before it that a strict checkout or another connection wrote is; a shared transaction a
@@ -271,7 +272,7 @@ export class DurableSqliteDriver implements Driver {
         if (typeof then === "function") {
           // Refused whatever it settles to; a rejection later is not left unhandled.
           then.call(result, undefined, () => {});
-          throw new TypeError("a queue transaction's work must be synchronous");
+          throw new TypeError("a SQLite transaction's work must be synchronous");
         }
         await this.commitTransaction(checkout);
       } catch (error) {
@@ -290,7 +291,7 @@ export class DurableSqliteDriver implements Driver {
    */
   #statement(checkout: Checkout, text: string, parameters: Parameters, rows: boolean): unknown[] | number {
     if (checkout.released || !checkout.inTransaction) {
-      throw new Error("a queue transaction's statements run inside its work, not after it");
+      throw new Error("a SQLite transaction's statements run inside its work, not after it");
     }
     const shared = checkout.shared as SharedTransaction;
     try {
