@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // Instructions a create costs the API process, counted by valgrind's callgrind, for comparing two
 // builds of the create path: the bench's rates on a shared 2-core machine move by a third between
-// minutes, instruction counts far less. They still move between runs of one build: the total by up
-// to 15 % (V8 compiling on its helper threads), the main thread's event loop by up to 5 %, SQLite's
-// own by a few per cent; run each build twice or more.
+// minutes, instruction counts less. They still move between runs of one build: the whole process's
+// by up to 42 % (V8 compiling on its helper threads; 22 % with --node-flags=--single-threaded), the
+// main thread's event loop by about 6 %, SQLite's own by about 4 % (2026-12-07); count each build
+// two or more times, side by side with the other.
 //
 // Usage: node bench/api-instructions.mjs [--warm 2000] [--events 3000] [--concurrency 16] [--out DIR]
 //        [--node-flags=--single-threaded]
