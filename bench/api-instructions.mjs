@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 // Instructions a create costs the API process, counted by valgrind's callgrind, for comparing two
 // builds of the create path: the bench's rates on a shared 2-core machine move by a third between
-// minutes, instruction counts less. They still move between runs of one build: the whole process's
-// by up to 42 % (V8 compiling on its helper threads; 22 % with --node-flags=--single-threaded), the
-// main thread's event loop by about 6 %, SQLite's own by about 4 % (2026-12-07); count each build
-// two or more times, side by side with the other.
+// minutes. Between runs of one build the main thread's event loop's count moved by about 6 % and
+// SQLite's own by about 4 %, so compare builds on those; the whole process's count moved by up to
+// 42 % (V8 compiling on its helper threads; 22 % with --node-flags=--single-threaded) (2026-12-07).
+// Count each build two or more times, side by side with the other.
 //
 // Usage: node bench/api-instructions.mjs [--warm 2000] [--events 3000] [--concurrency 16] [--out DIR]
 //        [--node-flags=--single-threaded]
