@@ -16,6 +16,7 @@ import {
   withSubscribers,
 } from "./outbox-rows.js";
 import { insertQuery } from "./prepared.js";
+import { perLimit } from "./queue/raw.js";
 import { SUBSCRIPTION_BY_ID } from "./sqlite-keys.js";
 
 /** SQLite's default limit on the values one statement binds (SQLITE_MAX_VARIABLE_NUMBER). */
@@ -43,9 +44,10 @@ const DELIVERY_VALUES = [
  * The rows drive the loop whatever the planner's statistics say
  * (queue/held.ts). Bound values, not a JSON list: json_each rendered a row's
  * value back to JSON text for each `->>` that read a field of it (eight a
- * row). One text per row count, made when first asked for.
+ * row). One text per row count, made when first asked for (perLimit).
  */
-const deliveriesFor = (rows: number): string => `
+const deliveriesFor = perLimit(
+  (rows) => `
 INSERT INTO delivery (id, event_id, subscription_id, business_id, event_name, status, attempts, next_attempt_at,
   created_at, updated_at, resource_key)
 SELECT v.column1, v.column2, s.id, s.business_id, v.column5, 'pending', 0, v.column6, v.column6, v.column6,
@@ -53,8 +55,8 @@ SELECT v.column1, v.column2, s.id, s.business_id, v.column5, 'pending', 0, v.col
 FROM (VALUES ${Array.from({ length: rows }, () => "(?, ?, ?, ?, ?, ?, ?)").join(", ")}) AS v
 CROSS JOIN subscription AS s INDEXED BY ${SUBSCRIPTION_BY_ID} ON s.id = v.column3
 WHERE s.business_id = v.column4 AND s.deleted_at IS NULL AND s.state <> 'disabled'
-RETURNING event_id`;
-const deliveryTexts = new Map<number, string>();
+RETURNING event_id`,
+);
 
 /**
  * `items` in slices of powers of two, each binding no more than SQLite's limit
@@ -86,14 +88,9 @@ function insertsOf(db: Db, table: Parameters<typeof insertQuery>[1], rows: reado
 /** The DELIVERIES statements of `rows`, in chunks. */
 function deliveriesOf(rows: readonly DeliveryRow[]): CompiledQuery[] {
   return inChunks(rows, DELIVERY_VALUES.length, (slice) => {
-    let text = deliveryTexts.get(slice.length);
-    if (text === undefined) {
-      text = deliveriesFor(slice.length);
-      deliveryTexts.set(slice.length, text);
-    }
     const parameters: unknown[] = [];
     for (const row of slice) for (const value of DELIVERY_VALUES) parameters.push(row[value]);
-    return CompiledQuery.raw(text, parameters);
+    return CompiledQuery.raw(deliveriesFor(slice.length), parameters);
   });
 }
 

@@ -16,7 +16,10 @@ export async function changedBy(db: Db, text: string, parameters: Parameters): P
   return Number((await db.executeQuery(CompiledQuery.raw(text, parameters as unknown[]))).numAffectedRows ?? 0);
 }
 
-/** One statement text per value written into its SQL (a process uses one or two), made when first asked for. */
+/**
+ * One statement text per value written into its SQL (a claim's limit: a process uses one or two;
+ * a create batch's row count: a power of two), made when first asked for, at most eight kept.
+ */
 export function perLimit(make: (value: number) => string): (value: number) => string {
   const made = new Map<number, string>();
   return (value) => {
