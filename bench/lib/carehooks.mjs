@@ -61,10 +61,10 @@ async function waitHealthy(child, port, timeoutMs = 30_000) {
 /** Extra node flags for every `serve` process (e.g. --cpu-prof); set by run.mjs. */
 export const serveNodeFlags = [];
 
-/** One carehooks process (`serve --role …`) on a free port, waited for until /healthz answers. */
-export async function startServe(env, role, name) {
+/** One carehooks process (`serve --role …`) on a free port, waited for until /healthz answers; `bin`: another build's. */
+export async function startServe(env, role, name, bin = BIN) {
   const port = await freePort();
-  const child = spawnNode([...serveNodeFlags, BIN, "serve", "--role", role], {
+  const child = spawnNode([...serveNodeFlags, bin, "serve", "--role", role], {
     env: { ...env, CAREHOOKS_PORT: String(port) },
     name,
     cwd: ROOT,

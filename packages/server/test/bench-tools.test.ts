@@ -239,6 +239,43 @@ describe("benchmark tools", () => {
     expect(report.perCreateByObject.node).toBeGreaterThan(report.perCreateByObject["better_sqlite3.node"]);
   }, 300_000);
 
+  it("bench/api-pairs.mjs times each variant's creates in rounds of alternating order, with its own environment", async () => {
+    const stdout = await bench(
+      "api-pairs.mjs",
+      [
+        ...["--rounds", "2", "--warm", "10", "--events", "30"],
+        ...[
+          "--variant",
+          "full=-,CAREHOOKS_SQLITE_SYNCHRONOUS=FULL",
+          "--variant",
+          "normal=-,CAREHOOKS_SQLITE_SYNCHRONOUS=NORMAL",
+        ],
+      ],
+      60_000,
+    );
+    const lines = stdout.trim().split("\n");
+    expect(lines.slice(0, 4).map((line) => /^round (\d) (\w+):/.exec(line)?.slice(1, 3).join(" "))).toEqual([
+      "1 full",
+      "1 normal",
+      "2 normal",
+      "2 full",
+    ]);
+    const report = JSON.parse(lines.at(-1) as string);
+    for (const name of ["full", "normal"]) {
+      expect(report.variants[name].failed).toBe(0);
+      expect(report.variants[name].rates).toHaveLength(2);
+      expect(Math.min(...report.variants[name].rates)).toBeGreaterThan(0);
+    }
+    // The environment reaches serve: a value it refuses stops the run.
+    const refused = await bench(
+      "api-pairs.mjs",
+      ["--rounds", "1", "--variant", "bad=-,CAREHOOKS_SQLITE_SYNCHRONOUS=SOMETIMES"],
+      30_000,
+    ).catch((error: Error & { stderr?: string }) => error);
+    expect(refused).toBeInstanceOf(Error);
+    expect((refused as Error & { stderr?: string }).stderr).toMatch(/SQLITE_SYNCHRONOUS/);
+  }, 120_000);
+
   it("bench/queue-micro.mjs claims and completes a backlog made through the API", async () => {
     const stdout = await bench("queue-micro.mjs", ["--events", "200", "--batch", "20", "--rounds", "1"], 60_000);
     // The build's row: the claim's and the completion's µs per delivery, the claims it took, what it delivered.
