@@ -69,7 +69,12 @@ export async function startServe(env, role, name, bin = BIN) {
     name,
     cwd: ROOT,
   });
-  await waitHealthy(child, port);
+  try {
+    await waitHealthy(child, port);
+  } catch (error) {
+    await stopChild(child);
+    throw error;
+  }
   return { child, port, name, role };
 }
 
@@ -112,8 +117,8 @@ export async function prepareDeployment({ kind, pgBase, extraEnv = {}, businesse
     dataDir,
     schema,
     processes,
-    async serve(role, name, envOverride = {}) {
-      const proc = await startServe({ ...env, ...envOverride }, role, name);
+    async serve(role, name, envOverride = {}, bin = BIN) {
+      const proc = await startServe({ ...env, ...envOverride }, role, name, bin);
       processes.push(proc);
       return proc;
     },

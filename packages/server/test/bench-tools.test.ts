@@ -266,14 +266,24 @@ describe("benchmark tools", () => {
       expect(report.variants[name].rates).toHaveLength(2);
       expect(Math.min(...report.variants[name].rates)).toBeGreaterThan(0);
     }
-    // The environment reaches serve: a value it refuses stops the run.
-    const refused = await bench(
+    // Each variant's environment reaches its own serve: a value it refuses stops the run at that variant.
+    const refused = (await bench(
       "api-pairs.mjs",
-      ["--rounds", "1", "--variant", "bad=-,CAREHOOKS_SQLITE_SYNCHRONOUS=SOMETIMES"],
+      [
+        ...["--rounds", "1", "--warm", "10", "--events", "20"],
+        ...["--variant", "ok=-", "--variant", "bad=-,CAREHOOKS_SQLITE_SYNCHRONOUS=SOMETIMES"],
+      ],
       30_000,
-    ).catch((error: Error & { stderr?: string }) => error);
+    ).catch((error: unknown) => error)) as Error & { stdout?: string; stderr?: string };
     expect(refused).toBeInstanceOf(Error);
-    expect((refused as Error & { stderr?: string }).stderr).toMatch(/SQLITE_SYNCHRONOUS/);
+    expect(refused.stdout).toMatch(/^round 1 ok: \d+ creates\/s/m);
+    expect(refused.stderr).toMatch(/bad exited .*\n.*CAREHOOKS_SQLITE_SYNCHRONOUS: "SOMETIMES"/);
+    // A variant's build is the one named, checked before the first round.
+    const missing = (await bench("api-pairs.mjs", ["--variant", "gone=./no/such/carehooks.js"], 30_000).catch(
+      (error: unknown) => error,
+    )) as Error & { stdout?: string; stderr?: string };
+    expect(missing.stderr).toContain(`no build at ${path.join(root, "no/such/carehooks.js")}`);
+    expect(missing.stdout).toBe("");
   }, 120_000);
 
   it("bench/queue-micro.mjs claims and completes a backlog made through the API", async () => {
