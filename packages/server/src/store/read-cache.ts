@@ -66,10 +66,9 @@ export class ReadCache<V> {
       });
     }
     const now = performance.now();
-    // Deaf for too long (connection lost, or not yet open): announcements may be missing.
-    if (now - feed.heardUntil() > this.#options.stalenessMs) return this.#load(db, key);
-    const hit = this.#entries.get(key);
-    if (hit !== undefined && now < hit.until) return hit.value;
+    if (this.#deaf(feed, now)) return this.#load(db, key);
+    const hit = this.#live(key, now);
+    if (hit !== undefined) return hit.value;
     const pending = this.#loading.get(key);
     // Another request's read; if it fails (its transaction did), this one reads for itself.
     if (pending) return pending.catch(() => this.#load(db, key));
@@ -96,7 +95,16 @@ export class ReadCache<V> {
     // Not watching yet: nothing has been stored.
     if (!feed || !this.#watching) return undefined;
     const now = performance.now();
-    if (now - feed.heardUntil() > this.#options.stalenessMs) return undefined;
+    return this.#deaf(feed, now) ? undefined : this.#live(key, now);
+  }
+
+  /** Deaf for too long (connection lost, or not yet open): announcements may be missing, so nothing cached is used. */
+  #deaf(feed: ChangeFeed, now: number): boolean {
+    return now - feed.heardUntil() > this.#options.stalenessMs;
+  }
+
+  /** The entry for `key` while it is within its TTL. */
+  #live(key: string, now: number): Entry<V> | undefined {
     const hit = this.#entries.get(key);
     return hit !== undefined && now < hit.until ? hit : undefined;
   }
