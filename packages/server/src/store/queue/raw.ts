@@ -17,15 +17,21 @@ export async function changedBy(db: Db, text: string, parameters: Parameters): P
 }
 
 /**
- * One statement text per value written into its SQL (a claim's limit: a process uses one or two;
- * a create batch's row count: a power of two), made when first asked for, at most eight kept.
+ * Texts perLimit keeps: more than any caller makes (a claim's limits, one or two a process; a create
+ * batch's delivery rows, a power of two up to 4 096, so thirteen at most), so none is made twice.
+ */
+const TEXTS_KEPT = 16;
+
+/**
+ * One statement text per value written into its SQL (a claim's limit, a create batch's row count),
+ * made when first asked for, at most TEXTS_KEPT kept.
  */
 export function perLimit(make: (value: number) => string): (value: number) => string {
   const made = new Map<number, string>();
   return (value) => {
     let text = made.get(value);
     if (text === undefined) {
-      if (made.size >= 8) made.clear();
+      if (made.size >= TEXTS_KEPT) made.clear();
       text = make(value);
       made.set(value, text);
     }
