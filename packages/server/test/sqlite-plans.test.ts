@@ -1,8 +1,9 @@
 /**
  * SQLite plans a join as nested loops. A statement that joins a list of
  * deliveries (a JSON list, or a create's rows of bound values) to the tables
- * must loop over the list and find each row by its key: looping over the in-flight deliveries instead, with the list scanned
- * for each, costs in-flight × list rows. Statistics taken while nothing is in
+ * must loop over the list and find each row by its key: looping over the
+ * in-flight deliveries instead, with the list scanned for each, costs
+ * in-flight × list rows. Statistics taken while nothing is in
  * flight (an operator's ANALYZE or PRAGMA optimize) rate the partial indexes
  * of in-flight deliveries as empty, and SQLite chose that loop for the
  * completion, the claim's credit and releases. This runs the real statements

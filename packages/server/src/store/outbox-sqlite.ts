@@ -22,7 +22,7 @@ import { SUBSCRIPTION_BY_ID } from "./sqlite-keys.js";
 /** SQLite's default limit on the values one statement binds (SQLITE_MAX_VARIABLE_NUMBER). */
 const MAX_VALUES = 32_766;
 
-/** A delivery's values in DELIVERIES' rows, in order (DeliveryRow's fields). */
+/** A delivery's values in a row of deliveriesFor's VALUES, in order (DeliveryRow's fields). */
 const DELIVERY_VALUES = [
   "id",
   "event_id",
@@ -85,7 +85,7 @@ function insertsOf(db: Db, table: Parameters<typeof insertQuery>[1], rows: reado
   return inChunks(rows, Object.keys(first).length, (slice) => insertQuery(db, table, slice as never) as CompiledQuery);
 }
 
-/** The DELIVERIES statements of `rows`, in chunks. */
+/** The deliveriesFor statements of `rows`, in chunks. */
 function deliveriesOf(rows: readonly DeliveryRow[]): CompiledQuery[] {
   return inChunks(rows, DELIVERY_VALUES.length, (slice) => {
     const parameters: unknown[] = [];
@@ -132,7 +132,7 @@ function statementsOf(db: Db, outgoings: readonly Outgoing[]): CreateStatements 
   return { inserts, deliveries: deliveriesOf(deliveryRows(outgoings)) };
 }
 
-/** How many deliveries each event got, by id, from DELIVERIES' rows (an event with none is there with 0). */
+/** How many deliveries each event got, by id, from what deliveriesFor returned (an event with none is there with 0). */
 function countsOf(outgoings: readonly Outgoing[], written: readonly { event_id: string }[]): Map<string, number> {
   const counts = new Map(outgoings.map(({ event }) => [event.id, 0]));
   for (const { event_id } of written) counts.set(event_id, (counts.get(event_id) ?? 0) + 1);
