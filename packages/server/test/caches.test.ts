@@ -109,13 +109,38 @@ describe("caches on SQLite", () => {
     expect(subscriptions.peek(tenant.businessId)).toBeUndefined();
     const { id } = await cachedWebhook(h, tenant);
     expect(subscriptions.peek(tenant.businessId)?.value.map((subscription) => subscription.id)).toEqual([id]);
-    // A commit on another connection empties every cache, as it does for a read.
+    // A commit on another connection empties every cache, as it does for a read, from the next run of
+    // code on (the reads of one run share one check: the test below).
     onAnotherConnection("UPDATE subscription SET state = 'disabled' WHERE id = ?", id);
+    await null;
     expect(subscriptions.peek(tenant.businessId)).toBeUndefined();
     await subscriptions.get(h.ctx.db, tenant.businessId);
     expect(subscriptions.peek(tenant.businessId)?.value).toEqual([]);
     subscriptions.forget(tenant.businessId);
     expect(subscriptions.peek(tenant.businessId)).toBeUndefined();
+  });
+
+  it("check for other connections' commits once per run of code, and again in the next", async () => {
+    const feed = h.ctx.adapter.changes;
+    if (!feed) throw new Error("no change feed on SQLite");
+    const tenant = await h.tenant();
+    let resets = 0;
+    const unwatch = feed.watch({ changed: () => {}, reset: () => (resets += 1) });
+    try {
+      // A run of code of its own, which has checked nothing yet.
+      await new Promise((resolve) => setImmediate(resolve));
+      const checked = feed.heardUntil();
+      onAnotherConnection("UPDATE api_client SET revoked_at = ? WHERE id = ?", Date.now(), tenant.clientId);
+      // Still the same run: its reads may be served as if they came before that commit.
+      expect(feed.heardUntil()).toBe(checked);
+      expect(resets).toBe(0);
+      await null;
+      expect(feed.heardUntil()).toBeGreaterThan(checked);
+      expect(resets).toBe(1);
+      expect(await status(tenant)).toBe(401);
+    } finally {
+      unwatch();
+    }
   });
 
   it("drop what a read saw of a shared transaction that is then rolled back", async () => {

@@ -10,7 +10,13 @@
  * memory): while the count stands, nothing has changed behind this
  * connection's back; when it moves, every cache is dropped. The check runs
  * before every cached read, so a change made elsewhere is seen by the next
- * request after its commit.
+ * request after its commit. Reads in one run of this thread's code (up to its
+ * next microtask checkpoint) share one check: no other code of this thread runs
+ * meanwhile, and a commit elsewhere meanwhile is concurrent with them, so they
+ * may be served as if they came first. Reading the count is not free: outside
+ * a transaction it starts and ends a read transaction, two fcntl lock calls,
+ * about 4 µs here; an API-only create read it 2.2 times, 1.45 with the
+ * sharing.
  *
  * On this connection, a cache may have read rows that a shared transaction
  * then rolled back (sqlite-durable.ts): the driver calls `dropAll` then. The
@@ -32,6 +38,11 @@ export function dataVersionFeed(raw: BetterSqlite3.Database): SqliteChangeFeed {
   let seen = dataVersion.get();
   const watchers = new ChangeWatchers();
   const dropAll = () => watchers.reset();
+  /** When this run of code checked the count, if it has: its reads share that check. */
+  let checkedAt: number | undefined;
+  const runEnded = () => {
+    checkedAt = undefined;
+  };
   return {
     // Nothing to send: other connections see the commit itself; this one hears `deliverLocally`.
     async announce() {},
@@ -39,6 +50,7 @@ export function dataVersionFeed(raw: BetterSqlite3.Database): SqliteChangeFeed {
     watch: (watcher) => watchers.add(watcher),
     dropAll,
     heardUntil() {
+      if (checkedAt !== undefined) return checkedAt;
       let now: unknown;
       try {
         now = dataVersion.get();
@@ -51,7 +63,9 @@ export function dataVersionFeed(raw: BetterSqlite3.Database): SqliteChangeFeed {
         seen = now;
         dropAll();
       }
-      return performance.now();
+      checkedAt = performance.now();
+      queueMicrotask(runEnded);
+      return checkedAt;
     },
   };
 }
