@@ -8,15 +8,22 @@
  * runs, an operator's `sqlite3` shell). SQLite counts the commits other
  * connections make to the file (`PRAGMA data_version`, a read of shared
  * memory): while the count stands, nothing has changed behind this
- * connection's back; when it moves, every cache is dropped. The check runs
- * before every cached read, so a change made elsewhere is seen by the next
- * request after its commit. Reads in one run of this thread's code (up to its
- * next microtask checkpoint) share one check: no other code of this thread runs
- * meanwhile, and a commit elsewhere meanwhile is concurrent with them, so they
- * may be served as if they came first. Reading the count is not free: outside
- * a transaction it starts and ends a read transaction, two fcntl lock calls,
- * about 4 µs here; an API-only create read it 2.2 times, 1.45 with the
- * sharing.
+ * connection's back; when it moves, every cache is dropped. A request's
+ * cached reads check first, so a change made elsewhere is seen by the next
+ * request after its commit.
+ *
+ * Reading the count outside a transaction starts and ends a read
+ * transaction: two fcntl lock calls, about 4 µs here, where a create's reads
+ * asked two or three times. So one check serves every read until the
+ * microtasks queued when it was made have run (and, made in a
+ * `process.nextTick` callback, the ticks queued before them). No I/O, timer or
+ * message callback runs before then, so the reads sharing a check belong to
+ * work already under way, and a commit elsewhere meanwhile is concurrent with
+ * them: they may be served as if they came first. A request received later is
+ * read by a later callback, which checks again. The one caller that can read
+ * stale within that stretch is code that commits on another connection of
+ * this thread and then reads the cache synchronously, as a test driving
+ * Fastify's `inject` can.
  *
  * On this connection, a cache may have read rows that a shared transaction
  * then rolled back (sqlite-durable.ts): the driver calls `dropAll` then. The
@@ -38,9 +45,9 @@ export function dataVersionFeed(raw: BetterSqlite3.Database): SqliteChangeFeed {
   let seen = dataVersion.get();
   const watchers = new ChangeWatchers();
   const dropAll = () => watchers.reset();
-  /** When this run of code checked the count, if it has: its reads share that check. */
+  /** When the check that the reads under way share was made; undefined once its microtasks have run. */
   let checkedAt: number | undefined;
-  const runEnded = () => {
+  const forgetCheck = () => {
     checkedAt = undefined;
   };
   return {
@@ -64,7 +71,7 @@ export function dataVersionFeed(raw: BetterSqlite3.Database): SqliteChangeFeed {
         dropAll();
       }
       checkedAt = performance.now();
-      queueMicrotask(runEnded);
+      queueMicrotask(forgetCheck);
       return checkedAt;
     },
   };
