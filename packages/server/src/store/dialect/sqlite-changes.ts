@@ -16,7 +16,7 @@
  * transaction: two fcntl lock calls, about 4 µs here, where a create's reads
  * asked two or three times. So one check serves every read until the
  * microtasks queued when it was made have run (and, made in a
- * `process.nextTick` callback, the ticks queued before them). No I/O, timer or
+ * `process.nextTick` callback, every tick that runs before them). No I/O, timer or
  * message callback runs before then, so the reads sharing a check belong to
  * work already under way, and a commit elsewhere meanwhile is concurrent with
  * them: they may be served as if they came first. A request received later is
